@@ -1,0 +1,53 @@
+/**
+ * pcctl: the command line for operators and service providers. Each command
+ * is one entry in `commands`; later issues add scheduler, controller, lab and
+ * reservation commands here.
+ */
+import { parseArgs } from 'node:util';
+import pkg from '../../package.json' with { type: 'json' };
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  version: {
+    summary: 'print the version',
+    run: async () => {
+      process.stdout.write(`pcctl ${pkg.version}\n`);
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: pcctl <command> [options]\n\ncommands:\n${lines.join('\n')}\n\npcctl <command> --help shows a command's options.\n`;
+}
+
+export async function runPcctl(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, strict: false, allowPositionals: true });
+  const name = positionals[0];
+  if (!name || name === 'help' || argv.includes('--help') && !name) {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!command) {
+    process.stderr.write(`pcctl: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return command.run(argv.slice(argv.indexOf(name) + 1));
+}
+
+runPcctl(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`pcctl: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,56 @@
+/**
+ * Typed error codes of the wire contract. JSON-RPC reserves -32768..-32000;
+ * the standard ones keep their numbers, ours live in -32099..-32000 ("server
+ * error" range) so any JSON-RPC client can still tell them apart.
+ */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  Unauthenticated: -32001,
+  Forbidden: -32002,
+  RateLimited: -32003,
+  TooManyPending: -32004,
+  TooManySubscriptions: -32005,
+  NotFound: -32006,
+  Conflict: -32007,
+  Unavailable: -32008,
+  Timeout: -32009,
+  VersionMismatch: -32010,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
+
+const nameByValue = new Map<number, ErrorCodeName>(
+  Object.entries(ErrorCode).map(([name, value]) => [value, name as ErrorCodeName]),
+);
+
+export function errorCodeName(code: number): ErrorCodeName | 'Unknown' {
+  return nameByValue.get(code) ?? 'Unknown';
+}
+
+/** An error that crosses the wire: handlers throw it, clients receive it. */
+export class RpcError extends Error {
+  readonly code: ErrorCodeValue;
+  readonly data: unknown;
+
+  constructor(code: ErrorCodeValue, message: string, data?: unknown) {
+    super(message);
+    this.name = `RpcError(${errorCodeName(code)})`;
+    this.code = code;
+    this.data = data;
+  }
+
+  toJSON(): { code: number; message: string; data?: unknown } {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
+  }
+}
+
+export function isRpcError(e: unknown): e is RpcError {
+  return e instanceof RpcError;
+}

@@ -1,0 +1,260 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, test } from 'vitest';
+import { WebSocket } from 'ws';
+import { z } from 'zod';
+import { TokenStore } from './auth.ts';
+import { RpcClient } from './client.ts';
+import { defineContract, method, topic, type TopicSink } from './contract.ts';
+import { createDispatcher } from './dispatcher.ts';
+import { ErrorCode, RpcError } from './errors.ts';
+import type { ConnectionLimits } from './limits.ts';
+import { RpcServer } from './server.ts';
+
+const demo = defineContract({
+  name: 'demo',
+  version: 1,
+  methods: {
+    'demo.echo': method({ summary: 'echo', roles: ['viewer', 'operator'], params: z.object({ text: z.string().max(100) }), result: z.object({ text: z.string() }) }),
+    'demo.restart': method({ summary: 'operators only', roles: ['operator'], params: z.object({}), result: z.object({ done: z.boolean() }) }),
+    'demo.slow': method({ summary: 'never answers quickly', roles: ['viewer'], params: z.object({}), result: z.object({}) }),
+  },
+  topics: {
+    'demo.ticks': topic({ summary: 'ticks', roles: ['viewer'], params: z.object({}), item: z.object({ n: z.number(), pad: z.string() }) }),
+  },
+});
+
+const tokens = { viewer: 'viewer-token-0123456789abcdef', operator: 'operator-token-0123456789abcdef' };
+
+interface Harness {
+  server: RpcServer;
+  url: string;
+  sinks: TopicSink<unknown>[];
+}
+
+const servers: RpcServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function startServer(limits: Partial<ConnectionLimits> = {}): Promise<Harness> {
+  const sinks: TopicSink<unknown>[] = [];
+  const dispatcher = createDispatcher(
+    demo,
+    {
+      'demo.echo': (p) => ({ text: p.text }),
+      'demo.restart': () => ({ done: true }),
+      'demo.slow': () => new Promise(() => undefined),
+    },
+    {
+      'demo.ticks': (_p, sink) => {
+        sinks.push(sink as TopicSink<unknown>);
+        return () => undefined;
+      },
+    },
+  );
+  const server = new RpcServer({
+    dispatcher,
+    tokens: new TokenStore([
+      { token: tokens.viewer, principal: { role: 'viewer', name: 'v' } },
+      { token: tokens.operator, principal: { role: 'operator', name: 'o' } },
+    ]),
+    limits,
+    log: () => undefined,
+  });
+  servers.push(server);
+  const address = await server.listen('127.0.0.1', 0);
+  return { server, url: `ws://127.0.0.1:${address.port}`, sinks };
+}
+
+/** A raw socket, for sending what a well-behaved client never would. */
+async function rawSocket(url: string): Promise<{ ws: WebSocket; next: () => Promise<Record<string, unknown>> }> {
+  const ws = new WebSocket(url);
+  const inbox: Record<string, unknown>[] = [];
+  const waiters: ((m: Record<string, unknown>) => void)[] = [];
+  ws.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as Record<string, unknown>;
+    const waiter = waiters.shift();
+    if (waiter) waiter(message);
+    else inbox.push(message);
+  });
+  await once(ws, 'open');
+  return { ws, next: () => new Promise((resolve) => (inbox.length ? resolve(inbox.shift() as Record<string, unknown>) : waiters.push(resolve))) };
+}
+
+async function authed(url: string, token = tokens.viewer) {
+  const raw = await rawSocket(url);
+  raw.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'rpc.auth', params: { token, contract: 'demo', version: 1 } }));
+  expect(await raw.next()).toMatchObject({ id: 0, result: { principal: { role: expect.any(String) } } });
+  return raw;
+}
+
+describe('authentication comes first', () => {
+  test('a call before rpc.auth is refused and the connection closed', async () => {
+    const { url } = await startServer();
+    const { ws, next } = await rawSocket(url);
+    const closed = once(ws, 'close');
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'demo.echo', params: { text: 'hi' } }));
+    expect(await next()).toMatchObject({ id: 1, error: { code: ErrorCode.Unauthenticated } });
+    const [code] = await closed;
+    expect(code).toBe(4401);
+  });
+
+  test('a wrong token is refused', async () => {
+    const { url } = await startServer();
+    const client = new RpcClient(demo, { url, token: 'not-a-valid-token-at-all' });
+    await expect(client.connect()).rejects.toMatchObject({ code: ErrorCode.Unauthenticated });
+  });
+
+  test('a client of another contract version is refused', async () => {
+    const { url } = await startServer();
+    const { ws, next } = await rawSocket(url);
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'rpc.auth', params: { token: tokens.viewer, contract: 'demo', version: 2 } }));
+    expect(await next()).toMatchObject({ error: { code: ErrorCode.VersionMismatch } });
+  });
+
+  test('a browser origin is refused at the upgrade by default', async () => {
+    const { url } = await startServer();
+    const ws = new WebSocket(url, { origin: 'https://evil.example' });
+    const [error] = (await once(ws, 'error')) as [Error];
+    expect(error.message).toMatch(/403/);
+  });
+});
+
+describe('roles and schemas', () => {
+  test('a role that is not allowed gets Forbidden, an allowed one the result', async () => {
+    const { url } = await startServer();
+    const viewer = new RpcClient(demo, { url, token: tokens.viewer });
+    await viewer.connect();
+    await expect(viewer.call('demo.restart', {})).rejects.toMatchObject({ code: ErrorCode.Forbidden, message: expect.stringMatching(/viewer.*demo\.restart/) });
+    const operator = new RpcClient(demo, { url, token: tokens.operator });
+    await operator.connect();
+    await expect(operator.call('demo.restart', {})).resolves.toEqual({ done: true });
+    viewer.close();
+    operator.close();
+  });
+
+  test('malformed JSON gets ParseError and the connection stays up', async () => {
+    const { url } = await startServer();
+    const { ws, next } = await authed(url);
+    ws.send('{"jsonrpc": "2.0", "id": 5, "method": ');
+    expect(await next()).toMatchObject({ id: null, error: { code: ErrorCode.ParseError } });
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'demo.echo', params: { text: 'still here' } }));
+    expect(await next()).toMatchObject({ id: 6, result: { text: 'still here' } });
+    ws.close();
+  });
+
+  test('params that violate the schema get InvalidParams naming the field, and the connection stays up', async () => {
+    const { url } = await startServer();
+    const { ws, next } = await authed(url);
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'demo.echo', params: { text: 42 } }));
+    const reply = await next();
+    expect(reply).toMatchObject({ id: 7, error: { code: ErrorCode.InvalidParams } });
+    expect((reply.error as { message: string }).message).toContain('params.text');
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'demo.nope', params: {} }));
+    expect(await next()).toMatchObject({ id: 8, error: { code: ErrorCode.MethodNotFound } });
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'demo.echo', params: { text: 'ok' } }));
+    expect(await next()).toMatchObject({ id: 9, result: { text: 'ok' } });
+    ws.close();
+  });
+
+  test('an oversized message closes the connection', async () => {
+    const { url } = await startServer({ maxMessageBytes: 4096 });
+    const { ws } = await authed(url);
+    const closed = once(ws, 'close');
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'demo.echo', params: { text: 'x'.repeat(10_000) } }));
+    const [code] = await closed;
+    expect(code).toBe(1009);
+  });
+});
+
+describe('limits', () => {
+  test('requests beyond the pending limit are refused with TooManyPending', async () => {
+    const { url } = await startServer({ maxPending: 2 });
+    const { ws, next } = await authed(url);
+    for (const id of [1, 2, 3]) ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.slow', params: {} }));
+    expect(await next()).toMatchObject({ id: 3, error: { code: ErrorCode.TooManyPending } });
+    ws.close();
+  });
+
+  test('a burst over the rate limit is refused with RateLimited', async () => {
+    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 3 });
+    const { ws, next } = await authed(url);
+    for (let id = 1; id <= 5; id++) ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.echo', params: { text: 'x' } }));
+    const replies = await Promise.all([1, 2, 3, 4, 5].map(() => next()));
+    expect(replies.filter((r) => 'error' in r && (r.error as { code: number }).code === ErrorCode.RateLimited)).toHaveLength(2);
+    ws.close();
+  });
+
+  test('subscriptions beyond the limit are refused', async () => {
+    const { url } = await startServer({ maxSubscriptions: 1 });
+    const client = new RpcClient(demo, { url, token: tokens.viewer });
+    await client.connect();
+    await client.subscribe('demo.ticks', {}, () => undefined);
+    await expect(client.subscribe('demo.ticks', {}, () => undefined)).rejects.toMatchObject({ code: ErrorCode.TooManySubscriptions });
+    client.close();
+  });
+});
+
+describe('subscriptions', () => {
+  test('items arrive in order with nothing lost when the consumer keeps up', async () => {
+    const { url, sinks } = await startServer();
+    const client = new RpcClient(demo, { url, token: tokens.viewer });
+    await client.connect();
+    const seen: number[] = [];
+    await client.subscribe('demo.ticks', {}, (item, lost) => {
+      expect(lost).toBe(0);
+      seen.push(item.n);
+    });
+    for (let n = 0; n < 100; n++) sinks[0]?.push({ n, pad: '' });
+    await expect.poll(() => seen.length).toBe(100);
+    expect(seen).toEqual([...Array(100).keys()]);
+    client.close();
+  });
+
+  test('a slow subscriber loses the oldest items and is told how many', async () => {
+    const { url, sinks } = await startServer({ subscriptionQueue: 8, sendHighWaterBytes: 16 * 1024 });
+    const { ws, next } = await authed(url);
+    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'rpc.subscribe', params: { topic: 'demo.ticks', subscription: 'slow' } }));
+    expect(await next()).toMatchObject({ id: 1, result: { subscription: 'slow' } });
+    ws.pause(); // Stop reading: the socket fills and the server must queue, then drop.
+    const total = 2000;
+    const pad = 'x'.repeat(32 * 1024);
+    for (let n = 0; n < total; n++) sinks[0]?.push({ n, pad });
+    await new Promise((r) => setTimeout(r, 300));
+    ws.resume();
+    const received: number[] = [];
+    let lost = 0;
+    while (received.length + lost < total) {
+      const message = (await next()) as { params: { item: { n: number }; lost: number } };
+      received.push(message.params.item.n);
+      lost += message.params.lost;
+    }
+    expect(lost).toBeGreaterThan(0);
+    expect(received.length + lost).toBe(total);
+    expect(received.at(-1)).toBe(total - 1); // The newest survives; the oldest were dropped.
+    expect(received).toEqual([...received].sort((a, b) => a - b));
+    ws.close();
+  });
+
+  test('the server ending a subscription tells the client', async () => {
+    const { url, sinks } = await startServer();
+    const client = new RpcClient(demo, { url, token: tokens.viewer });
+    await client.connect();
+    const ended = new Promise<string | undefined>((resolve) => void client.subscribe('demo.ticks', {}, () => undefined, resolve));
+    await expect.poll(() => sinks.length).toBe(1);
+    sinks[0]?.end();
+    await expect(ended).resolves.toBe('ended by server');
+    client.close();
+  });
+});
+
+describe('listening', () => {
+  test('a non-loopback address without TLS is refused', async () => {
+    const { server } = await startServer();
+    await expect(server.listen('0.0.0.0', 0)).rejects.toThrow(/without TLS/);
+  });
+
+  test('RpcError keeps its code across the wire', () => {
+    expect(new RpcError(ErrorCode.Conflict, 'x').toJSON()).toEqual({ code: ErrorCode.Conflict, message: 'x' });
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * Shared pieces of the system tests: the headless host as a real child
+ * process, and Debian's Chromium driven by playwright-core.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const resultsDir = join(repoRoot, 'test-results');
+export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface RunningHost {
+  url: string;
+  origin: string;
+  process: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Starts `main/console/headlessMain.ts` on a free port and waits for its URL. */
+export async function startHeadlessHost(env: NodeJS.ProcessEnv = {}): Promise<RunningHost> {
+  if (!existsSync(join(repoRoot, 'dist', 'renderer', 'index.html'))) {
+    throw new Error('dist/renderer is missing: `npm test` builds it before the system tests; run `npm run build` when running them alone');
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-headless-'));
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/console/headlessMain.ts', '--port', '0'], {
+    cwd: repoRoot,
+    env: { ...process.env, PCLOUD_DATA_DIR: dataDir, SHELL: '/bin/bash', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`headless host printed no URL in 20 s:\n${out}`)), 20_000);
+    const check = (): void => {
+      const match = /open: (\S+)/.exec(out);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => reject(new Error(`headless host exited (${code}) before printing its URL:\n${out}`)));
+  });
+  return {
+    url,
+    origin: new URL(url).origin,
+    process: child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  mkdirSync(resultsDir, { recursive: true });
+  return chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      // Root cannot use Chromium's sandbox; the page is our own, on loopback.
+      ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
