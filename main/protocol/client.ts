@@ -16,6 +16,8 @@ export interface RpcClientOptions {
   /** Trusted CA for wss:// to a server with a private certificate. */
   ca?: Buffer | string;
   client?: string;
+  /** Origin header to send; only hosts that serve a browser UI check it. */
+  origin?: string;
 }
 
 interface Pending {
@@ -44,7 +46,11 @@ export class RpcClient<C extends Contract> {
 
   /** Connects and authenticates; resolves with what the server says we are. */
   async connect(): Promise<AuthResult> {
-    const ws = new WebSocket(this.options.url, { ...(this.options.ca ? { ca: this.options.ca } : {}), perMessageDeflate: false });
+    const ws = new WebSocket(this.options.url, {
+      ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...(this.options.origin ? { origin: this.options.origin } : {}),
+      perMessageDeflate: false,
+    });
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

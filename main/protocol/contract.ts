@@ -6,7 +6,7 @@
  * so a channel name is never written as a bare string twice.
  */
 import type { z } from 'zod';
-import type { Role } from './roles.ts';
+import type { Principal, Role } from './roles.ts';
 
 export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
   readonly params: P;
@@ -79,7 +79,7 @@ export interface TopicSink<I> {
 }
 
 export interface CallContext {
-  readonly principal: import('./roles.ts').Principal;
+  readonly principal: Principal;
   /** Aborted when the connection or window that made the call goes away. */
   readonly signal: AbortSignal;
   /** A stable id of the calling connection, for resources it owns (terminal sessions...). */

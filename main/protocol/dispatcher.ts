@@ -4,8 +4,8 @@
  * check what it returns. The WebSocket server and the Electron IPC binding both
  * call this, so the rules are the same whichever way a request arrives.
  */
-import { z } from 'zod';
-import type { CallContext, Contract, Handlers, TopicHandlers, TopicSink } from './contract.ts';
+import type { z } from 'zod';
+import type { CallContext, Contract, Handlers, MethodSpec, TopicHandlers, TopicSink, TopicSpec } from './contract.ts';
 import { ErrorCode, RpcError } from './errors.ts';
 
 /** "params.profile[2].to: Invalid input: expected number" — what and where. */
@@ -33,8 +33,8 @@ export function createDispatcher<C extends Contract>(
   handlers: Handlers<C>,
   topicHandlers: TopicHandlers<C>,
 ): Dispatcher {
-  const methods: Record<string, import('./contract.ts').MethodSpec> = contract.methods;
-  const topics: Record<string, import('./contract.ts').TopicSpec> = contract.topics;
+  const methods: Record<string, MethodSpec> = contract.methods;
+  const topics: Record<string, TopicSpec> = contract.topics;
   const methodHandlers = handlers as Record<string, (p: unknown, ctx: CallContext) => unknown>;
   const subscribeHandlers = topicHandlers as Record<
     string,

@@ -32,7 +32,7 @@ export function readTls(tls: TlsFiles): { cert: Buffer; key: Buffer; ca?: Buffer
     try {
       return readFileSync(file);
     } catch (e) {
-      throw new Error(`cannot read TLS ${what} ${file}: ${(e as Error).message}`);
+      throw new Error(`cannot read TLS ${what} ${file}: ${(e as Error).message}`, { cause: e });
     }
   };
   return {

@@ -1,0 +1,39 @@
+// The layer rules of DESIGN.md section 3 live in eslint.config.js; this proves
+// they bite, by linting small probe files placed (virtually) in each layer.
+import { ESLint } from 'eslint';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const eslint = new ESLint({ cwd: root });
+
+async function restrictedImports(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: `${root}${file}` });
+  return (result?.messages ?? []).filter((m) => m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message);
+}
+
+describe('layer boundaries fail the lint', () => {
+  test("only main/shell/ may import 'electron' among main/", async () => {
+    const code = "import { app } from 'electron';\nexport const a = app;\n";
+    expect(await restrictedImports('main/console/probe.ts', code)).toHaveLength(1);
+    expect(await restrictedImports('main/scheduler/probe.ts', code)).toHaveLength(1);
+    expect(await restrictedImports('main/shell/probe.ts', code)).toHaveLength(0);
+  });
+
+  test('the renderer may not import Node, Node-only packages, or values from main/', async () => {
+    expect(await restrictedImports('renderer/probe.ts', "import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n")).toHaveLength(1);
+    expect(await restrictedImports('renderer/probe.ts', "import Database from 'better-sqlite3';\nexport const d = Database;\n")).toHaveLength(1);
+    expect(await restrictedImports('renderer/probe.ts', "import { defaultDataDir } from '../main/console/dataDir.ts';\nexport const d = defaultDataDir;\n")).toHaveLength(1);
+    expect(await restrictedImports('renderer/probe.ts', "import { consoleApi } from '../main/protocol/consoleApi.ts';\nexport const c = consoleApi;\n")).toHaveLength(1);
+  });
+
+  test('the renderer may import types from main/protocol/', async () => {
+    expect(await restrictedImports('renderer/probe.ts', "import type { AppInfo } from '../main/protocol/consoleApi.ts';\nexport type A = AppInfo;\n")).toHaveLength(0);
+  });
+
+  test("preload/ imports only 'electron' and the contract", async () => {
+    expect(await restrictedImports('preload/probe.ts', "import { spawn } from 'node:child_process';\nexport const s = spawn;\n")).toHaveLength(1);
+    expect(await restrictedImports('preload/probe.ts', "import { TerminalSessions } from '../main/console/terminals.ts';\nexport const t = TerminalSessions;\n")).toHaveLength(1);
+    expect(await restrictedImports('preload/probe.ts', "import { ipcRenderer } from 'electron';\nimport { consoleApi } from '../main/protocol/consoleApi.ts';\nexport const x = [ipcRenderer, consoleApi];\n")).toHaveLength(0);
+  });
+});
