@@ -1,0 +1,283 @@
+/**
+ * The domain's words as schemas (DESIGN.md section 4), shared by the
+ * scheduler, the controllers, pcctl and the console. Times on the wire are
+ * epoch milliseconds (UTC); capacities are plain numbers in the units their
+ * names say. Shapes here are checked on every hop, so a bound here is a bound
+ * everywhere: keep changes additive.
+ */
+import { z } from 'zod';
+import { IdSchema } from './roles.ts';
+
+/** Epoch milliseconds, UTC. Bounded to years 2000..2200 so arithmetic stays exact. */
+export const TimeMsSchema = z
+  .number()
+  .int('a time is whole epoch milliseconds')
+  .min(946_684_800_000, 'a time is epoch milliseconds after 2000-01-01')
+  .max(7_258_118_400_000, 'a time is epoch milliseconds before 2200-01-01');
+
+const amount = (unit: string) =>
+  z.number().finite(`${unit} must be a finite number`).nonnegative(`${unit} must not be negative`).max(1e9, `${unit} is implausibly large`);
+
+/** `<cpu, memory, disk, network>` of a node, a request or a free view. */
+export const ResourcesSchema = z.strictObject({
+  cpu: amount('cpu (cores)'),
+  memMiB: amount('memMiB'),
+  diskGiB: amount('diskGiB'),
+  netMbps: amount('netMbps'),
+});
+export type Resources = z.infer<typeof ResourcesSchema>;
+export const resourceNames = ['cpu', 'memMiB', 'diskGiB', 'netMbps'] as const;
+export type ResourceName = (typeof resourceNames)[number];
+
+/** One contiguous piece of a capacity profile: `capacity` is held over [from, to). */
+export const SubSlotSchema = z.strictObject({
+  from: TimeMsSchema,
+  to: TimeMsSchema,
+  capacity: ResourcesSchema,
+});
+export type SubSlot = z.infer<typeof SubSlotSchema>;
+
+/** Contiguous sub-slots covering the reservation's [t0, t1] (the paper's Table 2). */
+export const ProfileSchema = z.array(SubSlotSchema).min(1, 'a profile has at least one sub-slot').max(256, 'a profile has at most 256 sub-slots');
+export type Profile = z.infer<typeof ProfileSchema>;
+
+// ---------------------------------------------------------------- demux rules
+
+const portRange = z.strictObject({ from: z.number().int().min(0).max(65535), to: z.number().int().min(0).max(65535) });
+/** "10.1.0.0/16" or "2001:db8::/32"; parsed and checked by whoever installs the rule. */
+export const PrefixSchema = z.string().min(3).max(64).regex(/^[0-9A-Fa-f:.]+\/[0-9]{1,3}$/, 'a prefix looks like 10.1.0.0/16 or 2001:db8::/32');
+
+export const DemuxMatchSchema = z.strictObject({
+  inPort: z.number().int().min(0).max(65535).optional(),
+  ethType: z.number().int().min(0).max(0xffff).optional(),
+  ipProto: z.number().int().min(0).max(255).optional(),
+  srcPrefix: PrefixSchema.optional(),
+  dstPrefix: PrefixSchema.optional(),
+  srcPorts: portRange.optional(),
+  dstPorts: portRange.optional(),
+});
+export type DemuxMatch = z.infer<typeof DemuxMatchSchema>;
+
+export const DemuxActionSchema = z.enum(['to_vi', 'legacy', 'drop']);
+
+/** A rule as a provider asks for it; the controller binds `to_vi` to the VI it starts. */
+export const DemuxRuleSpecSchema = z.strictObject({
+  priority: z.number().int().min(0).max(65535),
+  match: DemuxMatchSchema,
+  action: DemuxActionSchema,
+  /** Fraction of matching packets copied to the ISP's sampler (0 = none). */
+  samplingRate: z.number().min(0).max(1).default(0),
+  /** Evidence that the provider owns `match.dstPrefix` (e.g. an RPKI ROA reference). */
+  ownershipProof: z.string().max(4096).optional(),
+});
+export type DemuxRuleSpec = z.infer<typeof DemuxRuleSpecSchema>;
+
+// ---------------------------------------------------------------- services
+
+export const ServiceSpecSchema = z.strictObject({
+  /** Visible services are addressed by clients; transparent ones sit on the path. */
+  mode: z.enum(['visible', 'transparent']),
+  /** The service program run inside the VI (ids, tunnel, monitor, wanopt, lb, cache...). */
+  program: IdSchema,
+  args: z.record(z.string().max(64), z.string().max(1024)).default({}),
+  rules: z.array(DemuxRuleSpecSchema).max(64, 'at most 64 demux rules per service').default([]),
+});
+export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;
+
+// ---------------------------------------------------------------- reservations
+
+export const reservationStates = [
+  'requested',
+  'pending_approval',
+  'approved',
+  'confirming',
+  'scheduled',
+  'active',
+  'expired',
+  'cancelled',
+  'terminated',
+  'declined',
+  'failed',
+] as const;
+export const ReservationStateSchema = z.enum(reservationStates);
+export type ReservationState = z.infer<typeof ReservationStateSchema>;
+
+/** States in which a reservation holds capacity on its node. */
+export const holdingStates: readonly ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
+/** States a reservation never leaves. */
+export const finalStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
+
+export const ReservationRequestSchema = z.strictObject({
+  requestorPopId: IdSchema,
+  preferredCloudletId: IdSchema.optional(),
+  t0: TimeMsSchema,
+  t1: TimeMsSchema,
+  profile: ProfileSchema,
+  service: ServiceSpecSchema,
+  /** Makes a retried request idempotent per provider. */
+  clientRequestId: z.string().min(1).max(128).optional(),
+});
+export type ReservationRequest = z.infer<typeof ReservationRequestSchema>;
+
+export const TransitionSchema = z.object({
+  at: TimeMsSchema,
+  from: ReservationStateSchema.nullable(),
+  to: ReservationStateSchema,
+  actor: z.string(),
+  reason: z.string(),
+});
+export type Transition = z.infer<typeof TransitionSchema>;
+
+/** Money in the ISP's currency units, rounded to micro-units. */
+export const MoneySchema = z.number().finite();
+
+export const ReservationSchema = z.object({
+  id: z.string(),
+  providerId: IdSchema,
+  requestorPopId: IdSchema,
+  preferredCloudletId: IdSchema.nullable(),
+  t0: TimeMsSchema,
+  t1: TimeMsSchema,
+  profile: ProfileSchema,
+  service: ServiceSpecSchema,
+  state: ReservationStateSchema,
+  /** Where it was placed; null while not (or no longer) admitted. */
+  cloudletId: IdSchema.nullable(),
+  nodeId: IdSchema.nullable(),
+  /** The price quoted at admission (tiered); charged when it becomes scheduled. */
+  price: MoneySchema,
+  /** Net amount the provider has paid so far (charges - refunds + fines). */
+  paid: MoneySchema,
+  createdAt: TimeMsSchema,
+  updatedAt: TimeMsSchema,
+  /** Why it is in its state (decline reason, failure cause...). */
+  reason: z.string(),
+  transitions: z.array(TransitionSchema).optional(),
+});
+export type Reservation = z.infer<typeof ReservationSchema>;
+
+// ---------------------------------------------------------------- topology
+
+export const PopSchema = z.object({ id: IdSchema, name: z.string().max(128) });
+export type Pop = z.infer<typeof PopSchema>;
+
+export const LinkSchema = z.object({ a: IdSchema, b: IdSchema, rttMs: z.number().finite().positive(), capacityMbps: z.number().finite().positive() });
+export type Link = z.infer<typeof LinkSchema>;
+
+export const NodeHealthSchema = z.enum(['up', 'degraded', 'down', 'unknown']);
+export type NodeHealth = z.infer<typeof NodeHealthSchema>;
+
+export const NodeViewSchema = z.object({
+  id: IdSchema,
+  cloudletId: IdSchema,
+  capacity: ResourcesSchema,
+  /** Last reported by the controller (null before the first report). */
+  reported: z.object({ at: TimeMsSchema, total: ResourcesSchema, available: ResourcesSchema, health: NodeHealthSchema }).nullable(),
+});
+export type NodeView = z.infer<typeof NodeViewSchema>;
+
+export const CloudletStatusSchema = z.enum(['unknown', 'healthy', 'stale']);
+export type CloudletStatus = z.infer<typeof CloudletStatusSchema>;
+
+export const CloudletViewSchema = z.object({
+  id: IdSchema,
+  popId: IdSchema,
+  /** Where consoles reach this cloudlet's controller (from its hello), if known. */
+  controllerUrl: z.string().nullable(),
+  connected: z.boolean(),
+  status: CloudletStatusSchema,
+  lastReportAt: TimeMsSchema.nullable(),
+  /** Share of every node kept for the ISP's own services (0..1). */
+  ispShare: z.number().min(0).max(1),
+  nodes: z.array(NodeViewSchema),
+});
+export type CloudletView = z.infer<typeof CloudletViewSchema>;
+
+export const TopologySchema = z.object({ pops: z.array(PopSchema), links: z.array(LinkSchema), cloudlets: z.array(CloudletViewSchema) });
+export type Topology = z.infer<typeof TopologySchema>;
+
+// ---------------------------------------------------------------- controller reports and commands
+
+export const NodeReportSchema = z.strictObject({
+  nodeId: IdSchema,
+  total: ResourcesSchema,
+  available: ResourcesSchema,
+  health: NodeHealthSchema,
+});
+export type NodeReport = z.infer<typeof NodeReportSchema>;
+
+export const ControllerReportSchema = z.strictObject({
+  at: TimeMsSchema,
+  nodes: z.array(NodeReportSchema).max(10_000),
+});
+export type ControllerReport = z.infer<typeof ControllerReportSchema>;
+
+const commandBase = {
+  /** Unique per scheduler run; the controller echoes it in controller.answer. */
+  commandId: z.string().min(1).max(64),
+  reservationId: z.string(),
+};
+
+/** What the scheduler asks of a controller, delivered on the controller.commands topic. */
+export const ControllerCommandSchema = z.discriminatedUnion('kind', [
+  /** Phase one: can you host this on that node? Hold it for holdMs if so. */
+  z.object({
+    kind: z.literal('prepare'),
+    ...commandBase,
+    providerId: IdSchema,
+    nodeId: IdSchema,
+    t0: TimeMsSchema,
+    t1: TimeMsSchema,
+    profile: ProfileSchema,
+    service: ServiceSpecSchema,
+    holdMs: z.number().int().positive(),
+  }),
+  /** Phase two: the reservation is recorded; keep what you prepared. */
+  z.object({ kind: z.literal('commit'), ...commandBase }),
+  /** Phase two, negative: release what you prepared. */
+  z.object({ kind: z.literal('abort'), ...commandBase, reason: z.string() }),
+  /** t0 reached: start the VI and install its demux rules. */
+  z.object({ kind: z.literal('start'), ...commandBase, nodeId: IdSchema, profile: ProfileSchema, service: ServiceSpecSchema, t1: TimeMsSchema }),
+  /** t1 reached, cancelled or terminated: remove the rules first, then stop the VI. */
+  z.object({ kind: z.literal('stop'), ...commandBase, reason: z.enum(['expired', 'cancelled', 'terminated']) }),
+  /** The running VI's capacity profile changed (scale up or down). */
+  z.object({ kind: z.literal('resize'), ...commandBase, profile: ProfileSchema }),
+]);
+export type ControllerCommand = z.infer<typeof ControllerCommandSchema>;
+export type ControllerCommandKind = ControllerCommand['kind'];
+
+export const ControllerAnswerSchema = z.strictObject({
+  commandId: z.string().min(1).max(64),
+  ok: z.boolean(),
+  /** Why not, when ok is false ("node n3 is down", "rule 2 captures tenant p7's prefix"). */
+  reason: z.string().max(2048).optional(),
+});
+export type ControllerAnswer = z.infer<typeof ControllerAnswerSchema>;
+
+// ---------------------------------------------------------------- ledger and audit
+
+export const LedgerKindSchema = z.enum(['charge', 'refund', 'fine']);
+export const LedgerEntrySchema = z.object({
+  id: z.number().int(),
+  at: TimeMsSchema,
+  providerId: IdSchema,
+  reservationId: z.string(),
+  kind: LedgerKindSchema,
+  /** Positive: the provider pays; negative: the provider is paid back. */
+  amount: MoneySchema,
+  note: z.string(),
+});
+export type LedgerEntry = z.infer<typeof LedgerEntrySchema>;
+
+export const AuditEntrySchema = z.object({
+  seq: z.number().int().positive(),
+  at: TimeMsSchema,
+  actor: z.string(),
+  role: z.string(),
+  action: z.string(),
+  target: z.string(),
+  reason: z.string(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
