@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -7,6 +8,22 @@ import { launchChromium, resultsDir, startHeadlessHost, type RunningHost } from 
 /** The visible text of the active xterm, read from its buffer through the DOM rows. */
 async function terminalText(page: Page): Promise<string> {
   return page.locator('.xterm-rows').first().innerText();
+}
+
+/** Pids whose parent is `ppid`, read from /proc (Linux). */
+function childrenOf(ppid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // Field 4 of /proc/PID/stat is the parent pid; the command name (field 2) may hold spaces.
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 describe('the console in a real browser, served by the headless host', () => {
@@ -51,5 +68,30 @@ describe('the console in a real browser, served by the headless host', () => {
     await second.goto(host.url);
     await expect.poll(() => second.locator('[role="alert"]').innerText()).toMatch(/token not accepted/);
     await second.close();
+  });
+
+  test('stopping the host ends the shells it started', async () => {
+    const shells = childrenOf(host.process.pid as number);
+    expect(shells.length).toBeGreaterThan(0);
+    await host.stop();
+    await expect.poll(() => shells.filter((pid) => existsSync(`/proc/${pid}`)), { timeout: 10_000 }).toEqual([]);
+  });
+});
+
+describe('a shell that cannot start', () => {
+  test('is reported inside the terminal itself', async () => {
+    const host = await startHeadlessHost({ SHELL: '/nonexistent/shell' });
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(host.url);
+      await page.locator('[data-testid="new-terminal"]').click();
+      await expect.poll(() => terminalText(page), { timeout: 15_000 }).toMatch(/cannot start \/nonexistent\/shell/);
+      await expect.poll(() => page.locator('[role="tab"]').first().innerText()).toMatch(/process did not start/);
+      await page.screenshot({ path: join(resultsDir, 'terminal-spawn-error.png') });
+    } finally {
+      await browser.close();
+      await host.stop();
+    }
   });
 });
