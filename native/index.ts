@@ -27,3 +27,4 @@ export function loadBinding<T>(): T {
   binding ??= createRequire(import.meta.url)(addonPath());
   return binding as T;
 }
+export * from './crypto.ts';
