@@ -27,4 +27,5 @@ export function loadBinding<T>(): T {
   binding ??= createRequire(import.meta.url)(addonPath());
   return binding as T;
 }
+export * from './demux.ts';
 export * from './crypto.ts';

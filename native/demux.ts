@@ -1,0 +1,446 @@
+// Typed API of the demux fast path: rules, the flow table, batch
+// classification into caller-owned typed arrays, counters, samples, and the
+// frame parser. One N-API call per batch; nothing here allocates per packet.
+import { loadBinding } from './index.ts';
+
+/** What a matching rule does with a packet. */
+export type DemuxAction = 'to_vi' | 'legacy' | 'drop';
+
+/** Codes written into ClassifyResult.actions. */
+export const ActionCode = { miss: 0, to_vi: 1, legacy: 2, drop: 3, malformed: 4 } as const;
+export type ActionCodeValue = (typeof ActionCode)[keyof typeof ActionCode];
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** OpenFlow-style match; an absent field is a wildcard. */
+export interface DemuxMatch {
+  inPort?: number;
+  vni?: number;
+  ethType?: number;
+  ipProto?: number;
+  /** IPv4 or IPv6 prefix, e.g. '10.1.0.0/16' or '2001:db8::/32'. Both prefixes must be one family. */
+  src?: string;
+  dst?: string;
+  srcPort?: number | PortRange;
+  dstPort?: number | PortRange;
+}
+
+export interface DemuxRule {
+  /** Higher wins; among equal priorities the rule installed first wins. */
+  priority: number;
+  match: DemuxMatch;
+  action: DemuxAction;
+  /** The VI that receives the packet; required with action 'to_vi'. */
+  viId?: number;
+  /** Sample one packet in N on average (sFlow); 0 or absent: never. */
+  sampleRate?: number;
+}
+
+export type DemuxPath = 'portable' | 'avx2' | 'avx512';
+
+interface RawTable {
+  apply(add: Uint8Array, remove: Uint32Array, modifyIds: Uint32Array, modify: Uint8Array): Uint32Array;
+  classify(
+    buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, inPort: number, direction: number,
+    actions: Uint8Array, ruleIds: Uint32Array, viIds: Uint32Array, reasons: Uint8Array,
+  ): number;
+  readCounters(ids: Uint32Array, out: Float64Array): void;
+  drainSamples(out: Uint8Array): number;
+  stats(out: Float64Array): void;
+  handle(): number;
+}
+
+interface RawDemux {
+  DemuxTable: new (options?: object) => RawTable;
+  parseFrames(
+    buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, linkType: number, vxlanPort: number,
+    out: Uint32Array,
+  ): void;
+  setDemuxPath(path: DemuxPath): boolean;
+  demuxPath(): DemuxPath;
+  demuxPaths(): DemuxPath[];
+  parseErrorNames(): string[];
+  ruleRecordSize: number;
+  sampleRecordSize: number;
+}
+
+function raw(): RawDemux {
+  return loadBinding<{ demux: RawDemux }>().demux;
+}
+
+/** Forces one leaf-scan implementation (tests and benchmarks); false when this CPU lacks it. */
+export function setDemuxPath(path: DemuxPath): boolean {
+  return raw().setDemuxPath(path);
+}
+/** The implementation in use: chosen at load from the CPU, or PCLOUD_DEMUX_PATH, or setDemuxPath. */
+export function demuxPath(): DemuxPath {
+  return raw().demuxPath();
+}
+/** Implementations this CPU can run, portable first. */
+export function demuxPaths(): DemuxPath[] {
+  return raw().demuxPaths();
+}
+/** Names of malformed-frame reasons, indexed by the codes in ClassifyResult.reasons (0 is 'none'). */
+export function parseErrorNames(): readonly string[] {
+  return raw().parseErrorNames();
+}
+
+// ---------------------------------------------------------------- encoding
+
+const RECORD = 68;
+
+interface Prefix {
+  family: 4 | 6;
+  bytes: Uint8Array;
+  length: number;
+}
+
+function parseIpv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i] ?? '';
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
+    out[i] = Number(p);
+  }
+  return out;
+}
+
+function parseIpv6(text: string): Uint8Array | undefined {
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const group = (s: string): number[] | undefined => {
+    if (s === '') return [];
+    const out: number[] = [];
+    const items = s.split(':');
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] ?? '';
+      if (i === items.length - 1 && item.includes('.')) {
+        const v4 = parseIpv4(item);
+        if (!v4) return undefined;
+        out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return undefined;
+        out.push(parseInt(item, 16));
+      }
+    }
+    return out;
+  };
+  const head = group(halves[0] ?? '');
+  const tail = halves.length === 2 ? group(halves[1] ?? '') : [];
+  if (!head || !tail) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  const words = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  words.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  return out;
+}
+
+/** Parses 'a.b.c.d/len' or an IPv6 prefix; a bare address is a full-length prefix. */
+export function parsePrefix(text: string): Prefix {
+  const [addr = '', len, extra] = text.split('/');
+  if (extra !== undefined) throw new Error(`prefix '${text}' has more than one '/'`);
+  const v4 = addr.includes(':') ? undefined : parseIpv4(addr);
+  const v6 = v4 ? undefined : parseIpv6(addr);
+  const bytes = v4 ?? v6;
+  if (!bytes) throw new Error(`'${addr}' is not an IPv4 or IPv6 address`);
+  const family = v4 ? 4 : 6;
+  const max = family === 4 ? 32 : 128;
+  const length = len === undefined ? max : Number(len);
+  if (!Number.isInteger(length) || length < 0 || length > max || (len !== undefined && !/^\d+$/.test(len))) {
+    throw new Error(`prefix length in '${text}' must be an integer 0..${max}`);
+  }
+  return { family, bytes, length };
+}
+
+function portRange(value: number | PortRange | undefined, what: string): [number, number] {
+  if (value === undefined) return [0, 0xffff];
+  const [from, to] = typeof value === 'number' ? [value, value] : [value.from, value.to];
+  for (const v of [from, to]) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new Error(`${what} ${v} is not a port number 0..65535`);
+  }
+  return [from, to];
+}
+
+function u32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new Error(`${what} ${value} is not an integer 0..2^32-1`);
+  return value;
+}
+
+/** Encodes rules into the binary records the addon decodes (layout: native/src/demux/ruleCodec.h). */
+export function encodeRules(rules: readonly DemuxRule[]): Uint8Array {
+  const out = new Uint8Array(rules.length * RECORD);
+  const view = new DataView(out.buffer);
+  rules.forEach((rule, i) => {
+    const o = i * RECORD;
+    const where = `rule ${i}`;
+    const m = rule.match;
+    view.setUint32(o, u32(rule.priority, `${where}: priority`), true);
+    out[o + 4] = ActionCode[rule.action];
+    if (rule.action === 'to_vi' && rule.viId === undefined) throw new Error(`${where}: action to_vi needs a viId`);
+    const src = m.src === undefined ? undefined : parsePrefix(m.src);
+    const dst = m.dst === undefined ? undefined : parsePrefix(m.dst);
+    if (src && dst && src.family !== dst.family) throw new Error(`${where}: source is IPv${src.family} but destination is IPv${dst.family}`);
+    const family = src?.family ?? dst?.family ?? 0;
+    out[o + 5] = family;
+    out[o + 6] = src?.length ?? 0;
+    out[o + 7] = dst?.length ?? 0;
+    view.setUint32(o + 8, rule.action === 'to_vi' ? u32(rule.viId ?? 0, `${where}: viId`) : 0, true);
+    view.setUint32(o + 12, u32(rule.sampleRate ?? 0, `${where}: sampleRate`), true);
+    let flags = 0;
+    if (m.inPort !== undefined) {
+      flags |= 1;
+      view.setUint32(o + 20, u32(m.inPort, `${where}: inPort`), true);
+    }
+    if (m.vni !== undefined) {
+      flags |= 2;
+      view.setUint32(o + 24, u32(m.vni, `${where}: vni`), true);
+    }
+    if (m.ethType !== undefined) {
+      flags |= 4;
+      if (!Number.isInteger(m.ethType) || m.ethType < 0 || m.ethType > 0xffff) throw new Error(`${where}: ethType ${m.ethType} is not 0..0xffff`);
+      view.setUint16(o + 18, m.ethType, true);
+    }
+    if (m.ipProto !== undefined) {
+      flags |= 8;
+      if (!Number.isInteger(m.ipProto) || m.ipProto < 0 || m.ipProto > 255) throw new Error(`${where}: ipProto ${m.ipProto} is not 0..255`);
+      out[o + 17] = m.ipProto;
+    }
+    out[o + 16] = flags;
+    const [sl, sh] = portRange(m.srcPort, `${where}: srcPort`);
+    const [dl, dh] = portRange(m.dstPort, `${where}: dstPort`);
+    view.setUint16(o + 28, sl, true);
+    view.setUint16(o + 30, sh, true);
+    view.setUint16(o + 32, dl, true);
+    view.setUint16(o + 34, dh, true);
+    if (src) out.set(src.bytes, o + 36);
+    if (dst) out.set(dst.bytes, o + 52);
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- table
+
+/** Caller-owned result arrays for one batch; reuse them across batches. */
+export class ClassifyResult {
+  readonly actions: Uint8Array;
+  readonly ruleIds: Uint32Array;
+  readonly viIds: Uint32Array;
+  /** Malformed-frame reason per packet (index into parseErrorNames()), 0 when parsed. */
+  readonly reasons: Uint8Array;
+  constructor(capacity = 256) {
+    this.actions = new Uint8Array(capacity);
+    this.ruleIds = new Uint32Array(capacity);
+    this.viIds = new Uint32Array(capacity);
+    this.reasons = new Uint8Array(capacity);
+  }
+}
+
+export interface ClassifyOptions {
+  /** Frames to classify (default: offsets.length). */
+  count?: number;
+  /** Ingress port of the whole batch (default 0). */
+  inPort?: number;
+  /** Recorded in samples (default 'to_vi'). */
+  direction?: 'to_vi' | 'from_vi';
+}
+
+export interface RuleCounters {
+  packets: number;
+  bytes: number;
+  sampled: number;
+}
+
+export interface Sample {
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+  ruleId: number;
+  viId: number;
+  direction: 'to_vi' | 'from_vi';
+  action: DemuxAction;
+  wireLength: number;
+  /** The first (at most 128) bytes of the frame. */
+  bytes: Uint8Array;
+}
+
+export interface DemuxStats {
+  version: number;
+  rules: number;
+  packets: number;
+  matched: number;
+  missed: number;
+  malformed: number;
+  /** Malformed frames by reason (only reasons seen). */
+  parseErrors: Record<string, number>;
+  rebuilds: number;
+  sampler: { sampled: number; skipped: number; lost: number; queued: number; capacity: number };
+  index: { trees: number; nodes: number; leaves: number; leafEntries: number; maxLeaf: number; maxDepth: number; bytes: number; overlayRules: number };
+}
+
+export interface FlowTableOptions {
+  /** Samples held until drained (default 4096). */
+  sampleCapacity?: number;
+  /** UDP port whose datagrams are decapsulated as VXLAN (default 4789, 0: never). */
+  vxlanPort?: number;
+  /** Changes absorbed before the index is rebuilt (default 64). */
+  overlayLimit?: number;
+}
+
+export interface ChangeSet {
+  add?: readonly DemuxRule[];
+  remove?: ArrayLike<number>;
+  modify?: readonly { id: number; rule: DemuxRule }[];
+}
+
+const EMPTY_U8 = new Uint8Array(0);
+const EMPTY_U32 = new Uint32Array(0);
+const ACTION_NAMES: readonly DemuxAction[] = ['legacy', 'to_vi', 'legacy', 'drop'];
+
+/**
+ * The demux flow table. Classification may run on other threads (see
+ * `handle` / `FlowTable.attach`) while this one changes rules: every change
+ * set is published atomically, and each batch sees exactly one version.
+ */
+export class FlowTable {
+  readonly #raw: RawTable;
+  readonly #stats: Float64Array;
+
+  /** A new empty table, or with `{ attach: handle }` another handle on a table made elsewhere in this process. */
+  constructor(options: FlowTableOptions | { attach: number } = {}) {
+    this.#raw = new (raw().DemuxTable)(options);
+    this.#stats = new Float64Array(32 + parseErrorNames().length);
+  }
+
+  /** A second handle on a table created elsewhere in this process (e.g. in another worker thread). */
+  static attach(handle: number): FlowTable {
+    return new FlowTable({ attach: handle });
+  }
+
+  /** A number that FlowTable.attach() accepts in any thread of this process. */
+  get handle(): number {
+    return this.#raw.handle();
+  }
+
+  /** Applies adds, modifications and deletions as one atomic change; returns the new rules' ids. */
+  apply(changes: ChangeSet): Uint32Array {
+    const modify = changes.modify ?? [];
+    return this.#raw.apply(
+      changes.add && changes.add.length > 0 ? encodeRules(changes.add) : EMPTY_U8,
+      changes.remove ? Uint32Array.from(changes.remove) : EMPTY_U32,
+      modify.length > 0 ? Uint32Array.from(modify, (m) => m.id) : EMPTY_U32,
+      modify.length > 0 ? encodeRules(modify.map((m) => m.rule)) : EMPTY_U8,
+    );
+  }
+
+  /** Installs rules (one atomic change); returns their ids in order. */
+  add(rules: readonly DemuxRule[]): Uint32Array {
+    return this.apply({ add: rules });
+  }
+
+  /** Installs rules already encoded with encodeRules(). */
+  addEncoded(records: Uint8Array): Uint32Array {
+    return this.#raw.apply(records, EMPTY_U32, EMPTY_U32, EMPTY_U8);
+  }
+
+  remove(ids: ArrayLike<number>): void {
+    this.apply({ remove: ids });
+  }
+
+  /** Replaces a rule's match, priority, action or sampling; it keeps its id, counters and installation order. */
+  modify(id: number, rule: DemuxRule): void {
+    this.apply({ modify: [{ id, rule }] });
+  }
+
+  /**
+   * Parses and classifies the frames buffer[offsets[i] .. offsets[i] + lengths[i]) in one call,
+   * writing into `result`. Returns the number of frames classified.
+   */
+  classify(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, result: ClassifyResult, options: ClassifyOptions = {}): number {
+    return this.#raw.classify(
+      buffer, offsets, lengths, options.count ?? offsets.length, options.inPort ?? 0,
+      options.direction === 'from_vi' ? 1 : 0, result.actions, result.ruleIds, result.viIds, result.reasons,
+    );
+  }
+
+  /** Fills `out` with packets, bytes, sampled for each id (3 numbers per id), without stopping traffic. */
+  readCounters(ids: Uint32Array, out: Float64Array): void {
+    this.#raw.readCounters(ids, out);
+  }
+
+  counters(id: number): RuleCounters {
+    const out = new Float64Array(3);
+    this.#raw.readCounters(Uint32Array.of(id), out);
+    return { packets: out[0] ?? 0, bytes: out[1] ?? 0, sampled: out[2] ?? 0 };
+  }
+
+  /** Takes up to `max` queued samples, oldest first. */
+  drainSamples(max = 256): Sample[] {
+    const size = raw().sampleRecordSize;
+    const buf = new Uint8Array(size * max);
+    const n = this.#raw.drainSamples(buf);
+    const view = new DataView(buf.buffer);
+    const samples: Sample[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * size;
+      const captured = view.getUint16(o + 20, true);
+      samples.push({
+        time: view.getFloat64(o, true),
+        ruleId: view.getUint32(o + 8, true),
+        viId: view.getUint32(o + 12, true),
+        wireLength: view.getUint32(o + 16, true),
+        direction: buf[o + 22] === 1 ? 'from_vi' : 'to_vi',
+        action: ACTION_NAMES[buf[o + 23] ?? 2] ?? 'legacy',
+        bytes: buf.slice(o + 24, o + 24 + captured),
+      });
+    }
+    return samples;
+  }
+
+  stats(): DemuxStats {
+    const s = this.#stats;
+    this.#raw.stats(s);
+    const names = parseErrorNames();
+    const parseErrors: Record<string, number> = {};
+    for (let e = 1; e < names.length; e++) {
+      const n = s[32 + e] ?? 0;
+      if (n > 0) parseErrors[names[e] ?? `reason_${e}`] = n;
+    }
+    const f = (i: number): number => s[i] ?? 0;
+    return {
+      version: f(0), rules: f(1), packets: f(2), matched: f(3), missed: f(4), malformed: f(5), parseErrors, rebuilds: f(6),
+      sampler: { sampled: f(7), skipped: f(8), lost: f(9), queued: f(10), capacity: f(11) },
+      index: { trees: f(12), nodes: f(13), leaves: f(14), leafEntries: f(15), maxLeaf: f(16), maxDepth: f(17), bytes: f(18), overlayRules: f(19) },
+    };
+  }
+}
+
+// ---------------------------------------------------------------- parser
+
+/** Field indexes of parseFrames() output, 16 numbers per frame. */
+export const FrameField = {
+  reason: 0, family: 1, ethType: 2, ipProto: 3, srcPort: 4, dstPort: 5, src32: 6, dst32: 7, vni: 8, fragment: 9,
+  vlanCount: 10, l3Offset: 11, l4Offset: 12, icmpType: 13, icmpCode: 14, inPort: 15,
+} as const;
+export const FRAME_FIELDS = 16;
+/** Values the parser uses for absent fields. */
+export const NO_PORT = 0x10000;
+export const NO_PROTO = 0x100;
+export const NO_VNI = 0x1000000;
+
+/** Parses frames without classifying them (diagnostics and tests). linkType 1: Ethernet, 12: raw IP. */
+export function parseFrames(
+  buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, options: { linkType?: 1 | 12; vxlanPort?: number; count?: number } = {},
+): Uint32Array {
+  const count = options.count ?? offsets.length;
+  const out = new Uint32Array(count * FRAME_FIELDS);
+  raw().parseFrames(buffer, offsets, lengths, count, options.linkType ?? 1, options.vxlanPort ?? 4789, out);
+  return out;
+}

@@ -1,0 +1,270 @@
+// Classifier: a few HiCuts-style cutting trees, rules partitioned by address
+// "largeness" (as EffiCuts / CutSplit do), with SIMD-scanned leaves.
+//
+// Why this and not the alternatives (measured on this machine type, AMD EPYC
+// with AVX-512, single core, ClassBench 10K sets, de-duplicated shuffled
+// traces, batches of 256 through the JS API with counters on; see
+// bench/demux.ts and the table in the closing note of issue 3):
+//
+//   MEASUREMENTS_PLACEHOLDER
+//
+// - Tuple space search (Open vSwitch) needs one hash probe per tuple, and
+//   these sets have about 260 to 700 distinct (prefix length, port kind,
+//   protocol mask) tuples. Even with priority-ordered subtables and early exit,
+//   a packet that matches a low-priority rule probes hundreds of tables.
+// - A single decision tree replicates every rule with a wide source or
+//   destination range into most children; fw1 and ipc1 (many wildcards) blow
+//   up. Partitioning rules by which address is narrow (< 2^16 addresses)
+//   gives at most three trees whose cuts never split the wide field, so
+//   replication stays near spfac per level.
+// - Leaves hold up to 16 rules in structure-of-arrays form, so one AVX-512
+//   step compares all of them on five dimensions; the tree therefore only has
+//   to narrow a packet down to 16 candidates, which keeps it shallow.
+//
+// Semantics: positions are assigned by OrderKey (priority descending, then
+// installation order), leaves keep positions ascending, so the first match
+// in a leaf is the best in that tree; trees are visited in order of their
+// best position and skipped once they cannot beat the match in hand.
+//
+// Node encoding (nodes_): a header word dim | shift << 3 | bits << 8, then
+// 2^bits child references. A child is kEmpty, a leaf (kLeafFlag | arena
+// offset) or another node's index. Every node box is aligned to its power-of-
+// two width, so the child of value v is (v >> shift) & (2^bits - 1).
+#include "demux/flowIndex.h"
+
+#include <algorithm>
+#include <array>
+
+namespace pcloud::demux {
+
+namespace {
+
+constexpr uint32_t kEmpty = 0xFFFFFFFFu;
+constexpr uint32_t kLeafFlag = 0x80000000u;
+constexpr size_t kBinth = 16;          // a node with at most this many rules is a leaf
+constexpr unsigned kMaxCutBits = 8;    // at most 256 children per node
+constexpr unsigned kMaxDepth = 24;
+constexpr double kSpaceFactor = 4.0;   // HiCuts spfac: children may hold 4x the parent's rules
+constexpr unsigned kSmallAddressBits = 16;  // an address range of at most 2^16 is "narrow"
+
+// log2 of each dimension's full width (dims are aligned power-of-two boxes).
+constexpr std::array<uint8_t, parse::kDimCount> kDimBits = {32, 32, 17, 17, 9};
+
+unsigned RangeBits(const Range& r) {
+  const uint64_t width = uint64_t{r.hi} - r.lo + 1;
+  unsigned bits = 0;
+  while ((uint64_t{1} << bits) < width) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+class FlowIndex::Builder {
+ public:
+  explicit Builder(FlowIndex& index) : ix_(index) {
+    const size_t n = ix_.specs_.size();
+    for (unsigned d = 0; d < parse::kDimCount; ++d) {
+      lo_[d].resize(n);
+      hi_[d].resize(n);
+      for (size_t p = 0; p < n; ++p) {
+        lo_[d][p] = ix_.specs_[p].dims[d].lo;
+        hi_[d][p] = ix_.specs_[p].dims[d].hi;
+      }
+    }
+    budget_ = 64 * n + (1u << 20);
+  }
+
+  uint32_t BuildTree(const std::vector<uint32_t>& positions) {
+    Box box;
+    for (unsigned d = 0; d < parse::kDimCount; ++d) {
+      box.lo[d] = 0;
+      box.bits[d] = kDimBits[d];
+    }
+    return Build(positions, box, 0);
+  }
+
+ private:
+  struct Box {
+    std::array<uint64_t, parse::kDimCount> lo;
+    std::array<uint8_t, parse::kDimCount> bits;
+  };
+
+  // Child index range [first, last] that rule p overlaps when dim d of `box`
+  // is cut into 2^k children.
+  void ChildSpan(uint32_t p, unsigned d, const Box& box, unsigned k, uint64_t& first, uint64_t& last) const {
+    const uint64_t boxHi = box.lo[d] + ((uint64_t{1} << box.bits[d]) - 1);
+    const uint64_t a = std::max<uint64_t>(lo_[d][p], box.lo[d]);
+    const uint64_t b = std::min<uint64_t>(hi_[d][p], boxHi);
+    const unsigned shift = box.bits[d] - k;
+    first = (a - box.lo[d]) >> shift;
+    last = (b - box.lo[d]) >> shift;
+  }
+
+  uint32_t Build(const std::vector<uint32_t>& positions, const Box& box, unsigned depth) {
+    if (positions.empty()) return kEmpty;
+    ix_.shape_.maxDepth = std::max<size_t>(ix_.shape_.maxDepth, depth);
+    const size_t n = positions.size();
+    if (n <= kBinth || depth >= kMaxDepth || ix_.shape_.leafEntries > budget_) return MakeLeaf(positions);
+
+    // HiCuts: per dimension, the most cuts whose replication stays within
+    // spfac; then the dimension whose largest child is smallest.
+    unsigned bestDim = parse::kDimCount, bestBits = 0;
+    size_t bestMax = n, bestSum = 0;
+    std::vector<int64_t> diff;
+    for (unsigned d = 0; d < parse::kDimCount; ++d) {
+      const unsigned maxK = std::min<unsigned>(kMaxCutBits, box.bits[d]);
+      for (unsigned k = maxK; k >= 1; --k) {
+        const size_t children = size_t{1} << k;
+        diff.assign(children + 1, 0);
+        size_t sum = 0;
+        for (uint32_t p : positions) {
+          uint64_t first, last;
+          ChildSpan(p, d, box, k, first, last);
+          sum += last - first + 1;
+          ++diff[first];
+          --diff[last + 1];
+        }
+        if (static_cast<double>(sum + children) > kSpaceFactor * static_cast<double>(n) && k > 1) continue;
+        size_t maxChild = 0;
+        int64_t running = 0;
+        for (size_t c = 0; c < children; ++c) {
+          running += diff[c];
+          maxChild = std::max<size_t>(maxChild, static_cast<size_t>(running));
+        }
+        if (maxChild < bestMax || (maxChild == bestMax && bestDim != parse::kDimCount && sum < bestSum)) {
+          bestDim = d;
+          bestBits = k;
+          bestMax = maxChild;
+          bestSum = sum;
+        }
+        break;  // the largest admissible k for this dimension
+      }
+    }
+    if (bestDim == parse::kDimCount || bestMax >= n) return MakeLeaf(positions);
+
+    const unsigned d = bestDim, k = bestBits;
+    const size_t children = size_t{1} << k;
+    std::vector<std::vector<uint32_t>> lists(children);
+    for (uint32_t p : positions) {
+      uint64_t first, last;
+      ChildSpan(p, d, box, k, first, last);
+      for (uint64_t c = first; c <= last; ++c) lists[c].push_back(p);
+    }
+    const uint32_t self = static_cast<uint32_t>(ix_.nodes_.size());
+    const unsigned shift = box.bits[d] - k;
+    ix_.nodes_.push_back(d | (shift << 3) | (k << 8));
+    ix_.nodes_.resize(ix_.nodes_.size() + children, kEmpty);
+    ++ix_.shape_.nodes;
+
+    Box child = box;
+    child.bits[d] = static_cast<uint8_t>(shift);
+    const uint64_t childWidth = uint64_t{1} << shift;
+    uint32_t previousRef = kEmpty;
+    bool previousShareable = false;
+    for (size_t c = 0; c < children; ++c) {
+      child.lo[d] = box.lo[d] + c * childWidth;
+      // Siblings with the same rules, each spanning the whole child in the cut
+      // dimension, would build identical subtrees: share one.
+      bool shareable = true;
+      for (uint32_t p : lists[c]) {
+        if (lo_[d][p] > child.lo[d] || hi_[d][p] < child.lo[d] + childWidth - 1) {
+          shareable = false;
+          break;
+        }
+      }
+      uint32_t ref;
+      if (c > 0 && shareable && previousShareable && lists[c] == lists[c - 1]) {
+        ref = previousRef;
+      } else {
+        ref = Build(lists[c], child, depth + 1);
+      }
+      ix_.nodes_[self + 1 + c] = ref;
+      previousRef = ref;
+      previousShareable = shareable;
+      if (c > 0) std::vector<uint32_t>().swap(lists[c - 1]);  // keep lists[c] for the next comparison
+    }
+    return self;
+  }
+
+  uint32_t MakeLeaf(const std::vector<uint32_t>& positions) {
+    const uint32_t count = static_cast<uint32_t>(positions.size());
+    const uint32_t stride = static_cast<uint32_t>((count + kLeafLanes - 1) / kLeafLanes * kLeafLanes);
+    auto& arena = ix_.leafArena_;
+    const uint32_t offset = static_cast<uint32_t>(arena.size());
+    arena.resize(arena.size() + 2 + 11 * size_t{stride});
+    arena[offset] = count;
+    arena[offset + 1] = stride;
+    uint32_t* ranges = arena.data() + offset + 2;
+    uint32_t* pos = ranges + 10 * size_t{stride};
+    for (uint32_t i = 0; i < stride; ++i) {
+      const bool real = i < count;
+      for (unsigned d = 0; d < parse::kDimCount; ++d) {
+        ranges[(2 * d) * stride + i] = real ? lo_[d][positions[i]] : 1;
+        ranges[(2 * d + 1) * stride + i] = real ? hi_[d][positions[i]] : 0;
+      }
+      pos[i] = real ? positions[i] : kNoMatch;
+    }
+    ++ix_.shape_.leaves;
+    ix_.shape_.leafEntries += count;
+    ix_.shape_.maxLeaf = std::max<size_t>(ix_.shape_.maxLeaf, count);
+    return kLeafFlag | offset;
+  }
+
+  FlowIndex& ix_;
+  std::array<std::vector<uint32_t>, parse::kDimCount> lo_;
+  std::array<std::vector<uint32_t>, parse::kDimCount> hi_;
+  size_t budget_ = 0;
+};
+
+FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
+  std::sort(rules.begin(), rules.end(),
+            [](const IndexInput& a, const IndexInput& b) { return a.record.order < b.record.order; });
+  records_.reserve(rules.size());
+  specs_.reserve(rules.size());
+  for (auto& r : rules) {
+    records_.push_back(r.record);
+    specs_.push_back(r.spec);
+  }
+  shape_.rules = records_.size();
+  if (records_.empty()) return;
+
+  // Partition: narrow source first, then narrow destination, then the rest.
+  std::array<std::vector<uint32_t>, 3> groups;
+  for (uint32_t p = 0; p < records_.size(); ++p) {
+    const bool narrowSrc = RangeBits(specs_[p].dims[parse::kSrc]) <= kSmallAddressBits;
+    const bool narrowDst = RangeBits(specs_[p].dims[parse::kDst]) <= kSmallAddressBits;
+    groups[narrowSrc ? 0 : narrowDst ? 1 : 2].push_back(p);
+  }
+  Builder builder(*this);
+  for (const auto& group : groups) {
+    if (group.empty()) continue;
+    trees_.push_back(Tree{builder.BuildTree(group), group.front()});
+  }
+  std::sort(trees_.begin(), trees_.end(),
+            [](const Tree& a, const Tree& b) { return a.firstPosition < b.firstPosition; });
+  shape_.trees = trees_.size();
+  shape_.bytes = nodes_.size() * 4 + leafArena_.size() * 4 + records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
+}
+
+uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best) const {
+  const ScanContext ctx{records_.data(), deleted};
+  const uint32_t* nodes = nodes_.data();
+  for (const Tree& tree : trees_) {
+    if (tree.firstPosition >= best) break;
+    uint32_t ref = tree.root;
+    while (ref != kEmpty && (ref & kLeafFlag) == 0) {
+      const uint32_t header = nodes[ref];
+      const uint32_t dim = header & 7;
+      const uint32_t shift = (header >> 3) & 31;
+      const uint32_t mask = (1u << (header >> 8)) - 1;
+      ref = nodes[ref + 1 + ((key.dims[dim] >> shift) & mask)];
+    }
+    if (ref == kEmpty) continue;
+    const uint32_t* leaf = leafArena_.data() + (ref & ~kLeafFlag);
+    const LeafView view{leaf + 2, leaf + 2 + 10 * size_t{leaf[1]}, leaf[0], leaf[1]};
+    best = scan(view, key, best, ctx);
+  }
+  return best;
+}
+
+}  // namespace pcloud::demux

@@ -1,0 +1,61 @@
+// An immutable packet classifier over a fixed set of rules (see flowIndex.cc
+// for the algorithm and the measurements that chose it).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "demux/leafScan.h"
+#include "demux/ruleRecord.h"
+#include "demux/ruleSpec.h"
+#include "parse/packetKey.h"
+
+namespace pcloud::demux {
+
+struct IndexInput {
+  RuleSpec spec;
+  RuleRecord record;
+};
+
+struct IndexShape {
+  size_t rules = 0;
+  size_t trees = 0;
+  size_t nodes = 0;          // internal nodes
+  size_t leaves = 0;
+  size_t leafEntries = 0;    // rule copies across leaves (replication)
+  size_t maxLeaf = 0;
+  size_t maxDepth = 0;
+  size_t bytes = 0;
+};
+
+class FlowIndex {
+ public:
+  // Builds from rules in any order; positions are assigned by RuleRecord::order.
+  explicit FlowIndex(std::vector<IndexInput> rules);
+
+  // Best position (smallest order) whose rule matches, below `best`, or `best`.
+  uint32_t Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best = kNoMatch) const;
+
+  size_t size() const { return records_.size(); }
+  const RuleRecord& record(uint32_t position) const { return records_[position]; }
+  const std::vector<RuleRecord>& records() const { return records_; }
+  const RuleSpec& spec(uint32_t position) const { return specs_[position]; }
+  const IndexShape& shape() const { return shape_; }
+
+ private:
+  struct Tree {
+    uint32_t root;
+    uint32_t firstPosition;  // smallest position in the tree, for early exit
+  };
+  class Builder;
+
+  std::vector<RuleRecord> records_;   // by position
+  std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
+  std::vector<Tree> trees_;           // ascending firstPosition
+  std::vector<uint32_t> nodes_;       // internal nodes: header word, then child refs
+  std::vector<uint32_t> leafArena_;   // leaves: header (count, stride) then arrays
+  IndexShape shape_;
+};
+
+}  // namespace pcloud::demux

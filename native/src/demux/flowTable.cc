@@ -1,0 +1,261 @@
+// Flow table versions and the batch classification loop.
+//
+// Concurrency model (read-copy-update): the writer builds a complete new
+// TableVersion next to the current one and publishes it with one pointer swap.
+// A batch takes one snapshot at its start and classifies every packet against
+// it, so no batch ever sees half of a change set. The old version is freed
+// when the last batch holding it finishes (shared_ptr reference count), which
+// is the RCU grace period without any reader-side bookkeeping.
+//
+// Cost of an update: rebuilding the base index for 10K rules takes tens of
+// milliseconds, too slow for one-rule changes. So a change lands in a small
+// overlay index (rebuilt whole, it holds at most overlayLimit rules) plus a
+// deletion bitmap over the base; when the overlay fills up, or a quarter of the
+// base is deleted, the writer rebuilds the base from the live rules.
+#include "demux/flowTable.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "parse/packetParser.h"
+
+namespace pcloud::demux {
+
+namespace {
+
+constexpr size_t kChunk = 64;  // frames parsed ahead of classification
+
+struct Pending {
+  RuleSpec spec;
+  RuleRecord record;
+};
+
+}  // namespace
+
+FlowTable::FlowTable(const Options& options)
+    : vxlanPort_(options.vxlanPort), overlayLimit_(std::max<size_t>(options.overlayLimit, 1)), sampler_(options.sampleCapacity) {
+  auto empty = std::make_shared<TableVersion>();
+  empty->number = 0;
+  current_ = std::move(empty);
+}
+
+std::shared_ptr<const TableVersion> FlowTable::Snapshot() const {
+  std::lock_guard lock(versionMutex_);
+  return current_;
+}
+
+void FlowTable::Publish(std::shared_ptr<const TableVersion> next) {
+  std::shared_ptr<const TableVersion> old;
+  {
+    std::lock_guard lock(versionMutex_);
+    old = std::move(current_);
+    current_ = std::move(next);
+  }
+  // `old` is released here, outside the lock; readers may still hold it.
+}
+
+bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds, std::string& error) {
+  std::lock_guard writer(writerMutex_);
+  const std::shared_ptr<const TableVersion> cur = Snapshot();
+
+  // Validate everything before touching anything.
+  std::unordered_set<uint32_t> touched;
+  for (uint32_t id : changes.remove) {
+    if (!where_.contains(id)) return error = "delete: no rule with id " + std::to_string(id), false;
+    if (!touched.insert(id).second) return error = "rule " + std::to_string(id) + " appears twice in one change", false;
+  }
+  for (uint32_t id : changes.modifyIds) {
+    if (!where_.contains(id)) return error = "modify: no rule with id " + std::to_string(id), false;
+    if (!touched.insert(id).second) return error = "rule " + std::to_string(id) + " appears twice in one change", false;
+  }
+  if (changes.modify.size() != changes.modifyIds.size()) return error = "modify: ids and rules differ in count", false;
+  if (uint64_t{nextId_} + changes.add.size() >= CounterStore::kMaxIds) {
+    return error = "this table has installed its limit of " + std::to_string(CounterStore::kMaxIds) +
+                   " rules; create a new table", false;
+  }
+
+  const FlowIndex* base = cur->base.get();
+  std::vector<uint64_t> deleted = cur->baseDeleted;
+  if (base != nullptr && deleted.empty()) deleted.assign((base->size() + 63) / 64, 0);
+  std::vector<Pending> overlay;
+  if (cur->overlay) {
+    for (uint32_t p = 0; p < cur->overlay->size(); ++p) {
+      if (!touched.contains(cur->overlay->record(p).id)) overlay.push_back({cur->overlay->spec(p), cur->overlay->record(p)});
+    }
+  }
+  auto retireFromBase = [&](uint32_t id) {
+    const Location loc = where_.at(id);
+    if (loc.inBase) deleted[loc.position >> 6] |= uint64_t{1} << (loc.position & 63);
+  };
+  auto oldRecord = [&](uint32_t id) -> const RuleRecord& {
+    const Location loc = where_.at(id);
+    return loc.inBase ? base->record(loc.position) : cur->overlay->record(loc.position);
+  };
+
+  for (uint32_t id : changes.remove) retireFromBase(id);
+  for (size_t i = 0; i < changes.modifyIds.size(); ++i) {
+    const uint32_t id = changes.modifyIds[i];
+    const RuleRecord& before = oldRecord(id);
+    const uint32_t sequence = static_cast<uint32_t>(before.order & 0xFFFFFFFFu);
+    RuleRecord after = MakeRecord(changes.modify[i], id, sequence, before.counters);
+    if (after.sampleRate != before.sampleRate) {
+      after.counters->countdown.store(Sampler::NextGap(after.sampleRate), std::memory_order_relaxed);
+    }
+    retireFromBase(id);
+    overlay.push_back({changes.modify[i], after});
+  }
+  addedIds.clear();
+  for (const RuleSpec& spec : changes.add) {
+    const uint32_t id = nextId_++;
+    RuleCounters* counters = counters_.Create(id);
+    counters->countdown.store(Sampler::NextGap(spec.sampleRate), std::memory_order_relaxed);
+    overlay.push_back({spec, MakeRecord(spec, id, nextSequence_++, counters)});
+    addedIds.push_back(id);
+  }
+
+  size_t deletedCount = 0;
+  for (uint64_t w : deleted) deletedCount += static_cast<size_t>(__builtin_popcountll(w));
+  const size_t baseSize = base ? base->size() : 0;
+  const size_t live = baseSize - deletedCount + overlay.size();
+
+  auto next = std::make_shared<TableVersion>();
+  next->number = nextVersion_++;
+  next->liveRules = live;
+  for (uint32_t id : changes.remove) where_.erase(id);
+  const bool rebuild = overlay.size() > overlayLimit_ || (deletedCount > 64 && deletedCount * 4 > baseSize);
+  if (rebuild) {
+    std::vector<IndexInput> all;
+    all.reserve(live);
+    for (uint32_t p = 0; p < baseSize; ++p) {
+      if (!((deleted[p >> 6] >> (p & 63)) & 1)) all.push_back({base->spec(p), base->record(p)});
+    }
+    for (auto& o : overlay) all.push_back({o.spec, o.record});
+    next->base = std::make_shared<const FlowIndex>(std::move(all));
+    where_.clear();
+    for (uint32_t p = 0; p < next->base->size(); ++p) where_[next->base->record(p).id] = {true, p};
+    rebuilds_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    next->base = cur->base;
+    if (deletedCount > 0) next->baseDeleted = std::move(deleted);
+    std::vector<IndexInput> small;
+    small.reserve(overlay.size());
+    for (auto& o : overlay) small.push_back({o.spec, o.record});
+    if (!small.empty()) {
+      next->overlay = std::make_shared<const FlowIndex>(std::move(small));
+      for (uint32_t p = 0; p < next->overlay->size(); ++p) where_[next->overlay->record(p).id] = {false, p};
+    }
+  }
+  Publish(std::move(next));
+  return true;
+}
+
+void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
+                              const BatchOptions& options, BatchOutput& out) {
+  const std::shared_ptr<const TableVersion> version = Snapshot();
+  const FlowIndex* base = version->base.get();
+  const FlowIndex* overlay = version->overlay.get();
+  const uint64_t* deleted = version->baseDeleted.empty() ? nullptr : version->baseDeleted.data();
+  const LeafScanFn scan = ActiveLeafScan();
+  const parse::ParseOptions parseOptions{options.inPort, vxlanPort_, parse::LinkType::kEthernet};
+
+  std::array<uint64_t, parse::kParseErrorCount> errors{};
+  uint64_t matched = 0, missed = 0, skipped = 0;
+  parse::PacketKey keys[kChunk];
+  parse::ParseError status[kChunk];
+
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t count = std::min(kChunk, n - start);
+    for (size_t j = 0; j < count; ++j) {
+      const size_t i = start + j;
+      status[j] = parse::ParseFrame(buffer + offsets[i], lengths[i], parseOptions, keys[j]);
+    }
+    for (size_t j = 0; j < count; ++j) {
+      const size_t i = start + j;
+      out.reasons[i] = static_cast<uint8_t>(status[j]);
+      if (status[j] != parse::ParseError::kNone) {
+        ++errors[static_cast<size_t>(status[j])];
+        out.actions[i] = static_cast<uint8_t>(Action::kMalformed);
+        out.ruleIds[i] = 0;
+        out.viIds[i] = 0;
+        continue;
+      }
+      const RuleRecord* rule = nullptr;
+      if (base != nullptr) {
+        const uint32_t p = base->Lookup(keys[j], deleted, scan);
+        if (p != kNoMatch) rule = &base->record(p);
+      }
+      if (overlay != nullptr) {
+        const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
+        if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
+      }
+      if (rule == nullptr) {
+        ++missed;
+        out.actions[i] = static_cast<uint8_t>(Action::kMiss);
+        out.ruleIds[i] = 0;
+        out.viIds[i] = 0;
+        continue;
+      }
+      ++matched;
+      out.actions[i] = static_cast<uint8_t>(rule->action);
+      out.ruleIds[i] = rule->id;
+      out.viIds[i] = rule->viId;
+      RuleCounters& c = *rule->counters;
+      c.packets.fetch_add(1, std::memory_order_relaxed);
+      c.bytes.fetch_add(lengths[i], std::memory_order_relaxed);
+      if (rule->sampleRate != 0) {
+        const int64_t before = c.countdown.fetch_sub(1, std::memory_order_relaxed);
+        if (before == 1) {
+          c.countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
+          c.sampled.fetch_add(1, std::memory_order_relaxed);
+          sampler_.Offer(rule->id, rule->viId, options.direction, static_cast<uint8_t>(rule->action),
+                         buffer + offsets[i], lengths[i]);
+        } else {
+          // before <= 0 only when another thread is between its decrement and
+          // its reset; re-arm rather than let the countdown run negative.
+          if (before <= 0) c.countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
+          ++skipped;
+        }
+      }
+    }
+  }
+  uint64_t malformed = 0;
+  for (size_t e = 1; e < errors.size(); ++e) {
+    if (errors[e] != 0) parseErrors_[e].fetch_add(errors[e], std::memory_order_relaxed);
+    malformed += errors[e];
+  }
+  packets_.fetch_add(n, std::memory_order_relaxed);
+  matched_.fetch_add(matched, std::memory_order_relaxed);
+  missed_.fetch_add(missed, std::memory_order_relaxed);
+  if (skipped != 0) sampler_.AddSkipped(skipped);
+}
+
+bool FlowTable::ReadCounters(uint32_t id, uint64_t& packets, uint64_t& bytes, uint64_t& sampled) const {
+  if (id == 0) return false;
+  const RuleCounters* c = counters_.Find(id);
+  if (c == nullptr) return false;
+  packets = c->packets.load(std::memory_order_relaxed);
+  bytes = c->bytes.load(std::memory_order_relaxed);
+  sampled = c->sampled.load(std::memory_order_relaxed);
+  return true;
+}
+
+TableStats FlowTable::Stats() const {
+  const auto version = Snapshot();
+  TableStats s{};
+  s.version = version->number;
+  s.rules = version->liveRules;
+  s.packets = packets_.load(std::memory_order_relaxed);
+  s.matched = matched_.load(std::memory_order_relaxed);
+  s.missed = missed_.load(std::memory_order_relaxed);
+  s.rebuilds = rebuilds_.load(std::memory_order_relaxed);
+  for (size_t e = 0; e < parse::kParseErrorCount; ++e) {
+    s.parseErrors[e] = parseErrors_[e].load(std::memory_order_relaxed);
+    if (e != 0) s.malformed += s.parseErrors[e];
+  }
+  s.sampler = sampler_.Stats();
+  if (version->base) s.baseShape = version->base->shape();
+  s.overlayRules = version->overlay ? version->overlay->size() : 0;
+  return s;
+}
+
+}  // namespace pcloud::demux

@@ -1,0 +1,76 @@
+// One installed rule as the classifier stores it: what the leaf scan cannot
+// decide from the five cut dimensions (ingress port, VNI, eth_type, full IPv6
+// prefixes), plus what a match returns. Immutable once built into an index.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "demux/ruleSpec.h"
+#include "parse/packetKey.h"
+
+namespace pcloud::demux {
+
+struct RuleCounters;
+
+struct RuleRecord {
+  // Verification (checked on leaf candidates).
+  Range inPort;
+  Range vni;
+  Range ethType;
+  uint8_t family;
+  uint8_t srcLen;
+  uint8_t dstLen;
+  bool fullAddressCheck;  // an IPv6 prefix longer than the 32 bits the dims project
+  uint8_t src[16];
+  uint8_t dst[16];
+  // Result.
+  uint64_t order;          // OrderKey(priority, installation sequence)
+  uint32_t id;
+  uint32_t viId;
+  uint32_t sampleRate;
+  uint32_t priority;
+  Action action;
+  RuleCounters* counters;  // stable storage owned by the flow table
+};
+
+inline bool PrefixMatches(const uint8_t* rule, const uint8_t* packet, unsigned len) {
+  const unsigned whole = len / 8;
+  if (std::memcmp(rule, packet, whole) != 0) return false;
+  const unsigned rest = len % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xFF00 >> rest);
+  return (rule[whole] & mask) == (packet[whole] & mask);
+}
+
+// The checks a leaf scan leaves to the candidate: everything but dims[].
+inline bool VerifyCandidate(const RuleRecord& r, const parse::PacketKey& k) {
+  if (!r.inPort.Contains(k.inPort) || !r.vni.Contains(k.vni) || !r.ethType.Contains(k.ethType)) return false;
+  if (r.fullAddressCheck) {
+    if (k.family != 6) return false;
+    if (!PrefixMatches(r.src, k.src, r.srcLen) || !PrefixMatches(r.dst, k.dst, r.dstLen)) return false;
+  }
+  return true;
+}
+
+inline RuleRecord MakeRecord(const RuleSpec& s, uint32_t id, uint32_t sequence, RuleCounters* counters) {
+  RuleRecord r{};
+  r.inPort = s.inPort;
+  r.vni = s.vni;
+  r.ethType = s.ethType;
+  r.family = s.family;
+  r.srcLen = s.srcLen;
+  r.dstLen = s.dstLen;
+  r.fullAddressCheck = s.family == 6 && (s.srcLen > 32 || s.dstLen > 32);
+  std::memcpy(r.src, s.src, 16);
+  std::memcpy(r.dst, s.dst, 16);
+  r.order = OrderKey(s.priority, sequence);
+  r.id = id;
+  r.viId = s.viId;
+  r.sampleRate = s.sampleRate;
+  r.priority = s.priority;
+  r.action = s.action;
+  r.counters = counters;
+  return r;
+}
+
+}  // namespace pcloud::demux

@@ -1,0 +1,281 @@
+// Frame parser: Ethernet II, 802.1Q / 802.1ad tags, IPv4 (options,
+// fragments), IPv6 (extension-header chain, fragment header), TCP, UDP, ICMP,
+// ICMPv6, and one level of VXLAN decapsulation (RFC 7348).
+//
+// Every function takes (pointer, length) and checks the length before it
+// reads, in the style of DPDK's rte_net_get_ptype. The layer lengths that a
+// header claims are checked against what is actually present, so a hostile
+// header can shrink but never grow the region later layers may read.
+//
+// Choices that decide what a rule can match (kept in one place, here):
+// - Non-first fragments carry no transport header: their ports become kNoPort
+//   and only rules that wildcard both ports match them (OpenFlow semantics).
+// - ICMP and ICMPv6 have no ports either; type and code are recorded for
+//   samples but do not take part in matching.
+// - VXLAN: a UDP datagram to options.vxlanPort is decapsulated once. The I flag
+//   must be set (RFC 7348 section 5); the reserved bits are ignored on receive.
+//   The key then describes the inner frame and carries the VNI; nested VXLAN is
+//   not decapsulated again and is classified as ordinary UDP.
+#include "parse/packetParser.h"
+
+#include <cstring>
+
+namespace pcloud::parse {
+
+namespace {
+
+constexpr uint16_t kEthIpv4 = 0x0800;
+constexpr uint16_t kEthIpv6 = 0x86DD;
+constexpr uint16_t kEthVlan = 0x8100;
+constexpr uint16_t kEthQinQ = 0x88A8;
+constexpr uint16_t kEthQinQOld = 0x9100;
+constexpr uint16_t kEth8023 = 0x05FF;  // OpenFlow's value for 802.3 length frames
+constexpr uint8_t kMaxVlanTags = 4;
+constexpr uint8_t kMaxIpv6ExtHeaders = 8;
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmpv6 = 58;
+
+inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint32_t Be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+struct Cursor {
+  const uint8_t* frame;  // start of the outermost frame, for offsets
+  int depth;             // 0 outside, 1 inside a VXLAN tunnel
+};
+
+ParseError ParseEthernet(const uint8_t* p, size_t len, const Cursor& c, const ParseOptions& o, PacketKey& k);
+
+void NoTransport(PacketKey& k) {
+  k.dims[kSport] = kNoPort;
+  k.dims[kDport] = kNoPort;
+  k.l4Offset = 0;
+}
+
+ParseError ParseTransport(const uint8_t* p, size_t len, uint8_t proto, const Cursor& c, const ParseOptions& o,
+                          PacketKey& k) {
+  k.dims[kProto] = proto;
+  if (k.fragment == Fragment::kLater) {
+    NoTransport(k);
+    return ParseError::kNone;
+  }
+  k.l4Offset = static_cast<uint16_t>(p - c.frame);
+  switch (proto) {
+    case kProtoTcp: {
+      if (len < 20) return ParseError::kTruncatedTcp;
+      const size_t dataOffset = static_cast<size_t>(p[12] >> 4) * 4;
+      if (dataOffset < 20) return ParseError::kBadTcpDataOffset;
+      if (dataOffset > len) return ParseError::kTruncatedTcp;
+      k.dims[kSport] = Be16(p);
+      k.dims[kDport] = Be16(p + 2);
+      return ParseError::kNone;
+    }
+    case kProtoUdp: {
+      if (len < 8) return ParseError::kTruncatedUdp;
+      const size_t udpLen = Be16(p + 4);
+      // A first fragment holds only part of the datagram, so its length field
+      // cannot be checked against what is here.
+      if (k.fragment == Fragment::kNone) {
+        if (udpLen < 8) return ParseError::kBadUdpLength;
+        if (udpLen > len) return ParseError::kTruncatedUdp;
+      }
+      k.dims[kSport] = Be16(p);
+      k.dims[kDport] = Be16(p + 2);
+      if (o.vxlanPort != 0 && c.depth == 0 && k.fragment == Fragment::kNone && k.dims[kDport] == o.vxlanPort) {
+        const uint8_t* vx = p + 8;
+        const size_t vxLen = udpLen - 8;
+        if (vxLen < 8) return ParseError::kTruncatedVxlan;
+        if ((vx[0] & 0x08) == 0) return ParseError::kVxlanFlagNotSet;
+        const uint32_t vni = (uint32_t{vx[4]} << 16) | (uint32_t{vx[5]} << 8) | uint32_t{vx[6]};
+        // The inner frame replaces every outer field except the ingress port.
+        const uint32_t inPort = k.inPort;
+        std::memset(&k, 0, sizeof k);
+        k.inPort = inPort;
+        k.vni = vni;
+        const Cursor inner{c.frame, c.depth + 1};
+        return ParseEthernet(vx + 8, vxLen - 8, inner, o, k);
+      }
+      return ParseError::kNone;
+    }
+    case kProtoIcmp:
+    case kProtoIcmpv6: {
+      if (len < 4) return ParseError::kTruncatedIcmp;
+      k.icmpType = p[0];
+      k.icmpCode = p[1];
+      NoTransport(k);
+      k.l4Offset = static_cast<uint16_t>(p - c.frame);
+      return ParseError::kNone;
+    }
+    default:
+      NoTransport(k);
+      return ParseError::kNone;
+  }
+}
+
+ParseError ParseIpv4(const uint8_t* p, size_t len, const Cursor& c, const ParseOptions& o, PacketKey& k) {
+  if (len < 20) return ParseError::kTruncatedIpv4;
+  if ((p[0] >> 4) != 4) return ParseError::kBadIpv4Version;
+  const size_t headerLen = static_cast<size_t>(p[0] & 0x0F) * 4;
+  if (headerLen < 20) return ParseError::kBadIpv4HeaderLength;
+  if (headerLen > len) return ParseError::kTruncatedIpv4;
+  const size_t totalLen = Be16(p + 2);
+  if (totalLen < headerLen) return ParseError::kBadIpv4TotalLength;
+  // Bytes beyond totalLen are Ethernet padding; fewer bytes than totalLen is a
+  // truncated packet.
+  if (totalLen > len) return ParseError::kTruncatedIpv4;
+  k.family = 4;
+  k.ethType = kEthIpv4;
+  k.l3Offset = static_cast<uint16_t>(p - c.frame);
+  std::memcpy(k.src, p + 12, 4);
+  std::memcpy(k.dst, p + 16, 4);
+  k.dims[kSrc] = Be32(p + 12);
+  k.dims[kDst] = Be32(p + 16);
+  const uint16_t fragField = Be16(p + 6);
+  const uint16_t offset = fragField & 0x1FFF;
+  const bool moreFragments = (fragField & 0x2000) != 0;
+  k.fragment = offset != 0 ? Fragment::kLater : (moreFragments ? Fragment::kFirst : Fragment::kNone);
+  return ParseTransport(p + headerLen, totalLen - headerLen, p[9], c, o, k);
+}
+
+ParseError ParseIpv6(const uint8_t* p, size_t len, const Cursor& c, const ParseOptions& o, PacketKey& k) {
+  if (len < 40) return ParseError::kTruncatedIpv6;
+  if ((p[0] >> 4) != 6) return ParseError::kBadIpv6Version;
+  const size_t payloadLen = Be16(p + 4);
+  uint8_t next = p[6];
+  size_t limit;
+  if (payloadLen == 0 && next == 0) {
+    limit = len - 40;  // jumbogram (RFC 2675): the length lives in hop-by-hop; take what is here
+  } else {
+    if (40 + payloadLen > len) return ParseError::kTruncatedIpv6;
+    limit = payloadLen;
+  }
+  k.family = 6;
+  k.ethType = kEthIpv6;
+  k.l3Offset = static_cast<uint16_t>(p - c.frame);
+  std::memcpy(k.src, p + 8, 16);
+  std::memcpy(k.dst, p + 24, 16);
+  k.dims[kSrc] = Be32(p + 8);
+  k.dims[kDst] = Be32(p + 24);
+  const uint8_t* q = p + 40;
+  size_t left = limit;
+  for (uint8_t count = 0;; ++count) {
+    switch (next) {
+      case 0:    // hop-by-hop options
+      case 43:   // routing
+      case 60:   // destination options
+      case 135:  // mobility
+      case 139:  // HIP
+      case 140: {  // shim6
+        if (count >= kMaxIpv6ExtHeaders) return ParseError::kBadIpv6ExtensionHeader;
+        if (left < 8) return ParseError::kBadIpv6ExtensionHeader;
+        const size_t extLen = (size_t{q[1]} + 1) * 8;
+        if (extLen > left) return ParseError::kBadIpv6ExtensionHeader;
+        next = q[0];
+        q += extLen;
+        left -= extLen;
+        continue;
+      }
+      case 51: {  // authentication header: length in 4-octet units minus 2
+        if (count >= kMaxIpv6ExtHeaders) return ParseError::kBadIpv6ExtensionHeader;
+        if (left < 8) return ParseError::kBadIpv6ExtensionHeader;
+        const size_t extLen = (size_t{q[1]} + 2) * 4;
+        if (extLen > left) return ParseError::kBadIpv6ExtensionHeader;
+        next = q[0];
+        q += extLen;
+        left -= extLen;
+        continue;
+      }
+      case 44: {  // fragment header, fixed 8 bytes
+        if (count >= kMaxIpv6ExtHeaders) return ParseError::kBadIpv6ExtensionHeader;
+        if (left < 8) return ParseError::kBadIpv6ExtensionHeader;
+        const uint16_t offsetField = Be16(q + 2);
+        const bool more = (offsetField & 1) != 0;
+        const uint16_t offset = offsetField >> 3;
+        if (offset != 0) {
+          k.fragment = Fragment::kLater;
+        } else if (more) {
+          k.fragment = Fragment::kFirst;
+        }
+        // An atomic fragment (offset 0, M clear) is a whole packet (RFC 6946).
+        next = q[0];
+        q += 8;
+        left -= 8;
+        continue;
+      }
+      default:
+        return ParseTransport(q, left, next, c, o, k);
+    }
+  }
+}
+
+ParseError ParseEthernet(const uint8_t* p, size_t len, const Cursor& c, const ParseOptions& o, PacketKey& k) {
+  if (len < 14) return ParseError::kTruncatedEthernet;
+  uint16_t type = Be16(p + 12);
+  size_t offset = 14;
+  while (type == kEthVlan || type == kEthQinQ || type == kEthQinQOld) {
+    if (k.vlanCount >= kMaxVlanTags) return ParseError::kVlanTooDeep;
+    if (len < offset + 4) return ParseError::kTruncatedVlan;
+    ++k.vlanCount;
+    type = Be16(p + offset + 2);
+    offset += 4;
+  }
+  k.dims[kSport] = kNoPort;
+  k.dims[kDport] = kNoPort;
+  k.dims[kProto] = kNoProto;
+  if (type == kEthIpv4) return ParseIpv4(p + offset, len - offset, c, o, k);
+  if (type == kEthIpv6) return ParseIpv6(p + offset, len - offset, c, o, k);
+  k.ethType = type < 0x0600 ? kEth8023 : type;
+  return ParseError::kNone;
+}
+
+}  // namespace
+
+const char* ParseErrorName(ParseError e) {
+  switch (e) {
+    case ParseError::kNone: return "none";
+    case ParseError::kTruncatedEthernet: return "truncated_ethernet";
+    case ParseError::kVlanTooDeep: return "vlan_too_deep";
+    case ParseError::kTruncatedVlan: return "truncated_vlan";
+    case ParseError::kTruncatedIpv4: return "truncated_ipv4";
+    case ParseError::kBadIpv4Version: return "bad_ipv4_version";
+    case ParseError::kBadIpv4HeaderLength: return "bad_ipv4_header_length";
+    case ParseError::kBadIpv4TotalLength: return "bad_ipv4_total_length";
+    case ParseError::kTruncatedIpv6: return "truncated_ipv6";
+    case ParseError::kBadIpv6Version: return "bad_ipv6_version";
+    case ParseError::kBadIpv6ExtensionHeader: return "bad_ipv6_extension_header";
+    case ParseError::kTruncatedTcp: return "truncated_tcp";
+    case ParseError::kBadTcpDataOffset: return "bad_tcp_data_offset";
+    case ParseError::kTruncatedUdp: return "truncated_udp";
+    case ParseError::kBadUdpLength: return "bad_udp_length";
+    case ParseError::kTruncatedIcmp: return "truncated_icmp";
+    case ParseError::kTruncatedVxlan: return "truncated_vxlan";
+    case ParseError::kVxlanFlagNotSet: return "vxlan_flag_not_set";
+    case ParseError::kBadIpVersion: return "bad_ip_version";
+    case ParseError::kCount: break;
+  }
+  return "unknown";
+}
+
+ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& options, PacketKey& key) {
+  std::memset(&key, 0, sizeof key);
+  key.inPort = options.inPort;
+  key.vni = kNoVni;
+  const Cursor c{data, 0};
+  if (options.linkType == LinkType::kRawIp) {
+    key.dims[kSport] = kNoPort;
+    key.dims[kDport] = kNoPort;
+    key.dims[kProto] = kNoProto;
+    if (len < 1) return ParseError::kBadIpVersion;
+    const uint8_t version = data[0] >> 4;
+    if (version == 4) return ParseIpv4(data, len, c, options, key);
+    if (version == 6) return ParseIpv6(data, len, c, options, key);
+    return ParseError::kBadIpVersion;
+  }
+  return ParseEthernet(data, len, c, options, key);
+}
+
+}  // namespace pcloud::parse
