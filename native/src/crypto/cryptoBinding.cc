@@ -182,8 +182,9 @@ bool CheckRegions(Napi::Env env, const char* buffer, const uint32_t* offsets, si
   for (size_t i = 0; i < count; ++i) {
     const uint64_t end = uint64_t{offsets[i]} + size(i);
     if (end > limit) {
-      return Fail(env, PacketWhere(i, offsets[i], size(i)) + " needs " + buffer + " bytes up to " +
-                           std::to_string(end) + " but " + buffer + " has " + std::to_string(limit));
+      return Fail(env, "packet " + std::to_string(i) + " at offset " + std::to_string(offsets[i]) + " needs " +
+                           std::to_string(size(i)) + " bytes of " + buffer + " (up to byte " + std::to_string(end) +
+                           ") but " + buffer + " has " + std::to_string(limit));
     }
   }
   if (!disjoint || count < 2) return true;
