@@ -1,15 +1,13 @@
 /**
  * pcctl: the command line for operators and service providers. Each command
- * is one entry in `commands`; later issues add scheduler, controller, lab and
- * reservation commands here.
+ * is one entry in `commands`; each group of commands lives in its own file
+ * (schedulerCommands.ts, reservationCommands.ts) and is registered here.
  */
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
-
-interface Command {
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
+import type { Command } from './command.ts';
+import { reservationCommands } from './reservationCommands.ts';
+import { schedulerCommands } from './schedulerCommands.ts';
 
 const commands: Record<string, Command> = {
   version: {
@@ -19,6 +17,8 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  ...schedulerCommands,
+  ...reservationCommands,
 };
 
 function usage(): string {

@@ -1,0 +1,287 @@
+/**
+ * Admission over time (DESIGN.md section 5, the paper's section 3.4).
+ *
+ * A node can host a request only if, at every instant of every sub-slot,
+ * each requested resource fits what the node has free then (tenants are also
+ * held to capacity minus the ISP share). Among cloudlets that have such a
+ * node, the preferred one wins when it fits; otherwise the one closest to
+ * the requestor's PoP by RTT; inside it, the best fit (the node left with
+ * the least room, so large holes stay open for large requests).
+ *
+ * The index lives in memory (one step function per node, see timeline.ts)
+ * and is changed synchronously at decision time, so two concurrent requests
+ * can never both take the same capacity; the store makes the same change
+ * durable before anyone is told. It must always equal a recomputation from
+ * the database's holds table (recompute.ts; a property test checks it).
+ */
+import type { Profile } from '../protocol/domain.ts';
+import type { Explanation, Shortfall } from '../protocol/schedulerApi.ts';
+import type { CloudletInfo, Inventory, NodeInfo, RankedCloudlet } from './inventory.ts';
+import { NodeTimeline, resourceKeys, vec, type Violation } from './timeline.ts';
+
+export interface AdmissionRequest {
+  readonly providerId: string;
+  /** The ISP's own services may use the ISP share. */
+  readonly isp: boolean;
+  readonly requestorPopId: string;
+  readonly preferredCloudletId: string | null;
+  readonly t0: number;
+  readonly t1: number;
+  readonly profile: Profile;
+}
+
+export interface DecideOptions {
+  readonly explain?: boolean;
+  /** Cloudlets already tried (a controller refused or timed out). */
+  readonly excludeCloudlets?: ReadonlySet<string>;
+  /** Why a whole cloudlet cannot take work now (stale reports), or null. */
+  readonly cloudletSkip?: (cloudletId: string) => string | null;
+  /** Why a node cannot take work now (reported down), or null. */
+  readonly nodeSkip?: (nodeId: string) => string | null;
+}
+
+type CloudletVerdict = Explanation['candidates'][number];
+type NodeVerdict = CloudletVerdict['nodes'][number];
+
+export interface Decision {
+  readonly chosen: { cloudletId: string; nodeId: string } | null;
+  readonly reason: string;
+  readonly shortfall: Shortfall | null;
+  /** Filled when options.explain is set. */
+  readonly candidates: CloudletVerdict[];
+}
+
+interface Hold {
+  readonly node: NodeInfo;
+  readonly profile: Profile;
+  readonly isp: boolean;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().replace('.000Z', 'Z');
+const describeSpan = (from: number, to: number): string => `${iso(from)} to ${iso(to)}`;
+
+export class AdmissionIndex {
+  readonly inventory: Inventory;
+  readonly timelines: NodeTimeline[];
+  private readonly holds = new Map<string, Hold>();
+
+  constructor(inventory: Inventory) {
+    this.inventory = inventory;
+    this.timelines = inventory.nodes.map(() => new NodeTimeline());
+  }
+
+  get holdCount(): number {
+    return this.holds.size;
+  }
+
+  holdOf(reservationId: string): Hold | undefined {
+    return this.holds.get(reservationId);
+  }
+
+  /** Commits `profile` on the node for the reservation (replacing what it held). */
+  place(reservationId: string, nodeId: string, profile: Profile, isp: boolean): void {
+    const node = this.inventory.nodeById.get(nodeId);
+    if (!node) throw new Error(`reservation ${reservationId} names node "${nodeId}", which is not in the inventory`);
+    this.release(reservationId);
+    const timeline = this.timelines[node.index] as NodeTimeline;
+    for (const s of profile) timeline.add(s.from, s.to, vec(s.capacity), isp, 1);
+    this.holds.set(reservationId, { node, profile, isp });
+  }
+
+  /** Gives back everything the reservation holds; returns what it held. */
+  release(reservationId: string): Hold | undefined {
+    const hold = this.holds.get(reservationId);
+    if (!hold) return undefined;
+    const timeline = this.timelines[hold.node.index] as NodeTimeline;
+    for (const s of hold.profile) timeline.add(s.from, s.to, vec(s.capacity), hold.isp, -1);
+    this.holds.delete(reservationId);
+    return hold;
+  }
+
+  /** Forgets the past on every node (what admission never asks about again). */
+  trimBefore(now: number): void {
+    for (const t of this.timelines) t.trimBefore(now);
+  }
+
+  /** The first sub-slot and resource that does not fit on the node, or null. */
+  violationOn(node: NodeInfo, profile: Profile, isp: boolean, slack?: number[]): (Violation & { subSlot: number; needed: number }) | null {
+    const timeline = this.timelines[node.index] as NodeTimeline;
+    for (let i = 0; i < profile.length; i++) {
+      const s = profile[i] as Profile[number];
+      const need = vec(s.capacity);
+      const bad = timeline.firstViolation(s.from, s.to, need, node.limits, isp, slack);
+      if (bad) return { ...bad, subSlot: i, needed: need[bad.resource] as number };
+    }
+    return null;
+  }
+
+  /** Free capacity of a node over [from, to) for this kind of provider. */
+  headroom(nodeId: string, from: number, to: number, isp: boolean): { from: number; to: number; free: { cpu: number; memMiB: number; diskGiB: number; netMbps: number } }[] {
+    const node = this.inventory.nodeById.get(nodeId);
+    if (!node) return [];
+    return (this.timelines[node.index] as NodeTimeline).freeOver(from, to, node.limits, isp).map((p) => ({
+      from: p.from,
+      to: p.to,
+      free: { cpu: p.free[0] as number, memMiB: p.free[1] as number, diskGiB: p.free[2] as number, netMbps: p.free[3] as number },
+    }));
+  }
+
+  decide(req: AdmissionRequest, options: DecideOptions = {}): Decision {
+    const explain = options.explain ?? false;
+    const candidates: CloudletVerdict[] = [];
+    const peak = [0, 0, 0, 0];
+    for (const s of req.profile) {
+      const v = vec(s.capacity);
+      for (let k = 0; k < 4; k++) peak[k] = Math.max(peak[k] as number, v[k] as number);
+    }
+    const ranked = this.inventory.rankFrom(req.requestorPopId);
+    const preferred = req.preferredCloudletId ? ranked.find((r) => r.cloudlet.id === req.preferredCloudletId) : undefined;
+    const order: RankedCloudlet[] = preferred ? [preferred, ...ranked.filter((r) => r !== preferred)] : ranked;
+
+    let closestMiss: { shortfall: Shortfall; deficit: number; where: string } | null = null;
+    const noteMiss = (shortfall: Shortfall, where: string): void => {
+      const deficit = shortfall.needed > 0 ? (shortfall.needed - shortfall.free) / shortfall.needed : 1;
+      if (!closestMiss || deficit < closestMiss.deficit) closestMiss = { shortfall, deficit, where };
+    };
+
+    for (const entry of order) {
+      const { cloudlet, distanceMs } = entry;
+      const verdict: CloudletVerdict = {
+        cloudletId: cloudlet.id,
+        popId: cloudlet.popId,
+        distanceMs: Number.isFinite(distanceMs) ? distanceMs : null,
+        preferred: cloudlet.id === req.preferredCloudletId,
+        skipped: null,
+        nodesChecked: 0,
+        nodesFitting: 0,
+        nodes: [],
+      };
+      const skip = this.skipReason(cloudlet, distanceMs, req, peak, options, noteMiss);
+      if (skip) {
+        if (explain) candidates.push({ ...verdict, skipped: skip });
+        continue;
+      }
+      const best = this.bestNodeIn(cloudlet, req, options, verdict, explain, noteMiss);
+      if (explain) candidates.push(verdict);
+      if (best) {
+        if (explain) {
+          // The rest were not needed: say so rather than silently dropping them.
+          for (const rest of order.slice(order.indexOf(entry) + 1)) {
+            candidates.push({
+              cloudletId: rest.cloudlet.id,
+              popId: rest.cloudlet.popId,
+              distanceMs: Number.isFinite(rest.distanceMs) ? rest.distanceMs : null,
+              preferred: rest.cloudlet.id === req.preferredCloudletId,
+              skipped: `not considered: ${cloudlet.id} ${verdict.preferred ? 'is preferred and fits' : 'is closer and fits'}`,
+              nodesChecked: 0,
+              nodesFitting: 0,
+              nodes: [],
+            });
+          }
+        }
+        const why = verdict.preferred
+          ? `the preferred cloudlet ${cloudlet.id} fits`
+          : `${cloudlet.id} is the closest cloudlet that fits (${distanceMs} ms from ${req.requestorPopId})`;
+        return {
+          chosen: { cloudletId: cloudlet.id, nodeId: best.id },
+          reason: `${why}; node ${best.id} is the best fit of ${verdict.nodesFitting}`,
+          shortfall: null,
+          candidates,
+        };
+      }
+    }
+    const miss = closestMiss as { shortfall: Shortfall; deficit: number; where: string } | null;
+    if (!miss) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, candidates };
+    const s = miss.shortfall;
+    return {
+      chosen: null,
+      reason:
+        `no node can host the request: ${s.resource} does not fit from ${describeSpan(s.from, s.to)}; ` +
+        `the closest miss is ${miss.where}, with ${round(s.free)} free where ${round(s.needed)} is needed`,
+      shortfall: s,
+      candidates,
+    };
+  }
+
+  private skipReason(
+    cloudlet: CloudletInfo,
+    distanceMs: number,
+    req: AdmissionRequest,
+    peak: readonly number[],
+    options: DecideOptions,
+    noteMiss: (s: Shortfall, where: string) => void,
+  ): string | null {
+    if (options.excludeCloudlets?.has(cloudlet.id)) return 'already tried: its controller refused or did not answer';
+    if (!Number.isFinite(distanceMs)) return `no path from PoP ${req.requestorPopId} to PoP ${cloudlet.popId}`;
+    const external = options.cloudletSkip?.(cloudlet.id);
+    if (external) return external;
+    const max = req.isp ? cloudlet.maxCapacity : cloudlet.maxTenant;
+    for (let k = 0; k < 4; k++) {
+      if ((peak[k] as number) > (max[k] as number) + 1e-7) {
+        // The largest node cannot take it even when empty: no need to look at nodes.
+        const sub = req.profile.find((s) => (vec(s.capacity)[k] as number) === peak[k]) ?? req.profile[0];
+        const shortfall: Shortfall = { resource: resourceKeys[k] as Shortfall['resource'], from: sub?.from ?? req.t0, to: sub?.to ?? req.t1, needed: peak[k] as number, free: max[k] as number };
+        noteMiss(shortfall, `cloudlet ${cloudlet.id}, whose largest node offers ${round(max[k] as number)} ${resourceKeys[k]}${req.isp ? '' : ' after the ISP share'}`);
+        return `${resourceKeys[k]}: the request peaks at ${round(peak[k] as number)} but the largest node here offers ${round(max[k] as number)}${req.isp ? '' : ` after the ISP share of ${cloudlet.ispShare * 100}%`}`;
+      }
+    }
+    return null;
+  }
+
+  private bestNodeIn(
+    cloudlet: CloudletInfo,
+    req: AdmissionRequest,
+    options: DecideOptions,
+    verdict: CloudletVerdict,
+    explain: boolean,
+    noteMiss: (s: Shortfall, where: string) => void,
+  ): NodeInfo | null {
+    let best: NodeInfo | null = null;
+    let bestLeftover = Infinity;
+    const verdicts: NodeVerdict[] = [];
+    const slack = [0, 0, 0, 0];
+    for (const node of cloudlet.nodes) {
+      const down = options.nodeSkip?.(node.id);
+      if (down) {
+        if (explain) verdicts.push({ nodeId: node.id, fits: false, leftover: null, shortfall: null, reason: down });
+        continue;
+      }
+      verdict.nodesChecked++;
+      slack[0] = slack[1] = slack[2] = slack[3] = Infinity;
+      const bad = this.violationOn(node, req.profile, req.isp, slack);
+      if (bad) {
+        const shortfall: Shortfall = { resource: resourceKeys[bad.resource] as Shortfall['resource'], from: bad.from, to: bad.to, needed: bad.needed, free: bad.free };
+        noteMiss(shortfall, `node ${node.id} in cloudlet ${cloudlet.id}`);
+        if (explain) {
+          verdicts.push({
+            nodeId: node.id,
+            fits: false,
+            leftover: null,
+            shortfall,
+            reason: `sub-slot ${bad.subSlot + 1} needs ${round(bad.needed)} ${shortfall.resource} but only ${round(bad.free)} is free from ${describeSpan(bad.from, bad.to)}`,
+          });
+        }
+        continue;
+      }
+      verdict.nodesFitting++;
+      const limit = req.isp ? node.limits.capacity : node.limits.tenant;
+      let leftover = 0;
+      for (let k = 0; k < 4; k++) leftover += (limit[k] as number) > 0 ? (slack[k] as number) / (limit[k] as number) : 0;
+      leftover /= 4;
+      if (explain) verdicts.push({ nodeId: node.id, fits: true, leftover, shortfall: null, reason: `fits, leaving ${(leftover * 100).toFixed(1)}% room on average` });
+      if (leftover < bestLeftover - 1e-12) {
+        best = node;
+        bestLeftover = leftover;
+      }
+    }
+    if (explain) {
+      verdicts.sort((a, b) => Number(b.fits) - Number(a.fits) || (a.leftover ?? 0) - (b.leftover ?? 0));
+      verdict.nodes = verdicts.slice(0, 32);
+    }
+    return best;
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

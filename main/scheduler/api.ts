@@ -1,0 +1,161 @@
+/**
+ * The scheduler contract's handlers: who may see and touch what. The
+ * dispatcher has already checked the role and the params schema; here a
+ * provider is confined to its own reservations and ledger, and a controller
+ * to its own cloudlet (both bound by the token, never by a parameter).
+ */
+import type { CallContext, Handlers, TopicHandlers } from '../protocol/contract.ts';
+import type { Reservation } from '../protocol/domain.ts';
+import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import type { Principal } from '../protocol/roles.ts';
+import type { SchedulerApi } from '../protocol/schedulerApi.ts';
+import pkg from '../../package.json' with { type: 'json' };
+import type { Actor } from './audit.ts';
+import type { Scheduler } from './scheduler.ts';
+
+function actorOf(p: Principal): Actor {
+  const who = p.role === 'provider' ? `${p.name} (${p.providerId})` : p.role === 'controller' ? `${p.name} (${p.cloudletId})` : p.name;
+  return { name: who, role: p.role };
+}
+
+function providerOf(ctx: CallContext): string | undefined {
+  return ctx.principal.role === 'provider' ? ctx.principal.providerId : undefined;
+}
+
+function cloudletOf(ctx: CallContext): string {
+  if (ctx.principal.role !== 'controller') throw new RpcError(ErrorCode.Forbidden, 'only a controller may call this');
+  return ctx.principal.cloudletId;
+}
+
+/** Providers see only their own reservations; to them another's does not exist. */
+function visible(r: Reservation, ctx: CallContext): Reservation {
+  const own = providerOf(ctx);
+  if (own !== undefined && r.providerId !== own) throw new RpcError(ErrorCode.NotFound, `no reservation "${r.id}"`);
+  return r;
+}
+
+export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerApi>; topics: TopicHandlers<SchedulerApi> } {
+  const handlers: Handlers<SchedulerApi> = {
+    'scheduler.info': () => ({
+      version: pkg.version,
+      now: s.now(),
+      slotMs: s.config.slotMs,
+      horizonMs: s.config.horizonDays * 86_400_000,
+      holdTimeoutMs: s.config.holdTimeoutMs,
+      currency: s.config.pricing.currency,
+    }),
+    'topology.get': () => ({
+      pops: [...s.inventory.pops.values()],
+      links: s.inventory.links,
+      cloudlets: s.inventory.cloudlets.map((c) => {
+        const live = s.hub.view(c.id);
+        return {
+          id: c.id,
+          popId: c.popId,
+          controllerUrl: live?.controllerUrl ?? null,
+          connected: s.hub.connected(c.id),
+          status: live?.status ?? 'unknown',
+          lastReportAt: live?.lastReportAt ?? null,
+          ispShare: c.ispShare,
+          nodes: c.nodes.map((n) => ({ id: n.id, cloudletId: c.id, capacity: n.capacity, reported: live?.nodes.get(n.id) ?? null })),
+        };
+      }),
+    }),
+    'resources.headroom': (p) => {
+      if (p.to <= p.from) throw new RpcError(ErrorCode.InvalidParams, `params.to: must be after params.from`);
+      const cloudlets = p.cloudletId ? [s.inventory.cloudletById.get(p.cloudletId)] : s.inventory.cloudlets;
+      if (cloudlets[0] === undefined) throw new RpcError(ErrorCode.NotFound, `no cloudlet "${p.cloudletId}"`);
+      return {
+        nodes: cloudlets.flatMap((c) =>
+          (c?.nodes ?? []).map((n) => {
+            const points = s.index.headroom(n.id, p.from, p.to, false);
+            const min = (k: 'cpu' | 'memMiB' | 'diskGiB' | 'netMbps'): number => Math.min(...points.map((x) => x.free[k]));
+            return { nodeId: n.id, cloudletId: n.cloudletId, capacity: n.capacity, minFree: { cpu: min('cpu'), memMiB: min('memMiB'), diskGiB: min('diskGiB'), netMbps: min('netMbps') } };
+          }),
+        ),
+      };
+    },
+    'reservation.request': (p, ctx) => s.request(providerOf(ctx) as string, p, actorOf(ctx.principal)),
+    'reservation.get': (p, ctx) => visible(s.get(p.id), ctx),
+    'reservation.list': (p, ctx) => {
+      s.store.flush();
+      const own = providerOf(ctx);
+      return {
+        reservations: s.store.listReservations({
+          ...(p.states ? { states: p.states } : {}),
+          ...((own ?? p.providerId) ? { providerId: own ?? p.providerId } : {}),
+          ...(p.cloudletId ? { cloudletId: p.cloudletId } : {}),
+          limit: p.limit,
+        }),
+      };
+    },
+    'reservation.cancel': (p, ctx) => {
+      visible(s.get(p.id, false), ctx);
+      return s.cancel(p.id, actorOf(ctx.principal), p.reason);
+    },
+    'reservation.resize': (p, ctx) => {
+      visible(s.get(p.id, false), ctx);
+      return s.resize(p.id, p.capacity, p.from, actorOf(ctx.principal), p.reason);
+    },
+    'reservation.approve': (p, ctx) => s.approve(p.id, actorOf(ctx.principal), p.reason),
+    'reservation.decline': (p, ctx) => s.decline(p.id, actorOf(ctx.principal), p.reason),
+    'reservation.terminate': (p, ctx) => s.terminate(p.id, actorOf(ctx.principal), p.reason),
+    'admission.explain': (p, ctx) => {
+      if ('reservationId' in p) {
+        visible(s.get(p.reservationId, false), ctx);
+        return s.explainReservation(p.reservationId);
+      }
+      const own = providerOf(ctx);
+      const providerId = own ?? p.providerId;
+      if (!providerId) throw new RpcError(ErrorCode.InvalidParams, 'params.providerId: say which provider the request would be for');
+      if (own && p.providerId && p.providerId !== own) throw new RpcError(ErrorCode.Forbidden, `provider ${own} may not explain requests for ${p.providerId}`);
+      return s.explainRequest(providerId, p.request);
+    },
+    'ledger.list': (p, ctx) => {
+      s.store.flush();
+      const own = providerOf(ctx);
+      if (own && p.providerId && p.providerId !== own) throw new RpcError(ErrorCode.Forbidden, `provider ${own} may not read the ledger of ${p.providerId}`);
+      if (own && p.reservationId) visible(s.get(p.reservationId, false), ctx);
+      const providerId = own ?? p.providerId;
+      return s.store.ledger({ ...(providerId ? { providerId } : {}), ...(p.reservationId ? { reservationId: p.reservationId } : {}), limit: p.limit });
+    },
+    'audit.list': (p) => {
+      s.store.flush();
+      return { entries: s.store.auditAfter(p.afterSeq, p.limit) };
+    },
+    'audit.verify': () => s.verifyAudit(),
+    'controller.hello': (p, ctx) => {
+      const cloudletId = cloudletOf(ctx);
+      const cloudlet = s.inventory.cloudletById.get(cloudletId);
+      if (!cloudlet) throw new RpcError(ErrorCode.NotFound, `cloudlet "${cloudletId}" is not in this scheduler's inventory`);
+      s.hub.hello(cloudletId, ctx.connectionId, p.controllerUrl);
+      return {
+        cloudletId,
+        nodes: cloudlet.nodes.map((n) => ({ id: n.id, capacity: n.capacity })),
+        slotMs: s.config.slotMs,
+        reportIntervalMs: s.config.reportIntervalMs,
+        staleAfterMs: s.config.staleAfterMs,
+      };
+    },
+    'controller.report': async (p, ctx) => {
+      await s.report(cloudletOf(ctx), p);
+      return {};
+    },
+    'controller.answer': (p, ctx) => ({ accepted: s.hub.answer(cloudletOf(ctx), p) }),
+    'controller.assignments': (_p, ctx) => {
+      const cloudletId = cloudletOf(ctx);
+      return { reservations: s.liveReservations().filter((r) => r.cloudletId === cloudletId && ['confirming', 'scheduled', 'active'].includes(r.state)) };
+    },
+  };
+  const topics: TopicHandlers<SchedulerApi> = {
+    'scheduler.events': (_p, sink, ctx) => {
+      const own = providerOf(ctx);
+      return s.subscribe((e) => {
+        if (own !== undefined && (e.kind !== 'reservation' || e.reservation.providerId !== own)) return;
+        sink.push(e);
+      });
+    },
+    'controller.commands': (_p, sink, ctx) => s.hub.attach(cloudletOf(ctx), ctx.connectionId, sink),
+  };
+  return { handlers, topics };
+}

@@ -1,0 +1,180 @@
+/**
+ * The scheduler's side of its cloudlet controllers. A controller connects as
+ * a client (role `controller`, bound to its cloudlet), subscribes to
+ * `controller.commands` and answers each command with `controller.answer`.
+ * `send()` pushes a command and waits for the matching answer up to a
+ * timeout; a controller that is not connected, disconnects, or stays silent
+ * counts as a refusal, with the reason. Reports keep each cloudlet's view
+ * fresh; a cloudlet whose reports stop for `staleAfterMs` is stale until the
+ * next report.
+ */
+import type { TopicSink } from '../protocol/contract.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources } from '../protocol/domain.ts';
+
+type Command = ControllerCommand;
+/** A command before the hub gives it an id. */
+export type CommandBody = Command extends infer C ? (C extends Command ? Omit<C, 'commandId'> : never) : never;
+
+export interface CommandOutcome {
+  ok: boolean;
+  reason: string;
+}
+
+interface Waiting {
+  cloudletId: string;
+  resolve: (o: CommandOutcome) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Link {
+  connectionId: string;
+  sink: TopicSink<Command>;
+}
+
+export interface NodeReportView {
+  at: number;
+  total: Resources;
+  available: Resources;
+  health: NodeHealth;
+}
+
+export interface CloudletLive {
+  controllerUrl: string | null;
+  link: Link | undefined;
+  helloConnection: string | undefined;
+  lastReportAt: number | null;
+  status: CloudletStatus;
+  nodes: Map<string, NodeReportView>;
+}
+
+export class ControllerHub {
+  private readonly live = new Map<string, CloudletLive>();
+  private readonly waiting = new Map<string, Waiting>();
+  private nextCommand = 1;
+  private readonly runId = Date.now().toString(36);
+  private readonly staleAfterMs: number;
+  private readonly now: () => number;
+  private readonly onStatus: (cloudletId: string, status: CloudletStatus, connected: boolean) => void;
+  private staleTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: {
+    cloudletIds: readonly string[];
+    staleAfterMs: number;
+    now: () => number;
+    onStatus: (cloudletId: string, status: CloudletStatus, connected: boolean) => void;
+  }) {
+    this.staleAfterMs = options.staleAfterMs;
+    this.now = options.now;
+    this.onStatus = options.onStatus;
+    for (const id of options.cloudletIds) {
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map() });
+    }
+  }
+
+  start(): void {
+    this.staleTimer = setInterval(() => this.checkStale(), Math.max(100, Math.min(1000, this.staleAfterMs / 4)));
+    this.staleTimer.unref();
+  }
+
+  stop(): void {
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    for (const [id, w] of this.waiting) {
+      clearTimeout(w.timer);
+      w.resolve({ ok: false, reason: 'the scheduler is shutting down' });
+      this.waiting.delete(id);
+    }
+  }
+
+  view(cloudletId: string): CloudletLive | undefined {
+    return this.live.get(cloudletId);
+  }
+
+  connected(cloudletId: string): boolean {
+    return this.live.get(cloudletId)?.link !== undefined;
+  }
+
+  hello(cloudletId: string, connectionId: string, controllerUrl: string | undefined): void {
+    const c = this.live.get(cloudletId);
+    if (!c) return;
+    c.helloConnection = connectionId;
+    if (controllerUrl !== undefined) c.controllerUrl = controllerUrl;
+  }
+
+  /** The controller's command subscription; a newer connection replaces an older one. */
+  attach(cloudletId: string, connectionId: string, sink: TopicSink<Command>): () => void {
+    const c = this.live.get(cloudletId);
+    if (!c) return () => undefined;
+    const old = c.link;
+    c.link = { connectionId, sink };
+    if (old && old.connectionId !== connectionId) old.sink.end();
+    this.onStatus(cloudletId, c.status, true);
+    return () => {
+      if (c.link?.connectionId !== connectionId) return;
+      c.link = undefined;
+      this.failWaiting(cloudletId, `the controller of ${cloudletId} disconnected`);
+      this.onStatus(cloudletId, c.status, false);
+    };
+  }
+
+  report(cloudletId: string, report: ControllerReport): void {
+    const c = this.live.get(cloudletId);
+    if (!c) return;
+    const at = this.now();
+    for (const n of report.nodes) c.nodes.set(n.nodeId, { at: report.at, total: n.total, available: n.available, health: n.health });
+    c.lastReportAt = at;
+    if (c.status !== 'healthy') {
+      c.status = 'healthy';
+      this.onStatus(cloudletId, 'healthy', c.link !== undefined);
+    }
+  }
+
+  /** Restores the last stored reports (status stays unknown until a fresh one). */
+  restoreNode(cloudletId: string, nodeId: string, view: NodeReportView): void {
+    this.live.get(cloudletId)?.nodes.set(nodeId, view);
+  }
+
+  private checkStale(): void {
+    const now = this.now();
+    for (const [id, c] of this.live) {
+      if (c.status === 'healthy' && c.lastReportAt !== null && now - c.lastReportAt > this.staleAfterMs) {
+        c.status = 'stale';
+        this.onStatus(id, 'stale', c.link !== undefined);
+      }
+    }
+  }
+
+  /** Sends a command and waits for its answer (or a refusal with the reason). */
+  send(cloudletId: string, body: CommandBody, timeoutMs: number): Promise<CommandOutcome> {
+    const c = this.live.get(cloudletId);
+    if (!c?.link) return Promise.resolve({ ok: false, reason: `the controller of ${cloudletId} is not connected` });
+    const commandId = `${this.runId}-${this.nextCommand++}`;
+    const link = c.link;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(commandId);
+        resolve({ ok: false, reason: `the controller of ${cloudletId} did not answer ${body.kind} within ${timeoutMs} ms` });
+      }, timeoutMs);
+      this.waiting.set(commandId, { cloudletId, resolve, timer });
+      link.sink.push({ ...body, commandId } as Command);
+    });
+  }
+
+  /** An answer from a controller; only the cloudlet a command went to may answer it. */
+  answer(cloudletId: string, a: ControllerAnswer): boolean {
+    const w = this.waiting.get(a.commandId);
+    if (!w || w.cloudletId !== cloudletId) return false;
+    clearTimeout(w.timer);
+    this.waiting.delete(a.commandId);
+    w.resolve({ ok: a.ok, reason: a.reason ?? (a.ok ? 'accepted' : 'refused without a reason') });
+    return true;
+  }
+
+  private failWaiting(cloudletId: string, reason: string): void {
+    for (const [id, w] of this.waiting) {
+      if (w.cloudletId !== cloudletId) continue;
+      clearTimeout(w.timer);
+      this.waiting.delete(id);
+      w.resolve({ ok: false, reason });
+    }
+  }
+}

@@ -1,0 +1,581 @@
+/**
+ * The scheduler's core: the reservation state machine (DESIGN.md section 4)
+ * over the admission index, the store, the controllers and the lifecycle
+ * timers. Transport-free: api.ts maps the wire contract onto these methods.
+ *
+ * Every change follows one pattern: decide in memory (synchronously, so no
+ * other request can interleave), describe the writes (reservation row,
+ * transition, holds, ledger, audit entry) in one WriteSet, await the group
+ * commit, then publish events and answer. A reservation waiting on its
+ * controller is "busy"; other changes to it are refused with Conflict until
+ * the controller answers or the hold timeout passes.
+ */
+import type { CloudletStatus, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
+import { finalStates, holdingStates } from '../protocol/domain.ts';
+import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
+import { AdmissionIndex, type AdmissionRequest, type Decision, type DecideOptions } from './admission.ts';
+import { AuditChain, systemActor, verifyChain, type Actor, type ChainVerdict } from './audit.ts';
+import type { SchedulerConfig } from './config.ts';
+import { ControllerHub, type CommandBody } from './controllers.ts';
+import { Inventory } from './inventory.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { parsePrefix, type Prefix } from './prefixes.ts';
+import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
+import { checkProfile, checkRequest } from './requests.ts';
+import { Store, type WriteSet } from './store.ts';
+
+export interface SchedulerOptions {
+  now?: () => number;
+  log?: (line: string) => void;
+  onFatal?: (error: Error) => void;
+}
+
+const conflict = (message: string): RpcError => new RpcError(ErrorCode.Conflict, message);
+
+export class Scheduler {
+  readonly config: SchedulerConfig;
+  readonly store: Store;
+  readonly inventory: Inventory;
+  readonly index: AdmissionIndex;
+  readonly hub: ControllerHub;
+  readonly now: () => number;
+  private readonly audit: AuditChain;
+  private readonly lifecycle: Lifecycle;
+  private readonly log: (line: string) => void;
+  private readonly ownership = new Map<string, Prefix[]>();
+  /** Every reservation not yet in a final state. */
+  private readonly live = new Map<string, Reservation>();
+  private readonly busy = new Set<string>();
+  /** Base-price units each provider holds, for tiered pricing. */
+  private readonly holding = new Map<string, number>();
+  private readonly heldBase = new Map<string, number>();
+  private readonly listeners = new Set<(e: SchedulerEvent) => void>();
+  private nextNumber: number;
+  private trimTimer: NodeJS.Timeout | undefined;
+
+  constructor(config: SchedulerConfig, options: SchedulerOptions = {}) {
+    this.config = config;
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.store = new Store(config.database, { groupCommitMs: config.groupCommitMs, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
+    this.inventory = new Inventory(config.topology, config.ispShare);
+    this.index = new AdmissionIndex(this.inventory);
+    for (const p of config.providers) this.ownership.set(p.id, p.prefixes.map(parsePrefix));
+    this.audit = new AuditChain(this.store.lastAudit());
+    this.nextNumber = this.store.lastReservationNumber() + 1;
+    this.hub = new ControllerHub({
+      cloudletIds: this.inventory.cloudlets.map((c) => c.id),
+      staleAfterMs: config.staleAfterMs,
+      now: this.now,
+      onStatus: (cloudletId, status, connected) => this.cloudletChanged(cloudletId, status, connected),
+    });
+    this.lifecycle = new Lifecycle(this.now, (id) => void this.due(id));
+    this.rebuild();
+  }
+
+  /** Rebuilds memory from the store: index, holdings, timers (after a restart too). */
+  private rebuild(): void {
+    for (const r of this.store.reservationsInStates(holdingStates)) {
+      this.live.set(r.id, r);
+      if (r.nodeId) this.index.place(r.id, r.nodeId, r.profile, this.isIsp(r.providerId));
+      this.addHolding(r.id, r.providerId, basePrice(r.profile, this.config.pricing.rates));
+      this.lifecycle.schedule(r.id, r.state === 'active' ? r.t1 : r.t0);
+    }
+    for (const row of this.store.nodeReports()) {
+      this.hub.restoreNode(row.cloudlet_id, row.node_id, {
+        at: row.at,
+        total: JSON.parse(row.total_json) as Resources,
+        available: JSON.parse(row.available_json) as Resources,
+        health: row.health as 'up',
+      });
+    }
+  }
+
+  start(): void {
+    this.hub.start();
+    // Reservations interrupted while confirming are confirmed again; the controller treats a repeated prepare as idempotent.
+    for (const r of this.live.values()) if (r.state === 'confirming' || r.state === 'approved') void this.confirm(r.id, systemActor);
+    this.trimTimer = setInterval(() => this.index.trimBefore(this.now() - this.config.slotMs), 60_000);
+    this.trimTimer.unref();
+  }
+
+  close(): void {
+    this.lifecycle.stop();
+    this.hub.stop();
+    if (this.trimTimer) clearInterval(this.trimTimer);
+    this.store.close();
+  }
+
+  isIsp(providerId: string): boolean {
+    return providerId === this.config.ispProviderId;
+  }
+
+  // ------------------------------------------------------------ events
+
+  subscribe(listener: (e: SchedulerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private publish(e: SchedulerEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private cloudletChanged(cloudletId: string, status: CloudletStatus, connected: boolean): void {
+    this.publish({ kind: 'cloudlet', at: this.now(), cloudletId, status, connected });
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  private addHolding(id: string, providerId: string, base: number): void {
+    const before = this.heldBase.get(id) ?? 0;
+    this.heldBase.set(id, base);
+    this.holding.set(providerId, (this.holding.get(providerId) ?? 0) - before + base);
+  }
+
+  private dropHolding(id: string, providerId: string): void {
+    const before = this.heldBase.get(id) ?? 0;
+    this.heldBase.delete(id);
+    this.holding.set(providerId, (this.holding.get(providerId) ?? 0) - before);
+  }
+
+  holdingOf(providerId: string): number {
+    return this.holding.get(providerId) ?? 0;
+  }
+
+  /** Records a state change in the write set; final states release everything held. */
+  private transition(ws: WriteSet, r: Reservation, to: ReservationState, actor: Actor, reason: string): void {
+    const at = this.now();
+    const from = r.state;
+    r.state = to;
+    r.updatedAt = at;
+    r.reason = reason;
+    ws.updateReservation(r).transition(r.id, { at, from, to, actor: actor.name, reason });
+    ws.audit(this.audit.next(at, actor, `reservation.${to}`, r.id, reason));
+    if (finalStates.includes(to)) {
+      this.index.release(r.id);
+      this.dropHolding(r.id, r.providerId);
+      this.live.delete(r.id);
+      ws.holds(r.id, null, false, null);
+    }
+  }
+
+  private async commit(ws: WriteSet, ...changed: Reservation[]): Promise<void> {
+    await this.store.commit(ws);
+    const at = this.now();
+    for (const r of changed) this.publish({ kind: 'reservation', at, reservation: { ...r } });
+  }
+
+  private skipOptions(): DecideOptions {
+    return {
+      cloudletSkip: (id) => (this.hub.view(id)?.status === 'stale' ? `stale: no report from its controller for over ${this.config.staleAfterMs} ms` : null),
+      nodeSkip: (nodeId) => {
+        const node = this.inventory.nodeById.get(nodeId);
+        const report = node && this.hub.view(node.cloudletId)?.nodes.get(nodeId);
+        return report?.health === 'down' ? `reported down at ${new Date(report.at).toISOString()}` : null;
+      },
+    };
+  }
+
+  private admissionRequest(providerId: string, req: Pick<Reservation, 'requestorPopId' | 't0' | 't1' | 'profile'> & { preferredCloudletId?: string | null }): AdmissionRequest {
+    return {
+      providerId,
+      isp: this.isIsp(providerId),
+      requestorPopId: req.requestorPopId,
+      preferredCloudletId: req.preferredCloudletId ?? null,
+      t0: req.t0,
+      t1: req.t1,
+      profile: req.profile,
+    };
+  }
+
+  private mustGet(id: string): Reservation {
+    const r = this.live.get(id) ?? this.store.reservation(id);
+    if (!r) throw new RpcError(ErrorCode.NotFound, `no reservation "${id}"`);
+    return r;
+  }
+
+  private lock(id: string, what: string): void {
+    if (this.busy.has(id)) throw conflict(`reservation ${id} is waiting for its controller; ${what} it again in a few seconds`);
+  }
+
+  get(id: string, withTransitions = true): Reservation {
+    const r = { ...this.mustGet(id) };
+    if (withTransitions) r.transitions = this.store.transitions(id);
+    return r;
+  }
+
+  liveReservations(): Reservation[] {
+    return [...this.live.values()];
+  }
+
+  // ------------------------------------------------------------ requests
+
+  async request(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
+    if (req.clientRequestId) {
+      const existing = this.store.reservationByClientId(providerId, req.clientRequestId);
+      if (existing) return existing;
+    }
+    const now = this.now();
+    checkRequest(req, providerId, {
+      now,
+      slotMs: this.config.slotMs,
+      horizonMs: this.config.horizonDays * 86_400_000,
+      inventory: this.inventory,
+      ownership: this.ownership,
+      ispProviderId: this.config.ispProviderId,
+    });
+    const decision = this.index.decide(this.admissionRequest(providerId, req), this.skipOptions());
+    const base = basePrice(req.profile, this.config.pricing.rates);
+    const r: Reservation = {
+      id: `r-${this.nextNumber++}`,
+      providerId,
+      requestorPopId: req.requestorPopId,
+      preferredCloudletId: req.preferredCloudletId ?? null,
+      t0: req.t0,
+      t1: req.t1,
+      profile: req.profile,
+      service: req.service,
+      state: 'requested',
+      cloudletId: decision.chosen?.cloudletId ?? null,
+      nodeId: decision.chosen?.nodeId ?? null,
+      price: tieredPrice(this.holdingOf(providerId), base, this.config.pricing.tiers),
+      paid: 0,
+      createdAt: now,
+      updatedAt: now,
+      reason: 'requested',
+    };
+    const ws = this.store.begin();
+    ws.insertReservation(r, req.clientRequestId);
+    ws.transition(r.id, { at: now, from: null, to: 'requested', actor: actor.name, reason: 'requested' });
+    if (!decision.chosen) {
+      this.transition(ws, r, 'declined', systemActor, decision.reason);
+      await this.commit(ws, r);
+      return r;
+    }
+    this.index.place(r.id, decision.chosen.nodeId, r.profile, this.isIsp(providerId));
+    this.addHolding(r.id, providerId, base);
+    this.live.set(r.id, r);
+    ws.holds(r.id, r.nodeId, this.isIsp(providerId), r.profile);
+    this.transition(ws, r, 'pending_approval', systemActor, `admitted: ${decision.reason}`);
+    const auto = this.config.approval.autoApproveAll || this.config.approval.autoApprove.includes(providerId);
+    if (auto) this.transition(ws, r, 'approved', systemActor, `approved by policy for provider ${providerId}`);
+    this.lifecycle.schedule(r.id, r.t0);
+    await this.commit(ws, r);
+    if (auto) return this.confirm(r.id, systemActor);
+    return { ...r };
+  }
+
+  async approve(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    const r = this.mustGet(id);
+    this.lock(id, 'approve');
+    if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be approved`);
+    const ws = this.store.begin();
+    this.transition(ws, r, 'approved', actor, reason);
+    await this.commit(ws, r);
+    return this.confirm(id, actor);
+  }
+
+  async decline(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    const r = this.mustGet(id);
+    this.lock(id, 'decline');
+    if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be declined`);
+    const ws = this.store.begin();
+    this.transition(ws, r, 'declined', actor, reason);
+    await this.commit(ws, r);
+    return { ...r };
+  }
+
+  /**
+   * Two-phase confirm with the chosen cloudlet's controller: prepare (the
+   * capacity stays held meanwhile), then commit; a refusal or silence moves
+   * on to the next candidate, excluding the cloudlets already tried.
+   */
+  private async confirm(id: string, actor: Actor): Promise<Reservation> {
+    const r = this.live.get(id);
+    if (!r || this.busy.has(id)) return this.get(id, false);
+    this.busy.add(id);
+    const tried = new Set<string>();
+    try {
+      for (;;) {
+        const cloudletId = r.cloudletId as string;
+        const nodeId = r.nodeId as string;
+        if (r.state !== 'confirming') {
+          const ws = this.store.begin();
+          this.transition(ws, r, 'confirming', actor, `preparing on node ${nodeId} of cloudlet ${cloudletId}`);
+          await this.commit(ws, r);
+        }
+        const outcome = await this.hub.send(
+          cloudletId,
+          { kind: 'prepare', reservationId: id, providerId: r.providerId, nodeId, t0: r.t0, t1: r.t1, profile: r.profile, service: r.service, holdMs: this.config.holdTimeoutMs },
+          this.config.holdTimeoutMs,
+        );
+        if (outcome.ok) {
+          const ws = this.store.begin();
+          r.paid = roundMoney(r.paid + r.price);
+          ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: id, kind: 'charge', amount: r.price, note: `reservation on ${nodeId} (${cloudletId})` });
+          this.transition(ws, r, 'scheduled', actor, `confirmed by the controller of ${cloudletId}`);
+          await this.commit(ws, r);
+          void this.tell(cloudletId, { kind: 'commit', reservationId: id });
+          this.lifecycle.schedule(id, r.t0);
+          return { ...r };
+        }
+        tried.add(cloudletId);
+        void this.tell(cloudletId, { kind: 'abort', reservationId: id, reason: outcome.reason });
+        const held = this.index.release(id);
+        const next = this.index.decide(this.admissionRequest(r.providerId, r), { ...this.skipOptions(), excludeCloudlets: tried });
+        const ws = this.store.begin();
+        if (!next.chosen) {
+          this.transition(ws, r, 'failed', actor, `${cloudletId}: ${outcome.reason}; no other cloudlet can host it (${next.reason})`);
+          await this.commit(ws, r);
+          return { ...r };
+        }
+        this.index.place(id, next.chosen.nodeId, r.profile, held?.isp ?? this.isIsp(r.providerId));
+        r.cloudletId = next.chosen.cloudletId;
+        r.nodeId = next.chosen.nodeId;
+        ws.holds(id, r.nodeId, this.isIsp(r.providerId), r.profile);
+        this.transition(ws, r, 'confirming', actor, `${cloudletId}: ${outcome.reason}; trying node ${r.nodeId} of ${r.cloudletId}`);
+        await this.commit(ws, r);
+      }
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /** A command whose answer changes nothing here; failures are logged. */
+  private async tell(cloudletId: string, body: CommandBody): Promise<void> {
+    const outcome = await this.hub.send(cloudletId, body, this.config.holdTimeoutMs);
+    if (!outcome.ok) this.log(`${body.kind} ${body.reservationId} on ${cloudletId}: ${outcome.reason}`);
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** A start or end instant came due (also right after a restart for missed ones). */
+  private async due(id: string): Promise<void> {
+    const r = this.live.get(id);
+    if (!r || this.busy.has(id)) return;
+    const now = this.now();
+    try {
+      if ((r.state === 'pending_approval' || r.state === 'approved') && now >= r.t0) {
+        const ws = this.store.begin();
+        this.transition(ws, r, 'declined', systemActor, `t0 (${new Date(r.t0).toISOString()}) passed before it was approved`);
+        await this.commit(ws, r);
+      } else if (r.state === 'scheduled' && now >= r.t0) {
+        await this.startVi(r);
+      } else if (r.state === 'active' && now >= r.t1) {
+        await this.end(r, 'expired', systemActor, 't1 reached');
+      } else if (r.state === 'scheduled' || r.state === 'active') {
+        this.lifecycle.schedule(id, r.state === 'active' ? r.t1 : r.t0);
+      }
+    } catch (e) {
+      this.log(`lifecycle of ${id}: ${(e as Error).message}`);
+    }
+  }
+
+  private async startVi(r: Reservation): Promise<void> {
+    this.busy.add(r.id);
+    try {
+      const cloudletId = r.cloudletId as string;
+      const outcome = await this.hub.send(
+        cloudletId,
+        { kind: 'start', reservationId: r.id, nodeId: r.nodeId as string, profile: r.profile, service: r.service, t1: r.t1 },
+        this.config.holdTimeoutMs,
+      );
+      const ws = this.store.begin();
+      if (outcome.ok) {
+        this.transition(ws, r, 'active', systemActor, `started by the controller of ${cloudletId}`);
+        this.lifecycle.schedule(r.id, r.t1);
+      } else {
+        // The ISP could not deliver: the provider gets everything back.
+        if (r.paid > 0) {
+          ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: r.id, kind: 'refund', amount: -r.paid, note: 'the VI could not be started' });
+          r.paid = 0;
+        }
+        this.transition(ws, r, 'failed', systemActor, `start failed: ${outcome.reason}`);
+      }
+      await this.commit(ws, r);
+    } finally {
+      this.busy.delete(r.id);
+    }
+  }
+
+  /** Ends a reservation now; a running VI loses its rules first, then stops. */
+  private async end(r: Reservation, to: 'expired' | 'cancelled' | 'terminated', actor: Actor, reason: string, refund = 0): Promise<void> {
+    const wasRunning = r.state === 'active';
+    const ws = this.store.begin();
+    if (refund > 0) {
+      ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: r.id, kind: 'refund', amount: -refund, note: reason });
+      r.paid = roundMoney(r.paid - refund);
+    }
+    this.transition(ws, r, to, actor, reason);
+    await this.commit(ws, r);
+    if (wasRunning && r.cloudletId) void this.tell(r.cloudletId, { kind: 'stop', reservationId: r.id, reason: to });
+    else if (r.cloudletId && to !== 'expired') void this.tell(r.cloudletId, { kind: 'abort', reservationId: r.id, reason });
+  }
+
+  async cancel(id: string, actor: Actor, reason: string): Promise<{ reservation: Reservation; refund: number }> {
+    const r = this.mustGet(id);
+    this.lock(id, 'cancel');
+    if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+      throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
+    }
+    // F * (tB - tC) / (tB - tA): tA when it was reserved, tB its start, tC now.
+    const refund = r.state === 'scheduled' ? cancellationRefund(r.paid, r.createdAt, r.t0, this.now()) : 0;
+    await this.end(r, 'cancelled', actor, reason, refund);
+    return { reservation: { ...r }, refund };
+  }
+
+  async terminate(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    const r = this.mustGet(id);
+    this.lock(id, 'terminate');
+    if (r.state !== 'scheduled' && r.state !== 'active') throw conflict(`reservation ${id} is ${r.state}: only scheduled or active reservations can be terminated`);
+    await this.end(r, 'terminated', actor, reason);
+    return { ...r };
+  }
+
+  /**
+   * Scale to `capacity` from `from` to t1, checked on the same node for the
+   * rest of the slot. Growing is charged at the tiered price; shrinking a
+   * running VI costs a fine; shrinking before the start is refunded like a
+   * partial cancellation.
+   */
+  async resize(id: string, capacity: Resources, fromAt: number | undefined, actor: Actor, reason: string): Promise<{ reservation: Reservation; charge: number; refund: number; fine: number }> {
+    const r = this.mustGet(id);
+    this.lock(id, 'resize');
+    if (!['pending_approval', 'approved', 'scheduled', 'active'].includes(r.state)) {
+      throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be resized`);
+    }
+    const slot = this.config.slotMs;
+    const nextSlot = Math.ceil(this.now() / slot) * slot;
+    const from = fromAt ?? Math.max(r.t0, nextSlot);
+    if (from < Math.max(r.t0, Math.floor(this.now() / slot) * slot) || from >= r.t1) {
+      throw new RpcError(ErrorCode.InvalidParams, `params.from: ${new Date(from).toISOString()} must be within the rest of the slot, from ${new Date(Math.max(r.t0, nextSlot)).toISOString()} to before t1 (${new Date(r.t1).toISOString()})`);
+    }
+    const kept: Profile = r.profile.filter((s) => s.from < from).map((s) => ({ ...s, to: Math.min(s.to, from) }));
+    const profile: Profile = [...kept, { from, to: r.t1, capacity }];
+    checkProfile(profile, r.t0, r.t1, slot, 'params');
+    const isp = this.isIsp(r.providerId);
+    const old = r.profile;
+    const node = this.inventory.nodeById.get(r.nodeId as string);
+    if (!node) throw conflict(`reservation ${id} has no node`);
+    this.index.release(id);
+    const bad = this.index.violationOn(node, profile, isp);
+    if (bad) {
+      this.index.place(id, node.id, old, isp);
+      const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
+      throw conflict(
+        `cannot resize ${id} on node ${node.id}: ${names[bad.resource]} needs ${bad.needed} but only ${Math.round(bad.free * 1000) / 1000} is free from ${new Date(bad.from).toISOString()} to ${new Date(bad.to).toISOString()}`,
+      );
+    }
+    this.index.place(id, node.id, profile, isp);
+    if (r.state === 'active') {
+      this.busy.add(id);
+      try {
+        const outcome = await this.hub.send(r.cloudletId as string, { kind: 'resize', reservationId: id, profile }, this.config.holdTimeoutMs);
+        if (!outcome.ok) {
+          this.index.place(id, node.id, old, isp);
+          throw conflict(`the controller of ${r.cloudletId} refused the resize: ${outcome.reason}`);
+        }
+      } finally {
+        this.busy.delete(id);
+      }
+    }
+    const rates = this.config.pricing.rates;
+    const oldRest = basePrice(old, rates, from, r.t1);
+    const newRest = basePrice(profile, rates, from, r.t1);
+    const oldTotal = basePrice(old, rates);
+    const delta = newRest - oldRest;
+    const paidStates = r.state === 'scheduled' || r.state === 'active';
+    let charge = 0;
+    let refund = 0;
+    let fine = 0;
+    const ws = this.store.begin();
+    const at = this.now();
+    if (delta > 0) {
+      charge = tieredPrice(this.holdingOf(r.providerId), delta, this.config.pricing.tiers);
+      r.price = roundMoney(r.price + charge);
+      if (paidStates) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'charge', amount: charge, note: `grown from ${new Date(from).toISOString()}` });
+      else charge = 0;
+    } else if (delta < 0) {
+      const releasedPrice = oldTotal > 0 ? roundMoney((r.price * -delta) / oldTotal) : 0;
+      if (r.state === 'active') {
+        fine = shrinkFine(-delta, this.config.pricing.shrinkFine);
+        if (fine > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'fine', amount: fine, note: `shrunk while running from ${new Date(from).toISOString()}` });
+      } else {
+        r.price = roundMoney(r.price - releasedPrice);
+        if (r.state === 'scheduled') {
+          refund = cancellationRefund(releasedPrice, r.createdAt, r.t0, at);
+          if (refund > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'refund', amount: -refund, note: `shrunk before start from ${new Date(from).toISOString()}` });
+        }
+      }
+    }
+    r.paid = roundMoney(r.paid + (paidStates ? charge : 0) - refund + fine);
+    r.profile = profile;
+    r.updatedAt = at;
+    this.addHolding(id, r.providerId, basePrice(profile, rates));
+    ws.updateReservation(r).holds(id, node.id, isp, profile);
+    ws.audit(this.audit.next(at, actor, 'reservation.resize', id, `${reason}: from ${new Date(from).toISOString()} ${JSON.stringify(capacity)} (charge ${charge}, refund ${refund}, fine ${fine})`));
+    await this.commit(ws, r);
+    return { reservation: { ...r }, charge, refund, fine };
+  }
+
+  // ------------------------------------------------------------ explanations and views
+
+  explainRequest(providerId: string, req: ReservationRequest): Explanation {
+    checkRequest(req, providerId, {
+      now: this.now(),
+      slotMs: this.config.slotMs,
+      horizonMs: this.config.horizonDays * 86_400_000,
+      inventory: this.inventory,
+      ownership: this.ownership,
+      ispProviderId: this.config.ispProviderId,
+    });
+    return this.explanation(this.admissionRequest(providerId, req));
+  }
+
+  /** Why a stored reservation is where it is: its own hold is set aside while it is re-decided. */
+  explainReservation(id: string): Explanation {
+    const r = this.mustGet(id);
+    const held = this.index.release(id);
+    try {
+      return this.explanation(this.admissionRequest(r.providerId, r));
+    } finally {
+      if (held) this.index.place(id, held.node.id, held.profile, held.isp);
+    }
+  }
+
+  private explanation(req: AdmissionRequest): Explanation {
+    const d: Decision = this.index.decide(req, { ...this.skipOptions(), explain: true });
+    const headroomNode = d.chosen?.nodeId ?? d.candidates.find((c) => c.nodes.length > 0)?.nodes[0]?.nodeId;
+    return {
+      decision: d.chosen ? 'admitted' : 'declined',
+      chosen: d.chosen,
+      reason: d.reason,
+      shortfall: d.shortfall,
+      candidates: d.candidates,
+      headroom: headroomNode ? { nodeId: headroomNode, points: this.index.headroom(headroomNode, req.t0, req.t1, req.isp) } : null,
+      price: tieredPrice(this.holdingOf(req.providerId), basePrice(req.profile, this.config.pricing.rates), this.config.pricing.tiers),
+    };
+  }
+
+  async report(cloudletId: string, report: { at: number; nodes: { nodeId: string; total: Resources; available: Resources; health: 'up' | 'degraded' | 'down' | 'unknown' }[] }): Promise<void> {
+    const cloudlet = this.inventory.cloudletById.get(cloudletId);
+    if (!cloudlet) throw new RpcError(ErrorCode.NotFound, `no cloudlet "${cloudletId}"`);
+    report.nodes.forEach((n, i) => {
+      const node = this.inventory.nodeById.get(n.nodeId);
+      if (!node || node.cloudletId !== cloudletId) {
+        throw new RpcError(ErrorCode.InvalidParams, `params.nodes[${i}].nodeId: "${n.nodeId}" is not a node of cloudlet ${cloudletId} (its nodes: ${cloudlet.nodes.map((x) => x.id).slice(0, 12).join(', ')})`);
+      }
+    });
+    const ws = this.store.begin();
+    for (const n of report.nodes) ws.nodeReport(n.nodeId, cloudletId, report.at, n.total, n.available, n.health);
+    await this.store.commit(ws);
+    this.hub.report(cloudletId, report);
+  }
+
+  verifyAudit(): ChainVerdict {
+    this.store.flush();
+    return verifyChain((after, limit) => this.store.auditAfter(after, limit));
+  }
+}
