@@ -3,20 +3,43 @@
  * without any Electron import, so the Electron shell and the headless host
  * serve exactly the same behaviour through one dispatcher.
  */
+import { join } from 'node:path';
+import { z } from 'zod';
 import { createDispatcher, type Dispatcher } from '../protocol/dispatcher.ts';
 import { consoleApi, type AppInfo } from '../protocol/consoleApi.ts';
+import type { Contract } from '../protocol/contract.ts';
+import { ConnectionManager, type LabStarter } from './connectionManager.ts';
+import { readJsonFile, writeJsonFile } from './jsonFile.ts';
+import { defaultLabTopology, listLabTopologies } from './labTopology.ts';
+import { LayoutStore } from './layoutStore.ts';
+import { ProfileStore, type TokenVault } from './profiles.ts';
 import { TerminalSessions, type TerminalSessionsOptions } from './terminals.ts';
 
 export interface ConsoleBackendOptions {
   version: string;
   transport: AppInfo['transport'];
   dataDir: string;
+  /** How profile tokens are sealed: safeStorage in Electron, a 0600 file headless. */
+  vault: TokenVault;
+  /** Starts the embedded lab (child processes under Node, utility processes in Electron). */
+  lab: LabStarter;
+  controllerContract?: Contract;
   terminals?: TerminalSessionsOptions;
 }
+
+const LastConnectionSchema = z.object({
+  last: z.discriminatedUnion('kind', [z.object({ kind: z.literal('lab'), topology: z.string() }), z.object({ kind: z.literal('remote'), profile: z.string() })]).nullable(),
+});
 
 export interface ConsoleBackend {
   readonly dispatcher: Dispatcher;
   readonly terminals: TerminalSessions;
+  readonly connections: ConnectionManager;
+  /**
+   * Connects where the operator last was, or else starts the embedded lab on
+   * the default topology: a newcomer sees a living network at once.
+   */
+  connectDefault(): Promise<void>;
   /** A window or browser tab went away: end what it owned. */
   disconnect(connectionId: string): void;
   close(): Promise<void>;
@@ -24,6 +47,25 @@ export interface ConsoleBackend {
 
 export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBackend {
   const terminals = new TerminalSessions(options.terminals);
+  const profiles = new ProfileStore(options.dataDir, options.vault);
+  const layouts = new LayoutStore(options.dataDir);
+  const connections = new ConnectionManager({
+    lab: options.lab,
+    profiles,
+    ...(options.controllerContract ? { controllerContract: options.controllerContract } : {}),
+  });
+  const settingsFile = join(options.dataDir, 'connection.json');
+  const remember = (last: z.infer<typeof LastConnectionSchema>['last']): void => writeJsonFile(settingsFile, { last }, 0o600);
+  const useLab = async (topology: string) => {
+    const status = await connections.useLab(topology);
+    if (status.state === 'connected') remember({ kind: 'lab', topology });
+    return status;
+  };
+  const useProfile = async (name: string) => {
+    const status = await connections.useProfile(name);
+    if (status.state !== 'failed') remember({ kind: 'remote', profile: name });
+    return status;
+  };
   const dispatcher = createDispatcher(
     consoleApi,
     {
@@ -48,21 +90,64 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
         return {};
       },
       'terminal.list': (_p, ctx) => terminals.list(ctx.connectionId),
+      'connection.status': () => connections.current(),
+      'connection.useLab': (p) => useLab(p.topology ?? defaultLabTopology),
+      'connection.useProfile': (p) => useProfile(p.name),
+      'lab.topologies': () =>
+        listLabTopologies().map((t) => ({
+          name: t.name,
+          title: t.title,
+          description: t.description,
+          pops: t.pops.length,
+          nodes: t.cloudlets.reduce((n, c) => n + c.nodes.length, 0),
+        })),
+      'profile.list': () => profiles.list(),
+      'profile.save': (p) => {
+        profiles.save({ name: p.name, schedulerUrl: p.schedulerUrl }, p.token);
+        return {};
+      },
+      'profile.remove': (p) => {
+        profiles.remove(p.name);
+        return {};
+      },
+      'layout.get': (p) => ({ positions: layouts.get(p.topology) }),
+      'layout.save': (p) => {
+        layouts.save(p.topology, p.positions);
+        return {};
+      },
+      'scheduler.call': (p, ctx) => connections.callScheduler(ctx, p.method, p.params),
+      'controller.call': (p, ctx) => connections.callController(ctx, p.cloudletId, p.method, p.params),
     },
     {
-      'terminal.frames': (p, sink, ctx) => {
-        const detach = terminals.attach(ctx.connectionId, p.sessionId, p.attachToken, (frame) => {
+      'terminal.frames': (p, sink, ctx) =>
+        terminals.attach(ctx.connectionId, p.sessionId, p.attachToken, (frame) => {
           sink.push(frame);
           if (frame.kind === 'exit') sink.end();
-        });
-        return detach;
+        }),
+      'connection.changes': (_p, sink) => {
+        sink.push(connections.current());
+        return connections.onChange((status) => sink.push(status));
       },
+      'scheduler.subscribe': (p, sink, ctx) => connections.subscribeScheduler(ctx, p.topic, p.params, sink),
+      'controller.subscribe': (p, sink, ctx) => connections.subscribeController(ctx, p.cloudletId, p.topic, p.params, sink),
     },
   );
   return {
     dispatcher,
     terminals,
+    connections,
+    connectDefault: async () => {
+      const { last } = readJsonFile(settingsFile, LastConnectionSchema, { last: null });
+      if (last?.kind === 'remote' && profiles.list().some((p) => p.name === last.profile)) {
+        await useProfile(last.profile);
+        return;
+      }
+      const known = listLabTopologies().map((t) => t.name);
+      await useLab(last?.kind === 'lab' && known.includes(last.topology) ? last.topology : defaultLabTopology);
+    },
     disconnect: (connectionId) => terminals.closeOwnedBy(connectionId),
-    close: () => terminals.closeAll(),
+    close: async () => {
+      await Promise.all([terminals.closeAll(), connections.close()]);
+    },
   };
 }

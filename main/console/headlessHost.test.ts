@@ -7,10 +7,14 @@ import { WebSocket } from 'ws';
 import { consoleApi } from '../protocol/consoleApi.ts';
 import { RpcClient } from '../protocol/client.ts';
 import { ErrorCode } from '../protocol/errors.ts';
+import type { LabStarter } from './connectionManager.ts';
 import { createConsoleBackend } from './consoleBackend.ts';
+import { fileModeVault } from './profiles.ts';
 import { startHeadlessHost, type HeadlessHost } from './headlessHost.ts';
 
 const hosts: HeadlessHost[] = [];
+// These tests are about the host itself; a lab is never asked for.
+const noLab: LabStarter = { start: () => Promise.reject(new Error('no lab in this test')) };
 afterEach(async () => {
   await Promise.all(hosts.splice(0).map((h) => h.close()));
 });
@@ -20,7 +24,7 @@ async function start(): Promise<HeadlessHost> {
   mkdirSync(join(rendererDir, 'assets'));
   writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>t</title>');
   writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
-  const backend = createConsoleBackend({ version: '0.0.0-test', transport: 'headless', dataDir: rendererDir });
+  const backend = createConsoleBackend({ version: '0.0.0-test', transport: 'headless', dataDir: rendererDir, vault: fileModeVault, lab: noLab });
   const host = await startHeadlessHost({ host: '127.0.0.1', port: 0, rendererDir, backend });
   hosts.push(host);
   return host;
@@ -82,7 +86,7 @@ describe('the headless host', () => {
   });
 
   test('will not bind a non-loopback address without TLS', async () => {
-    const backend = createConsoleBackend({ version: '0', transport: 'headless', dataDir: tmpdir() });
+    const backend = createConsoleBackend({ version: '0', transport: 'headless', dataDir: tmpdir(), vault: fileModeVault, lab: noLab });
     await expect(startHeadlessHost({ host: '0.0.0.0', port: 0, rendererDir: tmpdir(), backend })).rejects.toThrow(/without TLS/);
   });
 });

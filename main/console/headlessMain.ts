@@ -1,7 +1,10 @@
 /**
  * `npm run serve` lands here: the console backend and built renderer served to
  * a browser. Options: --host (127.0.0.1), --port (8765; 0 picks a free one),
- * --cert FILE --key FILE (required for a non-loopback host), --renderer DIR.
+ * --cert FILE --key FILE (required for a non-loopback host), --renderer DIR,
+ * --lab TOPOLOGY|none (the embedded lab to start when no connection was saved),
+ * --scheduler URL (connect to that scheduler instead; token in the
+ * PCLOUD_SCHEDULER_TOKEN environment variable, never on the command line).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,6 +13,9 @@ import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import { createConsoleBackend } from './consoleBackend.ts';
 import { defaultDataDir } from './dataDir.ts';
+import { LabSupervisor } from './labSupervisor.ts';
+import { childProcessLauncher } from './processLauncher.ts';
+import { fileModeVault } from './profiles.ts';
 import { startHeadlessHost } from './headlessHost.ts';
 
 function findRendererDir(explicit: string | undefined): string {
@@ -29,6 +35,8 @@ async function main(): Promise<void> {
       cert: { type: 'string' },
       key: { type: 'string' },
       renderer: { type: 'string' },
+      lab: { type: 'string' },
+      scheduler: { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -36,7 +44,15 @@ async function main(): Promise<void> {
   if (Boolean(values.cert) !== Boolean(values.key)) throw new Error('--cert and --key go together');
   const dataDir = defaultDataDir();
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const backend = createConsoleBackend({ version: pkg.version, transport: 'headless', dataDir });
+  const schedulerToken = process.env.PCLOUD_SCHEDULER_TOKEN;
+  if (values.scheduler && !schedulerToken) throw new Error('--scheduler needs the token in the PCLOUD_SCHEDULER_TOKEN environment variable');
+  const backend = createConsoleBackend({
+    version: pkg.version,
+    transport: 'headless',
+    dataDir,
+    vault: fileModeVault,
+    lab: new LabSupervisor({ dataDir, launcher: childProcessLauncher }),
+  });
   const host = await startHeadlessHost({
     host: values.host,
     port,
@@ -45,6 +61,12 @@ async function main(): Promise<void> {
     ...(values.cert && values.key ? { tls: { certFile: values.cert, keyFile: values.key } } : {}),
   });
   process.stdout.write(`PacketCloud Console (headless) serving ${host.origin}\nopen: ${host.url}\n`);
+  // Connect after the URL is out, so a browser can watch the lab come up.
+  if (values.scheduler && schedulerToken) {
+    void backend.connections.useRemote(new URL(values.scheduler).host, values.scheduler, schedulerToken);
+  } else if (values.lab !== 'none') {
+    void (values.lab ? backend.connections.useLab(values.lab) : backend.connectDefault());
+  }
   let closing = false;
   const shutdown = (): void => {
     if (closing) return;

@@ -42,6 +42,33 @@ export const AppInfoSchema = z.object({
 });
 export type AppInfo = z.infer<typeof AppInfoSchema>;
 
+export const ConnectionStatusSchema = z.object({
+  /** The embedded lab, a saved remote profile, or nothing yet. */
+  kind: z.enum(['lab', 'remote', 'none']),
+  /** Lab topology name or profile name. */
+  name: z.string(),
+  schedulerUrl: z.string().nullable(),
+  state: z.enum(['idle', 'starting', 'connected', 'reconnecting', 'failed']),
+  /** What is happening or what failed, in words an operator can act on. */
+  message: z.string(),
+  /** Progress of a long start (lab processes up / total). */
+  progress: z.object({ done: z.number().int(), total: z.number().int() }).nullable(),
+});
+export type ConnectionStatus = z.infer<typeof ConnectionStatusSchema>;
+
+export const ProfileSchema = z.object({
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'a profile name is letters, digits, spaces, ".", "_" or "-"'),
+  schedulerUrl: z.string().max(512).regex(/^wss?:\/\//, 'a scheduler URL starts with ws:// or wss://'),
+});
+export type Profile = z.infer<typeof ProfileSchema>;
+
+const PositionSchema = z.object({ x: z.number().finite(), y: z.number().finite() });
+
+export const LabTopologySummarySchema = z.object({ name: z.string(), title: z.string(), description: z.string(), pops: z.number().int(), nodes: z.number().int() });
+
+/** A call relayed to the connected scheduler or a controller: method names and shapes are theirs. */
+const RelayParamsSchema = z.object({ method: z.string().min(1).max(128), params: z.unknown().optional() });
+
 export const consoleApi = defineContract({
   name: 'console' as const,
   version: 1 as const,
@@ -72,6 +99,47 @@ export const consoleApi = defineContract({
       result: z.object({}),
     }),
     'terminal.list': method({ summary: 'Sessions this console owns', roles: ['operator'], params: z.object({}), result: z.array(TerminalSummarySchema) }),
+    'connection.status': method({ summary: 'What the console is connected to', roles: staff, params: z.object({}), result: ConnectionStatusSchema }),
+    'connection.useLab': method({
+      summary: 'Start (or switch to) the embedded lab on a topology from resources/labs',
+      roles: ['operator'],
+      params: z.object({ topology: z.string().max(64).optional() }),
+      result: ConnectionStatusSchema,
+    }),
+    'connection.useProfile': method({ summary: 'Connect to a saved remote scheduler', roles: ['operator'], params: z.object({ name: z.string().max(64) }), result: ConnectionStatusSchema }),
+    'lab.topologies': method({ summary: 'Topologies the embedded lab can run', roles: staff, params: z.object({}), result: z.array(LabTopologySummarySchema) }),
+    'profile.list': method({ summary: 'Saved connection profiles (tokens never leave the backend)', roles: staff, params: z.object({}), result: z.array(ProfileSchema.extend({ hasToken: z.boolean() })) }),
+    'profile.save': method({
+      summary: 'Save a remote scheduler profile; the token is kept in the OS keychain (Electron safeStorage) or a 0600 file (headless)',
+      roles: ['operator'],
+      params: ProfileSchema.extend({ token: z.string().min(16).max(512) }),
+      result: z.object({}),
+    }),
+    'profile.remove': method({ summary: 'Forget a saved profile and its token', roles: ['operator'], params: z.object({ name: z.string().max(64) }), result: z.object({}) }),
+    'layout.get': method({
+      summary: 'Saved node positions of a topology view',
+      roles: staff,
+      params: z.object({ topology: z.string().min(1).max(128) }),
+      result: z.object({ positions: z.record(z.string(), PositionSchema) }),
+    }),
+    'layout.save': method({
+      summary: 'Save node positions of a topology view (merged with what is saved)',
+      roles: staff,
+      params: z.object({ topology: z.string().min(1).max(128), positions: z.record(z.string().max(128), PositionSchema) }),
+      result: z.object({}),
+    }),
+    'scheduler.call': method({
+      summary: 'Relay one call to the connected scheduler (its contract: main/protocol/schedulerApi.ts)',
+      roles: staff,
+      params: RelayParamsSchema,
+      result: z.unknown(),
+    }),
+    'controller.call': method({
+      summary: "Relay one call to a cloudlet's controller (its contract: main/protocol/controllerApi.ts)",
+      roles: staff,
+      params: RelayParamsSchema.extend({ cloudletId: z.string().max(64) }),
+      result: z.unknown(),
+    }),
   },
   topics: {
     'terminal.frames': topic({
@@ -79,6 +147,19 @@ export const consoleApi = defineContract({
       roles: ['operator'],
       params: z.object({ sessionId: SessionIdSchema, attachToken: z.string().min(1).max(128) }),
       item: TerminalFrameSchema,
+    }),
+    'connection.changes': topic({ summary: 'Connection status whenever it changes', roles: staff, params: z.object({}), item: ConnectionStatusSchema }),
+    'scheduler.subscribe': topic({
+      summary: "Relay a topic of the connected scheduler (e.g. scheduler.events); it ends when the connection changes",
+      roles: staff,
+      params: z.object({ topic: z.string().max(128), params: z.unknown().optional() }),
+      item: z.unknown(),
+    }),
+    'controller.subscribe': topic({
+      summary: "Relay a topic of a cloudlet's controller (VI states, alarms, resource use)",
+      roles: staff,
+      params: z.object({ cloudletId: z.string().max(64), topic: z.string().max(128), params: z.unknown().optional() }),
+      item: z.unknown(),
     }),
   },
 });

@@ -10,8 +10,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsoleBackend, type ConsoleBackend } from '../console/consoleBackend.ts';
+import { LabSupervisor } from '../console/labSupervisor.ts';
 import { appOrigin, registerAppSchemePrivileges, serveRenderer } from './appScheme.ts';
 import { bindConsoleIpc } from './ipcBinding.ts';
+import { safeStorageVault } from './safeStorageVault.ts';
+import { utilityLauncher } from './utilityLauncher.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const isDev = !app.isPackaged && process.env.NODE_ENV === 'development';
@@ -84,7 +87,13 @@ if (!app.requestSingleInstanceLock()) {
     buildMenu();
     const dataDir = app.getPath('userData');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    backend = createConsoleBackend({ version: app.getVersion(), transport: 'electron', dataDir });
+    backend = createConsoleBackend({
+      version: app.getVersion(),
+      transport: 'electron',
+      dataDir,
+      vault: safeStorageVault,
+      lab: new LabSupervisor({ dataDir, launcher: utilityLauncher }),
+    });
     mainWindow = createWindow();
     const unbind = bindConsoleIpc(mainWindow, backend);
     mainWindow.on('closed', () => {
@@ -92,6 +101,7 @@ if (!app.requestSingleInstanceLock()) {
       mainWindow = undefined;
     });
     void mainWindow.loadURL(`${appOrigin}/index.html`);
+    void backend.connectDefault();
   });
 
   app.on('window-all-closed', () => app.quit());

@@ -21,13 +21,13 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-/** Starts `main/console/headlessMain.ts` on a free port and waits for its URL. */
-export async function startHeadlessHost(env: NodeJS.ProcessEnv = {}): Promise<RunningHost> {
+/** Starts `main/console/headlessMain.ts` on a free port and waits for its URL (no lab unless `args` ask). */
+export async function startHeadlessHost(env: NodeJS.ProcessEnv = {}, args: string[] = ['--lab', 'none']): Promise<RunningHost> {
   if (!existsSync(join(repoRoot, 'dist', 'renderer', 'index.html'))) {
     throw new Error('dist/renderer is missing: `npm test` builds it before the system tests; run `npm run build` when running them alone');
   }
   const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-headless-'));
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/console/headlessMain.ts', '--port', '0'], {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/console/headlessMain.ts', '--port', '0', ...args], {
     cwd: repoRoot,
     env: { ...process.env, PCLOUD_DATA_DIR: dataDir, SHELL: '/bin/bash', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,15 @@
+/**
+ * The console's views, in the order the navigation shows them. A view is a
+ * component with an id (the URL hash), a title and a keyboard shortcut
+ * (Alt+digit, in order); App.vue knows nothing else about them.
+ */
+import type { Component } from 'vue';
+import TerminalsView from './TerminalsView.vue';
+
+export interface ViewEntry {
+  id: string;
+  title: string;
+  component: Component;
+}
+
+export const views: ViewEntry[] = [{ id: 'terminals', title: 'Terminals', component: TerminalsView }];
