@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Command } from './command.ts';
+import { labCommands } from './labCommands.ts';
 import { reservationCommands } from './reservationCommands.ts';
 import { schedulerCommands } from './schedulerCommands.ts';
 
@@ -19,6 +20,7 @@ const commands: Record<string, Command> = {
   },
   ...schedulerCommands,
   ...reservationCommands,
+  ...labCommands,
 };
 
 function usage(): string {

@@ -11,8 +11,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
+import { controllerApi } from '../protocol/controllerApi.ts';
 import { createConsoleBackend } from './consoleBackend.ts';
 import { defaultDataDir } from './dataDir.ts';
+import { labControllerConfig } from './labControllerConfig.ts';
 import { LabSupervisor } from './labSupervisor.ts';
 import { childProcessLauncher } from './processLauncher.ts';
 import { fileModeVault } from './profiles.ts';
@@ -51,7 +53,8 @@ async function main(): Promise<void> {
     transport: 'headless',
     dataDir,
     vault: fileModeVault,
-    lab: new LabSupervisor({ dataDir, launcher: childProcessLauncher }),
+    controllerContract: controllerApi,
+    lab: new LabSupervisor({ dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig }),
   });
   const host = await startHeadlessHost({
     host: values.host,

@@ -10,7 +10,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createConsoleBackend, type ConsoleBackend } from '../console/consoleBackend.ts';
+import { labControllerConfig } from '../console/labControllerConfig.ts';
 import { LabSupervisor } from '../console/labSupervisor.ts';
+import { controllerApi } from '../protocol/controllerApi.ts';
 import { appOrigin, registerAppSchemePrivileges, serveRenderer } from './appScheme.ts';
 import { bindConsoleIpc } from './ipcBinding.ts';
 import { safeStorageVault } from './safeStorageVault.ts';
@@ -92,7 +94,8 @@ if (!app.requestSingleInstanceLock()) {
       transport: 'electron',
       dataDir,
       vault: safeStorageVault,
-      lab: new LabSupervisor({ dataDir, launcher: utilityLauncher }),
+      controllerContract: controllerApi,
+      lab: new LabSupervisor({ dataDir, launcher: utilityLauncher, writeControllerConfig: labControllerConfig }),
     });
     mainWindow = createWindow();
     const unbind = bindConsoleIpc(mainWindow, backend);

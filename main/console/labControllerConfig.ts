@@ -1,0 +1,32 @@
+/**
+ * The config of one lab controller (format: main/controller/config.ts): its
+ * cloudlet's nodes from the topology, the scheduler's URL and the cloudlet's
+ * controller token, a loopback port for consoles that accept the lab's
+ * operator and viewer tokens, and state beside the lab's other data. VIs are
+ * stopped when the lab stops, since nothing would re-adopt them.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ControllerConfigInput } from '../controller/config.ts';
+import { writeJsonFile } from './jsonFile.ts';
+import type { ControllerConfigWriter } from './labSupervisor.ts';
+
+export const labControllerConfig: ControllerConfigWriter = (input) => {
+  const stateDir = join(input.dir, `controller-${input.cloudlet.id}`);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const config: ControllerConfigInput = {
+    cloudletId: input.cloudlet.id,
+    scheduler: { url: input.schedulerUrl, token: input.controllerToken, reportIntervalMs: 2000 },
+    listen: { host: '127.0.0.1', port: input.port },
+    tokens: [
+      { token: input.operatorToken, role: 'operator', name: 'lab-operator' },
+      { token: input.viewerToken, role: 'viewer', name: 'lab-viewer' },
+    ],
+    nodes: input.cloudlet.nodes,
+    stateDir,
+    onExit: 'stop',
+  };
+  const file = join(input.dir, `controller-${input.cloudlet.id}.json`);
+  writeJsonFile(file, config, 0o600);
+  return file;
+};
