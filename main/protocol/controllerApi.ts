@@ -1,0 +1,248 @@
+/**
+ * The cloudlet controller's console-facing contract: what viewers and
+ * operators may ask of one cloudlet's controller (nodes, VIs, demux rules,
+ * alarms, the local audit log) and the streams it offers (VI state changes,
+ * alarms, per-VI resource use).
+ *
+ * Viewers read; operators also act, and every action carries a reason that is
+ * audited locally and forwarded to the scheduler's audit log. Providers and
+ * the scheduler do not talk to this contract: providers go through the
+ * scheduler, and the scheduler reaches controllers through its own
+ * `controller.commands` topic (schedulerApi.ts).
+ *
+ * Additive changes only: the console builds on it.
+ */
+import { z } from 'zod';
+import { defineContract, method, topic } from './contract.ts';
+import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
+import { IdSchema, staff, type Role } from './roles.ts';
+
+const ReasonSchema = z.string().min(1, 'say why').max(1024);
+const operators: readonly Role[] = ['operator'];
+
+export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated'] as const;
+export const ViStateSchema = z.enum(viStates);
+export type ViState = z.infer<typeof ViStateSchema>;
+
+/** What the sandbox actually obtained for a VI (the console shows it as is). */
+export const IsolationSchema = z.object({
+  /** Linux namespaces the VI runs in, e.g. ["pid", "mount", "net"]; empty when none. */
+  namespaces: z.array(z.enum(['pid', 'mount', 'net'])),
+  cgroup: z.enum(['v2', 'v1', 'none']),
+  /** Resource limits set on the process, e.g. ["nofile=4096", "core=0"]. */
+  rlimits: z.array(z.string()),
+  /** Why something was not obtained ("not root: no namespaces"...). */
+  notes: z.array(z.string()),
+});
+export type Isolation = z.infer<typeof IsolationSchema>;
+
+/** The caps a VI runs under: reserved capacity, or less after a restrict. */
+export const ViLimitsSchema = z.object({
+  cpu: z.number().nonnegative(),
+  memMiB: z.number().nonnegative(),
+  /** Packets per second the data plane lets through to the VI (null: no cap). */
+  ppsCap: z.number().int().nonnegative().nullable(),
+});
+export type ViLimits = z.infer<typeof ViLimitsSchema>;
+
+export const ViUsageSchema = z.object({
+  viId: z.string(),
+  at: TimeMsSchema,
+  /** Average cores used since the previous sample. */
+  cpuCores: z.number().nonnegative(),
+  memMiB: z.number().nonnegative(),
+  processes: z.number().int().nonnegative(),
+  /** Where the numbers come from: the VI's cgroup or a /proc walk of its process group. */
+  source: z.enum(['cgroup', 'proc']),
+});
+export type ViUsage = z.infer<typeof ViUsageSchema>;
+
+export const ViViewSchema = z.object({
+  id: z.string(),
+  reservationId: z.string(),
+  providerId: IdSchema,
+  nodeId: IdSchema,
+  program: z.string(),
+  state: ViStateSchema,
+  /** Host pid of the VI's launcher process while it runs. */
+  pid: z.number().int().nullable(),
+  startedAt: TimeMsSchema.nullable(),
+  endedAt: TimeMsSchema.nullable(),
+  t1: TimeMsSchema,
+  capacity: ResourcesSchema,
+  limits: ViLimitsSchema,
+  isolation: IsolationSchema,
+  usage: ViUsageSchema.nullable(),
+  exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
+  reason: z.string(),
+});
+export type ViView = z.infer<typeof ViViewSchema>;
+
+export const NodeDetailSchema = z.object({
+  id: IdSchema,
+  capacity: ResourcesSchema,
+  /** Held now by prepared, committed and running reservations. */
+  allocated: ResourcesSchema,
+  available: ResourcesSchema,
+  health: NodeHealthSchema,
+  reason: z.string(),
+  vis: z.number().int(),
+});
+export type NodeDetail = z.infer<typeof NodeDetailSchema>;
+
+export const RuleViewSchema = z.object({
+  id: z.string(),
+  /** "tenant" rules belong to a VI; "isp" rules come from the controller's configuration. */
+  owner: z.enum(['tenant', 'isp']),
+  providerId: z.string(),
+  viId: z.string().nullable(),
+  priority: z.number().int(),
+  match: DemuxMatchSchema,
+  action: DemuxActionSchema,
+  samplingRate: z.number(),
+  /** The trust anchor that vouched for match.dstPrefix, when there is one. */
+  provenBy: z.string().nullable(),
+  installedAt: TimeMsSchema,
+});
+export type RuleView = z.infer<typeof RuleViewSchema>;
+
+export const AlarmSchema = z.object({
+  id: z.number().int(),
+  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost']),
+  severity: z.enum(['info', 'warning', 'critical']),
+  subject: z.string(),
+  message: z.string(),
+  firstSeen: TimeMsSchema,
+  lastSeen: TimeMsSchema,
+  count: z.number().int(),
+  acknowledgedBy: z.string().nullable(),
+});
+export type Alarm = z.infer<typeof AlarmSchema>;
+
+export const LocalAuditEntrySchema = z.object({
+  seq: z.number().int(),
+  at: TimeMsSchema,
+  actor: z.string(),
+  role: z.string(),
+  action: z.string(),
+  target: z.string(),
+  reason: z.string(),
+  /** True once the scheduler acknowledged a report that carried it. */
+  forwarded: z.boolean(),
+});
+export type LocalAuditEntry = z.infer<typeof LocalAuditEntrySchema>;
+
+export const ViEventSchema = z.object({
+  at: TimeMsSchema,
+  vi: ViViewSchema,
+  /** The state before this change (null for a new VI). */
+  from: ViStateSchema.nullable(),
+});
+export type ViEvent = z.infer<typeof ViEventSchema>;
+
+export const controllerApi = defineContract({
+  name: 'controller' as const,
+  version: 1 as const,
+  methods: {
+    'cloudlet.info': method({
+      summary: 'Cloudlet id, software, clock, scheduler link and the isolation this host can give VIs',
+      roles: staff,
+      params: z.object({}),
+      result: z.object({
+        cloudletId: IdSchema,
+        software: z.string(),
+        now: TimeMsSchema,
+        schedulerConnected: z.boolean(),
+        isolation: IsolationSchema,
+      }),
+    }),
+    'node.list': method({
+      summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',
+      roles: staff,
+      params: z.object({}),
+      result: z.object({ nodes: z.array(NodeDetailSchema) }),
+    }),
+    'node.setHealth': method({
+      summary: 'Mark a node down (its VIs fail, an alarm is raised) or up again',
+      roles: operators,
+      params: z.object({ nodeId: IdSchema, health: z.enum(['up', 'down']), reason: ReasonSchema }),
+      result: NodeDetailSchema,
+    }),
+    'vi.list': method({
+      summary: 'VIs, newest first, optionally filtered by state or node',
+      roles: staff,
+      params: z.object({ states: z.array(ViStateSchema).optional(), nodeId: IdSchema.optional(), limit: z.number().int().min(1).max(10_000).default(500) }),
+      result: z.object({ vis: z.array(ViViewSchema) }),
+    }),
+    'vi.get': method({
+      summary: 'One VI with its isolation, limits, last usage and exit',
+      roles: staff,
+      params: z.object({ viId: z.string().min(1).max(128) }),
+      result: ViViewSchema,
+    }),
+    'vi.restrict': method({
+      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      roles: operators,
+      params: z.object({
+        viId: z.string().min(1).max(128),
+        cpu: z.number().positive().max(1e6).optional(),
+        memMiB: z.number().positive().max(1e9).optional(),
+        ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        reason: ReasonSchema,
+      }),
+      result: ViViewSchema,
+    }),
+    'vi.terminate': method({
+      summary: 'Remove the VI rules, then SIGTERM, grace period, SIGKILL, reap; terminating twice is harmless',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'rule.list': method({
+      summary: 'Installed demux rules (tenant and ISP), highest priority first',
+      roles: staff,
+      params: z.object({ viId: z.string().min(1).max(128).optional() }),
+      result: z.object({ rules: z.array(RuleViewSchema) }),
+    }),
+    'alarm.list': method({
+      summary: 'Alarms, most recent first',
+      roles: staff,
+      params: z.object({ includeAcknowledged: z.boolean().default(true), limit: z.number().int().min(1).max(10_000).default(500) }),
+      result: z.object({ alarms: z.array(AlarmSchema) }),
+    }),
+    'alarm.acknowledge': method({
+      summary: 'Acknowledge an alarm, saying why',
+      roles: operators,
+      params: z.object({ alarmId: z.number().int().positive(), reason: ReasonSchema }),
+      result: AlarmSchema,
+    }),
+    'audit.list': method({
+      summary: "This controller's audit entries after a sequence number, oldest first",
+      roles: staff,
+      params: z.object({ afterSeq: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(500) }),
+      result: z.object({ entries: z.array(LocalAuditEntrySchema) }),
+    }),
+  },
+  topics: {
+    'vi.events': topic({
+      summary: 'Every VI state change',
+      roles: staff,
+      params: z.object({}),
+      item: ViEventSchema,
+    }),
+    alarms: topic({
+      summary: 'Alarms as they are raised or repeat',
+      roles: staff,
+      params: z.object({}),
+      item: AlarmSchema,
+    }),
+    'vi.usage': topic({
+      summary: 'Per-VI CPU and memory use, one item per running VI per sampling period',
+      roles: staff,
+      params: z.object({ viId: z.string().min(1).max(128).optional() }),
+      item: ViUsageSchema,
+    }),
+  },
+});
+
+export type ControllerApi = typeof controllerApi;
