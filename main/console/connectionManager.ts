@@ -23,6 +23,8 @@ export interface LabHandle {
   readonly schedulerUrl: string;
   /** Operator token accepted by the lab's scheduler and controllers. */
   readonly operatorToken: string;
+  /** Token of the lab's demo provider, for filing reservations from a terminal. */
+  readonly providerToken?: string;
   stop(): Promise<void>;
 }
 
@@ -140,11 +142,12 @@ export class ConnectionManager {
   }
 
   /** The token of the current connection, for terminals that run pcctl against it. */
-  currentTarget(): { url: string; token: string } | undefined {
+  currentTarget(): { name: string; url: string; token: string; providerToken?: string } | undefined {
     if (!this.target) return undefined;
-    return this.target.kind === 'lab'
-      ? { url: this.target.lab.schedulerUrl, token: this.target.lab.operatorToken }
-      : { url: this.target.url, token: this.target.token };
+    const { lab } = this.target.kind === 'lab' ? this.target : { lab: undefined };
+    if (lab) return { name: this.target.name, url: lab.schedulerUrl, token: lab.operatorToken, ...(lab.providerToken ? { providerToken: lab.providerToken } : {}) };
+    const remote = this.target as Extract<Target, { kind: 'remote' }>;
+    return { name: remote.name, url: remote.url, token: remote.token };
   }
 
   private async relay(sink: TopicSink<unknown>, subscribe: () => Promise<() => Promise<void>>): Promise<() => void> {

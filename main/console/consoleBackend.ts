@@ -3,7 +3,8 @@
  * without any Electron import, so the Electron shell and the headless host
  * serve exactly the same behaviour through one dispatcher.
  */
-import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { createDispatcher, type Dispatcher } from '../protocol/dispatcher.ts';
 import { consoleApi, type AppInfo } from '../protocol/consoleApi.ts';
@@ -13,7 +14,9 @@ import { readJsonFile, writeJsonFile } from './jsonFile.ts';
 import { defaultLabTopology, listLabTopologies } from './labTopology.ts';
 import { LayoutStore } from './layoutStore.ts';
 import { ProfileStore, type TokenVault } from './profiles.ts';
-import { TerminalSessions, type TerminalSessionsOptions } from './terminals.ts';
+import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { ensurePcctlShim } from './pcctlShim.ts';
+import { TerminalSessions, defaultShell, resolveLocalShell, terminalEnv, type LaunchResolver, type TerminalSessionsOptions } from './terminals.ts';
 
 export interface ConsoleBackendOptions {
   version: string;
@@ -46,7 +49,6 @@ export interface ConsoleBackend {
 }
 
 export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBackend {
-  const terminals = new TerminalSessions(options.terminals);
   const profiles = new ProfileStore(options.dataDir, options.vault);
   const layouts = new LayoutStore(options.dataDir);
   const connections = new ConnectionManager({
@@ -54,6 +56,20 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
     profiles,
     ...(options.controllerContract ? { controllerContract: options.controllerContract } : {}),
   });
+  // A "connection" terminal is a shell whose pcctl talks to what the console is connected to.
+  const resolveTarget: LaunchResolver = (target) => {
+    if (target.kind === 'local') return resolveLocalShell(target);
+    const current = connections.currentTarget();
+    if (!current) throw new RpcError(ErrorCode.Unavailable, 'not connected: start the lab or pick a profile before opening a pcctl terminal');
+    const env = terminalEnv();
+    env.PATH = `${ensurePcctlShim(options.dataDir)}${delimiter}${env.PATH ?? '/usr/bin:/bin'}`;
+    env.PCLOUD_SCHEDULER_URL = current.url;
+    env.PCLOUD_TOKEN = current.token;
+    if (current.providerToken) env.PCLOUD_PROVIDER_TOKEN = current.providerToken;
+    const file = defaultShell();
+    return { file, args: [], env, cwd: homedir(), title: `pcctl: ${current.name}` };
+  };
+  const terminals = new TerminalSessions({ resolve: resolveTarget, ...options.terminals });
   const settingsFile = join(options.dataDir, 'connection.json');
   const remember = (last: z.infer<typeof LastConnectionSchema>['last']): void => writeJsonFile(settingsFile, { last }, 0o600);
   const useLab = async (topology: string) => {

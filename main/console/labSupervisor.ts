@@ -185,6 +185,7 @@ export class LabSupervisor implements LabStarter {
       topology: topology.name,
       schedulerUrl,
       operatorToken: tokens.operator,
+      providerToken: tokens.provider,
       state,
       stop: async () => {
         await stopAll();

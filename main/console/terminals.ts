@@ -35,13 +35,20 @@ export function defaultShell(env: NodeJS.ProcessEnv = process.env): string {
   return env.SHELL && env.SHELL.length > 0 ? env.SHELL : '/bin/sh';
 }
 
-export const resolveLocalShell: LaunchResolver = () => {
+/** The console's own environment, for a terminal: what the user's shell would get. */
+export function terminalEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  // Never pass the console's own secrets or Electron's mode switches to a shell.
+  for (const k of Object.keys(env)) if (k.startsWith('ELECTRON_') || k === 'PCLOUD_SCHEDULER_TOKEN') delete env[k];
   env.TERM = 'xterm-256color';
   env.COLORTERM = 'truecolor';
+  return env;
+}
+
+export const resolveLocalShell: LaunchResolver = () => {
   const file = defaultShell();
-  return { file, args: [], env, cwd: homedir(), title: `local: ${file}` };
+  return { file, args: [], env: terminalEnv(), cwd: homedir(), title: `local: ${file}` };
 };
 
 type FrameListener = (frame: TerminalFrame) => void;

@@ -13,6 +13,8 @@ export const SessionIdSchema = z.string().regex(/^t[0-9]{1,9}$/, 'a terminal ses
 export const TerminalTargetSchema = z.discriminatedUnion('kind', [
   /** The user's own shell ($SHELL, else /bin/sh). */
   z.object({ kind: z.literal('local') }),
+  /** A shell with pcctl on PATH, configured for the current connection (URL and token in its environment). */
+  z.object({ kind: z.literal('connection') }),
 ]);
 export type TerminalTarget = z.infer<typeof TerminalTargetSchema>;
 
