@@ -206,9 +206,36 @@ export const NodeReportSchema = z.strictObject({
 });
 export type NodeReport = z.infer<typeof NodeReportSchema>;
 
+/** A VI as its controller last saw it, so the scheduler learns of crashes and node failures. */
+export const ViReportSchema = z.strictObject({
+  reservationId: z.string().max(128),
+  nodeId: IdSchema,
+  state: z.enum(['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated']),
+  reason: z.string().max(1024),
+  at: TimeMsSchema,
+});
+export type ViReport = z.infer<typeof ViReportSchema>;
+
+/** An operator action taken at a controller, forwarded for the scheduler's audit log. */
+export const ForwardedAuditSchema = z.strictObject({
+  /** The controller's local sequence number: with the cloudlet id, it makes forwarding idempotent. */
+  seq: z.number().int().positive(),
+  at: TimeMsSchema,
+  actor: z.string().max(128),
+  role: z.string().max(32),
+  action: z.string().max(64),
+  target: z.string().max(256),
+  reason: z.string().max(1024),
+});
+export type ForwardedAudit = z.infer<typeof ForwardedAuditSchema>;
+
 export const ControllerReportSchema = z.strictObject({
   at: TimeMsSchema,
   nodes: z.array(NodeReportSchema).max(10_000),
+  /** VIs that changed state since the last report (optional: older controllers send none). */
+  vis: z.array(ViReportSchema).max(10_000).optional(),
+  /** Operator actions not yet acknowledged by the scheduler (resent until a report succeeds). */
+  audit: z.array(ForwardedAuditSchema).max(256).optional(),
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 
