@@ -23,7 +23,9 @@ const op = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('resize' as const), pick: fc.nat(), cpu: fc.integer({ min: 0, max: 16 }).map((x) => x / 2), skip: fc.integer({ min: 0, max: 4 }) }) },
 );
 
-async function apply(s: Scheduler, o: fc.Infer<typeof op>, base: number): Promise<void> {
+type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+
+async function apply(s: Scheduler, o: Op, base: number): Promise<void> {
   const live = s.liveReservations().sort((a, b) => (a.id < b.id ? -1 : 1));
   const picked = 'pick' in o ? live[o.pick % Math.max(1, live.length)] : undefined;
   try {

@@ -22,7 +22,7 @@ import { Inventory } from './inventory.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { parsePrefix, type Prefix } from './prefixes.ts';
 import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
-import { checkProfile, checkRequest } from './requests.ts';
+import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
 import { Store, type WriteSet } from './store.ts';
 
 export interface SchedulerOptions {
@@ -212,21 +212,30 @@ export class Scheduler {
 
   // ------------------------------------------------------------ requests
 
-  async request(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
-    if (req.clientRequestId) {
-      const existing = this.store.reservationByClientId(providerId, req.clientRequestId);
-      if (existing) return existing;
-    }
-    const now = this.now();
-    checkRequest(req, providerId, {
+  private requestRules(now: number): RequestRules {
+    return {
       now,
       slotMs: this.config.slotMs,
       horizonMs: this.config.horizonDays * 86_400_000,
       inventory: this.inventory,
       ownership: this.ownership,
       ispProviderId: this.config.ispProviderId,
-    });
-    const decision = this.index.decide(this.admissionRequest(providerId, req), this.skipOptions());
+    };
+  }
+
+  /** The admission decision for a request (validation, then the index), without recording anything. */
+  decision(providerId: string, req: ReservationRequest, now = this.now()): Decision {
+    checkRequest(req, providerId, this.requestRules(now));
+    return this.index.decide(this.admissionRequest(providerId, req), this.skipOptions());
+  }
+
+  async request(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
+    if (req.clientRequestId) {
+      const existing = this.store.reservationByClientId(providerId, req.clientRequestId);
+      if (existing) return existing;
+    }
+    const now = this.now();
+    const decision = this.decision(providerId, req, now);
     const base = basePrice(req.profile, this.config.pricing.rates);
     const r: Reservation = {
       id: `r-${this.nextNumber++}`,
@@ -523,14 +532,7 @@ export class Scheduler {
   // ------------------------------------------------------------ explanations and views
 
   explainRequest(providerId: string, req: ReservationRequest): Explanation {
-    checkRequest(req, providerId, {
-      now: this.now(),
-      slotMs: this.config.slotMs,
-      horizonMs: this.config.horizonDays * 86_400_000,
-      inventory: this.inventory,
-      ownership: this.ownership,
-      ispProviderId: this.config.ispProviderId,
-    });
+    checkRequest(req, providerId, this.requestRules(this.now()));
     return this.explanation(this.admissionRequest(providerId, req));
   }
 
