@@ -103,6 +103,11 @@ function padding(p: CbcPadding | undefined): boolean {
   throw new RangeError(`padding must be 'none' or 'pkcs7', got ${String(p)}`);
 }
 
+/** Ciphertext length of a `length`-byte message with PKCS#7 padding: always 1 to 16 bytes more. */
+export function pkcs7Length(length: number): number {
+  return (Math.floor(length / 16) + 1) * 16;
+}
+
 /** Lays packets out back to back in one buffer: the batch form every call takes. */
 export function packetBatch(packets: readonly Uint8Array[], spare = 0): PacketBatch & { offsets: Uint32Array; lengths: Uint32Array } {
   const offsets = new Uint32Array(packets.length);
@@ -128,13 +133,13 @@ export class AesCbcKey {
     this.bits = key.length * 8;
   }
 
-  /** Encrypts every packet; returns the ciphertext lengths (longer than the input only with pkcs7). */
-  encrypt(batch: CbcBatch): Uint32Array {
-    const pkcs7 = padding(batch.padding);
-    const offsets = u32(batch.offsets, 'offsets');
-    const lengths = u32(batch.lengths, 'lengths');
-    native().aesCbcEncrypt(this.#handle, batch.data, offsets, lengths, batch.ivs, batch.out ?? batch.data, pkcs7);
-    return pkcs7 ? lengths.map((n) => (Math.floor(n / 16) + 1) * 16) : lengths.slice();
+  /**
+   * Encrypts every packet. Ciphertexts have the plaintext lengths with padding 'none', and
+   * pkcs7Length(length) with 'pkcs7'. Nothing is returned, so the fast path allocates nothing.
+   */
+  encrypt(batch: CbcBatch): void {
+    native().aesCbcEncrypt(this.#handle, batch.data, u32(batch.offsets, 'offsets'), u32(batch.lengths, 'lengths'),
+      batch.ivs, batch.out ?? batch.data, padding(batch.padding));
   }
 
   /** Decrypts every packet; returns plaintext lengths, -1 where pkcs7 padding was wrong (that output is zeroed). */

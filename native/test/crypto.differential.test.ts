@@ -5,7 +5,7 @@
 // without padding (block multiples) and with PKCS#7 (any length).
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AesCbcKey, HmacSha256Key, cryptoPath, cryptoPaths, hmacSha256, setCryptoPath } from '../crypto.ts';
+import { AesCbcKey, HmacSha256Key, cryptoPath, cryptoPaths, hmacSha256, pkcs7Length, setCryptoPath } from '../crypto.ts';
 import { seeded, seededBytes } from './cryptoTestData.ts';
 
 const original = cryptoPath().name;
@@ -88,7 +88,8 @@ describe.each(cryptoPaths())('differential against node:crypto on the %s path', 
       const b = randomBatch(rand, count, () => rand(maxBlocks * 16 + 1));
       const ivs = seededBytes(rand, 16 * count);
       const iv = (i: number) => ivs.subarray(16 * i, 16 * i + 16);
-      const outLengths = aes.encrypt({ ...b, ivs, padding: 'pkcs7' });
+      aes.encrypt({ ...b, ivs, padding: 'pkcs7' });
+      const outLengths = b.lengths.map(pkcs7Length);
       b.packets.forEach((p, i) => {
         const e = nodeCbc(true, key, iv(i), p, true);
         expect(outLengths[i]).toBe(e.length);

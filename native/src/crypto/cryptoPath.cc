@@ -24,7 +24,7 @@ namespace pcloud::crypto {
 namespace {
 
 const CryptoPath kPortable{"portable", "portable", CbcEncryptPortable, CbcDecryptPortable,
-                           Sha256BlocksPortable};
+                           Sha256BlocksPortable, HmacSha256Portable};
 
 #if defined(__x86_64__)
 struct X86Features {
@@ -65,10 +65,14 @@ std::vector<const CryptoPath*> Detect() {
   const X86Features f = DetectX86();
   const bool shaNi = f.sha && f.sse41;
   const Sha256BlocksFn sha = shaNi ? Sha256BlocksShaNi : Sha256BlocksPortable;
+  const HmacBatchFn hmac = shaNi ? HmacSha256ShaNi : HmacSha256Portable;
   const char* shaName = shaNi ? "sha-ni" : "portable";
-  static const CryptoPath vaes512{"vaes512", shaName, CbcEncryptVaes512, CbcDecryptVaes512, sha};
-  static const CryptoPath vaes256{"vaes256", shaName, CbcEncryptVaes256, CbcDecryptVaes256, sha};
-  static const CryptoPath aesni{"aesni", shaName, CbcEncryptAesNi, CbcDecryptAesNi, sha};
+  // The 16-lane AVX-512 HMAC falls back to SHA-NI for small batches, so it
+  // needs both; without SHA-NI the vaes512 path keeps the plain engine.
+  static const CryptoPath vaes512{"vaes512", shaNi ? "avx512-16x+sha-ni" : shaName, CbcEncryptVaes512,
+                                  CbcDecryptVaes512, sha, shaNi ? HmacSha256Avx512 : hmac};
+  static const CryptoPath vaes256{"vaes256", shaName, CbcEncryptVaes256, CbcDecryptVaes256, sha, hmac};
+  static const CryptoPath aesni{"aesni", shaName, CbcEncryptAesNi, CbcDecryptAesNi, sha, hmac};
   if (f.aes && f.sse41) {
     if (f.vaes && f.avx512 && f.avx2) paths.push_back(&vaes512);
     if (f.vaes && f.avx2) paths.push_back(&vaes256);
@@ -90,7 +94,8 @@ std::vector<const CryptoPath*> Detect() {
   sha2 = has("hw.optional.arm.FEAT_SHA256");
 #endif
   static const CryptoPath armv8{"armv8", sha2 ? "armv8-sha2" : "portable", CbcEncryptArmv8, CbcDecryptArmv8,
-                                sha2 ? Sha256BlocksArmv8 : Sha256BlocksPortable};
+                                sha2 ? Sha256BlocksArmv8 : Sha256BlocksPortable,
+                                sha2 ? HmacSha256Armv8 : HmacSha256Portable};
   if (aes) paths.push_back(&armv8);
 #endif
   paths.push_back(&kPortable);

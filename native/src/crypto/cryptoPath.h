@@ -10,10 +10,11 @@ namespace pcloud::crypto {
 
 struct CryptoPath {
   const char* name;        // "vaes512", "vaes256", "aesni", "armv8", "portable"
-  const char* sha256Name;  // "sha-ni", "armv8-sha2", "portable"
+  const char* sha256Name;  // "avx512-16x+sha-ni", "sha-ni", "armv8-sha2", "portable"
   CbcBatchFn cbcEncrypt;
   CbcBatchFn cbcDecrypt;
-  Sha256BlocksFn sha256Blocks;
+  Sha256BlocksFn sha256Blocks;  // one message at a time (key setup, SHA-256 itself)
+  HmacBatchFn hmac;             // a batch of messages under one key
 };
 
 // Paths this CPU and OS can run, fastest first; "portable" is always last.

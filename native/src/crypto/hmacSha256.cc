@@ -69,6 +69,20 @@ void HmacSha256(Sha256BlocksFn engine, const HmacKey& key, const HmacJob* jobs, 
   }
 }
 
+void HmacSha256Portable(const HmacKey& key, const HmacJob* jobs, size_t count) {
+  HmacSha256(Sha256BlocksPortable, key, jobs, count);
+}
+#if defined(__x86_64__)
+void HmacSha256ShaNi(const HmacKey& key, const HmacJob* jobs, size_t count) {
+  HmacSha256(Sha256BlocksShaNi, key, jobs, count);
+}
+#endif
+#if defined(__aarch64__)
+void HmacSha256Armv8(const HmacKey& key, const HmacJob* jobs, size_t count) {
+  HmacSha256(Sha256BlocksArmv8, key, jobs, count);
+}
+#endif
+
 bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t length) {
   // Accumulate every difference; the one branch is on the final, public result.
   volatile uint8_t diff = 0;

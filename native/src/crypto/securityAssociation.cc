@@ -111,7 +111,7 @@ SecurityAssociation::SealStatus SecurityAssociation::Seal(const CryptoPath& path
   }
   nextSequence_ += count;
   path.cbcEncrypt(aes_, s.cbc.data(), count);
-  HmacSha256(path.sha256Blocks, mac_, s.mac.data(), count);
+  path.hmac(mac_, s.mac.data(), count);
   for (size_t i = 0; i < count; ++i) {
     std::memcpy(jobs[i].out + s.mac[i].length, &s.tags[i * kSha256DigestBytes], kIcvBytes);
   }
@@ -136,7 +136,7 @@ size_t SecurityAssociation::Open(const CryptoPath& path, OpenJob* jobs, size_t c
     s.mac.push_back(HmacJob{job.packet, job.length - kIcvBytes, &s.tags[s.index.size() * kSha256DigestBytes]});
     s.index.push_back(i);
   }
-  HmacSha256(path.sha256Blocks, mac_, s.mac.data(), s.mac.size());
+  path.hmac(mac_, s.mac.data(), s.mac.size());
 
   s.cbc.clear();
   size_t kept = 0;

@@ -44,6 +44,19 @@ struct HmacJob {
 
 void HmacSha256(Sha256BlocksFn engine, const HmacKey& key, const HmacJob* jobs, size_t count);
 
+// A whole-batch HMAC engine; each dispatch path has one (cryptoPath.h).
+using HmacBatchFn = void (*)(const HmacKey& key, const HmacJob* jobs, size_t count);
+
+void HmacSha256Portable(const HmacKey& key, const HmacJob* jobs, size_t count);
+#if defined(__x86_64__)
+void HmacSha256ShaNi(const HmacKey& key, const HmacJob* jobs, size_t count);
+// 16 messages at a time in AVX-512 lanes; SHA-NI for small batches.
+void HmacSha256Avx512(const HmacKey& key, const HmacJob* jobs, size_t count);
+#endif
+#if defined(__aarch64__)
+void HmacSha256Armv8(const HmacKey& key, const HmacJob* jobs, size_t count);
+#endif
+
 // Constant-time equality of two byte strings of the same public length.
 bool ConstantTimeEqual(const uint8_t* a, const uint8_t* b, size_t length);
 
