@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Command } from './command.ts';
+import { controllerCommands } from './controllerCommands.ts';
 import { labCommands } from './labCommands.ts';
 import { reservationCommands } from './reservationCommands.ts';
 import { schedulerCommands } from './schedulerCommands.ts';
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   ...schedulerCommands,
   ...reservationCommands,
   ...labCommands,
+  ...controllerCommands,
 };
 
 function usage(): string {

@@ -1,0 +1,187 @@
+/**
+ * pcctl commands for cloudlet controllers:
+ *   controller --config FILE        run the daemon in the foreground until SIGINT/SIGTERM
+ *   cloudlet <action> --url --token talk to a running controller as a viewer or operator
+ *   attest keygen|sign              make a trust anchor and sign prefix-ownership attestations
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { RpcClient } from '../protocol/client.ts';
+import { controllerApi } from '../protocol/controllerApi.ts';
+import { ConfigError, loadControllerConfig } from '../controller/config.ts';
+import { ControllerDaemon } from '../controller/controllerDaemon.ts';
+import { newAnchorKeys, signAttestation } from '../controller/ownership.ts';
+import { UsageError, type Command } from './command.ts';
+
+const controllerUsage = `usage: pcctl controller --config FILE
+
+Runs a cloudlet controller. FILE is JSON:
+  cloudletId, scheduler {url, token, reportIntervalMs?, backoffMs?, maxBackoffMs?},
+  listen {host, port, tls?, advertiseUrl?}, tokens [{token, role: viewer|operator, name}],
+  nodes [{id, capacity {cpu, memMiB, diskGiB, netMbps}}], stateDir,
+  trustAnchors [{name, publicKey}], ispRules [demux rules], programs {id: {command}},
+  sandbox {mode: auto|rlimits, graceMs, nofile}, onExit: keep|stop, metrics {host, port}?
+`;
+
+const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]
+
+Actions (viewer): info, nodes, vis, rules, alarms, audit
+Actions (operator, each needs --reason TEXT):
+  terminate --vi ID
+  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
+  node-down --node ID | node-up --node ID
+The token may also come from $PCLOUD_TOKEN. Output is JSON.
+`;
+
+const attestUsage = `usage: pcctl attest keygen --out FILE
+       pcctl attest sign --key FILE --prefix PREFIX --provider ID [--days N]
+
+keygen writes an Ed25519 private key (PEM) to FILE and prints the public key to
+put in a controller's trustAnchors; sign prints an attestation for a demux
+rule's ownershipProof.
+`;
+
+async function runController(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(controllerUsage);
+    return 0;
+  }
+  if (!values.config) throw new UsageError(`pcctl controller: --config FILE is required\n\n${controllerUsage}`);
+  let config;
+  try {
+    config = loadControllerConfig(values.config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pcctl controller: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const daemon = new ControllerDaemon(config);
+  const started = await daemon.start();
+  const iso = daemon.host;
+  const isolation = `namespaces: ${iso.unshare ? 'pid mount net' : 'none'}; cgroup: ${iso.cgroup?.version ?? 'none'}; rlimits${iso.notes.length ? ` (${iso.notes.join('; ')})` : ''}`;
+  process.stdout.write(`controller ${config.cloudletId} listening on ${started.url}${started.metricsUrl ? `, metrics at ${started.metricsUrl}` : ''}\n`);
+  process.stdout.write(`controller ${config.cloudletId} isolation: ${isolation}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      process.stdout.write(`controller ${config.cloudletId}: ${signal}, shutting down (VIs: ${config.onExit === 'keep' ? 'kept for re-adoption' : 'stopped'})\n`);
+      void daemon.stop().then(resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+async function runCloudlet(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      vi: { type: 'string' },
+      node: { type: 'string' },
+      reason: { type: 'string' },
+      cpu: { type: 'string' },
+      'mem-mib': { type: 'string' },
+      pps: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  const action = positionals[0];
+  if (values.help || !action) {
+    process.stdout.write(cloudletUsage);
+    return values.help ? 0 : 2;
+  }
+  const token = values.token ?? process.env.PCLOUD_TOKEN;
+  if (!values.url || !token) throw new UsageError(`pcctl cloudlet: --url and --token (or $PCLOUD_TOKEN) are required\n\n${cloudletUsage}`);
+  const need = (v: string | undefined, flag: string): string => {
+    if (!v) throw new UsageError(`pcctl cloudlet ${action}: ${flag} is required\n\n${cloudletUsage}`);
+    return v;
+  };
+  const num = (v: string | undefined, flag: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`pcctl cloudlet ${action}: ${flag} must be a non-negative number, not "${v}"`);
+    return n;
+  };
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
+  await client.connect();
+  try {
+    let result: unknown;
+    switch (action) {
+      case 'info': result = await client.call('cloudlet.info', {}); break;
+      case 'nodes': result = await client.call('node.list', {}); break;
+      case 'vis': result = await client.call('vi.list', {}); break;
+      case 'rules': result = await client.call('rule.list', {}); break;
+      case 'alarms': result = await client.call('alarm.list', {}); break;
+      case 'audit': result = await client.call('audit.list', {}); break;
+      case 'terminate':
+        result = await client.call('vi.terminate', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
+        break;
+      case 'restrict': {
+        const cpu = num(values.cpu, '--cpu');
+        const memMiB = num(values['mem-mib'], '--mem-mib');
+        const ppsCap = num(values.pps, '--pps');
+        result = await client.call('vi.restrict', {
+          viId: need(values.vi, '--vi'),
+          reason: need(values.reason, '--reason'),
+          ...(cpu !== undefined ? { cpu } : {}),
+          ...(memMiB !== undefined ? { memMiB } : {}),
+          ...(ppsCap !== undefined ? { ppsCap: Math.round(ppsCap) } : {}),
+        });
+        break;
+      }
+      case 'node-down':
+      case 'node-up':
+        result = await client.call('node.setHealth', { nodeId: need(values.node, '--node'), health: action === 'node-down' ? 'down' : 'up', reason: need(values.reason, '--reason') });
+        break;
+      default:
+        throw new UsageError(`pcctl cloudlet: unknown action "${action}"\n\n${cloudletUsage}`);
+    }
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+async function runAttest(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { out: { type: 'string' }, key: { type: 'string' }, prefix: { type: 'string' }, provider: { type: 'string' }, days: { type: 'string', default: '365' }, help: { type: 'boolean' } },
+  });
+  const action = positionals[0];
+  if (values.help || !action) {
+    process.stdout.write(attestUsage);
+    return values.help ? 0 : 2;
+  }
+  if (action === 'keygen') {
+    if (!values.out) throw new UsageError(`pcctl attest keygen: --out FILE is required\n\n${attestUsage}`);
+    const keys = newAnchorKeys();
+    writeFileSync(values.out, keys.privateKeyPem, { mode: 0o600, flag: 'wx' });
+    process.stdout.write(keys.publicKeyPem);
+    return 0;
+  }
+  if (action === 'sign') {
+    if (!values.key || !values.prefix || !values.provider) throw new UsageError(`pcctl attest sign: --key, --prefix and --provider are required\n\n${attestUsage}`);
+    const days = Number(values.days);
+    if (!Number.isFinite(days) || days <= 0) throw new UsageError(`pcctl attest sign: --days must be a positive number, not "${values.days}"`);
+    const proof = signAttestation({ prefix: values.prefix, provider: values.provider, notAfter: Date.now() + Math.round(days * 86_400_000) }, readFileSync(values.key, 'utf8'));
+    process.stdout.write(`${proof}\n`);
+    return 0;
+  }
+  throw new UsageError(`pcctl attest: unknown action "${action}"\n\n${attestUsage}`);
+}
+
+export const controllerCommands: Record<string, Command> = {
+  controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
+  cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
+};

@@ -1,0 +1,434 @@
+/**
+ * VI sandboxes: what isolation this host can give, how a VI's process is
+ * launched into it, how its limits change live, and how its use is read.
+ *
+ * Node's child_process cannot unshare or join a cgroup by itself, so a VI is
+ * launched as a short chain, each link exec'ing the next (one pid, one
+ * process group, no extra parents left behind):
+ *
+ *   /bin/sh -c 'echo $$ > <cgroup>/cgroup.procs ...; exec "$@"'   (joins the VI's cgroups before anything forks)
+ *   prlimit --nofile=.. --core=0 --fsize=.. --cpu=.. --           (rlimits, inherited by the whole tree)
+ *   unshare --pid --fork --kill-child=SIGKILL --mount --net --mount-proc --
+ *   <service program>                                              (pid 1 of its own pid namespace)
+ *
+ * Links are dropped when the host cannot provide them (not root, no cgroup
+ * delegated, not Linux); each VI records what it actually obtained. With
+ * --kill-child the namespace dies with the unshare process, even on SIGKILL,
+ * so signalling the VI's process group reaches every process of the VI.
+ *
+ * Who may call: the VI supervisor only. What it trusts: its own config and
+ * the ids it is given (checked against a safe pattern before they become
+ * paths). Only directories it created (packetcloud-<cloudlet>/<vi>) are ever
+ * written or removed.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Isolation } from '../protocol/controllerApi.ts';
+
+export type CgroupVersion = 'v1' | 'v2';
+
+export interface HostIsolation {
+  linux: boolean;
+  root: boolean;
+  /** Path of util-linux unshare when namespaces were probed and work. */
+  unshare: string | null;
+  prlimit: string | null;
+  cgroup: { version: CgroupVersion; bases: { cpu: string; cpuacct: string; memory: string } } | null;
+  notes: string[];
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function which(name: string): string | null {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':').concat(['/usr/bin', '/bin', '/usr/sbin', '/sbin'])) {
+    const full = join(dir, name);
+    if (dir && existsSync(full)) return full;
+  }
+  return null;
+}
+
+interface Mount {
+  point: string;
+  fstype: string;
+  superOptions: string[];
+}
+
+/** Cgroup mounts from /proc/self/mountinfo ("... - cgroup2 cgroup2 rw,nsdelegate"). */
+export function cgroupMounts(mountinfo: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const point = left.split(' ')[4];
+    const [fstype, , superOpts] = right.split(' ');
+    if (!point || (fstype !== 'cgroup' && fstype !== 'cgroup2')) continue;
+    mounts.push({ point: point.replace(/\\040/g, ' '), fstype, superOptions: (superOpts ?? '').split(',') });
+  }
+  return mounts;
+}
+
+function tryWrite(file: string, value: string): string | null {
+  try {
+    writeFileSync(file, value);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function ensureDir(dir: string): string | null {
+  try {
+    mkdirSync(dir, { recursive: true });
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function detectCgroupV2(mounts: Mount[], baseName: string, notes: string[]): HostIsolation['cgroup'] {
+  const unified = mounts.find((m) => m.fstype === 'cgroup2');
+  if (!unified) return null;
+  let controllers: string[];
+  try {
+    controllers = readFileSync(join(unified.point, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+  } catch {
+    return null;
+  }
+  if (!controllers.includes('cpu') || !controllers.includes('memory')) {
+    notes.push(`cgroup v2 at ${unified.point} does not offer cpu and memory (offers: ${controllers.join(' ') || 'none'})`);
+    return null;
+  }
+  const base = join(unified.point, baseName);
+  const failed =
+    ensureDir(base) ??
+    tryWrite(join(unified.point, 'cgroup.subtree_control'), '+cpu +memory') ??
+    tryWrite(join(base, 'cgroup.subtree_control'), '+cpu +memory');
+  if (failed) {
+    notes.push(`cgroup v2 at ${unified.point} is not delegated to us (${failed})`);
+    return null;
+  }
+  return { version: 'v2', bases: { cpu: base, cpuacct: base, memory: base } };
+}
+
+function detectCgroupV1(mounts: Mount[], baseName: string, notes: string[]): HostIsolation['cgroup'] {
+  const find = (controller: string): Mount | undefined => mounts.find((m) => m.fstype === 'cgroup' && m.superOptions.includes(controller));
+  const cpu = find('cpu');
+  const cpuacct = find('cpuacct');
+  const memory = find('memory');
+  if (!cpu || !cpuacct || !memory) {
+    notes.push('no cgroup v1 hierarchies for cpu, cpuacct and memory');
+    return null;
+  }
+  const bases = { cpu: join(cpu.point, baseName), cpuacct: join(cpuacct.point, baseName), memory: join(memory.point, baseName) };
+  for (const dir of new Set(Object.values(bases))) {
+    const failed = ensureDir(dir);
+    if (failed) {
+      notes.push(`cgroup v1 is not writable here (${failed})`);
+      return null;
+    }
+  }
+  return { version: 'v1', bases };
+}
+
+/**
+ * What this host can give a VI. Namespaces are probed by running unshare once
+ * (a container may forbid them even to root); cgroups by creating the
+ * controller's own directory, v2 first, then v1.
+ */
+export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): HostIsolation {
+  if (!SAFE_NAME.test(cloudletId)) throw new Error(`cloudlet id "${cloudletId}" cannot name a cgroup`);
+  const notes: string[] = [];
+  const linux = process.platform === 'linux';
+  const root = process.getuid?.() === 0;
+  const prlimit = linux ? which('prlimit') : null;
+  const host: HostIsolation = { linux, root, unshare: null, prlimit, cgroup: null, notes };
+  if (!linux) {
+    notes.push(`${process.platform}: no namespaces or cgroups, rlimits only`);
+    return host;
+  }
+  if (!prlimit) notes.push('prlimit (util-linux) not found: rlimits set by the shell');
+  if (mode === 'rlimits') {
+    notes.push('sandbox.mode is "rlimits": namespaces and cgroups not used');
+    return host;
+  }
+  if (!root) {
+    notes.push(`not root (uid ${process.getuid?.()}): no namespaces or cgroups, rlimits only`);
+    return host;
+  }
+  const unshare = which('unshare');
+  if (!unshare) {
+    notes.push('util-linux unshare not found: no namespaces');
+  } else {
+    const probe = spawnSync(unshare, ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--', 'true'], { timeout: 5000, stdio: 'pipe' });
+    if (probe.status === 0) host.unshare = unshare;
+    else notes.push(`unshare is refused here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}): no namespaces`);
+  }
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    notes.push('cannot read /proc/self/mountinfo: no cgroups');
+    return host;
+  }
+  const mounts = cgroupMounts(mountinfo);
+  const baseName = `packetcloud-${cloudletId}`;
+  host.cgroup = detectCgroupV2(mounts, baseName, notes) ?? detectCgroupV1(mounts, baseName, notes);
+  return host;
+}
+
+export function hostIsolationSummary(host: HostIsolation): Isolation {
+  return {
+    namespaces: host.unshare ? ['pid', 'mount', 'net'] : [],
+    cgroup: host.cgroup?.version ?? 'none',
+    rlimits: ['nofile', 'core', 'fsize', 'cpu'],
+    notes: host.notes,
+  };
+}
+
+// ---------------------------------------------------------------- cgroups of one VI
+
+export interface ViCgroup {
+  version: CgroupVersion;
+  /** Directories this controller created for the VI (one per v1 hierarchy, one for v2). */
+  dirs: string[];
+}
+
+function dirsFor(host: NonNullable<HostIsolation['cgroup']>, viId: string): { cpu: string; cpuacct: string; memory: string } {
+  if (!SAFE_NAME.test(viId)) throw new Error(`VI id "${viId}" cannot name a cgroup`);
+  return { cpu: join(host.bases.cpu, viId), cpuacct: join(host.bases.cpuacct, viId), memory: join(host.bases.memory, viId) };
+}
+
+export function createViCgroup(host: HostIsolation, viId: string): ViCgroup | { error: string } {
+  if (!host.cgroup) return { error: 'no cgroup hierarchy available' };
+  const dirs = [...new Set(Object.values(dirsFor(host.cgroup, viId)))];
+  for (const dir of dirs) {
+    const failed = ensureDir(dir);
+    if (failed) return { error: `cannot create cgroup ${dir}: ${failed}` };
+  }
+  return { version: host.cgroup.version, dirs };
+}
+
+function fileIn(cg: ViCgroup, name: string): string | undefined {
+  const prefix = name.split('.')[0] ?? '';
+  if (cg.version === 'v2') return cg.dirs[0] ? join(cg.dirs[0], name) : undefined;
+  // v1: each controller's files live in its own hierarchy ("cpu,cpuacct" co-mounts share one).
+  const dir = cg.dirs.find((d) => existsSync(join(d, name))) ?? cg.dirs.find((d) => d.includes(`/${prefix}`));
+  return dir ? join(dir, name) : undefined;
+}
+
+export function cgroupProcsFiles(cg: ViCgroup): string[] {
+  return cg.dirs.map((d) => join(d, 'cgroup.procs'));
+}
+
+const PERIOD_US = 100_000;
+
+/** Applies CPU (cores) and memory (MiB) caps; returns what could not be applied. */
+export function applyCgroupLimits(cg: ViCgroup, limits: { cpu: number; memMiB: number }): string[] {
+  const problems: string[] = [];
+  const quota = Math.max(1000, Math.round(limits.cpu * PERIOD_US));
+  const bytes = Math.max(4 * 1024 * 1024, Math.round(limits.memMiB * 1024 * 1024));
+  const write = (name: string, value: string): void => {
+    const file = fileIn(cg, name);
+    const failed = file ? tryWrite(file, value) : 'no such file';
+    if (failed) problems.push(`${name} = ${value}: ${failed}`);
+  };
+  if (cg.version === 'v2') {
+    write('cpu.max', `${quota} ${PERIOD_US}`);
+    write('memory.max', String(bytes));
+  } else {
+    write('cpu.cfs_period_us', String(PERIOD_US));
+    write('cpu.cfs_quota_us', String(quota));
+    write('memory.limit_in_bytes', String(bytes));
+  }
+  return problems;
+}
+
+function readNumber(file: string | undefined): number | null {
+  if (!file) return null;
+  try {
+    return Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    return null;
+  }
+}
+
+/** Pids in the VI's cgroups (every hierarchy, deduplicated). */
+export function cgroupPids(cg: ViCgroup): number[] {
+  const pids = new Set<number>();
+  for (const file of cgroupProcsFiles(cg)) {
+    try {
+      for (const line of readFileSync(file, 'utf8').split('\n')) if (line.trim()) pids.add(Number(line));
+    } catch {
+      // A missing hierarchy just has no pids.
+    }
+  }
+  return [...pids];
+}
+
+/** Cumulative CPU (microseconds) and current memory (bytes) of the VI's cgroup. */
+export function cgroupUsage(cg: ViCgroup): { cpuUsec: number; memBytes: number } | null {
+  if (cg.version === 'v2') {
+    const dir = cg.dirs[0];
+    if (!dir) return null;
+    try {
+      const stat = readFileSync(join(dir, 'cpu.stat'), 'utf8');
+      const usec = Number(/usage_usec (\d+)/.exec(stat)?.[1] ?? NaN);
+      const mem = readNumber(join(dir, 'memory.current'));
+      return Number.isFinite(usec) && mem !== null ? { cpuUsec: usec, memBytes: mem } : null;
+    } catch {
+      return null;
+    }
+  }
+  const ns = readNumber(fileIn(cg, 'cpuacct.usage'));
+  const mem = readNumber(fileIn(cg, 'memory.usage_in_bytes'));
+  return ns !== null && mem !== null ? { cpuUsec: ns / 1000, memBytes: mem } : null;
+}
+
+/** Removes the VI's cgroup directories (they must be empty of processes). */
+export function removeViCgroup(cg: ViCgroup): string[] {
+  const problems: string[] = [];
+  for (const dir of cg.dirs) {
+    try {
+      if (existsSync(dir)) rmdirSync(dir);
+    } catch (e) {
+      problems.push(`${dir}: ${(e as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------- /proc
+
+export interface ProcStat {
+  pid: number;
+  state: string;
+  ppid: number;
+  pgid: number;
+  utimeTicks: number;
+  stimeTicks: number;
+  /** Start time in clock ticks after boot, as text (it can exceed 2^53 in theory). */
+  startTicks: string;
+  rssPages: number;
+}
+
+/** Parses /proc/PID/stat; the command name may contain spaces and parentheses, so split after the last ')'. */
+export function parseProcStat(pid: number, text: string): ProcStat | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  const f = text.slice(close + 2).split(' ');
+  // f[0] is field 3 (state); field N is f[N - 3].
+  const num = (n: number): number => Number(f[n - 3]);
+  if (f.length < 22) return null;
+  return { pid, state: f[0] ?? '?', ppid: num(4), pgid: num(5), utimeTicks: num(14), stimeTicks: num(15), startTicks: f[22 - 3] ?? '', rssPages: num(24) };
+}
+
+export function readProcStat(pid: number): ProcStat | null {
+  try {
+    return parseProcStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** True while `pid` is the very process we started (same start time), not a recycled pid. */
+export function isSameProcess(pid: number, startTicks: string): boolean {
+  const stat = readProcStat(pid);
+  return stat !== null && stat.startTicks === startTicks && stat.state !== 'Z';
+}
+
+export function allPids(): number[] {
+  try {
+    return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function processGroupMembers(pgid: number): ProcStat[] {
+  return allPids()
+    .map(readProcStat)
+    .filter((s): s is ProcStat => s !== null && s.pgid === pgid && s.state !== 'Z');
+}
+
+/** Pids whose environment carries `PCLOUD_VI_NONCE=<nonce>`: processes of that VI, wherever they went. */
+export function pidsWithNonce(nonce: string): number[] {
+  const needle = Buffer.from(`PCLOUD_VI_NONCE=${nonce}\0`);
+  const found: number[] = [];
+  for (const pid of allPids()) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`).includes(needle)) found.push(pid);
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return found;
+}
+
+const CLOCK_TICKS = 100;
+const PAGE_BYTES = 4096;
+
+/** CPU (microseconds, cumulative) and resident memory (bytes) of a set of processes. */
+export function procUsage(stats: readonly ProcStat[]): { cpuUsec: number; memBytes: number } {
+  let ticks = 0;
+  let pages = 0;
+  for (const s of stats) {
+    ticks += s.utimeTicks + s.stimeTicks;
+    pages += s.rssPages;
+  }
+  return { cpuUsec: (ticks * 1_000_000) / CLOCK_TICKS, memBytes: pages * PAGE_BYTES };
+}
+
+// ---------------------------------------------------------------- launching
+
+export interface LaunchPlan {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  isolation: Isolation;
+}
+
+export interface LaunchRequest {
+  viId: string;
+  nonce: string;
+  command: readonly string[];
+  cgroup: ViCgroup | null;
+  rlimits: { nofile: number; fsizeBytes: number; cpuSeconds: number };
+  extraNotes: readonly string[];
+  env: Record<string, string>;
+}
+
+/** The process chain that starts a VI with the isolation this host gives. */
+export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan {
+  const notes = [...host.notes, ...req.extraNotes];
+  const rl = req.rlimits;
+  const rlimits = [`nofile=${rl.nofile}`, 'core=0', `fsize=${rl.fsizeBytes}`, `cpu=${rl.cpuSeconds}`];
+  let chain: string[] = [...req.command];
+  const namespaces: Isolation['namespaces'] = [];
+  if (host.unshare) {
+    chain = [host.unshare, '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--', ...chain];
+    namespaces.push('pid', 'mount', 'net');
+  }
+  const env: Record<string, string> = { ...req.env, PCLOUD_VI_ID: req.viId, PCLOUD_VI_NONCE: req.nonce };
+  let script = 'exec "$@"';
+  if (host.prlimit) {
+    chain = [host.prlimit, `--nofile=${rl.nofile}`, '--core=0', `--fsize=${rl.fsizeBytes}`, `--cpu=${rl.cpuSeconds}`, '--', ...chain];
+  } else {
+    // The shell's own ulimit: -f counts 512-byte blocks in POSIX sh.
+    script = `ulimit -n ${rl.nofile}; ulimit -c 0; ulimit -f ${Math.max(1, Math.floor(rl.fsizeBytes / 512))}; ulimit -t ${rl.cpuSeconds}; ${script}`;
+  }
+  if (req.cgroup) {
+    // Join every hierarchy before exec, so nothing the VI forks escapes its cgroup.
+    script = `for f in $PCLOUD_CGROUP_PROCS; do echo $$ > "$f" || exit 97; done; unset PCLOUD_CGROUP_PROCS; ${script}`;
+    env.PCLOUD_CGROUP_PROCS = cgroupProcsFiles(req.cgroup).join(' ');
+  }
+  return {
+    file: '/bin/sh',
+    args: ['-c', script, `vi-${req.viId}`, ...chain],
+    env,
+    isolation: { namespaces, cgroup: req.cgroup?.version ?? 'none', rlimits, notes },
+  };
+}
+
+/** Exit code the launcher uses when the VI could not join its cgroup. */
+export const EXIT_CGROUP_JOIN_FAILED = 97;

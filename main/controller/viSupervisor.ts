@@ -1,0 +1,389 @@
+/**
+ * The VI supervisor: starts VIs in their sandboxes, watches them, applies new
+ * limits live, samples their use, stops them, and re-adopts them after a
+ * controller restart.
+ *
+ * Ownership of processes (the rule: act only on what you own). A VI's
+ * launcher is spawned detached, so it leads its own process group, and
+ * carries a random nonce in its environment. Before any signal the
+ * supervisor proves the target is ours: the leader by its pid *and* the start
+ * time recorded from /proc/PID/stat at launch (a recycled pid has another
+ * start time); stragglers by membership of the VI's own cgroup or by the
+ * nonce in their environment, which only descendants of our launcher carry.
+ * Nothing is ever signalled by name.
+ *
+ * Stopping is idempotent: remove-rules happens in the daemon before stop is
+ * called; stop sends SIGTERM to the group, waits the grace period, sends
+ * SIGKILL to the group and to every proven straggler, waits for the exit,
+ * and removes the VI's cgroup. Stopping a VI that already ended returns it
+ * unchanged.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Resources } from '../protocol/domain.ts';
+import type { ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
+import {
+  EXIT_CGROUP_JOIN_FAILED,
+  applyCgroupLimits,
+  cgroupPids,
+  cgroupUsage,
+  createViCgroup,
+  isSameProcess,
+  pidsWithNonce,
+  planLaunch,
+  processGroupMembers,
+  procUsage,
+  readProcStat,
+  removeViCgroup,
+  type HostIsolation,
+  type ViCgroup,
+} from './sandbox.ts';
+import type { ControllerStore, ViRecord } from './store.ts';
+
+const monitorScript = fileURLToPath(new URL('../services/monitor.ts', import.meta.url));
+
+export interface ProgramTable {
+  [id: string]: { command: string[] };
+}
+
+export interface StartRequest {
+  viId: string;
+  reservationId: string;
+  providerId: string;
+  nodeId: string;
+  program: string;
+  args: Record<string, string>;
+  capacity: Resources;
+  t1: number;
+}
+
+export interface SupervisorOptions {
+  host: HostIsolation;
+  store: ControllerStore;
+  stateDir: string;
+  graceMs: number;
+  nofile: number;
+  programs: ProgramTable;
+  now: () => number;
+  onChange: (vi: ViRecord, from: ViState | null) => void;
+  log: (line: string) => void;
+}
+
+interface Live {
+  child: ChildProcess | null;
+  exited: Promise<void>;
+  markExited: () => void;
+  /** Set when stop() began, so the exit is not taken for a crash. */
+  stopping: 'stopped' | 'terminated' | 'failed' | null;
+  stopReason: string;
+  lastCpu: { usec: number; at: number } | null;
+  pollTimer: NodeJS.Timeout | null;
+}
+
+const ended: readonly ViState[] = ['stopped', 'failed', 'terminated'];
+
+function cgroupOf(vi: ViRecord): ViCgroup | null {
+  return vi.cgroupPaths.length && vi.isolation.cgroup !== 'none' ? { version: vi.isolation.cgroup, dirs: vi.cgroupPaths } : null;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export class ViSupervisor {
+  private readonly o: SupervisorOptions;
+  private readonly live = new Map<string, Live>();
+  private readonly lastUsage = new Map<string, ViUsage>();
+
+  constructor(options: SupervisorOptions) {
+    this.o = options;
+  }
+
+  programs(): string[] {
+    return ['monitor', ...Object.keys(this.o.programs).filter((p) => p !== 'monitor')];
+  }
+
+  /** The command line of a program, or undefined when it is not installed here. */
+  commandFor(program: string, args: Record<string, string>): string[] | undefined {
+    const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
+    const configured = Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
+    if (configured) return [...configured.command, ...argv];
+    if (program === 'monitor') return [process.execPath, '--disable-warning=ExperimentalWarning', monitorScript, ...argv];
+    return undefined;
+  }
+
+  private update(vi: ViRecord, changes: Partial<ViRecord>): ViRecord {
+    const from = vi.state;
+    const next = { ...vi, ...changes };
+    this.o.store.putVi(next);
+    if (next.state !== from) this.o.onChange(next, from);
+    return next;
+  }
+
+  private newLive(child: ChildProcess | null): Live {
+    let markExited: () => void = () => undefined;
+    const exited = new Promise<void>((r) => (markExited = r));
+    return { child, exited, markExited, stopping: null, stopReason: '', lastCpu: null, pollTimer: null };
+  }
+
+  /** Starts a VI; resolves once it runs (or has failed to start, with the reason). */
+  async start(req: StartRequest): Promise<ViRecord> {
+    const existing = this.o.store.vi(req.viId);
+    if (existing && !ended.includes(existing.state)) return existing;
+    const command = this.commandFor(req.program, req.args);
+    if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
+    const dir = join(this.o.stateDir, 'vis', req.viId);
+    mkdirSync(dir, { recursive: true });
+    const notes: string[] = [];
+    let cgroup: ViCgroup | null = null;
+    if (this.o.host.cgroup) {
+      const made = createViCgroup(this.o.host, req.viId);
+      if ('error' in made) notes.push(made.error);
+      else {
+        cgroup = made;
+        notes.push(...applyCgroupLimits(made, { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB }));
+      }
+    }
+    const now = this.o.now();
+    const nonce = randomBytes(16).toString('hex');
+    const plan = planLaunch(this.o.host, {
+      viId: req.viId,
+      nonce,
+      command,
+      cgroup,
+      rlimits: {
+        nofile: this.o.nofile,
+        fsizeBytes: Math.max(1, Math.round(req.capacity.diskGiB * 1024 ** 3)) || 1024 ** 3,
+        // Total CPU seconds the reservation could use at its full rate, plus slack.
+        cpuSeconds: Math.ceil(Math.max(1, req.capacity.cpu) * Math.max(0, req.t1 - now) / 1000) + 60,
+      },
+      extraNotes: notes,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir },
+    });
+    let vi: ViRecord = {
+      id: req.viId,
+      reservationId: req.reservationId,
+      providerId: req.providerId,
+      nodeId: req.nodeId,
+      program: req.program,
+      state: 'starting',
+      pid: null,
+      startTicks: null,
+      nonce,
+      cgroupPaths: cgroup?.dirs ?? [],
+      isolation: plan.isolation,
+      capacity: req.capacity,
+      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
+      t1: req.t1,
+      startedAt: now,
+      endedAt: null,
+      exitCode: null,
+      exitSignal: null,
+      reason: 'starting',
+    };
+    this.o.store.putVi(vi);
+    this.o.onChange(vi, existing?.state ?? null);
+    const out = openSync(join(this.o.stateDir, 'vis', `${req.viId}.log`), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(plan.file, plan.args, { cwd: dir, env: plan.env, detached: true, stdio: ['ignore', out, out] });
+    } finally {
+      closeSync(out);
+    }
+    const live = this.newLive(child);
+    this.live.set(req.viId, live);
+    const spawned = await new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    if (spawned || child.pid === undefined) {
+      live.markExited();
+      this.live.delete(req.viId);
+      if (cgroup) removeViCgroup(cgroup);
+      return this.update(vi, { state: 'failed', endedAt: this.o.now(), reason: `could not launch ${plan.file}: ${spawned?.message ?? 'no pid'}` });
+    }
+    const pid = child.pid;
+    const startTicks = readProcStat(pid)?.startTicks ?? null;
+    child.once('exit', (code, signal) => this.onExit(req.viId, code, signal));
+    vi = this.update(vi, { state: 'running', pid, startTicks, reason: 'running' });
+    return vi;
+  }
+
+  private onExit(viId: string, code: number | null, signal: NodeJS.Signals | null): void {
+    const live = this.live.get(viId);
+    const vi = this.o.store.vi(viId);
+    if (live?.pollTimer) clearInterval(live.pollTimer);
+    live?.markExited();
+    if (!vi || ended.includes(vi.state)) return;
+    const cgroup = cgroupOf(vi);
+    if (live?.stopping) {
+      // Stop cleans up (stragglers, cgroup) itself once it sees the exit.
+      this.update(vi, { state: live.stopping, endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: live.stopReason });
+      return;
+    }
+    // A crash: sweep what the VI left behind so a failed VI holds nothing.
+    this.killStragglers(vi, 'SIGKILL');
+    if (cgroup) setTimeout(() => removeViCgroup(cgroup), 200).unref();
+    const why =
+      code === EXIT_CGROUP_JOIN_FAILED
+        ? 'the launcher could not join the VI cgroup'
+        : code === null && signal === null
+          ? 'exited while adopted (status unknown)'
+          : `exited with ${signal ? `signal ${signal}` : `status ${code}`}`;
+    this.live.delete(viId);
+    this.lastUsage.delete(viId);
+    this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: `crashed: ${why}` });
+  }
+
+  /** Signals the VI's process group, but only after proving the leader is still our process. */
+  private signalGroup(vi: ViRecord, signal: NodeJS.Signals): void {
+    if (vi.pid === null) return;
+    const ours = vi.startTicks === null ? this.live.get(vi.id)?.child?.exitCode === null : isSameProcess(vi.pid, vi.startTicks);
+    if (!ours) return;
+    try {
+      process.kill(-vi.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** Kills processes proven to belong to the VI: in its cgroup, or carrying its nonce. */
+  private killStragglers(vi: ViRecord, signal: NodeJS.Signals): number {
+    if (process.platform !== 'linux') return 0;
+    const cgroup = cgroupOf(vi);
+    const pids = new Set([...(cgroup ? cgroupPids(cgroup) : []), ...pidsWithNonce(vi.nonce)]);
+    pids.delete(process.pid);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    }
+    return pids.size;
+  }
+
+  /** Stops a VI (idempotent): SIGTERM, grace, SIGKILL, reap, cgroup removed. */
+  async stop(viId: string, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
+    let vi = this.o.store.vi(viId);
+    if (!vi) throw new Error(`no VI "${viId}" on this controller`);
+    if (ended.includes(vi.state)) return vi;
+    const live = this.live.get(viId);
+    if (live?.stopping) {
+      await live.exited;
+      return this.o.store.vi(viId) ?? vi;
+    }
+    if (live) {
+      live.stopping = final;
+      live.stopReason = reason;
+    }
+    vi = this.update(vi, { state: 'stopping', reason: `stopping: ${reason}` });
+    this.signalGroup(vi, 'SIGTERM');
+    if (live) await Promise.race([live.exited, sleep(this.o.graceMs)]);
+    this.signalGroup(vi, 'SIGKILL');
+    this.killStragglers(vi, 'SIGKILL');
+    if (live) await Promise.race([live.exited, sleep(5000)]);
+    // Stragglers that outlived their leader (no pid namespace to take them down).
+    for (let i = 0; i < 20 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
+    const cgroup = cgroupOf(vi);
+    const problems = cgroup ? removeViCgroup(cgroup) : [];
+    if (problems.length) this.o.log(`VI ${viId}: cgroup not removed: ${problems.join('; ')}`);
+    if (live?.pollTimer) clearInterval(live.pollTimer);
+    this.live.delete(viId);
+    this.lastUsage.delete(viId);
+    const now = this.o.store.vi(viId) ?? vi;
+    if (ended.includes(now.state)) return now;
+    return this.update(now, { state: final, endedAt: this.o.now(), reason });
+  }
+
+  /** New caps for a running VI, applied live; returns what could not be applied. */
+  setLimits(viId: string, limits: ViLimits): { vi: ViRecord; problems: string[] } {
+    const vi = this.o.store.vi(viId);
+    if (!vi) throw new Error(`no VI "${viId}" on this controller`);
+    const cgroup = cgroupOf(vi);
+    const problems = cgroup ? applyCgroupLimits(cgroup, limits) : ['no cgroup: CPU and memory caps are recorded and watched, not enforced by the kernel'];
+    const next = { ...vi, limits };
+    this.o.store.putVi(next);
+    this.o.onChange(next, vi.state);
+    return { vi: next, problems };
+  }
+
+  /**
+   * After a restart: adopt every VI whose launcher is still the process we
+   * started (pid + start time); a VI whose process is gone is marked failed
+   * and whatever it left is killed. Returns the ids of both kinds.
+   */
+  recover(): { adopted: string[]; lost: string[] } {
+    const adopted: string[] = [];
+    const lost: string[] = [];
+    for (const vi of this.o.store.vis()) {
+      if (ended.includes(vi.state)) continue;
+      if (vi.pid !== null && vi.startTicks !== null && isSameProcess(vi.pid, vi.startTicks)) {
+        const live = this.newLive(null);
+        this.live.set(vi.id, live);
+        const { pid, startTicks } = vi;
+        // Not our child any more: watch it through /proc.
+        live.pollTimer = setInterval(() => {
+          if (!isSameProcess(pid, startTicks)) this.onExit(vi.id, null, null);
+        }, 250);
+        live.pollTimer.unref();
+        if (vi.state === 'stopping') this.update(vi, { state: 'running', reason: 'adopted after a controller restart while stopping' });
+        adopted.push(vi.id);
+      } else {
+        this.killStragglers(vi, 'SIGKILL');
+        const cgroup = cgroupOf(vi);
+        if (cgroup) removeViCgroup(cgroup);
+        this.update(vi, { state: 'failed', endedAt: this.o.now(), reason: 'its process was gone when the controller restarted' });
+        lost.push(vi.id);
+      }
+    }
+    return { adopted, lost };
+  }
+
+  /** One usage sample of a running VI (average cores since the previous sample). */
+  sample(viId: string): ViUsage | null {
+    const vi = this.o.store.vi(viId);
+    const live = this.live.get(viId);
+    if (!vi || !live || vi.state !== 'running' || vi.pid === null) return null;
+    const cgroup = cgroupOf(vi);
+    let raw = cgroup ? cgroupUsage(cgroup) : null;
+    let processes: number;
+    let source: ViUsage['source'] = 'cgroup';
+    if (raw && cgroup) {
+      processes = cgroupPids(cgroup).length;
+    } else {
+      const members = processGroupMembers(vi.pid);
+      raw = procUsage(members);
+      processes = members.length;
+      source = 'proc';
+    }
+    const at = this.o.now();
+    const prev = live.lastCpu;
+    live.lastCpu = { usec: raw.cpuUsec, at };
+    const cores = prev && at > prev.at ? Math.max(0, (raw.cpuUsec - prev.usec) / 1000 / (at - prev.at)) : 0;
+    const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source };
+    this.lastUsage.set(viId, usage);
+    return usage;
+  }
+
+  usage(viId: string): ViUsage | null {
+    return this.lastUsage.get(viId) ?? null;
+  }
+
+  running(): string[] {
+    return [...this.live.keys()];
+  }
+
+  /** Stops watching without touching the VIs (they keep running and are re-adopted later). */
+  detach(): void {
+    for (const live of this.live.values()) {
+      if (live.pollTimer) clearInterval(live.pollTimer);
+      live.child?.removeAllListeners('exit');
+      live.child?.unref();
+    }
+    this.live.clear();
+  }
+}
