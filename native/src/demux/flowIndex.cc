@@ -41,7 +41,7 @@ namespace {
 
 constexpr uint32_t kEmpty = 0xFFFFFFFFu;
 constexpr uint32_t kLeafFlag = 0x80000000u;
-constexpr size_t kBinth = 16;          // a node with at most this many rules is a leaf
+constexpr size_t kBinth = 32;          // a node with at most this many rules is a leaf
 constexpr unsigned kMaxCutBits = 8;    // at most 256 children per node
 constexpr unsigned kMaxDepth = 24;
 constexpr double kSpaceFactor = 4.0;   // HiCuts spfac: children may hold 4x the parent's rules
@@ -187,27 +187,42 @@ class FlowIndex::Builder {
   }
 
   uint32_t MakeLeaf(const std::vector<uint32_t>& positions) {
-    const uint32_t count = static_cast<uint32_t>(positions.size());
-    const uint32_t stride = static_cast<uint32_t>((count + kLeafLanes - 1) / kLeafLanes * kLeafLanes);
-    auto& arena = ix_.leafArena_;
-    const uint32_t offset = static_cast<uint32_t>(arena.size());
-    arena.resize(arena.size() + 2 + 11 * size_t{stride});
-    arena[offset] = count;
-    arena[offset + 1] = stride;
-    uint32_t* ranges = arena.data() + offset + 2;
-    uint32_t* pos = ranges + 10 * size_t{stride};
-    for (uint32_t i = 0; i < stride; ++i) {
-      const bool real = i < count;
-      for (unsigned d = 0; d < parse::kDimCount; ++d) {
-        ranges[(2 * d) * stride + i] = real ? lo_[d][positions[i]] : 1;
-        ranges[(2 * d + 1) * stride + i] = real ? hi_[d][positions[i]] : 0;
+    const size_t count = positions.size();
+    const size_t chunkCount = (count + kLeafLanes - 1) / kLeafLanes;
+    const uint32_t leafIndex = static_cast<uint32_t>(ix_.leaves_.size());
+    ix_.leaves_.push_back({static_cast<uint32_t>(ix_.chunks_.size()), static_cast<uint32_t>(chunkCount)});
+    for (size_t n = 0; n < chunkCount; ++n) {
+      LeafChunk c;
+      for (size_t i = 0; i < kLeafLanes; ++i) {
+        const size_t e = n * kLeafLanes + i;
+        if (e >= count) {  // padding: lo > hi everywhere, never matches
+          c.srcLo[i] = c.dstLo[i] = 1;
+          c.srcHi[i] = c.dstHi[i] = 0;
+          c.portLo[i] = c.portLo[kLeafLanes + i] = c.protoLo[i] = 1;
+          c.portHi[i] = c.portHi[kLeafLanes + i] = c.protoHi[i] = 0;
+          c.positions[i] = kNoMatch;
+          continue;
+        }
+        const uint32_t p = positions[e];
+        const auto lane16 = [](uint32_t v) { return static_cast<uint16_t>(std::min<uint32_t>(v, 0xFFFF)); };
+        c.srcLo[i] = lo_[parse::kSrc][p];
+        c.srcHi[i] = hi_[parse::kSrc][p];
+        c.dstLo[i] = lo_[parse::kDst][p];
+        c.dstHi[i] = hi_[parse::kDst][p];
+        c.portLo[i] = lane16(lo_[parse::kSport][p]);
+        c.portHi[i] = lane16(hi_[parse::kSport][p]);
+        c.portLo[kLeafLanes + i] = lane16(lo_[parse::kDport][p]);
+        c.portHi[kLeafLanes + i] = lane16(hi_[parse::kDport][p]);
+        c.protoLo[i] = static_cast<uint16_t>(lo_[parse::kProto][p]);
+        c.protoHi[i] = static_cast<uint16_t>(hi_[parse::kProto][p]);
+        c.positions[i] = p;
       }
-      pos[i] = real ? positions[i] : kNoMatch;
+      ix_.chunks_.push_back(c);
     }
     ++ix_.shape_.leaves;
     ix_.shape_.leafEntries += count;
     ix_.shape_.maxLeaf = std::max<size_t>(ix_.shape_.maxLeaf, count);
-    return kLeafFlag | offset;
+    return kLeafFlag | leafIndex;
   }
 
   FlowIndex& ix_;
@@ -243,11 +258,13 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   std::sort(trees_.begin(), trees_.end(),
             [](const Tree& a, const Tree& b) { return a.firstPosition < b.firstPosition; });
   shape_.trees = trees_.size();
-  shape_.bytes = nodes_.size() * 4 + leafArena_.size() * 4 + records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
+  shape_.bytes = nodes_.size() * 4 + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
+                 records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
 }
 
 uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best) const {
   const ScanContext ctx{records_.data(), deleted};
+  const LaneKey lanes = MakeLaneKey(key);
   const uint32_t* nodes = nodes_.data();
   for (const Tree& tree : trees_) {
     if (tree.firstPosition >= best) break;
@@ -260,9 +277,8 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
       ref = nodes[ref + 1 + ((key.dims[dim] >> shift) & mask)];
     }
     if (ref == kEmpty) continue;
-    const uint32_t* leaf = leafArena_.data() + (ref & ~kLeafFlag);
-    const LeafView view{leaf + 2, leaf + 2 + 10 * size_t{leaf[1]}, leaf[0], leaf[1]};
-    best = scan(view, key, best, ctx);
+    const Leaf& leaf = leaves_[ref & ~kLeafFlag];
+    best = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, key, best, ctx);
   }
   return best;
 }

@@ -54,7 +54,12 @@ class FlowIndex {
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
   std::vector<Tree> trees_;           // ascending firstPosition
   std::vector<uint32_t> nodes_;       // internal nodes: header word, then child refs
-  std::vector<uint32_t> leafArena_;   // leaves: header (count, stride) then arrays
+  struct Leaf {
+    uint32_t firstChunk;
+    uint32_t chunkCount;
+  };
+  std::vector<Leaf> leaves_;
+  std::vector<LeafChunk> chunks_;
   IndexShape shape_;
 };
 

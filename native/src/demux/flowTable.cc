@@ -169,6 +169,27 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       const size_t i = start + j;
       status[j] = parse::ParseFrame(buffer + offsets[i], lengths[i], parseOptions, keys[j]);
     }
+    // Walking packets one after another (rather than interleaving them with
+    // software prefetches) measured fastest: the out-of-order core already
+    // overlaps the cache misses of consecutive lookups.
+    const RuleRecord* rules[kChunk];
+    for (size_t j = 0; j < count; ++j) {
+      const RuleRecord* rule = nullptr;
+      if (status[j] == parse::ParseError::kNone) {
+        if (base != nullptr) {
+          const uint32_t p = base->Lookup(keys[j], deleted, scan);
+          if (p != kNoMatch) rule = &base->record(p);
+        }
+        if (overlay != nullptr) {
+          const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
+          if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
+        }
+        // The counter updates below are locked read-modify-writes, which do
+        // not overlap their cache misses; fetch the lines for writing first.
+        if (rule != nullptr) __builtin_prefetch(rule->counters, 1);
+      }
+      rules[j] = rule;
+    }
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
       out.reasons[i] = static_cast<uint8_t>(status[j]);
@@ -179,15 +200,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         out.viIds[i] = 0;
         continue;
       }
-      const RuleRecord* rule = nullptr;
-      if (base != nullptr) {
-        const uint32_t p = base->Lookup(keys[j], deleted, scan);
-        if (p != kNoMatch) rule = &base->record(p);
-      }
-      if (overlay != nullptr) {
-        const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
-        if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
-      }
+      const RuleRecord* rule = rules[j];
       if (rule == nullptr) {
         ++missed;
         out.actions[i] = static_cast<uint8_t>(Action::kMiss);

@@ -1,12 +1,13 @@
 // Leaf scan implementations and the once-at-load CPU dispatch.
 //
-// A leaf holds up to a few dozen candidate rules sorted by priority order.
-// The scan compares the packet's five projected dims against every entry's
-// [lo, hi] at once, then walks the set bits in order and verifies the few
-// candidates on the fields the dims do not cover. AVX-512 compares 16
-// entries per step with unsigned compares into mask registers; AVX2 has no
-// unsigned compare, so it tests v >= lo as max(v, lo) == v, 8 entries per
-// step; the portable path is a plain loop that stops at the first match.
+// A leaf holds up to a few dozen candidate rules sorted by priority order, in
+// 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
+// dims against all 16 entries of a chunk at once, then walks the set bits in
+// order and verifies the few candidates on the fields the dims do not cover.
+// AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
+// fields of 16 entries in one 32-lane compare; AVX2 has no unsigned compare,
+// so it tests v >= lo as max(v, lo) == v; the portable path is a plain loop
+// that stops at the first match.
 #include "demux/leafScan.h"
 
 #include <immintrin.h>
@@ -24,70 +25,100 @@ inline bool Accept(uint32_t position, const parse::PacketKey& key, const ScanCon
   return VerifyCandidate(ctx.records[position], key);
 }
 
-uint32_t ScanPortable(const LeafView& leaf, const parse::PacketKey& key, uint32_t best, const ScanContext& ctx) {
-  const uint32_t stride = leaf.stride;
-  for (uint32_t i = 0; i < leaf.count; ++i) {
-    const uint32_t position = leaf.positions[i];
-    if (position >= best) return best;
-    bool inside = true;
-    for (unsigned d = 0; d < parse::kDimCount && inside; ++d) {
-      const uint32_t v = key.dims[d];
-      inside = v >= leaf.ranges[(2 * d) * stride + i] && v <= leaf.ranges[(2 * d + 1) * stride + i];
+// Walks the set bits of a chunk's match mask in order. Returns true when the
+// scan is over (a verified match, or positions no better than `best`).
+inline bool Resolve(const LeafChunk& c, uint32_t mask, const parse::PacketKey& key, const ScanContext& ctx,
+                    uint32_t& best) {
+  while (mask != 0) {
+    const uint32_t position = c.positions[__builtin_ctz(mask)];
+    mask &= mask - 1;
+    if (position >= best) return true;
+    if (Accept(position, key, ctx)) {
+      best = position;
+      return true;
     }
-    if (inside && Accept(position, key, ctx)) return position;
   }
-  return best;
+  return false;
 }
 
-__attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const parse::PacketKey& key, uint32_t best,
-                                                  const ScanContext& ctx) {
-  const uint32_t stride = leaf.stride;
-  __m256i v[parse::kDimCount];
-  for (unsigned d = 0; d < parse::kDimCount; ++d) v[d] = _mm256_set1_epi32(static_cast<int>(key.dims[d]));
-  for (uint32_t base = 0; base < leaf.count; base += 8) {
-    if (leaf.positions[base] >= best) return best;
-    __m256i ok = _mm256_set1_epi32(-1);
-    for (unsigned d = 0; d < parse::kDimCount; ++d) {
-      const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(leaf.ranges + (2 * d) * stride + base));
-      const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(leaf.ranges + (2 * d + 1) * stride + base));
-      const __m256i geLo = _mm256_cmpeq_epi32(_mm256_max_epu32(v[d], lo), v[d]);
-      const __m256i leHi = _mm256_cmpeq_epi32(_mm256_min_epu32(v[d], hi), v[d]);
-      ok = _mm256_and_si256(ok, _mm256_and_si256(geLo, leHi));
-    }
-    uint32_t mask = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(ok)));
-    while (mask != 0) {
-      const uint32_t i = base + static_cast<uint32_t>(__builtin_ctz(mask));
-      mask &= mask - 1;
-      const uint32_t position = leaf.positions[i];
+uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key, uint32_t best,
+                      const ScanContext& ctx) {
+  for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
+    const LeafChunk& c = leaf.chunks[n];
+    for (size_t i = 0; i < kLeafLanes; ++i) {
+      const uint32_t position = c.positions[i];
       if (position >= best) return best;
-      if (Accept(position, key, ctx)) return position;
+      if (v.src >= c.srcLo[i] && v.src <= c.srcHi[i] && v.dst >= c.dstLo[i] && v.dst <= c.dstHi[i] &&
+          v.sport >= c.portLo[i] && v.sport <= c.portHi[i] && v.dport >= c.portLo[kLeafLanes + i] &&
+          v.dport <= c.portHi[kLeafLanes + i] && v.proto >= c.protoLo[i] && v.proto <= c.protoHi[i] &&
+          Accept(position, key, ctx)) {
+        return position;
+      }
     }
   }
   return best;
 }
 
-__attribute__((target("avx512f"))) uint32_t ScanAvx512(const LeafView& leaf, const parse::PacketKey& key,
-                                                       uint32_t best, const ScanContext& ctx) {
-  const uint32_t stride = leaf.stride;
-  __m512i v[parse::kDimCount];
-  for (unsigned d = 0; d < parse::kDimCount; ++d) v[d] = _mm512_set1_epi32(static_cast<int>(key.dims[d]));
-  for (uint32_t base = 0; base < leaf.count; base += 16) {
-    if (leaf.positions[base] >= best) return best;
-    __mmask16 ok = 0xFFFF;
-    for (unsigned d = 0; d < parse::kDimCount; ++d) {
-      const __m512i lo = _mm512_loadu_si512(leaf.ranges + (2 * d) * stride + base);
-      const __m512i hi = _mm512_loadu_si512(leaf.ranges + (2 * d + 1) * stride + base);
-      ok = _mm512_mask_cmp_epu32_mask(ok, lo, v[d], _MM_CMPINT_LE);
-      ok = _mm512_mask_cmp_epu32_mask(ok, v[d], hi, _MM_CMPINT_LE);
-    }
-    uint32_t mask = ok;
-    while (mask != 0) {
-      const uint32_t i = base + static_cast<uint32_t>(__builtin_ctz(mask));
-      mask &= mask - 1;
-      const uint32_t position = leaf.positions[i];
-      if (position >= best) return best;
-      if (Accept(position, key, ctx)) return position;
-    }
+__attribute__((target("avx2"))) inline uint32_t Within32x8(__m256i v, const uint32_t* lo, const uint32_t* hi) {
+  const __m256i l = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
+  const __m256i ok = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(v, l), v), _mm256_cmpeq_epi32(_mm256_min_epu32(v, h), v));
+  return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(ok)));
+}
+
+__attribute__((target("avx2"))) inline __m256i Within16x16(__m256i v, const uint16_t* lo, const uint16_t* hi) {
+  const __m256i l = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
+  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
+  return _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_max_epu16(v, l), v), _mm256_cmpeq_epi16(_mm256_min_epu16(v, h), v));
+}
+
+__attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key,
+                                                  uint32_t best, const ScanContext& ctx) {
+  const __m256i src = _mm256_set1_epi32(static_cast<int>(v.src));
+  const __m256i dst = _mm256_set1_epi32(static_cast<int>(v.dst));
+  const __m256i sport = _mm256_set1_epi16(static_cast<short>(v.sport));
+  const __m256i dport = _mm256_set1_epi16(static_cast<short>(v.dport));
+  const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
+  for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
+    const LeafChunk& c = leaf.chunks[n];
+    if (c.positions[0] >= best) return best;
+    const uint32_t addr = (Within32x8(src, c.srcLo, c.srcHi) | (Within32x8(src, c.srcLo + 8, c.srcHi + 8) << 8)) &
+                          (Within32x8(dst, c.dstLo, c.dstHi) | (Within32x8(dst, c.dstLo + 8, c.dstHi + 8) << 8));
+    if (addr == 0) continue;
+    const __m256i small = _mm256_and_si256(
+        _mm256_and_si256(Within16x16(sport, c.portLo, c.portHi), Within16x16(dport, c.portLo + kLeafLanes, c.portHi + kLeafLanes)),
+        Within16x16(proto, c.protoLo, c.protoHi));
+    // 16 lanes of 16 bits -> one bit per lane: pack to bytes (per 128-bit half).
+    const uint32_t bytes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(small, small)));
+    const uint32_t lanes = (bytes & 0xFF) | ((bytes >> 8) & 0xFF00);
+    if (Resolve(c, addr & lanes, key, ctx, best)) return best;
+  }
+  return best;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const LeafView& leaf, const LaneKey& v,
+                                                                           const parse::PacketKey& key, uint32_t best,
+                                                                           const ScanContext& ctx) {
+  const __m512i src = _mm512_set1_epi32(static_cast<int>(v.src));
+  const __m512i dst = _mm512_set1_epi32(static_cast<int>(v.dst));
+  // Source port in lanes 0..15, destination port in lanes 16..31.
+  const __m512i ports = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(v.sport))),
+                                           _mm256_set1_epi16(static_cast<short>(v.dport)), 1);
+  const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
+  for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
+    const LeafChunk& c = leaf.chunks[n];
+    if (c.positions[0] >= best) return best;
+    __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
+    m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
+    m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
+    m = _mm512_mask_cmp_epu32_mask(m, dst, _mm512_load_si512(c.dstHi), _MM_CMPINT_LE);
+    if (m == 0) continue;
+    __mmask32 p = _mm512_cmp_epu16_mask(_mm512_load_si512(c.portLo), ports, _MM_CMPINT_LE);
+    p = _mm512_mask_cmp_epu16_mask(p, ports, _mm512_load_si512(c.portHi), _MM_CMPINT_LE);
+    __mmask16 q = _mm256_cmp_epu16_mask(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoLo)), proto, _MM_CMPINT_LE);
+    q = _mm256_mask_cmp_epu16_mask(q, proto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoHi)), _MM_CMPINT_LE);
+    const uint32_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16)) & q;
+    if (Resolve(c, lanes, key, ctx, best)) return best;
   }
   return best;
 }
@@ -96,7 +127,8 @@ bool CpuHas(ScanPath path) {
   switch (path) {
     case ScanPath::kPortable: return true;
     case ScanPath::kAvx2: return __builtin_cpu_supports("avx2");
-    case ScanPath::kAvx512: return __builtin_cpu_supports("avx512f");
+    case ScanPath::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   }
   return false;
 }

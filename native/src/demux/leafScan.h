@@ -13,16 +13,44 @@ namespace pcloud::demux {
 inline constexpr uint32_t kNoMatch = 0xFFFFFFFFu;
 inline constexpr size_t kLeafLanes = 16;  // entries are padded to a multiple of this
 
-// A leaf in the index's arena: `count` entries padded to `stride`, stored as
-// ten arrays of `stride` u32 (lo and hi of each of the five dims, in Dim
-// order), then `stride` positions, ascending (the first match is the best).
-// Padding has lo = 1 > hi = 0 and never matches.
-struct LeafView {
-  const uint32_t* ranges;     // ranges[(2 * dim + hi) * stride + i]
-  const uint32_t* positions;
-  uint32_t count;
-  uint32_t stride;
+// Leaves are runs of 512-byte chunks of 16 entries, each chunk eight cache
+// lines, contiguous so the hardware prefetcher follows them. Addresses keep
+// 32 bits; ports and protocol fit 16-bit lanes (a packet without ports is
+// compared as port 0xFFFF and VerifyCandidate then insists on a rule that
+// wildcards its ports). Entries are in ascending position (best first);
+// padding has lo > hi in every lane and position kNoMatch.
+struct alignas(64) LeafChunk {
+  uint32_t srcLo[kLeafLanes];
+  uint32_t srcHi[kLeafLanes];
+  uint32_t dstLo[kLeafLanes];
+  uint32_t dstHi[kLeafLanes];
+  uint16_t portLo[2 * kLeafLanes];  // source ports in lanes 0..15, destination ports in 16..31
+  uint16_t portHi[2 * kLeafLanes];
+  uint16_t protoLo[kLeafLanes];
+  uint16_t protoHi[kLeafLanes];
+  uint32_t positions[kLeafLanes];
 };
+static_assert(sizeof(LeafChunk) == 512);
+
+struct LeafView {
+  const LeafChunk* chunks;
+  uint32_t chunkCount;
+};
+
+// The packet's dims as the leaf lanes see them.
+struct LaneKey {
+  uint32_t src;
+  uint32_t dst;
+  uint16_t sport;
+  uint16_t dport;
+  uint16_t proto;
+};
+
+inline LaneKey MakeLaneKey(const parse::PacketKey& k) {
+  const auto port = [](uint32_t p) { return static_cast<uint16_t>(p > 0xFFFF ? 0xFFFF : p); };
+  return LaneKey{k.dims[parse::kSrc], k.dims[parse::kDst], port(k.dims[parse::kSport]), port(k.dims[parse::kDport]),
+                 static_cast<uint16_t>(k.dims[parse::kProto])};
+}
 
 struct ScanContext {
   const RuleRecord* records;   // by position
@@ -31,7 +59,7 @@ struct ScanContext {
 
 // Returns the smallest position < `best` whose entry matches `key` and passes
 // VerifyCandidate and the deleted bitmap; `best` when there is none.
-using LeafScanFn = uint32_t (*)(const LeafView& leaf, const parse::PacketKey& key, uint32_t best,
+using LeafScanFn = uint32_t (*)(const LeafView& leaf, const LaneKey& lanes, const parse::PacketKey& key, uint32_t best,
                                 const ScanContext& ctx);
 
 enum class ScanPath : uint8_t { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };

@@ -21,6 +21,7 @@ struct RuleRecord {
   uint8_t srcLen;
   uint8_t dstLen;
   bool fullAddressCheck;  // an IPv6 prefix longer than the 32 bits the dims project
+  bool portsWildcard;     // matches packets without ports (leaf lanes cannot tell)
   uint8_t src[16];
   uint8_t dst[16];
   // Result.
@@ -45,6 +46,7 @@ inline bool PrefixMatches(const uint8_t* rule, const uint8_t* packet, unsigned l
 // The checks a leaf scan leaves to the candidate: everything but dims[].
 inline bool VerifyCandidate(const RuleRecord& r, const parse::PacketKey& k) {
   if (!r.inPort.Contains(k.inPort) || !r.vni.Contains(k.vni) || !r.ethType.Contains(k.ethType)) return false;
+  if (k.dims[parse::kSport] == parse::kNoPort && !r.portsWildcard) return false;
   if (r.fullAddressCheck) {
     if (k.family != 6) return false;
     if (!PrefixMatches(r.src, k.src, r.srcLen) || !PrefixMatches(r.dst, k.dst, r.dstLen)) return false;
@@ -61,6 +63,7 @@ inline RuleRecord MakeRecord(const RuleSpec& s, uint32_t id, uint32_t sequence, 
   r.srcLen = s.srcLen;
   r.dstLen = s.dstLen;
   r.fullAddressCheck = s.family == 6 && (s.srcLen > 32 || s.dstLen > 32);
+  r.portsWildcard = s.dims[parse::kSport].hi > 0xFFFF && s.dims[parse::kDport].hi > 0xFFFF;
   std::memcpy(r.src, s.src, 16);
   std::memcpy(r.dst, s.dst, 16);
   r.order = OrderKey(s.priority, sequence);
