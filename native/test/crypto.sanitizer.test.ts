@@ -97,6 +97,7 @@ function vectorCases(): Case[] {
     cases.push({ line: `hmac ${h(mk)} ${h(msg)}`, expect: createHmac('sha256', mk).update(msg).digest('hex'), what: `random hmac ${i}` });
   }
   for (let seed = 1; seed <= 12; seed++) cases.push({ line: `cbc-batch ${seed}`, expect: 'ok', what: `batch seed ${seed}` });
+  for (let seed = 1; seed <= 12; seed++) cases.push({ line: `hmac-batch ${seed}`, expect: 'ok', what: `hmac batch seed ${seed}` });
   for (let seed = 1; seed <= 8; seed++) cases.push({ line: `sa ${seed}`, expect: 'ok', what: `sa seed ${seed}` });
   return cases;
 }

@@ -7,6 +7,11 @@
 // the shifted key indices. Chosen only when AT_HWCAP (Linux) or
 // hw.optional.arm.FEAT_AES (macOS) reports the extension.
 #if defined(__aarch64__)
+#if defined(__clang__) && __clang_major__ < 16 && !defined(__ARM_FEATURE_AES)
+// Before clang 16, arm_neon.h hides these intrinsics behind the feature macro
+// instead of per-function targets; the functions below carry target("aes").
+#define __ARM_FEATURE_AES 1
+#endif
 #include <arm_neon.h>
 
 #include "crypto/aesPaths.h"

@@ -4,6 +4,11 @@
 // time: W[g] = su1(su0(W[g-4], W[g-3]), W[g-2], W[g-1]). Chosen only when
 // AT_HWCAP (Linux) or hw.optional.arm.FEAT_SHA256 (macOS) reports it.
 #if defined(__aarch64__)
+#if defined(__clang__) && __clang_major__ < 16 && !defined(__ARM_FEATURE_SHA2)
+// Before clang 16, arm_neon.h hides these intrinsics behind the feature macro
+// instead of per-function targets; the functions below carry target("sha2").
+#define __ARM_FEATURE_SHA2 1
+#endif
 #include <arm_neon.h>
 
 #include "crypto/sha256.h"
