@@ -159,6 +159,17 @@ export const schedulerApi = defineContract({
       params: z.object({ id: ReservationIdSchema, capacity: ResourcesSchema, from: TimeMsSchema.optional(), reason: ReasonSchema.default('resize') }),
       result: z.object({ reservation: ReservationSchema, charge: MoneySchema, refund: MoneySchema, fine: MoneySchema }),
     }),
+    'reservation.quote': method({
+      summary: 'What a cancel or resize would charge, refund or fine now, without doing it',
+      roles: providers,
+      params: z.object({
+        id: ReservationIdSchema,
+        action: z.enum(['cancel', 'resize']),
+        capacity: ResourcesSchema.optional(),
+        from: TimeMsSchema.optional(),
+      }).refine((q) => q.action === 'cancel' || q.capacity !== undefined, { path: ['capacity'], message: 'a resize quote needs the new capacity' }),
+      result: z.object({ charge: MoneySchema, refund: MoneySchema, fine: MoneySchema }),
+    }),
     'reservation.approve': method({
       summary: 'Approve an admitted request; the scheduler then confirms it with the cloudlet controller',
       roles: ['operator'],

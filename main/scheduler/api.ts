@@ -5,7 +5,7 @@
  * to its own cloudlet (both bound by the token, never by a parameter).
  */
 import type { CallContext, Handlers, TopicHandlers } from '../protocol/contract.ts';
-import type { Reservation } from '../protocol/domain.ts';
+import type { Reservation, Resources } from '../protocol/domain.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
@@ -96,6 +96,10 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
     'reservation.resize': (p, ctx) => {
       visible(s.get(p.id, false), ctx);
       return s.resize(p.id, p.capacity, p.from, actorOf(ctx.principal), p.reason);
+    },
+    'reservation.quote': (p, ctx) => {
+      visible(s.get(p.id, false), ctx);
+      return p.action === 'cancel' ? s.quote(p.id, { action: 'cancel' }) : s.quote(p.id, { action: 'resize', capacity: p.capacity as Resources, from: p.from });
     },
     'reservation.approve': (p, ctx) => s.approve(p.id, actorOf(ctx.principal), p.reason),
     'reservation.decline': (p, ctx) => s.decline(p.id, actorOf(ctx.principal), p.reason),

@@ -429,8 +429,7 @@ export class Scheduler {
     if (!holdingStates.includes(r.state) || r.state === 'confirming') {
       throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
     }
-    // F * (tB - tC) / (tB - tA): tA when it was reserved, tB its start, tC now.
-    const refund = r.state === 'scheduled' ? cancellationRefund(r.paid, r.createdAt, r.t0, this.now()) : 0;
+    const refund = this.cancelRefund(r, this.now());
     await this.end(r, 'cancelled', actor, reason, refund);
     return { reservation: { ...r }, refund };
   }
@@ -452,31 +451,9 @@ export class Scheduler {
   async resize(id: string, capacity: Resources, fromAt: number | undefined, actor: Actor, reason: string): Promise<{ reservation: Reservation; charge: number; refund: number; fine: number }> {
     const r = this.mustGet(id);
     this.lock(id, 'resize');
-    if (!['pending_approval', 'approved', 'scheduled', 'active'].includes(r.state)) {
-      throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be resized`);
-    }
-    const slot = this.config.slotMs;
-    const nextSlot = Math.ceil(this.now() / slot) * slot;
-    const from = fromAt ?? Math.max(r.t0, nextSlot);
-    if (from < Math.max(r.t0, Math.floor(this.now() / slot) * slot) || from >= r.t1) {
-      throw new RpcError(ErrorCode.InvalidParams, `params.from: ${new Date(from).toISOString()} must be within the rest of the slot, from ${new Date(Math.max(r.t0, nextSlot)).toISOString()} to before t1 (${new Date(r.t1).toISOString()})`);
-    }
-    const kept: Profile = r.profile.filter((s) => s.from < from).map((s) => ({ ...s, to: Math.min(s.to, from) }));
-    const profile: Profile = [...kept, { from, to: r.t1, capacity }];
-    checkProfile(profile, r.t0, r.t1, slot, 'params');
-    const isp = this.isIsp(r.providerId);
+    const { from, profile, node, isp } = this.resizePlan(r, capacity, fromAt);
     const old = r.profile;
-    const node = this.inventory.nodeById.get(r.nodeId as string);
-    if (!node) throw conflict(`reservation ${id} has no node`);
     this.index.release(id);
-    const bad = this.index.violationOn(node, profile, isp);
-    if (bad) {
-      this.index.place(id, node.id, old, isp);
-      const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
-      throw conflict(
-        `cannot resize ${id} on node ${node.id}: ${names[bad.resource]} needs ${bad.needed} but only ${Math.round(bad.free * 1000) / 1000} is free from ${new Date(bad.from).toISOString()} to ${new Date(bad.to).toISOString()}`,
-      );
-    }
     this.index.place(id, node.id, profile, isp);
     if (r.state === 'active') {
       this.busy.add(id);
@@ -490,43 +467,95 @@ export class Scheduler {
         this.busy.delete(id);
       }
     }
-    const rates = this.config.pricing.rates;
-    const oldRest = basePrice(old, rates, from, r.t1);
-    const newRest = basePrice(profile, rates, from, r.t1);
-    const oldTotal = basePrice(old, rates);
-    const delta = newRest - oldRest;
-    const paidStates = r.state === 'scheduled' || r.state === 'active';
-    let charge = 0;
-    let refund = 0;
-    let fine = 0;
     const ws = this.store.begin();
     const at = this.now();
-    if (delta > 0) {
-      charge = tieredPrice(this.holdingOf(r.providerId), delta, this.config.pricing.tiers);
-      r.price = roundMoney(r.price + charge);
-      if (paidStates) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'charge', amount: charge, note: `grown from ${new Date(from).toISOString()}` });
-      else charge = 0;
-    } else if (delta < 0) {
-      const releasedPrice = oldTotal > 0 ? roundMoney((r.price * -delta) / oldTotal) : 0;
-      if (r.state === 'active') {
-        fine = shrinkFine(-delta, this.config.pricing.shrinkFine);
-        if (fine > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'fine', amount: fine, note: `shrunk while running from ${new Date(from).toISOString()}` });
-      } else {
-        r.price = roundMoney(r.price - releasedPrice);
-        if (r.state === 'scheduled') {
-          refund = cancellationRefund(releasedPrice, r.createdAt, r.t0, at);
-          if (refund > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'refund', amount: -refund, note: `shrunk before start from ${new Date(from).toISOString()}` });
-        }
-      }
-    }
-    r.paid = roundMoney(r.paid + (paidStates ? charge : 0) - refund + fine);
+    const { charge, refund, fine, priceDelta } = this.resizeMoney(r, old, profile, from, at);
+    const when = new Date(from).toISOString();
+    if (charge > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'charge', amount: charge, note: `grown from ${when}` });
+    if (fine > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'fine', amount: fine, note: `shrunk while running from ${when}` });
+    if (refund > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'refund', amount: -refund, note: `shrunk before start from ${when}` });
+    r.price = roundMoney(r.price + priceDelta);
+    r.paid = roundMoney(r.paid + charge - refund + fine);
     r.profile = profile;
     r.updatedAt = at;
-    this.addHolding(id, r.providerId, basePrice(profile, rates));
+    this.addHolding(id, r.providerId, basePrice(profile, this.config.pricing.rates));
     ws.updateReservation(r).holds(id, node.id, isp, profile);
     ws.audit(this.audit.next(at, actor, 'reservation.resize', id, `${reason}: from ${new Date(from).toISOString()} ${JSON.stringify(capacity)} (charge ${charge}, refund ${refund}, fine ${fine})`));
     await this.commit(ws, r);
     return { reservation: { ...r }, charge, refund, fine };
+  }
+
+  /** F * (tB - tC) / (tB - tA): tA when it was reserved, tB its start, tC now; nothing unless charged and not started. */
+  private cancelRefund(r: Reservation, at: number): number {
+    return r.state === 'scheduled' ? cancellationRefund(r.paid, r.createdAt, r.t0, at) : 0;
+  }
+
+  /** The new profile of a resize from `fromAt` (default: the next slot) to t1, checked to fit on its node. */
+  private resizePlan(r: Reservation, capacity: Resources, fromAt: number | undefined): { from: number; profile: Profile; node: { id: string }; isp: boolean } {
+    if (!['pending_approval', 'approved', 'scheduled', 'active'].includes(r.state)) {
+      throw conflict(`reservation ${r.id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be resized`);
+    }
+    const slot = this.config.slotMs;
+    const nextSlot = Math.ceil(this.now() / slot) * slot;
+    const from = fromAt ?? Math.max(r.t0, nextSlot);
+    if (from < Math.max(r.t0, Math.floor(this.now() / slot) * slot) || from >= r.t1) {
+      throw new RpcError(ErrorCode.InvalidParams, `params.from: ${new Date(from).toISOString()} must be within the rest of the slot, from ${new Date(Math.max(r.t0, nextSlot)).toISOString()} to before t1 (${new Date(r.t1).toISOString()})`);
+    }
+    const kept: Profile = r.profile.filter((s) => s.from < from).map((s) => ({ ...s, to: Math.min(s.to, from) }));
+    const profile: Profile = [...kept, { from, to: r.t1, capacity }];
+    checkProfile(profile, r.t0, r.t1, slot, 'params');
+    const isp = this.isIsp(r.providerId);
+    const node = this.inventory.nodeById.get(r.nodeId as string);
+    if (!node) throw conflict(`reservation ${r.id} has no node`);
+    // Checked with its own hold set aside, then put back: synchronous, so no one sees the gap.
+    this.index.release(r.id);
+    const bad = this.index.violationOn(node, profile, isp);
+    this.index.place(r.id, node.id, r.profile, isp);
+    if (bad) {
+      const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
+      throw conflict(
+        `cannot resize ${r.id} on node ${node.id}: ${names[bad.resource]} needs ${bad.needed} but only ${Math.round(bad.free * 1000) / 1000} is free from ${new Date(bad.from).toISOString()} to ${new Date(bad.to).toISOString()}`,
+      );
+    }
+    return { from, profile, node, isp };
+  }
+
+  /**
+   * What a resize costs: growing is charged at the tiered price (once paid for),
+   * shrinking a running VI costs a fine, shrinking before the start is refunded
+   * like a partial cancellation. `priceDelta` changes the quoted price.
+   */
+  private resizeMoney(r: Reservation, old: Profile, profile: Profile, from: number, at: number): { charge: number; refund: number; fine: number; priceDelta: number } {
+    const rates = this.config.pricing.rates;
+    const delta = basePrice(profile, rates, from, r.t1) - basePrice(old, rates, from, r.t1);
+    const oldTotal = basePrice(old, rates);
+    const paid = r.state === 'scheduled' || r.state === 'active';
+    if (delta > 0) {
+      const grown = tieredPrice(this.holdingOf(r.providerId), delta, this.config.pricing.tiers);
+      return { charge: paid ? grown : 0, refund: 0, fine: 0, priceDelta: grown };
+    }
+    if (delta < 0) {
+      if (r.state === 'active') return { charge: 0, refund: 0, fine: shrinkFine(-delta, this.config.pricing.shrinkFine), priceDelta: 0 };
+      const releasedPrice = oldTotal > 0 ? roundMoney((r.price * -delta) / oldTotal) : 0;
+      const refund = r.state === 'scheduled' ? cancellationRefund(releasedPrice, r.createdAt, r.t0, at) : 0;
+      return { charge: 0, refund, fine: 0, priceDelta: -releasedPrice };
+    }
+    return { charge: 0, refund: 0, fine: 0, priceDelta: 0 };
+  }
+
+  /** What cancel or resize would charge, refund or fine now, without doing it (for confirmation dialogs). */
+  quote(id: string, q: { action: 'cancel' } | { action: 'resize'; capacity: Resources; from?: number | undefined }): { charge: number; refund: number; fine: number } {
+    const r = this.mustGet(id);
+    const at = this.now();
+    if (q.action === 'cancel') {
+      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+        throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
+      }
+      return { charge: 0, refund: this.cancelRefund(r, at), fine: 0 };
+    }
+    const { from, profile } = this.resizePlan(r, q.capacity, q.from);
+    const { charge, refund, fine } = this.resizeMoney(r, r.profile, profile, from, at);
+    return { charge, refund, fine };
   }
 
   // ------------------------------------------------------------ explanations and views
