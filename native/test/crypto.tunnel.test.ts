@@ -182,6 +182,9 @@ describe('keys and arguments', () => {
       .toThrow(/packet 1 .* not a multiple of the 16-byte AES block/);
     expect(() => aes.encrypt({ data, offsets: [0, 16], lengths: [32, 16], ivs }))
       .toThrow(/packet 0 \(offset 0, length 32\) overlaps packet 1/);
+    expect(() => aes.encrypt({ data, offsets: [16, 0], lengths: [16, 32], ivs }))
+      .toThrow(/packet 1 \(offset 0, length 32\) overlaps packet 0/);
+    expect(() => aes.encrypt({ data, offsets: [32, 0], lengths: [16, 16], ivs })).not.toThrow();
     expect(() => aes.encrypt({ data, offsets: [0, 16], lengths: [16], ivs }))
       .toThrow('lengths has 1 entries but the batch has 2 packets');
     expect(() => aes.encrypt({ data, offsets: [0, 16], lengths: [16, 16], ivs: new Uint8Array(16) }))

@@ -188,14 +188,17 @@ bool CheckRegions(Napi::Env env, const char* buffer, const uint32_t* offsets, si
     }
   }
   if (!disjoint || count < 2) return true;
-  thread_local std::vector<size_t> order;
-  order.resize(count);
-  for (size_t i = 0; i < count; ++i) order[i] = i;
+  // Batches normally come in ascending offset order, which needs no sort.
   bool sorted = true;
   for (size_t i = 1; i < count && sorted; ++i) sorted = offsets[i] >= offsets[i - 1];
-  if (!sorted) std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return offsets[a] < offsets[b]; });
+  thread_local std::vector<size_t> order;
+  if (!sorted) {
+    order.resize(count);
+    for (size_t i = 0; i < count; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return offsets[a] < offsets[b]; });
+  }
   for (size_t k = 1; k < count; ++k) {
-    const size_t a = order[k - 1], b = order[k];
+    const size_t a = sorted ? k - 1 : order[k - 1], b = sorted ? k : order[k];
     if (size(a) != 0 && size(b) != 0 && uint64_t{offsets[a]} + size(a) > offsets[b]) {
       return Fail(env, PacketWhere(a, offsets[a], size(a)) + " overlaps " + PacketWhere(b, offsets[b], size(b)) +
                            " in " + buffer + ": packets written in place must not overlap");

@@ -6,7 +6,8 @@
 //   W[g] = msg2(msg1(W[g-4], W[g-3]) + alignr(W[g-1], W[g-2], 4), W[g-1])
 // over 16 groups of 4 rounds, so the code reads like FIPS 180-4 rather than
 // like a hand-scheduled listing; the compiler unrolls it. Measured on the
-// build machine: about 1.8 GB/s single stream, 4-5x the portable engine.
+// build machine: HMAC at about 2 GB/s for 1504-byte messages (OpenSSL's
+// `speed -hmac sha256`: 1.78 GB/s), 6-7x the portable engine.
 // Compiled per function for "sha,sse4.1"; chosen only when CPUID reports SHA.
 #if defined(__x86_64__)
 #include <immintrin.h>

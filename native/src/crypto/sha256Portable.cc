@@ -4,8 +4,8 @@
 // SHA-256 uses only additions, rotations and Boolean functions on 32-bit
 // words, with no data-dependent branches or table indices, so the textbook
 // formulation is already constant time. Compilers turn the rotations into
-// single instructions; measured on the build machine it hashes at about
-// 0.4 GB/s, against about 1.8 GB/s for SHA-NI.
+// single instructions; measured on the build machine HMAC runs at about
+// 0.3 GB/s (batches of 64 x 1504 bytes), against about 2 GB/s for SHA-NI.
 #include <cstring>
 
 #include "crypto/sha256.h"
