@@ -1,0 +1,66 @@
+/**
+ * How reservations read on screen: times in the operator's local zone,
+ * capacities with their units, money with the scheduler's currency, states as
+ * words with a tone (colour plus shape, via StatusBadge).
+ */
+import type { ReservationState, Resources } from '../../../main/protocol/domain.ts';
+
+export const resourceLabels: Record<keyof Resources, { name: string; unit: string }> = {
+  cpu: { name: 'CPU', unit: 'cores' },
+  memMiB: { name: 'Memory', unit: 'MiB' },
+  diskGiB: { name: 'Disk', unit: 'GiB' },
+  netMbps: { name: 'Network', unit: 'Mb/s' },
+};
+
+export const resourceKeys = Object.keys(resourceLabels) as (keyof Resources)[];
+
+export function formatTime(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+export function formatDuration(ms: number): string {
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = minutes / 60;
+  return hours < 48 ? `${Number.isInteger(hours) ? hours : hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+}
+
+export function formatAmount(value: number, unit: string): string {
+  const rounded = Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100;
+  return `${rounded.toLocaleString('en-US')} ${unit}`;
+}
+
+export function formatResources(r: Resources): string {
+  return resourceKeys.map((k) => formatAmount(r[k], resourceLabels[k].unit)).join(' · ');
+}
+
+export function formatMoney(value: number, currency = 'EUR'): string {
+  return `${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })} ${currency}`;
+}
+
+type Tone = 'ok' | 'warn' | 'bad' | 'idle';
+
+export const stateTone: Record<ReservationState, Tone> = {
+  requested: 'warn',
+  pending_approval: 'warn',
+  approved: 'warn',
+  confirming: 'warn',
+  scheduled: 'ok',
+  active: 'ok',
+  expired: 'idle',
+  cancelled: 'idle',
+  terminated: 'bad',
+  declined: 'bad',
+  failed: 'bad',
+};
+
+export function stateLabel(state: ReservationState): string {
+  return state.replace('_', ' ');
+}

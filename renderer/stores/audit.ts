@@ -1,0 +1,100 @@
+/**
+ * The scheduler's audit log: every entry (paged in by sequence number), the
+ * hash-chain verification status, filters, and CSV export. New entries are
+ * fetched when the scheduler reports a change.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { AuditEntry } from '../../main/protocol/domain.ts';
+import { toApiError } from '../api/index.ts';
+import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+
+export interface AuditFilter {
+  text: string;
+  actor: string;
+  action: string;
+  from: number | null;
+  to: number | null;
+}
+
+export type Verification = { ok: boolean; entries: number; brokenAt: number | null; reason: string };
+
+const pageSize = 5000;
+
+/** RFC 4180: quote every field, double the quotes inside. */
+export function auditCsv(entries: readonly AuditEntry[]): string {
+  const header = ['seq', 'time', 'actor', 'role', 'action', 'target', 'reason', 'prevHash', 'hash'];
+  const cell = (v: string | number): string => `"${String(v).replaceAll('"', '""')}"`;
+  const rows = entries.map((e) => [e.seq, new Date(e.at).toISOString(), e.actor, e.role, e.action, e.target, e.reason, e.prevHash, e.hash].map(cell).join(','));
+  return `${[header.map(cell).join(','), ...rows].join('\r\n')}\r\n`;
+}
+
+export function filterAudit(entries: readonly AuditEntry[], f: AuditFilter): AuditEntry[] {
+  const words = f.text.toLowerCase().split(/\s+/).filter(Boolean);
+  return entries.filter((e) => {
+    if (f.actor && e.actor !== f.actor) return false;
+    if (f.action && e.action !== f.action) return false;
+    if (f.from !== null && e.at < f.from) return false;
+    if (f.to !== null && e.at > f.to) return false;
+    if (!words.length) return true;
+    const hay = `${e.seq} ${e.actor} ${e.role} ${e.action} ${e.target} ${e.reason}`.toLowerCase();
+    return words.every((w) => hay.includes(w));
+  });
+}
+
+export const useAuditStore = defineStore('audit', () => {
+  const entries = shallowRef<AuditEntry[]>([]);
+  const verification = ref<Verification>();
+  const loading = ref(false);
+  const error = ref<string>();
+  const filter = ref<AuditFilter>({ text: '', actor: '', action: '', from: null, to: null });
+  let unsubscribe: (() => Promise<void>) | undefined;
+  let fetching: Promise<void> | undefined;
+
+  const filtered = computed(() => filterAudit(entries.value, filter.value));
+  const actors = computed(() => [...new Set(entries.value.map((e) => e.actor))].sort());
+  const actions = computed(() => [...new Set(entries.value.map((e) => e.action))].sort());
+
+  async function fetchNew(): Promise<void> {
+    // One fetch at a time; a change during a fetch is picked up by the next page loop.
+    fetching ??= (async () => {
+      try {
+        for (;;) {
+          const afterSeq = entries.value.at(-1)?.seq ?? 0;
+          const page = await schedulerCall('audit.list', { afterSeq, limit: pageSize });
+          if (page.entries.length) entries.value = [...entries.value, ...page.entries];
+          if (page.entries.length < pageSize) break;
+        }
+      } finally {
+        fetching = undefined;
+      }
+    })();
+    return fetching;
+  }
+
+  async function verify(): Promise<void> {
+    try {
+      verification.value = await schedulerCall('audit.verify', {});
+    } catch (e) {
+      error.value = `Could not verify the chain: ${toApiError(e).message}`;
+    }
+  }
+
+  async function load(): Promise<void> {
+    loading.value = true;
+    error.value = undefined;
+    entries.value = [];
+    try {
+      await unsubscribe?.();
+      unsubscribe = await schedulerSubscribe('scheduler.events', {}, () => void fetchNew().catch(() => undefined));
+      await fetchNew();
+      await verify();
+    } catch (e) {
+      error.value = `Could not load the audit log: ${toApiError(e).message}`;
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  return { entries, filtered, actors, actions, verification, loading, error, filter, load, verify, fetchNew };
+});

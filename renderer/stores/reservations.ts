@@ -1,0 +1,155 @@
+/**
+ * Reservations as the operator works them: the pending queue with each
+ * request's admission analysis, the active and past lists with filter and
+ * sort, and the approve, decline, cancel and resize actions. Kept live from
+ * the scheduler's event stream; reloaded whenever the connection changes.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { Reservation, ReservationState, Resources } from '../../main/protocol/domain.ts';
+import type { Explanation } from '../../main/protocol/schedulerApi.ts';
+import { toApiError } from '../api/index.ts';
+import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+
+export const pendingStates: readonly ReservationState[] = ['pending_approval'];
+export const activeStates: readonly ReservationState[] = ['requested', 'approved', 'confirming', 'scheduled', 'active'];
+export const pastStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
+
+export interface Quote {
+  charge: number;
+  refund: number;
+  fine: number;
+}
+
+export type SortKey = 't0' | 't1' | 'createdAt' | 'providerId' | 'state' | 'price' | 'nodeId';
+
+export const useReservationsStore = defineStore('reservations', () => {
+  const byId = shallowRef(new Map<string, Reservation>());
+  const loading = ref(false);
+  const error = ref<string>();
+  const explanations = ref(new Map<string, Explanation | string>());
+  const filterText = ref('');
+  const sortKey = ref<SortKey>('t0');
+  const sortAscending = ref(true);
+  const currency = ref('EUR');
+  let unsubscribe: (() => Promise<void>) | undefined;
+
+  function upsert(r: Reservation): void {
+    const next = new Map(byId.value);
+    next.set(r.id, r);
+    byId.value = next;
+  }
+
+  const all = computed(() => [...byId.value.values()]);
+  const pending = computed(() => all.value.filter((r) => pendingStates.includes(r.state)).sort((a, b) => a.createdAt - b.createdAt));
+
+  function matches(r: Reservation, text: string): boolean {
+    if (!text) return true;
+    const hay = `${r.id} ${r.providerId} ${r.state} ${r.cloudletId ?? ''} ${r.nodeId ?? ''} ${r.service.program} ${r.requestorPopId}`.toLowerCase();
+    return text
+      .toLowerCase()
+      .split(/\s+/)
+      .every((word) => hay.includes(word));
+  }
+
+  function sorted(list: Reservation[]): Reservation[] {
+    const key = sortKey.value;
+    const dir = sortAscending.value ? 1 : -1;
+    return [...list].sort((a, b) => {
+      const x = a[key] ?? '';
+      const y = b[key] ?? '';
+      return (x < y ? -1 : x > y ? 1 : 0) * dir || a.id.localeCompare(b.id);
+    });
+  }
+
+  const active = computed(() => sorted(all.value.filter((r) => activeStates.includes(r.state) && matches(r, filterText.value))));
+  const past = computed(() => sorted(all.value.filter((r) => pastStates.includes(r.state) && matches(r, filterText.value))));
+
+  function sortBy(key: SortKey): void {
+    if (sortKey.value === key) sortAscending.value = !sortAscending.value;
+    else {
+      sortKey.value = key;
+      sortAscending.value = true;
+    }
+  }
+
+  async function load(): Promise<void> {
+    loading.value = true;
+    error.value = undefined;
+    try {
+      await unsubscribe?.();
+      // Subscribe first so nothing that changes during the load is missed.
+      unsubscribe = await schedulerSubscribe('scheduler.events', {}, (event) => {
+        if (event.kind === 'reservation') upsert(event.reservation);
+      });
+      const [{ reservations }, info] = await Promise.all([schedulerCall('reservation.list', { limit: 10_000 }), schedulerCall('scheduler.info', {})]);
+      currency.value = info.currency;
+      const next = new Map(byId.value);
+      for (const r of reservations) next.set(r.id, r);
+      byId.value = next;
+    } catch (e) {
+      error.value = `Could not load reservations: ${toApiError(e).message}`;
+    } finally {
+      loading.value = false;
+    }
+  }
+
+  async function explain(id: string): Promise<Explanation | string> {
+    const known = explanations.value.get(id);
+    if (known) return known;
+    let result: Explanation | string;
+    try {
+      result = await schedulerCall('admission.explain', { reservationId: id });
+    } catch (e) {
+      result = `No admission analysis: ${toApiError(e).message}`;
+    }
+    explanations.value = new Map(explanations.value).set(id, result);
+    return result;
+  }
+
+  async function act<T>(what: string, run: () => Promise<T>): Promise<T | undefined> {
+    error.value = undefined;
+    try {
+      return await run();
+    } catch (e) {
+      error.value = `${what} failed: ${toApiError(e).message}`;
+      return undefined;
+    }
+  }
+
+  const approve = (id: string, reason = 'approved by operator') =>
+    act('Approve', async () => {
+      const r = await schedulerCall('reservation.approve', { id, reason });
+      upsert(r);
+      return r;
+    });
+  const decline = (id: string, reason: string) =>
+    act('Decline', async () => {
+      const r = await schedulerCall('reservation.decline', { id, reason });
+      upsert(r);
+      return r;
+    });
+  const cancel = (id: string, reason: string) =>
+    act('Cancel', async () => {
+      const r = await schedulerCall('reservation.cancel', { id, reason });
+      upsert(r.reservation);
+      return r;
+    });
+  const resize = (id: string, capacity: Resources, reason: string) =>
+    act('Resize', async () => {
+      const r = await schedulerCall('reservation.resize', { id, capacity, reason });
+      upsert(r.reservation);
+      return r;
+    });
+
+  /** What cancel or resize would cost now, or why it cannot be done (shown in the confirmation). */
+  async function quote(id: string, q: { action: 'cancel' } | { action: 'resize'; capacity: Resources }): Promise<Quote | string> {
+    try {
+      return await schedulerCall('reservation.quote', { id, ...q });
+    } catch (e) {
+      return `Not possible: ${toApiError(e).message}`;
+    }
+  }
+
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, sortBy, load, explain, approve, decline, cancel, resize, upsert };
+});
