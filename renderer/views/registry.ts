@@ -4,6 +4,8 @@
  * (Alt+digit, in order); App.vue knows nothing else about them.
  */
 import type { Component } from 'vue';
+import AuditView from './AuditView.vue';
+import ReservationsView from './ReservationsView.vue';
 import TerminalsView from './TerminalsView.vue';
 
 export interface ViewEntry {
@@ -12,4 +14,8 @@ export interface ViewEntry {
   component: Component;
 }
 
-export const views: ViewEntry[] = [{ id: 'terminals', title: 'Terminals', component: TerminalsView }];
+export const views: ViewEntry[] = [
+  { id: 'reservations', title: 'Reservations', component: ReservationsView },
+  { id: 'audit', title: 'Audit', component: AuditView },
+  { id: 'terminals', title: 'Terminals', component: TerminalsView },
+];
