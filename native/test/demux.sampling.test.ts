@@ -35,7 +35,7 @@ describe('sampling', () => {
     expect(Math.abs(mean - N)).toBeLessThan(0.3);
     // Every gap value 1..2N-1 occurs, roughly equally often (chi-square-free check: within 25% of uniform).
     const histogram = new Array<number>(2 * N).fill(0);
-    gaps.forEach((g) => histogram[g]++);
+    gaps.forEach((g) => (histogram[g] = (histogram[g] ?? 0) + 1));
     for (let g = 1; g < 2 * N; g++) expect(Math.abs((histogram[g] ?? 0) / gaps.length - 1 / (2 * N - 1))).toBeLessThan(0.25 / (2 * N - 1));
     const stats = t.stats().sampler;
     expect(stats.sampled).toBe(picked.length);
