@@ -103,14 +103,17 @@ export class AdmissionIndex {
     for (const t of this.timelines) t.trimBefore(now);
   }
 
-  /** The first sub-slot and resource that does not fit on the node, or null. */
-  violationOn(node: NodeInfo, profile: Profile, isp: boolean, slack?: number[]): (Violation & { subSlot: number; needed: number }) | null {
+  /** The first sub-slot and resource that does not fit on the node, or null. `needs` caches vec() of each sub-slot. */
+  violationOn(node: NodeInfo, profile: Profile, isp: boolean, slack?: number[], needs?: readonly (readonly number[])[]): Violation | null {
     const timeline = this.timelines[node.index] as NodeTimeline;
     for (let i = 0; i < profile.length; i++) {
       const s = profile[i] as Profile[number];
-      const need = vec(s.capacity);
+      const need = needs?.[i] ?? vec(s.capacity);
       const bad = timeline.firstViolation(s.from, s.to, need, node.limits, isp, slack);
-      if (bad) return { ...bad, subSlot: i, needed: need[bad.resource] as number };
+      if (bad) {
+        bad.subSlot = i;
+        return bad;
+      }
     }
     return null;
   }
@@ -138,11 +141,8 @@ export class AdmissionIndex {
     const preferred = req.preferredCloudletId ? ranked.find((r) => r.cloudlet.id === req.preferredCloudletId) : undefined;
     const order: RankedCloudlet[] = preferred ? [preferred, ...ranked.filter((r) => r !== preferred)] : ranked;
 
-    let closestMiss: { shortfall: Shortfall; deficit: number; where: string } | null = null;
-    const noteMiss = (shortfall: Shortfall, where: string): void => {
-      const deficit = shortfall.needed > 0 ? (shortfall.needed - shortfall.free) / shortfall.needed : 1;
-      if (!closestMiss || deficit < closestMiss.deficit) closestMiss = { shortfall, deficit, where };
-    };
+    const miss = new ClosestMiss();
+    const needs = req.profile.map((s) => vec(s.capacity));
 
     for (const entry of order) {
       const { cloudlet, distanceMs } = entry;
@@ -156,12 +156,12 @@ export class AdmissionIndex {
         nodesFitting: 0,
         nodes: [],
       };
-      const skip = this.skipReason(cloudlet, distanceMs, req, peak, options, noteMiss);
+      const skip = this.skipReason(cloudlet, distanceMs, req, peak, options, miss);
       if (skip) {
         if (explain) candidates.push({ ...verdict, skipped: skip });
         continue;
       }
-      const best = this.bestNodeIn(cloudlet, req, options, verdict, explain, noteMiss);
+      const best = this.bestNodeIn(cloudlet, req, options, verdict, explain, miss, needs);
       if (explain) candidates.push(verdict);
       if (best) {
         if (explain) {
@@ -190,14 +190,13 @@ export class AdmissionIndex {
         };
       }
     }
-    const miss = closestMiss as { shortfall: Shortfall; deficit: number; where: string } | null;
-    if (!miss) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, candidates };
+    if (!miss.shortfall) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, candidates };
     const s = miss.shortfall;
     return {
       chosen: null,
       reason:
         `no node can host the request: ${s.resource} does not fit from ${describeSpan(s.from, s.to)}; ` +
-        `the closest miss is ${miss.where}, with ${round(s.free)} free where ${round(s.needed)} is needed`,
+        `the closest miss is ${miss.where()}, with ${round(s.free)} free where ${round(s.needed)} is needed`,
       shortfall: s,
       candidates,
     };
@@ -209,7 +208,7 @@ export class AdmissionIndex {
     req: AdmissionRequest,
     peak: readonly number[],
     options: DecideOptions,
-    noteMiss: (s: Shortfall, where: string) => void,
+    miss: ClosestMiss,
   ): string | null {
     if (options.excludeCloudlets?.has(cloudlet.id)) return 'already tried: its controller refused or did not answer';
     if (!Number.isFinite(distanceMs)) return `no path from PoP ${req.requestorPopId} to PoP ${cloudlet.popId}`;
@@ -220,8 +219,7 @@ export class AdmissionIndex {
       if ((peak[k] as number) > (max[k] as number) + 1e-7) {
         // The largest node cannot take it even when empty: no need to look at nodes.
         const sub = req.profile.find((s) => (vec(s.capacity)[k] as number) === peak[k]) ?? req.profile[0];
-        const shortfall: Shortfall = { resource: resourceKeys[k] as Shortfall['resource'], from: sub?.from ?? req.t0, to: sub?.to ?? req.t1, needed: peak[k] as number, free: max[k] as number };
-        noteMiss(shortfall, `cloudlet ${cloudlet.id}, whose largest node offers ${round(max[k] as number)} ${resourceKeys[k]}${req.isp ? '' : ' after the ISP share'}`);
+        miss.note(k, sub?.from ?? req.t0, sub?.to ?? req.t1, peak[k] as number, max[k] as number, cloudlet, null, req.isp);
         return `${resourceKeys[k]}: the request peaks at ${round(peak[k] as number)} but the largest node here offers ${round(max[k] as number)}${req.isp ? '' : ` after the ISP share of ${cloudlet.ispShare * 100}%`}`;
       }
     }
@@ -234,7 +232,8 @@ export class AdmissionIndex {
     options: DecideOptions,
     verdict: CloudletVerdict,
     explain: boolean,
-    noteMiss: (s: Shortfall, where: string) => void,
+    miss: ClosestMiss,
+    needs: readonly (readonly number[])[],
   ): NodeInfo | null {
     let best: NodeInfo | null = null;
     let bestLeftover = Infinity;
@@ -248,11 +247,11 @@ export class AdmissionIndex {
       }
       verdict.nodesChecked++;
       slack[0] = slack[1] = slack[2] = slack[3] = Infinity;
-      const bad = this.violationOn(node, req.profile, req.isp, slack);
+      const bad = this.violationOn(node, req.profile, req.isp, slack, needs);
       if (bad) {
-        const shortfall: Shortfall = { resource: resourceKeys[bad.resource] as Shortfall['resource'], from: bad.from, to: bad.to, needed: bad.needed, free: bad.free };
-        noteMiss(shortfall, `node ${node.id} in cloudlet ${cloudlet.id}`);
+        miss.note(bad.resource, bad.from, bad.to, bad.needed, bad.free, cloudlet, node, req.isp);
         if (explain) {
+          const shortfall: Shortfall = { resource: resourceKeys[bad.resource] as Shortfall['resource'], from: bad.from, to: bad.to, needed: bad.needed, free: bad.free };
           verdicts.push({
             nodeId: node.id,
             fits: false,
@@ -279,6 +278,44 @@ export class AdmissionIndex {
       verdict.nodes = verdicts.slice(0, 32);
     }
     return best;
+  }
+}
+
+/** The failure closest to fitting (smallest relative deficit), kept without allocating per node. */
+class ClosestMiss {
+  private deficit = Infinity;
+  private resource = 0;
+  private from = 0;
+  private to = 0;
+  private needed = 0;
+  private free = 0;
+  private cloudlet: CloudletInfo | null = null;
+  private node: NodeInfo | null = null;
+  private isp = false;
+
+  note(resource: number, from: number, to: number, needed: number, free: number, cloudlet: CloudletInfo, node: NodeInfo | null, isp: boolean): void {
+    const deficit = needed > 0 ? (needed - free) / needed : 1;
+    if (deficit >= this.deficit) return;
+    this.deficit = deficit;
+    this.resource = resource;
+    this.from = from;
+    this.to = to;
+    this.needed = needed;
+    this.free = free;
+    this.cloudlet = cloudlet;
+    this.node = node;
+    this.isp = isp;
+  }
+
+  get shortfall(): Shortfall | null {
+    if (!this.cloudlet) return null;
+    return { resource: resourceKeys[this.resource] as Shortfall['resource'], from: this.from, to: this.to, needed: this.needed, free: this.free };
+  }
+
+  where(): string {
+    const name = resourceKeys[this.resource];
+    if (this.node) return `node ${this.node.id} in cloudlet ${this.cloudlet?.id}`;
+    return `cloudlet ${this.cloudlet?.id}, whose largest node offers ${round(this.free)} ${name}${this.isp ? '' : ' after the ISP share'}`;
   }
 }
 

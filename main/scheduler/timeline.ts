@@ -36,6 +36,9 @@ export interface Violation {
   from: number;
   to: number;
   free: number;
+  needed: number;
+  /** Which sub-slot of the profile (set by the caller that walks the profile). */
+  subSlot: number;
 }
 
 export function vec(r: Resources): [number, number, number, number] {
@@ -205,7 +208,7 @@ function checkFree(
       const tenantFree = (ten[k] as number) - (o < 0 ? 0 : (v[o + 4 + k] as number));
       if (tenantFree < free) free = tenantFree;
     }
-    if (n > free + EPS) return { resource: k, from, to, free: Math.max(0, free) };
+    if (n > free + EPS) return { resource: k, from, to, free: Math.max(0, free), needed: n, subSlot: -1 };
     if (slack) {
       const room = free - n;
       if (room < (slack[k] as number)) slack[k] = room;
