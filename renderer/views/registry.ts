@@ -7,6 +7,7 @@ import type { Component } from 'vue';
 import AuditView from './AuditView.vue';
 import ReservationsView from './ReservationsView.vue';
 import TerminalsView from './TerminalsView.vue';
+import TopologyView from './TopologyView.vue';
 
 export interface ViewEntry {
   id: string;
@@ -15,6 +16,7 @@ export interface ViewEntry {
 }
 
 export const views: ViewEntry[] = [
+  { id: 'topology', title: 'Topology', component: TopologyView },
   { id: 'reservations', title: 'Reservations', component: ReservationsView },
   { id: 'audit', title: 'Audit', component: AuditView },
   { id: 'terminals', title: 'Terminals', component: TerminalsView },

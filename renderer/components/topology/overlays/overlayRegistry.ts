@@ -1,0 +1,11 @@
+/** The topology overlays, in toolbar order. */
+import { healthOverlay } from './healthOverlay.ts';
+import { reservationsOverlay } from './reservationsOverlay.ts';
+import type { OverlayId, TopologyOverlay } from './topologyOverlay.ts';
+import { utilizationOverlay } from './utilizationOverlay.ts';
+
+export const overlays: readonly TopologyOverlay[] = [healthOverlay, utilizationOverlay, reservationsOverlay];
+
+export function overlayById(id: OverlayId): TopologyOverlay | undefined {
+  return overlays.find((o) => o.id === id);
+}

@@ -1,0 +1,112 @@
+import { describe, expect, test } from 'vitest';
+import { indexTopology, type TopologyItem } from '../../../composables/topology/topologyModel.ts';
+import { cloudletView, deterlab, nodeView, reservation } from '../../../stores/topologyFakes.ts';
+import { healthOf, healthOverlay } from './healthOverlay.ts';
+import { overlays } from './overlayRegistry.ts';
+import { countReservations, reservationsByNode } from './reservationCounts.ts';
+import { countsOf, reservationsOverlay } from './reservationsOverlay.ts';
+import type { OverlayContext } from './topologyOverlay.ts';
+import { bandOf, cloudletUtilization, nodeUtilization, utilizationOverlay } from './utilizationOverlay.ts';
+
+function item(elementId: string, topology = deterlab()): TopologyItem {
+  const found = indexTopology(topology, new Map()).items.get(elementId);
+  if (!found) throw new Error(`no ${elementId}`);
+  return found;
+}
+
+const ctx = (over: Partial<OverlayContext> = {}): OverlayContext => ({ reservationCounts: new Map(), reservationsByNode: new Map(), utilizationResource: 'cpu', ...over });
+
+describe('health overlay', () => {
+  test('a node reports its own health while its cloudlet is fresh', () => {
+    const t = deterlab();
+    t.cloudlets[0]!.nodes[1] = nodeView('C12', 'C1', 2, 'degraded');
+    t.cloudlets[0]!.nodes[2] = nodeView('C13', 'C1', 2, 'down');
+    expect(healthOf(item('node:C11', t))?.level).toBe('up');
+    expect(healthOf(item('node:C12', t))?.level).toBe('degraded');
+    expect(healthOf(item('node:C13', t))?.level).toBe('down');
+  });
+
+  test('nodes of a stale cloudlet are stale, whatever they last reported', () => {
+    const t = deterlab();
+    t.cloudlets[1] = cloudletView('C2', 'R2', ['C21'], { status: 'stale' });
+    expect(healthOf(item('node:C21', t))).toEqual({ level: 'stale', reason: 'cloudlet C2 has not reported recently' });
+  });
+
+  test('a node without a report is unknown; a cloudlet without its controller is down', () => {
+    const t = deterlab();
+    t.cloudlets[1] = cloudletView('C2', 'R2', ['C21'], { status: 'unknown', connected: false });
+    t.cloudlets[1].nodes[0]!.reported = null;
+    expect(healthOf(item('node:C21', t))?.level).toBe('unknown');
+    expect(healthOf(item('cloudlet:C2', t))?.level).toBe('down');
+  });
+
+  test('every level but up adds a label line with a symbol and a word, so colour is never alone', () => {
+    const t = deterlab();
+    t.cloudlets[0]!.nodes[0] = nodeView('C11', 'C1', 2, 'down');
+    expect(healthOverlay.decorate(item('node:C11', t), ctx())).toEqual({ classes: ['health-down'], line: '■ down' });
+    expect(healthOverlay.decorate(item('node:C12', t), ctx())).toEqual({ classes: ['health-up'] });
+    expect(healthOverlay.decorate(item('pop:R1', t), ctx())).toBeUndefined();
+  });
+});
+
+describe('utilization overlay', () => {
+  test('used share is (total - available) / total of the chosen resource, per node and summed per cloudlet', () => {
+    const t = deterlab();
+    t.cloudlets[0]!.nodes = [nodeView('C11', 'C1', 2), nodeView('C12', 'C1', 6)];
+    expect(nodeUtilization(t.cloudlets[0]!.nodes[0]!, 'cpu')).toBe(0.25);
+    expect(nodeUtilization(t.cloudlets[0]!.nodes[0]!, 'memMiB')).toBe(0);
+    expect(cloudletUtilization(t.cloudlets[0]!, 'cpu')).toBe(0.5);
+  });
+
+  test('the label carries the percentage and the band class follows thresholds', () => {
+    const t = deterlab();
+    t.cloudlets[0]!.nodes[0] = nodeView('C11', 'C1', 7);
+    expect(utilizationOverlay.decorate(item('node:C11', t), ctx())).toEqual({ classes: ['util-high'], line: 'cpu 88%' });
+    expect(utilizationOverlay.decorate(item('node:C11', t), ctx({ utilizationResource: 'netMbps' }))).toEqual({ classes: ['util-low'], line: 'net 0%' });
+    expect([bandOf(null), bandOf(0.49), bandOf(0.5), bandOf(0.8)]).toEqual(['none', 'low', 'mid', 'high']);
+  });
+
+  test('a node that has not reported says n/a rather than 0%', () => {
+    const t = deterlab();
+    t.cloudlets[0]!.nodes[0]!.reported = null;
+    expect(utilizationOverlay.decorate(item('node:C11', t), ctx())).toEqual({ classes: ['util-none'], line: 'cpu n/a' });
+  });
+});
+
+describe('reservations overlay', () => {
+  const list = [
+    reservation('r1', 'C11', 'active'),
+    reservation('r2', 'C11', 'scheduled'),
+    reservation('r3', 'C11', 'confirming'),
+    reservation('r4', 'C12', 'pending_approval'),
+    reservation('r5', 'C12', 'expired'),
+    { ...reservation('r6', 'C13', 'requested'), nodeId: null },
+  ];
+
+  test('counts active, scheduled and pending per node, ignoring finished and unplaced ones', () => {
+    const counts = countReservations(reservationsByNode(list));
+    expect(counts.get('C11')).toEqual({ active: 1, scheduled: 2, pending: 0 });
+    expect(counts.get('C12')).toEqual({ active: 0, scheduled: 0, pending: 1 });
+    expect(counts.has('C13')).toBe(false);
+  });
+
+  test('a cloudlet sums its nodes; the label says the counts in words', () => {
+    const counts = countReservations(reservationsByNode(list));
+    expect(countsOf(item('cloudlet:C1'), counts)).toEqual({ active: 1, scheduled: 2, pending: 1 });
+    expect(reservationsOverlay.decorate(item('node:C11'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-active'], line: '1 active · 2 sched' });
+    expect(reservationsOverlay.decorate(item('node:C12'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-some'], line: '0 active · 0 sched · 1 pending' });
+    expect(reservationsOverlay.decorate(item('node:C13'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-none'] });
+  });
+});
+
+describe('overlay registry', () => {
+  test('every overlay has its own key, a panel section and styles for both palettes', () => {
+    const keys = overlays.map((o) => o.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    const palette = { bg: '#000', raised: '#111', sunken: '#222', fg: '#fff', muted: '#888', border: '#333', accent: '#00f', ok: '#0f0', warn: '#ff0', bad: '#f00' };
+    for (const o of overlays) {
+      expect(o.section).toBeDefined();
+      expect(o.styles(palette).length).toBeGreaterThan(0);
+    }
+  });
+});

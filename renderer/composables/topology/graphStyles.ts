@@ -1,0 +1,111 @@
+/**
+ * The base look of the topology graph, from the theme's palette, and the
+ * render options for its size. Overlay styles come after these and win.
+ *
+ * Large graphs (see `isLargeGraph`): straight edges, no edge labels until
+ * zoomed in, labels culled below a rendered size, and cytoscape's viewport
+ * shortcuts (texture while panning, edges hidden while moving, pixel ratio 1).
+ * bench/topologyRender.ts measured the difference; see its results.
+ */
+import type { CytoscapeOptions, StylesheetJson } from 'cytoscape';
+import type { GraphPalette } from '../../components/topology/overlays/topologyOverlay.ts';
+
+/** Above this many elements the large-graph options apply. */
+export const largeGraphElements = 1500;
+
+export function isLargeGraph(elementCount: number): boolean {
+  return elementCount > largeGraphElements;
+}
+
+export function readPalette(root: Element = document.documentElement): GraphPalette {
+  const css = getComputedStyle(root);
+  const v = (name: string, fallback: string): string => css.getPropertyValue(name).trim() || fallback;
+  return {
+    bg: v('--bg', '#f6f7f9'),
+    raised: v('--bg-raised', '#ffffff'),
+    sunken: v('--bg-sunken', '#eceef2'),
+    fg: v('--fg', '#16181d'),
+    muted: v('--fg-muted', '#555d6b'),
+    border: v('--border', '#d3d7de'),
+    accent: v('--accent', '#1f5fbf'),
+    ok: v('--ok', '#1d7a3a'),
+    warn: v('--warn', '#9a6200'),
+    bad: v('--bad', '#b3261e'),
+  };
+}
+
+export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
+  return [
+    {
+      selector: 'node',
+      style: {
+        label: 'data(label)',
+        color: p.fg,
+        'font-size': 12,
+        'font-family': 'system-ui, sans-serif',
+        'text-wrap': 'wrap',
+        'text-valign': 'bottom',
+        'text-margin-y': 4,
+        // Label culling: below this on-screen size labels are not drawn at all.
+        'min-zoomed-font-size': large ? 9 : 5,
+        'border-width': 2,
+        'border-color': p.border,
+        'background-color': p.raised,
+      },
+    },
+    { selector: '.pop', style: { shape: 'ellipse', width: 38, height: 38, 'background-color': p.accent, 'border-color': p.accent, 'font-weight': 'bold', 'font-size': 14 } },
+    {
+      selector: '.cloudlet',
+      style: {
+        shape: 'round-rectangle',
+        'background-color': p.sunken,
+        'background-opacity': 0.6,
+        'border-color': p.muted,
+        'text-valign': 'top',
+        'text-halign': 'center',
+        'text-margin-y': -4,
+        padding: '14px',
+        'font-weight': 'bold',
+      },
+    },
+    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': 11 } },
+    { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': -2 } },
+    { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': 8, 'border-width': 1 } },
+    {
+      selector: 'edge',
+      style: {
+        'curve-style': large ? 'straight' : 'bezier',
+        'line-color': p.muted,
+        width: 'data(width)',
+        label: 'data(label)',
+        'font-size': 10,
+        color: p.fg,
+        'text-rotation': 'autorotate',
+        'text-background-color': p.bg,
+        'text-background-opacity': large ? 0 : 0.85,
+        'text-background-padding': '2px',
+        'min-zoomed-font-size': large ? 10 : 5,
+      },
+    },
+    { selector: 'edge.attach', style: { 'line-style': 'dashed', width: 1.5, label: '', 'line-color': p.border, 'curve-style': 'straight' } },
+    { selector: ':selected', style: { 'border-color': p.accent, 'border-width': 4, 'line-color': p.accent, 'z-index': 10 } },
+    { selector: 'edge:selected', style: { width: 6 } },
+    { selector: '.search-hit', style: { 'underlay-color': p.accent, 'underlay-opacity': 0.4, 'underlay-padding': 10 } },
+  ];
+}
+
+/** Renderer options that depend on size: measured in bench/topologyRender.ts. */
+export function renderOptions(large: boolean): Partial<CytoscapeOptions> {
+  return {
+    textureOnViewport: large,
+    hideEdgesOnViewport: large,
+    hideLabelsOnViewport: large,
+    motionBlur: false,
+    pixelRatio: large ? 1 : 'auto',
+    minZoom: 0.02,
+    maxZoom: 4,
+    boxSelectionEnabled: false,
+    selectionType: 'single',
+    autoungrabify: false,
+  };
+}

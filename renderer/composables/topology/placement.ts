@@ -1,0 +1,132 @@
+/**
+ * Where elements go when nobody has placed them yet. No force layout: it is
+ * slow on thousands of nodes, and it moves everything when one thing changes.
+ * Instead PoPs take saved positions, or a spot near a placed neighbour, or a
+ * cell of a grid walked in breadth-first order of the link graph (so linked
+ * PoPs land near each other); each cloudlet sits under its PoP and its nodes
+ * in a small grid inside it. The same inputs always give the same positions.
+ */
+import type { Topology } from '../../../main/protocol/domain.ts';
+import { elementIdOf, type ViSummary } from './topologyModel.ts';
+
+export interface Position {
+  x: number;
+  y: number;
+}
+
+export const spacing = { cell: 420, cloudletDrop: 160, cloudletGap: 320, node: 96, nodeRow: 84, vi: 22 } as const;
+
+/** PoP ids in breadth-first order over the links, starting from each unvisited PoP in input order. */
+export function breadthFirstPops(topology: Topology): string[] {
+  const neighbours = new Map<string, string[]>();
+  for (const l of topology.links) {
+    neighbours.set(l.a, [...(neighbours.get(l.a) ?? []), l.b]);
+    neighbours.set(l.b, [...(neighbours.get(l.b) ?? []), l.a]);
+  }
+  const seen = new Set<string>();
+  const order: string[] = [];
+  for (const pop of topology.pops) {
+    if (seen.has(pop.id)) continue;
+    seen.add(pop.id);
+    const queue = [pop.id];
+    for (let i = 0; i < queue.length; i++) {
+      const id = queue[i] as string;
+      order.push(id);
+      for (const n of neighbours.get(id) ?? []) {
+        if (!seen.has(n)) {
+          seen.add(n);
+          queue.push(n);
+        }
+      }
+    }
+  }
+  // Links may name PoPs the topology does not list; they get no cell.
+  const popIds = new Set(topology.pops.map((p) => p.id));
+  return order.filter((id) => popIds.has(id));
+}
+
+function defaultPopPositions(topology: Topology): Map<string, Position> {
+  const order = breadthFirstPops(topology);
+  const out = new Map<string, Position>();
+  const n = order.length;
+  if (n <= 8) {
+    // A handful of PoPs read best on a line (a path like the DeterLab testbed) or a ring.
+    const ring = n > 4;
+    order.forEach((id, i) => {
+      const angle = (2 * Math.PI * i) / n - Math.PI / 2;
+      out.set(id, ring ? { x: Math.cos(angle) * spacing.cell * 1.2, y: Math.sin(angle) * spacing.cell * 0.9 } : { x: i * spacing.cell, y: 0 });
+    });
+    return out;
+  }
+  // Snake through the grid so consecutive (linked) PoPs stay adjacent at row ends too.
+  const cols = Math.ceil(Math.sqrt(n));
+  order.forEach((id, i) => {
+    const row = Math.floor(i / cols);
+    const col = row % 2 === 0 ? i % cols : cols - 1 - (i % cols);
+    out.set(id, { x: col * spacing.cell, y: row * spacing.cell });
+  });
+  return out;
+}
+
+/**
+ * Positions for every leaf element (PoPs, nodes without VIs, VIs), keyed by
+ * element id. `known` gives positions that must be kept (the graph's current
+ * ones, then saved ones); everything else is placed near its parent.
+ */
+export function placeElements(topology: Topology, visByNode: ReadonlyMap<string, ViSummary[]>, known: (elementId: string) => Position | undefined): Map<string, Position> {
+  const out = new Map<string, Position>();
+  let defaults: Map<string, Position> | undefined;
+  const neighbours = new Map<string, string[]>();
+  for (const l of topology.links) {
+    neighbours.set(l.a, [...(neighbours.get(l.a) ?? []), l.b]);
+    neighbours.set(l.b, [...(neighbours.get(l.b) ?? []), l.a]);
+  }
+  const unplaced: string[] = [];
+  for (const pop of topology.pops) {
+    const p = known(elementIdOf.pop(pop.id));
+    if (p) out.set(elementIdOf.pop(pop.id), p);
+    else unplaced.push(pop.id);
+  }
+  const anyKnown = out.size > 0;
+  for (const [i, id] of unplaced.entries()) {
+    const placedNeighbour = anyKnown ? (neighbours.get(id) ?? []).map((n) => out.get(elementIdOf.pop(n))).find((p) => p !== undefined) : undefined;
+    if (placedNeighbour) {
+      // Beside a neighbour that stays put, fanned out so several newcomers do not overlap.
+      const angle = (i * 2.4) % (2 * Math.PI);
+      out.set(elementIdOf.pop(id), { x: placedNeighbour.x + Math.cos(angle) * spacing.cell * 0.8, y: placedNeighbour.y + Math.sin(angle) * spacing.cell * 0.8 });
+    } else {
+      defaults ??= defaultPopPositions(topology);
+      out.set(elementIdOf.pop(id), defaults.get(id) ?? { x: 0, y: 0 });
+    }
+  }
+  const cloudletIndexAtPop = new Map<string, number>();
+  for (const cloudlet of topology.cloudlets) {
+    const k = cloudletIndexAtPop.get(cloudlet.popId) ?? 0;
+    cloudletIndexAtPop.set(cloudlet.popId, k + 1);
+    const pop = out.get(elementIdOf.pop(cloudlet.popId)) ?? { x: 0, y: 0 };
+    const cols = Math.max(1, Math.ceil(Math.sqrt(cloudlet.nodes.length)));
+    // The first placed node anchors the rest, so a moved cloudlet's newcomers join it.
+    const anchorIndex = cloudlet.nodes.findIndex((n) => known(elementIdOf.node(n.id)) !== undefined);
+    const anchorNode = anchorIndex >= 0 ? cloudlet.nodes[anchorIndex] : undefined;
+    const anchorPos = anchorNode ? known(elementIdOf.node(anchorNode.id)) : undefined;
+    const origin =
+      anchorPos && anchorIndex >= 0
+        ? { x: anchorPos.x - (anchorIndex % cols) * spacing.node, y: anchorPos.y - Math.floor(anchorIndex / cols) * spacing.nodeRow }
+        : { x: pop.x - ((cols - 1) * spacing.node) / 2 + k * spacing.cloudletGap, y: pop.y + spacing.cloudletDrop };
+    cloudlet.nodes.forEach((node, j) => {
+      const id = elementIdOf.node(node.id);
+      const p = known(id) ?? { x: origin.x + (j % cols) * spacing.node, y: origin.y + Math.floor(j / cols) * spacing.nodeRow };
+      const nodeVis = visByNode.get(node.id);
+      if (!nodeVis?.length) {
+        out.set(id, p);
+        return;
+      }
+      // A node with VIs becomes a compound: its VIs sit in a row where the node was.
+      nodeVis.forEach((vi, v) => {
+        const viId = elementIdOf.vi(vi.id);
+        out.set(viId, known(viId) ?? { x: p.x + (v - (nodeVis.length - 1) / 2) * spacing.vi, y: p.y });
+      });
+    });
+  }
+  return out;
+}

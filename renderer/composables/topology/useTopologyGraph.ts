@@ -1,0 +1,222 @@
+/**
+ * Keeps one cytoscape instance in step with the topology store.
+ *
+ * Updates are incremental: every change rebuilds the element definitions
+ * (cheap), compares each one's signature with what the graph shows, and
+ * touches only elements that differ, inside one `cy.batch`, at most once per
+ * animation frame. Existing elements never move; new ones are placed near
+ * their parent (placement.ts); removed ones go. Positions the user drags are
+ * handed to the store, which saves them per topology.
+ */
+import cytoscape, { type Core, type NodeSingular } from 'cytoscape';
+import { onBeforeUnmount, ref, shallowRef, watch, type Ref } from 'vue';
+import { overlays } from '../../components/topology/overlays/overlayRegistry.ts';
+import type { TopologyOverlay } from '../../components/topology/overlays/topologyOverlay.ts';
+import { useTopologyStore } from '../../stores/topology.ts';
+import { buildGraphElements } from './graphElements.ts';
+import { baseStyles, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';
+import { placeElements, type Position } from './placement.ts';
+
+export interface TopologyGraph {
+  cy: Ref<Core | undefined>;
+  /** Elements on the canvas after the last sync (for the status line and the benchmark). */
+  elementCount: Ref<number>;
+  large: Ref<boolean>;
+  /** Set after the first frame with elements was drawn. */
+  firstRenderMs: Ref<number | undefined>;
+  fit(): void;
+  zoomBy(factor: number): void;
+  panBy(dx: number, dy: number): void;
+  focusSelected(): void;
+}
+
+function styleFor(active: readonly TopologyOverlay[], large: boolean): cytoscape.StylesheetJson {
+  const palette = readPalette();
+  return [...baseStyles(palette, large), ...active.flatMap((o) => o.styles(palette))];
+}
+
+export function useTopologyGraph(container: Ref<HTMLElement | undefined>, options: { headless?: boolean } = {}): TopologyGraph {
+  const store = useTopologyStore();
+  const cy = shallowRef<Core>();
+  const elementCount = ref(0);
+  const large = ref(false);
+  const firstRenderMs = ref<number>();
+  /** Signature of each element as last applied. */
+  const shown = new Map<string, string>();
+  let frame: number | undefined;
+  let lastFocused: string | undefined;
+
+  const activeOverlays = (): TopologyOverlay[] => overlays.filter((o) => store.activeOverlays.includes(o.id));
+
+  function create(bigGraph: boolean): Core {
+    cy.value?.destroy();
+    shown.clear();
+    large.value = bigGraph;
+    const instance = cytoscape({
+      ...(options.headless ? { headless: true, styleEnabled: true } : { container: container.value ?? null }),
+      ...renderOptions(bigGraph),
+      style: styleFor(activeOverlays(), bigGraph),
+      elements: [],
+    });
+    instance.on('tap', (event) => {
+      store.select(event.target === instance ? undefined : (event.target as cytoscape.SingularElementReturnValue).id());
+    });
+    instance.on('dragfree', 'node', (event) => {
+      const moved: Record<string, Position> = {};
+      const grabbed = event.target as NodeSingular;
+      const leaves: NodeSingular[] = grabbed.isParent() ? grabbed.descendants().filter((n) => !n.isParent()).toArray() as NodeSingular[] : [grabbed];
+      leaves.forEach((n) => {
+        const p = n.position();
+        moved[n.id()] = { x: Math.round(p.x), y: Math.round(p.y) };
+      });
+      store.recordPositions(moved);
+    });
+    cy.value = instance;
+    return instance;
+  }
+
+  function sync(): void {
+    frame = undefined;
+    const topo = store.topology;
+    if (!topo) {
+      cy.value?.elements().remove();
+      shown.clear();
+      elementCount.value = 0;
+      return;
+    }
+    if (!options.headless && !container.value) return;
+    const active = activeOverlays();
+    const wanted = buildGraphElements(store.index, active, store.overlayContext);
+    const bigGraph = isLargeGraph(wanted.length);
+    const instance = cy.value && bigGraph === large.value ? cy.value : create(bigGraph);
+    const saved = store.savedPositions;
+    const known = (id: string): Position | undefined => {
+      const el = instance.getElementById(id);
+      return el.nonempty() ? el.position() : saved[id];
+    };
+    const isFirst = shown.size === 0;
+    let positions: Map<string, Position> | undefined;
+    instance.batch(() => {
+      const wantedIds = new Set<string>();
+      const added: cytoscape.ElementDefinition[] = [];
+      for (const el of wanted) {
+        const id = el.def.data.id as string;
+        wantedIds.add(id);
+        const before = shown.get(id);
+        if (before === el.signature) continue;
+        const existing = instance.getElementById(id);
+        if (existing.empty()) {
+          positions ??= placeElements(topo, store.index.visByNode, known);
+          const position = el.leaf ? positions.get(id) : undefined;
+          added.push(position ? { ...el.def, position: { ...position } } : el.def);
+        } else {
+          existing.data('label', el.def.data.label);
+          existing.classes(el.def.classes ?? '');
+        }
+        shown.set(id, el.signature);
+      }
+      for (const id of [...shown.keys()]) {
+        if (wantedIds.has(id)) continue;
+        instance.getElementById(id).remove();
+        shown.delete(id);
+      }
+      if (added.length) instance.add(added);
+    });
+    elementCount.value = wanted.length;
+    if (isFirst) {
+      instance.fit(undefined, 40);
+      if (!options.headless) {
+        // The first drawn frame, not the first sync, is what an operator waits for.
+        instance.one('render', () => requestAnimationFrame(() => (firstRenderMs.value = performance.now())));
+      }
+    }
+    applySelection();
+  }
+
+  function schedule(): void {
+    if (frame !== undefined) return;
+    if (options.headless || typeof requestAnimationFrame !== 'function') {
+      frame = -1;
+      queueMicrotask(sync);
+    } else {
+      frame = requestAnimationFrame(sync);
+    }
+  }
+
+  function applySelection(): void {
+    const instance = cy.value;
+    if (!instance) return;
+    const id = store.selectedId;
+    const current = instance.$(':selected');
+    if (current.length === 1 && current.id() === id) return;
+    instance.batch(() => {
+      current.unselect();
+      if (id) instance.getElementById(id).select();
+    });
+    if (id && id !== lastFocused) {
+      lastFocused = id;
+      focusSelected();
+    }
+  }
+
+  function focusSelected(): void {
+    const instance = cy.value;
+    const id = store.selectedId;
+    if (!instance || !id) return;
+    const el = instance.getElementById(id);
+    if (el.empty()) return;
+    // Keep the zoom the operator chose unless the element would be unreadably small.
+    const zoom = Math.max(instance.zoom(), 0.8);
+    instance.zoom(zoom);
+    instance.center(el);
+  }
+
+  watch(
+    () => [store.topology, store.index, store.overlayContext, store.activeOverlays, container.value] as const,
+    () => schedule(),
+    { immediate: true },
+  );
+  watch(
+    () => store.activeOverlays,
+    () => cy.value?.style(styleFor(activeOverlays(), large.value)),
+  );
+  watch(
+    () => store.selectedId,
+    () => applySelection(),
+  );
+
+  // The canvas cannot read CSS variables: restyle when the OS colour scheme flips.
+  const scheme = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : undefined;
+  const onScheme = (): void => void cy.value?.style(styleFor(activeOverlays(), large.value));
+  scheme?.addEventListener('change', onScheme);
+
+  // Opening the detail panel or the outline resizes the canvas; cytoscape only watches the window.
+  const resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(() => cy.value?.resize()) : undefined;
+  watch(container, (el, old) => {
+    if (old) resizes?.unobserve(old);
+    if (el) resizes?.observe(el);
+  }, { immediate: true });
+
+  onBeforeUnmount(() => {
+    resizes?.disconnect();
+    scheme?.removeEventListener('change', onScheme);
+    if (frame !== undefined && frame >= 0) cancelAnimationFrame(frame);
+    cy.value?.destroy();
+    cy.value = undefined;
+  });
+
+  return {
+    cy,
+    elementCount,
+    large,
+    firstRenderMs,
+    fit: () => cy.value?.fit(undefined, 40),
+    zoomBy(factor) {
+      const instance = cy.value;
+      if (!instance) return;
+      instance.zoom({ level: instance.zoom() * factor, renderedPosition: { x: instance.width() / 2, y: instance.height() / 2 } });
+    },
+    panBy: (dx, dy) => cy.value?.panBy({ x: dx, y: dy }),
+    focusSelected,
+  };
+}
