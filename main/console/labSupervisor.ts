@@ -121,6 +121,9 @@ export class LabSupervisor implements LabStarter {
         { token: tokens.provider, role: 'provider', name: 'lab-provider', providerId: labProviderId },
         ...topology.cloudlets.map((c) => ({ token: controllerTokens.get(c.id), role: 'controller', name: `controller-${c.id}`, cloudletId: c.id })),
       ],
+      // Ten-second slots keep the lab lively: a reservation filed now starts within seconds.
+      slotMs: 10_000,
+      horizonDays: 7,
       reportIntervalMs: 2000,
       staleAfterMs: 7000,
       approval: { autoApprove: ['isp'] },
