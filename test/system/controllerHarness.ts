@@ -1,0 +1,241 @@
+/**
+ * Pieces of the controller system tests: a controller daemon as a real child
+ * process (`pcctl controller --config FILE`), optionally as another user, a
+ * stand-in scheduler that speaks the real scheduler contract (for driving
+ * commands precisely), and /proc scans for orphan checks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TokenStore } from '../../main/protocol/auth.ts';
+import { RpcClient } from '../../main/protocol/client.ts';
+import type { Handlers, TopicSink } from '../../main/protocol/contract.ts';
+import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import type { ControllerConfigInput } from '../../main/controller/config.ts';
+import { createDispatcher } from '../../main/protocol/dispatcher.ts';
+import type { ControllerCommand, ControllerReport, Profile, Reservation, ServiceSpec } from '../../main/protocol/domain.ts';
+import { schedulerApi, type SchedulerApi } from '../../main/protocol/schedulerApi.ts';
+import { RpcServer } from '../../main/protocol/server.ts';
+import { repoRoot } from './harness.ts';
+
+export const tokens = {
+  controller: 'controller-token-0123456789abcdef',
+  operator: 'operator-token-0123456789abcdef',
+  viewer: 'viewer-token-0123456789abcdef',
+};
+
+type Body = ControllerCommand extends infer C ? (C extends ControllerCommand ? Omit<C, 'commandId'> : never) : never;
+
+/** Speaks the scheduler's contract to controllers: records hellos and reports, sends commands, awaits answers. */
+export class StandInScheduler {
+  readonly reports: { cloudletId: string; report: ControllerReport }[] = [];
+  readonly hellos: { cloudletId: string; controllerUrl?: string }[] = [];
+  assignments: Reservation[] = [];
+  private readonly sinks = new Map<string, TopicSink<ControllerCommand>>();
+  private readonly waiting = new Map<string, (a: { ok: boolean; reason?: string }) => void>();
+  private next = 1;
+  private server: RpcServer | undefined;
+  url = '';
+
+  async start(cloudletIds: string[]): Promise<void> {
+    const cloudletOf = (p: { role: string; cloudletId?: string }): string => p.cloudletId ?? '';
+    const handlers = {
+      'controller.hello': (p: { controllerUrl?: string }, ctx: { principal: { role: string; cloudletId?: string } }) => {
+        this.hellos.push({ cloudletId: cloudletOf(ctx.principal), ...(p.controllerUrl ? { controllerUrl: p.controllerUrl } : {}) });
+        return { cloudletId: cloudletOf(ctx.principal), nodes: [], slotMs: 1000, reportIntervalMs: 500, staleAfterMs: 2000 };
+      },
+      'controller.report': (p: ControllerReport, ctx: { principal: { role: string; cloudletId?: string } }) => {
+        this.reports.push({ cloudletId: cloudletOf(ctx.principal), report: p });
+        return {};
+      },
+      'controller.answer': (p: { commandId: string; ok: boolean; reason?: string }) => {
+        const w = this.waiting.get(p.commandId);
+        this.waiting.delete(p.commandId);
+        w?.({ ok: p.ok, ...(p.reason ? { reason: p.reason } : {}) });
+        return { accepted: Boolean(w) };
+      },
+      'controller.assignments': () => ({ reservations: this.assignments }),
+    } as unknown as Handlers<SchedulerApi>;
+    const dispatcher = createDispatcher(schedulerApi, handlers, {
+      'scheduler.events': () => () => undefined,
+      'controller.commands': (_p, sink, ctx) => {
+        const id = cloudletOf(ctx.principal as { role: string; cloudletId?: string });
+        this.sinks.set(id, sink);
+        return () => {
+          if (this.sinks.get(id) === sink) this.sinks.delete(id);
+        };
+      },
+    });
+    this.server = new RpcServer({
+      dispatcher,
+      tokens: new TokenStore(cloudletIds.map((id, i) => ({ token: `${tokens.controller}-${i}`, principal: { role: 'controller' as const, name: `ctl-${id}`, cloudletId: id } }))),
+      log: () => undefined,
+    });
+    const address = await this.server.listen('127.0.0.1', 0);
+    this.url = `ws://127.0.0.1:${address.port}`;
+  }
+
+  connected(cloudletId: string): boolean {
+    return this.sinks.has(cloudletId);
+  }
+
+  send(cloudletId: string, body: Body, timeoutMs = 15_000): Promise<{ ok: boolean; reason?: string }> {
+    const sink = this.sinks.get(cloudletId);
+    if (!sink) return Promise.resolve({ ok: false, reason: 'not connected' });
+    const commandId = `t-${this.next++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${body.kind} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.set(commandId, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+      sink.push({ ...body, commandId } as ControllerCommand);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+  }
+}
+
+export interface RunningController {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  configFile: string;
+  /** Graceful stop (SIGTERM) and wait. */
+  stop(): Promise<void>;
+  /** kill -9 and wait. */
+  crash(): Promise<void>;
+}
+
+export function controllerConfig(dir: string, cloudletId: string, schedulerUrl: string, index: number, extra: Partial<ControllerConfigInput> = {}): ControllerConfigInput {
+  return {
+    cloudletId,
+    scheduler: { url: schedulerUrl, token: `${tokens.controller}-${index}`, reportIntervalMs: 500, backoffMs: 100, maxBackoffMs: 1000 },
+    listen: { host: '127.0.0.1', port: 0 },
+    tokens: [
+      { token: tokens.operator, role: 'operator', name: 'noc-alice' },
+      { token: tokens.viewer, role: 'viewer', name: 'noc-bob' },
+    ],
+    nodes: [
+      { id: `${cloudletId}-n1`, capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } },
+      { id: `${cloudletId}-n2`, capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } },
+    ],
+    stateDir: join(dir, `state-${cloudletId}`),
+    sandbox: { graceMs: 1500 },
+    ...extra,
+  };
+}
+
+export function tempDir(name: string, worldWritable = false): string {
+  const dir = mkdtempSync(join(tmpdir(), `pcloud-${name}-`));
+  if (worldWritable) chmodSync(dir, 0o777);
+  return dir;
+}
+
+/** Starts `pcctl controller --config FILE`; `asUser` runs it through setpriv as that uid. */
+export async function startController(config: ControllerConfigInput, dir: string, asUser?: number): Promise<RunningController> {
+  const configFile = join(dir, `controller-${config.cloudletId}.json`);
+  writeFileSync(configFile, JSON.stringify(config, null, 2), { mode: 0o644 });
+  const node = [process.execPath, '--disable-warning=ExperimentalWarning', join(repoRoot, 'main/cli/pcctl.ts'), 'controller', '--config', configFile];
+  const [file, ...args] = asUser === undefined ? node : ['setpriv', `--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', '--', ...node];
+  const child = spawn(file as string, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`controller printed no URL in 20 s:\n${out}`)), 20_000);
+    const check = (): void => {
+      const m = /listening on (ws:\/\/\S+?)(,|\s)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout?.on('data', check);
+    child.once('exit', (code) => reject(new Error(`controller exited (${code}) before listening:\n${out}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    url,
+    child,
+    output: () => out,
+    configFile,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async crash() {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export async function operatorClient(url: string, token = tokens.operator): Promise<RpcClient<typeof controllerApi>> {
+  const client = new RpcClient(controllerApi, { url, token, timeoutMs: 30_000, client: 'test' });
+  await client.connect();
+  return client;
+}
+
+/** Pids of live processes whose environment has `marker` (e.g. PCLOUD_VI_ID=vi-r1), exactly or as a prefix. */
+export function pidsWithEnv(marker: string, exact = true): number[] {
+  const needle = Buffer.from(exact ? `${marker}\0` : marker);
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (readFileSync(`/proc/${name}/environ`).includes(needle)) pids.push(Number(name));
+    } catch {
+      // Gone or unreadable.
+    }
+  }
+  return pids;
+}
+
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function profileOf(t0: number, t1: number, cpu = 0.5, memMiB = 256): Profile {
+  return [{ from: t0, to: t1, capacity: { cpu, memMiB, diskGiB: 1, netMbps: 10 } }];
+}
+
+export function monitorService(args: Record<string, string> = {}, rules: ServiceSpec['rules'] = []): ServiceSpec {
+  return { mode: 'visible', program: 'monitor', args: { 'interval-ms': '200', ...args }, rules };
+}
+
+/** A reservation as the scheduler lists it in controller.assignments. */
+export function assignment(id: string, cloudletId: string, nodeId: string, t0: number, t1: number, service: ServiceSpec, providerId = 'p1'): Reservation {
+  return {
+    id,
+    providerId,
+    requestorPopId: 'pop-a',
+    preferredCloudletId: null,
+    t0,
+    t1,
+    profile: profileOf(t0, t1),
+    service,
+    state: 'active',
+    cloudletId,
+    nodeId,
+    price: 1,
+    paid: 1,
+    createdAt: t0,
+    updatedAt: t0,
+    reason: 'started',
+  };
+}
