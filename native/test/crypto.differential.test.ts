@@ -3,9 +3,11 @@
 // sizes that are not multiples of any lane count, buffers that start at odd
 // addresses, packets at odd offsets with gaps, in place and out of place,
 // without padding (block multiples) and with PKCS#7 (any length).
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AesCbcKey, HmacSha256Key, cryptoPath, cryptoPaths, hmacSha256, pkcs7Length, setCryptoPath } from '../crypto.ts';
+import { addonPath } from '../index.ts';
 import { seeded, seededBytes } from './cryptoTestData.ts';
 
 const original = cryptoPath().name;
@@ -153,6 +155,14 @@ describe('dispatch paths', () => {
     const missing = (['vaes512', 'vaes256', 'aesni', 'armv8'] as const).find((p) => !cryptoPaths().includes(p));
     if (missing) expect(() => setCryptoPath(missing)).toThrow(/not available on this CPU; available: .*portable/);
     expect(() => setCryptoPath('bogus' as never)).toThrow(RangeError);
+  });
+
+  it.runIf(process.platform === 'linux')('the addon imports no OpenSSL symbols (Electron ships BoringSSL instead)', () => {
+    const nm = spawnSync('nm', ['-D', '--undefined-only', addonPath()], { encoding: 'utf8' });
+    expect(nm.status, 'nm (binutils) must be installed').toBe(0);
+    const imported = nm.stdout.split('\n').map((l) => l.trim().split(/\s+/).pop() ?? '');
+    expect(imported).toContain('getrandom@GLIBC_2.25');
+    expect(imported.filter((s) => /EVP_|OPENSSL|SSL_|CRYPTO_|RAND_|SHA256|AES_|HMAC/i.test(s))).toEqual([]);
   });
 
   it('every path produces the same bytes for the same input', () => {
