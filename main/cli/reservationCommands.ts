@@ -172,13 +172,14 @@ function command(name: string, summary: string, usage: string, options: Record<s
         process.stdout.write(values.json ? `${JSON.stringify(out.json, null, 2)}\n` : out.text);
         return out.exit ?? 0;
       } catch (e) {
-        if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-          process.stderr.write(`pcctl ${name}: ${(e as Error).message}\n\n${help}`);
-          return 2;
-        }
         if (isRpcError(e)) {
           process.stderr.write(`pcctl ${name}: ${e.message} (${errorCodeName(e.code)})\n`);
           return 1;
+        }
+        const code = (e as { code?: unknown }).code;
+        if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+          process.stderr.write(`pcctl ${name}: ${(e as Error).message}\n\n${help}`);
+          return 2;
         }
         throw e;
       } finally {

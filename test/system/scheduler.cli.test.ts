@@ -1,0 +1,126 @@
+/**
+ * pcctl against a real scheduler daemon: providers reserve, list, resize and
+ * cancel; operators see pending requests, explain, approve and decline; every
+ * command answers in JSON with --json, and refusals come back as clear
+ * errors with a non-zero exit.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { repoRoot } from './harness.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pcloud-sched-cli-'));
+const configFile = join(dir, 'scheduler.json');
+const tokens = { operator: 'operator-token-0123456789abcdef', p1: 'provider-p1-0123456789abcdef' };
+writeFileSync(
+  configFile,
+  JSON.stringify({
+    listen: { host: '127.0.0.1', port: 0 },
+    tokens: [
+      { token: tokens.operator, role: 'operator', name: 'noc' },
+      { token: tokens.p1, role: 'provider', name: 'alice', providerId: 'p1' },
+    ],
+    ispShare: 0.25,
+    topology: {
+      pops: [{ id: 'A' }, { id: 'B' }],
+      links: [{ a: 'A', b: 'B', rttMs: 5, capacityMbps: 1000 }],
+      cloudlets: [{ id: 'cB', popId: 'B', nodes: [{ id: 'b1', capacity: { cpu: 8, memMiB: 16384, diskGiB: 100, netMbps: 1000 } }] }],
+    },
+  }),
+);
+
+let daemon: ChildProcess | undefined;
+let url = '';
+
+beforeAll(async () => {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'scheduler', '--config', configFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon = child;
+  let out = '';
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address in 20 s:\n${out}`)), 20_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`scheduler exited (${code}):\n${out}`)));
+  });
+});
+
+afterAll(async () => {
+  if (daemon && daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon?.once('exit', r));
+    daemon.kill('SIGTERM');
+    await exited;
+  }
+});
+
+function pcctl(token: string, ...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, PCLOUD_SCHEDULER_URL: url, PCLOUD_TOKEN: token },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const hourFromNow = (n: number): string => new Date((Math.floor(Date.now() / 3_600_000) + n) * 3_600_000).toISOString();
+
+describe('pcctl and the scheduler', () => {
+  test('a provider reserves and an operator approves, declines and explains', () => {
+    const reserve = (cpu: string) => pcctl(tokens.p1, 'reserve', '--json', '--pop', 'A', '--from', hourFromNow(2), '--to', hourFromNow(4), '--cpu', cpu, '--mem', '1024', '--disk', '10', '--net', '100');
+    const first = reserve('4');
+    expect(first.code, first.err).toBe(0);
+    const made = JSON.parse(first.out) as { id: string; state: string; cloudletId: string };
+    expect(made).toMatchObject({ state: 'pending_approval', cloudletId: 'cB' });
+
+    const declined = reserve('4');
+    expect(declined.code).toBe(1);
+    expect(JSON.parse(declined.out)).toMatchObject({ state: 'declined', reason: expect.stringContaining('cpu does not fit') });
+
+    const pending = pcctl(tokens.operator, 'pending', '--json');
+    expect(JSON.parse(pending.out).map((r: { id: string }) => r.id)).toEqual([made.id]);
+
+    const explain = pcctl(tokens.operator, 'explain', made.id);
+    expect(explain.code, explain.err).toBe(0);
+    expect(explain.out).toContain('admitted: cB is the closest cloudlet that fits (5 ms from A)');
+    expect(explain.out).toContain('headroom on b1');
+
+    const approve = pcctl(tokens.operator, 'approve', made.id, '--json');
+    // No controller runs for cB here: the two-phase confirm fails, and says why.
+    expect(approve.code).toBe(1);
+    expect(JSON.parse(approve.out)).toMatchObject({ state: 'failed', reason: expect.stringContaining('the controller of cB is not connected') });
+  });
+
+  test('providers list, resize and cancel their own reservations', () => {
+    const made = JSON.parse(pcctl(tokens.p1, 'reserve', '--json', '--pop', 'B', '--from', '+3h', '--to', '+5h', '--cpu', '2', '--mem', '512', '--disk', '1', '--net', '10').out) as { id: string };
+    const grown = pcctl(tokens.p1, 'resize', made.id, '--cpu', '3', '--json');
+    expect(grown.code, grown.err).toBe(0);
+    expect(JSON.parse(grown.out).reservation.profile.at(-1).capacity.cpu).toBe(3);
+    const list = pcctl(tokens.p1, 'list', '--state', 'pending_approval');
+    expect(list.out).toContain(made.id);
+    const cancel = pcctl(tokens.p1, 'cancel', made.id, '--reason', 'not needed', '--json');
+    expect(JSON.parse(cancel.out)).toMatchObject({ reservation: { state: 'cancelled' }, refund: 0 });
+  });
+
+  test('refusals and mistakes are clear errors', () => {
+    const badTime = pcctl(tokens.p1, 'reserve', '--pop', 'A', '--from', hourFromNow(5), '--to', hourFromNow(4), '--cpu', '1', '--mem', '1', '--disk', '1', '--net', '1');
+    expect(badTime.code).toBe(1);
+    expect(badTime.err).toMatch(/pcctl reserve: params\.t1: .* must be after t0 .* \(InvalidParams\)/);
+    const forbidden = pcctl(tokens.p1, 'approve', 'r-1');
+    expect(forbidden.code).toBe(1);
+    expect(forbidden.err).toMatch(/role "provider" may not call reservation\.approve .*\(Forbidden\)/);
+    const usage = pcctl(tokens.operator, 'decline', 'r-1');
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('--reason is required');
+    const missing = pcctl(tokens.operator, 'decline', 'r-999', '--reason', 'x');
+    expect(missing.err).toContain('no reservation "r-999" (NotFound)');
+  });
+});
