@@ -6,7 +6,7 @@ import type { NodeSingular } from 'cytoscape';
 import { defineComponent, h, ref } from 'vue';
 import { useTopologyGraph, type TopologyGraph } from '../composables/topology/useTopologyGraph.ts';
 import { useTopologyStore } from './topology.ts';
-import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, type FakeConsole } from './topologyFakes.ts';
+import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, viView, type FakeConsole } from './topologyFakes.ts';
 
 async function loaded(fake: FakeConsole): Promise<ReturnType<typeof useTopologyStore>> {
   const store = useTopologyStore();
@@ -192,6 +192,25 @@ describe('topology store', () => {
     expect(store.index.visByNode.get('C11')).toHaveLength(1);
     store.setVis('C1', []);
     expect(store.index.visByNode.get('C11')).toBeUndefined();
+    await store.stop();
+  });
+
+  test('VIs come from each cloudlet controller and follow its vi.events; stopped ones leave the graph', async () => {
+    const fake = installFakeConsole();
+    fake.setVis('C1', [viView('vi-1', 'C11', 'running')]);
+    const store = await loaded(fake);
+    await fake.settle();
+    const { graph, unmount } = await headlessGraph();
+    expect(store.index.visByNode.get('C11')?.map((v) => v.id)).toEqual(['vi-1']);
+    expect(graph.cy.value!.getElementById('vi:vi-1').parent().first().id()).toBe('node:C11');
+    fake.pushViEvent('C1', { at, from: null, vi: viView('vi-2', 'C12', 'starting', 'cache') });
+    await fake.settle();
+    expect(store.index.items.get('vi:vi-2')).toMatchObject({ kind: 'vi', label: 'vi-2 (cache)' });
+    fake.pushViEvent('C1', { at, from: 'running', vi: viView('vi-1', 'C11', 'stopped') });
+    await fake.settle();
+    expect(store.index.items.has('vi:vi-1')).toBe(false);
+    expect(graph.cy.value!.getElementById('vi:vi-1').empty()).toBe(true);
+    unmount();
     await store.stop();
   });
 });

@@ -19,6 +19,7 @@ import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
 import { countReservations, reservationsByNode as groupByNode } from '../components/topology/overlays/reservationCounts.ts';
 import type { OverlayContext, OverlayId, ResourceKey } from '../components/topology/overlays/topologyOverlay.ts';
 import { indexTopology, type ViSummary } from '../composables/topology/topologyModel.ts';
+import { startViFeed, type ViFeed } from '../composables/topology/viFeed.ts';
 
 export interface Position {
   x: number;
@@ -45,6 +46,8 @@ export const useTopologyStore = defineStore('topology', () => {
   const progress = ref<string>();
   const error = ref<string>();
   const saveError = ref<string>();
+  /** Why some VIs are missing (a controller that did not answer). */
+  const viError = ref<string>();
   const eventsLost = ref(0);
   const lastUpdateAt = ref<number>();
   const selectedId = ref<string>();
@@ -66,6 +69,7 @@ export const useTopologyStore = defineStore('topology', () => {
 
   let stopConnection: (() => Promise<void>) | undefined;
   let stopEvents: (() => Promise<void>) | undefined;
+  let viFeed: ViFeed | undefined;
   let pollTimer: ReturnType<typeof setInterval> | undefined;
   let saveTimer: ReturnType<typeof setTimeout> | undefined;
   let unsaved: Record<string, Position> = {};
@@ -87,6 +91,7 @@ export const useTopologyStore = defineStore('topology', () => {
   async function stop(): Promise<void> {
     generation += 1;
     stopPolling();
+    stopViFeed();
     await flushPositions();
     const ends = [stopEvents, stopConnection];
     stopEvents = stopConnection = undefined;
@@ -104,6 +109,7 @@ export const useTopologyStore = defineStore('topology', () => {
     // The relayed subscription ends with the connection; drop it and wait for the next "connected".
     generation += 1;
     stopPolling();
+    stopViFeed();
     const end = stopEvents;
     stopEvents = undefined;
     void end?.().catch(() => undefined);
@@ -165,6 +171,8 @@ export const useTopologyStore = defineStore('topology', () => {
       phase.value = 'ready';
       progress.value = undefined;
       startPolling(pollMs(nodes));
+      stopViFeed();
+      viFeed = startViFeed(topo.cloudlets, setVis, (message) => (viError.value = message));
     } catch (e) {
       if (mine !== generation) return;
       const step = (progress.value ?? 'Loading').replace(/…$/, '').toLowerCase();
@@ -172,6 +180,12 @@ export const useTopologyStore = defineStore('topology', () => {
       progress.value = undefined;
       error.value = `Could not load the topology while ${step}: ${toApiError(e).message}. Check the connection, then press Retry.`;
     }
+  }
+
+  function stopViFeed(): void {
+    const feed = viFeed;
+    viFeed = undefined;
+    void feed?.stop();
   }
 
   function onLost(lost: number): void {
@@ -199,8 +213,9 @@ export const useTopologyStore = defineStore('topology', () => {
         ...topo,
         cloudlets: topo.cloudlets.map((c) => (c.id === event.cloudletId ? { ...c, status: event.status, connected: event.connected } : c)),
       };
-      // A cloudlet that comes back has fresh node reports: fetch them soon.
+      // A cloudlet that comes back has fresh node reports (and a controller to ask for VIs).
       if (event.status === 'healthy') void refresh();
+      if (event.connected) viFeed?.follow(event.cloudletId);
     }
     lastUpdateAt.value = Date.now();
   }
@@ -276,7 +291,11 @@ export const useTopologyStore = defineStore('topology', () => {
   }
 
   function select(elementId: string | undefined): void {
-    selectedId.value = elementId && index.value.items.has(elementId) ? elementId : undefined;
+    const item = elementId ? index.value.items.get(elementId) : undefined;
+    selectedId.value = item ? elementId : undefined;
+    // Big topologies follow VIs only where the operator looks.
+    const cloudletId = item?.kind === 'cloudlet' ? item.id : item?.kind === 'node' ? item.cloudlet.id : item?.kind === 'vi' ? item.vi.cloudletId : undefined;
+    if (cloudletId) viFeed?.follow(cloudletId);
   }
 
   function toggleOverlay(id: OverlayId): void {
@@ -293,6 +312,7 @@ export const useTopologyStore = defineStore('topology', () => {
     progress,
     error,
     saveError,
+    viError,
     eventsLost,
     lastUpdateAt,
     selectedId,

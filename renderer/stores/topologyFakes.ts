@@ -6,6 +6,7 @@
 import { vi } from 'vitest';
 import type { ConnectionStatus } from '../../main/protocol/consoleApi.ts';
 import type { CloudletView, NodeView, Reservation, Resources, Topology } from '../../main/protocol/domain.ts';
+import type { ViEvent, ViView } from '../../main/protocol/controllerApi.ts';
 import type { SchedulerEvent } from '../../main/protocol/schedulerApi.ts';
 import { setApiForTests, type ConsoleBridge } from '../api/index.ts';
 
@@ -58,6 +59,27 @@ export function reservation(id: string, nodeId: string, state: Reservation['stat
   };
 }
 
+export function viView(id: string, nodeId: string, state: ViView['state'], program = 'ids'): ViView {
+  return {
+    id,
+    reservationId: `r-${id}`,
+    providerId: 'acme',
+    nodeId,
+    program,
+    state,
+    pid: null,
+    startedAt: at,
+    endedAt: null,
+    t1: at + 3_600_000,
+    capacity: { cpu: 1, memMiB: 512, diskGiB: 1, netMbps: 100 },
+    limits: { cpu: 1, memMiB: 512, ppsCap: null },
+    isolation: { namespaces: [], cgroup: 'none', rlimits: [], notes: [] },
+    usage: null,
+    exit: null,
+    reason: '',
+  };
+}
+
 export const connected: ConnectionStatus = { kind: 'lab', name: 'deterlab', schedulerUrl: 'ws://127.0.0.1:1', state: 'connected', message: 'connected', progress: null };
 
 export interface FakeConsole {
@@ -70,6 +92,9 @@ export interface FakeConsole {
   setReservations(r: Reservation[]): void;
   pushConnection(status: ConnectionStatus): void;
   pushEvent(event: SchedulerEvent, lost?: number): void;
+  /** VIs each cloudlet's controller lists (vi.list). */
+  setVis(cloudletId: string, vis: ViView[]): void;
+  pushViEvent(cloudletId: string, event: ViEvent): void;
   /** Lets queued promises settle. */
   settle(): Promise<void>;
 }
@@ -77,6 +102,11 @@ export interface FakeConsole {
 export function installFakeConsole(options: { positions?: Record<string, { x: number; y: number }>; failTopology?: string } = {}): FakeConsole {
   let topology = deterlab();
   let reservations: Reservation[] = [];
+  const visByCloudlet = new Map<string, ViView[]>();
+  const controllerCall = vi.fn(async ({ cloudletId, method }: { cloudletId: string; method: string }) => {
+    if (method === 'vi.list') return { vis: structuredClone(visByCloudlet.get(cloudletId) ?? []) };
+    throw new Error(`unexpected controller method ${method}`);
+  });
   const sinks = new Map<string, (item: unknown, lost: number) => void>();
   const layoutGet = vi.fn(async () => ({ positions: options.positions ?? {} }));
   const layoutSave = vi.fn(async () => ({}));
@@ -88,13 +118,15 @@ export function installFakeConsole(options: { positions?: Record<string, { x: nu
     if (method === 'reservation.list') return { reservations: structuredClone(reservations) };
     throw new Error(`unexpected scheduler method ${method}`);
   });
-  const subscribe = vi.fn(async (topic: string, params: { topic?: string }, onItem: (item: unknown, lost: number) => void) => {
-    sinks.set(topic === 'scheduler.subscribe' ? `scheduler:${params.topic}` : topic, onItem);
+  const subscribe = vi.fn(async (topic: string, params: { topic?: string; cloudletId?: string }, onItem: (item: unknown, lost: number) => void) => {
+    const key = topic === 'scheduler.subscribe' ? `scheduler:${params.topic}` : topic === 'controller.subscribe' ? `controller:${params.cloudletId}:${params.topic}` : topic;
+    sinks.set(key, onItem);
     return async () => undefined;
   });
   setApiForTests({
     layout: { get: layoutGet, save: layoutSave },
     scheduler: { call: schedulerCall },
+    controller: { call: controllerCall },
     connection: { useLab: vi.fn(async () => connected) },
     subscribe,
   } as unknown as ConsoleBridge);
@@ -108,6 +140,8 @@ export function installFakeConsole(options: { positions?: Record<string, { x: nu
     setReservations: (r) => (reservations = r),
     pushConnection: (status) => sinks.get('connection.changes')?.(status, 0),
     pushEvent: (event, lost = 0) => sinks.get('scheduler:scheduler.events')?.(event, lost),
+    setVis: (cloudletId, list) => visByCloudlet.set(cloudletId, list),
+    pushViEvent: (cloudletId, event) => sinks.get(`controller:${cloudletId}:vi.events`)?.(event, 0),
     settle,
   };
 }
