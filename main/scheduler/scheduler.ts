@@ -258,6 +258,7 @@ export class Scheduler {
     const ws = this.store.begin();
     ws.insertReservation(r, req.clientRequestId);
     ws.transition(r.id, { at: now, from: null, to: 'requested', actor: actor.name, reason: 'requested' });
+    ws.audit(this.audit.next(now, actor, 'reservation.requested', r.id, `${req.requestorPopId} ${new Date(req.t0).toISOString()}..${new Date(req.t1).toISOString()}, ${req.profile.length} sub-slot(s), ${req.service.program}`));
     if (!decision.chosen) {
       this.transition(ws, r, 'declined', systemActor, decision.reason);
       await this.commit(ws, r);
