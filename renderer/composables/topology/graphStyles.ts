@@ -13,7 +13,23 @@ import type { GraphPalette } from '../../components/topology/overlays/topologyOv
 /** Above this many elements the large-graph options apply. */
 export const largeGraphElements = 1500;
 
+/**
+ * For measuring only (bench/topologyRender.ts): localStorage
+ * "pcloud.topology.renderMode" = "plain" turns the large-graph options off,
+ * "large" forces them on.
+ */
+function renderModeOverride(): 'plain' | 'large' | undefined {
+  try {
+    const mode = globalThis.localStorage?.getItem('pcloud.topology.renderMode');
+    return mode === 'plain' || mode === 'large' ? mode : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function isLargeGraph(elementCount: number): boolean {
+  const forced = renderModeOverride();
+  if (forced) return forced === 'large';
   return elementCount > largeGraphElements;
 }
 
