@@ -6,7 +6,11 @@
 // Keys are copied into native memory when a key object is created and never
 // come back: JavaScript holds only an opaque handle. Call release() when a key
 // is retired (it wipes the key at once); a dropped object is wiped when
-// garbage-collected, which may be much later.
+// garbage-collected, which may be much later. The caller's own copy of the key
+// bytes is the caller's to wipe (`key.fill(0)` once the object exists).
+//
+// Path selection (setCryptoPath) is process-wide and meant for tests and
+// benchmarks; production code leaves the fastest path chosen at load.
 //
 // Padding rule for CBC: with padding 'none' (the default, and what ESP uses,
 // since its trailer already pads) every length must be a multiple of 16 or the
