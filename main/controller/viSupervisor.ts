@@ -20,8 +20,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resources } from '../protocol/domain.ts';
 import type { ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
@@ -43,7 +43,16 @@ import {
 } from './sandbox.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
 
-const monitorScript = fileURLToPath(new URL('../services/monitor.ts', import.meta.url));
+/**
+ * The built-in monitor service: beside this module when bundled (dist/main/monitor.js, once the
+ * build has it as an entry), else the source file of the checkout (run from main/controller/ or
+ * from dist/main/). Without one, "monitor" is simply not an installed program.
+ */
+function findMonitorScript(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, 'monitor.js'), join(here, '..', 'services', 'monitor.ts'), join(here, '..', '..', 'main', 'services', 'monitor.ts')].find((f) => existsSync(f));
+}
+const monitorScript = findMonitorScript();
 
 export interface ProgramTable {
   [id: string]: { command: string[] };
@@ -103,7 +112,7 @@ export class ViSupervisor {
   }
 
   programs(): string[] {
-    return ['monitor', ...Object.keys(this.o.programs).filter((p) => p !== 'monitor')];
+    return [...(monitorScript ? ['monitor'] : []), ...Object.keys(this.o.programs).filter((p) => p !== 'monitor')];
   }
 
   /** The command line of a program, or undefined when it is not installed here. */
@@ -111,7 +120,7 @@ export class ViSupervisor {
     const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
     const configured = Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
     if (configured) return [...configured.command, ...argv];
-    if (program === 'monitor') return [process.execPath, '--disable-warning=ExperimentalWarning', monitorScript, ...argv];
+    if (program === 'monitor' && monitorScript) return [process.execPath, '--disable-warning=ExperimentalWarning', monitorScript, ...argv];
     return undefined;
   }
 

@@ -190,6 +190,20 @@ describe('cloudlet controller with real VIs', () => {
     op.close();
   });
 
+  test('when the scheduler goes away and comes back on the same address, the controller reconnects, says hello, reports and resyncs', async () => {
+    const port = s.port;
+    await s.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const again = new StandInScheduler();
+    again.assignments = [];
+    await again.start(['c1'], port);
+    schedulers.push(again);
+    await waitFor('the controller back', () => again.connected('c1') && again.reports.length > 0);
+    expect(again.hellos).toEqual([{ cloudletId: 'c1', controllerUrl: ctl.url }]);
+    expect(again.reports[0]?.report.nodes.map((n) => n.nodeId)).toEqual(['c1-n1', 'c1-n2']);
+    s = again;
+  });
+
   test('after kill -9 and a restart: running VIs are adopted with their rules, ended ones cleaned up, no orphans', async () => {
     const rule = { priority: 10, match: { dstPrefix: '10.6.0.0/16' }, action: 'to_vi' as const, samplingRate: 0, ownershipProof: proof('10.6.0.0/16', 'p1') };
     expect(await host(s, 'c1', 'r6', { rules: [rule], args: { children: '2' } })).toEqual({ ok: true });

@@ -37,8 +37,9 @@ export class StandInScheduler {
   private next = 1;
   private server: RpcServer | undefined;
   url = '';
+  port = 0;
 
-  async start(cloudletIds: string[]): Promise<void> {
+  async start(cloudletIds: string[], port = 0): Promise<void> {
     const cloudletOf = (p: { role: string; cloudletId?: string }): string => p.cloudletId ?? '';
     const handlers = {
       'controller.hello': (p: { controllerUrl?: string }, ctx: { principal: { role: string; cloudletId?: string } }) => {
@@ -72,7 +73,8 @@ export class StandInScheduler {
       tokens: new TokenStore(cloudletIds.map((id, i) => ({ token: `${tokens.controller}-${i}`, principal: { role: 'controller' as const, name: `ctl-${id}`, cloudletId: id } }))),
       log: () => undefined,
     });
-    const address = await this.server.listen('127.0.0.1', 0);
+    const address = await this.server.listen('127.0.0.1', port);
+    this.port = address.port;
     this.url = `ws://127.0.0.1:${address.port}`;
   }
 
