@@ -50,6 +50,8 @@ export interface CloudletLive {
 export class ControllerHub {
   private readonly live = new Map<string, CloudletLive>();
   private readonly waiting = new Map<string, Waiting>();
+  /** Nodes whose last report said down (admission skips them). */
+  private readonly down = new Set<string>();
   private nextCommand = 1;
   private readonly runId = Date.now().toString(36);
   private readonly staleAfterMs: number;
@@ -83,6 +85,10 @@ export class ControllerHub {
       w.resolve({ ok: false, reason: 'the scheduler is shutting down' });
       this.waiting.delete(id);
     }
+  }
+
+  get downNodes(): number {
+    return this.down.size;
   }
 
   view(cloudletId: string): CloudletLive | undefined {
@@ -120,7 +126,11 @@ export class ControllerHub {
     const c = this.live.get(cloudletId);
     if (!c) return;
     const at = this.now();
-    for (const n of report.nodes) c.nodes.set(n.nodeId, { at: report.at, total: n.total, available: n.available, health: n.health });
+    for (const n of report.nodes) {
+      c.nodes.set(n.nodeId, { at: report.at, total: n.total, available: n.available, health: n.health });
+      if (n.health === 'down') this.down.add(n.nodeId);
+      else this.down.delete(n.nodeId);
+    }
     c.lastReportAt = at;
     if (c.status !== 'healthy') {
       c.status = 'healthy';
@@ -131,6 +141,7 @@ export class ControllerHub {
   /** Restores the last stored reports (status stays unknown until a fresh one). */
   restoreNode(cloudletId: string, nodeId: string, view: NodeReportView): void {
     this.live.get(cloudletId)?.nodes.set(nodeId, view);
+    if (view.health === 'down') this.down.add(nodeId);
   }
 
   private checkStale(): void {

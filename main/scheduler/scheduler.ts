@@ -144,20 +144,25 @@ export class Scheduler {
     return this.holding.get(providerId) ?? 0;
   }
 
-  /** Records a state change in the write set; final states release everything held. */
-  private transition(ws: WriteSet, r: Reservation, to: ReservationState, actor: Actor, reason: string): void {
+  /**
+   * Records a state change in the write set; final states release everything
+   * held. `writeRow` false leaves the reservation row to the caller (a new
+   * reservation is inserted once, in its final state of the request).
+   */
+  private transition(ws: WriteSet, r: Reservation, to: ReservationState, actor: Actor, reason: string, writeRow = true): void {
     const at = this.now();
     const from = r.state;
     r.state = to;
     r.updatedAt = at;
     r.reason = reason;
-    ws.updateReservation(r).transition(r.id, { at, from, to, actor: actor.name, reason });
+    if (writeRow) ws.updateReservation(r);
+    ws.transition(r.id, { at, from, to, actor: actor.name, reason });
     ws.audit(this.audit.next(at, actor, `reservation.${to}`, r.id, reason));
     if (finalStates.includes(to)) {
       this.index.release(r.id);
       this.dropHolding(r.id, r.providerId);
       this.live.delete(r.id);
-      ws.holds(r.id, null, false, null);
+      if (writeRow) ws.holds(r.id, null, false, null);
     }
   }
 
@@ -170,7 +175,8 @@ export class Scheduler {
   private skipOptions(): DecideOptions {
     return {
       cloudletSkip: (id) => (this.hub.view(id)?.status === 'stale' ? `stale: no report from its controller for over ${this.config.staleAfterMs} ms` : null),
-      nodeSkip: (nodeId) => {
+      // Most of the time no node is down: then there is nothing to ask per node.
+      nodeSkip: this.hub.downNodes === 0 ? undefined : (nodeId) => {
         const node = this.inventory.nodeById.get(nodeId);
         const report = node && this.hub.view(node.cloudletId)?.nodes.get(nodeId);
         return report?.health === 'down' ? `reported down at ${new Date(report.at).toISOString()}` : null;
@@ -255,22 +261,24 @@ export class Scheduler {
       updatedAt: now,
       reason: 'requested',
     };
+    // The row is written once, in the state this request ends in; foreign keys are checked at commit.
     const ws = this.store.begin();
-    ws.insertReservation(r, req.clientRequestId);
     ws.transition(r.id, { at: now, from: null, to: 'requested', actor: actor.name, reason: 'requested' });
     ws.audit(this.audit.next(now, actor, 'reservation.requested', r.id, `${req.requestorPopId} ${new Date(req.t0).toISOString()}..${new Date(req.t1).toISOString()}, ${req.profile.length} sub-slot(s), ${req.service.program}`));
     if (!decision.chosen) {
-      this.transition(ws, r, 'declined', systemActor, decision.reason);
+      this.transition(ws, r, 'declined', systemActor, decision.reason, false);
+      ws.insertReservation(r, req.clientRequestId);
       await this.commit(ws, r);
       return r;
     }
     this.index.place(r.id, decision.chosen.nodeId, r.profile, this.isIsp(providerId));
     this.addHolding(r.id, providerId, base);
     this.live.set(r.id, r);
-    ws.holds(r.id, r.nodeId, this.isIsp(providerId), r.profile);
-    this.transition(ws, r, 'pending_approval', systemActor, `admitted: ${decision.reason}`);
+    this.transition(ws, r, 'pending_approval', systemActor, `admitted: ${decision.reason}`, false);
     const auto = this.config.approval.autoApproveAll || this.config.approval.autoApprove.includes(providerId);
-    if (auto) this.transition(ws, r, 'approved', systemActor, `approved by policy for provider ${providerId}`);
+    if (auto) this.transition(ws, r, 'approved', systemActor, `approved by policy for provider ${providerId}`, false);
+    ws.insertReservation(r, req.clientRequestId);
+    ws.holds(r.id, r.nodeId, this.isIsp(providerId), r.profile, true);
     this.lifecycle.schedule(r.id, r.t0);
     await this.commit(ws, r);
     if (auto) return this.confirm(r.id, systemActor);

@@ -143,12 +143,13 @@ export class WriteSet {
   }
 
   /** Replaces what a reservation holds: its profile on its node, or nothing. */
-  holds(reservationId: string, nodeId: string | null, isp: boolean, profile: Profile | null): this {
+  holds(reservationId: string, nodeId: string | null, isp: boolean, profile: Profile | null, fresh = false): this {
     const rows = nodeId && profile
       ? profile.map((s) => [reservationId, nodeId, isp ? 1 : 0, s.from, s.to, s.capacity.cpu, s.capacity.memMiB, s.capacity.diskGiB, s.capacity.netMbps])
       : [];
     this.ops.push(() => {
-      this.s.deleteHolds.run(reservationId);
+      // A fresh reservation holds nothing yet: no need to look.
+      if (!fresh) this.s.deleteHolds.run(reservationId);
       for (const row of rows) this.s.insertHold.run(row);
     });
     return this;
@@ -235,6 +236,8 @@ export class Store {
     this.queue = [];
     try {
       this.db.transaction(() => {
+        // Checked at commit, so a write set may add a row's children before the row itself.
+        this.db.pragma('defer_foreign_keys = ON');
         for (const q of batch) for (const op of q.set.ops) op();
       })();
     } catch (e) {
