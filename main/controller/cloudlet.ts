@@ -320,7 +320,9 @@ export class Cloudlet {
       profile: c.profile,
       service: c.service,
       state: 'prepared',
-      expiresAt: this.o.now() + c.holdMs,
+      // A little longer than asked: a commit that arrives just after holdMs (a slow group commit
+      // at the scheduler) should find its hold, and holding a few seconds more only errs on the safe side.
+      expiresAt: this.o.now() + c.holdMs + 5000,
     });
     this.o.events.changed();
     return { ok: true };

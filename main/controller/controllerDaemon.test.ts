@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { RpcClient } from '../protocol/client.ts';
@@ -8,6 +9,7 @@ import { controllerApi } from '../protocol/controllerApi.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { ConfigError, loadControllerConfig, parseControllerConfig } from './config.ts';
 import { ControllerDaemon } from './controllerDaemon.ts';
+import { Ed25519AttestationVerifier } from './ownership.ts';
 
 const tokens = { operator: 'operator-token-0123456789abcdef', viewer: 'viewer-token-0123456789abcdef' };
 const dir = mkdtempSync(join(tmpdir(), 'pcloud-ctl-unit-'));
@@ -129,5 +131,12 @@ describe('controller config', () => {
     );
     expect(() => parseControllerConfig({ ...config, nodes: [config.nodes[0], config.nodes[0]] })).toThrow('config.nodes[1].id: node "n1" is listed twice');
     expect(() => loadControllerConfig(join(dir, 'missing.json'))).toThrow(ConfigError);
+  });
+
+  test('the example in resources/ is a valid config, with paths made absolute', () => {
+    const example = loadControllerConfig(fileURLToPath(new URL('../../resources/controller.example.json', import.meta.url)));
+    expect(example).toMatchObject({ cloudletId: 'ams-1', onExit: 'keep', sandbox: { mode: 'auto' } });
+    expect(example.stateDir).toMatch(/resources\/controller-ams-1$/);
+    expect(() => new Ed25519AttestationVerifier(example.trustAnchors)).not.toThrow();
   });
 });

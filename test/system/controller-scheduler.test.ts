@@ -120,7 +120,7 @@ async function settled(id: string, states: Reservation['state'][], timeoutMs = 2
 
 describe('controllers with the real scheduler', () => {
   test('a refusing controller sends the scheduler to the next cloudlet, which confirms, starts at t0 and stops at t1', async () => {
-    const t0 = slotAfter(3000);
+    const t0 = slotAfter(4000);
     const t1 = t0 + 3000;
     const r = await request('ids', t0, t1);
     const scheduled = await settled(r.id, ['scheduled', 'active', 'failed', 'declined']);

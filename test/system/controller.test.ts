@@ -7,10 +7,12 @@
  * Commands come from a stand-in that speaks the scheduler's real contract;
  * controller-scheduler.test.ts runs against the real scheduler.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newAnchorKeys, signAttestation } from '../../main/controller/ownership.ts';
+import { Ed25519AttestationVerifier, newAnchorKeys, signAttestation } from '../../main/controller/ownership.ts';
+import { parsePrefix } from '../../main/controller/prefix.ts';
 import { ErrorCode } from '../../main/protocol/errors.ts';
 import type { ViUsage } from '../../main/protocol/controllerApi.ts';
 import {
@@ -27,6 +29,7 @@ import {
   waitFor,
   type RunningController,
 } from './controllerHarness.ts';
+import { repoRoot } from './harness.ts';
 
 const keys = newAnchorKeys();
 const proof = (prefix: string, provider: string): string => signAttestation({ prefix, provider, notAfter: Date.now() + 3_600_000 }, keys.privateKeyPem);
@@ -249,6 +252,27 @@ describe('cloudlet controller with real VIs', () => {
     expect(pidsWithEnv('PCLOUD_VI_ID=vi-r6')).toEqual([]);
     expect(pidsWithEnv(`PCLOUD_VI_DIR=${join(dir, 'state-c1')}`, false)).toEqual([]);
     op.close();
+  });
+
+  test('pcctl: attest keygen and sign make proofs the verifier accepts; cloudlet reads and acts on a running controller', () => {
+    const pcctl = (...args: string[]) => spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'main/cli/pcctl.ts'), ...args], { encoding: 'utf8', env: { ...process.env, PCLOUD_TOKEN: tokens.operator } });
+    const keyFile = join(dir, 'anchor.pem');
+    const keygen = pcctl('attest', 'keygen', '--out', keyFile);
+    expect(keygen.status).toBe(0);
+    const signed = pcctl('attest', 'sign', '--key', keyFile, '--prefix', '10.20.0.0/16', '--provider', 'p1', '--days', '1');
+    expect(signed.status).toBe(0);
+    const verdict = new Ed25519AttestationVerifier([{ name: 'cli', publicKey: keygen.stdout }]).verify(signed.stdout.trim(), { prefix: parsePrefix('10.20.1.0/24'), providerId: 'p1' }, Date.now());
+    expect(verdict).toMatchObject({ ok: true, anchor: 'cli' });
+
+    const vis = pcctl('cloudlet', 'vis', '--url', ctl.url);
+    expect(vis.status, vis.stderr).toBe(0);
+    expect((JSON.parse(vis.stdout) as { vis: { id: string }[] }).vis.map((v) => v.id)).toContain('vi-r8');
+    const again = pcctl('cloudlet', 'terminate', '--url', ctl.url, '--vi', 'vi-r8', '--reason', 'already gone');
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ id: 'vi-r8', state: 'failed' });
+    const noReason = pcctl('cloudlet', 'terminate', '--url', ctl.url, '--vi', 'vi-r8');
+    expect(noReason.status).not.toBe(0);
+    expect(noReason.stderr).toContain('--reason is required');
   });
 });
 
