@@ -98,6 +98,7 @@ function vectorCases(): Case[] {
   }
   for (let seed = 1; seed <= 12; seed++) cases.push({ line: `cbc-batch ${seed}`, expect: 'ok', what: `batch seed ${seed}` });
   for (let seed = 1; seed <= 12; seed++) cases.push({ line: `hmac-batch ${seed}`, expect: 'ok', what: `hmac batch seed ${seed}` });
+  for (let seed = 1; seed <= 12; seed++) cases.push({ line: `hmac-engines ${seed}`, expect: 'ok', what: `hmac engines seed ${seed}` });
   for (let seed = 1; seed <= 8; seed++) cases.push({ line: `sa ${seed}`, expect: 'ok', what: `sa seed ${seed}` });
   return cases;
 }

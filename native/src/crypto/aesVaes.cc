@@ -20,6 +20,7 @@
 // GCC 12's own avx512fintrin.h builds some intrinsics from _mm512_undefined_*
 // and then warns about it (GCC bug 105593); the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 

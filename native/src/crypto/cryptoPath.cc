@@ -65,14 +65,32 @@ std::vector<const CryptoPath*> Detect() {
   const X86Features f = DetectX86();
   const bool shaNi = f.sha && f.sse41;
   const Sha256BlocksFn sha = shaNi ? Sha256BlocksShaNi : Sha256BlocksPortable;
-  const HmacBatchFn hmac = shaNi ? HmacSha256ShaNi : HmacSha256Portable;
-  const char* shaName = shaNi ? "sha-ni" : "portable";
-  // The 16-lane AVX-512 HMAC falls back to SHA-NI for small batches, so it
-  // needs both; without SHA-NI the vaes512 path keeps the plain engine.
-  static const CryptoPath vaes512{"vaes512", shaNi ? "avx512-16x+sha-ni" : shaName, CbcEncryptVaes512,
-                                  CbcDecryptVaes512, sha, shaNi ? HmacSha256Avx512 : hmac};
-  static const CryptoPath vaes256{"vaes256", shaName, CbcEncryptVaes256, CbcDecryptVaes256, sha, hmac};
-  static const CryptoPath aesni{"aesni", shaName, CbcEncryptAesNi, CbcDecryptAesNi, sha, hmac};
+  // Batch HMAC engines. Multi-buffer engines need a one-message fallback for
+  // small batches, fixed here because the path table is plain function pointers.
+  struct Engines {
+    static void Avx512ShaNi(const HmacKey& k, const HmacJob* j, size_t n) { HmacSha256Avx512(Sha256BlocksShaNi, k, j, n); }
+    static void Avx512Portable(const HmacKey& k, const HmacJob* j, size_t n) {
+      HmacSha256Avx512(Sha256BlocksPortable, k, j, n);
+    }
+    static void Avx2Portable(const HmacKey& k, const HmacJob* j, size_t n) { HmacSha256Avx2(Sha256BlocksPortable, k, j, n); }
+  };
+  const HmacBatchFn avx512Hmac = shaNi ? Engines::Avx512ShaNi : Engines::Avx512Portable;
+  const HmacBatchFn avx2Hmac = Engines::Avx2Portable;  // only where SHA-NI is missing
+  const char* avx512Name = shaNi ? "avx512-16x (sha-ni below 8 messages)" : "avx512-16x (portable below 2)";
+  const char* avx2Name = "avx2-8x (portable below 2)";
+  // vaes512 hashes 16 messages at a time in AVX-512 lanes (2x SHA-NI on a
+  // batch, sha256Avx512.cc). The others use SHA-NI where it exists (it beats
+  // 8 AVX2 lanes, sha256Avx2.cc), otherwise the widest multi-buffer engine
+  // the CPU has: AVX-512 on Skylake-SP/Cascade Lake, AVX2 on Haswell to Comet
+  // Lake. The engines a forced path does not reach on the test machine are
+  // compared with the portable one by the sanitizer driver.
+  const HmacBatchFn withoutShaNi = f.avx512 ? avx512Hmac : f.avx2 ? avx2Hmac : HmacSha256Portable;
+  const char* withoutShaNiName = f.avx512 ? avx512Name : f.avx2 ? avx2Name : "portable";
+  static const CryptoPath vaes512{"vaes512", avx512Name, CbcEncryptVaes512, CbcDecryptVaes512, sha, avx512Hmac};
+  static const CryptoPath vaes256{"vaes256", shaNi ? "sha-ni" : withoutShaNiName, CbcEncryptVaes256, CbcDecryptVaes256,
+                                  sha, shaNi ? HmacSha256ShaNi : withoutShaNi};
+  static const CryptoPath aesni{"aesni", shaNi ? "sha-ni" : withoutShaNiName, CbcEncryptAesNi, CbcDecryptAesNi, sha,
+                                shaNi ? HmacSha256ShaNi : withoutShaNi};
   if (f.aes && f.sse41) {
     if (f.vaes && f.avx512 && f.avx2) paths.push_back(&vaes512);
     if (f.vaes && f.avx2) paths.push_back(&vaes256);

@@ -10,7 +10,7 @@ namespace pcloud::crypto {
 
 struct CryptoPath {
   const char* name;        // "vaes512", "vaes256", "aesni", "armv8", "portable"
-  const char* sha256Name;  // "avx512-16x+sha-ni", "sha-ni", "armv8-sha2", "portable"
+  const char* sha256Name;  // batch HMAC engine: "avx512-16x (...)", "avx2-8x (...)", "sha-ni", "armv8-sha2", "portable"
   CbcBatchFn cbcEncrypt;
   CbcBatchFn cbcDecrypt;
   Sha256BlocksFn sha256Blocks;  // one message at a time (key setup, SHA-256 itself)

@@ -50,8 +50,10 @@ using HmacBatchFn = void (*)(const HmacKey& key, const HmacJob* jobs, size_t cou
 void HmacSha256Portable(const HmacKey& key, const HmacJob* jobs, size_t count);
 #if defined(__x86_64__)
 void HmacSha256ShaNi(const HmacKey& key, const HmacJob* jobs, size_t count);
-// 16 messages at a time in AVX-512 lanes; SHA-NI for small batches.
-void HmacSha256Avx512(const HmacKey& key, const HmacJob* jobs, size_t count);
+// Multi-buffer engines: 16 messages at a time in AVX-512 lanes, 8 in AVX2
+// lanes. A batch too small to fill them goes to `fallback` one at a time.
+void HmacSha256Avx512(Sha256BlocksFn fallback, const HmacKey& key, const HmacJob* jobs, size_t count);
+void HmacSha256Avx2(Sha256BlocksFn fallback, const HmacKey& key, const HmacJob* jobs, size_t count);
 #endif
 #if defined(__aarch64__)
 void HmacSha256Armv8(const HmacKey& key, const HmacJob* jobs, size_t count);

@@ -6,23 +6,22 @@
 // Multi-buffer hashing puts 16 independent messages in the 16 dword lanes of
 // a zmm register, so each round is ~16 vector instructions for 16 blocks
 // (vprord for the rotations, vpternlogd for Ch, Maj and the three-way XORs).
-// Messages are fed like the CBC lanes in cbcSchedule.h: a lane walks its
-// message's whole blocks, then its padded tail (1-2 blocks), then the outer
-// hash's single block, then takes the next message. With few messages the
-// idle lanes make this slower than SHA-NI, so HmacSha256Avx512 falls back to
-// SHA-NI below kMinMessages (measured crossover: see the constant).
+// Messages are fed to the lanes by RunHmacLanes (hmacLanes.h). With few
+// messages the idle lanes make this slower than one-at-a-time SHA-NI, so
+// HmacSha256Avx512 falls back below kMinMessages (measured: see the constant).
 // Measured for 64 x 1504-byte messages: 3.96 GB/s, against 1.98 GB/s for SHA-NI.
 //
-// Compiled per function for "avx512f,avx512bw,avx512vl"; used only on the
-// vaes512 path, which requires those features.
+// Compiled per function for "avx512f,avx512bw,avx512vl". The vaes512 path
+// uses it, and the aesni path on AVX-512 CPUs without SHA-NI (Skylake-SP and
+// Cascade Lake Xeons, common in PoP servers).
 #if defined(__x86_64__)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC bug 105593, see aesVaes.cc
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 
-#include <cstring>
-
+#include "crypto/hmacLanes.h"
 #include "crypto/sha256.h"
 
 #define PCLOUD_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
@@ -113,98 +112,15 @@ PCLOUD_AVX512 void Compress16(uint32_t state[8][kLanes], const uint8_t* const bl
   for (size_t k = 0; k < 8; ++k) _mm512_store_si512(state[k], Add(s[k], out[k]));
 }
 
-struct Lane {
-  const HmacJob* job = nullptr;  // null when idle
-  const uint8_t* next = nullptr;
-  size_t left = 0;  // blocks left in the current segment
-  int phase = 0;    // 0 message blocks, 1 padded tail, 2 outer block
-  size_t tailBlocks = 0;
-};
-
-void SetState(uint32_t state[8][kLanes], size_t lane, const uint32_t value[8]) {
-  for (size_t k = 0; k < 8; ++k) state[k][lane] = value[k];
-}
-
-void StoreDigest(const uint32_t state[8][kLanes], size_t lane, uint8_t* out) {
-  for (size_t k = 0; k < 8; ++k) {
-    const uint32_t v = state[k][lane];
-    out[4 * k] = static_cast<uint8_t>(v >> 24);
-    out[4 * k + 1] = static_cast<uint8_t>(v >> 16);
-    out[4 * k + 2] = static_cast<uint8_t>(v >> 8);
-    out[4 * k + 3] = static_cast<uint8_t>(v);
-  }
-}
-
 }  // namespace
 
-PCLOUD_AVX512 void HmacSha256Avx512(const HmacKey& key, const HmacJob* jobs, size_t count) {
-  if (count < kMinMessages) {
-    HmacSha256(Sha256BlocksShaNi, key, jobs, count);
+PCLOUD_AVX512 void HmacSha256Avx512(Sha256BlocksFn fallback, const HmacKey& key, const HmacJob* jobs, size_t count) {
+  // Against the portable engine even two busy lanes of sixteen win.
+  if (count < (fallback == Sha256BlocksShaNi ? kMinMessages : 2)) {
+    HmacSha256(fallback, key, jobs, count);
     return;
   }
-  alignas(64) uint32_t state[8][kLanes];
-  alignas(64) uint8_t tails[kLanes][128];
-  alignas(64) uint8_t outers[kLanes][64];
-  alignas(64) static const uint8_t kZeroBlock[64] = {};
-  Lane lanes[kLanes];
-  size_t next = 0;
-  for (;;) {
-    size_t active = 0;
-    const uint8_t* blocks[kLanes];
-    for (size_t i = 0; i < kLanes; ++i) {
-      Lane& lane = lanes[i];
-      if (lane.job == nullptr && next < count) {
-        const HmacJob& job = jobs[next++];
-        lane.job = &job;
-        SetState(state, i, key.inner);
-        const size_t full = job.length / 64;
-        const size_t rest = job.length - full * 64;
-        std::memset(tails[i], 0, sizeof(tails[i]));
-        if (rest != 0) std::memcpy(tails[i], job.data + full * 64, rest);
-        tails[i][rest] = 0x80;
-        lane.tailBlocks = rest < 56 ? 1 : 2;
-        const uint64_t bits = (static_cast<uint64_t>(job.length) + 64) * 8;
-        for (int b = 0; b < 8; ++b) tails[i][lane.tailBlocks * 64 - 1 - b] = static_cast<uint8_t>(bits >> (8 * b));
-        if (full != 0) {
-          lane.phase = 0;
-          lane.next = job.data;
-          lane.left = full;
-        } else {
-          lane.phase = 1;
-          lane.next = tails[i];
-          lane.left = lane.tailBlocks;
-        }
-      }
-      if (lane.job != nullptr) ++active;
-      blocks[i] = lane.job != nullptr ? lane.next : kZeroBlock;
-    }
-    if (active == 0) break;
-    Compress16(state, blocks);
-    for (size_t i = 0; i < kLanes; ++i) {
-      Lane& lane = lanes[i];
-      if (lane.job == nullptr) continue;
-      lane.next += 64;
-      if (--lane.left != 0) continue;
-      if (lane.phase == 0) {
-        lane.phase = 1;
-        lane.next = tails[i];
-        lane.left = lane.tailBlocks;
-      } else if (lane.phase == 1) {
-        // Inner hash done: the outer block is its digest, padded for 96 bytes.
-        std::memset(outers[i], 0, sizeof(outers[i]));
-        StoreDigest(state, i, outers[i]);
-        outers[i][32] = 0x80;
-        outers[i][62] = 0x03;
-        SetState(state, i, key.outer);
-        lane.phase = 2;
-        lane.next = outers[i];
-        lane.left = 1;
-      } else {
-        StoreDigest(state, i, lane.job->tag);
-        lane.job = nullptr;
-      }
-    }
-  }
+  RunHmacLanes<kLanes>(key, jobs, count, Compress16);
 }
 
 }  // namespace pcloud::crypto
