@@ -52,6 +52,7 @@ describe('the console in a real browser, served by the headless host', () => {
 
   test('typing echo in a terminal tab shows the value in the xterm buffer', async () => {
     const marker = `hello-${randomBytes(6).toString('hex')}`;
+    await page.locator('[data-testid="nav-terminals"]').click();
     await page.locator('[data-testid="new-terminal"]').click();
     await expect.poll(() => terminalText(page), { timeout: 15_000 }).toMatch(/started local/);
     await page.locator('.xterm-helper-textarea').first().focus();
@@ -85,9 +86,10 @@ describe('a shell that cannot start', () => {
     try {
       const page = await browser.newPage();
       await page.goto(host.url);
+      await page.locator('[data-testid="nav-terminals"]').click();
       await page.locator('[data-testid="new-terminal"]').click();
       await expect.poll(() => terminalText(page), { timeout: 15_000 }).toMatch(/cannot start \/nonexistent\/shell/);
-      await expect.poll(() => page.locator('[role="tab"]').first().innerText()).toMatch(/process did not start/);
+      await expect.poll(() => page.locator('[data-view="terminals"] [role="tab"]').first().innerText()).toMatch(/process did not start/);
       await page.screenshot({ path: join(resultsDir, 'terminal-spawn-error.png') });
     } finally {
       await browser.close();
