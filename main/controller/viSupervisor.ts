@@ -102,6 +102,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Waits for `p` at most `ms`; the timer is cleared either way, so a finished wait never delays exit. */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class ViSupervisor {
   private readonly o: SupervisorOptions;
   private readonly live = new Map<string, Live>();
@@ -291,10 +301,10 @@ export class ViSupervisor {
     }
     vi = this.update(vi, { state: 'stopping', reason: `stopping: ${reason}` });
     this.signalGroup(vi, 'SIGTERM');
-    if (live) await Promise.race([live.exited, sleep(this.o.graceMs)]);
+    if (live) await within(live.exited, this.o.graceMs);
     this.signalGroup(vi, 'SIGKILL');
     this.killStragglers(vi, 'SIGKILL');
-    if (live) await Promise.race([live.exited, sleep(5000)]);
+    if (live) await within(live.exited, 5000);
     // Stragglers that outlived their leader (no pid namespace to take them down).
     for (let i = 0; i < 20 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
     const cgroup = cgroupOf(vi);
