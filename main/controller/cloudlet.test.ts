@@ -1,0 +1,105 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { ControllerCommand, Profile, ServiceSpec } from '../protocol/domain.ts';
+import { Cloudlet, capacityAt, viIdOf } from './cloudlet.ts';
+import type { OwnershipVerifier } from './ownership.ts';
+import { RuleBook } from './ruleBook.ts';
+import type { HostIsolation } from './sandbox.ts';
+import { ControllerStore } from './store.ts';
+import { ViSupervisor } from './viSupervisor.ts';
+
+const H = 3_600_000;
+const T = Date.UTC(2030, 0, 1);
+const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 't', notAfter: 0 } : { ok: false, reason: 'no' }) };
+const noIsolation: HostIsolation = { linux: true, root: false, unshare: null, prlimit: null, cgroup: null, notes: [] };
+const service = (rules: ServiceSpec['rules'] = []): ServiceSpec => ({ mode: 'visible', program: 'monitor', args: {}, rules });
+const profile = (from: number, to: number, cpu: number): Profile => [{ from, to, capacity: { cpu, memMiB: 100, diskGiB: 1, netMbps: 10 } }];
+
+let now = T;
+let store: ControllerStore;
+let cloudlet: Cloudlet;
+
+beforeEach(() => {
+  now = T;
+  const dir = mkdtempSync(join(tmpdir(), 'pcloud-cloudlet-'));
+  store = new ControllerStore(join(dir, 'c.sqlite'));
+  const supervisor = new ViSupervisor({ host: noIsolation, store, stateDir: dir, graceMs: 100, nofile: 256, programs: {}, now: () => now, onChange: () => undefined, log: () => undefined });
+  cloudlet = new Cloudlet({
+    cloudletId: 'c1',
+    nodes: [{ id: 'n1', capacity: { cpu: 4, memMiB: 1000, diskGiB: 10, netMbps: 100 } }],
+    store,
+    supervisor,
+    ruleBook: new RuleBook(verifier, []),
+    events: { viChanged: () => undefined, alarm: () => undefined, usage: () => undefined, changed: () => undefined },
+    now: () => now,
+    log: () => undefined,
+    fetchReservation: async () => undefined,
+  });
+});
+afterEach(() => store.close());
+
+let n = 0;
+function prepare(id: string, from: number, to: number, cpu: number, extra: Partial<Extract<ControllerCommand, { kind: 'prepare' }>> = {}) {
+  return cloudlet.command({ kind: 'prepare', commandId: `c${n++}`, reservationId: id, providerId: 'p1', nodeId: 'n1', t0: from, t1: to, profile: profile(from, to, cpu), service: service(), holdMs: 1000, ...extra });
+}
+
+describe('prepare, commit and abort from local truth', () => {
+  test('a node is not overbooked at any instant; the refusal names the resource and the interval', async () => {
+    expect(await prepare('r1', T, T + 2 * H, 3)).toEqual({ ok: true });
+    expect(await prepare('r2', T + H, T + 3 * H, 2)).toEqual({ ok: false, reason: 'node n1 has 1 cpu free from 2030-01-01T01:00:00.000Z to 2030-01-01T03:00:00.000Z, 2 requested' });
+    // After r1 ends there is room.
+    expect(await prepare('r3', T + 2 * H, T + 3 * H, 4)).toEqual({ ok: true });
+  });
+
+  test('abort releases a hold; commit keeps it past its hold time; a lapsed prepare frees its capacity', async () => {
+    expect(await prepare('r1', T + H, T + 2 * H, 4)).toEqual({ ok: true });
+    expect((await prepare('r2', T + H, T + 2 * H, 1)).ok).toBe(false);
+    expect(await cloudlet.command({ kind: 'abort', commandId: 'a', reservationId: 'r1', reason: 'declined' })).toEqual({ ok: true });
+    expect(await prepare('r2', T + H, T + 2 * H, 4)).toEqual({ ok: true });
+    expect(await cloudlet.command({ kind: 'commit', commandId: 'b', reservationId: 'r2' })).toEqual({ ok: true });
+    // Before t0, so the tick only lapses holds; the committed one stays.
+    now += 60_000;
+    await cloudlet.tick();
+    expect(store.hold('r2')?.state).toBe('committed');
+    expect((await prepare('r3', T + H, T + 2 * H, 1)).ok).toBe(false);
+    expect(await prepare('r3', T + 2 * H, T + 3 * H, 4)).toEqual({ ok: true });
+    expect((await prepare('r4', T + 2 * H, T + 3 * H, 4)).ok).toBe(false);
+    now += 10_000;
+    expect(await prepare('r4', T + 2 * H, T + 3 * H, 4)).toEqual({ ok: true });
+  });
+
+  test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
+    expect(await cloudlet.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
+    expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
+    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor)' });
+    await cloudlet.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
+    expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
+  });
+
+  test("a prepared hold's rules are promised: another tenant overlapping them in time is refused", async () => {
+    const rule = (provider: string) => ({ priority: 1, match: { dstPrefix: '10.1.0.0/16' }, action: 'to_vi' as const, samplingRate: 0, ownershipProof: `owns:${provider}` });
+    expect(await prepare('r1', T, T + H, 1, { service: service([rule('p1')]) })).toEqual({ ok: true });
+    expect(await prepare('r2', T, T + H, 1, { providerId: 'p2', service: service([rule('p2')]) })).toEqual({
+      ok: false,
+      reason: expect.stringContaining('would capture traffic already claimed by rule vi-r1#0 of provider "p1"'),
+    });
+    expect(await prepare('r3', T + H, T + 2 * H, 1, { providerId: 'p2', service: service([rule('p2')]) })).toEqual({ ok: true });
+  });
+
+  test('reconcile ends committed holds the scheduler no longer lists', async () => {
+    await prepare('r1', T + H, T + 2 * H, 1);
+    await cloudlet.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
+    await cloudlet.reconcile([]);
+    expect(store.hold('r1')?.state).toBe('ended');
+  });
+});
+
+test('VI ids are readable for safe reservation ids and hashed otherwise; capacity follows the profile', () => {
+  expect(viIdOf('r-123')).toBe('vi-r-123');
+  expect(viIdOf('../../etc')).toMatch(/^vi-[0-9a-f]{24}$/);
+  const p: Profile = [...profile(T, T + H, 1), ...profile(T + H, T + 2 * H, 3)];
+  expect(capacityAt(p, T + H).cpu).toBe(3);
+  expect(capacityAt(p, T + 2 * H).cpu).toBe(0);
+});
