@@ -417,7 +417,10 @@ export class Cloudlet {
     const limits: ViLimits = { cpu: caps.cpu ?? vi.limits.cpu, memMiB: caps.memMiB ?? vi.limits.memMiB, ppsCap: caps.ppsCap ?? vi.limits.ppsCap };
     const target = `${this.o.cloudletId}/${vi.nodeId}/${viId}`;
     this.audit(actor, 'vi.restrict', target, `${reason} (cpu ${limits.cpu}, memMiB ${limits.memMiB}, ppsCap ${limits.ppsCap ?? 'none'})`);
-    const { vi: next, problems } = this.o.supervisor.setLimits(viId, limits);
+    const { vi: set, problems } = this.o.supervisor.setLimits(viId, limits);
+    // Say in the VI itself what the kernel refused (e.g. a memory cap below current use on cgroup v1).
+    const next = { ...set, reason: `restricted by ${actor.name}: ${reason}${problems.length ? `; not enforced: ${problems.join('; ')}` : ''}` };
+    this.o.store.putVi(next);
     return { vi: this.viView(next), problems };
   }
 

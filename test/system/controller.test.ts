@@ -128,6 +128,7 @@ describe('cloudlet controller with real VIs', () => {
     if (r1.isolation.cgroup === 'v1') expect(readIfExists(quotaFile)).toBe('100000');
     const restricted = await op.call('vi.restrict', { viId: 'vi-r1', cpu: 0.25, memMiB: 128, ppsCap: 1000, reason: 'suspected scan traffic' });
     expect(restricted.limits).toEqual({ cpu: 0.25, memMiB: 128, ppsCap: 1000 });
+    expect(restricted.reason).toMatch(/^restricted by noc-alice: suspected scan traffic/);
     if (r1.isolation.cgroup === 'v1') {
       expect(readIfExists(quotaFile)).toBe('25000');
       expect(readIfExists('/sys/fs/cgroup/memory/packetcloud-c1/vi-r1/memory.limit_in_bytes')).toBe(String(128 * 1048576));
