@@ -17,7 +17,7 @@ export interface AuditFilter {
   to: number | null;
 }
 
-export type Verification = { ok: boolean; entries: number; brokenAt: number | null; reason: string };
+export type Verification = { ok: boolean; entries: number; brokenAt: number | null; reason: string; at: number };
 
 const pageSize = 5000;
 
@@ -50,6 +50,15 @@ export const useAuditStore = defineStore('audit', () => {
   const filter = ref<AuditFilter>({ text: '', actor: '', action: '', from: null, to: null });
   let unsubscribe: (() => Promise<void>) | undefined;
   let fetching: Promise<void> | undefined;
+  let verifyTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** The chain is re-verified a little after new entries arrive, at most every few seconds. */
+  function verifySoon(): void {
+    verifyTimer ??= setTimeout(() => {
+      verifyTimer = undefined;
+      void verify();
+    }, 3000);
+  }
 
   const filtered = computed(() => filterAudit(entries.value, filter.value));
   const actors = computed(() => [...new Set(entries.value.map((e) => e.actor))].sort());
@@ -62,7 +71,10 @@ export const useAuditStore = defineStore('audit', () => {
         for (;;) {
           const afterSeq = entries.value.at(-1)?.seq ?? 0;
           const page = await schedulerCall('audit.list', { afterSeq, limit: pageSize });
-          if (page.entries.length) entries.value = [...entries.value, ...page.entries];
+          if (page.entries.length) {
+            entries.value = [...entries.value, ...page.entries];
+            verifySoon();
+          }
           if (page.entries.length < pageSize) break;
         }
       } finally {
@@ -74,7 +86,7 @@ export const useAuditStore = defineStore('audit', () => {
 
   async function verify(): Promise<void> {
     try {
-      verification.value = await schedulerCall('audit.verify', {});
+      verification.value = { ...(await schedulerCall('audit.verify', {})), at: Date.now() };
     } catch (e) {
       error.value = `Could not verify the chain: ${toApiError(e).message}`;
     }
