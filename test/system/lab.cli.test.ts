@@ -1,0 +1,81 @@
+/**
+ * `pcctl lab up | status | down` with real processes: the lab outlives the
+ * command that started it, status reports what the scheduler sees, and down
+ * ends exactly the processes up started.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, test } from 'vitest';
+import { repoRoot } from './harness.ts';
+
+const run = promisify(execFile);
+const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-lab-cli-'));
+
+async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const stateFile = join(dataDir, 'lab', 'deterlab', 'lab-state.json');
+let pids: number[] = [];
+
+afterAll(async () => {
+  await pcctl('lab', 'down');
+  for (const pid of pids) if (existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
+});
+
+describe('pcctl lab', () => {
+  test('status before up says it is not up (exit 3)', async () => {
+    const r = await pcctl('lab', 'status');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('the deterlab lab is not up');
+  });
+
+  test('up starts a scheduler and two controllers that outlive pcctl, with tokens in a 0600 file', async () => {
+    const r = await pcctl('lab', 'up', '--topology', 'deterlab');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/export PCLOUD_SCHEDULER_URL=ws:\/\/127\.0\.0\.1:\d+/);
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { processes: { name: string; pid: number }[] };
+    expect(state.processes.map((p) => p.name)).toEqual(['scheduler', 'controller-C1', 'controller-C2']);
+    pids = state.processes.map((p) => p.pid);
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(true);
+    expect(statSync(stateFile).mode & 0o777).toBe(0o600);
+  });
+
+  test('status lists the processes running and both cloudlets connected', async () => {
+    const r = await pcctl('lab', 'status', '--json');
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout) as { up: boolean; processes: { running: boolean }[]; scheduler: { cloudlets: { id: string; connected: boolean }[] } };
+    expect(status.up).toBe(true);
+    expect(status.processes.every((p) => p.running)).toBe(true);
+    expect(status.scheduler.cloudlets).toEqual([expect.objectContaining({ id: 'C1', connected: true }), expect.objectContaining({ id: 'C2', connected: true })]);
+  });
+
+  test('up again does not start a second lab', async () => {
+    const r = await pcctl('lab', 'up');
+    expect(r.stdout).toContain('already up');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { processes: { pid: number }[] };
+    expect(state.processes.map((p) => p.pid)).toEqual(pids);
+  });
+
+  test('down ends every process it started', async () => {
+    const r = await pcctl('lab', 'down');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('stopped scheduler');
+    // Gone, not zombies: detached children were re-parented and reaped by init.
+    await expect.poll(() => pids.filter((pid) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')), { timeout: 15_000 }).toEqual([]);
+    expect((await pcctl('lab', 'status')).code).toBe(3);
+  });
+});
