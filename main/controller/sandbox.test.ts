@@ -1,6 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { backoffDelay } from './schedulerLink.ts';
-import { cgroupMounts, parseProcStat, planLaunch, type HostIsolation } from './sandbox.ts';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyCgroupLimits, cgroupMounts, cgroupUsage, parseProcStat, planLaunch, type HostIsolation } from './sandbox.ts';
 
 const request = {
   viId: 'vi-r1',
@@ -68,6 +71,16 @@ describe('sandbox', () => {
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args[1]).toBe('ulimit -n 4096; ulimit -c 0; ulimit -f 2; ulimit -t 100; exec "$@"');
     expect(plan.args.slice(3)).toEqual(['/usr/bin/node', 'monitor.ts']);
+  });
+
+  test('cgroup v2 files: cpu.max as quota and period, memory.max in bytes, usage from cpu.stat and memory.current', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcloud-cg2-'));
+    expect(applyCgroupLimits({ version: 'v2', dirs: [dir] }, { cpu: 0.5, memMiB: 64 })).toEqual([]);
+    expect(readFileSync(join(dir, 'cpu.max'), 'utf8')).toBe('50000 100000');
+    expect(readFileSync(join(dir, 'memory.max'), 'utf8')).toBe(String(64 * 1048576));
+    writeFileSync(join(dir, 'cpu.stat'), 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n');
+    writeFileSync(join(dir, 'memory.current'), '8388608\n');
+    expect(cgroupUsage({ version: 'v2', dirs: [dir] })).toEqual({ cpuUsec: 1234567, memBytes: 8388608 });
   });
 
   test('reconnect backoff doubles up to the cap, with +-30% jitter', () => {
