@@ -12,7 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { RpcClient } from '../protocol/client.ts';
-import type { ControllerCommand, ControllerReport, Reservation } from '../protocol/domain.ts';
+import { describeIssues } from '../protocol/dispatcher.ts';
+import { ControllerCommandSchema, ReservationSchema, type ControllerCommand, type ControllerReport, type Reservation } from '../protocol/domain.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 
 export interface SchedulerLinkOptions {
@@ -93,7 +94,7 @@ export class SchedulerLink {
     try {
       await client.connect();
       await client.call('controller.hello', { controllerUrl: this.o.controllerUrl, software: this.o.software });
-      await client.subscribe('controller.commands', {}, (command) => void this.handle(client, command));
+      await client.subscribe('controller.commands', {}, (raw) => void this.handle(client, raw));
     } catch (e) {
       client.close();
       this.scheduleReconnect(`cannot reach the scheduler at ${this.o.url}: ${(e as Error).message}`);
@@ -112,7 +113,7 @@ export class SchedulerLink {
     this.o.onStatus(true, `connected to ${this.o.url}`);
     try {
       const { reservations } = await client.call('controller.assignments', {});
-      await this.o.onConnected(reservations);
+      await this.o.onConnected(ReservationSchema.array().parse(reservations));
     } catch (e) {
       this.o.log(`reconciling with the scheduler failed: ${(e as Error).message}`);
     }
@@ -121,7 +122,17 @@ export class SchedulerLink {
     this.reportTimer.unref();
   }
 
-  private async handle(client: RpcClient<typeof schedulerApi>, command: ControllerCommand): Promise<void> {
+  /** Every command is schema-checked here too: the client side of a hop trusts nothing it did not check. */
+  private async handle(client: RpcClient<typeof schedulerApi>, raw: unknown): Promise<void> {
+    const parsed = ControllerCommandSchema.safeParse(raw);
+    if (!parsed.success) {
+      const commandId = typeof raw === 'object' && raw !== null && 'commandId' in raw && typeof raw.commandId === 'string' ? raw.commandId.slice(0, 64) : undefined;
+      const reason = `malformed command refused: ${describeIssues(parsed.error, 'command')}`;
+      this.o.log(reason);
+      if (commandId) await client.call('controller.answer', { commandId, ok: false, reason: reason.slice(0, 2048) }).catch(() => undefined);
+      return;
+    }
+    const command = parsed.data;
     let answer: { ok: boolean; reason?: string };
     try {
       answer = await this.o.onCommand(command);
@@ -164,6 +175,6 @@ export class SchedulerLink {
   /** The reservations this cloudlet must host, from the scheduler (for a start without a prior prepare). */
   async assignments(): Promise<Reservation[]> {
     if (!this.client?.connected) throw new Error('the scheduler is not connected');
-    return (await this.client.call('controller.assignments', {})).reservations;
+    return ReservationSchema.array().parse((await this.client.call('controller.assignments', {})).reservations);
   }
 }

@@ -180,7 +180,9 @@ export class ViSupervisor {
         cpuSeconds: Math.ceil(Math.max(1, req.capacity.cpu) * Math.max(0, req.t1 - now) / 1000) + 60,
       },
       extraNotes: notes,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir },
+      // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
+      // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
     });
     let vi: ViRecord = {
       id: req.viId,

@@ -149,6 +149,14 @@ describe('cloudlet controller with real VIs', () => {
     op.close();
   });
 
+  test('a malformed command is refused with what is wrong, and changes nothing', async () => {
+    const answer = await s.sendRaw('c1', { kind: 'prepare', commandId: 'bad-1', reservationId: 'rx', nodeId: 'c1-n1' });
+    expect(answer).toEqual({ ok: false, reason: expect.stringMatching(/^malformed command refused: command\.providerId/) });
+    const op = await operatorClient(ctl.url);
+    expect((await op.call('node.list', {})).nodes.find((n) => n.id === 'c1-n1')?.vis).toBe(1);
+    op.close();
+  });
+
   test('terminate removes the rules first, then the processes; twice is harmless; the action is audited and forwarded', async () => {
     const op = await operatorClient(ctl.url);
     const events: string[] = [];

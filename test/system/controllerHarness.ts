@@ -96,6 +96,20 @@ export class StandInScheduler {
     });
   }
 
+  /** Pushes an item as is (even one the contract does not allow) and waits for the answer to `commandId`. */
+  sendRaw(cloudletId: string, item: Record<string, unknown> & { commandId: string }, timeoutMs = 5000): Promise<{ ok: boolean; reason?: string }> {
+    const sink = this.sinks.get(cloudletId);
+    if (!sink) return Promise.resolve({ ok: false, reason: 'not connected' });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${item.commandId} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.set(item.commandId, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+      sink.push(item as unknown as ControllerCommand);
+    });
+  }
+
   async close(): Promise<void> {
     await this.server?.close();
   }
