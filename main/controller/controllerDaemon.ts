@@ -23,7 +23,7 @@ import type { ControllerConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { Ed25519AttestationVerifier, type OwnershipVerifier } from './ownership.ts';
 import { RuleBook } from './ruleBook.ts';
-import { detectIsolation, hostIsolationSummary, type HostIsolation } from './sandbox.ts';
+import { detectIsolation, hostIsolationSummary, removeBaseCgroups, type HostIsolation } from './sandbox.ts';
 import { SchedulerLink } from './schedulerLink.ts';
 import { ControllerStore } from './store.ts';
 import { ViSupervisor } from './viSupervisor.ts';
@@ -228,6 +228,7 @@ export class ControllerDaemon {
         if (!['stopped', 'failed', 'terminated'].includes(vi.state)) await this.cloudlet.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
       }
     }
+    if (this.supervisor.running().length === 0) removeBaseCgroups(this.host);
     this.supervisor.detach();
     this.store.close();
   }

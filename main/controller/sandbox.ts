@@ -298,6 +298,18 @@ export function removeViCgroup(cg: ViCgroup): string[] {
   return problems;
 }
 
+/** Removes the controller's own cgroup directories when no VI is left in them (rmdir refuses otherwise). */
+export function removeBaseCgroups(host: HostIsolation): void {
+  if (!host.cgroup) return;
+  for (const dir of new Set(Object.values(host.cgroup.bases))) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still holds VI cgroups (kept VIs), or already gone.
+    }
+  }
+}
+
 // ---------------------------------------------------------------- /proc
 
 export interface ProcStat {
