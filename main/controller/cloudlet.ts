@@ -73,6 +73,7 @@ export class Cloudlet {
   private readonly o: CloudletOptions;
   /** VI changes not yet acknowledged by the scheduler, by reservation. */
   private readonly pendingViReports = new Map<string, ViReport>();
+  private readonly toldNotStarted = new Set<string>();
 
   private readonly startedAt: number;
 
@@ -456,7 +457,11 @@ export class Cloudlet {
         this.o.events.changed();
       } else if (h.state === 'committed' && h.t0 <= now && now < h.t1) {
         const r = await this.startHold(h);
-        if (!r.ok) this.o.log(`reservation ${h.reservationId} due at t0 but not started: ${r.reason}`);
+        // Retried every tick (the node may come back up); said once.
+        if (!r.ok && !this.toldNotStarted.has(h.reservationId)) {
+          this.toldNotStarted.add(h.reservationId);
+          this.o.log(`reservation ${h.reservationId} due at t0 but not started: ${r.reason}`);
+        }
       } else if ((h.state === 'committed' || h.state === 'running') && h.t1 <= now) {
         const vi = this.o.store.vi(viIdOf(h.reservationId));
         if (vi) await this.teardown(vi, 'stopped', 'reached its end time t1');
