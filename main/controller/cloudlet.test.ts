@@ -88,6 +88,16 @@ describe('prepare, commit and abort from local truth', () => {
     expect(await prepare('r3', T + H, T + 2 * H, 1, { providerId: 'p2', service: service([rule('p2')]) })).toEqual({ ok: true });
   });
 
+  test('a start refused (node down) ends the hold, so it is not started later behind the scheduler', async () => {
+    await prepare('r1', T + H, T + 2 * H, 1);
+    await cloudlet.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
+    await cloudlet.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'fire');
+    now = T + H;
+    const refused = await cloudlet.command({ kind: 'start', commandId: 's', reservationId: 'r1', nodeId: 'n1', profile: profile(T + H, T + 2 * H, 1), service: service(), t1: T + 2 * H });
+    expect(refused).toEqual({ ok: false, reason: 'node n1 is down (fire)' });
+    expect(store.hold('r1')?.state).toBe('ended');
+  });
+
   test('reconcile ends committed holds the scheduler no longer lists', async () => {
     await prepare('r1', T + H, T + 2 * H, 1);
     await cloudlet.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });

@@ -340,6 +340,11 @@ export class Cloudlet {
       hold = { ...hold, nodeId: c.nodeId, t1: c.t1, profile: c.profile, service: c.service };
     }
     const result = await this.startHold(hold);
+    // The scheduler fails a reservation whose start is refused: do not start it later on our own.
+    if (!result.ok) {
+      const now = this.o.store.hold(hold.reservationId);
+      if (now && now.state !== 'running') this.o.store.putHold({ ...now, state: 'ended' });
+    }
     return result;
   }
 
