@@ -38,6 +38,12 @@ export default tseslint.config(
     },
   },
   {
+    // CommonJS files (test hooks loaded with node --require) use require by nature.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['main/shell/**'],
     rules: { '@typescript-eslint/no-restricted-imports': 'off' },
   },

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ClassifyResult, FlowTable, FrameField, FRAME_FIELDS, NO_PORT, parseErrorNames, parseFrames } from '../demux.ts';
+import { ClassifyResult, FlowTable, FrameField, NO_PORT, parseErrorNames, parseFrames } from '../demux.ts';
 import { testdataDir } from './classbench.ts';
 import { packFrames } from './frameBuilder.ts';
 import { readCapture } from './pcapReader.ts';
