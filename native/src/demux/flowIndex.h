@@ -53,7 +53,12 @@ class FlowIndex {
   std::vector<RuleRecord> records_;   // by position
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
   std::vector<Tree> trees_;           // ascending firstPosition
-  std::vector<uint32_t> nodes_;       // internal nodes: header word, then child refs
+  struct Node {
+    uint32_t header;      // dim | shift << 3 | bits << 8
+    uint32_t firstChild;  // index into children_
+  };
+  std::vector<Node> nodes_;           // small and dense: stays in L1/L2
+  std::vector<uint32_t> children_;    // child references, 2^bits per node
   struct Leaf {
     uint32_t firstChunk;
     uint32_t chunkCount;

@@ -2,6 +2,7 @@
 // decide from the five cut dimensions (ingress port, VNI, eth_type, full IPv6
 // prefixes), plus what a match returns. Immutable once built into an index.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -12,11 +13,19 @@ namespace pcloud::demux {
 
 struct RuleCounters;
 
-struct RuleRecord {
-  // Verification (checked on leaf candidates).
+// The first 64 bytes hold everything a lookup and the batch loop read, so a
+// match costs one cache line here; the full IPv6 prefixes sit in the second.
+struct alignas(64) RuleRecord {
   Range inPort;
   Range vni;
   Range ethType;
+  uint64_t order;          // OrderKey(priority, installation sequence)
+  RuleCounters* counters;  // stable storage owned by the flow table
+  uint32_t id;
+  uint32_t viId;
+  uint32_t sampleRate;
+  uint32_t priority;
+  Action action;
   uint8_t family;
   uint8_t srcLen;
   uint8_t dstLen;
@@ -24,15 +33,8 @@ struct RuleRecord {
   bool portsWildcard;     // matches packets without ports (leaf lanes cannot tell)
   uint8_t src[16];
   uint8_t dst[16];
-  // Result.
-  uint64_t order;          // OrderKey(priority, installation sequence)
-  uint32_t id;
-  uint32_t viId;
-  uint32_t sampleRate;
-  uint32_t priority;
-  Action action;
-  RuleCounters* counters;  // stable storage owned by the flow table
 };
+static_assert(offsetof(RuleRecord, portsWildcard) < 64, "hot fields must share the first cache line");
 
 inline bool PrefixMatches(const uint8_t* rule, const uint8_t* packet, unsigned len) {
   const unsigned whole = len / 8;
