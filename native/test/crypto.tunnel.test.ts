@@ -3,7 +3,7 @@
 // rejection of every single flipped byte, of replays (within a batch, across
 // batches, below the 64-packet window) and of a wrong SPI; release and
 // argument errors.
-import { createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AesCbcKey, ESP_PAYLOAD_OFFSET, HmacSha256Key, SecurityAssociation, cryptoPath, cryptoPaths, packetBatch,
@@ -132,6 +132,52 @@ describe.each(cryptoPaths())('security associations on the %s path', (path) => {
     }
     expect(receiver.open(sealed).count).toBe(1);
     for (const sa of [sender, receiver, other.sender, other.receiver, wrongKey.sender, wrongKey.receiver]) sa.release();
+  });
+
+  it('opens RFC 4303 packets built by node:crypto with up to 255 pad bytes, and rejects authentic ones with a bad trailer', () => {
+    const receiver = new SecurityAssociation({ spi: 0x4321, encryptionKey, authenticationKey });
+    let seq = 0;
+    // payload | pad bytes | pad length | next header, encrypted and MACed independently of our code.
+    const esp = (payload: Buffer, pad: Buffer, padLengthByte = pad.length) => {
+      const plain = Buffer.concat([payload, pad, Buffer.from([padLengthByte, 6])]);
+      expect(plain.length % 16).toBe(0);
+      const header = Buffer.alloc(8);
+      header.writeUInt32BE(0x4321, 0);
+      header.writeUInt32BE(++seq, 4);
+      const iv = randomBytes(16);
+      const c = createCipheriv('aes-256-cbc', encryptionKey, iv).setAutoPadding(false);
+      const body = Buffer.concat([header, iv, c.update(plain), c.final()]);
+      const icv = createHmac('sha256', authenticationKey).update(body).digest().subarray(0, 16);
+      return Buffer.concat([body, icv]);
+    };
+    const counting = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i + 1));
+    const cases: { packet: Buffer; payload?: Buffer }[] = [];
+    for (const padLength of [0, 14, 30, 200, 254, 255]) {
+      const payloadLength = (16 - ((padLength + 2) % 16)) % 16 + 16;
+      const payload = randomBytes(payloadLength);
+      cases.push({ packet: esp(payload, counting(padLength)), payload });
+    }
+    const bad1 = counting(14);
+    bad1[3] = 9; // a pad byte out of sequence
+    cases.push({ packet: esp(randomBytes(16), bad1) });
+    cases.push({ packet: esp(randomBytes(0), counting(30), 200) }); // pad length beyond the ciphertext
+    cases.push({ packet: esp(randomBytes(14), Buffer.alloc(0), 15) }); // claims pad bytes that are payload
+    const batch = packetBatch(cases.map((c) => c.packet));
+    const opened = receiver.open(batch);
+    cases.forEach((c, i) => {
+      expect(opened.accepted[i], `case ${i}`).toBe(c.payload ? 1 : 0);
+      if (c.payload) {
+        expect(opened.payloadLengths[i]).toBe(c.payload.length);
+        expect(opened.nextHeaders[i]).toBe(6);
+        const o = opened.payloadOffsets[i]!;
+        expect(Buffer.from(batch.data.subarray(o, o + c.payload.length)).equals(c.payload)).toBe(true);
+      } else {
+        const o = batch.offsets[i]! + ESP_PAYLOAD_OFFSET;
+        const cipherBytes = batch.lengths[i]! - ESP_PAYLOAD_OFFSET - 16;
+        expect(batch.data.subarray(o, o + cipherBytes).every((x) => x === 0), 'a rejected plaintext is wiped').toBe(true);
+      }
+    });
+    receiver.release();
   });
 
   it('opens packets sealed on every other path', () => {
