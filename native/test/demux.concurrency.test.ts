@@ -2,7 +2,8 @@
 // table that the main thread rewrites generation by generation (every rule
 // replaced in one change set). No batch may see two generations, no packet
 // may miss during the swaps, and the per-rule counters, read while traffic
-// flows, must add up to exactly what the worker classified.
+// flows, must add up to exactly what the workers classified (three workers
+// at once exercise both the per-thread counter shards and the shared one).
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { FlowTable } from '../demux.ts';
@@ -21,7 +22,7 @@ function generation(g: number): DemuxRule[] {
 }
 
 describe('concurrent classification and rule changes', () => {
-  it.each([4, 64])('never shows a batch half of a change (overlay limit %i)', async (overlayLimit) => {
+  it.each([[4, 1], [64, 3]])('never shows a batch half of a change (overlay limit %i, %i workers)', async (overlayLimit, workerCount) => {
     const table = new FlowTable({ overlayLimit });
     let live = table.add(generation(1));
     const everyId: number[] = Array.from(live);
@@ -32,14 +33,13 @@ describe('concurrent classification and rule changes', () => {
       copy.set(a as never);
       return copy;
     };
-    const stop = new Int32Array(new SharedArrayBuffer(8)); // [0]: stop request, [1]: worker running
-    const worker = new Worker(new URL('./demuxConcurrencyWorker.ts', import.meta.url), {
-      workerData: { handle: table.handle, buffer: shared(frames.buffer), offsets: shared(frames.offsets), lengths: shared(frames.lengths), stop },
-    });
-    const done = new Promise<{ batches: number; mixed: number; misses: number; generations: number }>((resolve, reject) => {
+    const stop = new Int32Array(new SharedArrayBuffer(8)); // [0]: stop request, [1]: a worker is running
+    const workerData = { handle: table.handle, buffer: shared(frames.buffer), offsets: shared(frames.offsets), lengths: shared(frames.lengths), stop };
+    const workers = Array.from({ length: workerCount }, () => new Worker(new URL('./demuxConcurrencyWorker.ts', import.meta.url), { workerData }));
+    const done = Promise.all(workers.map((worker) => new Promise<{ batches: number; mixed: number; misses: number; generations: number }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
-    });
+    })));
     while (Atomics.load(stop, 1) === 0) await new Promise((r) => setTimeout(r, 5));
     const counters = new Float64Array(3 * 64);
     for (let g = 2; g <= 60; g++) {
@@ -49,8 +49,14 @@ describe('concurrent classification and rule changes', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     Atomics.store(stop, 0, 1);
-    const report = await done;
-    await worker.terminate();
+    const reports = await done;
+    await Promise.all(workers.map((w) => w.terminate()));
+    const report = {
+      batches: reports.reduce((n, r) => n + r.batches, 0),
+      mixed: reports.reduce((n, r) => n + r.mixed, 0),
+      misses: reports.reduce((n, r) => n + r.misses, 0),
+      generations: Math.max(...reports.map((r) => r.generations)),
+    };
     expect(report.mixed).toBe(0);
     expect(report.misses).toBe(0);
     expect(report.generations).toBeGreaterThan(10);

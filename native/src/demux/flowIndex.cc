@@ -201,8 +201,8 @@ class FlowIndex::Builder {
         if (e >= count) {  // padding: lo > hi everywhere, never matches
           c.srcLo[i] = c.dstLo[i] = 1;
           c.srcHi[i] = c.dstHi[i] = 0;
-          c.portLo[i] = c.portLo[kLeafLanes + i] = c.protoLo[i] = 1;
-          c.portHi[i] = c.portHi[kLeafLanes + i] = c.protoHi[i] = 0;
+          c.portLo[i] = c.portLo[kLeafLanes + i] = c.protoLo[i] = c.ethLo[i] = 1;
+          c.portHi[i] = c.portHi[kLeafLanes + i] = c.protoHi[i] = c.ethHi[i] = 0;
           c.positions[i] = kNoMatch;
           continue;
         }
@@ -218,7 +218,12 @@ class FlowIndex::Builder {
         c.portHi[kLeafLanes + i] = lane16(hi_[parse::kDport][p]);
         c.protoLo[i] = static_cast<uint16_t>(lo_[parse::kProto][p]);
         c.protoHi[i] = static_cast<uint16_t>(hi_[parse::kProto][p]);
-        c.positions[i] = p;
+        const RuleRecord& r = ix_.records_[p];
+        c.ethLo[i] = lane16(r.ethType.lo);
+        c.ethHi[i] = lane16(r.ethType.hi);
+        const bool lanesDecide = r.inPort.lo == 0 && r.inPort.hi == 0xFFFFFFFFu && r.vni.lo == 0 && r.vni.hi == 0xFFFFFFFFu &&
+                                 !r.fullAddressCheck && (r.ethType.hi <= 0xFFFF || (r.ethType.lo == 0 && r.ethType.hi == 0xFFFFFFFFu));
+        c.positions[i] = p | (lanesDecide ? 0 : kVerifyFlag);
       }
       ix_.chunks_.push_back(c);
     }

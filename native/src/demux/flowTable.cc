@@ -156,6 +156,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
   const FlowIndex* overlay = version->overlay.get();
   const uint64_t* deleted = version->baseDeleted.empty() ? nullptr : version->baseDeleted.data();
   const LeafScanFn scan = ActiveLeafScan();
+  const unsigned shard = CounterShard();
   const parse::ParseOptions parseOptions{options.inPort, vxlanPort_, parse::LinkType::kEthernet};
 
   std::array<uint64_t, parse::kParseErrorCount> errors{};
@@ -184,8 +185,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
           const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
           if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
         }
-        // The counter updates below are locked read-modify-writes, which do
-        // not overlap their cache misses; fetch the lines for writing first.
+        // Fetch the counter line for writing while the next lookups run.
         if (rule != nullptr) __builtin_prefetch(rule->counters, 1);
       }
       rules[j] = rule;
@@ -213,8 +213,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       out.ruleIds[i] = rule->id;
       out.viIds[i] = rule->viId;
       RuleCounters& c = *rule->counters;
-      c.packets.fetch_add(1, std::memory_order_relaxed);
-      c.bytes.fetch_add(lengths[i], std::memory_order_relaxed);
+      c.Count(shard, lengths[i]);
       if (rule->sampleRate != 0) {
         const int64_t before = c.countdown.fetch_sub(1, std::memory_order_relaxed);
         if (before == 1) {
@@ -246,8 +245,8 @@ bool FlowTable::ReadCounters(uint32_t id, uint64_t& packets, uint64_t& bytes, ui
   if (id == 0) return false;
   const RuleCounters* c = counters_.Find(id);
   if (c == nullptr) return false;
-  packets = c->packets.load(std::memory_order_relaxed);
-  bytes = c->bytes.load(std::memory_order_relaxed);
+  packets = c->Packets();
+  bytes = c->Bytes();
   sampled = c->sampled.load(std::memory_order_relaxed);
   return true;
 }

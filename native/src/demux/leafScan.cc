@@ -2,8 +2,9 @@
 //
 // A leaf holds up to a few dozen candidate rules sorted by priority order, in
 // 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
-// dims against all 16 entries of a chunk at once, then walks the set bits in
-// order and verifies the few candidates on the fields the dims do not cover.
+// dims and eth_type against all 16 entries of a chunk at once, then walks the
+// set bits in order; only entries flagged kVerifyFlag (or any entry, for a
+// packet without ports) load their rule record to check the remaining fields.
 // AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
 // fields of 16 entries in one 32-lane compare; AVX2 has no unsigned compare,
 // so it tests v >= lo as max(v, lo) == v; the portable path is a plain loop
@@ -20,21 +21,24 @@ namespace pcloud::demux {
 
 namespace {
 
-inline bool Accept(uint32_t position, const parse::PacketKey& key, const ScanContext& ctx) {
+// `entry` is a chunk position word: the position, maybe with kVerifyFlag.
+inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key, const ScanContext& ctx) {
+  const uint32_t position = entry & kPositionMask;
   if (ctx.deleted != nullptr && ((ctx.deleted[position >> 6] >> (position & 63)) & 1)) return false;
+  if ((entry & kVerifyFlag) == 0 && !v.verifyAll) return true;
   return VerifyCandidate(ctx.records[position], key);
 }
 
 // Walks the set bits of a chunk's match mask in order. Returns true when the
 // scan is over (a verified match, or positions no better than `best`).
-inline bool Resolve(const LeafChunk& c, uint32_t mask, const parse::PacketKey& key, const ScanContext& ctx,
-                    uint32_t& best) {
+inline bool Resolve(const LeafChunk& c, uint32_t mask, const LaneKey& v, const parse::PacketKey& key,
+                    const ScanContext& ctx, uint32_t& best) {
   while (mask != 0) {
-    const uint32_t position = c.positions[__builtin_ctz(mask)];
+    const uint32_t entry = c.positions[__builtin_ctz(mask)];
     mask &= mask - 1;
-    if (position >= best) return true;
-    if (Accept(position, key, ctx)) {
-      best = position;
+    if ((entry & kPositionMask) >= best) return true;
+    if (Accept(entry, v, key, ctx)) {
+      best = entry & kPositionMask;
       return true;
     }
   }
@@ -46,13 +50,13 @@ uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::Packe
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
     for (size_t i = 0; i < kLeafLanes; ++i) {
-      const uint32_t position = c.positions[i];
-      if (position >= best) return best;
+      const uint32_t entry = c.positions[i];
+      if ((entry & kPositionMask) >= best) return best;
       if (v.src >= c.srcLo[i] && v.src <= c.srcHi[i] && v.dst >= c.dstLo[i] && v.dst <= c.dstHi[i] &&
           v.sport >= c.portLo[i] && v.sport <= c.portHi[i] && v.dport >= c.portLo[kLeafLanes + i] &&
           v.dport <= c.portHi[kLeafLanes + i] && v.proto >= c.protoLo[i] && v.proto <= c.protoHi[i] &&
-          Accept(position, key, ctx)) {
-        return position;
+          v.eth >= c.ethLo[i] && v.eth <= c.ethHi[i] && Accept(entry, v, key, ctx)) {
+        return entry & kPositionMask;
       }
     }
   }
@@ -79,19 +83,20 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
   const __m256i sport = _mm256_set1_epi16(static_cast<short>(v.sport));
   const __m256i dport = _mm256_set1_epi16(static_cast<short>(v.dport));
   const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
+  const __m256i eth = _mm256_set1_epi16(static_cast<short>(v.eth));
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
-    if (c.positions[0] >= best) return best;
+    if ((c.positions[0] & kPositionMask) >= best) return best;
     const uint32_t addr = (Within32x8(src, c.srcLo, c.srcHi) | (Within32x8(src, c.srcLo + 8, c.srcHi + 8) << 8)) &
                           (Within32x8(dst, c.dstLo, c.dstHi) | (Within32x8(dst, c.dstLo + 8, c.dstHi + 8) << 8));
     if (addr == 0) continue;
     const __m256i small = _mm256_and_si256(
         _mm256_and_si256(Within16x16(sport, c.portLo, c.portHi), Within16x16(dport, c.portLo + kLeafLanes, c.portHi + kLeafLanes)),
-        Within16x16(proto, c.protoLo, c.protoHi));
+        _mm256_and_si256(Within16x16(proto, c.protoLo, c.protoHi), Within16x16(eth, c.ethLo, c.ethHi)));
     // 16 lanes of 16 bits -> one bit per lane: pack to bytes (per 128-bit half).
     const uint32_t bytes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(small, small)));
     const uint32_t lanes = (bytes & 0xFF) | ((bytes >> 8) & 0xFF00);
-    if (Resolve(c, addr & lanes, key, ctx, best)) return best;
+    if (Resolve(c, addr & lanes, v, key, ctx, best)) return best;
   }
   return best;
 }
@@ -105,9 +110,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
   const __m512i ports = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(v.sport))),
                                            _mm256_set1_epi16(static_cast<short>(v.dport)), 1);
   const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
+  const __m256i eth = _mm256_set1_epi16(static_cast<short>(v.eth));
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
-    if (c.positions[0] >= best) return best;
+    if ((c.positions[0] & kPositionMask) >= best) return best;
     __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
     m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
     m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
@@ -117,8 +123,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
     p = _mm512_mask_cmp_epu16_mask(p, ports, _mm512_load_si512(c.portHi), _MM_CMPINT_LE);
     __mmask16 q = _mm256_cmp_epu16_mask(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoLo)), proto, _MM_CMPINT_LE);
     q = _mm256_mask_cmp_epu16_mask(q, proto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoHi)), _MM_CMPINT_LE);
+    q = _mm256_mask_cmp_epu16_mask(q, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethLo)), eth, _MM_CMPINT_LE);
+    q = _mm256_mask_cmp_epu16_mask(q, eth, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethHi)), _MM_CMPINT_LE);
     const uint32_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16)) & q;
-    if (Resolve(c, lanes, key, ctx, best)) return best;
+    if (Resolve(c, lanes, v, key, ctx, best)) return best;
   }
   return best;
 }

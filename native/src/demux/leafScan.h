@@ -13,12 +13,17 @@ namespace pcloud::demux {
 inline constexpr uint32_t kNoMatch = 0xFFFFFFFFu;
 inline constexpr size_t kLeafLanes = 16;  // entries are padded to a multiple of this
 
-// Leaves are runs of 512-byte chunks of 16 entries, each chunk eight cache
-// lines, contiguous so the hardware prefetcher follows them. Addresses keep
-// 32 bits; ports and protocol fit 16-bit lanes (a packet without ports is
-// compared as port 0xFFFF and VerifyCandidate then insists on a rule that
-// wildcards its ports). Entries are in ascending position (best first);
-// padding has lo > hi in every lane and position kNoMatch.
+// Leaves are runs of 576-byte chunks of 16 entries (nine cache lines),
+// contiguous so the hardware prefetcher follows them. Addresses keep 32 bits;
+// ports, protocol and eth_type fit 16-bit lanes (a packet without ports is
+// compared as port 0xFFFF, and then every candidate is verified, which
+// insists on a rule that wildcards its ports). Entries are in ascending
+// position (best first); a position carries kVerifyFlag when its rule has
+// constraints the lanes do not cover (ingress port, VNI, IPv6 prefix beyond
+// 32 bits), so most matches never touch the rule record during the scan.
+// Padding has lo > hi in every lane and position kNoMatch.
+inline constexpr uint32_t kVerifyFlag = 0x80000000u;
+inline constexpr uint32_t kPositionMask = 0x7FFFFFFFu;
 struct alignas(64) LeafChunk {
   uint32_t srcLo[kLeafLanes];
   uint32_t srcHi[kLeafLanes];
@@ -28,9 +33,11 @@ struct alignas(64) LeafChunk {
   uint16_t portHi[2 * kLeafLanes];
   uint16_t protoLo[kLeafLanes];
   uint16_t protoHi[kLeafLanes];
-  uint32_t positions[kLeafLanes];
+  uint16_t ethLo[kLeafLanes];
+  uint16_t ethHi[kLeafLanes];
+  uint32_t positions[kLeafLanes];  // position | kVerifyFlag when the record must be checked
 };
-static_assert(sizeof(LeafChunk) == 512);
+static_assert(sizeof(LeafChunk) == 576);
 
 struct LeafView {
   const LeafChunk* chunks;
@@ -44,12 +51,14 @@ struct LaneKey {
   uint16_t sport;
   uint16_t dport;
   uint16_t proto;
+  uint16_t eth;
+  bool verifyAll;  // the packet lacks ports: lanes cannot tell a port range from a wildcard
 };
 
 inline LaneKey MakeLaneKey(const parse::PacketKey& k) {
   const auto port = [](uint32_t p) { return static_cast<uint16_t>(p > 0xFFFF ? 0xFFFF : p); };
   return LaneKey{k.dims[parse::kSrc], k.dims[parse::kDst], port(k.dims[parse::kSport]), port(k.dims[parse::kDport]),
-                 static_cast<uint16_t>(k.dims[parse::kProto])};
+                 static_cast<uint16_t>(k.dims[parse::kProto]), k.ethType, k.dims[parse::kSport] == parse::kNoPort};
 }
 
 struct ScanContext {
@@ -57,8 +66,8 @@ struct ScanContext {
   const uint64_t* deleted;     // bit per position, may be null
 };
 
-// Returns the smallest position < `best` whose entry matches `key` and passes
-// VerifyCandidate and the deleted bitmap; `best` when there is none.
+// Returns the smallest position < `best` whose entry matches `key`, passes the
+// deleted bitmap and, when flagged, VerifyCandidate; `best` when there is none.
 using LeafScanFn = uint32_t (*)(const LeafView& leaf, const LaneKey& lanes, const parse::PacketKey& key, uint32_t best,
                                 const ScanContext& ctx);
 
