@@ -45,6 +45,13 @@ void RunHmacLanes(const HmacKey& key, const HmacJob* jobs, size_t count, LaneCom
       out[4 * k + 3] = static_cast<uint8_t>(v);
     }
   };
+  // The outer block's padding never changes (digest, 0x80, zeros, length
+  // 768 bits); lay it out once, and per message write only the digest.
+  std::memset(outers, 0, sizeof(outers));
+  for (size_t i = 0; i < L; ++i) {
+    outers[i][32] = 0x80;
+    outers[i][62] = 0x03;
+  }
   Lane lanes[L];
   size_t next = 0;
   for (;;) {
@@ -58,10 +65,10 @@ void RunHmacLanes(const HmacKey& key, const HmacJob* jobs, size_t count, LaneCom
         setState(i, key.inner);
         const size_t full = job.length / 64;
         const size_t rest = job.length - full * 64;
-        std::memset(tails[i], 0, sizeof(tails[i]));
+        lane.tailBlocks = rest < 56 ? 1 : 2;
         if (rest != 0) std::memcpy(tails[i], job.data + full * 64, rest);
         tails[i][rest] = 0x80;
-        lane.tailBlocks = rest < 56 ? 1 : 2;
+        std::memset(tails[i] + rest + 1, 0, lane.tailBlocks * 64 - rest - 1 - 8);
         const uint64_t bits = (static_cast<uint64_t>(job.length) + 64) * 8;
         for (int b = 0; b < 8; ++b) tails[i][lane.tailBlocks * 64 - 1 - b] = static_cast<uint8_t>(bits >> (8 * b));
         lane.phase = full != 0 ? 0 : 1;
@@ -84,10 +91,7 @@ void RunHmacLanes(const HmacKey& key, const HmacJob* jobs, size_t count, LaneCom
         lane.left = lane.tailBlocks;
       } else if (lane.phase == 1) {
         // Inner hash done: the outer block is its digest, padded for 96 bytes.
-        std::memset(outers[i], 0, sizeof(outers[i]));
         storeDigest(i, outers[i]);
-        outers[i][32] = 0x80;
-        outers[i][62] = 0x03;
         setState(i, key.outer);
         lane.phase = 2;
         lane.next = outers[i];
