@@ -3,7 +3,9 @@
 // rejection of every single flipped byte, of replays (within a batch, across
 // batches, below the 64-packet window) and of a wrong SPI; release and
 // argument errors.
+import { spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AesCbcKey, ESP_PAYLOAD_OFFSET, HmacSha256Key, SecurityAssociation, cryptoPath, cryptoPaths, packetBatch,
@@ -263,6 +265,29 @@ describe('keys and arguments', () => {
     expect(mac.verify(batch, padded, 32)[0]).toBe(0);
     mac.release();
   });
+
+  it('garbage collection finalizes dropped and released handles without a crash or double free', () => {
+    // A child Node with --expose-gc: keys, HMAC keys and SAs created in bulk, half
+    // released by hand, all dropped, then collected; finalizers wipe and free.
+    const module = fileURLToPath(new URL('../crypto.ts', import.meta.url));
+    const script = `
+      const c = await import(${JSON.stringify(module)});
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 200; i++) {
+          const key = new c.AesCbcKey(new Uint8Array(32));
+          const mac = new c.HmacSha256Key(new Uint8Array(32));
+          const sa = new c.SecurityAssociation({ spi: 1000 + i, encryptionKey: new Uint8Array(16), authenticationKey: new Uint8Array(32) });
+          if (i % 2) { key.release(); mac.release(); sa.release(); }
+        }
+        globalThis.gc();
+        await new Promise((r) => setImmediate(r));
+      }
+      console.log('finalized');`;
+    const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(run.stderr).not.toMatch(/error|fault|abort|double free/i);
+    expect(run.stdout.trim()).toBe('finalized');
+    expect(run.status).toBe(0);
+  }, 60_000);
 
   it('payload offsets of an opened batch point past the ESP header and IV', () => {
     const { sender, receiver } = pair();
