@@ -103,6 +103,18 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    summary: 'operator actions forwarded by controllers, remembered so a resend is recorded once',
+    sql: `
+      CREATE TABLE forwarded_audit (
+        cloudlet_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL REFERENCES audit (seq),
+        PRIMARY KEY (cloudlet_id, seq)
+      );
+    `,
+  },
 ];
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number {

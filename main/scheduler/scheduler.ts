@@ -10,7 +10,7 @@
  * controller is "busy"; other changes to it are refused with Conflict until
  * the controller answers or the hold timeout passes.
  */
-import type { CloudletStatus, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerReport, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
 import { finalStates, holdingStates } from '../protocol/domain.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
@@ -47,6 +47,8 @@ export class Scheduler {
   /** Every reservation not yet in a final state. */
   private readonly live = new Map<string, Reservation>();
   private readonly busy = new Set<string>();
+  /** Per cloudlet, the last controller audit entry already in our chain. */
+  private readonly forwardedAudit: Map<string, number>;
   /** Base-price units each provider holds, for tiered pricing. */
   private readonly holding = new Map<string, number>();
   private readonly heldBase = new Map<string, number>();
@@ -63,6 +65,7 @@ export class Scheduler {
     this.index = new AdmissionIndex(this.inventory);
     for (const p of config.providers) this.ownership.set(p.id, p.prefixes.map(parsePrefix));
     this.audit = new AuditChain(this.store.lastAudit());
+    this.forwardedAudit = this.store.forwardedAuditHighWater();
     this.nextNumber = this.store.lastReservationNumber() + 1;
     this.hub = new ControllerHub({
       cloudletIds: this.inventory.cloudlets.map((c) => c.id),
@@ -599,7 +602,13 @@ export class Scheduler {
     };
   }
 
-  async report(cloudletId: string, report: { at: number; nodes: { nodeId: string; total: Resources; available: Resources; health: 'up' | 'degraded' | 'down' | 'unknown' }[] }): Promise<void> {
+  /**
+   * A controller's periodic report: node resources and health, VIs that
+   * changed state (a crash or an operator's terminate at the cloudlet ends the
+   * reservation here too), and operator actions taken at the cloudlet, which
+   * join this audit chain once each however often they are resent.
+   */
+  async report(cloudletId: string, report: ControllerReport): Promise<void> {
     const cloudlet = this.inventory.cloudletById.get(cloudletId);
     if (!cloudlet) throw new RpcError(ErrorCode.NotFound, `no cloudlet "${cloudletId}"`);
     report.nodes.forEach((n, i) => {
@@ -610,7 +619,23 @@ export class Scheduler {
     });
     const ws = this.store.begin();
     for (const n of report.nodes) ws.nodeReport(n.nodeId, cloudletId, report.at, n.total, n.available, n.health);
-    await this.store.commit(ws);
+    for (const e of [...(report.audit ?? [])].sort((a, b) => a.seq - b.seq)) {
+      if (e.seq <= (this.forwardedAudit.get(cloudletId) ?? 0)) continue;
+      const entry = this.audit.next(this.now(), { name: `${e.actor} @ ${cloudletId}`, role: e.role }, `controller.${e.action}`, e.target, `${e.reason} (at ${new Date(e.at).toISOString()})`);
+      ws.audit(entry).forwardedAudit(cloudletId, e.seq, entry.seq);
+      this.forwardedAudit.set(cloudletId, e.seq);
+    }
+    const ended: Reservation[] = [];
+    for (const vi of report.vis ?? []) {
+      const r = this.live.get(vi.reservationId);
+      if (!r || r.cloudletId !== cloudletId || r.state !== 'active' || this.busy.has(r.id)) continue;
+      const actor = { name: `controller of ${cloudletId}`, role: 'controller' };
+      if (vi.state === 'failed') this.transition(ws, r, 'failed', actor, `the VI failed on node ${vi.nodeId}: ${vi.reason}`);
+      else if (vi.state === 'terminated') this.transition(ws, r, 'terminated', actor, `terminated at the cloudlet: ${vi.reason}`);
+      else continue;
+      ended.push(r);
+    }
+    await this.commit(ws, ...ended);
     this.hub.report(cloudletId, report);
   }
 

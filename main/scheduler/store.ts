@@ -82,6 +82,7 @@ class Statements {
   readonly insertLedger: Statement;
   readonly insertAudit: Statement;
   readonly upsertReport: Statement;
+  readonly insertForwarded: Statement;
 
   constructor(db: Db) {
     this.insertReservation = db.prepare(
@@ -100,6 +101,7 @@ class Statements {
     );
     this.insertLedger = db.prepare('INSERT INTO ledger (at, provider_id, reservation_id, kind, amount_micros, note) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertAudit = db.prepare('INSERT INTO audit (seq, at, actor, role, action, target, reason, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.insertForwarded = db.prepare('INSERT INTO forwarded_audit (cloudlet_id, seq, audit_seq) VALUES (?, ?, ?)');
     this.upsertReport = db.prepare(
       `INSERT INTO node_reports (node_id, cloudlet_id, at, total_json, available_json, health) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(node_id) DO UPDATE SET cloudlet_id = excluded.cloudlet_id, at = excluded.at, total_json = excluded.total_json,
@@ -164,6 +166,12 @@ export class WriteSet {
   audit(e: AuditEntry): this {
     const v = [e.seq, e.at, e.actor, e.role, e.action, e.target, e.reason, e.prevHash, e.hash];
     this.ops.push(() => this.s.insertAudit.run(v));
+    return this;
+  }
+
+  /** Records that a controller's audit entry `seq` became our entry `auditSeq`. */
+  forwardedAudit(cloudletId: string, seq: number, auditSeq: number): this {
+    this.ops.push(() => this.s.insertForwarded.run([cloudletId, seq, auditSeq]));
     return this;
   }
 
@@ -368,6 +376,12 @@ export class Store {
         hash: string;
       }[]
     ).map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, role: r.role, action: r.action, target: r.target, reason: r.reason, prevHash: r.prev_hash, hash: r.hash }));
+  }
+
+  /** The highest controller audit sequence number already recorded, per cloudlet. */
+  forwardedAuditHighWater(): Map<string, number> {
+    const rows = this.db.prepare('SELECT cloudlet_id, MAX(seq) AS seq FROM forwarded_audit GROUP BY cloudlet_id').all() as { cloudlet_id: string; seq: number }[];
+    return new Map(rows.map((r) => [r.cloudlet_id, r.seq]));
   }
 
   lastAudit(): { seq: number; hash: string } | undefined {

@@ -118,6 +118,7 @@ describe('scheduler crash safety', () => {
     const acked = new Map<string, Reservation>();
     let killed = false;
     let unanswered = 0;
+    let settledAtKill = 0;
     const killAfter = 400;
     const all = Array.from({ length: 1000 }, (_, i) =>
       (providers[i % providers.length] as RpcClient<SchedulerApi>).call('reservation.request', requestFor(i, base)).then(
@@ -126,6 +127,7 @@ describe('scheduler crash safety', () => {
           acked.set(r.id, r);
           if (acked.size >= killAfter) {
             killed = true;
+            settledAtKill = acked.size + unanswered;
             first.child.kill('SIGKILL');
           }
         },
@@ -139,8 +141,10 @@ describe('scheduler crash safety', () => {
     for (const c of providers) c.close();
     expect(killed).toBe(true);
     expect(acked.size).toBeGreaterThanOrEqual(killAfter);
-    // The kill landed mid-stream: some requests never got an answer.
-    expect(unanswered).toBeGreaterThan(0);
+    // The kill landed mid-stream: requests were still outstanding. (Whether the
+    // daemon had already committed them is up to timing; either way, what it
+    // acknowledged must survive.)
+    expect(settledAtKill).toBeLessThan(1000);
 
     const second = await startDaemon();
     const op = await client(second.url, tokens.operator);

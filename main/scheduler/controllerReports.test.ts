@@ -1,0 +1,89 @@
+import { afterEach, expect, test } from 'vitest';
+import { RpcClient } from '../protocol/client.ts';
+import { schedulerApi, type SchedulerApi } from '../protocol/schedulerApi.ts';
+import { hour, node, request, testConfig, tokens } from '../../test/support/schedulerFixtures.ts';
+import type { SchedulerConfig } from './config.ts';
+import { startScheduler, type RunningScheduler } from './daemon.ts';
+
+const running: RunningScheduler[] = [];
+const clients: RpcClient<SchedulerApi>[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(running.splice(0).map((r) => r.close()));
+});
+
+async function start(config: SchedulerConfig): Promise<RunningScheduler> {
+  const r = await startScheduler(config, { log: () => undefined });
+  running.push(r);
+  return r;
+}
+
+async function client(r: RunningScheduler, token: string): Promise<RpcClient<SchedulerApi>> {
+  const c = new RpcClient(schedulerApi, { url: r.url, token, timeoutMs: 10_000 });
+  clients.push(c);
+  await c.connect();
+  return c;
+}
+
+const nodes = (available: number) => [
+  { nodeId: 'a1', total: node(8), available: node(available), health: 'up' as const },
+  { nodeId: 'a2', total: node(8), available: node(8), health: 'up' as const },
+];
+
+/** A reservation that is running on cloudlet cA (slot starting now, auto-approved). */
+async function activeReservation(config: SchedulerConfig) {
+  const r = await start(config);
+  const ctl = await client(r, tokens.cA);
+  await ctl.call('controller.hello', {});
+  await ctl.subscribe('controller.commands', {}, (cmd) => void ctl.call('controller.answer', { commandId: cmd.commandId, ok: true }).catch(() => undefined));
+  const p1 = await client(r, tokens.p1);
+  const now = Date.now();
+  const t0 = Math.ceil(now / config.slotMs) * config.slotMs;
+  const made = await p1.call('reservation.request', request(t0, t0 + hour, 2));
+  const op = await client(r, tokens.operator);
+  await op.call('reservation.approve', { id: made.id });
+  await expect.poll(async () => (await op.call('reservation.get', { id: made.id })).state, { timeout: 15_000 }).toBe('active');
+  return { r, ctl, op, id: made.id };
+}
+
+test('a VI that crashed at the cloudlet fails its reservation and frees the node', async () => {
+  const config = testConfig({ slotMs: 1000, approval: { autoApprove: [], autoApproveAll: false } });
+  const { ctl, op, id } = await activeReservation(config);
+  const held = await op.call('reservation.get', { id });
+  const freeOn = async () =>
+    (await op.call('resources.headroom', { from: held.t0, to: held.t1, cloudletId: 'cA' })).nodes.find((n) => n.nodeId === held.nodeId)?.minFree.cpu ?? NaN;
+  const before = await freeOn();
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), vis: [{ reservationId: id, nodeId: 'a1', state: 'failed', reason: 'exited with code 1', at: Date.now() }] });
+  const r = await op.call('reservation.get', { id });
+  expect(r.state).toBe('failed');
+  expect(r.reason).toContain('exited with code 1');
+  expect(r.transitions?.at(-1)).toMatchObject({ to: 'failed', actor: 'controller of cA' });
+  // Its two cores are free again.
+  expect(await freeOn()).toBeCloseTo(before + 2);
+});
+
+test("operator actions at a controller join the scheduler's audit chain once, across resends and a restart", async () => {
+  const config = testConfig();
+  const r1 = await start(config);
+  const ctl = await client(r1, tokens.cA);
+  await ctl.call('controller.hello', {});
+  const action = { seq: 1, at: Date.now(), actor: 'noc-anna', role: 'operator', action: 'vi.restrict', target: 'vi-r-9', reason: 'suspected scan traffic' };
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), audit: [action] });
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), audit: [action, { ...action, seq: 2, action: 'vi.terminate' }] });
+  const op = await client(r1, tokens.operator);
+  const actions = async (c: RpcClient<SchedulerApi>) => (await c.call('audit.list', {})).entries.filter((e) => e.action.startsWith('controller.')).map((e) => [e.action, e.actor, e.target]);
+  expect(await actions(op)).toEqual([
+    ['controller.vi.restrict', 'noc-anna @ cA', 'vi-r-9'],
+    ['controller.vi.terminate', 'noc-anna @ cA', 'vi-r-9'],
+  ]);
+  for (const c of clients.splice(0)) c.close();
+  await r1.close();
+  running.splice(0);
+  const r2 = await start(config);
+  const ctl2 = await client(r2, tokens.cA);
+  await ctl2.call('controller.hello', {});
+  await ctl2.call('controller.report', { at: Date.now(), nodes: nodes(8), audit: [action, { ...action, seq: 2, action: 'vi.terminate' }] });
+  const op2 = await client(r2, tokens.operator);
+  expect(await actions(op2)).toHaveLength(2);
+  expect((await op2.call('audit.verify', {})).ok).toBe(true);
+});
