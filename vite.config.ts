@@ -35,6 +35,8 @@ function mainConfig(): UserConfig {
           shell: 'main/shell/main.ts',
           headless: 'main/console/headlessMain.ts',
           pcctl: 'main/cli/pcctl.ts',
+          // The built-in service a controller runs inside VIs, as its own program.
+          monitor: 'main/services/monitor.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -7,15 +7,19 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** Where node-gyp leaves the addon; inside an asar archive it is unpacked beside it. */
+/**
+ * Where node-gyp leaves the addon: beside this file in a source checkout, or,
+ * from a bundle (dist/main/, dist/main/chunks/), in native/build/ of the app
+ * folder above it. Inside an asar archive it is unpacked beside the archive.
+ */
 export function addonPath(): string {
-  const candidates = [
-    join(here, 'build', 'Release', 'packetcloud_native.node'),
-    join(here, '..', 'native', 'build', 'Release', 'packetcloud_native.node'),
-  ].map((p) => p.replace(`app.asar${'/'}`, 'app.asar.unpacked/'));
-  const found = candidates.find((p) => existsSync(p));
+  const file = join('build', 'Release', 'packetcloud_native.node');
+  const candidates = [join(here, file)];
+  for (let dir = here, up = 0; up < 4; up++, dir = dirname(dir)) candidates.push(join(dirname(dir), 'native', file));
+  const unpacked = candidates.map((p) => p.replace(`app.asar${'/'}`, 'app.asar.unpacked/'));
+  const found = unpacked.find((p) => existsSync(p));
   if (!found) {
-    throw new Error(`native addon not built: looked in ${candidates.join(', ')}; run \`npm install\` (it builds native/ with node-gyp)`);
+    throw new Error(`native addon not built: looked in ${unpacked.join(', ')}; run \`npm install\` (it builds native/ with node-gyp)`);
   }
   return found;
 }

@@ -75,13 +75,15 @@ export function resolveLinks(topology: LabTopology): ResolvedLink[] {
   });
 }
 
-/** resources/labs, from sources (main/console/) or a bundle (dist/main/), or beside a packaged app. */
+/**
+ * resources/labs: in the repository above this file (from sources or from a
+ * bundle in dist/main/), or beside a packaged app (electron-builder's
+ * extraResources put resources/ under process.resourcesPath).
+ */
 export function labsDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    join(here, '..', '..', 'resources', 'labs'),
-    ...(process.resourcesPath ? [join(process.resourcesPath, 'resources', 'labs')] : []),
-  ];
+  const candidates: string[] = [];
+  for (let dir = dirname(fileURLToPath(import.meta.url)), up = 0; up < 4; up++, dir = dirname(dir)) candidates.push(join(dirname(dir), 'resources', 'labs'));
+  if (process.resourcesPath) candidates.push(join(process.resourcesPath, 'resources', 'labs'));
   const found = candidates.find((d) => existsSync(d));
   if (!found) throw new Error(`no lab topologies found in ${candidates.join(' or ')}`);
   return found;

@@ -35,11 +35,11 @@ export interface ProcessLauncher {
   launch(name: string, args: string[], options?: LaunchOptions): LaunchedProcess;
 }
 
-/** pcctl's entry: the bundle next to this file when built, else the source. */
+/** pcctl's entry: the bundle (dist/main/pcctl.js, beside this chunk or one folder up) when built, else the source. */
 export function pcctlEntry(): { file: string; execArgv: string[] } {
   const here = dirname(fileURLToPath(import.meta.url));
-  const bundled = join(here, 'pcctl.js');
-  if (existsSync(bundled)) return { file: bundled, execArgv: [] };
+  const bundled = [join(here, 'pcctl.js'), join(here, '..', 'pcctl.js')].find((f) => existsSync(f));
+  if (bundled) return { file: bundled, execArgv: [] };
   return { file: join(here, '..', 'cli', 'pcctl.ts'), execArgv: ['--disable-warning=ExperimentalWarning'] };
 }
 

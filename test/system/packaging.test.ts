@@ -48,6 +48,23 @@ describe('electron-builder.yml', () => {
   });
 });
 
+describe('the bundles run on their own (as the packaged app runs them)', () => {
+  test('the bundled pcctl finds the lab topologies, starts a lab whose controllers connect, and stops it', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-bundle-lab-'));
+    const pcctl = (...args: string[]) =>
+      spawnSync(process.execPath, [join(repoRoot, 'dist/main/pcctl.js'), ...args], { cwd: tmpdir(), encoding: 'utf8', timeout: 90_000, env: { ...process.env, PCLOUD_DATA_DIR: dataDir } });
+    try {
+      const up = pcctl('lab', 'up', '--topology', 'deterlab');
+      expect(up.status, up.stderr).toBe(0);
+      const status = pcctl('lab', 'status', '--json');
+      expect(status.status, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ up: true, scheduler: { cloudlets: [{ id: 'C1', connected: true }, { id: 'C2', connected: true }] } });
+    } finally {
+      expect(pcctl('lab', 'down').status).toBe(0);
+    }
+  });
+});
+
 describe('electron-builder --linux dir (placeholder Electron runtime)', () => {
   let work: string;
   let resources: string;
