@@ -3,6 +3,8 @@
 // Encryption is multi-buffer with 8 lanes: aesenc has a latency of 3-4 cycles
 // and a throughput of 1-2 per cycle on the cores we target, so 8 independent
 // chains keep the unit busy where one chain leaves it idle ~75% of the time.
+// Measured on the build machine (Zen 4, AES-256, 64 x 1504 bytes, CPU time):
+// 8 lanes 7.4 GB/s, 12 lanes 6.3-6.7 (16 xmm registers: 12 chains spill).
 // Decryption takes 8 blocks at a time from the batch's block stream.
 // Compiled per function for "aes,sse4.1"; chosen only when CPUID reports AES-NI.
 #if defined(__x86_64__)
