@@ -9,7 +9,7 @@
 // Messages are fed to the lanes by RunHmacLanes (hmacLanes.h). With few
 // messages the idle lanes make this slower than one-at-a-time SHA-NI, so
 // HmacSha256Avx512 falls back below kMinMessages (measured: see the constant).
-// Measured for 64 x 1504-byte messages: 3.96 GB/s, against 1.98 GB/s for SHA-NI.
+// Measured for 64 x 1504-byte messages: about 3.9 GB/s, 2x SHA-NI.
 //
 // Compiled per function for "avx512f,avx512bw,avx512vl". The vaes512 path
 // uses it, and the aesni path on AVX-512 CPUs without SHA-NI (Skylake-SP and
@@ -32,9 +32,10 @@ namespace {
 constexpr size_t kLanes = 16;
 // Below this many messages in a batch, SHA-NI one message at a time wins:
 // a step costs the same with 1 or 16 busy lanes. Measured on the build
-// machine (AMD EPYC, Zen 4) with 64-, 576- and 1504-byte messages: SHA-NI is
-// faster up to 5-7 messages, even at 8, and the multi-buffer engine 1.6-2.4x
-// faster from 12 (e.g. 16 x 1504 bytes: 19.3 us SHA-NI, 8.5 us here).
+// machine (AMD EPYC, Zen 4; CPU time, best of 5), microseconds per batch,
+// SHA-NI / 16 lanes: 1504-byte messages, 6: 5.5/6.5, 8: 7.3/6.3, 16: 13.1/6.6,
+// 64: 50.6/24.8; 576 bytes, 8: 3.3/3.1, 64: 23.1/12.2; 64 bytes, 8: 1.6/1.4,
+// 64: 7.8/4.5. The crossover is 7-8 messages at every size.
 constexpr size_t kMinMessages = 8;
 
 PCLOUD_AVX512 inline __m512i Add(__m512i a, __m512i b) { return _mm512_add_epi32(a, b); }
