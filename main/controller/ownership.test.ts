@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { Ed25519AttestationVerifier, newAnchorKeys, publicKeyFrom, signAttestation } from './ownership.ts';
-import { parsePrefix } from './prefix.ts';
+import { parsePrefix } from '../protocol/prefix.ts';
 
 const now = Date.UTC(2030, 0, 1);
 const anchor = newAnchorKeys();

@@ -14,7 +14,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { covers, parsePrefix, type Prefix } from './prefix.ts';
+import { covers, parsePrefix, type Prefix } from '../protocol/prefix.ts';
 
 export type OwnershipVerdict = { ok: true; anchor: string; notAfter: number } | { ok: false; reason: string };
 

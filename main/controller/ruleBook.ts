@@ -17,7 +17,7 @@
  */
 import type { DemuxMatch, DemuxRuleSpec } from '../protocol/domain.ts';
 import type { OwnershipVerifier } from './ownership.ts';
-import { overlaps, parsePrefix, type Prefix } from './prefix.ts';
+import { overlaps, parsePrefix, type Prefix } from '../protocol/prefix.ts';
 
 export interface BookRule {
   id: string;

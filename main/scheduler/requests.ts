@@ -8,7 +8,7 @@
 import type { DemuxRuleSpec, ReservationRequest } from '../protocol/domain.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import type { Inventory } from './inventory.ts';
-import { covers, overlaps, parsePrefix, type Prefix } from './prefixes.ts';
+import { covers, overlaps, parsePrefix, type Prefix } from '../protocol/prefix.ts';
 
 export interface RequestRules {
   readonly now: number;

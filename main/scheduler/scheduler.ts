@@ -20,7 +20,7 @@ import type { SchedulerConfig } from './config.ts';
 import { ControllerHub, type CommandBody } from './controllers.ts';
 import { Inventory } from './inventory.ts';
 import { Lifecycle } from './lifecycle.ts';
-import { parsePrefix, type Prefix } from './prefixes.ts';
+import { parsePrefix, type Prefix } from '../protocol/prefix.ts';
 import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
 import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
 import { Store, type WriteSet } from './store.ts';

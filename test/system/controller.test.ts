@@ -12,7 +12,7 @@ import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Ed25519AttestationVerifier, newAnchorKeys, signAttestation } from '../../main/controller/ownership.ts';
-import { parsePrefix } from '../../main/controller/prefix.ts';
+import { parsePrefix } from '../../main/protocol/prefix.ts';
 import { ErrorCode } from '../../main/protocol/errors.ts';
 import type { ViUsage } from '../../main/protocol/controllerApi.ts';
 import {

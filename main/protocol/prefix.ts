@@ -1,7 +1,9 @@
 /**
- * IPv4/IPv6 prefixes as (family, network bits, length), for demux-rule
- * validation, ownership (a rule's prefix must lie inside the attested one)
- * and overlap (two tenants' rules must not share an address).
+ * IPv4/IPv6 prefixes as (family, network bits, length): one parser for every
+ * process that judges demux rules. The scheduler checks a rule's destination
+ * against the prefixes a provider is registered for and refuses rules that
+ * would capture another tenant's traffic; a controller checks ownership
+ * attestations and overlaps between installed rules.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
