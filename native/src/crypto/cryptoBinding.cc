@@ -525,7 +525,8 @@ Napi::Value SaSeal(const Napi::CallbackInfo& info) {
     Fail(env, "out overlaps data: sealed packets are longer than their payloads, so seal needs a separate buffer");
     return env.Undefined();
   }
-  std::vector<SecurityAssociation::SealJob> jobs(b.count);
+  thread_local std::vector<SecurityAssociation::SealJob> jobs;
+  jobs.resize(b.count);
   for (size_t i = 0; i < b.count; ++i) {
     jobs[i] = {b.data.data + b.offsets[i], b.lengths[i], nextHeaders[i], out.data + outOffsets[i]};
   }
@@ -565,7 +566,8 @@ Napi::Value SaOpen(const Napi::CallbackInfo& info) {
                     true)) {
     return env.Undefined();
   }
-  std::vector<SecurityAssociation::OpenJob> jobs(b.count);
+  thread_local std::vector<SecurityAssociation::OpenJob> jobs;
+  jobs.resize(b.count);
   for (size_t i = 0; i < b.count; ++i) jobs[i] = {b.data.data + b.offsets[i], b.lengths[i], false, 0, 0};
   const size_t count = box->sa.Open(ActivePath(), jobs.data(), jobs.size());
   for (size_t i = 0; i < b.count; ++i) {
