@@ -213,4 +213,35 @@ describe('topology store', () => {
     unmount();
     await store.stop();
   });
+
+  test('a big topology starts with cloudlets collapsed; selecting a node inside opens only its cloudlet, in place', async () => {
+    const fake = installFakeConsole();
+    const pops = Array.from({ length: 400 }, (_, i) => ({ id: `p${i}`, name: `PoP ${i}` }));
+    fake.setTopology({
+      pops,
+      links: pops.slice(1).map((p, i) => ({ a: `p${i}`, b: p.id, rttMs: 2, capacityMbps: 10_000 })),
+      cloudlets: pops.map((p, i) => cloudletView(`c${i}`, p.id, [`n${i}-1`, `n${i}-2`, `n${i}-3`])),
+    });
+    const store = await loaded(fake);
+    const { graph, unmount } = await headlessGraph();
+    const cy = graph.cy.value!;
+    expect(graph.large.value).toBe(true);
+    expect(cy.nodes('.node')).toHaveLength(0);
+    const c7 = cy.getElementById('cloudlet:c7');
+    expect(c7.hasClass('collapsed')).toBe(true);
+    expect(c7.data('label')).toContain('c7 · 3 nodes');
+    const c7At = { ...(c7 as unknown as NodeSingular).position() };
+    const p3 = positionOf(graph, 'pop:p3');
+    store.select('node:n7-2');
+    await fake.settle();
+    expect(cy.getElementById('node:n7-2').parent().first().id()).toBe('cloudlet:c7');
+    expect(cy.getElementById('node:n7-2').selected()).toBe(true);
+    expect(cy.getElementById('cloudlet:c7').hasClass('collapsed')).toBe(false);
+    expect(cy.nodes('.node')).toHaveLength(3);
+    const n72 = positionOf(graph, 'node:n7-2');
+    expect(Math.hypot(n72.x - c7At.x, n72.y - c7At.y)).toBeLessThan(150);
+    expect(positionOf(graph, 'pop:p3')).toEqual(p3);
+    unmount();
+    await store.stop();
+  });
 });

@@ -132,6 +132,7 @@ export const useTopologyStore = defineStore('topology', () => {
   async function load(): Promise<void> {
     const mine = ++generation;
     const key = topologyKey.value;
+    performance.mark('topology:load-start');
     phase.value = 'loading';
     error.value = undefined;
     stopPolling();
@@ -158,6 +159,8 @@ export const useTopologyStore = defineStore('topology', () => {
       const positions = key ? await useApi().layout.get({ topology: key }).then((r) => r.positions, () => ({})) : {};
       progress.value = 'Loading topology…';
       const topo = await schedulerCall('topology.get', {});
+      // Marks let bench/topologyRender.ts split the time to first render into its steps.
+      performance.mark('topology:fetched');
       const nodes = topo.cloudlets.reduce((n, c) => n + c.nodes.length, 0);
       progress.value = `Loading reservations for ${nodes} nodes…`;
       const listed = await schedulerCall('reservation.list', { states: holdingStates, limit: 10_000 });
@@ -170,6 +173,7 @@ export const useTopologyStore = defineStore('topology', () => {
       lastUpdateAt.value = Date.now();
       phase.value = 'ready';
       progress.value = undefined;
+      performance.mark('topology:ready');
       startPolling(pollMs(nodes));
       stopViFeed();
       viFeed = startViFeed(topo.cloudlets, setVis, (message) => (viError.value = message));

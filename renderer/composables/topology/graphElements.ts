@@ -32,19 +32,28 @@ function decorate(item: TopologyItem, overlays: readonly TopologyOverlay[], ctx:
   return { classes: classes.join(' '), lines };
 }
 
-export function buildGraphElements(index: TopologyIndex, overlays: readonly TopologyOverlay[], ctx: OverlayContext): GraphElement[] {
+/**
+ * `collapsed(cloudletId)`: draw that cloudlet as one node summarising its
+ * nodes, without them (the level of detail of big topologies; see
+ * useTopologyGraph.ts).
+ */
+export function buildGraphElements(index: TopologyIndex, overlays: readonly TopologyOverlay[], ctx: OverlayContext, collapsed: (cloudletId: string) => boolean = () => false): GraphElement[] {
   const out: GraphElement[] = [];
   const items = [...index.items.values()].sort((a, b) => kindOrder[a.kind] - kindOrder[b.kind]);
   for (const item of items) {
-    const { classes, lines } = decorate(item, overlays, ctx);
-    const label = [item.label, ...lines].join('\n');
+    const cloudletOf = item.kind === 'node' ? item.cloudlet.id : item.kind === 'vi' ? item.vi.cloudletId : undefined;
+    if (cloudletOf !== undefined && collapsed(cloudletOf)) continue;
+    const folded = item.kind === 'cloudlet' && collapsed(item.id);
+    const { classes: decorated, lines } = decorate(item, overlays, ctx);
+    const classes = folded ? `${decorated} collapsed` : decorated;
+    const label = [folded && item.kind === 'cloudlet' ? `${item.label} · ${item.cloudlet.nodes.length} nodes` : item.label, ...lines].join('\n');
     const signature = `${label}|${classes}`;
     switch (item.kind) {
       case 'pop':
         out.push({ group: 'nodes', leaf: true, signature, def: { group: 'nodes', data: { id: item.elementId, label }, classes } });
         break;
       case 'cloudlet':
-        out.push({ group: 'nodes', leaf: false, signature, def: { group: 'nodes', data: { id: item.elementId, label }, classes } });
+        out.push({ group: 'nodes', leaf: folded, signature, def: { group: 'nodes', data: { id: item.elementId, label }, classes } });
         out.push({
           group: 'edges',
           leaf: false,

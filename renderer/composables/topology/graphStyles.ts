@@ -16,12 +16,12 @@ export const largeGraphElements = 1500;
 /**
  * For measuring only (bench/topologyRender.ts): localStorage
  * "pcloud.topology.renderMode" = "plain" turns the large-graph options off,
- * "large" forces them on.
+ * "large" forces them on, "webgl" adds cytoscape's experimental WebGL renderer.
  */
-function renderModeOverride(): 'plain' | 'large' | undefined {
+function renderModeOverride(): 'plain' | 'large' | 'webgl' | undefined {
   try {
     const mode = globalThis.localStorage?.getItem('pcloud.topology.renderMode');
-    return mode === 'plain' || mode === 'large' ? mode : undefined;
+    return mode === 'plain' || mode === 'large' || mode === 'webgl' ? mode : undefined;
   } catch {
     return undefined;
   }
@@ -29,7 +29,7 @@ function renderModeOverride(): 'plain' | 'large' | undefined {
 
 export function isLargeGraph(elementCount: number): boolean {
   const forced = renderModeOverride();
-  if (forced) return forced === 'large';
+  if (forced) return forced !== 'plain';
   return elementCount > largeGraphElements;
 }
 
@@ -85,6 +85,8 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
       },
     },
     { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': 11 } },
+    // A collapsed cloudlet: one stacked-looking box standing for its nodes.
+    { selector: '.cloudlet.collapsed', style: { width: 64, height: 44, 'background-opacity': 1, 'border-width': 3, 'text-valign': 'bottom', 'text-margin-y': 4 } },
     { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': -2 } },
     { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': 8, 'border-width': 1 } },
     {
@@ -123,5 +125,6 @@ export function renderOptions(large: boolean): Partial<CytoscapeOptions> {
     boxSelectionEnabled: false,
     selectionType: 'single',
     autoungrabify: false,
+    ...(large && renderModeOverride() === 'webgl' ? { webgl: true } : {}),
   };
 }

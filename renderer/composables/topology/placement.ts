@@ -4,7 +4,8 @@
  * Instead PoPs take saved positions, or a spot near a placed neighbour, or a
  * cell of a grid walked in breadth-first order of the link graph (so linked
  * PoPs land near each other); each cloudlet sits under its PoP and its nodes
- * in a small grid inside it. The same inputs always give the same positions.
+ * in a small grid inside it (a cloudlet drawn collapsed sits where the middle
+ * of that grid is). The same inputs always give the same positions.
  */
 import type { Topology } from '../../../main/protocol/domain.ts';
 import { elementIdOf, type ViSummary } from './topologyModel.ts';
@@ -69,7 +70,8 @@ function defaultPopPositions(topology: Topology): Map<string, Position> {
 }
 
 /**
- * Positions for every leaf element (PoPs, nodes without VIs, VIs), keyed by
+ * Positions for every leaf element (PoPs, nodes without VIs, VIs, and
+ * cloudlets for when they are drawn collapsed), keyed by
  * element id. `known` gives positions that must be kept (the graph's current
  * ones, then saved ones); everything else is placed near its parent.
  */
@@ -109,13 +111,22 @@ export function placeElements(topology: Topology, visByNode: ReadonlyMap<string,
     const anchorIndex = cloudlet.nodes.findIndex((n) => known(elementIdOf.node(n.id)) !== undefined);
     const anchorNode = anchorIndex >= 0 ? cloudlet.nodes[anchorIndex] : undefined;
     const anchorPos = anchorNode ? known(elementIdOf.node(anchorNode.id)) : undefined;
+    const rows = Math.ceil(cloudlet.nodes.length / cols);
+    // A cloudlet shown collapsed (one node) has a position of its own: expanding it grows around it.
+    const collapsedAt = anchorPos ? undefined : known(elementIdOf.cloudlet(cloudlet.id));
     const origin =
       anchorPos && anchorIndex >= 0
         ? { x: anchorPos.x - (anchorIndex % cols) * spacing.node, y: anchorPos.y - Math.floor(anchorIndex / cols) * spacing.nodeRow }
-        : { x: pop.x - ((cols - 1) * spacing.node) / 2 + k * spacing.cloudletGap, y: pop.y + spacing.cloudletDrop };
+        : collapsedAt
+          ? { x: collapsedAt.x - ((cols - 1) * spacing.node) / 2, y: collapsedAt.y - ((rows - 1) * spacing.nodeRow) / 2 }
+          : { x: pop.x - ((cols - 1) * spacing.node) / 2 + k * spacing.cloudletGap, y: pop.y + spacing.cloudletDrop };
+    let sumX = 0;
+    let sumY = 0;
     cloudlet.nodes.forEach((node, j) => {
       const id = elementIdOf.node(node.id);
       const p = known(id) ?? { x: origin.x + (j % cols) * spacing.node, y: origin.y + Math.floor(j / cols) * spacing.nodeRow };
+      sumX += p.x;
+      sumY += p.y;
       const nodeVis = visByNode.get(node.id);
       if (!nodeVis?.length) {
         out.set(id, p);
@@ -127,6 +138,8 @@ export function placeElements(topology: Topology, visByNode: ReadonlyMap<string,
         out.set(viId, known(viId) ?? { x: p.x + (v - (nodeVis.length - 1) / 2) * spacing.vi, y: p.y });
       });
     });
+    const n = Math.max(1, cloudlet.nodes.length);
+    out.set(elementIdOf.cloudlet(cloudlet.id), collapsedAt ?? { x: Math.round(sumX / n), y: Math.round(sumY / n) });
   }
   return out;
 }

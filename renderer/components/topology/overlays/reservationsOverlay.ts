@@ -42,8 +42,8 @@ export const reservationsOverlay: TopologyOverlay = {
     return any ? { classes: [c.active ? 'resv-active' : 'resv-some'], line: describeCounts(c) } : { classes: ['resv-none'] };
   },
   styles: (p) => [
-    { selector: '.node.resv-active', style: { 'border-width': 5, 'underlay-color': p.accent, 'underlay-opacity': 0.35, 'underlay-padding': 6 } },
-    { selector: '.node.resv-some', style: { 'border-width': 4, 'underlay-color': p.accent, 'underlay-opacity': 0.15, 'underlay-padding': 4 } },
+    { selector: '.node.resv-active, .cloudlet.collapsed.resv-active', style: { 'border-width': 5, 'underlay-color': p.accent, 'underlay-opacity': 0.35, 'underlay-padding': 6 } },
+    { selector: '.node.resv-some, .cloudlet.collapsed.resv-some', style: { 'border-width': 4, 'underlay-color': p.accent, 'underlay-opacity': 0.15, 'underlay-padding': 4 } },
   ],
   section: ReservationsSection,
 };

@@ -59,10 +59,10 @@ export const utilizationOverlay: TopologyOverlay = {
     return { classes: [`util-${bandOf(share)}`], line: share === null ? `${name} n/a` : `${name} ${Math.round(share * 100)}%` };
   },
   styles: (p) => [
-    { selector: '.node.util-low', style: { 'background-color': p.ok, 'background-opacity': 0.35 } },
-    { selector: '.node.util-mid', style: { 'background-color': p.warn, 'background-opacity': 0.5 } },
-    { selector: '.node.util-high', style: { 'background-color': p.bad, 'background-opacity': 0.6 } },
-    { selector: '.node.util-none', style: { 'background-opacity': 0.15 } },
+    { selector: '.node.util-low, .cloudlet.collapsed.util-low', style: { 'background-color': p.ok, 'background-opacity': 0.35 } },
+    { selector: '.node.util-mid, .cloudlet.collapsed.util-mid', style: { 'background-color': p.warn, 'background-opacity': 0.5 } },
+    { selector: '.node.util-high, .cloudlet.collapsed.util-high', style: { 'background-color': p.bad, 'background-opacity': 0.6 } },
+    { selector: '.node.util-none, .cloudlet.collapsed.util-none', style: { 'background-opacity': 0.15 } },
   ],
   section: UtilizationSection,
   controls: UtilizationResourcePicker,
