@@ -142,7 +142,11 @@ class FlowIndex::Builder {
         break;  // the largest admissible k for this dimension
       }
     }
-    if (bestDim == parse::kDimCount || bestMax >= n) return MakeLeaf(positions);
+    // A cut must shrink the largest child by a sixteenth: rules that differ
+    // only where no cut can separate them (same box, or boxes nested in
+    // every dimension) would otherwise recurse to kMaxDepth, multiplying by
+    // up to spfac at every level.
+    if (bestDim == parse::kDimCount || bestMax * 16 > n * 15) return MakeLeaf(positions);
 
     const unsigned d = bestDim, k = bestBits;
     const size_t children = size_t{1} << k;
@@ -240,13 +244,16 @@ class FlowIndex::Builder {
 };
 
 FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
-  std::sort(rules.begin(), rules.end(),
-            [](const IndexInput& a, const IndexInput& b) { return a.record.order < b.record.order; });
+  // Sort indices, not the (64-byte aligned) records themselves.
+  std::vector<uint32_t> order(rules.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&rules](uint32_t a, uint32_t b) { return rules[a].record.order < rules[b].record.order; });
   records_.reserve(rules.size());
   specs_.reserve(rules.size());
-  for (auto& r : rules) {
-    records_.push_back(r.record);
-    specs_.push_back(r.spec);
+  for (uint32_t i : order) {
+    records_.push_back(rules[i].record);
+    specs_.push_back(rules[i].spec);
   }
   shape_.rules = records_.size();
   if (records_.empty()) return;
