@@ -47,8 +47,8 @@ describe('topology store', () => {
     fake.setReservations([reservation('r1', 'C11', 'active')]);
     const store = await loaded(fake);
     expect(store.phase).toBe('ready');
-    expect(store.topologyKey).toBe('lab:deterlab');
-    expect(fake.api.layoutGet).toHaveBeenCalledWith({ topology: 'lab:deterlab' });
+    expect(store.topologyKey).toBe('deterlab');
+    expect(fake.api.layoutGet).toHaveBeenCalledWith({ topology: 'deterlab' });
     expect(fake.api.schedulerCall).toHaveBeenCalledWith({ method: 'reservation.list', params: expect.objectContaining({ states: expect.arrayContaining(['active', 'scheduled', 'pending_approval']) }) });
     expect(store.savedPositions).toEqual({ 'pop:A': { x: 5, y: 6 } });
     expect([...store.index.items.keys()]).toEqual(expect.arrayContaining(['pop:R1', 'cloudlet:C1', 'node:C11', 'link:R1~R2']));
@@ -149,7 +149,7 @@ describe('topology store', () => {
     expect(fake.api.layoutSave).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1000);
     expect(fake.api.layoutSave).toHaveBeenCalledTimes(1);
-    expect(fake.api.layoutSave).toHaveBeenCalledWith({ topology: 'lab:deterlab', positions: { 'node:C11': { x: 1, y: 2 }, 'node:C12': { x: 3, y: 4 } } });
+    expect(fake.api.layoutSave).toHaveBeenCalledWith({ topology: 'deterlab', positions: { 'node:C11': { x: 1, y: 2 }, 'node:C12': { x: 3, y: 4 } } });
     expect(store.savedPositions['node:C12']).toEqual({ x: 3, y: 4 });
     vi.useRealTimers();
     await store.stop();

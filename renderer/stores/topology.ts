@@ -64,7 +64,7 @@ export const useTopologyStore = defineStore('topology', () => {
   }));
   const selected = computed(() => (selectedId.value ? index.value.items.get(selectedId.value) : undefined));
   /** Positions are saved per topology: the connection's name (lab topology or profile). */
-  const topologyKey = computed(() => (connection.value && connection.value.kind !== 'none' ? `${connection.value.kind}:${connection.value.name}` : undefined));
+  const topologyKey = computed(() => (connection.value && connection.value.kind !== 'none' && connection.value.name ? connection.value.name : undefined));
   const nodeCount = computed(() => topology.value?.cloudlets.reduce((n, c) => n + c.nodes.length, 0) ?? 0);
 
   let stopConnection: (() => Promise<void>) | undefined;
