@@ -59,6 +59,12 @@ export class NaiveMatcher {
     this.#sort();
   }
 
+  /** Installs rules in order, as one add() each but sorting once. */
+  addMany(ids: ArrayLike<number>, rules: readonly DemuxRule[]): void {
+    rules.forEach((rule, i) => this.#rules.push(this.#compile(ids[i] ?? 0, rule, this.#installed++)));
+    this.#sort();
+  }
+
   remove(id: number): void {
     const i = this.#rules.findIndex((r) => r.id === id);
     if (i < 0) throw new Error(`oracle: no rule ${id}`);
