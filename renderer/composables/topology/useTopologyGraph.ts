@@ -253,7 +253,18 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
   scheme?.addEventListener('change', onScheme);
 
   // Opening the detail panel or the outline resizes the canvas; cytoscape only watches the window.
-  const resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(() => cy.value?.resize()) : undefined;
+  // Keep what was in the middle in the middle, so opening the panel does not push the selection off-screen.
+  let lastSize: { w: number; h: number } | undefined;
+  const onResize = (): void => {
+    const instance = cy.value;
+    const el = container.value;
+    if (!instance || !el) return;
+    const size = { w: el.clientWidth, h: el.clientHeight };
+    if (lastSize) instance.panBy({ x: (size.w - lastSize.w) / 2, y: (size.h - lastSize.h) / 2 });
+    lastSize = size;
+    instance.resize();
+  };
+  const resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(onResize) : undefined;
   watch(container, (el, old) => {
     if (old) resizes?.unobserve(old);
     if (el) resizes?.observe(el);
