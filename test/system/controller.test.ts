@@ -316,7 +316,8 @@ describe(`controller as an unprivileged user${nobodyBlocked ? ` (skipped: ${nobo
     expect(vi.isolation).toMatchObject({ namespaces: [], cgroup: 'none', rlimits: expect.arrayContaining(['nofile=4096', 'core=0']) });
     const status = readFileSync(`/proc/${vi.pid}/status`, 'utf8');
     expect(status).toMatch(new RegExp(`Uid:\\s+${nobody}\\s`));
-    expect(readFileSync(`/proc/${vi.pid}/limits`, 'utf8')).toMatch(/Max core file size\s+0\s+0/);
+    // The VI's pid is its launcher until prlimit has exec'd the program: wait for the limits to be in force.
+    await expect.poll(() => readFileSync(`/proc/${vi.pid}/limits`, 'utf8'), { timeout: 10_000 }).toMatch(/Max core file size\s+0\s+0/);
     await waitFor('usage from /proc', async () => (await op.call('vi.get', { viId: 'vi-q1' })).usage?.source === 'proc');
     await op.call('vi.terminate', { viId: 'vi-q1', reason: 'end of test' });
     expect(pidsWithEnv('PCLOUD_VI_ID=vi-q1')).toEqual([]);
