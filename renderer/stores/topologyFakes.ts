@@ -87,6 +87,7 @@ export interface FakeConsole {
     layoutGet: ReturnType<typeof vi.fn>;
     layoutSave: ReturnType<typeof vi.fn>;
     schedulerCall: ReturnType<typeof vi.fn>;
+    useLab: ReturnType<typeof vi.fn>;
   };
   setTopology(t: Topology): void;
   setReservations(r: Reservation[]): void;
@@ -110,6 +111,7 @@ export function installFakeConsole(options: { positions?: Record<string, { x: nu
   const sinks = new Map<string, (item: unknown, lost: number) => void>();
   const layoutGet = vi.fn(async () => ({ positions: options.positions ?? {} }));
   const layoutSave = vi.fn(async () => ({}));
+  const useLab = vi.fn(async () => connected);
   const schedulerCall = vi.fn(async ({ method }: { method: string }) => {
     if (method === 'topology.get') {
       if (options.failTopology) throw new Error(options.failTopology);
@@ -127,7 +129,7 @@ export function installFakeConsole(options: { positions?: Record<string, { x: nu
     layout: { get: layoutGet, save: layoutSave },
     scheduler: { call: schedulerCall },
     controller: { call: controllerCall },
-    connection: { useLab: vi.fn(async () => connected) },
+    connection: { useLab },
     subscribe,
   } as unknown as ConsoleBridge);
   const settle = async (): Promise<void> => {
@@ -135,7 +137,7 @@ export function installFakeConsole(options: { positions?: Record<string, { x: nu
     await new Promise((r) => setTimeout(r, 0));
   };
   return {
-    api: { layoutGet, layoutSave, schedulerCall },
+    api: { layoutGet, layoutSave, schedulerCall, useLab },
     setTopology: (t) => (topology = t),
     setReservations: (r) => (reservations = r),
     pushConnection: (status) => sinks.get('connection.changes')?.(status, 0),
