@@ -100,6 +100,7 @@ function vectorCases(): Case[] {
   for (let seed = 1; seed <= 12; seed++) cases.push({ line: `hmac-batch ${seed}`, expect: 'ok', what: `hmac batch seed ${seed}` });
   for (let seed = 1; seed <= 12; seed++) cases.push({ line: `hmac-engines ${seed}`, expect: 'ok', what: `hmac engines seed ${seed}` });
   for (let seed = 1; seed <= 8; seed++) cases.push({ line: `sa ${seed}`, expect: 'ok', what: `sa seed ${seed}` });
+  cases.push({ line: 'sa-exhaust', expect: 'ok', what: 'sequence numbers 2^32 - 2 and 2^32 - 1, then refusal' });
   return cases;
 }
 

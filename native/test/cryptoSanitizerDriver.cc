@@ -14,6 +14,9 @@
 //                                   only CPUs without SHA-NI select (AVX2 8-lane,
 //                                   AVX-512 16-lane with the portable fallback)
 //   sa SEED                      -> "ok": seal/open, tamper, replay and SPI checks
+//   sa-exhaust                   -> "ok": the last sequence numbers seal and open,
+//                                   then sealing refuses (RFC 4303 3.3.3) and
+//                                   writes nothing
 //   ct-control                   -> branches on a secret byte on purpose, so
 //                                   the valgrind check can prove it detects one
 //
@@ -44,6 +47,12 @@
 #define SECRET(p, n) ((void)(p), (void)(n))
 #define PUBLIC(p, n) ((void)(p), (void)(n))
 #endif
+
+namespace pcloud::crypto {
+struct SecurityAssociationProbe {
+  static void SetNextSequence(SecurityAssociation& sa, uint64_t next) { sa.nextSequence_ = next; }
+};
+}  // namespace pcloud::crypto
 
 using pcloud::crypto::ActivePath;
 using pcloud::crypto::AesKey;
@@ -212,6 +221,35 @@ std::string Sa(unsigned seed) {
   return "ok";
 }
 
+std::string SaExhaust() {
+  uint8_t enc[16] = {1}, auth[32] = {2};
+  SecurityAssociation sender, receiver;
+  sender.Init(0x5151, enc, sizeof(enc), auth, sizeof(auth));
+  receiver.Init(0x5151, enc, sizeof(enc), auth, sizeof(auth));
+  pcloud::crypto::SecurityAssociationProbe::SetNextSequence(sender, 0xFFFFFFFEull);
+  uint8_t payload[3] = {7, 8, 9};
+  std::vector<uint8_t> out(3 * SecurityAssociation::SealedLength(sizeof(payload)), 0xAA);
+  const size_t n = SecurityAssociation::SealedLength(sizeof(payload));
+  std::vector<SecurityAssociation::SealJob> three = {
+      {payload, sizeof(payload), 4, out.data()}, {payload, sizeof(payload), 4, out.data() + n},
+      {payload, sizeof(payload), 4, out.data() + 2 * n}};
+  // Three would need 2^32 - 2, 2^32 - 1 and 2^32: refused, nothing written.
+  if (sender.Seal(ActivePath(), three.data(), 3) != SecurityAssociation::SealStatus::kSequenceExhausted) {
+    return "fail: batch crossing 2^32 - 1 was sealed";
+  }
+  for (uint8_t b : out) {
+    if (b != 0xAA) return "fail: a refused batch wrote output";
+  }
+  if (sender.Seal(ActivePath(), three.data(), 2) != SecurityAssociation::SealStatus::kOk) return "fail: last two";
+  if (sender.Seal(ActivePath(), three.data(), 1) != SecurityAssociation::SealStatus::kSequenceExhausted) {
+    return "fail: sealed past 2^32 - 1";
+  }
+  std::vector<SecurityAssociation::OpenJob> open = {{out.data(), n, false, 0, 0}, {out.data() + n, n, false, 0, 0}};
+  if (receiver.Open(ActivePath(), open.data(), 2) != 2) return "fail: open of the last sequence numbers";
+  if (receiver.windowTop() != 0xFFFFFFFFu) return "fail: window top";
+  return "ok";
+}
+
 }  // namespace
 
 int main() {
@@ -233,6 +271,8 @@ int main() {
       out = HmacBatch(static_cast<unsigned>(std::stoul(a)), true);
     } else if (cmd == "cbc-batch") {
       out = CbcBatch(static_cast<unsigned>(std::stoul(a)));
+    } else if (cmd == "sa-exhaust") {
+      out = SaExhaust();
     } else if (cmd == "ct-control") {
       volatile uint8_t secret[1] = {1};
       SECRET(const_cast<uint8_t*>(secret), 1);

@@ -69,6 +69,10 @@ class SecurityAssociation {
   uint32_t windowTop() const { return window_.top(); }
 
  private:
+  // The sanitizer driver (native/test/cryptoSanitizerDriver.cc) moves the
+  // counter to the end of the sequence space, which 2^32 seals cannot reach.
+  friend struct SecurityAssociationProbe;
+
   uint32_t spi_ = 0;
   uint64_t nextSequence_ = 1;  // RFC 4303: the first packet carries 1
   ReplayWindow window_;
