@@ -1,25 +1,42 @@
 // Classifier: a few HiCuts-style cutting trees, rules partitioned by address
 // "largeness" (as EffiCuts / CutSplit do), with SIMD-scanned leaves.
 //
-// Why this and not the alternatives (measured on this machine type, AMD EPYC
-// with AVX-512, single core, ClassBench 10K sets, de-duplicated shuffled
-// traces, batches of 256 through the JS API with counters on; see
-// bench/demux.ts and the table in the closing note of issue 3):
+// Why this design (all numbers measured on this machine type: AMD EPYC with
+// AVX-512, one core, CPU time, ClassBench 10K sets with de-duplicated,
+// shuffled traces; "JS" rows go through the JS API in batches of 256 with
+// counters on, the others through a C++ harness over the same sources):
 //
-//   MEASUREMENTS_PLACEHOLDER
-//
-// - Tuple space search (Open vSwitch) needs one hash probe per tuple, and
-//   these sets have about 260 to 700 distinct (prefix length, port kind,
-//   protocol mask) tuples. Even with priority-ordered subtables and early exit,
-//   a packet that matches a low-priority rule probes hundreds of tables.
-// - A single decision tree replicates every rule with a wide source or
-//   destination range into most children; fw1 and ipc1 (many wildcards) blow
-//   up. Partitioning rules by which address is narrow (< 2^16 addresses)
-//   gives at most three trees whose cuts never split the wide field, so
-//   replication stays near spfac per level.
-// - Leaves hold up to 16 rules in structure-of-arrays form, so one AVX-512
-//   step compares all of them on five dimensions; the tree therefore only has
-//   to narrow a packet down to 16 candidates, which keeps it shallow.
+// - Tuple space search (Open vSwitch) probes one hash table per tuple, and
+//   these sets have about 260 (fw1), 300 (acl1) and 700 (ipc1) distinct
+//   (prefix lengths, port kind, protocol mask) tuples. With priority-sorted
+//   subtables a packet that matches a low-priority rule still probes hundreds
+//   of tables; DPDK's rte_acl (a multi-bit trie) is the bar, and a few shallow
+//   trees with wide leaves are the way to a handful of cache lines per packet.
+// - One decision tree over all rules replicates every rule with a wide
+//   address into most children. Partitioning by which address is narrow
+//   (a range of at most 2^16 addresses) gives at most three trees whose cuts
+//   never split the wide field. At 100,000 rules (all shared 10K sets plus
+//   random 5-tuples) the index is 68 MB, builds in 0.3 s and classifies
+//   8 Mpps; that needed one more rule: a cut must shrink its largest child by
+//   1/16, else near-identical rules recursed to the depth limit (400 MB,
+//   3.3 s before).
+// - Leaves of up to 32 rules in 576-byte chunks of 16 (leafScan.h): one
+//   AVX-512 step tests 16 rules on all fields. Chunks with 16-bit port,
+//   protocol and eth_type lanes took ipc1/acl3/fw1 from 7.5/8.4/12.3 Mpps
+//   (ten separate 32-bit arrays per leaf) to 12.4/12.5/17.6. Keeping rule
+//   records off the scan's critical path (eth_type lanes plus a per-entry
+//   verify flag) and per-thread counter shards gave another 15-20%.
+// - binth 32 beat 16 and 24 on all four sets (acl1: 14.6 vs 11.3 and 12.8).
+//   Interleaving packets' walks with software prefetch (level by level over
+//   64 packets: ipc1 7.8 vs 9.7; AMAC with 8 lookups in flight: 6.6 vs 12.0)
+//   lost to the plain per-packet walk: the out-of-order core already overlaps
+//   consecutive lookups. spfac 2 or 8, 10- to 16-bit cuts, partition
+//   thresholds 2^12 to 2^24, huge pages, per-subtree best-position pruning
+//   and next-chunk prefetch were all within noise or slower.
+// - Result (JS, bench/demux.ts, median of 7; DPDK best --alg in the same
+//   run, also CPU time): acl1 18.4 Mpps (DPDK avx512x16 36.0, 0.51x), fw1
+//   18.5 (11.3, 1.63x), ipc1 11.3 (23.3, 0.49x), acl3 12.1 (24.7, 0.49x);
+//   another run gave 0.47x / 1.20x / 0.59x / 0.54x. Naive scan: ~0.01 Mpps.
 //
 // Semantics: positions are assigned by OrderKey (priority descending, then
 // installation order), leaves keep positions ascending, so the first match
