@@ -10,8 +10,10 @@
  *     median, p95, max) and while zooming with the wheel;
  *   - JS heap after a forced GC.
  * Modes: "auto" is what ships (large-graph options above 1,500 elements);
- * "plain" is cytoscape with its defaults, for comparison; "webgl" adds
- * cytoscape's experimental WebGL renderer to the large-graph options.
+ * "plain" is cytoscape with its defaults and every cloudlet open, for
+ * comparison; "open" has the large-graph render options but every cloudlet
+ * open (what collapsing cloudlets buys); "webgl" adds cytoscape's
+ * experimental WebGL renderer to the large-graph options.
  *
  * Run: npm run build, then npm run bench:topology. Prints a table and writes
  * bench/results/topology.json. Options: --pops N --nodes-per-cloudlet N --modes auto,plain
@@ -32,12 +34,12 @@ const { values } = parseArgs({
   options: {
     pops: { type: 'string', default: '1000' },
     'nodes-per-cloudlet': { type: 'string', default: '5' },
-    modes: { type: 'string', default: 'auto,plain' },
+    modes: { type: 'string', default: 'plain,open,auto' },
   },
 });
 const pops = Number(values.pops);
 const nodesPerCloudlet = Number(values['nodes-per-cloudlet']);
-const modes = (values.modes ?? 'auto').split(',').filter((m) => ['auto', 'plain', 'large', 'webgl'].includes(m));
+const modes = (values.modes ?? 'auto').split(',').filter((m) => ['auto', 'plain', 'open', 'large', 'webgl'].includes(m));
 
 interface Started {
   child: ChildProcess;

@@ -7,9 +7,10 @@
  * shortcuts (texture while panning, edges hidden while moving, pixel ratio 1,
  * no motion blur), plus collapsed cloudlets (useTopologyGraph.ts).
  * bench/topologyRender.ts, 1,000 PoPs x 5 nodes, Debian Chromium without GPU,
- * 1600x1000: cytoscape defaults with everything open took 6.7 s to the first
- * frame and panned at 67 ms median / 667 ms p95 per frame; these options took
- * 2.2 s and 16.7 / 16.8 ms (60 fps), heap 35 MiB instead of 54 MiB.
+ * 1600x1000, first frame / pan median, p95 per frame: cytoscape defaults with
+ * every cloudlet open 4.9-6.7 s / 67-83, 550-667 ms; these render options
+ * with every cloudlet open 3.7 s / 16.7, 16.8 ms; plus collapsed cloudlets
+ * 1.4-2.2 s / 16.7, 16.8 ms, heap 35 MiB instead of 54 MiB.
  * The experimental WebGL renderer drew nothing in that Chromium (no GPU), so
  * it stays off.
  */
@@ -22,15 +23,21 @@ export const largeGraphElements = 1500;
 /**
  * For measuring only (bench/topologyRender.ts): localStorage
  * "pcloud.topology.renderMode" = "plain" turns the large-graph options off,
- * "large" forces them on, "webgl" adds cytoscape's experimental WebGL renderer.
+ * "large" forces them on, "open" forces them on but never collapses cloudlets,
+ * "webgl" adds cytoscape's experimental WebGL renderer.
  */
-function renderModeOverride(): 'plain' | 'large' | 'webgl' | undefined {
+function renderModeOverride(): 'plain' | 'large' | 'open' | 'webgl' | undefined {
   try {
     const mode = globalThis.localStorage?.getItem('pcloud.topology.renderMode');
-    return mode === 'plain' || mode === 'large' || mode === 'webgl' ? mode : undefined;
+    return mode === 'plain' || mode === 'large' || mode === 'open' || mode === 'webgl' ? mode : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Whether big topologies draw cloudlets collapsed until zoomed in (always, except when measuring "open"). */
+export function collapsesCloudlets(): boolean {
+  return renderModeOverride() !== 'open';
 }
 
 export function isLargeGraph(elementCount: number): boolean {

@@ -21,7 +21,7 @@ import { overlays } from '../../components/topology/overlays/overlayRegistry.ts'
 import type { TopologyOverlay } from '../../components/topology/overlays/topologyOverlay.ts';
 import { useTopologyStore } from '../../stores/topology.ts';
 import { buildGraphElements } from './graphElements.ts';
-import { baseStyles, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';
+import { baseStyles, collapsesCloudlets, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';
 import { placeElements, type Position } from './placement.ts';
 
 /** Zoom at which cloudlets in view open up, and how many may be open at once. */
@@ -140,7 +140,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     const bigGraph = isLargeGraph(store.index.items.size + topo.cloudlets.length);
     const instance = cy.value && bigGraph === large.value ? cy.value : create(bigGraph);
     const open = expanded.value;
-    const wanted = buildGraphElements(store.index, active, store.overlayContext, bigGraph ? (id) => !open.has(id) : undefined);
+    const wanted = buildGraphElements(store.index, active, store.overlayContext, bigGraph && collapsesCloudlets() ? (id) => !open.has(id) : undefined);
     const saved = store.savedPositions;
     const known = (id: string): Position | undefined => {
       const el = instance.getElementById(id);
