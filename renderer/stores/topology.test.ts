@@ -244,4 +244,18 @@ describe('topology store', () => {
     unmount();
     await store.stop();
   });
+
+  test('a reservation becoming active fetches fresh node reports shortly after, once per burst', async () => {
+    const fake = installFakeConsole();
+    const store = await loaded(fake);
+    vi.useFakeTimers();
+    const calls = () => fake.api.schedulerCall.mock.calls.filter(([c]) => (c as { method: string }).method === 'topology.get').length;
+    const before = calls();
+    fake.pushEvent({ kind: 'reservation', at, reservation: reservation('r1', 'C11', 'active') });
+    fake.pushEvent({ kind: 'reservation', at, reservation: reservation('r2', 'C12', 'active') });
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(calls()).toBe(before + 1);
+    vi.useRealTimers();
+    await store.stop();
+  });
 });

@@ -31,6 +31,10 @@ export type TopologyPhase = 'disconnected' | 'connecting' | 'loading' | 'ready' 
 /** Reservations that hold capacity on a node: the only ones the overlay counts. */
 const holdingStates: ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
 const saveDelayMs = 800;
+/** States in which a reservation's VI stops, freeing what its node reports as used. */
+const finishing = new Set<ReservationState>(['expired', 'cancelled', 'terminated', 'failed']);
+const refreshSoonMs = 2000;
+const refreshSoonUpTo = 1000;
 /** Node reports arrive only through topology.get; a big topology is polled less often. */
 const pollMs = (nodes: number): number => (nodes > 1000 ? 30_000 : 5_000);
 
@@ -77,6 +81,7 @@ export const useTopologyStore = defineStore('topology', () => {
   /** Bumped by every load so an old load that finishes late is ignored. */
   let generation = 0;
   let refreshing: Promise<void> | undefined;
+  let soonTimer: ReturnType<typeof setTimeout> | undefined;
 
   async function start(): Promise<void> {
     if (stopConnection) return;
@@ -205,6 +210,8 @@ export const useTopologyStore = defineStore('topology', () => {
       if (holdingStates.includes(r.state)) reservations.value.set(r.id, r);
       else reservations.value.delete(r.id);
       triggerRef(reservations);
+      // A VI started or stopped changes what its node reports: fetch the reports soon after.
+      if (r.state === 'active' || finishing.has(r.state)) refreshSoon();
     } else {
       const topo = topology.value;
       if (!topo) return;
@@ -222,6 +229,15 @@ export const useTopologyStore = defineStore('topology', () => {
       if (event.connected) viFeed?.follow(event.cloudletId);
     }
     lastUpdateAt.value = Date.now();
+  }
+
+  /** One refresh shortly after a burst of starts and stops; big topologies wait for their poll. */
+  function refreshSoon(): void {
+    if (nodeCount.value > refreshSoonUpTo || soonTimer) return;
+    soonTimer = setTimeout(() => {
+      soonTimer = undefined;
+      void refresh();
+    }, refreshSoonMs);
   }
 
   /** Fetches the topology again (and optionally reservations) without a loading phase. */
@@ -257,6 +273,8 @@ export const useTopologyStore = defineStore('topology', () => {
   function stopPolling(): void {
     if (pollTimer) clearInterval(pollTimer);
     pollTimer = undefined;
+    if (soonTimer) clearTimeout(soonTimer);
+    soonTimer = undefined;
   }
 
   /** Remembers positions the user gave elements and saves them shortly after (one call per burst). */
