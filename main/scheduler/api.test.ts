@@ -1,31 +1,13 @@
-import { afterEach, describe, expect, test } from 'vitest';
-import { RpcClient } from '../protocol/client.ts';
+import { describe, expect, test } from 'vitest';
+import type { RpcClient } from '../protocol/client.ts';
 import type { ControllerCommand } from '../protocol/domain.ts';
 import { ErrorCode } from '../protocol/errors.ts';
-import { schedulerApi, type SchedulerApi, type SchedulerEvent } from '../protocol/schedulerApi.ts';
-import { startScheduler, type RunningScheduler } from './daemon.ts';
-import type { SchedulerConfigInput } from './config.ts';
-import { hour, request, testConfig, tokens, type Answerer } from '../../test/support/schedulerFixtures.ts';
+import type { SchedulerApi, SchedulerEvent } from '../protocol/schedulerApi.ts';
+import type { RunningScheduler } from './daemon.ts';
+import { schedulerHarness } from '../../test/support/schedulerHarness.ts';
+import { hour, request, tokens, type Answerer } from '../../test/support/schedulerFixtures.ts';
 
-const running: RunningScheduler[] = [];
-const clients: RpcClient<SchedulerApi>[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(running.splice(0).map((r) => r.close()));
-});
-
-async function start(overrides: Partial<SchedulerConfigInput> = {}): Promise<RunningScheduler> {
-  const r = await startScheduler(testConfig(overrides), { log: () => undefined });
-  running.push(r);
-  return r;
-}
-
-async function client(r: RunningScheduler, token: string): Promise<RpcClient<SchedulerApi>> {
-  const c = new RpcClient(schedulerApi, { url: r.url, token, timeoutMs: 10_000 });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const { start, client } = schedulerHarness();
 
 async function controller(r: RunningScheduler, token: string, answer: Answerer): Promise<{ client: RpcClient<SchedulerApi>; seen: ControllerCommand[] }> {
   const c = await client(r, token);

@@ -1,29 +1,11 @@
-import { afterEach, expect, test } from 'vitest';
-import { RpcClient } from '../protocol/client.ts';
-import { schedulerApi, type SchedulerApi } from '../protocol/schedulerApi.ts';
+import { expect, test } from 'vitest';
+import type { RpcClient } from '../protocol/client.ts';
+import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import { hour, node, request, testConfig, tokens } from '../../test/support/schedulerFixtures.ts';
 import type { SchedulerConfig } from './config.ts';
-import { startScheduler, type RunningScheduler } from './daemon.ts';
+import { schedulerHarness } from '../../test/support/schedulerHarness.ts';
 
-const running: RunningScheduler[] = [];
-const clients: RpcClient<SchedulerApi>[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(running.splice(0).map((r) => r.close()));
-});
-
-async function start(config: SchedulerConfig): Promise<RunningScheduler> {
-  const r = await startScheduler(config, { log: () => undefined });
-  running.push(r);
-  return r;
-}
-
-async function client(r: RunningScheduler, token: string): Promise<RpcClient<SchedulerApi>> {
-  const c = new RpcClient(schedulerApi, { url: r.url, token, timeoutMs: 10_000 });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const { start, client, closeAll } = schedulerHarness();
 
 const nodes = (available: number) => [
   { nodeId: 'a1', total: node(8), available: node(available), health: 'up' as const },
@@ -76,9 +58,7 @@ test("operator actions at a controller join the scheduler's audit chain once, ac
     ['controller.vi.restrict', 'noc-anna @ cA', 'vi-r-9'],
     ['controller.vi.terminate', 'noc-anna @ cA', 'vi-r-9'],
   ]);
-  for (const c of clients.splice(0)) c.close();
-  await r1.close();
-  running.splice(0);
+  await closeAll();
   const r2 = await start(config);
   const ctl2 = await client(r2, tokens.cA);
   await ctl2.call('controller.hello', {});

@@ -1,30 +1,15 @@
-import { afterEach, expect, test } from 'vitest';
-import { RpcClient } from '../protocol/client.ts';
+import { expect, test } from 'vitest';
 import { ErrorCode } from '../protocol/errors.ts';
-import { schedulerApi, type SchedulerApi } from '../protocol/schedulerApi.ts';
-import { hour, request, testConfig, tokens } from '../../test/support/schedulerFixtures.ts';
-import { startScheduler, type RunningScheduler } from './daemon.ts';
+import { hour, request, tokens } from '../../test/support/schedulerFixtures.ts';
+import { schedulerHarness } from '../../test/support/schedulerHarness.ts';
 
-const running: RunningScheduler[] = [];
-const clients: RpcClient<SchedulerApi>[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(running.splice(0).map((r) => r.close()));
-});
-
-async function client(r: RunningScheduler, token: string): Promise<RpcClient<SchedulerApi>> {
-  const c = new RpcClient(schedulerApi, { url: r.url, token, timeoutMs: 10_000 });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
+const { start, client } = schedulerHarness();
 
 const slotIn = (n: number): number => (Math.floor(Date.now() / hour) + n) * hour;
 
 /** A scheduled (approved, confirmed, charged) reservation with a controller that says yes to everything. */
 async function scheduled(cpu: number) {
-  const r = await startScheduler(testConfig(), { log: () => undefined });
-  running.push(r);
+  const r = await start();
   const ctl = await client(r, tokens.cA);
   await ctl.call('controller.hello', {});
   await ctl.subscribe('controller.commands', {}, (cmd) => void ctl.call('controller.answer', { commandId: cmd.commandId, ok: true }).catch(() => undefined));
