@@ -20,23 +20,48 @@
 //   8 Mpps; that needed one more rule: a cut must shrink its largest child by
 //   1/16, else near-identical rules recursed to the depth limit (400 MB,
 //   3.3 s before).
-// - Leaves of up to 32 rules in 576-byte chunks of 16 (leafScan.h): one
+// - Leaves of up to 64 rules in 576-byte chunks of 16 (leafScan.h): one
 //   AVX-512 step tests 16 rules on all fields. Chunks with 16-bit port,
 //   protocol and eth_type lanes took ipc1/acl3/fw1 from 7.5/8.4/12.3 Mpps
 //   (ten separate 32-bit arrays per leaf) to 12.4/12.5/17.6. Keeping rule
 //   records off the scan's critical path (eth_type lanes plus a per-entry
 //   verify flag) and per-thread counter shards gave another 15-20%.
-// - binth 32 beat 16 and 24 on all four sets (acl1: 14.6 vs 11.3 and 12.8).
-//   Interleaving packets' walks with software prefetch (level by level over
-//   64 packets: ipc1 7.8 vs 9.7; AMAC with 8 lookups in flight: 6.6 vs 12.0)
-//   lost to the plain per-packet walk: the out-of-order core already overlaps
-//   consecutive lookups. spfac 2 or 8, 10- to 16-bit cuts, partition
-//   thresholds 2^12 to 2^24, huge pages, per-subtree best-position pruning
-//   and next-chunk prefetch were all within noise or slower.
+// - Per-packet walks were bound by branch mispredictions, not memory: the
+//   child arrays are small (14-68 KB for the 10K sets), yet walking alone
+//   cost 25-50 ns a packet, half that on a trace of 512 packets the
+//   predictor learns. Every walk ends in a mispredicted loop exit that
+//   resolves only when its last child load does, so the walks of one packet
+//   and of the next ones run one after another. LookupBatch walks all trees
+//   for 8 packets at once with masks instead of branches (a finished walk
+//   steps on a park node and keeps its leaf), then scans packet by packet:
+//   walk-only time fell 40-50% (acl3 49 -> 31 ns). Note that gcc compiles
+//   `inner ? a : b` in that loop into jumps; the masks are what made it work.
+//   That is likely why the earlier interleaving attempts lost (level by
+//   level over 64 packets with prefetch: ipc1 7.8 vs 9.7; AMAC with 8
+//   lookups in flight: 6.6 vs 12.0).
+// - With cheap walks the leaf scan dominates; it now tests up to four chunks
+//   without a branch per chunk (leafScan.cc) and a leaf records its best
+//   position so the lookup skips it without touching a chunk. Then binth 64
+//   beat 32 (before: 32 beat 16 and 24): C++ harness acl1/ipc1/acl3/fw1
+//   Mpps, base 19.9/12.0/13.1/20.3; batched walk 21.0/12.5/14.7/19.3
+//   (+6/+4/+12/-5%); plus leaf best position and the 4-chunk scan
+//   21.1/13.5/14.5/19.2; plus binth 64 24.8/14.9/16.4/19.3 (96 and 128 help
+//   acl1/acl3 a little more but cost ipc1). Fixed-depth walks without the
+//   per-round "all arrived?" test, groups of 16, prefetching each found
+//   leaf's first chunk (2, 4 or 9 lines), scanning tree by tree across the
+//   group instead of packet by packet, and walking the later trees only for
+//   packets the first tree left unsettled were all slower.
+// - spfac 2 or 8, 10- to 16-bit cuts, partition thresholds 2^12 to 2^24,
+//   huge pages, per-subtree best-position pruning and next-chunk prefetch
+//   were all within noise or slower (measured with binth 32, per-packet
+//   walks). So was dropping the 1/16 shrink rule (ipc1 +4%, acl3 -6%).
 // - Result (JS, bench/demux.ts, median of 7; DPDK best --alg in the same
-//   run, also CPU time): acl1 18.4 Mpps (DPDK avx512x16 36.0, 0.51x), fw1
-//   18.5 (11.3, 1.63x), ipc1 11.3 (23.3, 0.49x), acl3 12.1 (24.7, 0.49x);
-//   another run gave 0.47x / 1.20x / 0.59x / 0.54x. Naive scan: ~0.01 Mpps.
+//   run, also CPU time), two runs: acl1 22.2 / 23.0 Mpps (DPDK avx512x16
+//   44.0, 0.50x / 0.52x), fw1 17.9 / 18.2 (12.4 / 15.3), ipc1 13.8 / 14.1
+//   (23.3, 0.59x / 0.61x), acl3 15.3 / 15.5 (24.7 / 26.4, 0.62x / 0.59x);
+//   the same day before these changes: 18.8 / 19.9 / 11.5 / 12.6 (0.43x /
+//   1.30x / 0.52x / 0.51x). The portable path lost ~10% (larger leaves);
+//   avx2 kept its per-chunk scan. Naive scan: ~0.01 Mpps.
 //
 // Semantics: positions are assigned by OrderKey (priority descending, then
 // installation order), leaves keep positions ascending, so the first match
@@ -60,7 +85,7 @@ namespace {
 
 constexpr uint32_t kEmpty = 0xFFFFFFFFu;
 constexpr uint32_t kLeafFlag = 0x80000000u;
-constexpr size_t kBinth = 32;          // a node with at most this many rules is a leaf
+constexpr size_t kBinth = 64;          // a node with at most this many rules is a leaf
 constexpr unsigned kMaxCutBits = 8;    // at most 256 children per node
 constexpr unsigned kMaxDepth = 24;
 constexpr double kSpaceFactor = 4.0;   // HiCuts spfac: children may hold 4x the parent's rules
@@ -99,8 +124,12 @@ class FlowIndex::Builder {
       box.lo[d] = 0;
       box.bits[d] = kDimBits[d];
     }
+    treeLevels_ = 0;
     return Build(positions, box, 0);
   }
+
+  // Internal nodes on the longest path of the last tree built.
+  uint32_t treeLevels() const { return treeLevels_; }
 
  private:
   struct Box {
@@ -122,6 +151,7 @@ class FlowIndex::Builder {
   uint32_t Build(const std::vector<uint32_t>& positions, const Box& box, unsigned depth) {
     if (positions.empty()) return kEmpty;
     ix_.shape_.maxDepth = std::max<size_t>(ix_.shape_.maxDepth, depth);
+    treeLevels_ = std::max<uint32_t>(treeLevels_, depth);
     const size_t n = positions.size();
     if (n <= kBinth || depth >= kMaxDepth || ix_.shape_.leafEntries > budget_) return MakeLeaf(positions);
 
@@ -214,7 +244,7 @@ class FlowIndex::Builder {
     const size_t count = positions.size();
     const size_t chunkCount = (count + kLeafLanes - 1) / kLeafLanes;
     const uint32_t leafIndex = static_cast<uint32_t>(ix_.leaves_.size());
-    ix_.leaves_.push_back({static_cast<uint32_t>(ix_.chunks_.size()), static_cast<uint32_t>(chunkCount)});
+    ix_.leaves_.push_back({static_cast<uint32_t>(ix_.chunks_.size()), static_cast<uint32_t>(chunkCount), positions.front()});
     for (size_t n = 0; n < chunkCount; ++n) {
       LeafChunk c;
       for (size_t i = 0; i < kLeafLanes; ++i) {
@@ -258,6 +288,7 @@ class FlowIndex::Builder {
   std::array<std::vector<uint32_t>, parse::kDimCount> lo_;
   std::array<std::vector<uint32_t>, parse::kDimCount> hi_;
   size_t budget_ = 0;
+  uint32_t treeLevels_ = 0;
 };
 
 FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
@@ -285,11 +316,16 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   Builder builder(*this);
   for (const auto& group : groups) {
     if (group.empty()) continue;
-    trees_.push_back(Tree{builder.BuildTree(group), group.front()});
+    const uint32_t root = builder.BuildTree(group);
+    trees_.push_back(Tree{root, group.front(), builder.treeLevels()});
   }
   std::sort(trees_.begin(), trees_.end(),
             [](const Tree& a, const Tree& b) { return a.firstPosition < b.firstPosition; });
   shape_.trees = trees_.size();
+  // A node whose only child is kEmpty: batched walks park finished packets on it.
+  parkNode_ = static_cast<uint32_t>(nodes_.size());
+  nodes_.push_back(Node{0, static_cast<uint32_t>(children_.size())});
+  children_.push_back(kEmpty);
   shape_.bytes = nodes_.size() * sizeof(Node) + children_.size() * 4 + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
                  records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
 }
@@ -314,6 +350,59 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
     best = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, key, best, ctx);
   }
   return best;
+}
+
+void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted,
+                            LeafScanFn scan, uint32_t* best) const {
+  if (trees_.empty()) return;
+  const ScanContext ctx{records_.data(), deleted};
+  const Node* nodes = nodes_.data();
+  const uint32_t* children = children_.data();
+  const size_t treeCount = trees_.size();
+  for (size_t start = 0; start < count; start += kWalkGroup) {
+    const size_t g = std::min(kWalkGroup, count - start);
+    const parse::PacketKey* k = keys + start;
+    uint32_t refs[3][kWalkGroup];
+    for (size_t t = 0; t < treeCount; ++t) {
+      uint32_t* r = refs[t];
+      for (size_t j = 0; j < kWalkGroup; ++j) r[j] = j < g && valid[start + j] ? trees_[t].root : kEmpty;
+      // Exactly `levels` steps for every packet, with no branch on the data:
+      // a finished walk (leaf or kEmpty, both with kLeafFlag) reads the park
+      // node and keeps its reference, so the walks of the group, and of the
+      // next trees, overlap instead of waiting on each other's exit branch.
+      const uint32_t levels = trees_[t].levels;
+      for (uint32_t level = 0; level < levels; ++level) {
+        uint32_t walking = 0;
+        for (size_t j = 0; j < kWalkGroup; ++j) walking |= ~r[j];
+        if ((walking & kLeafFlag) == 0) break;
+        for (size_t j = 0; j < kWalkGroup; ++j) {
+          // Masks, not conditionals: the compiler turns `?:` here into branches.
+          const uint32_t ref = r[j];
+          const uint32_t done = 0u - (ref >> 31);  // all ones for a leaf or kEmpty
+          const Node node = nodes[(ref & ~done) | (parkNode_ & done)];
+          const uint32_t dim = node.header & 7;
+          const uint32_t shift = (node.header >> 3) & 31;
+          const uint32_t mask = (1u << (node.header >> 8)) - 1;
+          const uint32_t child = children[node.firstChild + ((k[j < g ? j : 0].dims[dim] >> shift) & mask)];
+          r[j] = (child & ~done) | (ref & done);
+        }
+      }
+    }
+    for (size_t j = 0; j < g; ++j) {
+      if (!valid[start + j]) continue;
+      const LaneKey lanes = MakeLaneKey(k[j]);
+      uint32_t b = best[start + j];
+      for (size_t t = 0; t < treeCount; ++t) {
+        if (trees_[t].firstPosition >= b) break;
+        const uint32_t ref = refs[t][j];
+        if (ref == kEmpty) continue;
+        const Leaf& leaf = leaves_[ref & ~kLeafFlag];
+        if (leaf.firstPosition >= b) continue;
+        b = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, k[j], b, ctx);
+      }
+      best[start + j] = b;
+    }
+  }
 }
 
 }  // namespace pcloud::demux

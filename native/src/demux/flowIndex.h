@@ -37,6 +37,13 @@ class FlowIndex {
   // Best position (smallest order) whose rule matches, below `best`, or `best`.
   uint32_t Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best = kNoMatch) const;
 
+  // Lookup for `count` packets at once: best[j] = Lookup(keys[j], ..., best[j])
+  // for every j with valid[j]; the others are left alone. The tree walks of
+  // up to kWalkGroup packets run in lockstep, without branches per level.
+  static constexpr size_t kWalkGroup = 8;
+  void LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted, LeafScanFn scan,
+                   uint32_t* best) const;
+
   size_t size() const { return records_.size(); }
   const RuleRecord& record(uint32_t position) const { return records_[position]; }
   const std::vector<RuleRecord>& records() const { return records_; }
@@ -47,6 +54,7 @@ class FlowIndex {
   struct Tree {
     uint32_t root;
     uint32_t firstPosition;  // smallest position in the tree, for early exit
+    uint32_t levels;         // internal nodes on the longest root-to-leaf path
   };
   class Builder;
 
@@ -62,10 +70,12 @@ class FlowIndex {
   struct Leaf {
     uint32_t firstChunk;
     uint32_t chunkCount;
+    uint32_t firstPosition;  // its best entry: a lookup holding a better match skips the leaf
   };
   std::vector<Leaf> leaves_;
   std::vector<LeafChunk> chunks_;
   IndexShape shape_;
+  uint32_t parkNode_ = 0;
 };
 
 }  // namespace pcloud::demux

@@ -170,17 +170,20 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       const size_t i = start + j;
       status[j] = parse::ParseFrame(buffer + offsets[i], lengths[i], parseOptions, keys[j]);
     }
-    // Pass 1: lookups, one packet after another (interleaving packets with
-    // software prefetches measured slower: the out-of-order core already
-    // overlaps the misses of consecutive walks).
+    // Pass 1: lookups. The base index walks its trees for groups of packets
+    // in lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.
+    bool valid[kChunk];
+    uint32_t basePositions[kChunk];
+    for (size_t j = 0; j < count; ++j) {
+      valid[j] = status[j] == parse::ParseError::kNone;
+      basePositions[j] = kNoMatch;
+    }
+    if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, scan, basePositions);
     const RuleRecord* rules[kChunk];
     for (size_t j = 0; j < count; ++j) {
       const RuleRecord* rule = nullptr;
-      if (status[j] == parse::ParseError::kNone) {
-        if (base != nullptr) {
-          const uint32_t p = base->Lookup(keys[j], deleted, scan);
-          if (p != kNoMatch) rule = &base->record(p);
-        }
+      if (valid[j]) {
+        if (basePositions[j] != kNoMatch) rule = &base->record(basePositions[j]);
         if (overlay != nullptr) {
           const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
           if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);

