@@ -16,10 +16,10 @@
 //   address into most children. Partitioning by which address is narrow
 //   (a range of at most 2^16 addresses) gives at most three trees whose cuts
 //   never split the wide field. At 100,000 rules (all shared 10K sets plus
-//   random 5-tuples) the index is 68 MB, builds in 0.3 s and classifies
-//   8 Mpps; that needed one more rule: a cut must shrink its largest child by
-//   1/16, else near-identical rules recursed to the depth limit (400 MB,
-//   3.3 s before).
+//   random 5-tuples) the index is 68 MB (51 MB since binth 64), builds in
+//   0.3 s and classifies 8 Mpps; that needed one more rule: a cut must
+//   shrink its largest child by 1/16, else near-identical rules recursed to
+//   the depth limit (400 MB, 3.3 s before).
 // - Leaves of up to 64 rules in 576-byte chunks of 16 (leafScan.h): one
 //   AVX-512 step tests 16 rules on all fields. Chunks with 16-bit port,
 //   protocol and eth_type lanes took ipc1/acl3/fw1 from 7.5/8.4/12.3 Mpps
@@ -51,29 +51,38 @@
 //   leaf's first chunk (2, 4 or 9 lines), scanning tree by tree across the
 //   group instead of packet by packet, and walking the later trees only for
 //   packets the first tree left unsettled were all slower.
+// - Terminal nodes that are their own child (see Node encoding) replaced the
+//   masks and the park node: a level is now load node, load dim, load child.
+//   C++ harness 25.6/15.2/17.0/20.6 Mpps (+4/+4/+4/+6%); JS runs below.
 // - spfac 2 or 8, 10- to 16-bit cuts, partition thresholds 2^12 to 2^24,
 //   huge pages, per-subtree best-position pruning and next-chunk prefetch
 //   were all within noise or slower (measured with binth 32, per-packet
 //   walks). So was dropping the 1/16 shrink rule (ipc1 +4%, acl3 -6%).
 // - Result (JS, bench/demux.ts, median of 7; DPDK best --alg in the same
-//   run, also CPU time), two runs: acl1 22.2 / 23.0 Mpps (DPDK avx512x16
-//   44.0, 0.50x / 0.52x), fw1 17.9 / 18.2 (12.4 / 15.3), ipc1 13.8 / 14.1
-//   (23.3, 0.59x / 0.61x), acl3 15.3 / 15.5 (24.7 / 26.4, 0.62x / 0.59x);
-//   the same day before these changes: 18.8 / 19.9 / 11.5 / 12.6 (0.43x /
-//   1.30x / 0.52x / 0.51x). The portable path lost ~10% (larger leaves);
-//   avx2 kept its per-chunk scan. Naive scan: ~0.01 Mpps.
+//   run, also CPU time), two runs: acl1 22.4 / 23.0 Mpps (DPDK avx512x16
+//   44.0 / 39.6, 0.51x / 0.58x), fw1 19.2 / 19.2 (16.5 / 13.2, 1.16x /
+//   1.45x), ipc1 14.3 / 14.1 (24.7 / 23.3, 0.58x / 0.61x), acl3 16.0 / 15.7
+//   (24.7 / 23.3, 0.65x / 0.67x). Before the batched walk, the same day:
+//   18.8 / 19.9 / 11.5 / 12.6 (0.43x / 1.30x / 0.52x / 0.51x); with it but
+//   before terminal nodes: 22.2-23.0 / 17.9-18.2 / 13.8-14.1 / 15.3-15.5.
+//   The portable path lost ~10% (larger leaves); avx2 keeps its per-chunk
+//   scan. Naive scan: ~0.01 Mpps.
 //
 // Semantics: positions are assigned by OrderKey (priority descending, then
 // installation order), leaves keep positions ascending, so the first match
 // in a leaf is the best in that tree; trees are visited in order of their
 // best position and skipped once they cannot beat the match in hand.
 //
-// Node encoding: nodes_[i] holds a header (dim | shift << 3 | bits << 8) and
-// where its 2^bits child references start in children_. A child is kEmpty, a
-// leaf (kLeafFlag | leaf index) or another node's index. The headers live in
-// their own dense array so that a level of the walk costs one cache miss (the
-// child reference), not two. Every node box is aligned to its power-of-two
-// width, so the child of value v is (v >> shift) & (2^bits - 1).
+// Node encoding: nodes_[i] holds a header (dim | shift << 3 | mask << 8,
+// mask = 2^bits - 1) and where its 2^bits child references start in
+// children_. While building, a child is kEmpty, a leaf (kLeafFlag | leaf
+// index) or another node's index; the finished index turns leaves and kEmpty
+// into terminal nodes (firstTerminal_ + leaf index, then one for empty) whose
+// header is 0 and whose single child is the node itself, so a walk needs no
+// test to stay put once it has arrived. The headers live in their own dense
+// array so that a level of the walk costs one cache miss (the child
+// reference), not two. Every node box is aligned to its power-of-two width,
+// so the child of value v is (v >> shift) & mask.
 #include "demux/flowIndex.h"
 
 #include <algorithm>
@@ -206,7 +215,7 @@ class FlowIndex::Builder {
     const uint32_t self = static_cast<uint32_t>(ix_.nodes_.size());
     const uint32_t firstChild = static_cast<uint32_t>(ix_.children_.size());
     const unsigned shift = box.bits[d] - k;
-    ix_.nodes_.push_back(Node{d | (shift << 3) | (k << 8), firstChild});
+    ix_.nodes_.push_back(Node{d | (shift << 3) | (((1u << k) - 1) << 8), firstChild});
     ix_.children_.resize(ix_.children_.size() + children, kEmpty);
     ++ix_.shape_.nodes;
 
@@ -322,10 +331,21 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   std::sort(trees_.begin(), trees_.end(),
             [](const Tree& a, const Tree& b) { return a.firstPosition < b.firstPosition; });
   shape_.trees = trees_.size();
-  // A node whose only child is kEmpty: batched walks park finished packets on it.
-  parkNode_ = static_cast<uint32_t>(nodes_.size());
-  nodes_.push_back(Node{0, static_cast<uint32_t>(children_.size())});
-  children_.push_back(kEmpty);
+  // Terminal nodes: one per leaf, then one for kEmpty, each a node with a
+  // single child, itself. A walk that reaches one stays there, so batched
+  // walks step every packet alike, with no test per level.
+  firstTerminal_ = static_cast<uint32_t>(nodes_.size());
+  const size_t innerChildren = children_.size();
+  for (uint32_t t = 0; t <= leaves_.size(); ++t) {
+    nodes_.push_back(Node{0, static_cast<uint32_t>(children_.size())});
+    children_.push_back(firstTerminal_ + t);
+  }
+  const uint32_t emptyNode = firstTerminal_ + static_cast<uint32_t>(leaves_.size());
+  const auto terminal = [&](uint32_t ref) {
+    return ref == kEmpty ? emptyNode : (ref & kLeafFlag) != 0 ? firstTerminal_ + (ref & ~kLeafFlag) : ref;
+  };
+  for (size_t c = 0; c < innerChildren; ++c) children_[c] = terminal(children_[c]);
+  for (Tree& tree : trees_) tree.root = terminal(tree.root);
   shape_.bytes = nodes_.size() * sizeof(Node) + children_.size() * 4 + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
                  records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
 }
@@ -338,15 +358,14 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
   for (const Tree& tree : trees_) {
     if (tree.firstPosition >= best) break;
     uint32_t ref = tree.root;
-    while (ref != kEmpty && (ref & kLeafFlag) == 0) {
+    while (ref < firstTerminal_) {
       const Node node = nodes[ref];
-      const uint32_t dim = node.header & 7;
-      const uint32_t shift = (node.header >> 3) & 31;
-      const uint32_t mask = (1u << (node.header >> 8)) - 1;
-      ref = children[node.firstChild + ((key.dims[dim] >> shift) & mask)];
+      ref = children[node.firstChild + ((key.dims[node.header & 7] >> ((node.header >> 3) & 31)) & (node.header >> 8))];
     }
-    if (ref == kEmpty) continue;
-    const Leaf& leaf = leaves_[ref & ~kLeafFlag];
+    const uint32_t leafIndex = ref - firstTerminal_;
+    if (leafIndex >= leaves_.size()) continue;  // the empty node
+    const Leaf& leaf = leaves_[leafIndex];
+    if (leaf.firstPosition >= best) continue;
     best = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, key, best, ctx);
   }
   return best;
@@ -359,32 +378,27 @@ void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, siz
   const Node* nodes = nodes_.data();
   const uint32_t* children = children_.data();
   const size_t treeCount = trees_.size();
+  const uint32_t emptyNode = firstTerminal_ + static_cast<uint32_t>(leaves_.size());
   for (size_t start = 0; start < count; start += kWalkGroup) {
     const size_t g = std::min(kWalkGroup, count - start);
     const parse::PacketKey* k = keys + start;
+    // Walk every tree for the whole group first, without a branch on the
+    // data: each round steps all packets, and one that reached its terminal
+    // node steps onto itself. The walks of the group (and of the next trees)
+    // overlap instead of each waiting on its own exit branch. A round's only
+    // branch stops the tree once every packet has arrived.
     uint32_t refs[3][kWalkGroup];
     for (size_t t = 0; t < treeCount; ++t) {
       uint32_t* r = refs[t];
-      for (size_t j = 0; j < kWalkGroup; ++j) r[j] = j < g && valid[start + j] ? trees_[t].root : kEmpty;
-      // Exactly `levels` steps for every packet, with no branch on the data:
-      // a finished walk (leaf or kEmpty, both with kLeafFlag) reads the park
-      // node and keeps its reference, so the walks of the group, and of the
-      // next trees, overlap instead of waiting on each other's exit branch.
-      const uint32_t levels = trees_[t].levels;
-      for (uint32_t level = 0; level < levels; ++level) {
-        uint32_t walking = 0;
-        for (size_t j = 0; j < kWalkGroup; ++j) walking |= ~r[j];
-        if ((walking & kLeafFlag) == 0) break;
+      for (size_t j = 0; j < kWalkGroup; ++j) r[j] = j < g && valid[start + j] ? trees_[t].root : emptyNode;
+      for (uint32_t level = 0; level < trees_[t].levels; ++level) {
+        uint32_t lowest = r[0];
+        for (size_t j = 1; j < kWalkGroup; ++j) lowest = std::min(lowest, r[j]);
+        if (lowest >= firstTerminal_) break;
         for (size_t j = 0; j < kWalkGroup; ++j) {
-          // Masks, not conditionals: the compiler turns `?:` here into branches.
-          const uint32_t ref = r[j];
-          const uint32_t done = 0u - (ref >> 31);  // all ones for a leaf or kEmpty
-          const Node node = nodes[(ref & ~done) | (parkNode_ & done)];
-          const uint32_t dim = node.header & 7;
-          const uint32_t shift = (node.header >> 3) & 31;
-          const uint32_t mask = (1u << (node.header >> 8)) - 1;
-          const uint32_t child = children[node.firstChild + ((k[j < g ? j : 0].dims[dim] >> shift) & mask)];
-          r[j] = (child & ~done) | (ref & done);
+          const Node node = nodes[r[j]];
+          const uint32_t v = k[j < g ? j : 0].dims[node.header & 7];
+          r[j] = children[node.firstChild + ((v >> ((node.header >> 3) & 31)) & (node.header >> 8))];
         }
       }
     }
@@ -394,9 +408,9 @@ void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, siz
       uint32_t b = best[start + j];
       for (size_t t = 0; t < treeCount; ++t) {
         if (trees_[t].firstPosition >= b) break;
-        const uint32_t ref = refs[t][j];
-        if (ref == kEmpty) continue;
-        const Leaf& leaf = leaves_[ref & ~kLeafFlag];
+        const uint32_t leafIndex = refs[t][j] - firstTerminal_;
+        if (leafIndex >= leaves_.size()) continue;  // the empty node
+        const Leaf& leaf = leaves_[leafIndex];
         if (leaf.firstPosition >= b) continue;
         b = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, k[j], b, ctx);
       }

@@ -62,7 +62,7 @@ class FlowIndex {
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
   std::vector<Tree> trees_;           // ascending firstPosition
   struct Node {
-    uint32_t header;      // dim | shift << 3 | bits << 8
+    uint32_t header;      // dim | shift << 3 | mask << 8; 0 for terminal nodes
     uint32_t firstChild;  // index into children_
   };
   std::vector<Node> nodes_;           // small and dense: stays in L1/L2
@@ -75,7 +75,7 @@ class FlowIndex {
   std::vector<Leaf> leaves_;
   std::vector<LeafChunk> chunks_;
   IndexShape shape_;
-  uint32_t parkNode_ = 0;
+  uint32_t firstTerminal_ = 0;  // nodes from here on are terminal (see flowIndex.cc)
 };
 
 }  // namespace pcloud::demux
