@@ -27,6 +27,7 @@ import { parseSchedulerConfig, type SchedulerConfig } from '../main/scheduler/co
 import type { CloudletInfo } from '../main/scheduler/inventory.ts';
 import { Scheduler } from '../main/scheduler/scheduler.ts';
 import { Store, type HoldRow } from '../main/scheduler/store.ts';
+import { seededRandom } from '../test/support/seededRandom.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const POPS = Number(args.get('pops') ?? 100);
@@ -41,18 +42,8 @@ const hour = 60 * minute;
 const day = 24 * hour;
 const nodeCapacity = { cpu: 64, memMiB: 262_144, diskGiB: 4000, netMbps: 25_000 };
 
-/** mulberry32: a small deterministic PRNG, so every run decides the same requests. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = prng(20300101);
+// Deterministic, so every run decides the same requests.
+const rand = seededRandom(20300101);
 const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1));
 
 function benchConfig(database: string): SchedulerConfig {

@@ -8,7 +8,7 @@
  *  - A request while cA hangs (SIGSTOP): the scheduler's hold timeout passes
  *    and it confirms with cB instead.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -17,6 +17,7 @@ import type { Reservation } from '../../main/protocol/domain.ts';
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { controllerConfig, monitorService, operatorClient, pidsWithEnv, startController, tempDir, tokens, waitFor, type RunningController } from './controllerHarness.ts';
 import { repoRoot } from './harness.ts';
+import { spawnScheduler } from '../support/schedulerProcess.ts';
 
 const dir = tempDir('ctl-sched');
 const providerToken = 'provider-p1-0123456789abcdef';
@@ -53,22 +54,9 @@ beforeAll(async () => {
       },
     }),
   );
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'scheduler', '--config', configFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  scheduler = child;
-  let out = '';
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  schedulerUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`scheduler printed no address in 20 s:\n${out}`)), 20_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`scheduler exited (${code}):\n${out}`)));
-  });
+  const started = await spawnScheduler(configFile);
+  scheduler = started.child;
+  schedulerUrl = started.url;
   const nodeCommand = [process.execPath, '--disable-warning=ExperimentalWarning', join(repoRoot, 'main/services/monitor.ts')];
   controllers.cA = await startController(controllerConfig(dir, 'cA', schedulerUrl, 0, { nodes: [{ id: 'cA-n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }], onExit: 'stop' }), dir);
   // Only cB has the "ids" program installed (here: the monitor under another name).

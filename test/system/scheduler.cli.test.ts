@@ -4,12 +4,13 @@
  * command answers in JSON with --json, and refusals come back as clear
  * errors with a non-zero exit.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot } from './harness.ts';
+import { spawnScheduler } from '../support/schedulerProcess.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcloud-sched-cli-'));
 const configFile = join(dir, 'scheduler.json');
@@ -35,22 +36,9 @@ let daemon: ChildProcess | undefined;
 let url = '';
 
 beforeAll(async () => {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'scheduler', '--config', configFile], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  daemon = child;
-  let out = '';
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address in 20 s:\n${out}`)), 20_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`scheduler exited (${code}):\n${out}`)));
-  });
+  const started = await spawnScheduler(configFile);
+  daemon = started.child;
+  url = started.url;
 });
 
 afterAll(async () => {

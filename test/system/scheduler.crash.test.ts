@@ -5,7 +5,7 @@
  * acknowledged in, no node is over capacity at any instant, the holds match
  * the reservations, and the audit chain verifies.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { parseSchedulerConfig } from '../../main/scheduler/config.ts';
 import { Inventory } from '../../main/scheduler/inventory.ts';
 import { overbookings, recomputeFromHolds } from '../../main/scheduler/recompute.ts';
 import type { HoldRow } from '../../main/scheduler/store.ts';
-import { repoRoot } from './harness.ts';
+import { spawnScheduler, type SchedulerProcess } from '../support/schedulerProcess.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcloud-sched-crash-'));
 const configFile = join(dir, 'scheduler.json');
@@ -53,38 +53,15 @@ const config = {
 };
 writeFileSync(configFile, JSON.stringify(config));
 
-interface Daemon {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-async function startDaemon(): Promise<Daemon> {
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'scheduler', '--config', configFile], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`scheduler printed no address in 20 s:\n${out}`)), 20_000);
-    child.stdout?.on('data', () => {
-      const m = /listening on (\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`scheduler exited (${code}) before listening:\n${out}`)));
-  });
-  return { child, url, output: () => out };
+async function startDaemon(): Promise<SchedulerProcess> {
+  const daemon = await spawnScheduler(configFile);
+  children.push(daemon.child);
+  return daemon;
 }
 
 async function client(url: string, token: string): Promise<RpcClient<SchedulerApi>> {
