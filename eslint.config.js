@@ -1,7 +1,8 @@
 // Lint rules, including the layer boundaries of DESIGN.md section 3, which
 // fail the lint when crossed:
 //   - only main/shell/ and preload/ import 'electron';
-//   - renderer/ imports nothing from Node or main/, except types from main/protocol/;
+//   - renderer/ imports nothing from Node or main/, except types from main/protocol/ and the
+//     shared values of main/protocol/vocabulary.ts;
 //   - preload/ imports nothing but 'electron' and the contract (main/protocol/).
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';
@@ -77,7 +78,11 @@ export default tseslint.config(
           ],
           patterns: [
             { regex: '(^|/)main/(?!protocol/)', message: 'The renderer imports nothing from main/ except types from main/protocol/.' },
-            { regex: '(^|/)main/protocol/', allowTypeImports: true, message: 'Only types may come from main/protocol/ into the renderer.' },
+            {
+              regex: '(^|/)main/protocol/(?!vocabulary(\\.ts)?$)',
+              allowTypeImports: true,
+              message: 'Only types may come from main/protocol/ into the renderer, and values from main/protocol/vocabulary.ts.',
+            },
             { regex: '(^|/)native/', message: 'The renderer cannot load native code.' },
           ],
         },

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
-import { ControllerDaemon } from '../controller/controllerDaemon.ts';
+import { ControllerDaemon } from '../controller/daemon.ts';
 import { newAnchorKeys, signAttestation } from '../controller/ownership.ts';
 import { UsageError, type Command } from './command.ts';
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { ControllerCommand, Profile, ServiceSpec } from '../protocol/domain.ts';
-import { Cloudlet, capacityAt, viIdOf } from './cloudlet.ts';
+import { Cloudlet } from './cloudlet.ts';
+import { capacityAt, viIdOf } from './holds.ts';
 import type { OwnershipVerifier } from './ownership.ts';
 import { RuleBook } from './ruleBook.ts';
 import type { HostIsolation } from './sandbox.ts';
@@ -42,7 +43,7 @@ afterEach(() => store.close());
 
 let n = 0;
 function prepare(id: string, from: number, to: number, cpu: number, extra: Partial<Extract<ControllerCommand, { kind: 'prepare' }>> = {}) {
-  return cloudlet.command({ kind: 'prepare', commandId: `c${n++}`, reservationId: id, providerId: 'p1', nodeId: 'n1', t0: from, t1: to, profile: profile(from, to, cpu), service: service(), holdMs: 1000, ...extra });
+  return cloudlet.agent.command({ kind: 'prepare', commandId: `c${n++}`, reservationId: id, providerId: 'p1', nodeId: 'n1', t0: from, t1: to, profile: profile(from, to, cpu), service: service(), holdMs: 1000, ...extra });
 }
 
 describe('prepare, commit and abort from local truth', () => {
@@ -56,12 +57,12 @@ describe('prepare, commit and abort from local truth', () => {
   test('abort releases a hold; commit keeps it past its hold time; a lapsed prepare frees its capacity', async () => {
     expect(await prepare('r1', T + H, T + 2 * H, 4)).toEqual({ ok: true });
     expect((await prepare('r2', T + H, T + 2 * H, 1)).ok).toBe(false);
-    expect(await cloudlet.command({ kind: 'abort', commandId: 'a', reservationId: 'r1', reason: 'declined' })).toEqual({ ok: true });
+    expect(await cloudlet.agent.command({ kind: 'abort', commandId: 'a', reservationId: 'r1', reason: 'declined' })).toEqual({ ok: true });
     expect(await prepare('r2', T + H, T + 2 * H, 4)).toEqual({ ok: true });
-    expect(await cloudlet.command({ kind: 'commit', commandId: 'b', reservationId: 'r2' })).toEqual({ ok: true });
+    expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'b', reservationId: 'r2' })).toEqual({ ok: true });
     // Before t0, so the tick only lapses holds; the committed one stays.
     now += 60_000;
-    await cloudlet.tick();
+    await cloudlet.clock.tick();
     expect(store.hold('r2')?.state).toBe('committed');
     expect((await prepare('r3', T + H, T + 2 * H, 1)).ok).toBe(false);
     expect(await prepare('r3', T + 2 * H, T + 3 * H, 4)).toEqual({ ok: true });
@@ -71,10 +72,10 @@ describe('prepare, commit and abort from local truth', () => {
   });
 
   test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
-    expect(await cloudlet.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
+    expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
     expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
     expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor)' });
-    await cloudlet.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
+    await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
     expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
   });
 
@@ -90,18 +91,18 @@ describe('prepare, commit and abort from local truth', () => {
 
   test('a start refused (node down) ends the hold, so it is not started later behind the scheduler', async () => {
     await prepare('r1', T + H, T + 2 * H, 1);
-    await cloudlet.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
-    await cloudlet.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'fire');
+    await cloudlet.agent.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
+    await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'fire');
     now = T + H;
-    const refused = await cloudlet.command({ kind: 'start', commandId: 's', reservationId: 'r1', nodeId: 'n1', profile: profile(T + H, T + 2 * H, 1), service: service(), t1: T + 2 * H });
+    const refused = await cloudlet.agent.command({ kind: 'start', commandId: 's', reservationId: 'r1', nodeId: 'n1', profile: profile(T + H, T + 2 * H, 1), service: service(), t1: T + 2 * H });
     expect(refused).toEqual({ ok: false, reason: 'node n1 is down (fire)' });
     expect(store.hold('r1')?.state).toBe('ended');
   });
 
   test('reconcile ends committed holds the scheduler no longer lists', async () => {
     await prepare('r1', T + H, T + 2 * H, 1);
-    await cloudlet.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
-    await cloudlet.reconcile([]);
+    await cloudlet.agent.command({ kind: 'commit', commandId: 'c', reservationId: 'r1' });
+    await cloudlet.agent.reconcile([]);
     expect(store.hold('r1')?.state).toBe('ended');
   });
 });

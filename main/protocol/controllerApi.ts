@@ -12,6 +12,7 @@
  *
  * Additive changes only: the console builds on it.
  */
+import { viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
@@ -20,9 +21,8 @@ import { IdSchema, staff, type Role } from './roles.ts';
 const ReasonSchema = z.string().min(1, 'say why').max(1024);
 const operators: readonly Role[] = ['operator'];
 
-export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated'] as const;
 export const ViStateSchema = z.enum(viStates);
-export type ViState = z.infer<typeof ViStateSchema>;
+export type { ViState } from './vocabulary.ts';
 
 /** What the sandbox actually obtained for a VI (the console shows it as is). */
 export const IsolationSchema = z.object({

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { CallContext, Contract, Handlers, MethodSpec, TopicHandlers, TopicSink, TopicSpec } from './contract.ts';
-import { ErrorCode, RpcError } from './errors.ts';
+import { DomainError, ErrorCode, RpcError } from './errors.ts';
 
 /** "params.profile[2].to: Invalid input: expected number" — what and where. */
 export function describeIssues(error: z.ZodError, root: string): string {
@@ -77,6 +77,7 @@ export function createDispatcher<C extends Contract>(
 /** Turns whatever a handler threw into a wire error without leaking internals. */
 export function toRpcError(e: unknown): RpcError {
   if (e instanceof RpcError) return e;
+  if (e instanceof DomainError) return new RpcError(e.code, e.message);
   const message = e instanceof Error ? e.message : String(e);
   return new RpcError(ErrorCode.InternalError, `internal error: ${message}`);
 }

@@ -5,6 +5,7 @@
  * names say. Shapes here are checked on every hop, so a bound here is a bound
  * everywhere: keep changes additive.
  */
+import { reservationStates, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { IdSchema } from './roles.ts';
 
@@ -26,8 +27,6 @@ export const ResourcesSchema = z.strictObject({
   netMbps: amount('netMbps'),
 });
 export type Resources = z.infer<typeof ResourcesSchema>;
-export const resourceNames = ['cpu', 'memMiB', 'diskGiB', 'netMbps'] as const;
-export type ResourceName = (typeof resourceNames)[number];
 
 /** One contiguous piece of a capacity profile: `capacity` is held over [from, to). */
 export const SubSlotSchema = z.strictObject({
@@ -86,26 +85,8 @@ export type ServiceSpec = z.infer<typeof ServiceSpecSchema>;
 
 // ---------------------------------------------------------------- reservations
 
-export const reservationStates = [
-  'requested',
-  'pending_approval',
-  'approved',
-  'confirming',
-  'scheduled',
-  'active',
-  'expired',
-  'cancelled',
-  'terminated',
-  'declined',
-  'failed',
-] as const;
+export { finalStates, holdingStates, reservationStates, resourceNames, type ReservationState, type ResourceName } from './vocabulary.ts';
 export const ReservationStateSchema = z.enum(reservationStates);
-export type ReservationState = z.infer<typeof ReservationStateSchema>;
-
-/** States in which a reservation holds capacity on its node. */
-export const holdingStates: readonly ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
-/** States a reservation never leaves. */
-export const finalStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
 
 export const ReservationRequestSchema = z.strictObject({
   requestorPopId: IdSchema,
@@ -210,7 +191,7 @@ export type NodeReport = z.infer<typeof NodeReportSchema>;
 export const ViReportSchema = z.strictObject({
   reservationId: z.string().max(128),
   nodeId: IdSchema,
-  state: z.enum(['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated']),
+  state: z.enum(viStates),
   reason: z.string().max(1024),
   at: TimeMsSchema,
 });

@@ -54,3 +54,49 @@ export class RpcError extends Error {
 export function isRpcError(e: unknown): e is RpcError {
   return e instanceof RpcError;
 }
+
+/**
+ * What a daemon's core throws when a request cannot be served as asked. The
+ * cores know nothing of the wire; the dispatcher (toRpcError) maps each kind to
+ * its code, so both daemons follow one convention and no handler maps by hand.
+ */
+export class DomainError extends Error {
+  readonly code: ErrorCodeValue;
+
+  constructor(code: ErrorCodeValue, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The thing named does not exist (no reservation "r-9", no VI "vi-r-3"). */
+export class NotFound extends DomainError {
+  override name = 'NotFound';
+  constructor(message: string) {
+    super(ErrorCode.NotFound, message);
+  }
+}
+
+/** The request is well formed but the state forbids it now (a cancelled reservation cannot be approved). */
+export class Conflict extends DomainError {
+  override name = 'Conflict';
+  constructor(message: string) {
+    super(ErrorCode.Conflict, message);
+  }
+}
+
+/** A value is wrong in a way the schema cannot see (a cap above what was reserved). */
+export class Invalid extends DomainError {
+  override name = 'Invalid';
+  constructor(message: string) {
+    super(ErrorCode.InvalidParams, message);
+  }
+}
+
+/** Something the request depends on is away (a controller not connected). */
+export class Unavailable extends DomainError {
+  override name = 'Unavailable';
+  constructor(message: string) {
+    super(ErrorCode.Unavailable, message);
+  }
+}

@@ -1,6 +1,7 @@
 // The layer rules of DESIGN.md section 3 live in eslint.config.js; this proves
 // they bite, by linting small probe files placed (virtually) in each layer.
 import { ESLint } from 'eslint';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 
@@ -29,6 +30,15 @@ describe('layer boundaries fail the lint', () => {
 
   test('the renderer may import types from main/protocol/', async () => {
     expect(await restrictedImports('renderer/probe.ts', "import type { AppInfo } from '../main/protocol/consoleApi.ts';\nexport type A = AppInfo;\n")).toHaveLength(0);
+  });
+
+  test('the renderer may import values from main/protocol/vocabulary.ts, and that module imports nothing', async () => {
+    expect(await restrictedImports('renderer/probe.ts', "import { holdingStates } from '../main/protocol/vocabulary.ts';\nexport const h = holdingStates;\n")).toHaveLength(0);
+    expect(await restrictedImports('renderer/stores/probe.ts', "import { resourceNames } from '../../main/protocol/vocabulary';\nexport const r = resourceNames;\n")).toHaveLength(0);
+    // A look-alike name is still refused.
+    expect(await restrictedImports('renderer/probe.ts', "import { x } from '../main/protocol/vocabularyExtra.ts';\nexport const h = x;\n")).toHaveLength(1);
+    const source = readFileSync(`${root}main/protocol/vocabulary.ts`, 'utf8');
+    expect(source).not.toMatch(/^\s*import\s/m);
   });
 
   test("preload/ imports only 'electron' and the contract", async () => {

@@ -8,7 +8,7 @@ import { RpcClient } from '../protocol/client.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { ConfigError, loadControllerConfig, parseControllerConfig } from './config.ts';
-import { ControllerDaemon } from './controllerDaemon.ts';
+import { ControllerDaemon } from './daemon.ts';
 import { Ed25519AttestationVerifier } from './ownership.ts';
 
 const tokens = { operator: 'operator-token-0123456789abcdef', viewer: 'viewer-token-0123456789abcdef' };

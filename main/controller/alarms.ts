@@ -1,0 +1,62 @@
+/**
+ * Alarms and the local audit log of one cloudlet. Both are stored before
+ * anyone is told; audit entries also wait in the store until a report has
+ * carried them into the scheduler's audit chain (forwarded once each).
+ */
+import { NotFound } from '../protocol/errors.ts';
+import type { Alarm } from '../protocol/controllerApi.ts';
+import type { Actor, CloudletEvents } from './cloudlet.ts';
+import type { ControllerStore } from './store.ts';
+
+export class LocalAudit {
+  private readonly store: ControllerStore;
+  private readonly events: CloudletEvents;
+  private readonly now: () => number;
+
+  constructor(options: { store: ControllerStore; events: CloudletEvents; now: () => number }) {
+    this.store = options.store;
+    this.events = options.events;
+    this.now = options.now;
+  }
+
+  record(actor: Actor, action: string, target: string, reason: string): void {
+    this.store.audit({ at: this.now(), actor: actor.name, role: actor.role, action, target, reason });
+    this.events.changed();
+  }
+}
+
+export class Alarms {
+  private readonly cloudletId: string;
+  private readonly store: ControllerStore;
+  private readonly audit: LocalAudit;
+  private readonly events: CloudletEvents;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+
+  constructor(options: { cloudletId: string; store: ControllerStore; audit: LocalAudit; events: CloudletEvents; now: () => number; log: (line: string) => void }) {
+    this.cloudletId = options.cloudletId;
+    this.store = options.store;
+    this.audit = options.audit;
+    this.events = options.events;
+    this.now = options.now;
+    this.log = options.log;
+  }
+
+  raise(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string }): Alarm {
+    const alarm = this.store.raiseAlarm(a, this.now());
+    this.log(`alarm ${alarm.kind} ${alarm.subject}: ${alarm.message}`);
+    this.events.alarm(alarm);
+    return alarm;
+  }
+
+  /** Acknowledged once, by name, with the reason audited; acknowledging again changes nothing. */
+  acknowledge(actor: Actor, alarmId: number, reason: string): Alarm {
+    const alarm = this.store.alarm(alarmId);
+    if (!alarm) throw new NotFound(`no alarm ${alarmId} on cloudlet ${this.cloudletId}`);
+    if (!alarm.acknowledgedBy) {
+      this.audit.record(actor, 'alarm.acknowledge', `${this.cloudletId}/alarm/${alarmId}`, reason);
+      this.store.acknowledgeAlarm(alarmId, actor.name);
+    }
+    return this.store.alarm(alarmId) as Alarm;
+  }
+}

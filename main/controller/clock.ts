@@ -1,0 +1,96 @@
+/**
+ * The cloudlet's clock: every second it lapses prepared holds, starts what is
+ * due at t0, stops what reached t1, steps VIs through their profiles and
+ * samples their usage. After a restart it re-adopts the VIs that survived.
+ */
+import type { Alarms } from './alarms.ts';
+import type { CloudletEvents } from './cloudlet.ts';
+import { viIdOf, type HoldBook } from './holds.ts';
+import type { RuleInstaller } from './ruleInstaller.ts';
+import type { ControllerStore } from './store.ts';
+import type { ViLifecycle } from './viLifecycle.ts';
+import type { ViSupervisor } from './viSupervisor.ts';
+
+export interface CloudletClockOptions {
+  store: ControllerStore;
+  supervisor: ViSupervisor;
+  holds: HoldBook;
+  rules: RuleInstaller;
+  vis: ViLifecycle;
+  alarms: Alarms;
+  events: CloudletEvents;
+  now: () => number;
+  log: (line: string) => void;
+}
+
+export class CloudletClock {
+  private readonly store: ControllerStore;
+  private readonly supervisor: ViSupervisor;
+  private readonly holds: HoldBook;
+  private readonly rules: RuleInstaller;
+  private readonly vis: ViLifecycle;
+  private readonly alarms: Alarms;
+  private readonly events: CloudletEvents;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  /** Reservations whose start at t0 was refused and already logged (retried every tick, said once). */
+  private readonly toldNotStarted = new Set<string>();
+
+  constructor(o: CloudletClockOptions) {
+    this.store = o.store;
+    this.supervisor = o.supervisor;
+    this.holds = o.holds;
+    this.rules = o.rules;
+    this.vis = o.vis;
+    this.alarms = o.alarms;
+    this.events = o.events;
+    this.now = o.now;
+    this.log = o.log;
+  }
+
+  /** Runs every second: lapsed holds, t0 starts, t1 stops, profile steps, usage samples. */
+  async tick(): Promise<void> {
+    const now = this.now();
+    for (const h of this.holds.active()) {
+      if (h.state === 'prepared' && (h.expiresAt ?? Infinity) <= now) {
+        this.holds.end(h.reservationId);
+        this.events.changed();
+      } else if (h.state === 'committed' && h.t0 <= now && now < h.t1) {
+        const r = await this.vis.start(h);
+        if (!r.ok && !this.toldNotStarted.has(h.reservationId)) {
+          this.toldNotStarted.add(h.reservationId);
+          this.log(`reservation ${h.reservationId} due at t0 but not started: ${r.reason}`);
+        }
+      } else if ((h.state === 'committed' || h.state === 'running') && h.t1 <= now) {
+        const vi = this.vis.get(viIdOf(h.reservationId));
+        if (vi) await this.vis.teardown(vi, 'stopped', 'reached its end time t1');
+        else this.holds.end(h.reservationId);
+      }
+    }
+    for (const id of this.supervisor.running()) {
+      this.vis.applyProfile(id);
+      const usage = this.supervisor.sample(id);
+      if (!usage) continue;
+      this.events.usage(usage);
+      const vi = this.store.vi(id);
+      if (vi && vi.isolation.cgroup === 'none' && usage.memMiB > vi.limits.memMiB * 1.05) {
+        this.alarms.raise({ kind: 'vi_over_limit', severity: 'warning', subject: id, message: `VI ${id} uses ${usage.memMiB} MiB, over its ${vi.limits.memMiB} MiB cap (no cgroup to enforce it)` });
+      }
+    }
+  }
+
+  /** After a controller restart: adopted VIs keep their rules; rules of VIs that are gone are removed. */
+  async recover(): Promise<{ adopted: string[]; lost: string[] }> {
+    const result = this.supervisor.recover();
+    const now = this.now();
+    for (const id of result.adopted) {
+      const vi = this.store.vi(id);
+      const hold = vi ? this.holds.get(vi.reservationId) : undefined;
+      if (vi && (!hold || hold.state === 'ended' || vi.t1 <= now)) {
+        await this.vis.teardown(vi, 'stopped', hold && vi.t1 > now ? 'its reservation ended while the controller was down' : 'reached its end time t1 while the controller was down');
+      }
+    }
+    this.rules.recover(new Set(this.vis.live().map((v) => v.id)));
+    return result;
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The VIs of one cloudlet through their lives: started for a hold (the VI
+ * first, then its rules, so traffic never reaches a VI that is not there),
+ * resized as the profile steps, torn down (rules first, so the traffic falls
+ * back to legacy forwarding before the process stops), and their changes
+ * queued for the scheduler's next report.
+ */
+import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
+import type { ViReport } from '../protocol/domain.ts';
+import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
+import { NotFound } from '../protocol/errors.ts';
+import type { Alarms } from './alarms.ts';
+import type { CloudletEvents } from './cloudlet.ts';
+import { capacityAt, viIdOf, type HoldBook } from './holds.ts';
+import type { RuleInstaller } from './ruleInstaller.ts';
+import type { CloudletViews } from './views.ts';
+import type { ControllerStore, Hold, ViRecord } from './store.ts';
+import type { ViSupervisor } from './viSupervisor.ts';
+
+export const isEnded = (vi: Pick<ViRecord, 'state'>): boolean => endedViStates.includes(vi.state);
+
+export interface ViLifecycleOptions {
+  cloudletId: string;
+  store: ControllerStore;
+  supervisor: ViSupervisor;
+  holds: HoldBook;
+  rules: RuleInstaller;
+  alarms: Alarms;
+  views: CloudletViews;
+  events: CloudletEvents;
+  now: () => number;
+  log: (line: string) => void;
+}
+
+export class ViLifecycle {
+  private readonly cloudletId: string;
+  private readonly store: ControllerStore;
+  private readonly supervisor: ViSupervisor;
+  private readonly holds: HoldBook;
+  private readonly rules: RuleInstaller;
+  private readonly alarms: Alarms;
+  private readonly views: CloudletViews;
+  private readonly events: CloudletEvents;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  /** VI changes not yet acknowledged by the scheduler, by reservation. */
+  readonly unreported = new Map<string, ViReport>();
+
+  constructor(o: ViLifecycleOptions) {
+    this.cloudletId = o.cloudletId;
+    this.store = o.store;
+    this.supervisor = o.supervisor;
+    this.holds = o.holds;
+    this.rules = o.rules;
+    this.alarms = o.alarms;
+    this.views = o.views;
+    this.events = o.events;
+    this.now = o.now;
+    this.log = o.log;
+  }
+
+  get(viId: string): ViRecord | undefined {
+    return this.store.vi(viId);
+  }
+
+  require(viId: string): ViRecord {
+    const vi = this.store.vi(viId);
+    if (!vi) throw new NotFound(`no VI "${viId}" in cloudlet ${this.cloudletId}`);
+    return vi;
+  }
+
+  /** VIs not yet ended, optionally on one node. */
+  live(nodeId?: string): ViRecord[] {
+    return this.store.vis().filter((v) => !isEnded(v) && (nodeId === undefined || v.nodeId === nodeId));
+  }
+
+  /** The supervisor saw a VI change state (started, exited, stopped). */
+  onChanged(vi: ViRecord, from: ViState | null): void {
+    this.unreported.set(vi.reservationId, { reservationId: vi.reservationId, nodeId: vi.nodeId, state: vi.state, reason: vi.reason.slice(0, 1024), at: this.now() });
+    if (vi.state === 'failed' && from !== 'failed') this.onFailed(vi);
+    this.events.viChanged(this.views.vi(vi), from);
+    this.events.changed();
+  }
+
+  private onFailed(vi: ViRecord): void {
+    // Its traffic falls back to legacy forwarding; its capacity is released.
+    this.rules.remove(vi.id);
+    this.holds.end(vi.reservationId);
+    // A node going down raised its own alarm; its VIs do not each raise another.
+    if (this.store.nodeHealth(vi.nodeId).health === 'down') return;
+    const lost = vi.reason.startsWith('its process was gone');
+    this.alarms.raise({
+      kind: lost ? 'vi_lost' : 'vi_crashed',
+      severity: 'critical',
+      subject: vi.id,
+      message: `VI ${vi.id} (reservation ${vi.reservationId}, provider ${vi.providerId}) on node ${vi.nodeId}: ${vi.reason}`,
+    });
+  }
+
+  /** Starts the VI of a hold and installs its rules; idempotent while it runs. */
+  async start(hold: Hold): Promise<{ ok: boolean; reason?: string }> {
+    const viId = viIdOf(hold.reservationId);
+    const current = this.store.vi(viId);
+    if (current && !isEnded(current)) return { ok: true, reason: 'already running' };
+    const health = this.store.nodeHealth(hold.nodeId);
+    if (health.health === 'down') return { ok: false, reason: `node ${hold.nodeId} is down (${health.reason})` };
+    const rules = this.rules.check(hold);
+    if (!rules.ok) return { ok: false, reason: rules.reason };
+    this.holds.put({ ...hold, state: 'running', expiresAt: null });
+    let vi: ViRecord;
+    try {
+      vi = await this.supervisor.start({
+        viId,
+        reservationId: hold.reservationId,
+        providerId: hold.providerId,
+        nodeId: hold.nodeId,
+        program: hold.service.program,
+        args: hold.service.args,
+        capacity: capacityAt(hold.profile, this.now()),
+        t1: hold.t1,
+      });
+    } catch (e) {
+      this.holds.end(hold.reservationId);
+      return { ok: false, reason: `VI ${viId} could not start: ${(e as Error).message}` };
+    }
+    if (vi.state !== 'running') return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    // The VI is up: now steer its traffic to it.
+    this.rules.install(rules.rules);
+    this.events.changed();
+    return { ok: true };
+  }
+
+  /** Rules first, then the process: SIGTERM, grace, SIGKILL, reap. Idempotent. */
+  async teardown(vi: ViRecord, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
+    this.rules.remove(vi.id);
+    if (isEnded(vi)) return vi;
+    const done = await this.supervisor.stop(vi.id, final, reason);
+    this.holds.end(vi.reservationId);
+    this.events.changed();
+    return done;
+  }
+
+  /** Applies the capacity of the profile's current sub-slot, keeping any operator restriction. */
+  applyProfile(viId: string): void {
+    const vi = this.store.vi(viId);
+    const hold = vi ? this.holds.get(vi.reservationId) : undefined;
+    if (!vi || !hold || vi.state !== 'running') return;
+    const cap = capacityAt(hold.profile, this.now());
+    if (resourceNames.every((r) => cap[r] === vi.capacity[r])) return;
+    const limits: ViLimits = {
+      cpu: vi.limits.cpu < vi.capacity.cpu ? Math.min(vi.limits.cpu, cap.cpu) : cap.cpu,
+      memMiB: vi.limits.memMiB < vi.capacity.memMiB ? Math.min(vi.limits.memMiB, cap.memMiB) : cap.memMiB,
+      ppsCap: vi.limits.ppsCap,
+    };
+    this.store.putVi({ ...vi, capacity: cap });
+    const { problems } = this.supervisor.setLimits(viId, limits);
+    if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
+  }
+}
