@@ -98,7 +98,8 @@ async function runCloudlet(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const token = values.token ?? process.env.PCLOUD_TOKEN;
-  if (!values.url || !token) throw new UsageError(`pcctl cloudlet: --url and --token (or $PCLOUD_TOKEN) are required\n\n${cloudletUsage}`);
+  const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
+  if (missing.length || !values.url || !token) throw new UsageError(`pcctl cloudlet: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${cloudletUsage}`);
   const need = (v: string | undefined, flag: string): string => {
     if (!v) throw new UsageError(`pcctl cloudlet ${action}: ${flag} is required\n\n${cloudletUsage}`);
     return v;

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import { defaultDataDir } from '../console/dataDir.ts';
-import { LabSupervisor, labDir, processStartTime, readLabState, type LabState } from '../console/labSupervisor.ts';
+import { LabSupervisor, labDir, processStartTime, readLabState, recordedLabs, type LabState } from '../console/labSupervisor.ts';
 import { defaultLabTopology } from '../console/labTopology.ts';
 import { writeJsonFile } from '../console/jsonFile.ts';
 import { childProcessLauncher } from '../console/processLauncher.ts';
@@ -22,12 +22,13 @@ const usage = `usage: pcctl lab up|down|status [--topology NAME] [--json]
 The embedded lab on loopback: a scheduler and one controller per cloudlet of a
 topology in resources/labs (default ${defaultLabTopology}). Data and logs live in
 $PCLOUD_DATA_DIR/lab/NAME (default: the console's data folder).
+Without --topology, status and down act on every lab that is up.
 `;
 
 function options(args: string[]) {
   const { values } = parseArgs({
     args,
-    options: { topology: { type: 'string', default: defaultLabTopology }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
+    options: { topology: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false } },
     strict: true,
   });
   return values;
@@ -63,6 +64,13 @@ async function stopLab(state: LabState): Promise<string[]> {
   return ours.map((p) => `${p.name} (pid ${p.pid})`);
 }
 
+function controllerLines(state: LabState): string {
+  return state.processes
+    .filter((p) => p.url)
+    .map((p) => `  ${p.name.padEnd(16)} ${p.url}`)
+    .join('\n');
+}
+
 function envLines(state: LabState): string {
   return [
     `export PCLOUD_SCHEDULER_URL=${state.schedulerUrl}`,
@@ -82,45 +90,58 @@ export const labCommands: Record<string, Command> = {
         return action ? 0 : 2;
       }
       const dataDir = defaultDataDir();
-      const existing = readLabState(dataDir, values.topology);
       if (action === 'up') {
+        const topology = values.topology ?? defaultLabTopology;
+        const existing = readLabState(dataDir, topology);
         if (existing && existing.processes.some(isOurs)) {
-          process.stdout.write(`the ${values.topology} lab is already up (scheduler ${existing.schedulerUrl})\n${envLines(existing)}\n`);
+          process.stdout.write(`the ${topology} lab is already up (scheduler ${existing.schedulerUrl})\n${controllerLines(existing)}\n${envLines(existing)}\n`);
           return 0;
         }
         const supervisor = new LabSupervisor({ dataDir, launcher: childProcessLauncher, detached: true, writeControllerConfig: labControllerConfig });
-        const lab = await supervisor.start(values.topology, (done, total, what) => process.stderr.write(`[${done}/${total}] ${what}\n`));
+        const lab = await supervisor.start(topology, (done, total, what) => process.stderr.write(`[${done}/${total}] ${what}\n`));
         if (values.json) process.stdout.write(`${JSON.stringify(lab.state, null, 2)}\n`);
-        else process.stdout.write(`the ${values.topology} lab is up: scheduler ${lab.schedulerUrl}, ${lab.state.processes.length} processes, data in ${labDir(dataDir, values.topology)}\n${envLines(lab.state)}\n`);
+        else {
+          process.stdout.write(`the ${topology} lab is up: scheduler ${lab.schedulerUrl}, ${lab.state.processes.length} processes, data in ${labDir(dataDir, topology)}\n`);
+          process.stdout.write(`controllers:\n${controllerLines(lab.state)}\n${envLines(lab.state)}\n`);
+        }
         return 0;
       }
+      // Without --topology: every lab with a recorded state (also one whose start was interrupted).
+      const labs = values.topology ? [readLabState(dataDir, values.topology)].flatMap((s) => s ?? []) : recordedLabs(dataDir);
       if (action === 'down') {
-        if (!existing) {
-          process.stdout.write(`the ${values.topology} lab is not up\n`);
+        if (labs.length === 0) {
+          process.stdout.write(values.topology ? `the ${values.topology} lab is not up\n` : 'no lab is up\n');
           return 0;
         }
-        const stopped = await stopLab(existing);
-        writeJsonFile(join(labDir(dataDir, values.topology), 'lab-state.json'), null, 0o600);
-        process.stdout.write(stopped.length ? `stopped ${stopped.join(', ')}\n` : 'nothing of that lab was still running\n');
+        for (const state of labs) {
+          const stopped = await stopLab(state);
+          writeJsonFile(join(state.dir, 'lab-state.json'), null, 0o600);
+          process.stdout.write(stopped.length ? `${state.topology}: stopped ${stopped.join(', ')}\n` : `${state.topology}: nothing was still running\n`);
+        }
         return 0;
       }
       if (action === 'status') {
-        if (!existing) {
-          if (values.json) process.stdout.write(`${JSON.stringify({ topology: values.topology, up: false })}\n`);
-          else process.stdout.write(`the ${values.topology} lab is not up (pcctl lab up --topology ${values.topology})\n`);
+        if (labs.length === 0) {
+          const topology = values.topology ?? defaultLabTopology;
+          if (values.json) process.stdout.write(`${JSON.stringify(values.topology ? { topology, up: false } : [])}\n`);
+          else process.stdout.write(values.topology ? `the ${topology} lab is not up (pcctl lab up --topology ${topology})\n` : `no lab is up (pcctl lab up --topology ${topology})\n`);
           return 3;
         }
-        const processes = existing.processes.map((p) => ({ name: p.name, pid: p.pid, running: isOurs(p) }));
-        const scheduler = await schedulerView(existing);
-        if (values.json) {
-          process.stdout.write(`${JSON.stringify({ topology: existing.topology, up: true, schedulerUrl: existing.schedulerUrl, processes, scheduler }, null, 2)}\n`);
-        } else {
-          process.stdout.write(`lab ${existing.topology}: scheduler ${existing.schedulerUrl}\n`);
-          for (const p of processes) process.stdout.write(`  ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.running ? 'running' : 'NOT RUNNING'}\n`);
-          if (typeof scheduler === 'string') process.stdout.write(`  ${scheduler}\n`);
-          else for (const c of scheduler.cloudlets) process.stdout.write(`  cloudlet ${c.id.padEnd(8)} ${c.connected ? 'connected' : 'disconnected'}, ${c.status}\n`);
+        const reports = [];
+        for (const state of labs) {
+          const processes = state.processes.map((p) => ({ name: p.name, pid: p.pid, running: isOurs(p), ...(p.url ? { url: p.url } : {}) }));
+          reports.push({ topology: state.topology, up: true, ready: state.ready, schedulerUrl: state.schedulerUrl, processes, scheduler: await schedulerView(state) });
         }
-        return processes.every((p) => p.running) ? 0 : 1;
+        if (values.json) process.stdout.write(`${JSON.stringify(values.topology ? reports[0] : reports, null, 2)}\n`);
+        else {
+          for (const r of reports) {
+            process.stdout.write(`lab ${r.topology}${r.ready ? '' : ' (still starting, or its start was interrupted)'}: scheduler ${r.schedulerUrl}\n`);
+            for (const p of r.processes) process.stdout.write(`  ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.running ? 'running' : 'NOT RUNNING'}${p.url ? `  ${p.url}` : ''}\n`);
+            if (typeof r.scheduler === 'string') process.stdout.write(`  ${r.scheduler}\n`);
+            else for (const c of r.scheduler.cloudlets) process.stdout.write(`  cloudlet ${c.id.padEnd(8)} ${c.connected ? 'connected' : 'disconnected'}, ${c.status}\n`);
+          }
+        }
+        return reports.every((r) => r.processes.every((p) => p.running)) ? 0 : 1;
       }
       throw new UsageError(`unknown lab action "${action}": use up, down or status`);
     },

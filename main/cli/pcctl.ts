@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
-import type { Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
 import { controllerCommands } from './controllerCommands.ts';
 import { labCommands } from './labCommands.ts';
 import { reservationCommands } from './reservationCommands.ts';
@@ -34,9 +34,13 @@ function usage(): string {
 export async function runPcctl(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, strict: false, allowPositionals: true });
   const name = positionals[0];
-  if (!name || name === 'help' || argv.includes('--help') && !name) {
+  if (name === 'help' || (!name && (argv.includes('--help') || argv.includes('-h')))) {
     process.stdout.write(usage());
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    process.stderr.write(usage());
+    return 2;
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
@@ -51,7 +55,9 @@ runPcctl(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`pcctl: ${(e as Error).message}\n`);
-    process.exitCode = 1;
+    // A usage error already names its command ("pcctl cloudlet: --url is required").
+    const usageError = e instanceof UsageError;
+    process.stderr.write(usageError ? `${e.message}\n` : `pcctl: ${(e as Error).message}\n`);
+    process.exitCode = usageError ? 2 : 1;
   },
 );

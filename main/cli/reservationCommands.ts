@@ -13,6 +13,7 @@ import type { Reservation, ReservationRequest, Resources } from '../protocol/dom
 import { errorCodeName, isRpcError } from '../protocol/errors.ts';
 import { schedulerApi, type Explanation, type SchedulerApi } from '../protocol/schedulerApi.ts';
 import { UsageError, type Command } from './command.ts';
+import { formatTime, parseTime, profileFileHelp, readProfile, timeForms } from './reservationTimes.ts';
 
 type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
 
@@ -45,15 +46,28 @@ const requestOptions = {
   'request-id': { type: 'string' },
 } as const;
 
+const requestDetails = `times (--from, --to): ${timeForms}
+${profileFileHelp}`;
+
 const connectionHelp = `connection: --url URL (PCLOUD_SCHEDULER_URL), --token T or --token-file F (PCLOUD_TOKEN); --json prints the answer as JSON`;
 
+const defaultSchedulerUrl = 'ws://127.0.0.1:7400';
+
 async function connect(values: Values): Promise<RpcClient<SchedulerApi>> {
-  const url = (values.url as string | undefined) ?? process.env.PCLOUD_SCHEDULER_URL ?? 'ws://127.0.0.1:7400';
+  const given = (values.url as string | undefined) ?? process.env.PCLOUD_SCHEDULER_URL;
+  const url = given ?? defaultSchedulerUrl;
   const tokenFile = values['token-file'] as string | undefined;
   const token = (values.token as string | undefined) ?? (tokenFile ? readFileSync(tokenFile, 'utf8').trim() : undefined) ?? process.env.PCLOUD_TOKEN;
   if (!token) throw new UsageError('no token: pass --token, --token-file, or set PCLOUD_TOKEN');
   const client = new RpcClient(schedulerApi, { url, token, client: 'pcctl', timeoutMs: 60_000 });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (e) {
+    client.close();
+    // Without --url the default is a guess: say so, rather than leave a bare ECONNREFUSED.
+    if (!given) throw new UsageError(`--url is missing (or set PCLOUD_SCHEDULER_URL), and no scheduler answers at the default ${defaultSchedulerUrl}: ${(e as Error).message}`);
+    throw e;
+  }
   return client;
 }
 
@@ -65,17 +79,9 @@ function num(values: Values, name: string): number | undefined {
   return n;
 }
 
-/** ISO 8601, or +N with s, m, h or d from now, rounded up to the scheduler's slot. */
 function time(raw: string | undefined, name: string, now: number, slotMs: number): number {
-  if (raw === undefined) throw new UsageError(`--${name} is required (ISO 8601 like 2030-01-01T10:00:00Z, or +30m)`);
-  const rel = /^\+(\d+(?:\.\d+)?)([smhd])$/.exec(raw);
-  if (rel) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's' | 'm' | 'h' | 'd'];
-    return Math.ceil((now + Number(rel[1]) * unit) / slotMs) * slotMs;
-  }
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw new UsageError(`--${name} ${raw}: expected ISO 8601 (2030-01-01T10:00:00Z) or +N[s|m|h|d]`);
-  return ms;
+  if (raw === undefined) throw new UsageError(`--${name} is required (${timeForms})`);
+  return parseTime(raw, `--${name}`, now, slotMs);
 }
 
 function capacity(values: Values, fallback?: Resources): Resources {
@@ -98,11 +104,12 @@ function readJson(file: string, what: string): unknown {
 async function buildRequest(client: RpcClient<SchedulerApi>, values: Values): Promise<ReservationRequest> {
   if (values.spec) return readJson(values.spec as string, 'request spec') as ReservationRequest;
   const info = await client.call('scheduler.info', {});
-  const t0 = time(values.from as string | undefined, 'from', info.now, info.slotMs);
-  const t1 = time(values.to as string | undefined, 'to', info.now, info.slotMs);
   const pop = values.pop as string | undefined;
   if (!pop) throw new UsageError('--pop (the requestor PoP) is required');
-  const profile = values.profile ? (readJson(values.profile as string, 'profile') as ReservationRequest['profile']) : [{ from: t0, to: t1, capacity: capacity(values) }];
+  const fromProfile = values.profile ? readProfile(values.profile as string, info.now, info.slotMs) : undefined;
+  const t0 = values.from === undefined && fromProfile ? (fromProfile[0]?.from as number) : time(values.from as string | undefined, 'from', info.now, info.slotMs);
+  const t1 = values.to === undefined && fromProfile ? (fromProfile.at(-1)?.to as number) : time(values.to as string | undefined, 'to', info.now, info.slotMs);
+  const profile = fromProfile ?? [{ from: t0, to: t1, capacity: capacity(values) }];
   const mode = (values.mode as string | undefined) ?? 'transparent';
   if (mode !== 'visible' && mode !== 'transparent') throw new UsageError(`--mode ${mode}: expected visible or transparent`);
   return {
@@ -121,20 +128,27 @@ async function buildRequest(client: RpcClient<SchedulerApi>, values: Values): Pr
   };
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString().replace(':00.000Z', 'Z');
 
-function line(r: Reservation): string {
-  const where = r.nodeId ? `${r.cloudletId}/${r.nodeId}` : '-';
-  return `${r.id.padEnd(9)} ${r.state.padEnd(16)} ${r.providerId.padEnd(10)} ${iso(r.t0)} .. ${iso(r.t1)}  ${where.padEnd(14)} price ${r.price} paid ${r.paid}`;
+/** Amounts with the scheduler's currency ("12.5 EUR"). */
+type Money = (amount: number) => string;
+
+async function moneyOf(client: RpcClient<SchedulerApi>): Promise<Money> {
+  const { currency } = await client.call('scheduler.info', {});
+  return (amount) => `${amount} ${currency}`;
 }
 
-function describe(r: Reservation): string {
-  const head = line(r);
+function line(r: Reservation, money: Money): string {
+  const where = r.nodeId ? `${r.cloudletId}/${r.nodeId}` : '-';
+  return `${r.id.padEnd(9)} ${r.state.padEnd(16)} ${r.providerId.padEnd(10)} ${formatTime(r.t0)} .. ${formatTime(r.t1)}  ${where.padEnd(14)} price ${money(r.price)} paid ${money(r.paid)}`;
+}
+
+function describe(r: Reservation, money: Money): string {
+  const head = line(r, money);
   return r.reason ? `${head}\n  ${r.reason}\n` : `${head}\n`;
 }
 
-function explanationText(e: Explanation): string {
-  const out = [`${e.decision}: ${e.reason}`, `price: ${e.price}`, 'candidates (closest first):'];
+function explanationText(e: Explanation, money: Money): string {
+  const out = [`${e.decision}: ${e.reason}`, `price: ${money(e.price)}`, 'candidates (closest first):'];
   for (const c of e.candidates) {
     const head = `  ${c.cloudletId} at ${c.popId}, ${c.distanceMs ?? 'unreachable'} ms${c.preferred ? ' (preferred)' : ''}`;
     if (c.skipped) {
@@ -147,7 +161,7 @@ function explanationText(e: Explanation): string {
   if (e.headroom) {
     out.push(`headroom on ${e.headroom.nodeId}:`);
     for (const p of e.headroom.points.slice(0, 24)) {
-      out.push(`  ${iso(p.from)} .. ${iso(p.to)}  cpu ${p.free.cpu}  mem ${p.free.memMiB} MiB  disk ${p.free.diskGiB} GiB  net ${p.free.netMbps} Mbps`);
+      out.push(`  ${formatTime(p.from)} .. ${formatTime(p.to)}  cpu ${p.free.cpu}  mem ${p.free.memMiB} MiB  disk ${p.free.diskGiB} GiB  net ${p.free.netMbps} Mbps`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -155,8 +169,8 @@ function explanationText(e: Explanation): string {
 
 type Handler = (client: RpcClient<SchedulerApi>, values: Values, positionals: string[]) => Promise<{ json: unknown; text: string; exit?: number }>;
 
-function command(name: string, summary: string, usage: string, options: Record<string, { type: 'string' | 'boolean' }>, handler: Handler): Command {
-  const help = `usage: pcctl ${name} ${usage}\n${connectionHelp}\n`;
+function command(name: string, summary: string, usage: string, options: Record<string, { type: 'string' | 'boolean' }>, handler: Handler, details = ''): Command {
+  const help = `usage: pcctl ${name} ${usage}\n${details ? `${details}\n` : ''}${connectionHelp}\n`;
   return {
     summary,
     async run(args) {
@@ -211,25 +225,28 @@ async function list(client: RpcClient<SchedulerApi>, values: Values, states?: st
     ...(values.cloudlet ? { cloudletId: values.cloudlet as string } : {}),
     limit: num(values, 'limit') ?? 500,
   });
-  return { json: reservations, text: reservations.length ? `${reservations.map(line).join('\n')}\n` : 'no reservations\n' };
+  const money = await moneyOf(client);
+  return { json: reservations, text: reservations.length ? `${reservations.map((r) => line(r, money)).join('\n')}\n` : 'no reservations\n' };
 }
 
 export const reservationCommands: Record<string, Command> = {
   reserve: command(
     'reserve',
     'ask the scheduler for capacity over time (provider)',
-    '--pop POP --from T --to T --cpu N --mem MiB --disk GiB --net Mbps [--cloudlet C] [--profile FILE] [--program P] [--mode visible|transparent] [--rules FILE] [--spec FILE] [--request-id ID]',
+    '--pop POP (--from T --to T --cpu N --mem MiB --disk GiB --net Mbps | --profile FILE) [--cloudlet C] [--program P] [--mode visible|transparent] [--rules FILE] [--spec FILE] [--request-id ID]',
     requestOptions,
     async (client, values) => {
       const r = await client.call('reservation.request', await buildRequest(client, values));
       const failed = r.state === 'declined' || r.state === 'failed';
-      return { json: r, text: describe(r), exit: failed ? 1 : 0 };
+      return { json: r, text: describe(r, await moneyOf(client)), exit: failed ? 1 : 0 };
     },
+    requestDetails,
   ),
   list: command('list', 'list reservations (providers see their own)', '[--state S,S] [--provider P] [--cloudlet C] [--limit N]', listOptions, (client, values) => list(client, values)),
   cancel: command('cancel', 'cancel a reservation; refund F x (tB - tC) / (tB - tA) before its start', 'RESERVATION-ID --reason TEXT', { reason: { type: 'string' } }, async (client, values, positionals) => {
     const out = await client.call('reservation.cancel', { id: idOf(positionals, 'cancel'), reason: reasonOf(values, false, 'cancelled by the provider') });
-    return { json: out, text: `${describe(out.reservation)}refund: ${out.refund}\n` };
+    const money = await moneyOf(client);
+    return { json: out, text: `${describe(out.reservation, money)}refund: ${money(out.refund)}\n` };
   }),
   resize: command(
     'resize',
@@ -247,17 +264,18 @@ export const reservationCommands: Record<string, Command> = {
         ...(info ? { from: time(values.from as string, 'from', info.now, info.slotMs) } : {}),
         reason: reasonOf(values, false, 'resize'),
       });
-      return { json: out, text: `${describe(out.reservation)}charge: ${out.charge}  refund: ${out.refund}  fine: ${out.fine}\n` };
+      const money = await moneyOf(client);
+      return { json: out, text: `${describe(out.reservation, money)}charge: ${money(out.charge)}  refund: ${money(out.refund)}  fine: ${money(out.fine)}\n` };
     },
   ),
   pending: command('pending', 'admitted requests waiting for approval (operator)', '[--provider P] [--limit N]', listOptions, (client, values) => list(client, values, ['pending_approval'])),
   approve: command('approve', 'approve an admitted request; the scheduler then confirms it with the controller (operator)', 'RESERVATION-ID [--reason TEXT]', { reason: { type: 'string' } }, async (client, values, positionals) => {
     const r = await client.call('reservation.approve', { id: idOf(positionals, 'approve'), reason: reasonOf(values, false, 'approved') });
-    return { json: r, text: describe(r), exit: r.state === 'failed' ? 1 : 0 };
+    return { json: r, text: describe(r, await moneyOf(client)), exit: r.state === 'failed' ? 1 : 0 };
   }),
   decline: command('decline', 'decline an admitted request, saying why (operator)', 'RESERVATION-ID --reason TEXT', { reason: { type: 'string' } }, async (client, values, positionals) => {
     const r = await client.call('reservation.decline', { id: idOf(positionals, 'decline'), reason: reasonOf(values, true, '') });
-    return { json: r, text: describe(r) };
+    return { json: r, text: describe(r, await moneyOf(client)) };
   }),
   explain: command(
     'explain',
@@ -265,10 +283,20 @@ export const reservationCommands: Record<string, Command> = {
     'RESERVATION-ID | --pop POP --from T --to T --cpu N ... [--provider P]',
     { ...requestOptions, provider: { type: 'string' } },
     async (client, values, positionals) => {
-      const e = positionals[0]
-        ? await client.call('admission.explain', { reservationId: positionals[0] })
-        : await client.call('admission.explain', { request: await buildRequest(client, values), ...(values.provider ? { providerId: values.provider as string } : {}) });
-      return { json: e, text: explanationText(e) };
+      if (positionals[0]) {
+        const e = await client.call('admission.explain', { reservationId: positionals[0] });
+        return { json: e, text: explanationText(e, await moneyOf(client)) };
+      }
+      const request = await buildRequest(client, values);
+      try {
+        const e = await client.call('admission.explain', { request, ...(values.provider ? { providerId: values.provider as string } : {}) });
+        return { json: e, text: explanationText(e, await moneyOf(client)) };
+      } catch (e) {
+        // An operator explains on a provider's behalf: the scheduler needs to know whose request it would be.
+        if (isRpcError(e) && e.message.startsWith('params.providerId')) throw new UsageError('--provider P is required when an operator explains a request (whose request would it be?)');
+        throw e;
+      }
     },
+    requestDetails,
   ),
 };

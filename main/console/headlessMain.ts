@@ -48,13 +48,14 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const schedulerToken = process.env.PCLOUD_SCHEDULER_TOKEN;
   if (values.scheduler && !schedulerToken) throw new Error('--scheduler needs the token in the PCLOUD_SCHEDULER_TOKEN environment variable');
+  const lab = new LabSupervisor({ dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig });
   const backend = createConsoleBackend({
     version: pkg.version,
     transport: 'headless',
     dataDir,
     vault: fileModeVault,
     controllerContract: controllerApi,
-    lab: new LabSupervisor({ dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig }),
+    lab,
   });
   const host = await startHeadlessHost({
     host: values.host,
@@ -74,7 +75,8 @@ async function main(): Promise<void> {
   const shutdown = (): void => {
     if (closing) return;
     closing = true;
-    void host.close().then(() => process.exit(0));
+    // The lab too, also one still starting (Ctrl-C during start-up must not leave daemons behind).
+    void Promise.all([host.close(), lab.shutdown()]).then(() => process.exit(0));
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

@@ -7,9 +7,12 @@
  * `pcctl lab up`. What it writes: <dataDir>/lab/<topology>/ with the daemons'
  * configs and databases, and lab-state.json (mode 0600: it holds the tokens)
  * recording each process's pid and start time, so `pcctl lab down` signals
- * only processes this lab started.
+ * only processes this lab started. The file is rewritten as soon as each
+ * process is spawned, before it is waited for, so a start interrupted at any
+ * point (Ctrl-C, a crash) leaves nothing running that `pcctl lab down` does
+ * not know; `shutdown()` stops every lab this supervisor started or is starting.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -29,8 +32,19 @@ export const LabStateSchema = z.object({
   dir: z.string(),
   schedulerUrl: z.string(),
   tokens: z.object({ operator: z.string(), provider: z.string(), viewer: z.string() }),
-  processes: z.array(z.object({ name: z.string(), pid: z.number().int(), startTime: z.string().nullable(), configFile: z.string() })),
+  processes: z.array(
+    z.object({
+      name: z.string(),
+      pid: z.number().int(),
+      startTime: z.string().nullable(),
+      configFile: z.string(),
+      /** The console API of a controller (absent for the scheduler). */
+      url: z.string().optional(),
+    }),
+  ),
   startedAt: z.number(),
+  /** False while the lab is still starting (its processes are recorded all the same). */
+  ready: z.boolean().default(true),
 });
 export type LabState = z.infer<typeof LabStateSchema>;
 
@@ -42,6 +56,17 @@ export function readLabState(dataDir: string, topology: string): LabState | unde
   const file = join(labDir(dataDir, topology), 'lab-state.json');
   const state = readJsonFile(file, LabStateSchema.nullable(), null);
   return state ?? undefined;
+}
+
+/** Every lab with a recorded state in the data folder, whatever its topology. */
+export function recordedLabs(dataDir: string): LabState[] {
+  let names: string[];
+  try {
+    names = readdirSync(join(dataDir, 'lab'));
+  } catch {
+    return [];
+  }
+  return names.sort().flatMap((name) => readLabState(dataDir, name) ?? []);
 }
 
 /** Start time of a process in clock ticks since boot (Linux), to tell a reused pid from ours. */
@@ -96,6 +121,8 @@ export interface LabSupervisorOptions {
 
 export class LabSupervisor implements LabStarter {
   private readonly options: LabSupervisorOptions;
+  /** Stops for every lab started or starting here, until it is stopped. */
+  private readonly stoppers = new Set<() => Promise<void>>();
 
   constructor(options: LabSupervisorOptions) {
     this.options = options;
@@ -136,19 +163,30 @@ export class LabSupervisor implements LabStarter {
 
     const started: LaunchedProcess[] = [];
     const records: LabState['processes'] = [];
+    const stateFile = join(dir, 'lab-state.json');
+    const startedAt = Date.now();
+    const record = (ready: boolean): LabState => {
+      const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt, ready };
+      writeJsonFile(stateFile, state, 0o600);
+      return state;
+    };
     const stopAll = async (): Promise<void> => {
+      this.stoppers.delete(stopAll);
       // Controllers first, so they do not spend their last breath reconnecting.
       for (const p of [...started].reverse()) p.kill('SIGTERM');
-      const grace = new Promise((r) => setTimeout(r, 5000));
+      const grace = new Promise((r) => setTimeout(r, 5000).unref());
       await Promise.race([Promise.all(started.map((p) => p.exited)), grace]);
       for (const p of started) p.kill('SIGKILL');
+      writeJsonFile(stateFile, null, 0o600);
     };
-    const launch = (name: string, args: string[], configFile: string): LaunchedProcess => {
+    this.stoppers.add(stopAll);
+    const launch = (name: string, args: string[], configFile: string, url?: string): LaunchedProcess => {
       const proc = this.options.launcher.launch(name, args, {
         ...(this.options.detached ? { detached: true, logFile: join(dir, `${name}.log`) } : {}),
       });
       started.push(proc);
-      if (proc.pid !== undefined) records.push({ name, pid: proc.pid, startTime: processStartTime(proc.pid), configFile });
+      if (proc.pid !== undefined) records.push({ name, pid: proc.pid, startTime: processStartTime(proc.pid), configFile, ...(url ? { url } : {}) });
+      record(false);
       return proc;
     };
 
@@ -171,7 +209,7 @@ export class LabSupervisor implements LabStarter {
             viewerToken: tokens.viewer,
             port,
           });
-          const controller = launch(`controller-${cloudlet.id}`, ['controller', '--config', configFile], configFile);
+          const controller = launch(`controller-${cloudlet.id}`, ['controller', '--config', configFile], configFile, `ws://127.0.0.1:${port}`);
           await this.waitControllerConnected(controller, client, cloudlet.id);
           onProgress(++done, total, `controller of ${cloudlet.id} up`);
         }
@@ -182,19 +220,22 @@ export class LabSupervisor implements LabStarter {
       throw e;
     }
 
-    const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt: Date.now() };
-    writeJsonFile(join(dir, 'lab-state.json'), state, 0o600);
+    const state = record(true);
+    // A detached lab outlives this process: `pcctl lab down` stops it, not our shutdown.
+    if (this.options.detached) this.stoppers.delete(stopAll);
     return {
       topology: topology.name,
       schedulerUrl,
       operatorToken: tokens.operator,
       providerToken: tokens.provider,
       state,
-      stop: async () => {
-        await stopAll();
-        writeJsonFile(join(dir, 'lab-state.json'), null, 0o600);
-      },
+      stop: stopAll,
     };
+  }
+
+  /** Stops every lab this supervisor started or is still starting (the console is closing). */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.stoppers].map((stop) => stop()));
   }
 
   private async waitReady(proc: LaunchedProcess, url: string, token: string): Promise<RpcClient<typeof schedulerApi>> {

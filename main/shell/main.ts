@@ -22,6 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const isDev = !app.isPackaged && process.env.NODE_ENV === 'development';
 let backend: ConsoleBackend | undefined;
 let mainWindow: BrowserWindow | undefined;
+let lab: LabSupervisor | undefined;
 
 function buildMenu(): void {
   const template: MenuItemConstructorOptions[] = [
@@ -89,13 +90,14 @@ if (!app.requestSingleInstanceLock()) {
     buildMenu();
     const dataDir = app.getPath('userData');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    lab = new LabSupervisor({ dataDir, launcher: utilityLauncher, writeControllerConfig: labControllerConfig });
     backend = createConsoleBackend({
       version: app.getVersion(),
       transport: 'electron',
       dataDir,
       vault: safeStorageVault,
       controllerContract: controllerApi,
-      lab: new LabSupervisor({ dataDir, launcher: utilityLauncher, writeControllerConfig: labControllerConfig }),
+      lab,
     });
     mainWindow = createWindow();
     const unbind = bindConsoleIpc(mainWindow, backend);
@@ -115,6 +117,6 @@ if (!app.requestSingleInstanceLock()) {
     // End every terminal this app started before the process goes away.
     event.preventDefault();
     quitting = true;
-    void backend.close().finally(() => app.quit());
+    void Promise.all([backend.close(), lab?.shutdown()]).finally(() => app.quit());
   });
 }

@@ -27,7 +27,7 @@ writeFileSync(
     topology: {
       pops: [{ id: 'A' }, { id: 'B' }],
       links: [{ a: 'A', b: 'B', rttMs: 5, capacityMbps: 1000 }],
-      cloudlets: [{ id: 'cB', popId: 'B', nodes: [{ id: 'b1', capacity: { cpu: 8, memMiB: 16384, diskGiB: 100, netMbps: 1000 } }] }],
+      cloudlets: [{ id: 'cB', popId: 'B', nodes: [{ id: 'b1', capacity: { cpu: 8, memMiB: 16384, diskGiB: 2000, netMbps: 10000 } }] }],
     },
   }),
 );
@@ -49,14 +49,18 @@ afterAll(async () => {
   }
 });
 
-function pcctl(token: string, ...args: string[]): { code: number | null; out: string; err: string } {
+function pcctlWith(env: Record<string, string | undefined>, ...args: string[]): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, PCLOUD_SCHEDULER_URL: url, PCLOUD_TOKEN: token },
+    env: { ...process.env, PCLOUD_SCHEDULER_URL: undefined, PCLOUD_TOKEN: undefined, ...env },
     encoding: 'utf8',
     timeout: 30_000,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function pcctl(token: string, ...args: string[]): { code: number | null; out: string; err: string } {
+  return pcctlWith({ PCLOUD_SCHEDULER_URL: url, PCLOUD_TOKEN: token }, ...args);
 }
 
 const hourFromNow = (n: number): string => new Date((Math.floor(Date.now() / 3_600_000) + n) * 3_600_000).toISOString();
@@ -110,5 +114,51 @@ describe('pcctl and the scheduler', () => {
     expect(usage.err).toContain('--reason is required');
     const missing = pcctl(tokens.operator, 'decline', 'r-999', '--reason', 'x');
     expect(missing.err).toContain('no reservation "r-999" (NotFound)');
+  });
+
+  test('times are readable, the profile file is documented with the paper\'s Table 2, and prices carry their currency', () => {
+    const help = pcctl(tokens.p1, 'reserve', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--profile FILE: a JSON array of contiguous sub-slots');
+    expect(help.out).toContain('{"from":"+40m","to":"+100m","capacity":{"cpu":2,"memMiB":1024,"diskGiB":900,"netMbps":5000}}');
+    // The example in the help, used as it is: --from and --to come from the profile.
+    const example = help.out.slice(help.out.indexOf('    ['), help.out.indexOf('    ]') + 5);
+    const profileFile = join(dir, 'table2.json');
+    writeFileSync(profileFile, example);
+    const made = pcctl(tokens.p1, 'reserve', '--pop', 'B', '--profile', profileFile, '--json');
+    expect(made.code, made.err).toBe(0);
+    const r = JSON.parse(made.out) as { state: string; t0: number; t1: number; profile: { from: number; to: number; capacity: { cpu: number; netMbps: number } }[] };
+    expect(r.state).toBe('pending_approval');
+    expect(r.profile.map((s) => [s.capacity.cpu, s.capacity.netMbps])).toEqual([[1, 1000], [2, 5000]]);
+    expect(r.profile[0]?.to).toBe(r.profile[1]?.from);
+    expect(r.t1 - r.t0).toBe(90 * 60_000);
+    const now = pcctl(tokens.p1, 'reserve', '--pop', 'B', '--from', 'now', '--to', '+20m', '--cpu', '1', '--mem', '64', '--disk', '1', '--net', '1');
+    expect(now.code, now.err).toBe(0);
+    // One time format, and money with its currency.
+    expect(now.out).toMatch(/^r-\d+ +pending_approval +p1 +\d{4}-\d{2}-\d{2} \d{2}:\d{2}Z \.\. \d{4}-\d{2}-\d{2} \d{2}:\d{2}Z .* price [\d.]+ EUR paid 0 EUR$/m);
+    const bad = pcctl(tokens.p1, 'reserve', '--pop', 'B', '--from', 'tomorrow', '--to', '+20m', '--cpu', '1', '--mem', '64', '--disk', '1', '--net', '1');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('pcctl reserve: --from "tomorrow": expected now, +N[s|m|h|d] from now, ISO 8601');
+  });
+
+  test('usage mistakes name the missing flag, exit 2, and help exits 0', () => {
+    expect(pcctlWith({}, '--help').code).toBe(0);
+    expect(pcctlWith({}, 'help').code).toBe(0);
+    expect(pcctlWith({}).code).toBe(2);
+    // Only the URL is missing: say so, not just ECONNREFUSED.
+    const noUrl = pcctlWith({ PCLOUD_TOKEN: tokens.p1 }, 'list', '--url', 'ws://127.0.0.1:1');
+    expect(noUrl.code).toBe(1);
+    const guessed = pcctlWith({ PCLOUD_TOKEN: tokens.p1 }, 'list');
+    if (guessed.code !== 0) expect(guessed.err).toContain('--url is missing (or set PCLOUD_SCHEDULER_URL)');
+    const cloudlet = pcctlWith({ PCLOUD_TOKEN: 'x' }, 'cloudlet', 'vis');
+    expect(cloudlet.code).toBe(2);
+    expect(cloudlet.err).toMatch(/^pcctl cloudlet: --url \(the controller's ws:\/\/ or wss:\/\/ address\) is missing/);
+    expect(cloudlet.err).not.toContain('pcctl: pcctl');
+    const explain = pcctl(tokens.operator, 'explain', '--pop', 'A', '--from', '+1h', '--to', '+2h', '--cpu', '1', '--mem', '1', '--disk', '1', '--net', '1');
+    expect(explain.code).toBe(2);
+    expect(explain.err).toContain('--provider P is required when an operator explains a request');
+    const forProvider = pcctl(tokens.operator, 'explain', '--provider', 'p1', '--pop', 'A', '--from', '+1h', '--to', '+2h', '--cpu', '1', '--mem', '1', '--disk', '1', '--net', '1');
+    expect(forProvider.code, forProvider.err).toBe(0);
+    expect(forProvider.out).toMatch(/^admitted: .*\nprice: [\d.]+ EUR/);
   });
 });
