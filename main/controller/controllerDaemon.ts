@@ -10,7 +10,6 @@
  * TLS. On start it re-adopts VIs that survived a restart, cleans up those
  * that did not, and then resyncs with the scheduler.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenStore } from '../protocol/auth.ts';
 import type { CallContext, Handlers, TopicHandlers, TopicSink } from '../protocol/contract.ts';
@@ -19,7 +18,7 @@ import { createDispatcher } from '../protocol/dispatcher.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import { RpcServer } from '../protocol/server.ts';
 import { Cloudlet, Conflict, Invalid, NotFound, type Actor } from './cloudlet.ts';
-import type { ControllerConfig } from './config.ts';
+import { makeStateDir, type ControllerConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { Ed25519AttestationVerifier, type OwnershipVerifier } from './ownership.ts';
 import { RuleBook } from './ruleBook.ts';
@@ -80,17 +79,26 @@ export class ControllerDaemon {
     this.config = config;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? ((line) => process.stderr.write(`controller ${config.cloudletId}: ${line}\n`));
-    mkdirSync(join(config.stateDir, 'vis'), { recursive: true, mode: 0o700 });
+    // The state directory before the cgroups: a refusal must leave nothing behind.
+    makeStateDir(config.stateDir, 'vis');
     this.host = detectIsolation(config.cloudletId, config.sandbox.mode);
-    this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
+    try {
+      this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
+    } catch (e) {
+      removeBaseCgroups(this.host);
+      throw e;
+    }
     const ruleBook = new RuleBook(options.verifier ?? new Ed25519AttestationVerifier(config.trustAnchors), config.ispRules);
     let cloudlet: Cloudlet | undefined;
     this.supervisor = new ViSupervisor({
       host: this.host,
       store: this.store,
       stateDir: config.stateDir,
+      cloudletId: config.cloudletId,
       graceMs: config.sandbox.graceMs,
       nofile: config.sandbox.nofile,
+      maxProcesses: config.sandbox.maxProcesses,
+      viUids: config.sandbox.viUids,
       programs: config.programs,
       now: this.now,
       onChange: (vi, from) => cloudlet?.onViChanged(vi, from),
@@ -182,6 +190,17 @@ export class ControllerDaemon {
   }
 
   async start(): Promise<{ url: string; metricsUrl?: string }> {
+    try {
+      return await this.startServing();
+    } catch (e) {
+      // Whatever was opened is closed and our cgroups removed (unless adopted VIs live in them).
+      // Adopted VIs are kept whatever onExit says: a failed start is not a decision to stop tenants.
+      await this.shutDown(false).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startServing(): Promise<{ url: string; metricsUrl?: string }> {
     const recovered = await this.cloudlet.recover();
     if (recovered.adopted.length || recovered.lost.length) {
       this.log(`after restart: adopted ${recovered.adopted.length} VI(s) [${recovered.adopted.join(', ')}], lost ${recovered.lost.length} [${recovered.lost.join(', ')}]`);
@@ -218,12 +237,16 @@ export class ControllerDaemon {
 
   /** Graceful stop: VIs are kept (re-adopted on restart) or stopped, as the config says. */
   async stop(): Promise<void> {
+    await this.shutDown(this.config.onExit === 'stop');
+  }
+
+  private async shutDown(stopVis: boolean): Promise<void> {
     clearInterval(this.tickTimer);
     clearTimeout(this.schedulerAlarmTimer);
     await this.link.stop();
     await this.server.close();
     await this.metrics?.close();
-    if (this.config.onExit === 'stop') {
+    if (stopVis) {
       for (const vi of this.store.vis()) {
         if (!['stopped', 'failed', 'terminated'].includes(vi.state)) await this.cloudlet.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
       }
