@@ -251,6 +251,7 @@ export class ControllerDaemon {
         if (!['stopped', 'failed', 'terminated'].includes(vi.state)) await this.cloudlet.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
       }
     }
+    await this.supervisor.settle();
     if (this.supervisor.running().length === 0) removeBaseCgroups(this.host);
     this.supervisor.detach();
     this.store.close();

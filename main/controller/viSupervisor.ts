@@ -124,6 +124,7 @@ export class ViSupervisor {
   private readonly o: SupervisorOptions;
   private readonly live = new Map<string, Live>();
   private readonly lastUsage = new Map<string, ViUsage>();
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(options: SupervisorOptions) {
     this.o = options;
@@ -282,7 +283,7 @@ export class ViSupervisor {
     const oomKills = cgroup ? cgroupOomKills(cgroup) : null;
     // A crash: sweep what the VI left behind so a failed VI holds nothing.
     this.killStragglers(vi, 'SIGKILL');
-    if (cgroup) setTimeout(() => removeViCgroup(cgroup), 200).unref();
+    if (cgroup) this.removeWhenEmpty(vi, cgroup);
     const status = code === null && signal === null ? 'status unknown' : signal ? `signal ${signal}` : `status ${code}`;
     const why =
       code === EXIT_CGROUP_JOIN_FAILED
@@ -296,6 +297,34 @@ export class ViSupervisor {
     this.live.delete(viId);
     this.lastUsage.delete(viId);
     this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: why });
+  }
+
+  /**
+   * Removes a crashed VI's cgroup once its last process is gone: rmdir is
+   * refused while any remain, and a process the OOM killer chose can take a
+   * while to exit. settle() waits for these.
+   */
+  private removeWhenEmpty(vi: ViRecord, cgroup: ViCgroup): void {
+    const removal = (async () => {
+      let problems: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        await sleep(100);
+        if (cgroupPids(cgroup).length > 0) {
+          this.killStragglers(vi, 'SIGKILL');
+          continue;
+        }
+        problems = removeViCgroup(cgroup);
+        if (problems.length === 0) return;
+      }
+      this.o.log(`VI ${vi.id}: cgroup not removed after its crash: ${problems.join('; ') || 'processes remain in it'}`);
+    })();
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
+  }
+
+  /** Waits for the cgroups of crashed VIs to be removed (bounded), e.g. before the controller removes its own. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.removals]);
   }
 
   /** Signals the VI's process group, but only after proving the leader is still our process. */

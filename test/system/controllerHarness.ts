@@ -261,7 +261,9 @@ export async function hostReservation(
   if (!prepared.ok) return prepared;
   const committed = await s.send(cloudletId, { kind: 'commit', reservationId: id });
   if (!committed.ok) throw new Error(`commit of ${id} refused: ${committed.reason ?? ''}`);
-  return s.send(cloudletId, { kind: 'start', reservationId: id, nodeId, profile, service, t1 });
+  const started = await s.send(cloudletId, { kind: 'start', reservationId: id, nodeId, profile, service, t1 });
+  // The controller's own clock may have started it at t0 (now) before the command arrived.
+  return started.ok ? { ok: true } : started;
 }
 
 /** The controller's cgroup directories (packetcloud-<cloudletId>) that exist in any hierarchy. */
