@@ -21,7 +21,6 @@ import {
   cgroupDirsOf,
   controllerConfig,
   hostReservation,
-  monitorService,
   operatorClient,
   pidsWithEnv,
   startController,
