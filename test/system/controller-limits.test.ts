@@ -64,65 +64,70 @@ setInterval(() => undefined, 60_000);
 `;
 
 describe(`VI limits${asRoot ? '' : ' (skipped: needs root, to give VIs users and cgroups of their own)'}`, () => {
-  test.skipIf(!asRoot)('a fork bomb is held to its process limit, runs as a user of its own, and the rest of the cloudlet carries on', async () => {
-    const s = await scheduler(['vlb1']);
+  // "auto" gets a pids cgroup here; "rlimits" has no cgroups, so the limit is RLIMIT_NPROC on the VI's own user.
+  test.skipIf(!asRoot).each([
+    { mode: 'auto' as const, cloudletId: 'vlb1', by: 'pids-cgroup' },
+    { mode: 'rlimits' as const, cloudletId: 'vlb2', by: 'rlimit-nproc' },
+  ])('sandbox mode $mode: a fork bomb is held to its process limit ($by), runs as a user of its own, and the rest of the cloudlet carries on', async ({ mode, cloudletId, by }) => {
+    const s = await scheduler([cloudletId]);
     const dir = tempDir('ctl-vl-bomb');
     const ctl = await startController(
-      controllerConfig(dir, 'vlb1', s.url, 0, {
+      controllerConfig(dir, cloudletId, s.url, 0, {
         programs: { forkbomb: { command: [process.execPath, '-e', FORK_BOMB] } },
-        sandbox: { graceMs: 1500, maxProcesses: 64 },
+        sandbox: { mode, graceMs: 1500, maxProcesses: 64 },
         onExit: 'stop',
       }),
       dir,
     );
     running.push(ctl);
-    await waitFor('the controller to subscribe to commands', () => s.connected('vlb1'));
+    await waitFor('the controller to subscribe to commands', () => s.connected(cloudletId));
     const op = await operatorClient(ctl.url);
-    expect(await hostReservation(s, 'vlb1', 'ra', { args: { children: '1' } })).toEqual({ ok: true });
+    expect(await hostReservation(s, cloudletId, `${cloudletId}a`, { args: { children: '1' } })).toEqual({ ok: true });
     const bombService: ServiceSpec = { mode: 'visible', program: 'forkbomb', args: {}, rules: [] };
-    expect(await hostReservation(s, 'vlb1', 'rb', { service: bombService })).toEqual({ ok: true });
+    expect(await hostReservation(s, cloudletId, `${cloudletId}b`, { service: bombService })).toEqual({ ok: true });
 
-    const log = join(dir, 'state-vlb1', 'vis', 'vi-rb.log');
+    const log = join(dir, `state-${cloudletId}`, 'vis', `vi-${cloudletId}b.log`);
     const forks = await waitFor('the fork bomb to report', () => {
       const m = existsSync(log) ? /\{"forks":\{"ok":(\d+),"failed":(\d+)\}\}/.exec(readFileSync(log, 'utf8')) : null;
       return m ? { ok: Number(m[1]), failed: Number(m[2]) } : undefined;
     }, 30_000);
-    const bomb = await op.call('vi.get', { viId: 'vi-rb' });
-    const processes = pidsWithEnv('PCLOUD_VI_ID=vi-rb');
+    const bomb = await op.call('vi.get', { viId: `vi-${cloudletId}b` });
+    const processes = pidsWithEnv(`PCLOUD_VI_ID=vi-${cloudletId}b`);
     // 64 tasks: the launcher, the bomb's Node (several threads) and what sleeps fit beside them.
     expect(forks.failed).toBeGreaterThan(200);
     expect(forks.ok).toBeLessThan(64);
     expect(processes.length).toBeLessThanOrEqual(64);
     expect(bomb.state).toBe('running');
-    expect(bomb.isolation.processLimit).toEqual({ max: 64, by: bomb.isolation.cgroup === 'none' ? 'rlimit-nproc' : 'pids-cgroup' });
+    expect(bomb.isolation.processLimit).toEqual({ max: 64, by });
 
-    // Never root: every process of the VI but our own launcher (the waiting unshare) runs as the VI's user.
+    // Never root: every process of the VI but our own launcher (with namespaces, the unshare that waits for pid 1) runs as the VI's user.
     const uid = bomb.isolation.user?.uid;
     expect(uid).toBeGreaterThan(0);
-    const programs = processes.filter((p) => p !== bomb.pid);
-    expect(programs.length).toBeGreaterThan(forks.ok);
+    const programs = bomb.isolation.namespaces.length ? processes.filter((p) => p !== bomb.pid) : processes;
+    // The bomb's Node and each sleep it got.
+    expect(programs.length).toBe(forks.ok + 1);
     for (const pid of programs) {
-      expect(uidsOf(pid), `process ${pid} of vi-rb`).toEqual([uid, uid, uid, uid]);
+      expect(uidsOf(pid), `process ${pid} of the fork bomb`).toEqual([uid, uid, uid, uid]);
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CapEff:\s+0+$/m);
     }
 
     // The rest of the cloudlet carries on: the other VI, its own user, the console API, new VIs.
-    const other = await op.call('vi.get', { viId: 'vi-ra' });
+    const other = await op.call('vi.get', { viId: `vi-${cloudletId}a` });
     expect(other).toMatchObject({ state: 'running' });
     expect(other.isolation.user?.uid).toBeGreaterThan(0);
     expect(other.isolation.user?.uid).not.toBe(uid);
-    const monitor = await waitFor('the monitor of vi-ra', () => pidsWithEnv('PCLOUD_VI_ID=vi-ra').find((p) => p !== other.pid));
+    const monitor = await waitFor('the monitor of the other VI', () => pidsWithEnv(`PCLOUD_VI_ID=vi-${cloudletId}a`).find((p) => p !== other.pid));
     expect(uidsOf(monitor)[0]).toBe(other.isolation.user?.uid);
-    expect(await hostReservation(s, 'vlb1', 'rc')).toEqual({ ok: true });
-    await waitFor('vi-rc to report usage', async () => (await op.call('vi.get', { viId: 'vi-rc' })).usage !== null);
+    expect(await hostReservation(s, cloudletId, `${cloudletId}c`)).toEqual({ ok: true });
+    await waitFor('the new VI to report usage', async () => (await op.call('vi.get', { viId: `vi-${cloudletId}c` })).usage !== null);
 
-    expect(await op.call('vi.terminate', { viId: 'vi-rb', reason: 'fork bomb' })).toMatchObject({ state: 'terminated' });
-    expect(pidsWithEnv('PCLOUD_VI_ID=vi-rb')).toEqual([]);
-    expect(await op.call('vi.get', { viId: 'vi-ra' })).toMatchObject({ state: 'running', pid: other.pid });
+    expect(await op.call('vi.terminate', { viId: `vi-${cloudletId}b`, reason: 'fork bomb' })).toMatchObject({ state: 'terminated' });
+    expect(pidsWithEnv(`PCLOUD_VI_ID=vi-${cloudletId}b`)).toEqual([]);
+    expect(await op.call('vi.get', { viId: `vi-${cloudletId}a` })).toMatchObject({ state: 'running', pid: other.pid });
     op.close();
     await ctl.stop();
-    expect(pidsWithEnv(`PCLOUD_VI_DIR=${join(dir, 'state-vlb1')}`, false)).toEqual([]);
-    expect(cgroupDirsOf('vlb1')).toEqual([]);
+    expect(pidsWithEnv(`PCLOUD_VI_DIR=${join(dir, `state-${cloudletId}`)}`, false)).toEqual([]);
+    expect(cgroupDirsOf(cloudletId)).toEqual([]);
   });
 
   test.skipIf(!asRoot)('a VI killed by the kernel for exceeding its memory cap is reported as that, not as a crash', async () => {
@@ -135,14 +140,14 @@ describe(`VI limits${asRoot ? '' : ' (skipped: needs root, to give VIs users and
     const info = await op.call('cloudlet.info', {});
     expect(info.isolation.cgroup).not.toBe('none');
     // 64 MiB reserved; the monitor holds 256 MiB.
-    expect(await hostReservation(s, 'vlo1', 'rm', { args: { 'alloc-mib': '256' }, memMiB: 64 })).toEqual({ ok: true });
-    const vi = await waitFor('vi-rm to end', async () => {
-      const v = await op.call('vi.get', { viId: 'vi-rm' });
+    expect(await hostReservation(s, 'vlo1', 'vlo1m', { args: { 'alloc-mib': '256' }, memMiB: 64 })).toEqual({ ok: true });
+    const vi = await waitFor('the VI to end', async () => {
+      const v = await op.call('vi.get', { viId: 'vi-vlo1m' });
       return v.state === 'failed' ? v : undefined;
     });
     expect(vi.reason).toMatch(/^killed for exceeding its memory limit of 64 MiB: the kernel's out-of-memory killer ended [1-9]\d* of its processes/);
-    expect((await op.call('alarm.list', {})).alarms).toContainEqual(expect.objectContaining({ kind: 'vi_crashed', subject: 'vi-rm', message: expect.stringContaining('killed for exceeding its memory limit') }));
-    expect(await waitFor('vi-rm processes gone', () => pidsWithEnv('PCLOUD_VI_ID=vi-rm').length === 0)).toBe(true);
+    expect((await op.call('alarm.list', {})).alarms).toContainEqual(expect.objectContaining({ kind: 'vi_crashed', subject: 'vi-vlo1m', message: expect.stringContaining('killed for exceeding its memory limit') }));
+    expect(await waitFor('its processes gone', () => pidsWithEnv('PCLOUD_VI_ID=vi-vlo1m').length === 0)).toBe(true);
     op.close();
     await ctl.stop();
     expect(cgroupDirsOf('vlo1')).toEqual([]);
