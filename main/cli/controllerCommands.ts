@@ -20,7 +20,8 @@ Runs a cloudlet controller. FILE is JSON:
   listen {host, port, tls?, advertiseUrl?}, tokens [{token, role: viewer|operator, name}],
   nodes [{id, capacity {cpu, memMiB, diskGiB, netMbps}}], stateDir,
   trustAnchors [{name, publicKey}], ispRules [demux rules], programs {id: {command}},
-  sandbox {mode: auto|rlimits, graceMs, nofile}, onExit: keep|stop, metrics {host, port}?
+  sandbox {mode: auto|rlimits, graceMs, nofile, maxProcesses, viUids {first, count}},
+  onExit: keep|stop, metrics {host, port}?
 `;
 
 const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]

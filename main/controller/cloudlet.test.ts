@@ -14,7 +14,7 @@ import { ViSupervisor } from './viSupervisor.ts';
 const H = 3_600_000;
 const T = Date.UTC(2030, 0, 1);
 const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 't', notAfter: 0 } : { ok: false, reason: 'no' }) };
-const noIsolation: HostIsolation = { linux: true, root: false, unshare: null, prlimit: null, cgroup: null, notes: [] };
+const noIsolation: HostIsolation = { linux: true, root: false, unshare: null, prlimit: null, setpriv: null, cgroup: null, notes: [] };
 const service = (rules: ServiceSpec['rules'] = []): ServiceSpec => ({ mode: 'visible', program: 'monitor', args: {}, rules });
 const profile = (from: number, to: number, cpu: number): Profile => [{ from, to, capacity: { cpu, memMiB: 100, diskGiB: 1, netMbps: 10 } }];
 
@@ -26,7 +26,7 @@ beforeEach(() => {
   now = T;
   const dir = mkdtempSync(join(tmpdir(), 'pcloud-cloudlet-'));
   store = new ControllerStore(join(dir, 'c.sqlite'));
-  const supervisor = new ViSupervisor({ host: noIsolation, store, stateDir: dir, graceMs: 100, nofile: 256, programs: {}, now: () => now, onChange: () => undefined, log: () => undefined });
+  const supervisor = new ViSupervisor({ host: noIsolation, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 1000 }, programs: {}, now: () => now, onChange: () => undefined, log: () => undefined });
   cloudlet = new Cloudlet({
     cloudletId: 'c1',
     nodes: [{ id: 'n1', capacity: { cpu: 4, memMiB: 1000, diskGiB: 10, netMbps: 100 } }],

@@ -6,10 +6,11 @@
  * the field and the reason, never half-loaded. Relative paths are relative to
  * the file.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeIssues } from '../protocol/dispatcher.ts';
+import { isLoopbackHost } from '../protocol/listen.ts';
 import { DemuxRuleSpecSchema, ResourcesSchema } from '../protocol/domain.ts';
 import { IdSchema } from '../protocol/roles.ts';
 
@@ -56,8 +57,15 @@ export const ControllerConfigSchema = z
         graceMs: z.number().int().min(0).max(60_000).default(3000),
         nofile: z.number().int().min(16).max(1_048_576).default(4096),
         usageIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+        /**
+         * The most tasks a VI may have: processes and threads (a Node program alone has about 7),
+         * enforced by its pids cgroup, else by RLIMIT_NPROC on its own user.
+         */
+        maxProcesses: z.number().int().min(8).max(65_536).default(128),
+        /** The uids VIs get one each of (a root controller only); nothing else on the host may use them. */
+        viUids: z.strictObject({ first: z.number().int().min(1000).max(2 ** 31 - 2), count: z.number().int().min(1).max(2 ** 30) }).default({ first: 1_500_000_000, count: 100_000_000 }),
       })
-      .default({ mode: 'auto', graceMs: 3000, nofile: 4096, usageIntervalMs: 1000 }),
+      .default({ mode: 'auto', graceMs: 3000, nofile: 4096, usageIntervalMs: 1000, maxProcesses: 128, viUids: { first: 1_500_000_000, count: 100_000_000 } }),
     /** What a graceful shutdown does with running VIs: keep them (re-adopted on restart) or stop them. */
     onExit: z.enum(['keep', 'stop']).default('keep'),
     metrics: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
@@ -68,6 +76,13 @@ export const ControllerConfigSchema = z
       if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `node "${n.id}" is listed twice` });
       seen.add(n.id);
     });
+    // Checked here, before the daemon makes anything (cgroups, state), so a refused config leaves nothing behind.
+    if (!isLoopbackHost(c.listen.host) && !c.listen.tls) {
+      ctx.addIssue({ code: 'custom', path: ['listen', 'host'], message: `refusing to listen on ${c.listen.host} without TLS; use 127.0.0.1 (and an SSH tunnel) or give listen.tls a certificate and key` });
+    }
+    if (c.sandbox.viUids.first + c.sandbox.viUids.count > 2 ** 31 - 1) {
+      ctx.addIssue({ code: 'custom', path: ['sandbox', 'viUids', 'count'], message: `the range ends past uid ${2 ** 31 - 2}` });
+    }
     if (c.scheduler.maxBackoffMs < c.scheduler.backoffMs) {
       ctx.addIssue({ code: 'custom', path: ['scheduler', 'maxBackoffMs'], message: `must be at least backoffMs (${c.scheduler.backoffMs})` });
     }
@@ -103,4 +118,57 @@ export function loadControllerConfig(file: string): ControllerConfig {
     scheduler: { ...config.scheduler, ...(config.scheduler.caFile ? { caFile: abs(config.scheduler.caFile) } : {}) },
     listen: { ...config.listen, ...(config.listen.tls ? { tls: { cert: abs(config.listen.tls.cert), key: abs(config.listen.tls.key) } } : {}) },
   };
+}
+
+/** Kernel filesystems (statfs f_type) that cannot hold a state directory. */
+const SPECIAL_FILESYSTEMS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x1cd1, 'devpts'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+]);
+
+/**
+ * Makes the state directory (and `sub` in it), or says exactly why not. One
+ * level at a time, never `mkdir -p`: Node's recursive mkdir loops forever on
+ * a path the kernel answers ENOENT for however often it is asked (anything
+ * under /proc), which hung start-up.
+ */
+export function makeStateDir(stateDir: string, sub: string, mode = 0o700): void {
+  const refuse = (why: string): never => {
+    throw new ConfigError(`stateDir ${stateDir} cannot be used: ${why}`);
+  };
+  if (!isAbsolute(stateDir)) refuse('it is not an absolute path');
+  let existing = resolve(stateDir);
+  const missing: string[] = [];
+  for (;;) {
+    try {
+      if (!statSync(existing).isDirectory()) refuse(`${existing} is not a directory`);
+      break;
+    } catch (e) {
+      if (e instanceof ConfigError) throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') refuse(`${existing}: ${(e as Error).message}`);
+      missing.unshift(existing);
+      existing = dirname(existing);
+    }
+  }
+  const fsType = SPECIAL_FILESYSTEMS.get(Number(statfsSync(existing).type));
+  if (fsType) refuse(`${existing} is on the kernel's ${fsType} filesystem, which cannot hold files`);
+  for (const dir of [...missing, resolve(stateDir, sub)]) {
+    try {
+      mkdirSync(dir, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') refuse(`cannot create ${dir}: ${(e as Error).message}`);
+    }
+  }
+  try {
+    accessSync(stateDir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    refuse(`it is not writable: ${(e as Error).message}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { RpcClient } from '../protocol/client.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
 import { ErrorCode } from '../protocol/errors.ts';
-import { ConfigError, loadControllerConfig, parseControllerConfig } from './config.ts';
+import { ConfigError, loadControllerConfig, makeStateDir, parseControllerConfig } from './config.ts';
 import { ControllerDaemon } from './daemon.ts';
 import { Ed25519AttestationVerifier } from './ownership.ts';
 
@@ -131,6 +131,27 @@ describe('controller config', () => {
     );
     expect(() => parseControllerConfig({ ...config, nodes: [config.nodes[0], config.nodes[0]] })).toThrow('config.nodes[1].id: node "n1" is listed twice');
     expect(() => loadControllerConfig(join(dir, 'missing.json'))).toThrow(ConfigError);
+    expect(() => parseControllerConfig({ ...config, listen: { host: '0.0.0.0', port: 0 } })).toThrow(
+      'config.listen.host: refusing to listen on 0.0.0.0 without TLS; use 127.0.0.1 (and an SSH tunnel) or give listen.tls a certificate and key',
+    );
+    expect(parseControllerConfig({ ...config, listen: { host: '0.0.0.0', port: 0, tls: { cert: 'c.pem', key: 'k.pem' } } }).listen.host).toBe('0.0.0.0');
+    expect(config.sandbox).toMatchObject({ maxProcesses: 128, viUids: { first: 1_500_000_000, count: 100_000_000 } });
+    expect(() => parseControllerConfig({ ...config, sandbox: { viUids: { first: 2_100_000_000, count: 100_000_000 } } })).toThrow('config.sandbox.viUids.count: the range ends past uid 2147483646');
+  });
+
+  test('a stateDir that cannot hold files is refused at once, naming it and why (never a hang)', () => {
+    expect(() => makeStateDir('/proc/pcloud-unit/state', 'vis')).toThrow("stateDir /proc/pcloud-unit/state cannot be used: /proc is on the kernel's proc filesystem, which cannot hold files");
+    expect(() => makeStateDir('/sys/fs/pcloud-unit', 'vis')).toThrow(/stateDir \/sys\/fs\/pcloud-unit cannot be used: \/sys\/fs is on the kernel's sysfs filesystem/);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    expect(() => makeStateDir(join(file, 'state'), 'vis')).toThrow(`stateDir ${join(file, 'state')} cannot be used: ${join(file, 'state')}: ENOTDIR`);
+    expect(() => makeStateDir(file, 'vis')).toThrow(`stateDir ${file} cannot be used: ${file} is not a directory`);
+    expect(() => makeStateDir('relative/state', 'vis')).toThrow('stateDir relative/state cannot be used: it is not an absolute path');
+    const made = join(dir, 'deep', 'er', 'state');
+    makeStateDir(made, 'vis');
+    expect(statSync(join(made, 'vis')).isDirectory()).toBe(true);
+    expect(statSync(made).mode & 0o777).toBe(0o700);
+    makeStateDir(made, 'vis');
   });
 
   test('the example in resources/ is a valid config, with paths made absolute', () => {

@@ -10,7 +10,6 @@
  * TLS. On start it re-adopts VIs that survived a restart, cleans up those
  * that did not, and then resyncs with the scheduler.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TokenStore } from '../protocol/auth.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
@@ -18,7 +17,7 @@ import { createDispatcher } from '../protocol/dispatcher.ts';
 import { RpcServer } from '../protocol/server.ts';
 import { controllerHandlers, ControllerTopics, SOFTWARE } from './api.ts';
 import { Cloudlet } from './cloudlet.ts';
-import type { ControllerConfig } from './config.ts';
+import { makeStateDir, type ControllerConfig } from './config.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { Ed25519AttestationVerifier, type OwnershipVerifier } from './ownership.ts';
 import { RuleBook } from './ruleBook.ts';
@@ -58,9 +57,15 @@ export class ControllerDaemon {
     this.config = config;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? ((line) => process.stderr.write(`controller ${config.cloudletId}: ${line}\n`));
-    mkdirSync(join(config.stateDir, 'vis'), { recursive: true, mode: 0o700 });
+    // The state directory before the cgroups: a refusal must leave nothing behind.
+    makeStateDir(config.stateDir, 'vis');
     this.host = detectIsolation(config.cloudletId, config.sandbox.mode);
-    this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
+    try {
+      this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
+    } catch (e) {
+      removeBaseCgroups(this.host);
+      throw e;
+    }
     this.topics = new ControllerTopics(this.now);
     const ruleBook = new RuleBook(options.verifier ?? new Ed25519AttestationVerifier(config.trustAnchors), config.ispRules);
     let cloudlet: Cloudlet | undefined;
@@ -68,8 +73,11 @@ export class ControllerDaemon {
       host: this.host,
       store: this.store,
       stateDir: config.stateDir,
+      cloudletId: config.cloudletId,
       graceMs: config.sandbox.graceMs,
       nofile: config.sandbox.nofile,
+      maxProcesses: config.sandbox.maxProcesses,
+      viUids: config.sandbox.viUids,
       programs: config.programs,
       now: this.now,
       onChange: (vi, from) => cloudlet?.onViChanged(vi, from),
@@ -163,6 +171,17 @@ export class ControllerDaemon {
   }
 
   async start(): Promise<{ url: string; metricsUrl?: string }> {
+    try {
+      return await this.startServing();
+    } catch (e) {
+      // Whatever was opened is closed and our cgroups removed (unless adopted VIs live in them).
+      // Adopted VIs are kept whatever onExit says: a failed start is not a decision to stop tenants.
+      await this.shutDown(false).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startServing(): Promise<{ url: string; metricsUrl?: string }> {
     const recovered = await this.cloudlet.clock.recover();
     if (recovered.adopted.length || recovered.lost.length) {
       this.log(`after restart: adopted ${recovered.adopted.length} VI(s) [${recovered.adopted.join(', ')}], lost ${recovered.lost.length} [${recovered.lost.join(', ')}]`);
@@ -199,14 +218,19 @@ export class ControllerDaemon {
 
   /** Graceful stop: VIs are kept (re-adopted on restart) or stopped, as the config says. */
   async stop(): Promise<void> {
+    await this.shutDown(this.config.onExit === 'stop');
+  }
+
+  private async shutDown(stopVis: boolean): Promise<void> {
     clearInterval(this.tickTimer);
     clearTimeout(this.schedulerAlarmTimer);
     await this.link.stop();
     await this.server.close();
     await this.metrics?.close();
-    if (this.config.onExit === 'stop') {
+    if (stopVis) {
       for (const vi of this.cloudlet.vis.live()) await this.cloudlet.vis.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
     }
+    await this.supervisor.settle();
     if (this.supervisor.running().length === 0) removeBaseCgroups(this.host);
     this.supervisor.detach();
     this.store.close();

@@ -3,13 +3,14 @@ import { backoffDelay } from './schedulerLink.ts';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyCgroupLimits, cgroupMounts, cgroupUsage, parseProcStat, planLaunch, type HostIsolation } from './sandbox.ts';
+import { allocateViUid, applyCgroupLimits, applyCgroupProcessLimit, cgroupMounts, cgroupOomKills, cgroupUsage, liveUids, parseProcStat, planLaunch, type HostIsolation } from './sandbox.ts';
 
 const request = {
   viId: 'vi-r1',
   nonce: 'abc',
   command: ['/usr/bin/node', 'monitor.ts'],
   rlimits: { nofile: 4096, fsizeBytes: 1024, cpuSeconds: 100 },
+  user: null,
   extraNotes: [],
   env: { PATH: '/usr/bin' },
 };
@@ -37,29 +38,72 @@ describe('sandbox', () => {
     expect(mounts[1]?.superOptions).toContain('cpuacct');
   });
 
-  test('as root with namespaces and cgroup v1 the chain is sh (join cgroups) -> prlimit -> unshare -> program', () => {
-    const host: HostIsolation = {
-      linux: true,
-      root: true,
-      unshare: '/usr/bin/unshare',
-      prlimit: '/usr/bin/prlimit',
-      cgroup: { version: 'v1', bases: { cpu: '/cg/cpu/pc', cpuacct: '/cg/cpuacct/pc', memory: '/cg/memory/pc' } },
-      notes: [],
-    };
-    const plan = planLaunch(host, { ...request, cgroup: { version: 'v1', dirs: ['/cg/cpu/pc/vi-r1', '/cg/memory/pc/vi-r1'] } });
+  const rootHost: HostIsolation = {
+    linux: true,
+    root: true,
+    unshare: '/usr/bin/unshare',
+    prlimit: '/usr/bin/prlimit',
+    setpriv: '/usr/bin/setpriv',
+    cgroup: { version: 'v1', bases: { cpu: '/cg/cpu/pc', cpuacct: '/cg/cpuacct/pc', memory: '/cg/memory/pc', pids: '/cg/pids/pc' } },
+    notes: [],
+  };
+
+  test('as root with namespaces and cgroup v1 the chain is sh (join cgroups) -> prlimit -> unshare -> setpriv (the VI user) -> program', () => {
+    const user = { uid: 1_500_000_042, gid: 1_500_000_042 };
+    const plan = planLaunch(rootHost, { ...request, user, cgroup: { version: 'v1', dirs: ['/cg/cpu/pc/vi-r1', '/cg/memory/pc/vi-r1', '/cg/pids/pc/vi-r1'] } });
     expect(plan.file).toBe('/bin/sh');
     expect(plan.args[1]).toMatch(/echo \$\$ > "\$f" \|\| exit 97.*exec "\$@"/);
     expect(plan.args.slice(3)).toEqual([
       '/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--',
       '/usr/bin/unshare', '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--',
+      '/usr/bin/setpriv', '--reuid=1500000042', '--regid=1500000042', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
       '/usr/bin/node', 'monitor.ts',
     ]);
-    expect(plan.env).toMatchObject({ PCLOUD_VI_NONCE: 'abc', PCLOUD_CGROUP_PROCS: '/cg/cpu/pc/vi-r1/cgroup.procs /cg/memory/pc/vi-r1/cgroup.procs' });
-    expect(plan.isolation).toEqual({ namespaces: ['pid', 'mount', 'net'], cgroup: 'v1', rlimits: ['nofile=4096', 'core=0', 'fsize=1024', 'cpu=100'], notes: [] });
+    expect(plan.env).toMatchObject({ PCLOUD_VI_NONCE: 'abc', PCLOUD_CGROUP_PROCS: '/cg/cpu/pc/vi-r1/cgroup.procs /cg/memory/pc/vi-r1/cgroup.procs /cg/pids/pc/vi-r1/cgroup.procs' });
+    expect(plan.isolation).toEqual({ namespaces: ['pid', 'mount', 'net'], cgroup: 'v1', rlimits: ['nofile=4096', 'core=0', 'fsize=1024', 'cpu=100'], notes: [], user });
+  });
+
+  test('without a pids cgroup the process limit is RLIMIT_NPROC, set by prlimit for the VI user', () => {
+    const user = { uid: 1_500_000_007, gid: 1_500_000_007 };
+    const plan = planLaunch({ ...rootHost, unshare: null, cgroup: null }, { ...request, user, cgroup: null, rlimits: { ...request.rlimits, nproc: 64 } });
+    expect(plan.args.slice(3, 10)).toEqual(['/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--nproc=64', '--']);
+    expect(plan.args.slice(10, 12)).toEqual(['/usr/bin/setpriv', '--reuid=1500000007']);
+    expect(plan.isolation.rlimits).toContain('nproc=64');
+    expect(() => planLaunch({ ...rootHost, setpriv: null }, { ...request, user, cgroup: null })).toThrow(/needs setpriv/);
+  });
+
+  test('a VI uid is never one a live process or another live VI already has', () => {
+    const range = { first: 1_500_000_000, count: 3 };
+    const first = allocateViUid(range, 'c1', 'vi-r1', new Set());
+    expect(first).toBeGreaterThanOrEqual(range.first);
+    expect(first).toBeLessThan(range.first + range.count);
+    expect(allocateViUid(range, 'c1', 'vi-r1', new Set())).toBe(first);
+    const second = allocateViUid(range, 'c1', 'vi-r1', new Set([first]));
+    expect(second).not.toBe(first);
+    expect(() => allocateViUid(range, 'c1', 'vi-r1', new Set([1_500_000_000, 1_500_000_001, 1_500_000_002]))).toThrow(/every uid of sandbox.viUids \(1500000000..1500000002\) is in use/);
+    // The uid this test runs as is live, so it is never handed out.
+    const mine = process.getuid?.() ?? 0;
+    expect(liveUids().has(mine)).toBe(true);
+    expect(allocateViUid({ first: mine, count: 2 }, 'c1', 'vi-r1', new Set())).toBe(mine + 1);
+  });
+
+  test('the process limit goes to pids.max; the OOM kill count is read from memory.oom_control (v1) and memory.events (v2)', () => {
+    const v1 = mkdtempSync(join(tmpdir(), 'pcloud-cg1-'));
+    const v1pids = mkdtempSync(join(tmpdir(), 'pcloud-cg1-pids-'));
+    writeFileSync(join(v1pids, 'pids.max'), 'max\n');
+    expect(applyCgroupProcessLimit({ version: 'v1', dirs: [v1, v1pids] }, 64)).toBeNull();
+    expect(readFileSync(join(v1pids, 'pids.max'), 'utf8')).toBe('64');
+    expect(applyCgroupProcessLimit({ version: 'v1', dirs: [v1] }, 64)).toBe('no pids cgroup');
+    expect(cgroupOomKills({ version: 'v1', dirs: [v1] })).toBeNull();
+    writeFileSync(join(v1, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+    expect(cgroupOomKills({ version: 'v1', dirs: [v1pids, v1] })).toBe(2);
+    const v2 = mkdtempSync(join(tmpdir(), 'pcloud-cg2-'));
+    writeFileSync(join(v2, 'memory.events'), 'low 0\nhigh 0\nmax 14\noom 1\noom_kill 1\noom_group_kill 0\n');
+    expect(cgroupOomKills({ version: 'v2', dirs: [v2] })).toBe(1);
   });
 
   test('unprivileged: rlimits only, and the VI records why', () => {
-    const host: HostIsolation = { linux: true, root: false, unshare: null, prlimit: '/usr/bin/prlimit', cgroup: null, notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] };
+    const host: HostIsolation = { linux: true, root: false, unshare: null, prlimit: '/usr/bin/prlimit', setpriv: null, cgroup: null, notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] };
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args.slice(3)).toEqual(['/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--', '/usr/bin/node', 'monitor.ts']);
     expect(plan.isolation).toMatchObject({ namespaces: [], cgroup: 'none', notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] });
@@ -67,7 +111,7 @@ describe('sandbox', () => {
   });
 
   test('without prlimit (macOS) the shell sets the rlimits itself', () => {
-    const host: HostIsolation = { linux: false, root: false, unshare: null, prlimit: null, cgroup: null, notes: [] };
+    const host: HostIsolation = { linux: false, root: false, unshare: null, prlimit: null, setpriv: null, cgroup: null, notes: [] };
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args[1]).toBe('ulimit -n 4096; ulimit -c 0; ulimit -f 2; ulimit -t 100; exec "$@"');
     expect(plan.args.slice(3)).toEqual(['/usr/bin/node', 'monitor.ts']);

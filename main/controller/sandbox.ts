@@ -7,12 +7,16 @@
  * process group, no extra parents left behind):
  *
  *   /bin/sh -c 'echo $$ > <cgroup>/cgroup.procs ...; exec "$@"'   (joins the VI's cgroups before anything forks)
- *   prlimit --nofile=.. --core=0 --fsize=.. --cpu=.. --           (rlimits, inherited by the whole tree)
+ *   prlimit --nofile=.. --core=0 --fsize=.. --cpu=.. [--nproc=..] -- (rlimits, inherited by the whole tree)
  *   unshare --pid --fork --kill-child=SIGKILL --mount --net --mount-proc --
+ *   setpriv --reuid=U --regid=U --clear-groups ... --               (the VI's own unprivileged user)
  *   <service program>                                              (pid 1 of its own pid namespace)
  *
  * Links are dropped when the host cannot provide them (not root, no cgroup
- * delegated, not Linux); each VI records what it actually obtained. With
+ * delegated, not Linux); each VI records what it actually obtained. A root
+ * controller never runs a VI program as root: each VI gets a uid of its own
+ * (so RLIMIT_NPROC, which counts per user, is a per-VI process limit where
+ * no pids cgroup is), and without setpriv no VI starts. With
  * --kill-child the namespace dies with the unshare process, even on SIGKILL,
  * so signalling the VI's process group reaches every process of the VI.
  *
@@ -22,6 +26,7 @@
  * written or removed.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Isolation } from '../protocol/controllerApi.ts';
@@ -34,7 +39,10 @@ export interface HostIsolation {
   /** Path of util-linux unshare when namespaces were probed and work. */
   unshare: string | null;
   prlimit: string | null;
-  cgroup: { version: CgroupVersion; bases: { cpu: string; cpuacct: string; memory: string } } | null;
+  /** Path of util-linux setpriv when root and it can drop to an unprivileged uid. */
+  setpriv: string | null;
+  /** `pids` is null when the host has no pids controller we may use. */
+  cgroup: { version: CgroupVersion; bases: { cpu: string; cpuacct: string; memory: string; pids: string | null } } | null;
   notes: string[];
 }
 
@@ -77,6 +85,14 @@ function tryWrite(file: string, value: string): string | null {
   }
 }
 
+function removeDirIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty, or already gone.
+  }
+}
+
 function ensureDir(dir: string): string | null {
   try {
     mkdirSync(dir, { recursive: true });
@@ -106,9 +122,18 @@ function detectCgroupV2(mounts: Mount[], baseName: string, notes: string[]): Hos
     tryWrite(join(base, 'cgroup.subtree_control'), '+cpu +memory');
   if (failed) {
     notes.push(`cgroup v2 at ${unified.point} is not delegated to us (${failed})`);
+    // Nothing of ours may stay behind when v1 is used instead.
+    removeDirIfEmpty(base);
     return null;
   }
-  return { version: 'v2', bases: { cpu: base, cpuacct: base, memory: base } };
+  let pids: string | null = null;
+  if (!controllers.includes('pids')) notes.push(`cgroup v2 at ${unified.point} does not offer pids: no pids cgroup`);
+  else {
+    const refused = tryWrite(join(unified.point, 'cgroup.subtree_control'), '+pids') ?? tryWrite(join(base, 'cgroup.subtree_control'), '+pids');
+    if (refused) notes.push(`cgroup v2 pids controller refused (${refused}): no pids cgroup`);
+    else pids = base;
+  }
+  return { version: 'v2', bases: { cpu: base, cpuacct: base, memory: base, pids } };
 }
 
 function detectCgroupV1(mounts: Mount[], baseName: string, notes: string[]): HostIsolation['cgroup'] {
@@ -121,14 +146,27 @@ function detectCgroupV1(mounts: Mount[], baseName: string, notes: string[]): Hos
     return null;
   }
   const bases = { cpu: join(cpu.point, baseName), cpuacct: join(cpuacct.point, baseName), memory: join(memory.point, baseName) };
+  const made: string[] = [];
   for (const dir of new Set(Object.values(bases))) {
     const failed = ensureDir(dir);
     if (failed) {
       notes.push(`cgroup v1 is not writable here (${failed})`);
+      for (const d of made) removeDirIfEmpty(d);
       return null;
     }
+    made.push(dir);
   }
-  return { version: 'v1', bases };
+  // The pids hierarchy is optional: without it the process limit falls back to RLIMIT_NPROC.
+  const pidsMount = find('pids');
+  let pids: string | null = null;
+  if (!pidsMount) notes.push('no cgroup v1 pids hierarchy: no pids cgroup');
+  else {
+    const dir = join(pidsMount.point, baseName);
+    const failed = ensureDir(dir);
+    if (failed) notes.push(`cgroup v1 pids hierarchy is not writable (${failed}): no pids cgroup`);
+    else pids = dir;
+  }
+  return { version: 'v1', bases: { ...bases, pids } };
 }
 
 /**
@@ -142,20 +180,27 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
   const linux = process.platform === 'linux';
   const root = process.getuid?.() === 0;
   const prlimit = linux ? which('prlimit') : null;
-  const host: HostIsolation = { linux, root, unshare: null, prlimit, cgroup: null, notes };
+  const host: HostIsolation = { linux, root, unshare: null, prlimit, setpriv: null, cgroup: null, notes };
   if (!linux) {
     notes.push(`${process.platform}: no namespaces or cgroups, rlimits only`);
     return host;
   }
   if (!prlimit) notes.push('prlimit (util-linux) not found: rlimits set by the shell');
-  if (mode === 'rlimits') {
-    notes.push('sandbox.mode is "rlimits": namespaces and cgroups not used');
-    return host;
-  }
+  if (mode === 'rlimits') notes.push('sandbox.mode is "rlimits": namespaces and cgroups not used');
   if (!root) {
     notes.push(`not root (uid ${process.getuid?.()}): no namespaces or cgroups, rlimits only`);
+    notes.push(`VIs run as the controller's own uid ${process.getuid?.()} (only root can give each VI a user of its own), without a process limit`);
     return host;
   }
+  const setpriv = which('setpriv');
+  if (!setpriv) notes.push('util-linux setpriv not found: VIs cannot be given an unprivileged user, so none is started');
+  else {
+    const probe = spawnSync(setpriv, [...dropPrivileges({ uid: 65534, gid: 65534 }), 'true'], { timeout: 5000, stdio: 'pipe' });
+    if (probe.status === 0) host.setpriv = setpriv;
+    else notes.push(`setpriv cannot drop to an unprivileged user here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}): no VI is started`);
+  }
+  // In "rlimits" mode a root controller still gives each VI its own user, but no namespaces or cgroups.
+  if (mode === 'rlimits') return host;
   const unshare = which('unshare');
   if (!unshare) {
     notes.push('util-linux unshare not found: no namespaces');
@@ -181,9 +226,55 @@ export function hostIsolationSummary(host: HostIsolation): Isolation {
   return {
     namespaces: host.unshare ? ['pid', 'mount', 'net'] : [],
     cgroup: host.cgroup?.version ?? 'none',
-    rlimits: ['nofile', 'core', 'fsize', 'cpu'],
+    rlimits: ['nofile', 'core', 'fsize', 'cpu', ...(host.setpriv && !host.cgroup?.bases.pids ? ['nproc'] : [])],
     notes: host.notes,
   };
+}
+
+/**
+ * setpriv options that make the rest of the chain an unprivileged user: no
+ * supplementary groups, no capabilities (bounding and inheritable sets
+ * emptied), and no way back up through set-uid programs.
+ */
+function dropPrivileges(user: { uid: number; gid: number }): string[] {
+  return [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
+}
+
+/** The uid range VI users are drawn from (config sandbox.viUids); nothing else on the host may use it. */
+export interface UidRange {
+  first: number;
+  count: number;
+}
+
+/** Real uids of every live process (from /proc/PID/status). */
+export function liveUids(): Set<number> {
+  const uids = new Set<number>();
+  for (const pid of allPids()) {
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m?.[1]) uids.add(Number(m[1]));
+    } catch {
+      // Gone.
+    }
+  }
+  return uids;
+}
+
+/**
+ * A uid of its own for a VI: a hash of cloudlet and VI id into the range (so
+ * several controllers on one host rarely meet), then the next one no other
+ * VI of this controller holds and no live process runs as. Processes of one
+ * uid may signal and trace each other and share RLIMIT_NPROC, so a uid is
+ * never shared between live VIs.
+ */
+export function allocateViUid(range: UidRange, cloudletId: string, viId: string, taken: ReadonlySet<number>): number {
+  const start = createHash('sha256').update(`${cloudletId}/${viId}`).digest().readUInt32BE(0) % range.count;
+  const live = liveUids();
+  for (let i = 0; i < range.count; i++) {
+    const uid = range.first + ((start + i) % range.count);
+    if (!taken.has(uid) && !live.has(uid)) return uid;
+  }
+  throw new Error(`every uid of sandbox.viUids (${range.first}..${range.first + range.count - 1}) is in use`);
 }
 
 // ---------------------------------------------------------------- cgroups of one VI
@@ -194,17 +285,21 @@ export interface ViCgroup {
   dirs: string[];
 }
 
-function dirsFor(host: NonNullable<HostIsolation['cgroup']>, viId: string): { cpu: string; cpuacct: string; memory: string } {
+function dirsFor(host: NonNullable<HostIsolation['cgroup']>, viId: string): string[] {
   if (!SAFE_NAME.test(viId)) throw new Error(`VI id "${viId}" cannot name a cgroup`);
-  return { cpu: join(host.bases.cpu, viId), cpuacct: join(host.bases.cpuacct, viId), memory: join(host.bases.memory, viId) };
+  const { cpu, cpuacct, memory, pids } = host.bases;
+  return [...new Set([cpu, cpuacct, memory, ...(pids ? [pids] : [])])].map((base) => join(base, viId));
 }
 
 export function createViCgroup(host: HostIsolation, viId: string): ViCgroup | { error: string } {
   if (!host.cgroup) return { error: 'no cgroup hierarchy available' };
-  const dirs = [...new Set(Object.values(dirsFor(host.cgroup, viId)))];
+  const dirs = dirsFor(host.cgroup, viId);
   for (const dir of dirs) {
     const failed = ensureDir(dir);
-    if (failed) return { error: `cannot create cgroup ${dir}: ${failed}` };
+    if (failed) {
+      removeViCgroup({ version: host.cgroup.version, dirs });
+      return { error: `cannot create cgroup ${dir}: ${failed}` };
+    }
   }
   return { version: host.cgroup.version, dirs };
 }
@@ -242,6 +337,33 @@ export function applyCgroupLimits(cg: ViCgroup, limits: { cpu: number; memMiB: n
     write('memory.limit_in_bytes', String(bytes));
   }
   return problems;
+}
+
+/**
+ * Caps the number of tasks (processes and threads) in the VI's cgroup; an
+ * error when this host gave the VI no pids cgroup.
+ */
+export function applyCgroupProcessLimit(cg: ViCgroup, max: number): string | null {
+  const file = cg.dirs.map((d) => join(d, 'pids.max')).find((f) => existsSync(f));
+  if (!file) return 'no pids cgroup';
+  const failed = tryWrite(file, String(max));
+  return failed ? `pids.max = ${max}: ${failed}` : null;
+}
+
+/**
+ * How many processes the kernel's out-of-memory killer ended in the VI's
+ * cgroup for exceeding its memory limit (v2 memory.events, v1
+ * memory.oom_control), or null when the kernel does not say.
+ */
+export function cgroupOomKills(cg: ViCgroup): number | null {
+  const file = cg.version === 'v2' ? fileIn(cg, 'memory.events') : fileIn(cg, 'memory.oom_control');
+  if (!file) return null;
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+    return m?.[1] ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }
 
 function readNumber(file: string | undefined): number | null {
@@ -302,11 +424,8 @@ export function removeViCgroup(cg: ViCgroup): string[] {
 export function removeBaseCgroups(host: HostIsolation): void {
   if (!host.cgroup) return;
   for (const dir of new Set(Object.values(host.cgroup.bases))) {
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Still holds VI cgroups (kept VIs), or already gone.
-    }
+    // Refused while it still holds VI cgroups (kept VIs).
+    if (dir) removeDirIfEmpty(dir);
   }
 }
 
@@ -405,7 +524,10 @@ export interface LaunchRequest {
   nonce: string;
   command: readonly string[];
   cgroup: ViCgroup | null;
-  rlimits: { nofile: number; fsizeBytes: number; cpuSeconds: number };
+  /** The VI's own user (needs host.setpriv); null runs the program as the controller's user. */
+  user: { uid: number; gid: number } | null;
+  /** nproc: RLIMIT_NPROC, a per-VI process limit only together with a user of the VI's own. */
+  rlimits: { nofile: number; fsizeBytes: number; cpuSeconds: number; nproc?: number };
   extraNotes: readonly string[];
   env: Record<string, string>;
 }
@@ -414,8 +536,13 @@ export interface LaunchRequest {
 export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan {
   const notes = [...host.notes, ...req.extraNotes];
   const rl = req.rlimits;
-  const rlimits = [`nofile=${rl.nofile}`, 'core=0', `fsize=${rl.fsizeBytes}`, `cpu=${rl.cpuSeconds}`];
+  const rlimits = [`nofile=${rl.nofile}`, 'core=0', `fsize=${rl.fsizeBytes}`, `cpu=${rl.cpuSeconds}`, ...(rl.nproc !== undefined ? [`nproc=${rl.nproc}`] : [])];
   let chain: string[] = [...req.command];
+  if (req.user) {
+    if (!host.setpriv) throw new Error(`VI ${req.viId}: a user of its own needs setpriv, which this host lacks`);
+    // Last link before the program, so the root-only steps (cgroups, namespaces) are done first.
+    chain = [host.setpriv, ...dropPrivileges(req.user), ...chain];
+  }
   const namespaces: Isolation['namespaces'] = [];
   if (host.unshare) {
     chain = [host.unshare, '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--', ...chain];
@@ -424,8 +551,9 @@ export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan 
   const env: Record<string, string> = { ...req.env, PCLOUD_VI_ID: req.viId, PCLOUD_VI_NONCE: req.nonce };
   let script = 'exec "$@"';
   if (host.prlimit) {
-    chain = [host.prlimit, `--nofile=${rl.nofile}`, '--core=0', `--fsize=${rl.fsizeBytes}`, `--cpu=${rl.cpuSeconds}`, '--', ...chain];
+    chain = [host.prlimit, ...rlimits.map((r) => `--${r}`), '--', ...chain];
   } else {
+    if (rl.nproc !== undefined) throw new Error(`VI ${req.viId}: RLIMIT_NPROC needs prlimit, which this host lacks`);
     // The shell's own ulimit: -f counts 512-byte blocks in POSIX sh.
     script = `ulimit -n ${rl.nofile}; ulimit -c 0; ulimit -f ${Math.max(1, Math.floor(rl.fsizeBytes / 512))}; ulimit -t ${rl.cpuSeconds}; ${script}`;
   }
@@ -438,7 +566,7 @@ export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan 
     file: '/bin/sh',
     args: ['-c', script, `vi-${req.viId}`, ...chain],
     env,
-    isolation: { namespaces, cgroup: req.cgroup?.version ?? 'none', rlimits, notes },
+    isolation: { namespaces, cgroup: req.cgroup?.version ?? 'none', rlimits, notes, user: req.user },
   };
 }
 

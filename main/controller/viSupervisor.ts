@@ -20,14 +20,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resources } from '../protocol/domain.ts';
-import type { ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
+import type { Isolation, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
+  allocateViUid,
   applyCgroupLimits,
+  applyCgroupProcessLimit,
+  cgroupOomKills,
   cgroupPids,
   cgroupUsage,
   createViCgroup,
@@ -39,6 +42,7 @@ import {
   readProcStat,
   removeViCgroup,
   type HostIsolation,
+  type UidRange,
   type ViCgroup,
 } from './sandbox.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
@@ -72,9 +76,13 @@ export interface StartRequest {
 export interface SupervisorOptions {
   host: HostIsolation;
   store: ControllerStore;
+  cloudletId: string;
   stateDir: string;
   graceMs: number;
   nofile: number;
+  /** Tasks (processes and threads) per VI. */
+  maxProcesses: number;
+  viUids: UidRange;
   programs: ProgramTable;
   now: () => number;
   onChange: (vi: ViRecord, from: ViState | null) => void;
@@ -116,6 +124,7 @@ export class ViSupervisor {
   private readonly o: SupervisorOptions;
   private readonly live = new Map<string, Live>();
   private readonly lastUsage = new Map<string, ViUsage>();
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(options: SupervisorOptions) {
     this.o = options;
@@ -154,18 +163,32 @@ export class ViSupervisor {
     if (existing && !ended.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
+    if (this.o.host.root && !this.o.host.setpriv) {
+      throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
+    }
     const dir = join(this.o.stateDir, 'vis', req.viId);
     mkdirSync(dir, { recursive: true });
+    const user = this.userFor(req.viId);
+    // Its own directory is the one place the VI's user may write.
+    if (user) chownSync(dir, user.uid, user.gid);
     const notes: string[] = [];
     let cgroup: ViCgroup | null = null;
+    let processLimit: Isolation['processLimit'] = null;
     if (this.o.host.cgroup) {
       const made = createViCgroup(this.o.host, req.viId);
       if ('error' in made) notes.push(made.error);
       else {
         cgroup = made;
         notes.push(...applyCgroupLimits(made, { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB }));
+        const refused = applyCgroupProcessLimit(made, this.o.maxProcesses);
+        if (refused) notes.push(`process limit not in the cgroup: ${refused}`);
+        else processLimit = { max: this.o.maxProcesses, by: 'pids-cgroup' };
       }
     }
+    // RLIMIT_NPROC counts every process of a uid, so it bounds one VI only when the VI has a uid of its own.
+    const nproc = !processLimit && user && this.o.host.prlimit ? this.o.maxProcesses : undefined;
+    if (nproc !== undefined) processLimit = { max: nproc, by: 'rlimit-nproc' };
+    else if (!processLimit) notes.push(`no process limit: ${user ? 'no pids cgroup and no prlimit' : 'no pids cgroup and no user of its own for RLIMIT_NPROC'}`);
     const now = this.o.now();
     const nonce = randomBytes(16).toString('hex');
     const plan = planLaunch(this.o.host, {
@@ -173,7 +196,9 @@ export class ViSupervisor {
       nonce,
       command,
       cgroup,
+      user,
       rlimits: {
+        ...(nproc !== undefined ? { nproc } : {}),
         nofile: this.o.nofile,
         fsizeBytes: Math.max(1, Math.round(req.capacity.diskGiB * 1024 ** 3)) || 1024 ** 3,
         // Total CPU seconds the reservation could use at its full rate, plus slack.
@@ -195,7 +220,7 @@ export class ViSupervisor {
       startTicks: null,
       nonce,
       cgroupPaths: cgroup?.dirs ?? [],
-      isolation: plan.isolation,
+      isolation: { ...plan.isolation, processLimit },
       capacity: req.capacity,
       limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
       t1: req.t1,
@@ -233,6 +258,15 @@ export class ViSupervisor {
     return vi;
   }
 
+  /** A uid of its own for the VI when the controller is root (never root for a VI program); else null. */
+  private userFor(viId: string): { uid: number; gid: number } | null {
+    if (!this.o.host.setpriv) return null;
+    const taken = new Set<number>();
+    for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
+    const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
+    return { uid, gid: uid };
+  }
+
   private onExit(viId: string, code: number | null, signal: NodeJS.Signals | null): void {
     const live = this.live.get(viId);
     const vi = this.o.store.vi(viId);
@@ -245,18 +279,52 @@ export class ViSupervisor {
       this.update(vi, { state: live.stopping, endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: live.stopReason });
       return;
     }
+    // Read before the sweep and the cgroup's removal: the kernel's count of OOM kills dies with it.
+    const oomKills = cgroup ? cgroupOomKills(cgroup) : null;
     // A crash: sweep what the VI left behind so a failed VI holds nothing.
     this.killStragglers(vi, 'SIGKILL');
-    if (cgroup) setTimeout(() => removeViCgroup(cgroup), 200).unref();
+    if (cgroup) this.removeWhenEmpty(vi, cgroup);
+    const status = code === null && signal === null ? 'status unknown' : signal ? `signal ${signal}` : `status ${code}`;
     const why =
       code === EXIT_CGROUP_JOIN_FAILED
-        ? 'the launcher could not join the VI cgroup'
-        : code === null && signal === null
-          ? 'exited while adopted (status unknown)'
-          : `exited with ${signal ? `signal ${signal}` : `status ${code}`}`;
+        ? 'crashed: the launcher could not join the VI cgroup'
+        : oomKills
+          ? // Whatever the exit looked like (the program, or a parent of the killed process, may exit 1), the kernel says why.
+            `killed for exceeding its memory limit of ${vi.limits.memMiB} MiB: the kernel's out-of-memory killer ended ${oomKills} of its processes (then it exited with ${status})`
+          : code === null && signal === null
+            ? 'crashed: exited while adopted (status unknown)'
+            : `crashed: exited with ${status}`;
     this.live.delete(viId);
     this.lastUsage.delete(viId);
-    this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: `crashed: ${why}` });
+    this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: why });
+  }
+
+  /**
+   * Removes a crashed VI's cgroup once its last process is gone: rmdir is
+   * refused while any remain, and a process the OOM killer chose can take a
+   * while to exit. settle() waits for these.
+   */
+  private removeWhenEmpty(vi: ViRecord, cgroup: ViCgroup): void {
+    const removal = (async () => {
+      let problems: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        await sleep(100);
+        if (cgroupPids(cgroup).length > 0) {
+          this.killStragglers(vi, 'SIGKILL');
+          continue;
+        }
+        problems = removeViCgroup(cgroup);
+        if (problems.length === 0) return;
+      }
+      this.o.log(`VI ${vi.id}: cgroup not removed after its crash: ${problems.join('; ') || 'processes remain in it'}`);
+    })();
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
+  }
+
+  /** Waits for the cgroups of crashed VIs to be removed (bounded), e.g. before the controller removes its own. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.removals]);
   }
 
   /** Signals the VI's process group, but only after proving the leader is still our process. */

@@ -33,6 +33,10 @@ export const IsolationSchema = z.object({
   rlimits: z.array(z.string()),
   /** Why something was not obtained ("not root: no namespaces"...). */
   notes: z.array(z.string()),
+  /** The VI's own unprivileged user its programs run as; null: the (non-root) controller's user. Absent on the host summary. */
+  user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
+  /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
+  processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
 });
 export type Isolation = z.infer<typeof IsolationSchema>;
 

@@ -19,6 +19,7 @@ import {
   StandInScheduler,
   assignment,
   controllerConfig,
+  hostReservation as host,
   monitorService,
   operatorClient,
   pidsWithEnv,
@@ -54,19 +55,6 @@ async function control(c: Promise<RunningController>): Promise<RunningController
   const r = await c;
   running.push(r);
   return r;
-}
-
-/** prepare + commit + start, as the scheduler does at admission and at t0. */
-async function host(s: StandInScheduler, cloudletId: string, id: string, opts: { nodeId?: string; t1?: number; providerId?: string; args?: Record<string, string>; rules?: Parameters<typeof monitorService>[1] } = {}) {
-  const t0 = Date.now();
-  const t1 = opts.t1 ?? t0 + 600_000;
-  const service = monitorService(opts.args, opts.rules);
-  const nodeId = opts.nodeId ?? `${cloudletId}-n1`;
-  const providerId = opts.providerId ?? 'p1';
-  const prepared = await s.send(cloudletId, { kind: 'prepare', reservationId: id, providerId, nodeId, t0, t1, profile: profileOf(t0, t1), service, holdMs: 10_000 });
-  if (!prepared.ok) return prepared;
-  expect(await s.send(cloudletId, { kind: 'commit', reservationId: id })).toEqual({ ok: true });
-  return s.send(cloudletId, { kind: 'start', reservationId: id, nodeId, profile: profileOf(t0, t1), service, t1 });
 }
 
 function readIfExists(file: string): string | null {

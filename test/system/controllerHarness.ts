@@ -5,7 +5,7 @@
  * commands precisely), and /proc scans for orphan checks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TokenStore } from '../../main/protocol/auth.ts';
@@ -162,7 +162,11 @@ export async function startController(config: ControllerConfigInput, dir: string
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller printed no URL in 20 s:\n${out}`)), 20_000);
+    const timer = setTimeout(() => {
+      // A controller that hangs in start-up must not outlive the test.
+      child.kill('SIGKILL');
+      reject(new Error(`controller printed no URL in 20 s:\n${out}`));
+    }, 20_000);
     const check = (): void => {
       const m = /listening on (ws:\/\/\S+?)(,|\s)/.exec(out);
       if (m?.[1]) {
@@ -171,7 +175,10 @@ export async function startController(config: ControllerConfigInput, dir: string
       }
     };
     child.stdout?.on('data', check);
-    child.once('exit', (code) => reject(new Error(`controller exited (${code}) before listening:\n${out}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited (${code}) before listening:\n${out}`));
+    });
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
@@ -232,6 +239,39 @@ export function profileOf(t0: number, t1: number, cpu = 0.5, memMiB = 256): Prof
 
 export function monitorService(args: Record<string, string> = {}, rules: ServiceSpec['rules'] = []): ServiceSpec {
   return { mode: 'visible', program: 'monitor', args: { 'interval-ms': '200', ...args }, rules };
+}
+
+/**
+ * prepare + commit + start, as the scheduler does at admission and at t0. Answers the
+ * prepare's refusal, or the start's answer; a refused commit throws (it never should).
+ */
+export async function hostReservation(
+  s: StandInScheduler,
+  cloudletId: string,
+  id: string,
+  opts: { nodeId?: string; t1?: number; providerId?: string; args?: Record<string, string>; rules?: ServiceSpec['rules']; service?: ServiceSpec; memMiB?: number } = {},
+): Promise<{ ok: boolean; reason?: string }> {
+  const t0 = Date.now();
+  const t1 = opts.t1 ?? t0 + 600_000;
+  const service = opts.service ?? monitorService(opts.args, opts.rules);
+  const nodeId = opts.nodeId ?? `${cloudletId}-n1`;
+  const providerId = opts.providerId ?? 'p1';
+  const profile = profileOf(t0, t1, 0.5, opts.memMiB);
+  const prepared = await s.send(cloudletId, { kind: 'prepare', reservationId: id, providerId, nodeId, t0, t1, profile, service, holdMs: 10_000 });
+  if (!prepared.ok) return prepared;
+  const committed = await s.send(cloudletId, { kind: 'commit', reservationId: id });
+  if (!committed.ok) throw new Error(`commit of ${id} refused: ${committed.reason ?? ''}`);
+  const started = await s.send(cloudletId, { kind: 'start', reservationId: id, nodeId, profile, service, t1 });
+  // The controller's own clock may have started it at t0 (now) before the command arrived.
+  return started.ok ? { ok: true } : started;
+}
+
+/** The controller's cgroup directories (packetcloud-<cloudletId>) that exist in any hierarchy. */
+export function cgroupDirsOf(cloudletId: string): string[] {
+  if (!existsSync('/sys/fs/cgroup')) return [];
+  return readdirSync('/sys/fs/cgroup')
+    .map((h) => join('/sys/fs/cgroup', h, `packetcloud-${cloudletId}`))
+    .filter((d) => existsSync(d));
 }
 
 /** A reservation as the scheduler lists it in controller.assignments. */
