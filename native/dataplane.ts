@@ -253,7 +253,11 @@ export class DataPlane {
     b.uplinkDropNames.forEach((n, i) => (malformed[n] = t[b.totalsFixedFields + i] ?? 0));
     const inner = parseErrorNames();
     const at = b.totalsFixedFields + b.uplinkDropNames.length;
-    for (let e = 1; e < inner.length; e++) malformed[inner[e] ?? `reason_${e}`] = t[at + e] ?? 0;
+    // Both layers have a vxlan_flag_not_set; one name, one sum.
+    for (let e = 1; e < inner.length; e++) {
+      const name = inner[e] ?? `reason_${e}`;
+      malformed[name] = (malformed[name] ?? 0) + (t[at + e] ?? 0);
+    }
     const f = (i: number): number => t[i] ?? 0;
     return {
       rxPackets: f(0), rxBytes: f(1), txPackets: f(2), txBytes: f(3), txErrors: f(4), socketDrops: f(5), legacy: f(6),
@@ -333,6 +337,8 @@ export interface RingGeometry {
 export class RingBatch {
   readonly capacity: number;
   readonly buffer: Uint8Array;
+  /** The half of `buffer` that receive fills. */
+  readonly received: Uint8Array;
   readonly offsets: Uint32Array;
   readonly lengths: Uint32Array;
   /** Per frame: VNI, rule id, router VTEP index | flags << 16 (kept for forwarded frames). */
@@ -349,6 +355,7 @@ export class RingBatch {
     this.capacity = capacity;
     // Received frames in the first half, replaced or new frames in the second.
     this.buffer = new Uint8Array(2 * capacity * maxFrame);
+    this.received = this.buffer.subarray(0, capacity * maxFrame);
     this.offsets = new Uint32Array(capacity);
     this.lengths = new Uint32Array(capacity);
     this.meta = new Uint32Array(3 * capacity);
@@ -435,7 +442,7 @@ export class RingClient {
    */
   receive(batch: RingBatch, timeoutMs = 100, spins = 2000): number {
     batch.reset();
-    batch.count = this.#raw.receive(batch.buffer, batch.offsets, batch.lengths, batch.meta, batch.capacity, spins, timeoutMs);
+    batch.count = this.#raw.receive(batch.received, batch.offsets, batch.lengths, batch.meta, batch.capacity, spins, timeoutMs);
     return batch.count;
   }
 

@@ -111,10 +111,11 @@ bool TokenBucket::Admit(uint32_t frameBytes, uint64_t nowNs) {
   const double bitRate = bitRate_.load(std::memory_order_relaxed);
   const double packetRate = packetRate_.load(std::memory_order_relaxed);
   if (bitRate <= 0 && packetRate <= 0) return true;
-  // A 5 ms burst: short enough that a cap holds over any second, long enough
-  // that one batch of full frames fits at modest rates.
-  const double bitBurst = std::max(bitRate * 0.005, 2 * 1518 * 8.0);
-  const double packetBurst = std::max(packetRate * 0.005, 2.0);
+  // A 50 ms burst: senders and routers batch, so arrivals come in clumps; a
+  // smaller bucket would police a conforming but clumpy flow below its cap.
+  // Over a measurement of seconds it lets at most 50 ms worth through extra.
+  const double bitBurst = std::max(bitRate * 0.05, 4 * 1518 * 8.0);
+  const double packetBurst = std::max(packetRate * 0.05, 4.0);
   while (lock_.test_and_set(std::memory_order_acquire)) {
   }
   if (last_ == 0) {
@@ -585,6 +586,9 @@ void DataPlane::FromRouter(Worker& w, const io::RxPacket* packets, size_t n, con
     if (w.rates[i] == 0) continue;
     uint64_t pool = 0, bytes = 0, sampled = 0;
     table_->ReadCounters(w.ruleIds[i], pool, bytes, sampled);
+    // The counter already holds the whole batch: the pool when this packet
+    // was sampled excludes the rule's packets later in the batch.
+    for (size_t j = i + 1; j < n; ++j) pool -= w.ruleIds[j] == w.ruleIds[i] && w.actions[j] != uint8_t(demux::Action::kMalformed);
     Sample(Direction::kToVi, w.verdict[i], w.viIds[i], w.ruleIds[i], packets[i].vni, w.rates[i], pool, packets[i].frame,
            packets[i].length);
   }
