@@ -10,7 +10,7 @@ interface RawDataPlane {
   port(): number;
   threads(): number;
   addRingPort(viId: number, socketPath: string, slots: number, slotBytes: number, egress?: EgressPolicy): void;
-  addTapPort(viId: number, name: string, egress?: EgressPolicy): string;
+  addTapPort(viId: number, name: string, netns: string, bump: boolean, egress?: EgressPolicy): string;
   closePort(viId: number): boolean;
   setLimits(viId: number, bitsPerSecond: number, packetsPerSecond: number): boolean;
   setEgress(viId: number, egress: EgressPolicy): boolean;
@@ -54,6 +54,11 @@ export interface DataPlaneConfig {
   routers: readonly string[];
   /** VNIs served; empty or absent: every VNI. */
   vnis?: readonly number[];
+  /**
+   * Network namespace for the uplink sockets, as a path (/var/run/netns/NAME); default: this
+   * process's. Needs root. The threads run in this process either way.
+   */
+  netns?: string;
   /** Local address to bind (default 0.0.0.0). */
   bind?: string;
   /** Local UDP port (default 4789; 0: an ephemeral port, see DataPlane.port). */
@@ -94,8 +99,18 @@ export interface RingPortOptions {
 }
 
 export interface TapPortOptions {
-  /** Interface name (default: the kernel picks tapN). */
+  /**
+   * 'single' (default): one interface, `name` (default eth0 when netns is given, else tapN by the
+   * kernel). 'bump': a bump in the wire, `<name>in0` receives the VI's packets and whatever the VI
+   * sends out of `<name>out0` (or in0) goes back to the router.
+   */
+  layout?: 'single' | 'bump';
   name?: string;
+  /**
+   * Create the device directly in this network namespace (a path, /var/run/netns/NAME), e.g. the
+   * VI's; default: this process's, then move it with `ip link set <name> netns <ns>`.
+   */
+  netns?: string;
   egress?: EgressPolicy;
 }
 
@@ -208,11 +223,14 @@ export class DataPlane {
   }
 
   /**
-   * A TAP port (needs root or CAP_NET_ADMIN). Returns the interface name; move it into the VI's
-   * network namespace with `ip link set <name> netns <ns>` (the data plane keeps the fd).
+   * A TAP port (needs root or CAP_NET_ADMIN). Returns the interface names; unless created in the
+   * VI's namespace (options.netns), move them there with `ip link set <name> netns <ns>` (the data
+   * plane keeps the fds, which keep working after the move).
    */
-  addTapPort(viId: number, options: TapPortOptions = {}): string {
-    return this.#raw.addTapPort(viId, options.name ?? '', options.egress);
+  addTapPort(viId: number, options: TapPortOptions = {}): string[] {
+    const bump = options.layout === 'bump';
+    const name = options.name ?? (bump ? '' : options.netns ? 'eth0' : '');
+    return this.#raw.addTapPort(viId, name, options.netns ?? '', bump, options.egress).split(',');
   }
 
   /**

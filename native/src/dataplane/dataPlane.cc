@@ -29,6 +29,7 @@
 #include <random>
 
 #include "io/tapDevice.h"
+#include "io/vxlanUplink.h"
 #include "parse/packetParser.h"
 
 namespace pcloud::dataplane {
@@ -175,7 +176,8 @@ struct ViPort {
   uint32_t viId = 0;
   bool tap = false;
   io::RingPair ring;
-  int tapFd = -1;
+  int tapFd = -1;     // to_vi frames are written here (eth0, or in0)
+  int tapOutFd = -1;  // bump-in-the-wire layout: out0, read like tapFd
   std::string ifname;
   std::atomic_flag toViLock;  // several threads produce into one ring
   TokenBucket buckets[2];
@@ -211,6 +213,7 @@ struct ViPort {
     }
     if (stopFd >= 0) close(stopFd);
     if (tapFd >= 0) close(tapFd);
+    if (tapOutFd >= 0) close(tapOutFd);
   }
 
   void ServeHandoff() {
@@ -355,8 +358,8 @@ bool DataPlane::AddRingPort(uint32_t viId, uint32_t slots, uint32_t slotBytes, c
   return InstallPort(std::move(port), error);
 }
 
-bool DataPlane::AddTapPort(uint32_t viId, const std::string& name, const EgressPolicy& egress, std::string& ifname,
-                           std::string& error) {
+bool DataPlane::AddTapPort(uint32_t viId, const std::string& name, const std::string& netns, bool bump, const EgressPolicy& egress,
+                           std::string& ifname, std::string& error) {
   if (!running_) return error = "the data plane is stopped", false;
   if (FindPort(viId)) return error = "VI " + std::to_string(viId) + " already has a port", false;
   auto port = std::make_shared<ViPort>();
@@ -364,7 +367,31 @@ bool DataPlane::AddTapPort(uint32_t viId, const std::string& name, const EgressP
   port->tap = true;
   port->egress = std::make_shared<const EgressPolicy>(egress);
   port->alarmsLeft = options_.alarmPacketsPerVi;
-  port->tapFd = io::OpenTap(name, port->ifname, error);
+  // Single layout: one device `name`. Bump in the wire: `name` is a prefix,
+  // devices <name>in0 and <name>out0.
+  auto open = [&](std::string& why) {
+    std::string ignored;
+    if (!bump) {
+      port->tapFd = io::OpenTap(name, port->ifname, why);
+      return;
+    }
+    std::string out;
+    port->tapFd = io::OpenTap(name + "in0", port->ifname, why);
+    if (port->tapFd >= 0) port->tapOutFd = io::OpenTap(name + "out0", out, why);
+    if (port->tapOutFd < 0) {
+      close(port->tapFd);
+      port->tapFd = -1;
+    } else {
+      port->ifname += "," + out;
+    }
+  };
+  if (netns.empty()) {
+    open(error);
+  } else {
+    std::string inner;
+    if (!io::VxlanUplink::InNamespace(netns, [&] { open(inner); }, error)) return false;
+    if (port->tapFd < 0) error = inner;
+  }
   if (port->tapFd < 0) return false;
   ifname = port->ifname;
   return InstallPort(std::move(port), error);
@@ -609,13 +636,15 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
   if (port.tap) {
     const uint32_t slot = uplink_->maxFrame();
     if (w.frames.size() < kBatch * size_t{slot}) w.frames.resize(kBatch * size_t{slot});
-    while (n < kBatch) {
-      uint8_t* f = w.frames.data() + n * slot;
-      const ssize_t r = read(port.tapFd, f, slot);
-      if (r <= 0) break;
-      w.egressFrame[n] = f;
-      w.egressMeta[n] = io::SlotMeta{static_cast<uint32_t>(r), fallbackVni, 0, fallbackVtep, 0};
-      ++n;
+    for (int fd : {port.tapFd, port.tapOutFd}) {
+      while (fd >= 0 && n < kBatch) {
+        uint8_t* f = w.frames.data() + n * slot;
+        const ssize_t r = read(fd, f, slot);
+        if (r <= 0) break;
+        w.egressFrame[n] = f;
+        w.egressMeta[n] = io::SlotMeta{static_cast<uint32_t>(r), fallbackVni, 0, fallbackVtep, 0};
+        ++n;
+      }
     }
   } else {
     ring = &port.ring.ring(io::RingPair::kFromVi);
@@ -771,7 +800,10 @@ void DataPlane::Run(unsigned queue) {
       // every port (and fd) in the set alive until the next rebuild.
       epoll_ctl(epfd, EPOLL_CTL_DEL, uplink_->WaitFd(queue), nullptr);
       epoll_ctl(epfd, EPOLL_CTL_DEL, wakeFds_[queue], nullptr);
-      for (ViPort* p : mine) epoll_ctl(epfd, EPOLL_CTL_DEL, p->tap ? p->tapFd : p->ring.doorbell(io::RingPair::kFromVi), nullptr);
+      for (ViPort* p : mine) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, p->tap ? p->tapFd : p->ring.doorbell(io::RingPair::kFromVi), nullptr);
+        if (p->tapOutFd >= 0) epoll_ctl(epfd, EPOLL_CTL_DEL, p->tapOutFd, nullptr);
+      }
       mine.clear();
       watch(uplink_->WaitFd(queue));
       watch(wakeFds_[queue]);
@@ -779,6 +811,7 @@ void DataPlane::Run(unsigned queue) {
         if (vi % threads != queue) continue;
         mine.push_back(p.get());
         watch(p->tap ? p->tapFd : p->ring.doorbell(io::RingPair::kFromVi));
+        if (p->tapOutFd >= 0) watch(p->tapOutFd);
       }
       watched = ports;
     }

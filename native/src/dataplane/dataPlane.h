@@ -145,8 +145,12 @@ class DataPlane {
   // ring fds. Fails if the VI already has a port.
   bool AddRingPort(uint32_t viId, uint32_t slots, uint32_t slotBytes, const std::string& socketPath, const EgressPolicy& egress,
                    std::string& error);
-  // A TAP device named `name` (empty: the kernel picks); returns its name.
-  bool AddTapPort(uint32_t viId, const std::string& name, const EgressPolicy& egress, std::string& ifname, std::string& error);
+  // A TAP device named `name` (empty: the kernel picks), created in network
+  // namespace `netns` (a path; empty: this process's); returns its name. With
+  // `bump` two devices, <name>in0 (packets to the VI) and <name>out0 (what
+  // the VI passes through), returned as "in,out".
+  bool AddTapPort(uint32_t viId, const std::string& name, const std::string& netns, bool bump, const EgressPolicy& egress,
+                  std::string& ifname, std::string& error);
   // Removes the port at once from what new batches see; it closes when the
   // last batch using it finishes.
   bool ClosePort(uint32_t viId);

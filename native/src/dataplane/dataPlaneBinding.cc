@@ -122,6 +122,7 @@ class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
     }
     io::VxlanUplinkConfig u;
     if (o.Has("bind")) u.bindAddress = o.Get("bind").ToString().Utf8Value();
+    if (o.Has("netns") && !o.Get("netns").IsUndefined()) u.netns = o.Get("netns").ToString().Utf8Value();
     uint32_t port = u.port, routerPort = u.routerPort, threads = u.queues, batch = u.batch;
     DataPlaneOptions d;
     uint32_t idleSpins = d.idleSpins, sampleCapacity = 4096, alarmCapacity = 1024, alarmPackets = d.alarmPacketsPerVi;
@@ -187,14 +188,15 @@ class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
     return env.Undefined();
   }
 
-  // addTapPort(viId, name, egress) -> ifname
+  // addTapPort(viId, name, netns, bump, egress) -> ifname (or "in,out")
   Napi::Value AddTapPort(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Live(env)) return env.Undefined();
     EgressPolicy egress;
     std::string error, ifname;
-    if (!ParseEgress(info[2], egress, error)) return ThrowType(env, error), env.Undefined();
-    if (!plane_->AddTapPort(info[0].ToNumber().Uint32Value(), info[1].ToString().Utf8Value(), egress, ifname, error)) {
+    if (!ParseEgress(info[4], egress, error)) return ThrowType(env, error), env.Undefined();
+    if (!plane_->AddTapPort(info[0].ToNumber().Uint32Value(), info[1].ToString().Utf8Value(), info[2].ToString().Utf8Value(),
+                            info[3].ToBoolean().Value(), egress, ifname, error)) {
       ThrowError(env, "tap port for VI " + std::to_string(info[0].ToNumber().Uint32Value()) + ": " + error);
       return env.Undefined();
     }

@@ -18,7 +18,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 
@@ -37,7 +40,44 @@ const char* UplinkDropName(UplinkDrop d) {
   return "unknown";
 }
 
+bool VxlanUplink::InNamespace(const std::string& path, const std::function<void()>& body, std::string& error) {
+#if defined(__linux__)
+  bool entered = false;
+  std::thread t([&] {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error = "network namespace " + path + ": " + strerror(errno);
+      return;
+    }
+    // setns affects only this thread, which ends right after `body`.
+    if (setns(fd, CLONE_NEWNET) != 0) {
+      error = "setns " + path + ": " + strerror(errno);
+      close(fd);
+      return;
+    }
+    close(fd);
+    entered = true;
+    body();
+  });
+  t.join();
+  return entered;
+#else
+  (void)body;
+  error = "network namespaces exist only on Linux (" + path + ")";
+  return false;
+#endif
+}
+
 std::unique_ptr<VxlanUplink> VxlanUplink::Open(const VxlanUplinkConfig& config, std::string& error) {
+  if (!config.netns.empty()) {
+    VxlanUplinkConfig here = config;
+    here.netns.clear();
+    std::unique_ptr<VxlanUplink> u;
+    std::string inner;
+    if (!InNamespace(config.netns, [&] { u = Open(here, inner); }, error)) return nullptr;
+    if (!u) error = inner;
+    return u;
+  }
   std::unique_ptr<VxlanUplink> u(new VxlanUplink());
   if (config.queues == 0 || config.queues > 64) return error = "queues must be 1..64", nullptr;
   if (config.batch == 0 || config.batch > 1024) return error = "batch must be 1..1024", nullptr;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,12 +23,20 @@ struct VxlanUplinkConfig {
   unsigned queues = 1;                 // sockets bound with SO_REUSEPORT, one per data-plane thread
   unsigned batch = 64;                 // datagrams per recvmmsg / sendmmsg
   int receiveBufferBytes = 4 << 20;
+  // Open the sockets in this network namespace (a path such as
+  // /var/run/netns/NAME); empty: the caller's. Sockets keep their namespace,
+  // so the data-plane threads can run anywhere (Linux, needs CAP_SYS_ADMIN).
+  std::string netns;
 };
 
 class VxlanUplink final : public Uplink {
  public:
   // Opens and binds the sockets; on failure returns null and says why in `error`.
   static std::unique_ptr<VxlanUplink> Open(const VxlanUplinkConfig& config, std::string& error);
+  // Runs `body` on a short-lived thread that joined network namespace
+  // `path` (for sockets and devices created there); false and `error` when
+  // the namespace cannot be entered.
+  static bool InNamespace(const std::string& path, const std::function<void()>& body, std::string& error);
   ~VxlanUplink() override;
 
   unsigned queues() const override { return static_cast<unsigned>(queues_.size()); }
