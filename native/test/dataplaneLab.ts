@@ -126,7 +126,8 @@ export class DataPlaneLab {
     // No IPv6 link-local chatter (router solicitations, MLD): the VI would emit
     // packets no rule captures, which the egress check rightly drops.
     for (const d of ['all', 'default', inDev, outDev]) this.exec(ns, 'sysctl', '-qw', `net.ipv6.conf.${d}.disable_ipv6=1`);
-    e('link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0');
+    // Nor IGMP reports: multicast snooping makes the bridge join 224.0.0.106.
+    e('link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0');
     // Never learn: frames to the router's MAC must always flood to out0.
     e('link', 'set', 'br0', 'type', 'bridge', 'ageing_time', '0');
     for (const d of [inDev, outDev]) {
