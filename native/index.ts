@@ -33,3 +33,4 @@ export function loadBinding<T>(): T {
 }
 export * from './demux.ts';
 export * from './crypto.ts';
+export * from './dataplane.ts';

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "crypto/cryptoBinding.h"
+#include "dataplane/dataPlaneBinding.h"
 #include "demux/demuxBinding.h"
 
 namespace {
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pcloud::demux::RegisterBinding(env, exports);
   pcloud::crypto::RegisterBinding(env, exports);
+  pcloud::dataplane::RegisterBinding(env, exports);
   return exports;
 }
 

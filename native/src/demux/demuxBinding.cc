@@ -342,6 +342,13 @@ Napi::Value ParseErrorNames(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+std::shared_ptr<FlowTable> FindTable(uint32_t handle) {
+  Registry& r = TableRegistry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.tables.find(handle);
+  return it == r.tables.end() ? nullptr : it->second.lock();
+}
+
 void RegisterBinding(Napi::Env env, Napi::Object exports) {
   Napi::Object demux = Napi::Object::New(env);
   demux.Set("DemuxTable", DemuxTable::Define(env));

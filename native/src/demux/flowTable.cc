@@ -157,7 +157,8 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
   const uint64_t* deleted = version->baseDeleted.empty() ? nullptr : version->baseDeleted.data();
   const LeafScanFn scan = ActiveLeafScan();
   const unsigned shard = CounterShard();
-  const parse::ParseOptions parseOptions{options.inPort, vxlanPort_, parse::LinkType::kEthernet};
+  const parse::ParseOptions parseOptions{options.inPort, options.vnis != nullptr ? uint16_t{0} : vxlanPort_,
+                                         parse::LinkType::kEthernet};
 
   std::array<uint64_t, parse::kParseErrorCount> errors{};
   uint64_t matched = 0, missed = 0, skipped = 0;
@@ -169,6 +170,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
       status[j] = parse::ParseFrame(buffer + offsets[i], lengths[i], parseOptions, keys[j]);
+      if (options.vnis != nullptr) keys[j].vni = options.vnis[i];
     }
     // Pass 1: lookups. The base index walks its trees for groups of packets
     // in lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.
@@ -200,6 +202,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
       out.reasons[i] = static_cast<uint8_t>(status[j]);
+      if (out.sampleRates != nullptr) out.sampleRates[i] = 0;
       if (status[j] != parse::ParseError::kNone) {
         ++errors[static_cast<size_t>(status[j])];
         out.actions[i] = static_cast<uint8_t>(Action::kMalformed);
@@ -219,6 +222,10 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       out.actions[i] = static_cast<uint8_t>(rule->action);
       out.ruleIds[i] = rule->id;
       out.viIds[i] = rule->viId;
+      if (!options.countRules) {
+        if (out.sampleRates != nullptr) out.sampleRates[i] = rule->sampleRate;
+        continue;
+      }
       RuleCounters& c = *rule->counters;
       c.Count(shard, lengths[i]);
       if (rule->sampleRate != 0) {
@@ -226,6 +233,10 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         if (before == 1) {
           c.countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
           c.sampled.fetch_add(1, std::memory_order_relaxed);
+          if (out.sampleRates != nullptr) {
+            out.sampleRates[i] = rule->sampleRate;
+            continue;
+          }
           sampler_.Offer(rule->id, rule->viId, options.direction, static_cast<uint8_t>(rule->action),
                          buffer + offsets[i], lengths[i]);
         } else {
@@ -237,6 +248,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       }
     }
   }
+  if (!options.countRules) return;
   uint64_t malformed = 0;
   for (size_t e = 1; e < errors.size(); ++e) {
     if (errors[e] != 0) parseErrors_[e].fetch_add(errors[e], std::memory_order_relaxed);

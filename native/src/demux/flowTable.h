@@ -38,6 +38,12 @@ struct ChangeSet {
 struct BatchOptions {
   uint32_t inPort = 0;
   uint8_t direction = 0;  // 0: towards VIs, 1: from VIs (recorded in samples)
+  // False: only look up (the data plane's egress checks); no counter, sample
+  // or statistic changes.
+  bool countRules = true;
+  // Frames already decapsulated by the caller (the VXLAN uplink): VNI per
+  // frame, and the frame itself is never decapsulated again.
+  const uint32_t* vnis = nullptr;
 };
 
 struct BatchOutput {
@@ -45,6 +51,11 @@ struct BatchOutput {
   uint32_t* ruleIds;  // 0 when no rule matched or the frame was malformed
   uint32_t* viIds;    // VI for to_vi, else 0
   uint8_t* reasons;   // ParseError per packet (kNone when parsed)
+  // Optional. When set, the caller records samples itself (it knows the final
+  // verdict): the table writes the rule's 1-in-N rate for each packet chosen
+  // as a sample (0 for the rest) and keeps nothing in its own sampler. With
+  // countRules false it writes the matched rule's configured rate instead.
+  uint32_t* sampleRates = nullptr;
 };
 
 struct TableStats {

@@ -1,0 +1,52 @@
+// TAP device creation through /dev/net/tun.
+#include "io/tapDevice.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#if defined(__linux__)
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#endif
+
+namespace pcloud::io {
+
+int OpenTap(const std::string& name, std::string& ifname, std::string& error) {
+#if defined(__linux__)
+  if (name.size() >= IFNAMSIZ) {
+    error = "interface name '" + name + "' is longer than " + std::to_string(IFNAMSIZ - 1) + " characters";
+    return -1;
+  }
+  const int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    error = std::string("open /dev/net/tun: ") + strerror(errno);
+    return -1;
+  }
+  ifreq req{};
+  req.ifr_flags = IFF_TAP | IFF_NO_PI;
+  std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &req) != 0) {
+    error = "TUNSETIFF '" + name + "': " + strerror(errno) + (errno == EPERM ? " (tap ports need root or CAP_NET_ADMIN)" : "");
+    close(fd);
+    return -1;
+  }
+  if (ioctl(fd, TUNSETOFFLOAD, 0u) != 0) {
+    error = std::string("TUNSETOFFLOAD: ") + strerror(errno);
+    close(fd);
+    return -1;
+  }
+  ifname = req.ifr_name;
+  return fd;
+#else
+  (void)name;
+  (void)ifname;
+  error = "tap ports exist only on Linux";
+  return -1;
+#endif
+}
+
+}  // namespace pcloud::io
