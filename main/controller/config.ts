@@ -23,7 +23,7 @@ const TokenSchema = z.discriminatedUnion('role', [
 
 /** "host:port", "[v6]:port": an sFlow collector. Hostnames are resolved once, when the exporter starts. */
 const SflowCollectorSchema = z.string().transform((text, ctx) => {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : 0;
   if (!m || port < 1 || port > 65535) {
     ctx.addIssue({ code: 'custom', message: `collector "${text}" is not host:port with a port 1-65535 (e.g. 127.0.0.1:6343 or [::1]:6343)` });
