@@ -7,6 +7,7 @@
  * the file.
  */
 import { accessSync, constants, mkdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeIssues } from '../protocol/dispatcher.ts';
@@ -18,6 +19,45 @@ const TokenSchema = z.discriminatedUnion('role', [
   z.strictObject({ token: z.string().min(16), role: z.literal('viewer'), name: z.string().max(128) }),
   z.strictObject({ token: z.string().min(16), role: z.literal('operator'), name: z.string().max(128) }),
 ]);
+
+// ------------------------------------------------------------ sampled packets: evidence rings and sFlow export
+
+/** "host:port", "[v6]:port": an sFlow collector. Hostnames are resolved once, when the exporter starts. */
+const SflowCollectorSchema = z.string().transform((text, ctx) => {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `collector "${text}" is not host:port with a port 1-65535 (e.g. 127.0.0.1:6343 or [::1]:6343)` });
+    return z.NEVER;
+  }
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) {
+    ctx.addIssue({ code: 'custom', message: `collector "${text}": "${host}" in brackets is not an IPv6 address` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+export const SflowConfigSchema = z.strictObject({
+  collectors: z.array(SflowCollectorSchema).min(1, 'name at least one collector, or leave sflow out').max(8),
+  /** The address collectors know this agent by (the controller's own, IPv4 or IPv6). */
+  agentAddress: z.string().refine((a) => isIP(a) !== 0, { message: 'the agent address is an IPv4 or IPv6 address, e.g. 198.18.0.1' }),
+  subAgentId: z.number().int().min(0).max(0xffff_ffff).default(0),
+  /** sFlow's usual counter polling interval is 30 s. */
+  counterIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** 1400 keeps a datagram unfragmented on any path with a 1500-byte MTU; 512 still fits one full sample. */
+  maxDatagramBytes: z.number().int().min(512).max(1400).default(1400),
+  /** Samples waiting to be sent; beyond this, new samples are dropped and counted (the data plane never waits). */
+  queueSamples: z.number().int().min(16).max(1_000_000).default(8192),
+});
+export type SflowConfig = z.output<typeof SflowConfigSchema>;
+
+export const EvidenceConfigSchema = z.strictObject({
+  /** Each sample takes a 512-byte slot on disk, so 16 MiB hold 32767 samples. */
+  maxBytesPerVi: z.number().int().min(4096, 'at least 4096 bytes per VI').max(2 ** 32).default(16 * 2 ** 20),
+  maxSamplesPerVi: z.number().int().min(1).max(8_000_000).default(20_000),
+});
+export type EvidenceConfig = z.output<typeof EvidenceConfigSchema>;
 
 export const ControllerConfigSchema = z
   .strictObject({
@@ -69,6 +109,10 @@ export const ControllerConfigSchema = z
     /** What a graceful shutdown does with running VIs: keep them (re-adopted on restart) or stop them. */
     onExit: z.enum(['keep', 'stop']).default('keep'),
     metrics: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
+    /** sFlow v5 export of sampled packets and VI port counters; off without it. */
+    sflow: SflowConfigSchema.optional(),
+    /** Bounds of each VI's evidence ring (stateDir/evidence). */
+    evidence: EvidenceConfigSchema.default({ maxBytesPerVi: 16 * 2 ** 20, maxSamplesPerVi: 20_000 }),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
