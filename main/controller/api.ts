@@ -5,7 +5,9 @@
  * dispatcher maps them to wire codes.
  */
 import type { CallContext, Handlers, TopicHandlers, TopicSink } from '../protocol/contract.ts';
-import type { Alarm, ControllerApi, ViEvent, ViState, ViUsage, ViView } from '../protocol/controllerApi.ts';
+import type { Alarm, ControllerApi, PacketSampleView, ViEvent, ViState, ViUsage, ViView } from '../protocol/controllerApi.ts';
+import type { EvidenceRings } from './evidenceRing.ts';
+import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
@@ -16,11 +18,18 @@ function actorOf(ctx: CallContext): Actor {
   return { name: ctx.principal.name, role: ctx.principal.role };
 }
 
+interface SampleFilter {
+  viId?: string | undefined;
+  ruleId?: string | undefined;
+  direction?: 'to_vi' | 'from_vi' | undefined;
+}
+
 /** Subscribers of the controller's topics; the cloudlet's events fan out to them. */
 export class ControllerTopics {
   private readonly viSinks = new Set<TopicSink<ViEvent>>();
   private readonly alarmSinks = new Set<TopicSink<Alarm>>();
   private readonly usageSinks = new Set<{ sink: TopicSink<ViUsage>; viId: string | undefined }>();
+  private readonly sampleSinks = new Set<{ sink: TopicSink<PacketSampleView>; filter: SampleFilter }>();
   private readonly now: () => number;
 
   constructor(now: () => number) {
@@ -40,8 +49,26 @@ export class ControllerTopics {
     for (const s of this.usageSinks) if (!s.viId || s.viId === usage.viId) s.sink.push(usage);
   }
 
+  /** Sampled packets to the consoles that asked for them (the filter is applied here, before the queue). */
+  samples(samples: readonly PacketSample[]): void {
+    if (this.sampleSinks.size === 0) return;
+    for (const s of samples) {
+      let view: PacketSampleView | undefined;
+      for (const { sink, filter } of this.sampleSinks) {
+        if ((filter.viId && filter.viId !== s.viId) || (filter.ruleId && filter.ruleId !== s.ruleId) || (filter.direction && filter.direction !== s.direction)) continue;
+        view ??= { ...s, bytes: Buffer.from(s.bytes.buffer, s.bytes.byteOffset, s.bytes.byteLength).toString('base64') };
+        sink.push(view);
+      }
+    }
+  }
+
   handlers(): TopicHandlers<ControllerApi> {
     return {
+      'vi.samples': (p, sink) => {
+        const entry = { sink, filter: p };
+        this.sampleSinks.add(entry);
+        return () => this.sampleSinks.delete(entry);
+      },
       'vi.events': (_p, sink) => {
         this.viSinks.add(sink);
         return () => this.viSinks.delete(sink);
@@ -66,6 +93,7 @@ export interface ControllerApiDeps {
   host: HostIsolation;
   now: () => number;
   schedulerConnected: () => boolean;
+  evidence: EvidenceRings;
   log: (line: string) => void;
 }
 
@@ -107,6 +135,11 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
     },
     'alarm.list': (p) => ({ alarms: store.alarms(p.includeAcknowledged, p.limit) }),
     'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason),
+    'vi.evidence': (p) => {
+      c.vis.require(p.viId);
+      const status = d.evidence.status(p.viId);
+      return { viId: p.viId, samples: status.samples, dropped: status.dropped, pcapng: d.evidence.exportPcapng(p.viId).toString('base64') };
+    },
     'audit.list': (p) => ({ entries: store.auditEntries(p.afterSeq, p.limit) }),
   };
 }

@@ -69,8 +69,10 @@ export class CloudletClock {
     }
     for (const id of this.supervisor.running()) {
       this.vis.applyProfile(id);
-      const usage = this.supervisor.sample(id);
-      if (!usage) continue;
+      const sampled = this.supervisor.sample(id);
+      if (!sampled) continue;
+      const traffic = this.vis.dataPath?.sampleTraffic(id);
+      const usage = traffic ? { ...sampled, traffic } : sampled;
       this.events.usage(usage);
       const vi = this.store.vi(id);
       if (vi && vi.isolation.cgroup === 'none' && usage.memMiB > vi.limits.memMiB * 1.05) {
@@ -90,7 +92,9 @@ export class CloudletClock {
         await this.vis.teardown(vi, 'stopped', hold && vi.t1 > now ? 'its reservation ended while the controller was down' : 'reached its end time t1 while the controller was down');
       }
     }
-    this.rules.recover(new Set(this.vis.live().map((v) => v.id)));
+    const live = this.vis.live();
+    for (const vi of live) if (vi.state === 'running') this.vis.reattach(vi);
+    this.rules.recover(new Set(live.map((v) => v.id)));
     return result;
   }
 }

@@ -9,6 +9,8 @@ import type { Alarm, ViState, ViUsage, ViView } from '../protocol/controllerApi.
 import type { Reservation, Resources } from '../protocol/domain.ts';
 import { Alarms, LocalAudit } from './alarms.ts';
 import { CloudletClock } from './clock.ts';
+import type { CloudletDataPath } from './dataPath.ts';
+import type { EvidenceRings } from './evidenceRing.ts';
 import { HoldBook } from './holds.ts';
 import { OperatorActions } from './operatorActions.ts';
 import type { RuleBook } from './ruleBook.ts';
@@ -34,6 +36,7 @@ export interface Actor {
 
 export interface CloudletOptions {
   cloudletId: string;
+  stateDir: string;
   nodes: readonly { id: string; capacity: Resources }[];
   store: ControllerStore;
   supervisor: ViSupervisor;
@@ -43,6 +46,8 @@ export interface CloudletOptions {
   log: (line: string) => void;
   /** Looks a reservation up at the scheduler, for a start that arrives without a local hold. */
   fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
+  /** Each VI's latest samples; a terminate seals them. */
+  evidence?: EvidenceRings;
 }
 
 export class Cloudlet {
@@ -63,10 +68,17 @@ export class Cloudlet {
     this.views = new CloudletViews({ store, supervisor, holds: this.holds });
     this.audit = new LocalAudit({ store, events, now });
     this.alarms = new Alarms({ cloudletId, store, audit: this.audit, events, now, log });
-    this.vis = new ViLifecycle({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, alarms: this.alarms, views: this.views, events, now, log });
+    this.vis = new ViLifecycle({ cloudletId, stateDir: o.stateDir, store, supervisor, holds: this.holds, rules: this.rules, alarms: this.alarms, views: this.views, events, now, log });
     this.agent = new SchedulerAgent({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, events, now, fetchReservation: o.fetchReservation });
-    this.operator = new OperatorActions({ cloudletId, store, supervisor, vis: this.vis, views: this.views, alarms: this.alarms, audit: this.audit, events });
+    this.operator = new OperatorActions({ cloudletId, store, supervisor, vis: this.vis, views: this.views, alarms: this.alarms, audit: this.audit, events, evidence: o.evidence });
     this.clock = new CloudletClock({ store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, alarms: this.alarms, events, now, log });
+  }
+
+  /** Connects the data plane: the flow table gets the rule book, VIs get ports. */
+  attachDataPath(dataPath: CloudletDataPath): void {
+    this.vis.dataPath = dataPath;
+    this.views.dataPath = dataPath;
+    this.rules.attach(dataPath.flowTable());
   }
 
   /** The supervisor's change callback. */

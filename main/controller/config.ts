@@ -52,6 +52,31 @@ export const SflowConfigSchema = z.strictObject({
 });
 export type SflowConfig = z.output<typeof SflowConfigSchema>;
 
+const Ipv4Schema = z.string().refine((a) => isIP(a) === 4, { message: 'an IPv4 address, e.g. 198.18.0.1' });
+
+export const DataPlaneConfigSchema = z.strictObject({
+  /** Local address of the uplink (the routers send VXLAN here); loopback unless told otherwise. */
+  bind: Ipv4Schema.default('127.0.0.1'),
+  /** UDP port of the uplink (RFC 7348's 4789 by default; 0: any free port, for tests). */
+  port: z.number().int().min(0).max(65535).default(4789),
+  /** The routers' VTEP addresses: the only senders accepted, and where traffic goes back. */
+  routers: z.array(Ipv4Schema).min(1, 'name at least one router VTEP address').max(64),
+  routerPort: z.number().int().min(1).max(65535).default(4789),
+  /** VNIs this cloudlet serves; empty: every VNI. */
+  vnis: z.array(z.number().int().min(0).max(0xff_ffff)).max(1024).default([]),
+  /** Data-plane threads (one uplink socket each). */
+  threads: z.number().int().min(1).max(64).default(1),
+  /** Never block in the data-plane threads: lowest delay, a core per thread. */
+  busyPoll: z.boolean().default(false),
+  /** Network namespace of the uplink sockets (/var/run/netns/NAME); default: the controller's. */
+  netns: z.string().min(1).max(256).optional(),
+  /** Slots per direction of each ring port (a power of two). */
+  ringSlots: z.number().int().min(16).max(65_536).refine((n) => (n & (n - 1)) === 0, { message: 'a power of two, e.g. 1024' }).default(1024),
+  /** How often samples, alarms and counters are read from the data plane. */
+  drainIntervalMs: z.number().int().min(10).max(5000).default(100),
+});
+export type DataPlaneConfig = z.output<typeof DataPlaneConfigSchema>;
+
 export const EvidenceConfigSchema = z.strictObject({
   /** Each sample takes a 512-byte slot on disk, so 16 MiB hold 32767 samples. */
   maxBytesPerVi: z.number().int().min(4096, 'at least 4096 bytes per VI').max(2 ** 32).default(16 * 2 ** 20),
@@ -109,6 +134,12 @@ export const ControllerConfigSchema = z
     /** What a graceful shutdown does with running VIs: keep them (re-adopted on restart) or stop them. */
     onExit: z.enum(['keep', 'stop']).default('keep'),
     metrics: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
+    /**
+     * The data plane (DESIGN.md section 6): VXLAN from the front-end routers on UDP, classified by
+     * the installed rules, to VI ports or back as legacy traffic. Off without it (rules are then
+     * only kept, as a control plane without packets).
+     */
+    dataPlane: DataPlaneConfigSchema.optional(),
     /** sFlow v5 export of sampled packets and VI port counters; off without it. */
     sflow: SflowConfigSchema.optional(),
     /** Bounds of each VI's evidence ring (stateDir/evidence). */

@@ -18,7 +18,11 @@ import { RpcServer } from '../protocol/server.ts';
 import { controllerHandlers, ControllerTopics, SOFTWARE } from './api.ts';
 import { Cloudlet } from './cloudlet.ts';
 import { makeStateDir, type ControllerConfig } from './config.ts';
+import { CloudletDataPath } from './dataPath.ts';
+import { EvidenceRings } from './evidenceRing.ts';
 import { ControllerMetrics } from './metrics.ts';
+import type { PacketSample } from './packetSample.ts';
+import { SflowExporter } from './sflowExporter.ts';
 import { Ed25519AttestationVerifier, type OwnershipVerifier } from './ownership.ts';
 import { RuleBook } from './ruleBook.ts';
 import { detectIsolation, removeBaseCgroups, type HostIsolation } from './sandbox.ts';
@@ -44,6 +48,9 @@ export class ControllerDaemon {
   private readonly link: SchedulerLink;
   private readonly server: RpcServer;
   private readonly topics: ControllerTopics;
+  readonly evidence: EvidenceRings;
+  dataPath: CloudletDataPath | undefined;
+  private sflow: SflowExporter | undefined;
   private readonly metrics: ControllerMetrics | undefined;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
@@ -67,6 +74,7 @@ export class ControllerDaemon {
       throw e;
     }
     this.topics = new ControllerTopics(this.now);
+    this.evidence = new EvidenceRings(join(config.stateDir, 'evidence'), { maxBytes: config.evidence.maxBytesPerVi, maxSamples: config.evidence.maxSamplesPerVi });
     const ruleBook = new RuleBook(options.verifier ?? new Ed25519AttestationVerifier(config.trustAnchors), config.ispRules);
     let cloudlet: Cloudlet | undefined;
     this.supervisor = new ViSupervisor({
@@ -114,6 +122,8 @@ export class ControllerDaemon {
     });
     this.cloudlet = cloudlet = new Cloudlet({
       cloudletId: config.cloudletId,
+      stateDir: config.stateDir,
+      evidence: this.evidence,
       nodes: config.nodes,
       store: this.store,
       supervisor: this.supervisor,
@@ -142,6 +152,7 @@ export class ControllerDaemon {
       host: this.host,
       now: this.now,
       schedulerConnected: () => this.link.connected,
+      evidence: this.evidence,
       log: this.log,
     });
     this.server = new RpcServer({ dispatcher: createDispatcher(controllerApi, handlers, this.topics.handlers()), tokens, log: this.log });
@@ -182,6 +193,30 @@ export class ControllerDaemon {
   }
 
   private async startServing(): Promise<{ url: string; metricsUrl?: string }> {
+    if (this.config.sflow) {
+      this.sflow = await SflowExporter.start({
+        collectors: this.config.sflow.collectors,
+        agentAddress: this.config.sflow.agentAddress,
+        subAgentId: this.config.sflow.subAgentId,
+        ...(this.config.sflow.counterIntervalMs ? { counterIntervalMs: this.config.sflow.counterIntervalMs } : {}),
+        counters: () =>
+          (this.dataPath?.portCounters() ?? []).map(({ viId, counters }) => ({
+            viId,
+            toVi: { packets: counters.to_vi.packets, bytes: counters.to_vi.bytes, drops: Object.values(counters.to_vi.drops).reduce((a, b) => a + b, 0) },
+            fromVi: { packets: counters.from_vi.packets, bytes: counters.from_vi.bytes, drops: Object.values(counters.from_vi.drops).reduce((a, b) => a + b, 0) },
+          })),
+        log: this.log,
+      });
+    }
+    // The data plane before recovery: adopted VIs get their ports back and the table its rules.
+    if (this.config.dataPlane) {
+      this.dataPath = new CloudletDataPath(this.config.dataPlane, {
+        samples: (samples) => this.onSamples(samples),
+        spoofing: (viId, packets) => this.onSpoofing(viId, packets),
+        log: this.log,
+      });
+      this.cloudlet.attachDataPath(this.dataPath);
+    }
     const recovered = await this.cloudlet.clock.recover();
     if (recovered.adopted.length || recovered.lost.length) {
       this.log(`after restart: adopted ${recovered.adopted.length} VI(s) [${recovered.adopted.join(', ')}], lost ${recovered.lost.length} [${recovered.lost.join(', ')}]`);
@@ -198,6 +233,33 @@ export class ControllerDaemon {
     this.tickTimer = setInterval(() => void this.tick(), Math.min(1000, this.config.sandbox.usageIntervalMs));
     this.link.start();
     return { url: this.url, ...(this.metricsUrl ? { metricsUrl: this.metricsUrl } : {}) };
+  }
+
+  private onSamples(samples: readonly PacketSample[]): void {
+    this.topics.samples(samples);
+    this.sflow?.offer(samples);
+    try {
+      this.evidence.append(samples);
+    } catch (e) {
+      this.log(`evidence ring: ${(e as Error).message}`);
+    }
+  }
+
+  /** A VI emitted what its rules do not allow: dropped by the data plane; kept as evidence and raised. */
+  private onSpoofing(viId: string, packets: readonly PacketSample[]): void {
+    this.onSamples(packets);
+    const vi = this.store.vi(viId);
+    this.cloudlet.alarms.raise({
+      kind: 'spoofing',
+      severity: 'critical',
+      subject: viId,
+      message: `VI ${viId}${vi ? ` (reservation ${vi.reservationId}, provider ${vi.providerId}, node ${vi.nodeId})` : ''} emitted ${packets.length} packet(s) its rules do not allow; dropped and kept in its evidence ring`,
+    });
+  }
+
+  /** The uplink's UDP port, when this controller carries traffic. */
+  get dataPlanePort(): number | undefined {
+    return this.dataPath?.port;
   }
 
   private async tick(): Promise<void> {
@@ -230,6 +292,9 @@ export class ControllerDaemon {
     if (stopVis) {
       for (const vi of this.cloudlet.vis.live()) await this.cloudlet.vis.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
     }
+    this.dataPath?.close();
+    this.sflow?.close();
+    this.evidence.close();
     await this.supervisor.settle();
     if (this.supervisor.running().length === 0) removeBaseCgroups(this.host);
     this.supervisor.detach();

@@ -8,7 +8,8 @@ import type { NodeDetail, ViLimits, ViView } from '../protocol/controllerApi.ts'
 import { Conflict, Invalid } from '../protocol/errors.ts';
 import type { Alarms, LocalAudit } from './alarms.ts';
 import type { Actor, CloudletEvents } from './cloudlet.ts';
-import type { ControllerStore } from './store.ts';
+import type { EvidenceRings } from './evidenceRing.ts';
+import type { ControllerStore, ViRecord } from './store.ts';
 import { isEnded, type ViLifecycle } from './viLifecycle.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
 import type { CloudletViews } from './views.ts';
@@ -22,6 +23,7 @@ export interface OperatorActionsOptions {
   alarms: Alarms;
   audit: LocalAudit;
   events: CloudletEvents;
+  evidence?: EvidenceRings | undefined;
 }
 
 export class OperatorActions {
@@ -33,6 +35,7 @@ export class OperatorActions {
   private readonly alarms: Alarms;
   private readonly audit: LocalAudit;
   private readonly events: CloudletEvents;
+  private readonly evidence: EvidenceRings | undefined;
 
   constructor(o: OperatorActionsOptions) {
     this.cloudletId = o.cloudletId;
@@ -43,6 +46,7 @@ export class OperatorActions {
     this.alarms = o.alarms;
     this.audit = o.audit;
     this.events = o.events;
+    this.evidence = o.evidence;
   }
 
   restrict(actor: Actor, viId: string, caps: { cpu?: number; memMiB?: number; ppsCap?: number }, reason: string): { vi: ViView; problems: string[] } {
@@ -60,14 +64,36 @@ export class OperatorActions {
     // Say in the VI itself what the kernel refused (e.g. a memory cap below current use on cgroup v1).
     const next = { ...set, reason: `restricted by ${actor.name}: ${reason}${problems.length ? `; not enforced: ${problems.join('; ')}` : ''}` };
     this.store.putVi(next);
+    this.vis.limitTraffic(next);
     return { vi: this.views.vi(next), problems };
   }
 
+  /**
+   * Rules first (its traffic goes legacy at once), then the process and its port; then its
+   * evidence ring is sealed as pcapng and the file's SHA-256 goes into the audit entry.
+   */
   async terminate(actor: Actor, viId: string, reason: string): Promise<ViView> {
     const vi = this.vis.require(viId);
     if (isEnded(vi)) return this.views.vi(vi);
-    this.audit.record(actor, 'vi.terminate', `${this.cloudletId}/${vi.nodeId}/${viId}`, reason);
-    return this.views.vi(await this.vis.teardown(vi, 'terminated', `terminated by ${actor.name}: ${reason}`));
+    const target = `${this.cloudletId}/${vi.nodeId}/${viId}`;
+    let done: ViRecord;
+    try {
+      done = await this.vis.teardown(vi, 'terminated', `terminated by ${actor.name}: ${reason}`);
+    } finally {
+      this.audit.record(actor, 'vi.terminate', target, `${reason}${this.sealEvidence(viId)}`);
+    }
+    return this.views.vi(done);
+  }
+
+  /** " (evidence: ...)" for the audit entry, or why there is none. */
+  private sealEvidence(viId: string): string {
+    if (!this.evidence) return '';
+    try {
+      const sealed = this.evidence.seal(viId);
+      return ` (evidence: ${sealed.samples} sampled packets in ${sealed.path}, sha256 ${sealed.sha256})`;
+    } catch (e) {
+      return ` (no evidence sealed: ${(e as Error).message})`;
+    }
   }
 
   async setNodeHealth(actor: Actor, nodeId: string, health: 'up' | 'down', reason: string): Promise<NodeDetail> {

@@ -9,7 +9,9 @@ import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
 import { NotFound } from '../protocol/errors.ts';
+import { join } from 'node:path';
 import type { Alarms } from './alarms.ts';
+import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
 import { capacityAt, viIdOf, type HoldBook } from './holds.ts';
 import type { RuleInstaller } from './ruleInstaller.ts';
@@ -21,6 +23,8 @@ export const isEnded = (vi: Pick<ViRecord, 'state'>): boolean => endedViStates.i
 
 export interface ViLifecycleOptions {
   cloudletId: string;
+  /** VIs' directories live in <stateDir>/vis/<viId>. */
+  stateDir: string;
   store: ControllerStore;
   supervisor: ViSupervisor;
   holds: HoldBook;
@@ -34,6 +38,7 @@ export interface ViLifecycleOptions {
 
 export class ViLifecycle {
   private readonly cloudletId: string;
+  private readonly stateDir: string;
   private readonly store: ControllerStore;
   private readonly supervisor: ViSupervisor;
   private readonly holds: HoldBook;
@@ -45,9 +50,12 @@ export class ViLifecycle {
   private readonly log: (line: string) => void;
   /** VI changes not yet acknowledged by the scheduler, by reservation. */
   readonly unreported = new Map<string, ViReport>();
+  /** The data plane, when this controller carries traffic (attached once it runs). */
+  dataPath: CloudletDataPath | undefined;
 
   constructor(o: ViLifecycleOptions) {
     this.cloudletId = o.cloudletId;
+    this.stateDir = o.stateDir;
     this.store = o.store;
     this.supervisor = o.supervisor;
     this.holds = o.holds;
@@ -85,6 +93,7 @@ export class ViLifecycle {
   private onFailed(vi: ViRecord): void {
     // Its traffic falls back to legacy forwarding; its capacity is released.
     this.rules.remove(vi.id);
+    this.dataPath?.closePort(vi.id);
     this.holds.end(vi.reservationId);
     // A node going down raised its own alarm; its VIs do not each raise another.
     if (this.store.nodeHealth(vi.nodeId).health === 'down') return;
@@ -107,9 +116,18 @@ export class ViLifecycle {
     const rules = this.rules.check(hold);
     if (!rules.ok) return { ok: false, reason: rules.reason };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
+    // The port exists before the VI does, so the VI finds it as soon as it looks.
+    let env: Record<string, string> = {};
+    try {
+      env = this.dataPath?.openPort({ viId, dir: join(this.stateDir, 'vis', viId), service: hold.service }) ?? {};
+    } catch (e) {
+      this.holds.end(hold.reservationId);
+      return { ok: false, reason: `VI ${viId}: its data-plane port could not be opened: ${(e as Error).message}` };
+    }
     let vi: ViRecord;
     try {
       vi = await this.supervisor.start({
+        env,
         viId,
         reservationId: hold.reservationId,
         providerId: hold.providerId,
@@ -120,10 +138,15 @@ export class ViLifecycle {
         t1: hold.t1,
       });
     } catch (e) {
+      this.dataPath?.closePort(viId);
       this.holds.end(hold.reservationId);
       return { ok: false, reason: `VI ${viId} could not start: ${(e as Error).message}` };
     }
-    if (vi.state !== 'running') return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    if (vi.state !== 'running') {
+      this.dataPath?.closePort(viId);
+      return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    }
+    this.limitTraffic(vi);
     // The VI is up: now steer its traffic to it.
     this.rules.install(rules.rules);
     this.events.changed();
@@ -133,8 +156,12 @@ export class ViLifecycle {
   /** Rules first, then the process: SIGTERM, grace, SIGKILL, reap. Idempotent. */
   async teardown(vi: ViRecord, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
     this.rules.remove(vi.id);
-    if (isEnded(vi)) return vi;
+    if (isEnded(vi)) {
+      this.dataPath?.closePort(vi.id);
+      return vi;
+    }
     const done = await this.supervisor.stop(vi.id, final, reason);
+    this.dataPath?.closePort(vi.id);
     this.holds.end(vi.reservationId);
     this.events.changed();
     return done;
@@ -153,7 +180,25 @@ export class ViLifecycle {
       ppsCap: vi.limits.ppsCap,
     };
     this.store.putVi({ ...vi, capacity: cap });
-    const { problems } = this.supervisor.setLimits(viId, limits);
+    const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
+    this.limitTraffic(set);
     if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
+  }
+
+  /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
+  limitTraffic(vi: ViRecord): void {
+    this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
+  }
+
+  /** After a controller restart: an adopted VI gets its port back (its ring client reconnects). */
+  reattach(vi: ViRecord): void {
+    const hold = this.holds.get(vi.reservationId);
+    if (!this.dataPath || !hold) return;
+    try {
+      this.dataPath.openPort({ viId: vi.id, dir: join(this.stateDir, 'vis', vi.id), service: hold.service });
+      this.limitTraffic(vi);
+    } catch (e) {
+      this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+    }
   }
 }

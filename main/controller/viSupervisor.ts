@@ -71,6 +71,8 @@ export interface StartRequest {
   args: Record<string, string>;
   capacity: Resources;
   t1: number;
+  /** Added to the VI's minimal environment (where its data-plane port is, e.g. PCLOUD_VI_RING). */
+  env?: Record<string, string>;
 }
 
 export interface SupervisorOptions {
@@ -207,7 +209,7 @@ export class ViSupervisor {
       extraNotes: notes,
       // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
       // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+      env: { ...req.env, PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
     });
     let vi: ViRecord = {
       id: req.viId,

@@ -6,6 +6,7 @@ import type { NodeDetail, ViView } from '../protocol/controllerApi.ts';
 import type { NodeReport } from '../protocol/domain.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import { NotFound } from '../protocol/errors.ts';
+import type { CloudletDataPath } from './dataPath.ts';
 import { zeroResources, type HoldBook } from './holds.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
 import { isEnded } from './viLifecycle.ts';
@@ -16,6 +17,7 @@ export class CloudletViews {
   private readonly store: ControllerStore;
   private readonly supervisor: ViSupervisor;
   private readonly holds: HoldBook;
+  dataPath: CloudletDataPath | undefined;
 
   constructor(options: { store: ControllerStore; supervisor: ViSupervisor; holds: HoldBook }) {
     this.store = options.store;
@@ -38,10 +40,17 @@ export class CloudletViews {
       capacity: vi.capacity,
       limits: vi.limits,
       isolation: vi.isolation,
-      usage: this.supervisor.usage(vi.id),
+      usage: this.usage(vi.id),
       exit: vi.exitCode !== null || vi.exitSignal !== null ? { code: vi.exitCode, signal: vi.exitSignal } : null,
       reason: vi.reason,
     };
+  }
+
+  /** The last usage sample, with the VI port's traffic when it has one. */
+  usage(viId: string): ViView['usage'] {
+    const usage = this.supervisor.usage(viId);
+    const traffic = this.dataPath?.lastTraffic(viId);
+    return usage && traffic ? { ...usage, traffic } : usage;
   }
 
   node(nodeId: string): NodeDetail {

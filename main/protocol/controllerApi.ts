@@ -49,6 +49,35 @@ export const ViLimitsSchema = z.object({
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
+/** One direction of a VI port: totals, rates since the previous sample, and drops by reason. */
+export const TrafficDirectionSchema = z.object({
+  packets: z.number().nonnegative(),
+  bytes: z.number().nonnegative(),
+  pps: z.number().nonnegative(),
+  bps: z.number().nonnegative(),
+  drops: z.record(z.string(), z.number().nonnegative()),
+});
+export type TrafficDirection = z.infer<typeof TrafficDirectionSchema>;
+
+/** A sampled packet to or from a VI (sFlow semantics), with up to 256 captured bytes of the inner frame. */
+export const PacketSampleViewSchema = z.object({
+  at: TimeMsSchema,
+  /** Nanoseconds within `at`'s millisecond. */
+  ns: z.number().int().min(0).max(999_999),
+  viId: z.string(),
+  ruleId: z.string(),
+  direction: z.enum(['to_vi', 'from_vi']),
+  verdict: z.enum(['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed']),
+  vni: z.number().int().nonnegative(),
+  wireLength: z.number().int().nonnegative(),
+  samplingRate: z.number().int().nonnegative(),
+  samplePool: z.number().nonnegative(),
+  drops: z.number().nonnegative(),
+  /** Base64 of the captured bytes. */
+  bytes: z.string().max(400),
+});
+export type PacketSampleView = z.infer<typeof PacketSampleViewSchema>;
+
 export const ViUsageSchema = z.object({
   viId: z.string(),
   at: TimeMsSchema,
@@ -58,6 +87,13 @@ export const ViUsageSchema = z.object({
   processes: z.number().int().nonnegative(),
   /** Where the numbers come from: the VI's cgroup or a /proc walk of its process group. */
   source: z.enum(['cgroup', 'proc']),
+  /** The VI's data-plane port, when it has one: to_vi is what the port delivered, from_vi what the VI emitted. */
+  traffic: z
+    .object({
+      to_vi: TrafficDirectionSchema,
+      from_vi: TrafficDirectionSchema,
+    })
+    .optional(),
 });
 export type ViUsage = z.infer<typeof ViUsageSchema>;
 
@@ -112,7 +148,7 @@ export type RuleView = z.infer<typeof RuleViewSchema>;
 
 export const AlarmSchema = z.object({
   id: z.number().int(),
-  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost']),
+  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing']),
   severity: z.enum(['info', 'warning', 'critical']),
   subject: z.string(),
   message: z.string(),
@@ -220,6 +256,12 @@ export const controllerApi = defineContract({
       params: z.object({ alarmId: z.number().int().positive(), reason: ReasonSchema }),
       result: AlarmSchema,
     }),
+    'vi.evidence': method({
+      summary: "A VI's evidence ring (its latest sampled packets) as pcapng, base64",
+      roles: staff,
+      params: z.object({ viId: z.string().min(1).max(128) }),
+      result: z.object({ viId: z.string(), samples: z.number().int(), dropped: z.number(), pcapng: z.string() }),
+    }),
     'audit.list': method({
       summary: "This controller's audit entries after a sequence number, oldest first",
       roles: staff,
@@ -239,6 +281,16 @@ export const controllerApi = defineContract({
       roles: staff,
       params: z.object({}),
       item: AlarmSchema,
+    }),
+    'vi.samples': topic({
+      summary: 'Sampled packets to and from VIs (bounded and lossy: a slow consumer loses the oldest), filtered at the controller',
+      roles: staff,
+      params: z.object({
+        viId: z.string().min(1).max(128).optional(),
+        ruleId: z.string().min(1).max(160).optional(),
+        direction: z.enum(['to_vi', 'from_vi']).optional(),
+      }),
+      item: PacketSampleViewSchema,
     }),
     'vi.usage': topic({
       summary: 'Per-VI CPU and memory use, one item per running VI per sampling period',

@@ -73,9 +73,22 @@ export type DemuxRuleSpec = z.infer<typeof DemuxRuleSpecSchema>;
 
 // ---------------------------------------------------------------- services
 
+/**
+ * How a VI is attached to the data plane (DESIGN.md section 6): `ring`, shared-memory rings for
+ * services on our SDK; `tap`, a TAP device in the VI's namespace for unmodified Linux programs
+ * (root only), one interface or two for a bump in the wire.
+ */
+export const ViPortSchema = z.strictObject({
+  kind: z.enum(['ring', 'tap']),
+  layout: z.enum(['single', 'bump']).default('single'),
+});
+export type ViPort = z.infer<typeof ViPortSchema>;
+
 export const ServiceSpecSchema = z.strictObject({
   /** Visible services are addressed by clients; transparent ones sit on the path. */
   mode: z.enum(['visible', 'transparent']),
+  /** The VI's data-plane port; a ring port when absent. */
+  port: ViPortSchema.optional(),
   /** The service program run inside the VI (ids, tunnel, monitor, wanopt, lb, cache...). */
   program: IdSchema,
   args: z.record(z.string().max(64), z.string().max(1024)).default({}),

@@ -1,0 +1,207 @@
+/**
+ * The controller's side of the data plane (DESIGN.md section 6): it owns the
+ * native flow table and data plane, keeps the table equal to the rule book
+ * (through the one translation in flowRules.ts), opens and closes each VI's
+ * port, sets each VI's token buckets, and drains what the native threads
+ * produce (samples, spoofing evidence, counters) on a timer. No JavaScript
+ * runs per packet: this module only configures and reads in batches.
+ *
+ * Samples go to three consumers given by the daemon: the vi.samples topic,
+ * the per-VI evidence rings and the sFlow exporter. Spoofed packets a VI
+ * emitted become an alarm with the first offending packets as evidence.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } from '../../native/dataplane.ts';
+import { FlowTable } from '../../native/demux.ts';
+import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
+import type { ServiceSpec } from '../protocol/domain.ts';
+import type { DataPlaneConfig } from './config.ts';
+import { FlowTableLoader, ViNumbers } from './flowRules.ts';
+import type { PacketSample } from './packetSample.ts';
+import type { FlowTableTarget } from './ruleInstaller.ts';
+
+export interface DataPathSinks {
+  /** Samples, already named with the controller's VI and rule ids. */
+  samples(samples: readonly PacketSample[]): void;
+  /** Offending packets a VI emitted (dropped by the egress check). */
+  spoofing(viId: string, packets: readonly PacketSample[]): void;
+  log(line: string): void;
+}
+
+export interface PortRequest {
+  viId: string;
+  /** The VI's own directory: its ring socket lives there. */
+  dir: string;
+  service: Pick<ServiceSpec, 'mode' | 'port' | 'args'>;
+}
+
+interface OpenPort {
+  number: number;
+  kind: 'ring' | 'tap';
+  socketPath: string | null;
+}
+
+type Traffic = NonNullable<ViUsage['traffic']>;
+
+/** Addresses a visible service may send from: its `address` argument, comma separated. */
+function egressOf(service: PortRequest['service']): EgressPolicy {
+  if (service.mode === 'transparent') return { mode: 'transparent' };
+  const addresses = (service.args.address ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  return { mode: 'visible', addresses };
+}
+
+export class CloudletDataPath {
+  readonly plane: DataPlane;
+  private readonly table: FlowTable;
+  private readonly vis = new ViNumbers();
+  private readonly loader: FlowTableLoader;
+  private readonly ports = new Map<string, OpenPort>();
+  private readonly last = new Map<string, { at: number; counters: ViCounters; traffic: Traffic }>();
+  private readonly sinks: DataPathSinks;
+  private readonly config: DataPlaneConfig;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(config: DataPlaneConfig, sinks: DataPathSinks) {
+    this.config = config;
+    this.sinks = sinks;
+    this.table = new FlowTable({ vxlanPort: 0 });
+    this.loader = new FlowTableLoader(this.table, this.vis);
+    this.plane = new DataPlane({
+      table: this.table,
+      routers: config.routers,
+      vnis: config.vnis,
+      bind: config.bind,
+      port: config.port,
+      routerPort: config.routerPort,
+      threads: config.threads,
+      busyPoll: config.busyPoll,
+      ...(config.netns ? { netns: config.netns } : {}),
+    });
+    this.timer = setInterval(() => this.drain(), config.drainIntervalMs);
+    this.timer.unref();
+  }
+
+  /** The uplink's UDP port (the one the kernel chose when configured with port 0). */
+  get port(): number {
+    return this.plane.port;
+  }
+
+  /** Where the rule installer loads the rule book. */
+  flowTable(): FlowTableTarget {
+    return { load: (tenant, isp) => this.loader.load(tenant, isp) };
+  }
+
+  /** Opens a VI's port before the VI starts; returns the environment that tells the VI where it is. */
+  openPort(req: PortRequest): Record<string, string> {
+    this.closePort(req.viId);
+    const number = this.vis.number(req.viId);
+    const kind = req.service.port?.kind ?? 'ring';
+    const egress = egressOf(req.service);
+    if (kind === 'tap') {
+      const names = this.plane.addTapPort(number, { layout: req.service.port?.layout ?? 'single', egress });
+      this.ports.set(req.viId, { number, kind, socketPath: null });
+      return { PCLOUD_VI_TAPS: names.join(',') };
+    }
+    mkdirSync(req.dir, { recursive: true });
+    const socketPath = join(req.dir, 'ring.sock');
+    this.plane.addRingPort(number, { socketPath, slots: this.config.ringSlots, egress });
+    // The VI runs as a user of its own; its directory (0700, its own) is what keeps others out.
+    chmodSync(socketPath, 0o666);
+    this.ports.set(req.viId, { number, kind, socketPath });
+    return { PCLOUD_VI_RING: socketPath };
+  }
+
+  /** Closes a VI's port (its rules must be gone first, so its traffic is legacy, not "no port"). */
+  closePort(viId: string): void {
+    const port = this.ports.get(viId);
+    if (!port) return;
+    this.ports.delete(viId);
+    this.last.delete(viId);
+    this.plane.closePort(port.number);
+  }
+
+  hasPort(viId: string): boolean {
+    return this.ports.has(viId);
+  }
+
+  /** The VI's token buckets: its reservation's network share and an operator's packet-rate cap. */
+  setLimits(viId: string, limits: { netMbps: number; ppsCap: number | null }): void {
+    const port = this.ports.get(viId);
+    if (!port) return;
+    this.plane.setLimits(port.number, { bitsPerSecond: Math.round(limits.netMbps * 1e6), packetsPerSecond: limits.ppsCap ?? 0 });
+  }
+
+  /** The traffic of the last sampleTraffic() call. */
+  lastTraffic(viId: string): Traffic | undefined {
+    return this.last.get(viId)?.traffic;
+  }
+
+  /** Counters of the VI's port with rates since the previous call (the usage period), or undefined without a port. */
+  sampleTraffic(viId: string, now = Date.now()): Traffic | undefined {
+    const port = this.ports.get(viId);
+    const counters = port && this.plane.viCounters(port.number);
+    if (!counters) return undefined;
+    const before = this.last.get(viId);
+    const seconds = before ? Math.max(1e-3, (now - before.at) / 1000) : 0;
+    const direction = (d: 'to_vi' | 'from_vi'): TrafficDirection => {
+      const c = counters[d];
+      const b = before?.counters[d];
+      return {
+        packets: c.packets,
+        bytes: c.bytes,
+        pps: b && seconds ? Math.max(0, (c.packets - b.packets) / seconds) : 0,
+        bps: b && seconds ? Math.max(0, ((c.bytes - b.bytes) * 8) / seconds) : 0,
+        drops: { ...c.drops },
+      };
+    };
+    const traffic = { to_vi: direction('to_vi'), from_vi: direction('from_vi') };
+    this.last.set(viId, { at: now, counters, traffic });
+    return traffic;
+  }
+
+  /** Every open port's counters, for the sFlow exporter and metrics. */
+  portCounters(): { viId: string; counters: ViCounters }[] {
+    return [...this.ports].flatMap(([viId, p]) => {
+      const counters = this.plane.viCounters(p.number);
+      return counters ? [{ viId, counters }] : [];
+    });
+  }
+
+  private named(s: { viId: string; ruleId: string }): { viId: string; ruleId: string } {
+    return { viId: this.vis.viOf(Number(s.viId)) ?? '', ruleId: this.loader.ruleIdOf(Number(s.ruleId)) };
+  }
+
+  /** Reads what the native threads queued since the last call. */
+  drain(): void {
+    try {
+      for (let round = 0; round < 16; round++) {
+        const batch = this.plane.drainSamples(512);
+        if (batch.length === 0) break;
+        const samples = batch.map((s) => ({ ...s, ...this.named(s) })).filter((s) => s.viId !== '');
+        if (samples.length) this.sinks.samples(samples);
+        if (batch.length < 512) break;
+      }
+      const alarms = this.plane.drainAlarms(256);
+      const byVi = new Map<string, SpoofingAlarm[]>();
+      for (const a of alarms) {
+        const viId = this.vis.viOf(a.viId);
+        if (viId) byVi.set(viId, [...(byVi.get(viId) ?? []), a]);
+      }
+      for (const [viId, list] of byVi) {
+        this.sinks.spoofing(
+          viId,
+          list.map((a) => ({ at: a.at, ns: a.ns, viId, ruleId: '', direction: 'from_vi', verdict: 'spoofing', vni: 0, wireLength: a.wireLength, samplingRate: 1, samplePool: 0, drops: 0, bytes: a.bytes })),
+        );
+      }
+    } catch (e) {
+      this.sinks.log(`data plane drain failed: ${(e as Error).message}`);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.drain();
+    this.plane.close();
+  }
+}
