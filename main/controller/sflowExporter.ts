@@ -168,7 +168,10 @@ interface QueuedSample {
 
 export class SflowExporter {
   private readonly startedAt = Date.now();
-  private readonly queue: QueuedSample[] = [];
+  // A FIFO as an array and a head index: shift() on a long array is linear, and the queue can be long.
+  private queue: QueuedSample[] = [];
+  private head = 0;
+  private readonly portOfVi = new Map<string, number>();
   private readonly flowSeq = new Map<number, number>();
   private readonly counterSeq = new Map<number, number>();
   /** Samples this exporter lost per data source, added to the data plane's drops. */
@@ -249,7 +252,7 @@ export class SflowExporter {
   }
 
   stats(): SflowExporterStats {
-    return { queued: this.queue.length, ...this.counts };
+    return { queued: this.queued(), ...this.counts };
   }
 
   /** Queues samples for the collectors; never waits. Full queue: the sample is dropped and counted. */
@@ -262,8 +265,8 @@ export class SflowExporter {
         this.counts.refused += 1;
         continue;
       }
-      const source = sample.viId === '' ? UPLINK_IFINDEX : this.interfaceIndex(sample.viId);
-      if (this.queue.length >= this.queueLimit) {
+      const source = this.port(sample.viId);
+      if (this.queued() >= this.queueLimit) {
         this.counts.queueDrops += 1;
         this.lostBySource.set(source, (this.lostBySource.get(source) ?? 0) + 1);
         continue;
@@ -290,7 +293,7 @@ export class SflowExporter {
   /** Resolves when everything queued so far has been handed to the kernel. */
   async flush(): Promise<void> {
     this.sendQueued();
-    if (this.queue.length === 0 && this.inFlight === 0) return;
+    if (this.queued() === 0 && this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.drained.add(resolve));
   }
 
@@ -304,7 +307,7 @@ export class SflowExporter {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.queue.length === 0) return;
+    if (this.flushScheduled || this.queued() === 0) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -314,23 +317,43 @@ export class SflowExporter {
 
   private sendQueued(): void {
     // Bound what the kernel has not taken yet; the rest waits in the (bounded) queue.
-    while (this.queue.length > 0 && this.inFlight < this.inFlightLimit) {
+    while (this.queued() > 0 && this.inFlight < this.inFlightLimit) {
       const batch: Buffer[] = [];
       let size = this.headerLength();
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
+      while (this.queued() > 0) {
+        const next = this.queue[this.head]!;
         const seq = ((this.flowSeq.get(next.source) ?? 0) + 1) >>> 0;
         const record = this.encodeFlow(next, seq);
         if (size + record.length > this.maxDatagram && batch.length > 0) break;
         // The sequence number is spent only once the sample is in a datagram: collectors count gaps as loss.
         this.flowSeq.set(next.source, seq);
-        this.queue.shift();
+        this.head += 1;
         batch.push(record);
         size += record.length;
       }
       this.sendDatagram(batch, () => (this.counts.flowSamplesSent += batch.length));
     }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
     this.checkDrained();
+  }
+
+  private queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** A VI's port number, remembered (bounded: a data plane naming endless VIs must not grow it forever). */
+  private port(viId: string): number {
+    if (viId === '') return UPLINK_IFINDEX;
+    let port = this.portOfVi.get(viId);
+    if (port === undefined) {
+      if (this.portOfVi.size >= 65_536) this.portOfVi.clear();
+      port = this.interfaceIndex(viId);
+      this.portOfVi.set(viId, port);
+    }
+    return port;
   }
 
   private headerLength(): number {
@@ -372,7 +395,7 @@ export class SflowExporter {
           this.counts.datagramsSent += 1;
           sent();
         }
-        if (this.queue.length > 0) this.scheduleFlush();
+        if (this.queued() > 0) this.scheduleFlush();
         this.checkDrained();
       });
     }
@@ -384,7 +407,7 @@ export class SflowExporter {
   }
 
   private checkDrained(): void {
-    if (this.queue.length > 0 || this.inFlight > 0) return;
+    if (this.queued() > 0 || this.inFlight > 0) return;
     for (const resolve of this.drained) resolve();
     this.drained.clear();
   }
@@ -416,7 +439,7 @@ export class SflowExporter {
   }
 
   private encodeCounters(p: ViPortCounters): Buffer {
-    const source = this.interfaceIndex(p.viId);
+    const source = this.port(p.viId);
     const seq = ((this.counterSeq.get(source) ?? 0) + 1) >>> 0;
     this.counterSeq.set(source, seq);
     const x = new Xdr(128);
