@@ -304,6 +304,22 @@ describe('sFlow v5 to several collectors', () => {
     expect(e.stats()).toMatchObject({ flowSamplesSent: 12, sendErrors: 0 });
     expect(v6.datagrams.map((d) => d.toString('hex'))).toEqual(v4.datagrams.map((d) => d.toString('hex')));
   });
+
+  test('a collector that is gone is counted as send errors; the others still get everything', async () => {
+    const alive = await udpCollector();
+    const gone = createSocket('udp4');
+    await new Promise<void>((r) => gone.bind(0, '127.0.0.1', () => r()));
+    const gonePort = gone.address().port;
+    await new Promise<void>((r) => gone.close(() => r()));
+    const e = await exporter({ collectors: [{ host: '127.0.0.1', port: gonePort }, { host: '127.0.0.1', port: alive.port }] });
+    // The kernel reports the refusal (ICMP port unreachable) on a later send: keep sending until it has.
+    for (let round = 0; e.stats().sendErrors === 0; round += 1) {
+      if (round === 200) throw new Error('no send error reported for a closed collector port after 200 rounds');
+      e.offer([packetSample('vi-r-12', t0 + round)]);
+      await e.flush();
+    }
+    await until('the live collector to receive every datagram', () => alive.datagrams.length === e.stats().datagramsSent);
+  });
 });
 
 describe('sFlow v5 to pmacct', () => {

@@ -161,6 +161,11 @@ class Xdr {
   }
 }
 
+interface Target {
+  socket: Socket;
+  collector: string;
+}
+
 interface QueuedSample {
   sample: PacketSample;
   source: number;
@@ -192,9 +197,9 @@ export class SflowExporter {
   readonly counts: Omit<SflowExporterStats, 'queued'> = { datagramsSent: 0, flowSamplesSent: 0, counterSamplesSent: 0, queueDrops: 0, refused: 0, sendErrors: 0 };
 
   private readonly options: SflowExporterOptions;
-  private readonly targets: { socket: Socket; address: string; port: number }[];
+  private readonly targets: Target[];
 
-  private constructor(options: SflowExporterOptions, targets: { socket: Socket; address: string; port: number }[]) {
+  private constructor(options: SflowExporterOptions, targets: Target[]) {
     this.options = options;
     this.targets = targets;
     const family = isIP(options.agentAddress);
@@ -211,43 +216,39 @@ export class SflowExporter {
     }
   }
 
-  /** Resolves the collectors' names once and opens one unconnected UDP socket per address family. */
+  /**
+   * Resolves the collectors' names once and connects one UDP socket to each:
+   * a connected socket takes datagrams from its collector only (nothing else
+   * can send to the exporter's port) and reports an unreachable collector.
+   */
   static async start(options: SflowExporterOptions): Promise<SflowExporter> {
     if (options.collectors.length === 0) throw new Error('sFlow export needs at least one collector');
-    const sockets = new Map<4 | 6, Socket>();
-    const targets: { socket: Socket; address: string; port: number }[] = [];
+    const targets: Target[] = [];
     try {
       for (const c of options.collectors) {
-        let address: string;
-        let family: 4 | 6;
+        let found: { address: string; family: number };
         try {
-          const found = await lookup(c.host);
-          address = found.address;
-          family = found.family === 6 ? 6 : 4;
+          found = await lookup(c.host);
         } catch (e) {
           throw new Error(`sFlow collector ${c.host}:${c.port}: cannot resolve "${c.host}" (${(e as Error).message})`, { cause: e });
         }
-        let socket = sockets.get(family);
-        if (!socket) {
-          socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-          sockets.set(family, socket);
-          await new Promise<void>((resolve, reject) => {
-            socket!.once('error', reject);
-            socket!.bind(0, () => {
-              socket!.off('error', reject);
-              resolve();
-            });
+        const socket = createSocket(found.family === 6 ? 'udp6' : 'udp4');
+        targets.push({ socket, collector: `${c.host}:${c.port}` });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.connect(c.port, found.address, () => {
+            socket.off('error', reject);
+            resolve();
           });
-          socket.unref();
-        }
-        targets.push({ socket, address, port: c.port });
+        });
+        socket.unref();
       }
     } catch (e) {
-      for (const s of sockets.values()) s.close();
+      for (const t of targets) t.socket.close();
       throw e;
     }
     const exporter = new SflowExporter(options, targets);
-    for (const s of sockets.values()) s.on('error', (e) => exporter.sendFailed(e));
+    for (const t of targets) t.socket.on('error', (e) => exporter.sendFailed(t.collector, e));
     return exporter;
   }
 
@@ -302,8 +303,7 @@ export class SflowExporter {
     await this.flush();
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    const sockets = new Set(this.targets.map((t) => t.socket));
-    await Promise.all([...sockets].map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.targets.map((t) => new Promise<void>((r) => t.socket.close(() => r()))));
   }
 
   private scheduleFlush(): void {
@@ -387,9 +387,9 @@ export class SflowExporter {
     let pending = this.targets.length;
     for (const t of this.targets) {
       this.inFlight += 1;
-      t.socket.send(datagram, t.port, t.address, (e) => {
+      t.socket.send(datagram, (e) => {
         this.inFlight -= 1;
-        if (e) this.sendFailed(e);
+        if (e) this.sendFailed(t.collector, e);
         pending -= 1;
         if (pending === 0) {
           this.counts.datagramsSent += 1;
@@ -401,8 +401,8 @@ export class SflowExporter {
     }
   }
 
-  private sendFailed(e: Error): void {
-    if (this.counts.sendErrors === 0) this.log(`sFlow: sending to a collector failed: ${e.message}`);
+  private sendFailed(collector: string, e: Error): void {
+    if (this.counts.sendErrors === 0) this.log(`sFlow: sending to collector ${collector} failed: ${e.message}`);
     this.counts.sendErrors += 1;
   }
 
