@@ -16,6 +16,11 @@
  * counters_sample_expanded per VI port carries generic interface counters:
  * in = from the VI, out = to the VI.
  *
+ * The data plane samples per demux rule, and a VI may have several rules at
+ * different rates: each flow sample carries its own rule's rate and sample
+ * pool (collectors scale each sample by its own rate). Counters wrap at 32
+ * bits where sFlow's fields are 32-bit, as the spec expects.
+ *
  * The caller is the data plane's drain loop: offer() only queues (bounded;
  * beyond the bound samples are dropped and added to the sFlow drops of their
  * data source, so collectors see the loss), and sending happens on the next
