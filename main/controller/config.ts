@@ -78,7 +78,7 @@ export const DataPlaneConfigSchema = z.strictObject({
 export type DataPlaneConfig = z.output<typeof DataPlaneConfigSchema>;
 
 export const EvidenceConfigSchema = z.strictObject({
-  /** Each sample takes a 512-byte slot on disk, so 16 MiB hold 32767 samples. */
+  /** Each sample takes a 512-byte slot on disk: 16 MiB hold 32767 samples, so the default count bound is the tighter. */
   maxBytesPerVi: z.number().int().min(4096, 'at least 4096 bytes per VI').max(2 ** 32).default(16 * 2 ** 20),
   maxSamplesPerVi: z.number().int().min(1).max(8_000_000).default(20_000),
 });

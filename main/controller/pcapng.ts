@@ -22,7 +22,6 @@ const BLOCK_ISB = 0x00000005;
 const BLOCK_EPB = 0x00000006;
 const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
-const OPT_ENDOFOPT = 0;
 const OPT_COMMENT = 1;
 const SHB_USERAPPL = 4;
 const IF_NAME = 2;
@@ -38,14 +37,12 @@ const TSRESOL_NANOSECONDS = 9;
 
 interface BlockOption {
   code: number;
-  value: Buffer;
+  /** Text is written as UTF-8 without a copy. */
+  value: Buffer | string;
 }
 
 const pad4 = (n: number): number => (n + 3) & ~3;
-
-function textOption(code: number, text: string): BlockOption {
-  return { code, value: Buffer.from(text, 'utf8') };
-}
+const optionBytes = (o: BlockOption): number => (typeof o.value === 'string' ? Buffer.byteLength(o.value, 'utf8') : o.value.length);
 
 function u64Option(code: number, n: bigint): BlockOption {
   const value = Buffer.alloc(8);
@@ -63,37 +60,6 @@ function timestampOption(code: number, ns: bigint): BlockOption {
 function writeTimestamp(buf: Buffer, offset: number, ns: bigint): void {
   buf.writeUInt32LE(Number(ns >> 32n), offset);
   buf.writeUInt32LE(Number(ns & 0xffff_ffffn), offset + 4);
-}
-
-function optionsLength(options: readonly BlockOption[]): number {
-  if (options.length === 0) return 0;
-  return options.reduce((n, o) => n + 4 + pad4(o.value.length), 0) + 4;
-}
-
-function writeOptions(buf: Buffer, offset: number, options: readonly BlockOption[]): number {
-  if (options.length === 0) return offset;
-  for (const o of options) {
-    if (o.value.length > 0xffff) throw new RangeError(`pcapng option ${o.code} holds ${o.value.length} bytes, more than 65535`);
-    buf.writeUInt16LE(o.code, offset);
-    buf.writeUInt16LE(o.value.length, offset + 2);
-    o.value.copy(buf, offset + 4);
-    offset += 4 + pad4(o.value.length);
-  }
-  buf.writeUInt16LE(OPT_ENDOFOPT, offset);
-  buf.writeUInt16LE(0, offset + 2);
-  return offset + 4;
-}
-
-/** A block: type, total length, body (already padded), options, total length again. */
-function block(type: number, body: Buffer, options: readonly BlockOption[]): Buffer {
-  const total = 8 + body.length + optionsLength(options) + 4;
-  const buf = Buffer.alloc(total);
-  buf.writeUInt32LE(type, 0);
-  buf.writeUInt32LE(total, 4);
-  body.copy(buf, 8);
-  const end = writeOptions(buf, 8 + body.length, options);
-  buf.writeUInt32LE(total, end);
-  return buf;
 }
 
 export interface PcapngInterface {
@@ -117,31 +83,34 @@ export interface InterfaceStatistics {
  * statistics in any order the format allows (an interface before its packets).
  */
 export class PcapngWriter {
-  private readonly chunks: Buffer[] = [];
+  // One growing buffer: an export writes tens of thousands of small blocks, and a buffer per block
+  // (allocation, zeroing, then a concat) cost most of the time.
+  private out = Buffer.allocUnsafe(1 << 16);
+  private length = 0;
   private readonly snaplens: number[] = [];
 
   constructor(section: { application: string; comment?: string }) {
-    const body = Buffer.alloc(16);
-    body.writeUInt32LE(BYTE_ORDER_MAGIC, 0);
-    body.writeUInt16LE(1, 4);
-    body.writeUInt16LE(0, 6);
-    // Section length unknown (-1): readers walk the blocks.
-    body.writeBigInt64LE(-1n, 8);
-    const options = [textOption(SHB_USERAPPL, section.application)];
-    if (section.comment) options.unshift(textOption(OPT_COMMENT, section.comment));
-    this.chunks.push(block(BLOCK_SHB, body, options));
+    const options: BlockOption[] = [{ code: SHB_USERAPPL, value: section.application }];
+    if (section.comment) options.unshift({ code: OPT_COMMENT, value: section.comment });
+    this.block(BLOCK_SHB, 16, options, (buf, at) => {
+      buf.writeUInt32LE(BYTE_ORDER_MAGIC, at);
+      buf.writeUInt16LE(1, at + 4);
+      buf.writeUInt16LE(0, at + 6);
+      // Section length unknown (-1): readers walk the blocks.
+      buf.writeBigInt64LE(-1n, at + 8);
+    });
   }
 
   /** Adds an interface; returns its id for packets and statistics. */
   addInterface(i: PcapngInterface): number {
     const snaplen = i.snaplen ?? MAX_CAPTURED_BYTES;
-    const body = Buffer.alloc(8);
-    body.writeUInt16LE(i.linktype ?? LINKTYPE_ETHERNET, 0);
-    body.writeUInt32LE(snaplen, 4);
-    const options = [textOption(IF_NAME, i.name)];
-    if (i.description) options.push(textOption(IF_DESCRIPTION, i.description));
+    const options: BlockOption[] = [{ code: IF_NAME, value: i.name }];
+    if (i.description) options.push({ code: IF_DESCRIPTION, value: i.description });
     options.push({ code: IF_TSRESOL, value: Buffer.from([TSRESOL_NANOSECONDS]) });
-    this.chunks.push(block(BLOCK_IDB, body, options));
+    this.block(BLOCK_IDB, 8, options, (buf, at) => {
+      buf.writeUInt16LE(i.linktype ?? LINKTYPE_ETHERNET, at);
+      buf.writeUInt32LE(snaplen, at + 4);
+    });
     this.snaplens.push(snaplen);
     return this.snaplens.length - 1;
   }
@@ -150,30 +119,65 @@ export class PcapngWriter {
     const snaplen = this.snaplen(interfaceId);
     if (data.length > snaplen) throw new RangeError(`pcapng packet of ${data.length} bytes exceeds interface ${interfaceId}'s snaplen ${snaplen}`);
     if (originalLength < data.length) throw new RangeError(`pcapng packet: original length ${originalLength} is less than the ${data.length} bytes captured`);
-    const body = Buffer.alloc(20 + pad4(data.length));
-    body.writeUInt32LE(interfaceId, 0);
-    writeTimestamp(body, 4, timestampNs);
-    body.writeUInt32LE(data.length, 12);
-    body.writeUInt32LE(originalLength, 16);
-    body.set(data, 20);
-    this.chunks.push(block(BLOCK_EPB, body, comment ? [textOption(OPT_COMMENT, comment)] : []));
+    this.block(BLOCK_EPB, 20 + pad4(data.length), comment ? [{ code: OPT_COMMENT, value: comment }] : [], (buf, at) => {
+      buf.writeUInt32LE(interfaceId, at);
+      writeTimestamp(buf, at + 4, timestampNs);
+      buf.writeUInt32LE(data.length, at + 12);
+      buf.writeUInt32LE(originalLength, at + 16);
+      buf.set(data, at + 20);
+    });
   }
 
   addStatistics(interfaceId: number, s: InterfaceStatistics): void {
     this.snaplen(interfaceId);
-    const body = Buffer.alloc(12);
-    body.writeUInt32LE(interfaceId, 0);
-    writeTimestamp(body, 4, s.atNs);
     const options: BlockOption[] = [];
     if (s.startNs !== undefined) options.push(timestampOption(ISB_STARTTIME, s.startNs));
     if (s.endNs !== undefined) options.push(timestampOption(ISB_ENDTIME, s.endNs));
     if (s.received !== undefined) options.push(u64Option(ISB_IFRECV, s.received));
     if (s.dropped !== undefined) options.push(u64Option(ISB_IFDROP, s.dropped));
-    this.chunks.push(block(BLOCK_ISB, body, options));
+    this.block(BLOCK_ISB, 12, options, (buf, at) => {
+      buf.writeUInt32LE(interfaceId, at);
+      writeTimestamp(buf, at + 4, s.atNs);
+    });
   }
 
   toBuffer(): Buffer {
-    return Buffer.concat(this.chunks);
+    return Buffer.from(this.out.subarray(0, this.length));
+  }
+
+  /** A block: type, total length, body (bodyLength, a multiple of 4), options, total length again. */
+  private block(type: number, bodyLength: number, options: readonly BlockOption[], writeBody: (buf: Buffer, at: number) => void): void {
+    const lengths = options.map(optionBytes);
+    const optionsLength = options.length === 0 ? 0 : lengths.reduce((n, l) => n + 4 + pad4(l), 4);
+    const total = 8 + bodyLength + optionsLength + 4;
+    this.reserve(total);
+    const buf = this.out;
+    const start = this.length;
+    // Zero first: padding after data and option values must be zero.
+    buf.fill(0, start, start + total);
+    buf.writeUInt32LE(type, start);
+    buf.writeUInt32LE(total, start + 4);
+    writeBody(buf, start + 8);
+    let at = start + 8 + bodyLength;
+    options.forEach((o, k) => {
+      const len = lengths[k]!;
+      if (len > 0xffff) throw new RangeError(`pcapng option ${o.code} holds ${len} bytes, more than 65535`);
+      buf.writeUInt16LE(o.code, at);
+      buf.writeUInt16LE(len, at + 2);
+      if (typeof o.value === 'string') buf.write(o.value, at + 4, 'utf8');
+      else o.value.copy(buf, at + 4);
+      at += 4 + pad4(len);
+    });
+    // opt_endofopt (code 0, length 0) is the zeroed word after the last option.
+    buf.writeUInt32LE(total, start + total - 4);
+    this.length += total;
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.length + n));
+    this.out.copy(bigger, 0, 0, this.length);
+    this.out = bigger;
   }
 
   private snaplen(interfaceId: number): number {

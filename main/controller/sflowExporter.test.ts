@@ -31,9 +31,9 @@ async function until(what: string, ok: () => boolean, deadlineMs = 20_000): Prom
 }
 
 /** A plain UDP socket on loopback that keeps every datagram it receives. */
-async function udpCollector(): Promise<{ port: number; datagrams: Buffer[] }> {
-  const socket: Socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+async function udpCollector(host = '127.0.0.1'): Promise<{ port: number; datagrams: Buffer[] }> {
+  const socket: Socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((resolve) => socket.bind(0, host, () => resolve()));
   const datagrams: Buffer[] = [];
   socket.on('message', (m) => datagrams.push(m));
   cleanups.push(() => new Promise<void>((r) => socket.close(() => r())));
@@ -292,6 +292,35 @@ interface SfacctdRow {
   packets: number;
   bytes: number;
 }
+
+describe('sFlow v5 to several collectors', () => {
+  test('every collector, IPv4 or IPv6, gets the same datagrams', async () => {
+    const v4 = await udpCollector();
+    const v6 = await udpCollector('::1');
+    const e = await exporter({ collectors: [{ host: '127.0.0.1', port: v4.port }, { host: '::1', port: v6.port }] });
+    e.offer(Array.from({ length: 12 }, (_, i) => packetSample('vi-r-12', t0 + i)));
+    await e.flush();
+    await until('both collectors to receive every datagram', () => v4.datagrams.length === e.stats().datagramsSent && v6.datagrams.length === e.stats().datagramsSent);
+    expect(e.stats()).toMatchObject({ flowSamplesSent: 12, sendErrors: 0 });
+    expect(v6.datagrams.map((d) => d.toString('hex'))).toEqual(v4.datagrams.map((d) => d.toString('hex')));
+  });
+
+  test('a collector that is gone is counted as send errors; the others still get everything', async () => {
+    const alive = await udpCollector();
+    const gone = createSocket('udp4');
+    await new Promise<void>((r) => gone.bind(0, '127.0.0.1', () => r()));
+    const gonePort = gone.address().port;
+    await new Promise<void>((r) => gone.close(() => r()));
+    const e = await exporter({ collectors: [{ host: '127.0.0.1', port: gonePort }, { host: '127.0.0.1', port: alive.port }] });
+    // The kernel reports the refusal (ICMP port unreachable) on a later send: keep sending until it has.
+    for (let round = 0; e.stats().sendErrors === 0; round += 1) {
+      if (round === 200) throw new Error('no send error reported for a closed collector port after 200 rounds');
+      e.offer([packetSample('vi-r-12', t0 + round)]);
+      await e.flush();
+    }
+    await until('the live collector to receive every datagram', () => alive.datagrams.length === e.stats().datagramsSent);
+  });
+});
 
 describe('sFlow v5 to pmacct', () => {
   test.skipIf(!haveSfacctd)('sfacctd counts every sample by host pair, with the sampling rate and the VI ports', async () => {

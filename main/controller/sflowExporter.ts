@@ -16,6 +16,11 @@
  * counters_sample_expanded per VI port carries generic interface counters:
  * in = from the VI, out = to the VI.
  *
+ * The data plane samples per demux rule, and a VI may have several rules at
+ * different rates: each flow sample carries its own rule's rate and sample
+ * pool (collectors scale each sample by its own rate). Counters wrap at 32
+ * bits where sFlow's fields are 32-bit, as the spec expects.
+ *
  * The caller is the data plane's drain loop: offer() only queues (bounded;
  * beyond the bound samples are dropped and added to the sFlow drops of their
  * data source, so collectors see the loss), and sending happens on the next
@@ -161,6 +166,11 @@ class Xdr {
   }
 }
 
+interface Target {
+  socket: Socket;
+  collector: string;
+}
+
 interface QueuedSample {
   sample: PacketSample;
   source: number;
@@ -168,7 +178,10 @@ interface QueuedSample {
 
 export class SflowExporter {
   private readonly startedAt = Date.now();
-  private readonly queue: QueuedSample[] = [];
+  // A FIFO as an array and a head index: shift() on a long array is linear, and the queue can be long.
+  private queue: QueuedSample[] = [];
+  private head = 0;
+  private readonly portOfVi = new Map<string, number>();
   private readonly flowSeq = new Map<number, number>();
   private readonly counterSeq = new Map<number, number>();
   /** Samples this exporter lost per data source, added to the data plane's drops. */
@@ -189,9 +202,9 @@ export class SflowExporter {
   readonly counts: Omit<SflowExporterStats, 'queued'> = { datagramsSent: 0, flowSamplesSent: 0, counterSamplesSent: 0, queueDrops: 0, refused: 0, sendErrors: 0 };
 
   private readonly options: SflowExporterOptions;
-  private readonly targets: { socket: Socket; address: string; port: number }[];
+  private readonly targets: Target[];
 
-  private constructor(options: SflowExporterOptions, targets: { socket: Socket; address: string; port: number }[]) {
+  private constructor(options: SflowExporterOptions, targets: Target[]) {
     this.options = options;
     this.targets = targets;
     const family = isIP(options.agentAddress);
@@ -208,48 +221,44 @@ export class SflowExporter {
     }
   }
 
-  /** Resolves the collectors' names once and opens one unconnected UDP socket per address family. */
+  /**
+   * Resolves the collectors' names once and connects one UDP socket to each:
+   * a connected socket takes datagrams from its collector only (nothing else
+   * can send to the exporter's port) and reports an unreachable collector.
+   */
   static async start(options: SflowExporterOptions): Promise<SflowExporter> {
     if (options.collectors.length === 0) throw new Error('sFlow export needs at least one collector');
-    const sockets = new Map<4 | 6, Socket>();
-    const targets: { socket: Socket; address: string; port: number }[] = [];
+    const targets: Target[] = [];
     try {
       for (const c of options.collectors) {
-        let address: string;
-        let family: 4 | 6;
+        let found: { address: string; family: number };
         try {
-          const found = await lookup(c.host);
-          address = found.address;
-          family = found.family === 6 ? 6 : 4;
+          found = await lookup(c.host);
         } catch (e) {
           throw new Error(`sFlow collector ${c.host}:${c.port}: cannot resolve "${c.host}" (${(e as Error).message})`, { cause: e });
         }
-        let socket = sockets.get(family);
-        if (!socket) {
-          socket = createSocket(family === 6 ? 'udp6' : 'udp4');
-          sockets.set(family, socket);
-          await new Promise<void>((resolve, reject) => {
-            socket!.once('error', reject);
-            socket!.bind(0, () => {
-              socket!.off('error', reject);
-              resolve();
-            });
+        const socket = createSocket(found.family === 6 ? 'udp6' : 'udp4');
+        targets.push({ socket, collector: `${c.host}:${c.port}` });
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.connect(c.port, found.address, () => {
+            socket.off('error', reject);
+            resolve();
           });
-          socket.unref();
-        }
-        targets.push({ socket, address, port: c.port });
+        });
+        socket.unref();
       }
     } catch (e) {
-      for (const s of sockets.values()) s.close();
+      for (const t of targets) t.socket.close();
       throw e;
     }
     const exporter = new SflowExporter(options, targets);
-    for (const s of sockets.values()) s.on('error', (e) => exporter.sendFailed(e));
+    for (const t of targets) t.socket.on('error', (e) => exporter.sendFailed(t.collector, e));
     return exporter;
   }
 
   stats(): SflowExporterStats {
-    return { queued: this.queue.length, ...this.counts };
+    return { queued: this.queued(), ...this.counts };
   }
 
   /** Queues samples for the collectors; never waits. Full queue: the sample is dropped and counted. */
@@ -262,8 +271,8 @@ export class SflowExporter {
         this.counts.refused += 1;
         continue;
       }
-      const source = sample.viId === '' ? UPLINK_IFINDEX : this.interfaceIndex(sample.viId);
-      if (this.queue.length >= this.queueLimit) {
+      const source = this.port(sample.viId);
+      if (this.queued() >= this.queueLimit) {
         this.counts.queueDrops += 1;
         this.lostBySource.set(source, (this.lostBySource.get(source) ?? 0) + 1);
         continue;
@@ -290,7 +299,7 @@ export class SflowExporter {
   /** Resolves when everything queued so far has been handed to the kernel. */
   async flush(): Promise<void> {
     this.sendQueued();
-    if (this.queue.length === 0 && this.inFlight === 0) return;
+    if (this.queued() === 0 && this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.drained.add(resolve));
   }
 
@@ -299,12 +308,11 @@ export class SflowExporter {
     await this.flush();
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    const sockets = new Set(this.targets.map((t) => t.socket));
-    await Promise.all([...sockets].map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all(this.targets.map((t) => new Promise<void>((r) => t.socket.close(() => r()))));
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.queue.length === 0) return;
+    if (this.flushScheduled || this.queued() === 0) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
@@ -314,23 +322,43 @@ export class SflowExporter {
 
   private sendQueued(): void {
     // Bound what the kernel has not taken yet; the rest waits in the (bounded) queue.
-    while (this.queue.length > 0 && this.inFlight < this.inFlightLimit) {
+    while (this.queued() > 0 && this.inFlight < this.inFlightLimit) {
       const batch: Buffer[] = [];
       let size = this.headerLength();
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
+      while (this.queued() > 0) {
+        const next = this.queue[this.head]!;
         const seq = ((this.flowSeq.get(next.source) ?? 0) + 1) >>> 0;
         const record = this.encodeFlow(next, seq);
         if (size + record.length > this.maxDatagram && batch.length > 0) break;
         // The sequence number is spent only once the sample is in a datagram: collectors count gaps as loss.
         this.flowSeq.set(next.source, seq);
-        this.queue.shift();
+        this.head += 1;
         batch.push(record);
         size += record.length;
       }
       this.sendDatagram(batch, () => (this.counts.flowSamplesSent += batch.length));
     }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
     this.checkDrained();
+  }
+
+  private queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** A VI's port number, remembered (bounded: a data plane naming endless VIs must not grow it forever). */
+  private port(viId: string): number {
+    if (viId === '') return UPLINK_IFINDEX;
+    let port = this.portOfVi.get(viId);
+    if (port === undefined) {
+      if (this.portOfVi.size >= 65_536) this.portOfVi.clear();
+      port = this.interfaceIndex(viId);
+      this.portOfVi.set(viId, port);
+    }
+    return port;
   }
 
   private headerLength(): number {
@@ -364,27 +392,27 @@ export class SflowExporter {
     let pending = this.targets.length;
     for (const t of this.targets) {
       this.inFlight += 1;
-      t.socket.send(datagram, t.port, t.address, (e) => {
+      t.socket.send(datagram, (e) => {
         this.inFlight -= 1;
-        if (e) this.sendFailed(e);
+        if (e) this.sendFailed(t.collector, e);
         pending -= 1;
         if (pending === 0) {
           this.counts.datagramsSent += 1;
           sent();
         }
-        if (this.queue.length > 0) this.scheduleFlush();
+        if (this.queued() > 0) this.scheduleFlush();
         this.checkDrained();
       });
     }
   }
 
-  private sendFailed(e: Error): void {
-    if (this.counts.sendErrors === 0) this.log(`sFlow: sending to a collector failed: ${e.message}`);
+  private sendFailed(collector: string, e: Error): void {
+    if (this.counts.sendErrors === 0) this.log(`sFlow: sending to collector ${collector} failed: ${e.message}`);
     this.counts.sendErrors += 1;
   }
 
   private checkDrained(): void {
-    if (this.queue.length > 0 || this.inFlight > 0) return;
+    if (this.queued() > 0 || this.inFlight > 0) return;
     for (const resolve of this.drained) resolve();
     this.drained.clear();
   }
@@ -416,7 +444,7 @@ export class SflowExporter {
   }
 
   private encodeCounters(p: ViPortCounters): Buffer {
-    const source = this.interfaceIndex(p.viId);
+    const source = this.port(p.viId);
     const seq = ((this.counterSeq.get(source) ?? 0) + 1) >>> 0;
     this.counterSeq.set(source, seq);
     const x = new Xdr(128);
