@@ -117,7 +117,7 @@ export class ViLifecycle {
     if (!rules.ok) return { ok: false, reason: rules.reason };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
     // The port exists before the VI does, so the VI finds it as soon as it looks.
-    let env: Record<string, string> = {};
+    let env: Record<string, string>;
     try {
       env = this.dataPath?.openPort({ viId, dir: join(this.stateDir, 'vis', viId), service: hold.service }) ?? {};
     } catch (e) {
