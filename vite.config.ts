@@ -35,8 +35,9 @@ function mainConfig(): UserConfig {
           shell: 'main/shell/main.ts',
           headless: 'main/console/headlessMain.ts',
           pcctl: 'main/cli/pcctl.ts',
-          // The built-in service a controller runs inside VIs, as its own program.
+          // The built-in services a controller runs inside VIs, each as its own program.
           monitor: 'main/services/monitor.ts',
+          forward: 'main/services/forward.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -6,9 +6,9 @@
  * the field and the reason, never half-loaded. Relative paths are relative to
  * the file.
  */
-import { accessSync, constants, mkdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeIssues } from '../protocol/dispatcher.ts';
 import { isLoopbackHost } from '../protocol/listen.ts';
@@ -214,6 +214,26 @@ const SPECIAL_FILESYSTEMS = new Map<number, string>([
  * a path the kernel answers ENOENT for however often it is asked (anything
  * under /proc), which hung start-up.
  */
+/**
+ * VIs run as users of their own and must reach their directories under
+ * stateDir/vis (their home, their ring socket), so every directory on the way
+ * must be searchable by others; listing stays closed (0711), and the
+ * controller's own files inside are 0600. Says which directory is not.
+ */
+export function openStateDirToVis(stateDir: string): void {
+  chmodSync(stateDir, 0o711);
+  chmodSync(join(stateDir, 'vis'), 0o711);
+  for (let dir = dirname(resolve(stateDir)); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      throw new ConfigError(
+        `stateDir ${stateDir} cannot be used: ${dir} (mode ${(mode & 0o777).toString(8)}) is not searchable by others, and VIs run as users of their own that must reach their directories under it (chmod o+x ${dir}, or choose a stateDir under /var/lib)`,
+      );
+    }
+    if (dir === dirname(dir)) break;
+  }
+}
+
 export function makeStateDir(stateDir: string, sub: string, mode = 0o700): void {
   const refuse = (why: string): never => {
     throw new ConfigError(`stateDir ${stateDir} cannot be used: ${why}`);

@@ -17,7 +17,7 @@ import { createDispatcher } from '../protocol/dispatcher.ts';
 import { RpcServer } from '../protocol/server.ts';
 import { controllerHandlers, ControllerTopics, SOFTWARE } from './api.ts';
 import { Cloudlet } from './cloudlet.ts';
-import { makeStateDir, type ControllerConfig } from './config.ts';
+import { makeStateDir, openStateDirToVis, type ControllerConfig } from './config.ts';
 import { CloudletDataPath } from './dataPath.ts';
 import { EvidenceRings } from './evidenceRing.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -67,6 +67,7 @@ export class ControllerDaemon {
     // The state directory before the cgroups: a refusal must leave nothing behind.
     makeStateDir(config.stateDir, 'vis');
     this.host = detectIsolation(config.cloudletId, config.sandbox.mode);
+    if (this.host.root && this.host.setpriv) openStateDirToVis(config.stateDir);
     try {
       this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
     } catch (e) {

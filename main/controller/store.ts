@@ -7,6 +7,7 @@
  * controller killed at any moment restarts into a state it can reconcile
  * against the processes it finds and against the scheduler.
  */
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Profile, Resources, ServiceSpec } from '../protocol/domain.ts';
 import type { Alarm, Isolation, LocalAuditEntry, ViLimits, ViState } from '../protocol/controllerApi.ts';
@@ -100,6 +101,9 @@ export class ControllerStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
+    // Created 0600 first: SQLite gives its -wal and -shm files the database's mode, and the
+    // state directory is searchable by VIs (they reach their own directories through it).
+    closeSync(openSync(file, 'a', 0o600));
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');

@@ -48,15 +48,18 @@ import {
 import type { ControllerStore, ViRecord } from './store.ts';
 
 /**
- * The built-in monitor service: beside this module when bundled (dist/main/monitor.js, once the
- * build has it as an entry), else the source file of the checkout (run from main/controller/ or
- * from dist/main/). Without one, "monitor" is simply not an installed program.
+ * The built-in services (main/services/): beside this module when bundled (dist/main/NAME.js,
+ * each built as its own entry), else the source file of the checkout (run from main/controller/
+ * or from dist/main/). A built-in whose file is not found is simply not an installed program.
  */
-function findMonitorScript(): string | undefined {
+function findServiceScript(name: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, 'monitor.js'), join(here, '..', 'services', 'monitor.ts'), join(here, '..', '..', 'main', 'services', 'monitor.ts')].find((f) => existsSync(f));
+  return [join(here, `${name}.js`), join(here, '..', 'services', `${name}.ts`), join(here, '..', '..', 'main', 'services', `${name}.ts`)].find((f) => existsSync(f));
 }
-const monitorScript = findMonitorScript();
+const builtInServices = new Map(['monitor', 'forward'].flatMap((name) => {
+  const script = findServiceScript(name);
+  return script ? [[name, script] as const] : [];
+}));
 
 export interface ProgramTable {
   [id: string]: { command: string[] };
@@ -133,7 +136,7 @@ export class ViSupervisor {
   }
 
   programs(): string[] {
-    return [...(monitorScript ? ['monitor'] : []), ...Object.keys(this.o.programs).filter((p) => p !== 'monitor')];
+    return [...builtInServices.keys(), ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
   }
 
   /** The command line of a program, or undefined when it is not installed here. */
@@ -141,7 +144,8 @@ export class ViSupervisor {
     const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
     const configured = Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
     if (configured) return [...configured.command, ...argv];
-    if (program === 'monitor' && monitorScript) return [process.execPath, '--disable-warning=ExperimentalWarning', monitorScript, ...argv];
+    const builtIn = builtInServices.get(program);
+    if (builtIn) return [process.execPath, '--disable-warning=ExperimentalWarning', builtIn, ...argv];
     return undefined;
   }
 
@@ -234,7 +238,8 @@ export class ViSupervisor {
     };
     this.o.store.putVi(vi);
     this.o.onChange(vi, existing?.state ?? null);
-    const out = openSync(join(this.o.stateDir, 'vis', `${req.viId}.log`), 'a');
+    // 0600: the vis directory is searchable by every VI, and one VI's output is not another's to read.
+    const out = openSync(join(this.o.stateDir, 'vis', `${req.viId}.log`), 'a', 0o600);
     let child: ChildProcess;
     try {
       child = spawn(plan.file, plan.args, { cwd: dir, env: plan.env, detached: true, stdio: ['ignore', out, out] });
