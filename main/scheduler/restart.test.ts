@@ -1,34 +1,20 @@
 import { describe, expect, test } from 'vitest';
-import type { ControllerCommand } from '../protocol/domain.ts';
 import { systemActor } from './audit.ts';
 import { Scheduler } from './scheduler.ts';
-import { request, testConfig } from '../../test/support/schedulerFixtures.ts';
-
-/** Attaches an always-willing fake controller for cloudlet cA and records what it is told. */
-function fakeController(s: Scheduler): ControllerCommand[] {
-  const seen: ControllerCommand[] = [];
-  s.hub.attach('cA', 'fake-connection', {
-    push: (cmd) => {
-      seen.push(cmd);
-      queueMicrotask(() => s.hub.answer('cA', { commandId: cmd.commandId, ok: true }));
-    },
-    end: () => undefined,
-  });
-  return seen;
-}
+import { attachController, request, testConfig } from '../../test/support/schedulerFixtures.ts';
 
 describe('after a restart', () => {
   test('start and stop timers are rebuilt from the store', async () => {
     const config = testConfig({ slotMs: 1000, approval: { autoApprove: [], autoApproveAll: true } });
     const first = new Scheduler(config, { log: () => undefined });
-    fakeController(first);
+    attachController(first, 'cA');
     const t0 = Math.ceil(Date.now() / 1000) * 1000 + 2000;
     const made = await first.request('p1', request(t0, t0 + 1000, 2), systemActor);
     expect(made.state).toBe('scheduled');
     first.close();
 
     const second = new Scheduler(config, { log: () => undefined });
-    const seen = fakeController(second);
+    const seen = attachController(second, 'cA');
     second.start();
     try {
       expect(second.index.holdOf(made.id)?.node.id).toBe(made.nodeId);
