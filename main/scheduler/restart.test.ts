@@ -1,7 +1,8 @@
+import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import { systemActor } from './audit.ts';
-import { Scheduler } from './scheduler.ts';
-import { attachController, request, testConfig } from '../../test/support/schedulerFixtures.ts';
+import { InconsistentStoreError, Scheduler } from './scheduler.ts';
+import { attachController, hour, request, testConfig } from '../../test/support/schedulerFixtures.ts';
 
 describe('after a restart', () => {
   test('start and stop timers are rebuilt from the store', async () => {
@@ -28,5 +29,33 @@ describe('after a restart', () => {
     } finally {
       second.close();
     }
+  });
+
+  test('a store that breaks an invariant is refused at start-up, saying what is wrong', async () => {
+    const config = testConfig({ approval: { autoApprove: [], autoApproveAll: true } });
+    const first = new Scheduler(config, { log: () => undefined });
+    attachController(first, 'cA');
+    const t0 = (Math.floor(Date.now() / hour) + 3) * hour;
+    const made = await first.request('p1', request(t0, t0 + hour, 2), systemActor);
+    expect(made.state).toBe('scheduled');
+    first.close();
+    // Consistent: it starts.
+    new Scheduler(config, { log: () => undefined }).close();
+
+    const db = new Database(config.database);
+    db.prepare('UPDATE reservations SET paid_micros = paid_micros + 1000000 WHERE id = ?').run(made.id);
+    db.prepare('UPDATE holds SET cpu = 7 WHERE reservation_id = ?').run(made.id);
+    db.close();
+    let refused: unknown;
+    try {
+      new Scheduler(config, { log: () => undefined }).close();
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(InconsistentStoreError);
+    const message = (refused as Error).message;
+    expect(message).toContain(`is inconsistent, refusing to serve it`);
+    expect(message).toMatch(new RegExp(`reservation ${made.id}: paid \\d+(\\.\\d+)? but its ledger sums to`));
+    expect(message).toMatch(new RegExp(`node ${made.nodeId} at .*: tenants hold cpu 7 > 6 \\(ISP share breached\\)`));
   });
 });
