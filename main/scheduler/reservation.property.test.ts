@@ -61,11 +61,11 @@ describe('one reservation under interleaved changes', () => {
             for (const o of ops) {
               const quarter = 15 * 60_000;
               const change: Promise<unknown> =
-                o.kind === 'approve' ? s.approve(made.id, systemActor, 'property')
+                o.kind === 'resize' ? s.resize(made.id, node(o.cpu, 1024, 10, 100), base + o.skip * quarter, systemActor, 'property')
+                : o.kind === 'approve' ? s.approve(made.id, systemActor, 'property')
                 : o.kind === 'decline' ? s.decline(made.id, systemActor, 'property')
                 : o.kind === 'cancel' ? s.cancel(made.id, systemActor, 'property')
-                : o.kind === 'terminate' ? s.terminate(made.id, systemActor, 'property')
-                : s.resize(made.id, node(o.cpu, 1024, 10, 100), base + o.skip * quarter, systemActor, 'property');
+                : s.terminate(made.id, systemActor, 'property');
               pending.push(change.catch((e: unknown) => {
                 // Refusals (wrong state, does not fit) are part of the game; anything else is a bug.
                 if (!(e instanceof RpcError) || !/Conflict|InvalidParams/.test(e.name)) throw e;
