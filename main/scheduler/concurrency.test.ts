@@ -155,6 +155,8 @@ describe('resize while the controller is asked', () => {
     const r1 = await running(s, 6);
     const from = Math.ceil(Date.now() / 1000) * 1000 + 1000;
     const shrinking = s.resize(r1.id, node(2, 1024, 10, 100), from, systemActor, 'shrink');
+    // A quote meanwhile looks without disturbing what is held.
+    expect(s.quote(r1.id, { action: 'resize', capacity: node(1, 1024, 10, 100), from }).fine).toBeGreaterThan(0);
     // Meanwhile another provider asks for 4 of the 4 cores the shrink would free.
     const other = await s.request('p2', request(from, from + 10_000, 4), systemActor);
     expect(other.state).toBe('declined');

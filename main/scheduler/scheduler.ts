@@ -671,6 +671,7 @@ export class Scheduler {
     const r = this.mustGet(id);
     const { from, profile, node, isp } = this.resizePlan(r, capacity, fromAt);
     const old = r.profile;
+    // The new profile ends at t1 like the old one, so the stop already scheduled at t1 still applies.
     const covering = coveringProfile(old, profile);
     // Both fit on their own, so their per-instant, per-resource maximum fits too.
     this.index.place(id, node.id, covering, isp);
@@ -728,10 +729,11 @@ export class Scheduler {
     const isp = this.isIsp(r.providerId);
     const node = this.inventory.nodeById.get(r.nodeId as string);
     if (!node) throw conflict(`reservation ${r.id} has no node`);
-    // Checked with its own hold set aside, then put back: synchronous, so no one sees the gap.
-    this.index.release(r.id);
+    // Checked with its own hold set aside, then put back as it was (the larger profile while a resize is under way, not
+    // r.profile): synchronous, so no one sees the gap.
+    const held = this.index.release(r.id);
     const bad = this.index.violationOn(node, profile, isp);
-    this.index.place(r.id, node.id, r.profile, isp);
+    if (held) this.index.place(r.id, held.node.id, held.profile, held.isp);
     if (bad) {
       const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
       throw conflict(
