@@ -56,6 +56,6 @@ describe('after a restart', () => {
     const message = (refused as Error).message;
     expect(message).toContain(`is inconsistent, refusing to serve it`);
     expect(message).toMatch(new RegExp(`reservation ${made.id}: paid \\d+(\\.\\d+)? but its ledger sums to`));
-    expect(message).toMatch(new RegExp(`node ${made.nodeId} at .*: tenants hold cpu 7 > 6 \\(ISP share breached\\)`));
+    expect(message).toContain(`node ${made.nodeId} from ${new Date(t0).toISOString()} to ${new Date(t0 + hour).toISOString()}: its holds exceed what it offers in cpu`);
   });
 });
