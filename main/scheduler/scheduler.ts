@@ -861,8 +861,7 @@ export class Scheduler {
           await this.commit(end, r);
         }),
       );
-    await reported;
-    await Promise.all(ended);
+    await Promise.all([reported, ...ended]);
     this.hub.report(cloudletId, report);
   }
 
