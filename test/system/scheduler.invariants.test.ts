@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, test } from 'vitest';
 import { RpcClient } from '../../main/protocol/client.ts';
-import type { ControllerCommand, ReservationRequest } from '../../main/protocol/domain.ts';
+import type { ControllerCommand, Reservation, ReservationRequest } from '../../main/protocol/domain.ts';
 import { RpcError } from '../../main/protocol/errors.ts';
 import { schedulerApi, type SchedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { Inventory } from '../../main/scheduler/inventory.ts';
@@ -49,6 +49,8 @@ const configFile = writeSchedulerConfig(config, dir);
 const inventory = new Inventory(config.topology, config.ispShare);
 const children: ChildProcess[] = [];
 const clients: RpcClient<SchedulerApi>[] = [];
+/** Commands the controllers were sent, by kind. */
+const told: Record<string, number> = {};
 
 afterAll(async () => {
   for (const c of clients) c.close();
@@ -76,6 +78,7 @@ async function controller(url: string, cloudletId: 'cA' | 'cC' | 'cD', random: (
   const c = await connect(url, tokens[cloudletId]);
   await c.call('controller.hello', {});
   await c.subscribe('controller.commands', {}, (cmd: ControllerCommand) => {
+    told[cmd.kind] = (told[cmd.kind] ?? 0) + 1;
     const x = random();
     const odds = cmd.kind === 'prepare' ? [0.7, 0.85] : cmd.kind === 'resize' ? [0.6, 0.8] : cmd.kind === 'start' ? [0.9, 1] : [1, 1];
     if (x >= (odds[1] as number)) return; // silent: the scheduler's hold timeout passes
@@ -110,12 +113,13 @@ async function runLoad(url: string, random: () => number, ids: string[], load: L
   // Mostly the newest few, so that changes to one reservation often meet.
   const pick = (): string | undefined => (random() < 0.8 ? ids[ids.length - 1 - Math.floor(random() * Math.min(ids.length, 10))] : ids[Math.floor(random() * ids.length)]);
   const reserveRequest = (): ReservationRequest => {
-    const t0 = (Math.floor(Date.now() / 1000) + 2 + Math.floor(random() * 20)) * 1000;
+    // Half start within seconds, so running VIs get resized (and their controllers asked) during the run.
+    const t0 = (Math.floor(Date.now() / 1000) + 2 + Math.floor(random() * (random() < 0.5 ? 2 : 20))) * 1000;
     const parts = 1 + Math.floor(random() * 3);
     let at = t0;
     const profile = Array.from({ length: parts }, () => {
       const from = at;
-      at += (1 + Math.floor(random() * 6)) * 1000;
+      at += (1 + Math.floor(random() * 8)) * 1000;
       return { from, to: at, capacity: node(0.5 * (1 + Math.floor(random() * 5)), 1024, 10, 100) };
     });
     return {
@@ -128,6 +132,16 @@ async function runLoad(url: string, random: () => number, ids: string[], load: L
       ...(random() < 0.1 ? { clientRequestId: `again-${Math.floor(random() * 40)}` } : {}),
     };
   };
+  /** Confirmed reservations with their slots: the ones running now are resized more often. */
+  const confirmed: { id: string; t0: number; t1: number }[] = [];
+  const noteConfirmed = (r: Reservation): void => {
+    if (r.state === 'scheduled') confirmed.push({ id: r.id, t0: r.t0, t1: r.t1 });
+  };
+  const running = (): string | undefined => {
+    const now = Date.now();
+    const list = confirmed.filter((c) => c.t0 <= now && now < c.t1);
+    return list[Math.floor(random() * list.length)]?.id;
+  };
   const change = async (id: string | undefined): Promise<void> => {
     const x = random();
     const provider = random() < 0.5 ? p1 : p2;
@@ -135,10 +149,14 @@ async function runLoad(url: string, random: () => number, ids: string[], load: L
       const r = await provider.call('reservation.request', reserveRequest());
       load.acked.add(r.id);
       ids.push(r.id);
-    } else if (x < 0.55) await op.call('reservation.approve', { id });
+      noteConfirmed(r);
+    } else if (x < 0.55) noteConfirmed(await op.call('reservation.approve', { id }));
     else if (x < 0.62) await op.call('reservation.decline', { id, reason: 'random decline' });
     else if (x < 0.75) await op.call('reservation.cancel', { id, reason: 'random cancel' });
-    else if (x < 0.95) await op.call('reservation.resize', { id, capacity: node(0.5 * Math.floor(random() * 12), 1024, 10, 100), reason: 'random resize' });
+    else if (x < 0.95) {
+      const target = (random() < 0.6 ? running() : undefined) ?? id;
+      await op.call('reservation.resize', { id: target, capacity: node(0.5 * Math.floor(random() * 12), 1024, 10, 100), reason: 'random resize' });
+    }
     else await op.call('reservation.terminate', { id, reason: 'random terminate' });
   };
   // Now and then two or three changes to one reservation at once.
@@ -216,6 +234,7 @@ describe('scheduler invariants under concurrent random operations, kill -9 and r
       const states = new Set((await op.call('reservation.list', { limit: 10_000 })).reservations.map((r) => r.state));
       // The run reached every corner: refusals, confirmations, running VIs and their ends.
       for (const s of ['declined', 'cancelled', 'scheduled', 'expired']) expect(states).toContain(s);
+      for (const kind of ['prepare', 'start', 'resize', 'stop']) expect(told[kind] ?? 0, `${kind} commands`).toBeGreaterThan(0);
 
       second.child.kill('SIGTERM');
       await exited(second.child);
