@@ -66,12 +66,25 @@ function profileOfHolds(rows: readonly HoldRow[]): Profile {
   return [...rows].sort((x, y) => x.from_ms - y.from_ms).map((h) => ({ from: h.from_ms, to: h.to_ms, capacity: { cpu: h.cpu, memMiB: h.mem_mib, diskGiB: h.disk_gib, netMbps: h.net_mbps } }));
 }
 
-const sameProfile = (a: Profile, b: Profile): boolean =>
-  a.length === b.length &&
-  a.every((s, i) => {
-    const t = b[i] as Profile[number];
-    return s.from === t.from && s.to === t.to && s.capacity.cpu === t.capacity.cpu && s.capacity.memMiB === t.capacity.memMiB && s.capacity.diskGiB === t.capacity.diskGiB && s.capacity.netMbps === t.capacity.netMbps;
-  });
+const sameCapacity = (x: Resources, y: Resources): boolean => x.cpu === y.cpu && x.memMiB === y.memMiB && x.diskGiB === y.diskGiB && x.netMbps === y.netMbps;
+
+/** Adjacent sub-slots with the same capacity as one, so profiles compare by what they hold when. */
+function merged(p: Profile): Profile {
+  const out: Profile = [];
+  for (const s of p) {
+    const last = out.at(-1);
+    if (last && last.to === s.from && sameCapacity(last.capacity, s.capacity)) out[out.length - 1] = { ...last, to: s.to };
+    else out.push(s);
+  }
+  return out;
+}
+
+/** Whether two profiles hold the same at every instant. */
+function sameProfile(a: Profile, b: Profile): boolean {
+  const x = merged(a);
+  const y = merged(b);
+  return x.length === y.length && x.every((s, i) => s.from === y[i]?.from && s.to === y[i]?.to && sameCapacity(s.capacity, (y[i] as Profile[number]).capacity));
+}
 
 /** The index key of the hold a reservation keeps on its old node while its move to another is not yet durable. */
 const leavingKey = (id: string): string => `${id}#leaving`;
@@ -686,7 +699,8 @@ export class Scheduler {
     this.index.place(id, node.id, covering, isp);
     if (r.state === 'active') {
       const cloudletId = r.cloudletId as string;
-      await this.durable(this.store.begin().holds(id, node.id, isp, covering), [r]);
+      // A shrink's covering profile is the old one, already stored.
+      if (!sameProfile(covering, old)) await this.durable(this.store.begin().holds(id, node.id, isp, covering), [r]);
       const outcome = await this.hub.send(cloudletId, { kind: 'resize', reservationId: id, profile }, this.config.holdTimeoutMs);
       if (!outcome.ok) {
         // A controller that timed out may still apply it late: tell it the stored profile again.
