@@ -40,6 +40,8 @@ export const SchedulerConfigSchema = z
     slotMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     horizonDays: z.number().positive().max(366).default(30),
     holdTimeoutMs: z.number().int().min(10).max(120_000).default(5000),
+    /** After a restart, how long reservations left approved or confirming wait for their controller to reconnect. */
+    reconnectWaitMs: z.number().int().min(0).max(600_000).default(30_000),
     reportIntervalMs: z.number().int().min(100).default(5000),
     staleAfterMs: z.number().int().min(200).default(15_000),
     /** Writes that arrive within this window share one transaction (one fsync). */

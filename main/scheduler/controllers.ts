@@ -53,11 +53,14 @@ export class ControllerHub {
   /** Nodes whose last report said down (admission skips them). */
   private readonly down = new Set<string>();
   private nextCommand = 1;
+  private stopped = false;
   private readonly runId = Date.now().toString(36);
   private readonly staleAfterMs: number;
   private readonly now: () => number;
   private readonly onStatus: (cloudletId: string, status: CloudletStatus, connected: boolean) => void;
   private staleTimer: NodeJS.Timeout | undefined;
+  /** Callers waiting for a cloudlet's controller to attach, per cloudlet. */
+  private readonly attachWaiters = new Map<string, Set<() => void>>();
 
   constructor(options: {
     cloudletIds: readonly string[];
@@ -79,7 +82,10 @@ export class ControllerHub {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.staleTimer) clearInterval(this.staleTimer);
+    for (const waiters of this.attachWaiters.values()) for (const w of waiters) w();
+    this.attachWaiters.clear();
     for (const [id, w] of this.waiting) {
       clearTimeout(w.timer);
       w.resolve({ ok: false, reason: 'the scheduler is shutting down' });
@@ -114,12 +120,38 @@ export class ControllerHub {
     c.link = { connectionId, sink };
     if (old && old.connectionId !== connectionId) old.sink.end();
     this.onStatus(cloudletId, c.status, true);
+    const waiters = this.attachWaiters.get(cloudletId);
+    this.attachWaiters.delete(cloudletId);
+    for (const w of waiters ?? []) w();
     return () => {
       if (c.link?.connectionId !== connectionId) return;
       c.link = undefined;
       this.failWaiting(cloudletId, `the controller of ${cloudletId} disconnected`);
       this.onStatus(cloudletId, c.status, false);
     };
+  }
+
+  /**
+   * Resolves true once the cloudlet's controller has subscribed to its
+   * commands (after its hello), or false when `timeoutMs` passes first or the
+   * hub stops; at once if it already has.
+   */
+  whenAttached(cloudletId: string, timeoutMs: number): Promise<boolean> {
+    if (this.connected(cloudletId)) return Promise.resolve(true);
+    if (!this.live.has(cloudletId) || this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiters = this.attachWaiters.get(cloudletId) ?? new Set();
+      this.attachWaiters.set(cloudletId, waiters);
+      const done = (attached: boolean): void => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+        resolve(attached);
+      };
+      const wake = (): void => done(this.connected(cloudletId));
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      waiters.add(wake);
+    });
   }
 
   report(cloudletId: string, report: ControllerReport): void {

@@ -6,9 +6,15 @@
  * Every change follows one pattern: decide in memory (synchronously, so no
  * other request can interleave), describe the writes (reservation row,
  * transition, holds, ledger, audit entry) in one WriteSet, await the group
- * commit, then publish events and answer. A reservation waiting on its
- * controller is "busy"; other changes to it are refused with Conflict until
- * the controller answers or the hold timeout passes.
+ * commit, then publish events and answer. Changes to one reservation run one
+ * after another (reservationQueue.ts), each on the state the one before
+ * committed, including while one waits on the controller.
+ *
+ * Capacity a change frees counts as free only once the change is durable (and,
+ * for a running VI's resize, applied by its controller): until then the index
+ * keeps the larger of what was and what will be held. Capacity a change takes
+ * is taken at decision time. So the index never offers what the database or
+ * a controller might still hold, whatever fails in between.
  */
 import type { CloudletStatus, ControllerReport, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
 import { finalStates, holdingStates } from '../protocol/domain.ts';
@@ -23,7 +29,8 @@ import { Lifecycle } from './lifecycle.ts';
 import { parsePrefix, type Prefix } from '../protocol/prefix.ts';
 import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
 import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
-import { Store, type WriteSet } from './store.ts';
+import { ReservationQueue } from './reservationQueue.ts';
+import { Store, WriteSetRefused, type HoldRow, type WriteSet } from './store.ts';
 
 export interface SchedulerOptions {
   now?: () => number;
@@ -32,6 +39,60 @@ export interface SchedulerOptions {
 }
 
 const conflict = (message: string): RpcError => new RpcError(ErrorCode.Conflict, message);
+
+/** At every instant, per resource, the larger of two profiles over the same slot. */
+export function coveringProfile(a: Profile, b: Profile): Profile {
+  const instants = [...new Set([...a, ...b].flatMap((s) => [s.from, s.to]))].sort((x, y) => x - y);
+  const at = (p: Profile, t: number): Resources | undefined => p.find((s) => s.from <= t && t < s.to)?.capacity;
+  const out: Profile = [];
+  for (let i = 0; i + 1 < instants.length; i++) {
+    const from = instants[i] as number;
+    const x = at(a, from);
+    const y = at(b, from);
+    if (!x && !y) continue;
+    const capacity: Resources = {
+      cpu: Math.max(x?.cpu ?? 0, y?.cpu ?? 0),
+      memMiB: Math.max(x?.memMiB ?? 0, y?.memMiB ?? 0),
+      diskGiB: Math.max(x?.diskGiB ?? 0, y?.diskGiB ?? 0),
+      netMbps: Math.max(x?.netMbps ?? 0, y?.netMbps ?? 0),
+    };
+    out.push({ from, to: instants[i + 1] as number, capacity });
+  }
+  return out;
+}
+
+/** What a reservation holds in the database, as a profile. */
+function profileOfHolds(rows: readonly HoldRow[]): Profile {
+  return [...rows].sort((x, y) => x.from_ms - y.from_ms).map((h) => ({ from: h.from_ms, to: h.to_ms, capacity: { cpu: h.cpu, memMiB: h.mem_mib, diskGiB: h.disk_gib, netMbps: h.net_mbps } }));
+}
+
+const sameCapacity = (x: Resources, y: Resources): boolean => x.cpu === y.cpu && x.memMiB === y.memMiB && x.diskGiB === y.diskGiB && x.netMbps === y.netMbps;
+
+/** Adjacent sub-slots with the same capacity as one, so profiles compare by what they hold when. */
+function merged(p: Profile): Profile {
+  const out: Profile = [];
+  for (const s of p) {
+    const last = out.at(-1);
+    if (last && last.to === s.from && sameCapacity(last.capacity, s.capacity)) out[out.length - 1] = { ...last, to: s.to };
+    else out.push(s);
+  }
+  return out;
+}
+
+/** Whether two profiles hold the same at every instant. */
+function sameProfile(a: Profile, b: Profile): boolean {
+  const x = merged(a);
+  const y = merged(b);
+  return x.length === y.length && x.every((s, i) => s.from === y[i]?.from && s.to === y[i]?.to && sameCapacity(s.capacity, (y[i] as Profile[number]).capacity));
+}
+
+/** The index key of the hold a reservation keeps on its old node while its move to another is not yet durable. */
+const leavingKey = (id: string): string => `${id}#leaving`;
+
+/** The store broke an invariant a restart must not build on. */
+export class InconsistentStoreError extends Error {
+  override name = 'InconsistentStoreError';
+}
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -46,7 +107,11 @@ export class Scheduler {
   private readonly ownership = new Map<string, Prefix[]>();
   /** Every reservation not yet in a final state. */
   private readonly live = new Map<string, Reservation>();
-  private readonly busy = new Set<string>();
+  private readonly queue = new ReservationQueue();
+  /** Requests by client request id whose answer is not yet durable: a repeat gets the first one's answer. */
+  private readonly clientRequests = new Map<string, Promise<Reservation>>();
+  /** Active reservations whose stored holds cover a resize nobody knows the controller applied (after a crash). */
+  private readonly unsettledResizes = new Set<string>();
   /** Per cloudlet, the last controller audit entry already in our chain. */
   private readonly forwardedAudit: Map<string, number>;
   /** Base-price units each provider holds, for tiered pricing. */
@@ -74,14 +139,53 @@ export class Scheduler {
       onStatus: (cloudletId, status, connected) => this.cloudletChanged(cloudletId, status, connected),
     });
     this.lifecycle = new Lifecycle(this.now, (id) => void this.due(id));
-    this.rebuild();
+    try {
+      this.rebuild();
+      this.checkStore();
+    } catch (e) {
+      this.lifecycle.stop();
+      this.store.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Refuses to serve a store that breaks the invariants (a node over capacity
+   * at some instant, `paid` not the sum of the ledger, holds out of step with
+   * states): admitting on top of it would only spread the damage. Capacity is
+   * checked on the index just rebuilt from the holds table (one pass over
+   * each node's steps, where a naive recomputation would take seconds on a
+   * large store).
+   */
+  private checkStore(): void {
+    const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
+    const always: Profile = [{ from: 0, to: 8.64e15, capacity: { cpu: 0, memMiB: 0, diskGiB: 0, netMbps: 0 } }];
+    const problems = [
+      // Nothing more fits on a node whose holds already exceed its capacity or its tenants' share.
+      ...this.inventory.nodes.flatMap((node) => {
+        const bad = this.index.violationOn(node, always, false);
+        return bad ? [`node ${node.id} from ${new Date(bad.from).toISOString()} to ${new Date(bad.to).toISOString()}: its holds exceed what it offers in ${names[bad.resource]}`] : [];
+      }),
+      ...this.store.paidMismatches(20).map((m) => `reservation ${m.id}: paid ${m.paid} but its ledger sums to ${m.ledger}`),
+      ...this.store.holdsOutOfStep(holdingStates, 20).map((m) => `reservation ${m.id} is ${m.state} but holds ${m.holds} sub-slot(s)`),
+    ];
+    if (problems.length === 0) return;
+    throw new InconsistentStoreError(
+      `scheduler store ${this.config.database} is inconsistent, refusing to serve it (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}` +
+        `${problems.length > 10 ? '; ...' : ''}. Restore a backup, or repair the holds and ledger tables, then start again.`,
+    );
   }
 
   /** Rebuilds memory from the store: index, holdings, timers (after a restart too). */
   private rebuild(): void {
+    const held = this.store.holdsByReservation();
     for (const r of this.store.reservationsInStates(holdingStates)) {
       this.live.set(r.id, r);
-      if (r.nodeId) this.index.place(r.id, r.nodeId, r.profile, this.isIsp(r.providerId));
+      const rows = held.get(r.id);
+      // The index holds what the database holds: more than the profile while a resize was waiting on its controller.
+      const holds = rows ? profileOfHolds(rows) : r.profile;
+      if (r.nodeId) this.index.place(r.id, r.nodeId, holds, this.isIsp(r.providerId));
+      if (r.state === 'active' && !sameProfile(holds, r.profile)) this.unsettledResizes.add(r.id);
       this.addHolding(r.id, r.providerId, basePrice(r.profile, this.config.pricing.rates));
       this.lifecycle.schedule(r.id, r.state === 'active' ? r.t1 : r.t0);
     }
@@ -97,10 +201,60 @@ export class Scheduler {
 
   start(): void {
     this.hub.start();
-    // Reservations interrupted while confirming are confirmed again; the controller treats a repeated prepare as idempotent.
-    for (const r of this.live.values()) if (r.state === 'confirming' || r.state === 'approved') void this.confirm(r.id, systemActor);
+    for (const r of this.live.values()) {
+      // Reservations interrupted while confirming are confirmed again once their controller is back (or the wait runs out,
+      // and the next cloudlet is tried); the controller treats a repeated prepare as idempotent.
+      if (r.state === 'confirming' || r.state === 'approved') void this.afterReconnect(r, () => this.reconfirm(r.id));
+      if (this.unsettledResizes.has(r.id)) void this.afterReconnect(r, () => this.settleResize(r.id));
+    }
     this.trimTimer = setInterval(() => this.index.trimBefore(this.now() - this.config.slotMs), 60_000);
     this.trimTimer.unref();
+  }
+
+  /** Runs `then` once the reservation's controller has attached, or after `reconnectWaitMs` either way. */
+  private async afterReconnect(r: Reservation, then: () => Promise<unknown>): Promise<void> {
+    if (r.cloudletId) await this.hub.whenAttached(r.cloudletId, this.config.reconnectWaitMs);
+    try {
+      await then();
+    } catch (e) {
+      this.log(`after restart, ${r.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private reconfirm(id: string): Promise<Reservation | undefined> {
+    return this.queue.run(id, async () => {
+      const r = this.live.get(id);
+      if (!r || (r.state !== 'confirming' && r.state !== 'approved')) return undefined;
+      return this.confirmNow(id, systemActor);
+    });
+  }
+
+  /**
+   * A resize was waiting on the controller when the scheduler stopped: the
+   * store holds the larger of both profiles and the row the old one. Tell the
+   * controller the stored profile again, then hold just that; if it does not
+   * answer, keep holding the larger (safe) and say so.
+   */
+  private settleResize(id: string): Promise<void> {
+    return this.queue.run(id, async () => {
+      const r = this.live.get(id);
+      if (!r || !this.unsettledResizes.has(id)) return;
+      if (r.state !== 'active' || !r.cloudletId || !r.nodeId) {
+        this.unsettledResizes.delete(id);
+        return;
+      }
+      const outcome = await this.hub.send(r.cloudletId, { kind: 'resize', reservationId: id, profile: r.profile }, this.config.holdTimeoutMs);
+      if (!outcome.ok) {
+        this.log(`${id}: a resize was interrupted by a restart and its controller did not confirm the stored profile (${outcome.reason}); it keeps holding the larger of both`);
+        return;
+      }
+      const nodeId = r.nodeId;
+      const isp = this.isIsp(r.providerId);
+      const ws = this.store.begin().holds(id, nodeId, isp, r.profile);
+      ws.whenDurable(() => this.index.place(id, nodeId, r.profile, isp));
+      await this.commit(ws);
+      this.unsettledResizes.delete(id);
+    });
   }
 
   close(): void {
@@ -162,17 +316,35 @@ export class Scheduler {
     ws.transition(r.id, { at, from, to, actor: actor.name, reason });
     ws.audit(this.audit.next(at, actor, `reservation.${to}`, r.id, reason));
     if (finalStates.includes(to)) {
-      this.index.release(r.id);
+      const id = r.id;
+      ws.whenDurable(() => this.index.release(id));
       this.dropHolding(r.id, r.providerId);
       this.live.delete(r.id);
       if (writeRow) ws.holds(r.id, null, false, null);
     }
   }
 
+  /**
+   * Awaits the set's group commit, then publishes. A set the database refused
+   * (rolled back alone) leaves the reservations it touched as stored: they are
+   * reloaded, and the caller gets an error saying so.
+   */
   private async commit(ws: WriteSet, ...changed: Reservation[]): Promise<void> {
-    await this.store.commit(ws);
+    await this.durable(ws, changed);
     const at = this.now();
     for (const r of changed) this.publish({ kind: 'reservation', at, reservation: { ...r } });
+  }
+
+  private async durable(ws: WriteSet, changed: readonly Reservation[]): Promise<void> {
+    try {
+      await this.store.commit(ws);
+    } catch (e) {
+      if (!(e instanceof WriteSetRefused)) throw e;
+      for (const r of changed) this.reload(r);
+      const ids = changed.map((r) => r.id).join(', ');
+      this.log(`${e.message}${ids ? ` (${ids} reloaded from the store)` : ''}`);
+      throw new RpcError(ErrorCode.InternalError, `the change was not recorded: ${e.message}${ids ? `; ${ids} left as stored` : ''}`);
+    }
   }
 
   private skipOptions(): DecideOptions {
@@ -199,14 +371,26 @@ export class Scheduler {
     };
   }
 
+  /** Memory back in step with the store for one reservation whose change the database refused. */
+  private reload(r: Reservation): void {
+    const stored = this.store.reservation(r.id);
+    this.index.release(leavingKey(r.id));
+    if (stored && holdingStates.includes(stored.state) && stored.nodeId) {
+      const rows = this.store.holdsOf(r.id);
+      this.live.set(r.id, stored);
+      this.index.place(r.id, stored.nodeId, rows.length ? profileOfHolds(rows) : stored.profile, this.isIsp(stored.providerId));
+      this.addHolding(r.id, stored.providerId, basePrice(stored.profile, this.config.pricing.rates));
+    } else {
+      this.index.release(r.id);
+      this.dropHolding(r.id, r.providerId);
+      this.live.delete(r.id);
+    }
+  }
+
   private mustGet(id: string): Reservation {
     const r = this.live.get(id) ?? this.store.reservation(id);
     if (!r) throw new RpcError(ErrorCode.NotFound, `no reservation "${id}"`);
     return r;
-  }
-
-  private lock(id: string, what: string): void {
-    if (this.busy.has(id)) throw conflict(`reservation ${id} is waiting for its controller; ${what} it again in a few seconds`);
   }
 
   get(id: string, withTransitions = true): Reservation {
@@ -238,7 +422,26 @@ export class Scheduler {
     return this.index.decide(this.admissionRequest(providerId, req), this.skipOptions());
   }
 
-  async request(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
+  /**
+   * A provider's request. The same `clientRequestId` again gets the first
+   * request's answer: from memory while the first is not yet durable (the
+   * store is a group commit behind), from the store after.
+   */
+  request(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
+    if (req.clientRequestId === undefined) return this.admit(providerId, req, actor);
+    const key = `${providerId}\n${req.clientRequestId}`;
+    const first = this.clientRequests.get(key);
+    if (first) return first;
+    const answer = this.admit(providerId, req, actor);
+    this.clientRequests.set(key, answer);
+    const forget = (): void => {
+      if (this.clientRequests.get(key) === answer) this.clientRequests.delete(key);
+    };
+    answer.then(forget, forget);
+    return answer;
+  }
+
+  private async admit(providerId: string, req: ReservationRequest, actor: Actor): Promise<Reservation> {
     if (req.clientRequestId) {
       const existing = this.store.reservationByClientId(providerId, req.clientRequestId);
       if (existing) return existing;
@@ -283,84 +486,90 @@ export class Scheduler {
     ws.insertReservation(r, req.clientRequestId);
     ws.holds(r.id, r.nodeId, this.isIsp(providerId), r.profile, true);
     this.lifecycle.schedule(r.id, r.t0);
-    await this.commit(ws, r);
-    if (auto) return this.confirm(r.id, systemActor);
-    return { ...r };
+    // A new id: nothing is queued for it, so this starts now, and any change to it waits for the insert.
+    return this.queue.run(r.id, async () => {
+      await this.commit(ws, r);
+      if (auto) return this.confirmNow(r.id, systemActor);
+      return { ...r };
+    });
   }
 
-  async approve(id: string, actor: Actor, reason: string): Promise<Reservation> {
-    const r = this.mustGet(id);
-    this.lock(id, 'approve');
-    if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be approved`);
-    const ws = this.store.begin();
-    this.transition(ws, r, 'approved', actor, reason);
-    await this.commit(ws, r);
-    return this.confirm(id, actor);
+  approve(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    return this.queue.run(id, async () => {
+      const r = this.mustGet(id);
+      if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be approved`);
+      const ws = this.store.begin();
+      this.transition(ws, r, 'approved', actor, reason);
+      await this.commit(ws, r);
+      return this.confirmNow(id, actor);
+    });
   }
 
-  async decline(id: string, actor: Actor, reason: string): Promise<Reservation> {
-    const r = this.mustGet(id);
-    this.lock(id, 'decline');
-    if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be declined`);
-    const ws = this.store.begin();
-    this.transition(ws, r, 'declined', actor, reason);
-    await this.commit(ws, r);
-    return { ...r };
+  decline(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    return this.queue.run(id, async () => {
+      const r = this.mustGet(id);
+      if (r.state !== 'pending_approval') throw conflict(`reservation ${id} is ${r.state}: only a pending_approval reservation can be declined`);
+      const ws = this.store.begin();
+      this.transition(ws, r, 'declined', actor, reason);
+      await this.commit(ws, r);
+      return { ...r };
+    });
   }
 
   /**
    * Two-phase confirm with the chosen cloudlet's controller: prepare (the
    * capacity stays held meanwhile), then commit; a refusal or silence moves
-   * on to the next candidate, excluding the cloudlets already tried.
+   * on to the next candidate, excluding the cloudlets already tried. The
+   * caller holds the reservation's queue.
    */
-  private async confirm(id: string, actor: Actor): Promise<Reservation> {
+  private async confirmNow(id: string, actor: Actor): Promise<Reservation> {
     const r = this.live.get(id);
-    if (!r || this.busy.has(id)) return this.get(id, false);
-    this.busy.add(id);
+    if (!r) return this.get(id, false);
     const tried = new Set<string>();
-    try {
-      for (;;) {
-        const cloudletId = r.cloudletId as string;
-        const nodeId = r.nodeId as string;
-        if (r.state !== 'confirming') {
-          const ws = this.store.begin();
-          this.transition(ws, r, 'confirming', actor, `preparing on node ${nodeId} of cloudlet ${cloudletId}`);
-          await this.commit(ws, r);
-        }
-        const outcome = await this.hub.send(
-          cloudletId,
-          { kind: 'prepare', reservationId: id, providerId: r.providerId, nodeId, t0: r.t0, t1: r.t1, profile: r.profile, service: r.service, holdMs: this.config.holdTimeoutMs },
-          this.config.holdTimeoutMs,
-        );
-        if (outcome.ok) {
-          const ws = this.store.begin();
-          r.paid = roundMoney(r.paid + r.price);
-          ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: id, kind: 'charge', amount: r.price, note: `reservation on ${nodeId} (${cloudletId})` });
-          this.transition(ws, r, 'scheduled', actor, `confirmed by the controller of ${cloudletId}`);
-          await this.commit(ws, r);
-          void this.tell(cloudletId, { kind: 'commit', reservationId: id });
-          this.lifecycle.schedule(id, r.t0);
-          return { ...r };
-        }
-        tried.add(cloudletId);
-        void this.tell(cloudletId, { kind: 'abort', reservationId: id, reason: outcome.reason });
-        const held = this.index.release(id);
-        const next = this.index.decide(this.admissionRequest(r.providerId, r), { ...this.skipOptions(), excludeCloudlets: tried });
+    for (;;) {
+      const cloudletId = r.cloudletId as string;
+      const nodeId = r.nodeId as string;
+      if (r.state !== 'confirming') {
         const ws = this.store.begin();
-        if (!next.chosen) {
-          this.transition(ws, r, 'failed', actor, `${cloudletId}: ${outcome.reason}; no other cloudlet can host it (${next.reason})`);
-          await this.commit(ws, r);
-          return { ...r };
-        }
-        this.index.place(id, next.chosen.nodeId, r.profile, held?.isp ?? this.isIsp(r.providerId));
-        r.cloudletId = next.chosen.cloudletId;
-        r.nodeId = next.chosen.nodeId;
-        ws.holds(id, r.nodeId, this.isIsp(r.providerId), r.profile);
-        this.transition(ws, r, 'confirming', actor, `${cloudletId}: ${outcome.reason}; trying node ${r.nodeId} of ${r.cloudletId}`);
+        this.transition(ws, r, 'confirming', actor, `preparing on node ${nodeId} of cloudlet ${cloudletId}`);
         await this.commit(ws, r);
       }
-    } finally {
-      this.busy.delete(id);
+      const outcome = await this.hub.send(
+        cloudletId,
+        { kind: 'prepare', reservationId: id, providerId: r.providerId, nodeId, t0: r.t0, t1: r.t1, profile: r.profile, service: r.service, holdMs: this.config.holdTimeoutMs },
+        this.config.holdTimeoutMs,
+      );
+      if (outcome.ok) {
+        const ws = this.store.begin();
+        r.paid = roundMoney(r.paid + r.price);
+        ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: id, kind: 'charge', amount: r.price, note: `reservation on ${nodeId} (${cloudletId})` });
+        this.transition(ws, r, 'scheduled', actor, `confirmed by the controller of ${cloudletId}`);
+        await this.commit(ws, r);
+        void this.tell(cloudletId, { kind: 'commit', reservationId: id });
+        this.lifecycle.schedule(id, r.t0);
+        return { ...r };
+      }
+      tried.add(cloudletId);
+      void this.tell(cloudletId, { kind: 'abort', reservationId: id, reason: outcome.reason });
+      // Its own hold stays put while deciding: it is on a cloudlet the decision excludes.
+      const next = this.index.decide(this.admissionRequest(r.providerId, r), { ...this.skipOptions(), excludeCloudlets: tried });
+      const ws = this.store.begin();
+      if (!next.chosen) {
+        this.transition(ws, r, 'failed', actor, `${cloudletId}: ${outcome.reason}; no other cloudlet can host it (${next.reason})`);
+        await this.commit(ws, r);
+        return { ...r };
+      }
+      const isp = this.isIsp(r.providerId);
+      const held = this.index.holdOf(id);
+      // The old node stays held until the move is durable.
+      if (held) this.index.place(leavingKey(id), held.node.id, held.profile, held.isp);
+      this.index.place(id, next.chosen.nodeId, r.profile, isp);
+      ws.whenDurable(() => this.index.release(leavingKey(id)));
+      r.cloudletId = next.chosen.cloudletId;
+      r.nodeId = next.chosen.nodeId;
+      ws.holds(id, r.nodeId, isp, r.profile);
+      this.transition(ws, r, 'confirming', actor, `${cloudletId}: ${outcome.reason}; trying node ${r.nodeId} of ${r.cloudletId}`);
+      await this.commit(ws, r);
     }
   }
 
@@ -372,53 +581,60 @@ export class Scheduler {
 
   // ------------------------------------------------------------ lifecycle
 
-  /** A start or end instant came due (also right after a restart for missed ones). */
+  /**
+   * A start or end instant came due (also right after a restart for missed
+   * ones). It waits its turn behind any change in progress, then acts on the
+   * state that change left.
+   */
   private async due(id: string): Promise<void> {
-    const r = this.live.get(id);
-    if (!r || this.busy.has(id)) return;
-    const now = this.now();
+    if (!this.live.has(id)) return;
     try {
-      if ((r.state === 'pending_approval' || r.state === 'approved') && now >= r.t0) {
-        const ws = this.store.begin();
-        this.transition(ws, r, 'declined', systemActor, `t0 (${new Date(r.t0).toISOString()}) passed before it was approved`);
-        await this.commit(ws, r);
-      } else if (r.state === 'scheduled' && now >= r.t0) {
-        await this.startVi(r);
-      } else if (r.state === 'active' && now >= r.t1) {
-        await this.end(r, 'expired', systemActor, 't1 reached');
-      } else if (r.state === 'scheduled' || r.state === 'active') {
-        this.lifecycle.schedule(id, r.state === 'active' ? r.t1 : r.t0);
-      }
+      await this.queue.run(id, () => this.dueNow(id));
     } catch (e) {
       this.log(`lifecycle of ${id}: ${(e as Error).message}`);
     }
   }
 
-  private async startVi(r: Reservation): Promise<void> {
-    this.busy.add(r.id);
-    try {
-      const cloudletId = r.cloudletId as string;
-      const outcome = await this.hub.send(
-        cloudletId,
-        { kind: 'start', reservationId: r.id, nodeId: r.nodeId as string, profile: r.profile, service: r.service, t1: r.t1 },
-        this.config.holdTimeoutMs,
-      );
+  private async dueNow(id: string): Promise<void> {
+    const r = this.live.get(id);
+    if (!r) return;
+    const now = this.now();
+    if ((r.state === 'pending_approval' || r.state === 'approved') && now >= r.t0) {
       const ws = this.store.begin();
-      if (outcome.ok) {
-        this.transition(ws, r, 'active', systemActor, `started by the controller of ${cloudletId}`);
-        this.lifecycle.schedule(r.id, r.t1);
-      } else {
-        // The ISP could not deliver: the provider gets everything back.
-        if (r.paid > 0) {
-          ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: r.id, kind: 'refund', amount: -r.paid, note: 'the VI could not be started' });
-          r.paid = 0;
-        }
-        this.transition(ws, r, 'failed', systemActor, `start failed: ${outcome.reason}`);
-      }
+      this.transition(ws, r, 'declined', systemActor, `t0 (${new Date(r.t0).toISOString()}) passed before it was approved`);
       await this.commit(ws, r);
-    } finally {
-      this.busy.delete(r.id);
+    } else if (r.state === 'scheduled' && now >= r.t0) {
+      await this.startVi(r);
+    } else if (r.state === 'active' && now >= r.t1) {
+      await this.end(r, 'expired', systemActor, 't1 reached');
+    } else if (r.state === 'scheduled' || r.state === 'active') {
+      this.lifecycle.schedule(id, r.state === 'active' ? r.t1 : r.t0);
+    } else if (r.state === 'confirming') {
+      // Left confirming by a refused write: look again once a controller could have answered.
+      this.lifecycle.schedule(id, now + this.config.holdTimeoutMs);
     }
+  }
+
+  private async startVi(r: Reservation): Promise<void> {
+    const cloudletId = r.cloudletId as string;
+    const outcome = await this.hub.send(
+      cloudletId,
+      { kind: 'start', reservationId: r.id, nodeId: r.nodeId as string, profile: r.profile, service: r.service, t1: r.t1 },
+      this.config.holdTimeoutMs,
+    );
+    const ws = this.store.begin();
+    if (outcome.ok) {
+      this.transition(ws, r, 'active', systemActor, `started by the controller of ${cloudletId}`);
+      this.lifecycle.schedule(r.id, r.t1);
+    } else {
+      // The ISP could not deliver: the provider gets everything back.
+      if (r.paid > 0) {
+        ws.ledger({ at: this.now(), providerId: r.providerId, reservationId: r.id, kind: 'refund', amount: -r.paid, note: 'the VI could not be started' });
+        r.paid = 0;
+      }
+      this.transition(ws, r, 'failed', systemActor, `start failed: ${outcome.reason}`);
+    }
+    await this.commit(ws, r);
   }
 
   /** Ends a reservation now; a running VI loses its rules first, then stops. */
@@ -435,23 +651,25 @@ export class Scheduler {
     else if (r.cloudletId && to !== 'expired') void this.tell(r.cloudletId, { kind: 'abort', reservationId: r.id, reason });
   }
 
-  async cancel(id: string, actor: Actor, reason: string): Promise<{ reservation: Reservation; refund: number }> {
-    const r = this.mustGet(id);
-    this.lock(id, 'cancel');
-    if (!holdingStates.includes(r.state) || r.state === 'confirming') {
-      throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
-    }
-    const refund = this.cancelRefund(r, this.now());
-    await this.end(r, 'cancelled', actor, reason, refund);
-    return { reservation: { ...r }, refund };
+  cancel(id: string, actor: Actor, reason: string): Promise<{ reservation: Reservation; refund: number }> {
+    return this.queue.run(id, async () => {
+      const r = this.mustGet(id);
+      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+        throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
+      }
+      const refund = this.cancelRefund(r, this.now());
+      await this.end(r, 'cancelled', actor, reason, refund);
+      return { reservation: { ...r }, refund };
+    });
   }
 
-  async terminate(id: string, actor: Actor, reason: string): Promise<Reservation> {
-    const r = this.mustGet(id);
-    this.lock(id, 'terminate');
-    if (r.state !== 'scheduled' && r.state !== 'active') throw conflict(`reservation ${id} is ${r.state}: only scheduled or active reservations can be terminated`);
-    await this.end(r, 'terminated', actor, reason);
-    return { ...r };
+  terminate(id: string, actor: Actor, reason: string): Promise<Reservation> {
+    return this.queue.run(id, async () => {
+      const r = this.mustGet(id);
+      if (r.state !== 'scheduled' && r.state !== 'active') throw conflict(`reservation ${id} is ${r.state}: only scheduled or active reservations can be terminated`);
+      await this.end(r, 'terminated', actor, reason);
+      return { ...r };
+    });
   }
 
   /**
@@ -460,23 +678,37 @@ export class Scheduler {
    * running VI costs a fine; shrinking before the start is refunded like a
    * partial cancellation.
    */
-  async resize(id: string, capacity: Resources, fromAt: number | undefined, actor: Actor, reason: string): Promise<{ reservation: Reservation; charge: number; refund: number; fine: number }> {
+  resize(id: string, capacity: Resources, fromAt: number | undefined, actor: Actor, reason: string): Promise<{ reservation: Reservation; charge: number; refund: number; fine: number }> {
+    return this.queue.run(id, () => this.resizeNow(id, capacity, fromAt, actor, reason));
+  }
+
+  /**
+   * Until the resize is durable (and applied by the controller of a running
+   * VI) the reservation holds, in the index and, while the controller is
+   * asked, in the store too, the larger of old and new at every instant: what
+   * a shrink frees is offered to others only afterwards, and a restart during
+   * the wait trusts neither profile alone (settleResize()).
+   */
+  private async resizeNow(id: string, capacity: Resources, fromAt: number | undefined, actor: Actor, reason: string): Promise<{ reservation: Reservation; charge: number; refund: number; fine: number }> {
     const r = this.mustGet(id);
-    this.lock(id, 'resize');
     const { from, profile, node, isp } = this.resizePlan(r, capacity, fromAt);
     const old = r.profile;
-    this.index.release(id);
-    this.index.place(id, node.id, profile, isp);
+    // The new profile ends at t1 like the old one, so the stop already scheduled at t1 still applies.
+    const covering = coveringProfile(old, profile);
+    // Both fit on their own, so their per-instant, per-resource maximum fits too.
+    this.index.place(id, node.id, covering, isp);
     if (r.state === 'active') {
-      this.busy.add(id);
-      try {
-        const outcome = await this.hub.send(r.cloudletId as string, { kind: 'resize', reservationId: id, profile }, this.config.holdTimeoutMs);
-        if (!outcome.ok) {
-          this.index.place(id, node.id, old, isp);
-          throw conflict(`the controller of ${r.cloudletId} refused the resize: ${outcome.reason}`);
-        }
-      } finally {
-        this.busy.delete(id);
+      const cloudletId = r.cloudletId as string;
+      // A shrink's covering profile is the old one, already stored.
+      if (!sameProfile(covering, old)) await this.durable(this.store.begin().holds(id, node.id, isp, covering), [r]);
+      const outcome = await this.hub.send(cloudletId, { kind: 'resize', reservationId: id, profile }, this.config.holdTimeoutMs);
+      if (!outcome.ok) {
+        // A controller that timed out may still apply it late: tell it the stored profile again.
+        void this.tell(cloudletId, { kind: 'resize', reservationId: id, profile: old });
+        const back = this.store.begin().holds(id, node.id, isp, old);
+        back.whenDurable(() => this.index.place(id, node.id, old, isp));
+        await this.durable(back, [r]);
+        throw conflict(`the controller of ${cloudletId} refused the resize: ${outcome.reason}`);
       }
     }
     const ws = this.store.begin();
@@ -492,6 +724,7 @@ export class Scheduler {
     r.updatedAt = at;
     this.addHolding(id, r.providerId, basePrice(profile, this.config.pricing.rates));
     ws.updateReservation(r).holds(id, node.id, isp, profile);
+    ws.whenDurable(() => this.index.place(id, node.id, profile, isp));
     ws.audit(this.audit.next(at, actor, 'reservation.resize', id, `${reason}: from ${new Date(from).toISOString()} ${JSON.stringify(capacity)} (charge ${charge}, refund ${refund}, fine ${fine})`));
     await this.commit(ws, r);
     return { reservation: { ...r }, charge, refund, fine };
@@ -519,10 +752,11 @@ export class Scheduler {
     const isp = this.isIsp(r.providerId);
     const node = this.inventory.nodeById.get(r.nodeId as string);
     if (!node) throw conflict(`reservation ${r.id} has no node`);
-    // Checked with its own hold set aside, then put back: synchronous, so no one sees the gap.
-    this.index.release(r.id);
+    // Checked with its own hold set aside, then put back as it was (the larger profile while a resize is under way, not
+    // r.profile): synchronous, so no one sees the gap.
+    const held = this.index.release(r.id);
     const bad = this.index.violationOn(node, profile, isp);
-    this.index.place(r.id, node.id, r.profile, isp);
+    if (held) this.index.place(r.id, held.node.id, held.profile, held.isp);
     if (bad) {
       const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
       throw conflict(
@@ -625,17 +859,23 @@ export class Scheduler {
       ws.audit(entry).forwardedAudit(cloudletId, e.seq, entry.seq);
       this.forwardedAudit.set(cloudletId, e.seq);
     }
-    const ended: Reservation[] = [];
-    for (const vi of report.vis ?? []) {
-      const r = this.live.get(vi.reservationId);
-      if (!r || r.cloudletId !== cloudletId || r.state !== 'active' || this.busy.has(r.id)) continue;
-      const actor = { name: `controller of ${cloudletId}`, role: 'controller' };
-      if (vi.state === 'failed') this.transition(ws, r, 'failed', actor, `the VI failed on node ${vi.nodeId}: ${vi.reason}`);
-      else if (vi.state === 'terminated') this.transition(ws, r, 'terminated', actor, `terminated at the cloudlet: ${vi.reason}`);
-      else continue;
-      ended.push(r);
-    }
-    await this.commit(ws, ...ended);
+    // Committed first, so the audit entries reach the store in chain order.
+    const reported = this.commit(ws);
+    const actor = { name: `controller of ${cloudletId}`, role: 'controller' };
+    // A VI that ended waits its turn behind any change to its reservation in progress.
+    const ended = (report.vis ?? [])
+      .filter((vi) => (vi.state === 'failed' || vi.state === 'terminated') && this.live.get(vi.reservationId)?.cloudletId === cloudletId)
+      .map((vi) =>
+        this.queue.run(vi.reservationId, async () => {
+          const r = this.live.get(vi.reservationId);
+          if (!r || r.cloudletId !== cloudletId || r.state !== 'active') return;
+          const end = this.store.begin();
+          if (vi.state === 'failed') this.transition(end, r, 'failed', actor, `the VI failed on node ${vi.nodeId}: ${vi.reason}`);
+          else this.transition(end, r, 'terminated', actor, `terminated at the cloudlet: ${vi.reason}`);
+          await this.commit(end, r);
+        }),
+      );
+    await Promise.all([reported, ...ended]);
     this.hub.report(cloudletId, report);
   }
 

@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ControllerCommand, Profile, ReservationRequest, Resources } from '../../main/protocol/domain.ts';
 import { parseSchedulerConfig, type SchedulerConfig, type SchedulerConfigInput } from '../../main/scheduler/config.ts';
+import { holdingStates } from '../../main/protocol/domain.ts';
+import { indexDifferences, overbookings, recomputeFromHolds } from '../../main/scheduler/recompute.ts';
+import type { Scheduler } from '../../main/scheduler/scheduler.ts';
 
 export const T0 = Date.UTC(2030, 0, 1, 8, 0);
 export const minute = 60_000;
@@ -87,3 +90,44 @@ export function request(t0: number, t1: number, cpu: number, extra: Partial<Rese
 
 /** What a fake controller does with each command kind. */
 export type Answerer = (c: ControllerCommand) => { ok: boolean; reason?: string } | 'silent';
+
+/**
+ * Attaches an in-process controller for `cloudletId` to a scheduler's hub: it
+ * records every command and answers as `answer` says, after `delayMs` (a
+ * number, or per command). Returns what it was told.
+ */
+export function attachController(
+  s: Scheduler,
+  cloudletId: string,
+  answer: Answerer = () => ({ ok: true }),
+  delayMs: number | ((c: ControllerCommand) => number) = 0,
+): ControllerCommand[] {
+  const seen: ControllerCommand[] = [];
+  s.hub.attach(cloudletId, `fake-${cloudletId}`, {
+    push: (cmd) => {
+      seen.push(cmd);
+      const a = answer(cmd);
+      if (a === 'silent') return;
+      const delay = typeof delayMs === 'number' ? delayMs : delayMs(cmd);
+      setTimeout(() => s.hub.answer(cloudletId, { commandId: cmd.commandId, ...a }), delay);
+    },
+    end: () => undefined,
+  });
+  return seen;
+}
+
+/**
+ * Every broken invariant of a scheduler and its database, described: a node
+ * over capacity at some instant, `paid` not the ledger's sum, holds out of
+ * step with states, the index not what the holds table recomputes to.
+ */
+export function invariantProblems(s: Scheduler): string[] {
+  s.store.flush();
+  const naive = recomputeFromHolds(s.store.allHolds());
+  return [
+    ...overbookings(naive, s.inventory),
+    ...s.store.paidMismatches(20).map((m) => `${m.id}: paid ${m.paid}, ledger ${m.ledger}`),
+    ...s.store.holdsOutOfStep(holdingStates, 20).map((m) => `${m.id} is ${m.state} with ${m.holds} hold(s)`),
+    ...indexDifferences(s.index, naive),
+  ];
+}

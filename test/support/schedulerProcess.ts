@@ -3,7 +3,10 @@
  * prints the address it listens on (port 0 in the config picks a free one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SchedulerConfig } from '../../main/scheduler/config.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -11,6 +14,19 @@ export interface SchedulerProcess {
   child: ChildProcess;
   url: string;
   output: () => string;
+}
+
+/** Writes a parsed config (its database path already absolute) as `dir/scheduler.json` and returns the file. */
+export function writeSchedulerConfig(config: SchedulerConfig, dir: string): string {
+  const file = join(dir, 'scheduler.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+/** Resolves once the child has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 export async function spawnScheduler(configFile: string): Promise<SchedulerProcess> {
@@ -30,7 +46,8 @@ export async function spawnScheduler(configFile: string): Promise<SchedulerProce
         resolve(m[1]);
       }
     });
-    child.once('exit', (code) => {
+    // 'close', not 'exit': by then everything it printed (the reason it stopped) has been read.
+    child.once('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`scheduler exited (${code}) before listening:\n${out}`));
     });
