@@ -174,7 +174,8 @@ export class AdmissionIndex {
     const needs = req.profile.map((s) => vec(s.capacity));
     // Pruning by the summaries: never for explain (it lists every node) nor for the ISP (see freeSummary.ts).
     const prune = !explain && !options.exhaustive && !req.isp;
-    if (prune && !this.summary.ready) this.summary.build(Number.isFinite(this.trimmedUntil) ? this.trimmedUntil : req.t0);
+    // Built on first use (not while a restart places every stored hold), from the trimmed past when known.
+    if (prune && !this.summary.ready) this.summary.build(Number.isFinite(this.trimmedUntil) ? this.trimmedUntil : req.t0 - this.summary.spanMs / 4);
     const covered = prune ? this.summary.covered(req.profile) : [];
     // The reason names the closest miss among the nodes of the first cloudlet whose nodes are examined
     // (the preferred one, else the closest): walking every node of every cloudlet to find a better
