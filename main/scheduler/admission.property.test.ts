@@ -28,19 +28,24 @@ const op = fc.oneof(
 
 type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
 
+function profileOf(o: Extract<Op, { kind: 'request' }>, base: number): Profile {
+  let at = base + o.start * quarter;
+  return o.subSlots.map((x) => {
+    const from = at;
+    at += x.quarters * quarter;
+    return { from, to: at, capacity: { cpu: x.cpu, memMiB: x.mem, diskGiB: 1, netMbps: 10 } };
+  });
+}
+
 async function apply(s: Scheduler, o: Op, base: number): Promise<void> {
   const live = s.liveReservations().sort((a, b) => (a.id < b.id ? -1 : 1));
   const picked = 'pick' in o ? live[o.pick % Math.max(1, live.length)] : undefined;
   try {
     switch (o.kind) {
       case 'request': {
-        let at = base + o.start * quarter;
-        const profile: Profile = o.subSlots.map((x) => {
-          const from = at;
-          at += x.quarters * quarter;
-          return { from, to: at, capacity: { cpu: x.cpu, memMiB: x.mem, diskGiB: 1, netMbps: 10 } };
-        });
+        const profile = profileOf(o, base);
         const t0 = profile[0]?.from ?? base;
+        const at = profile.at(-1)?.to ?? base;
         await s.request(o.provider, { requestorPopId: o.pop, t0, t1: at, profile, service: { mode: 'transparent', program: 'monitor', args: {}, rules: [] }, ...(o.preferred ? { preferredCloudletId: o.preferred } : {}) }, systemActor);
         break;
       }
@@ -70,6 +75,12 @@ describe('the admission index under random operations', () => {
         const s = new Scheduler(testConfig({ database: ':memory:', slotMs: quarter }), { now: () => T0 - hour, log: () => undefined });
         try {
           for (const [i, o] of ops.entries()) {
+            if (o.kind === 'request') {
+              // The summaries only make the decision cheaper: it equals the exhaustive walk.
+              const profile = profileOf(o, T0);
+              const req: AdmissionRequest = { providerId: o.provider, isp: o.provider === 'isp', requestorPopId: o.pop, preferredCloudletId: o.preferred ?? null, t0: profile[0]?.from ?? T0, t1: profile.at(-1)?.to ?? T0, profile };
+              expect(s.index.decide(req)).toEqual(s.index.decide(req, { exhaustive: true }));
+            }
             await apply(s, o, T0);
             if (i % 10 === 9 || i === ops.length - 1) {
               s.store.flush();
@@ -95,6 +106,8 @@ describe('the admission index under random operations', () => {
       for (const r of s.liveReservations().slice(0, 5)) await s.cancel(r.id, systemActor, 'after trim');
       s.store.flush();
       expect(indexDifferences(s.index, recomputeFromHolds(s.store.allHolds()), T0 + 10 * quarter)).toEqual([]);
+      expect(s.index.summary.ready).toBe(true);
+      expect(summaryDifferences(s.index, recomputeFromHolds(s.store.allHolds()))).toEqual([]);
     } finally {
       s.close();
     }
