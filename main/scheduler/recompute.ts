@@ -103,7 +103,7 @@ export function indexDifferences(index: AdmissionIndex, naive: Map<string, Naive
  * naive sums: a block whose stored least-free is below the truth (it could
  * prune a node that fits), or above it when the block is known (a summary that
  * drifted and would stop pruning), and a cloudlet value other than the most of
- * its nodes. Blocks stored as unknown (+Infinity, the trimmed past) only have
+ * its nodes (or, where marked loose, below it). Blocks stored as unknown (+Infinity, the trimmed past) only have
  * to be unknown.
  */
 export function summaryDifferences(index: AdmissionIndex, naive: Map<string, NaiveNode>): string[] {
@@ -159,8 +159,11 @@ export function summaryDifferences(index: AdmissionIndex, naive: Map<string, Nai
           if (fromTree.some((x, k) => x !== mine[k])) problems.push(`node ${n.id} blocks ${i}+${1 << L}: its tree says ${fromTree.join(',')}, its blocks ${mine.join(',')}`);
           for (let k = 0; k < 4; k++) most[k] = Math.max(most[k] as number, mine[k] as number);
         });
+        // Exact, or (where its holder went down since) an upper bound.
         const stored = summary.cloudletWindow(c.index, L, i);
-        if (stored.some((x, k) => x !== most[k])) problems.push(`cloudlet ${c.id} blocks ${i}+${1 << L}: summary says ${stored.join(',')}, its nodes say ${most.join(',')}`);
+        if (stored.most.some((x, k) => (stored.loose[k] ? x < (most[k] as number) : x !== most[k]))) {
+          problems.push(`cloudlet ${c.id} blocks ${i}+${1 << L}: summary says ${stored.most.join(',')} (loose: ${stored.loose.join(',')}), its nodes say ${most.join(',')}`);
+        }
       }
     }
   }
