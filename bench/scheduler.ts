@@ -10,6 +10,9 @@
 //     nodes were walked; now the free-capacity summaries skip the cloudlets).
 //     The same booked-out requests are also decided with the exhaustive walk,
 //     in the same run, for the ratio and to check both give the same answer;
+//     Each decision that changes nothing is also timed as the least of 3
+//     runs ("least of 3"): on a shared machine the wall-time p99 is mostly
+//     time spent preempted;
 //   - durable refusals: the whole request path of booked-out requests, and
 //     what they leave in the database (one counter row per shape);
 //   - durable admissions per second: the full request path (validation,
@@ -121,6 +124,23 @@ function timed<T>(fn: () => T, wall: number[]): T {
   const out = fn();
   wall.push(performance.now() - w0);
   return out;
+}
+
+/**
+ * The least wall time of `runs` calls of a decision that changes nothing:
+ * the shared machine preempts some calls for whole time slices, and the least
+ * of a few repeats filters that out, leaving what the decision itself costs.
+ */
+function leastOf<T>(fn: () => T, runs: number, samples: number[]): T {
+  let best = Infinity;
+  let out: T | undefined;
+  for (let r = 0; r < runs; r++) {
+    const w0 = performance.now();
+    out = fn();
+    best = Math.min(best, performance.now() - w0);
+  }
+  samples.push(best);
+  return out as T;
 }
 
 const rssMiB = (): number => Math.round(process.memoryUsage().rss / 1048576);
@@ -281,9 +301,11 @@ async function main(): Promise<void> {
 
   // 2. Admission decisions that are placed (the index evolves as it would).
   const decisions: number[] = [];
+  const decisionsLeast: number[] = [];
   let admitted = 0;
   for (let i = 0; i < DECISIONS; i++) {
     const req = feasibleRequest(now);
+    leastOf(() => s.decision('bench', req), 3, decisionsLeast);
     const d = timed(() => {
       const d = s.decision('bench', req);
       if (d.chosen) s.index.place(`bench-${i}`, d.chosen.nodeId, req.profile, false);
@@ -296,6 +318,8 @@ async function main(): Promise<void> {
   const oversize: number[] = [];
   const bookedOut: number[] = [];
   const bookedOutFullWalk: number[] = [];
+  const oversizeLeast: number[] = [];
+  const bookedOutLeast: number[] = [];
   let wronglyAdmitted = 0;
   let sameAsFullWalk = 0;
   const bookedOutRequest = (): ReservationRequest => {
@@ -308,7 +332,9 @@ async function main(): Promise<void> {
     const full = bookedOutRequest();
     const big: ReservationRequest = { ...full, t1: full.t0 + hour, profile: [{ from: full.t0, to: full.t0 + hour, capacity: { ...nodeCapacity, cpu: 80 } }] };
     if (timed(() => s.decision('bench', big), oversize).chosen) wronglyAdmitted++;
+    leastOf(() => s.decision('bench', big), 3, oversizeLeast);
     const pruned = timed(() => s.decision('bench', full), bookedOut);
+    leastOf(() => s.decision('bench', full), 3, bookedOutLeast);
     if (pruned.chosen) wronglyAdmitted++;
     const walked = timed(() => s.index.decide({ providerId: 'bench', isp: false, requestorPopId: full.requestorPopId, preferredCloudletId: null, t0: full.t0, t1: full.t1, profile: full.profile }, { exhaustive: true }), bookedOutFullWalk);
     if (walked.reason === pruned.reason && JSON.stringify(walked.shortfall) === JSON.stringify(pruned.shortfall)) sameAsFullWalk++;
@@ -361,10 +387,10 @@ async function main(): Promise<void> {
     node: process.version,
     setup: { pops: POPS, cloudlets: POPS, nodes: POPS * NODES_PER_CLOUDLET, reservations: seeded, slotMs: minute, horizonDays: 30, seedSeconds, rebuildSeconds },
     loadAverage: loadavg(),
-    admission: { ...quantiles(decisions), admitted },
+    admission: { ...quantiles(decisions), admitted, leastOf3: quantiles(decisionsLeast) },
     refusal: {
-      bookedOut: quantiles(bookedOut),
-      tooBigForAnyNode: quantiles(oversize),
+      bookedOut: { ...quantiles(bookedOut), leastOf3: quantiles(bookedOutLeast) },
+      tooBigForAnyNode: { ...quantiles(oversize), leastOf3: quantiles(oversizeLeast) },
       bookedOutExhaustiveWalk: quantiles(bookedOutFullWalk),
       sameAsExhaustiveWalk: `${sameAsFullWalk}/${INFEASIBLE}`,
       wronglyAdmitted,
@@ -388,6 +414,7 @@ async function main(): Promise<void> {
     targets: {
       p99AtMost1ms: quantiles(decisions).p99Ms <= 1,
       refusalP99AtMost1ms: quantiles(bookedOut).p99Ms <= 1 && quantiles(oversize).p99Ms <= 1,
+      refusalP99AtMost1msLeastOf3: quantiles(bookedOutLeast).p99Ms <= 1 && quantiles(oversizeLeast).p99Ms <= 1,
       atLeast5000DurablePerSecond: DURABLE / durableSeconds >= 5000,
       atLeast100xBaseline: frozenSql.p50Ms / frozenIndex.p50Ms >= 100,
       atMost2GiBResident: rssPeak <= 2048,
@@ -405,6 +432,9 @@ async function main(): Promise<void> {
       row('admission (feasible, placed)', result.admission),
       row('refusal: booked out everywhere', result.refusal.bookedOut),
       row('refusal: too big for any node', result.refusal.tooBigForAnyNode),
+      row('admission decision, least of 3 runs', result.admission.leastOf3),
+      row('refusal: booked out, least of 3 runs', result.refusal.bookedOut.leastOf3),
+      row('refusal: too big, least of 3 runs', result.refusal.tooBigForAnyNode.leastOf3),
       row('refusal: booked out, exhaustive walk', result.refusal.bookedOutExhaustiveWalk),
       row('refusal: booked out, durable request path', result.refusal.durable.latency),
       `booked out: same reason as the exhaustive walk ${result.refusal.sameAsExhaustiveWalk}; ${REFUSALS} durable refusals left ${refusalRows} refusal row(s) and ${reservationsAdded} reservation(s)`,

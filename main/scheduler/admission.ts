@@ -13,6 +13,16 @@
  * can never both take the same capacity; the store makes the same change
  * durable before anyone is told. It must always equal a recomputation from
  * the database's holds table (recompute.ts; a property test checks it).
+ *
+ * Refusals are as cheap as admissions (issue 10, defect 6): summaries of the
+ * most that is free over time (freeSummary.ts) let a cloudlet, or a node,
+ * that cannot fit be skipped without walking its step function. A refusal's
+ * reason names the closest miss among the nodes of the first cloudlet whose
+ * nodes are examined (the preferred one, else the closest), or a cloudlet
+ * whose largest node is too small; finding a closer miss further away meant
+ * walking every node, 60 times the cost of an admission. The decision with
+ * the summaries equals the exhaustive walk (`exhaustive`, and what explain
+ * does); a property test holds it to that.
  */
 import type { Profile } from '../protocol/domain.ts';
 import type { Explanation, Shortfall } from '../protocol/schedulerApi.ts';
