@@ -11,14 +11,15 @@
  * one. The runs a sub-slot covers whole give the node's exact least free over
  * them in O(log blocks) reads, without its step function.
  *
- * Per cloudlet, for every window of 2^L blocks starting at every block (a
- * sparse table), the most of that over its nodes. A sub-slot covering blocks
- * [a, b) is checked against the two largest windows inside it, one flush with
- * each end. Why windows and not the segment tree's runs: the runs of a long
- * sub-slot are short (alignment), and among a hundred nodes one is nearly
- * always idle for a week; one idle for the same sixteen days as the request
- * is rare. Measured on the benchmark (100 nodes a cloudlet, 29-day request):
- * aligned runs pruned about one cloudlet in ten, the two windows nearly all.
+ * Per cloudlet, for every window of 2^L blocks (up to a quarter of the span)
+ * starting at every block (a sparse table), the most of that over its nodes.
+ * A sub-slot covering blocks [a, b) is checked against the two largest
+ * windows inside it, one flush with each end. Why windows and not the segment
+ * tree's runs: the runs of a long sub-slot are short (alignment), and among a
+ * hundred nodes one is nearly always idle for a week, while one idle for the
+ * same sixteen days as the request is rare. On bench:scheduler (100 nodes a
+ * cloudlet, a 29-day whole-node request) aligned runs took a refusal from 64
+ * to 40 ms (loaded machine, same run); the windows to 0.24 ms against 15.8.
  *
  * Only whole blocks inside a sub-slot are used, so every test is conservative:
  * it may fail to prune, never prune a node that fits. Values are stored as
@@ -28,8 +29,8 @@
  * reads. ISP requests (which may use the ISP share) are not pruned: they are
  * rare and the tenant values would understate their room.
  *
- * Memory: nodes x 2 x leaves x 4 floats, plus cloudlets x leaves x
- * (log2(leaves) - 1) x 5 bytes x 4 (10,000 nodes, 128 leaves: 41 MB).
+ * Memory: nodes x 2 x leaves x 4 floats (10,000 nodes, 128 leaves: 41 MB),
+ * plus cloudlets x leaves x (log2(leaves) - 1) x 4 x 5 bytes (100: 1.5 MB).
  */
 import type { Inventory } from './inventory.ts';
 import { EPS, type NodeTimeline } from './timeline.ts';
