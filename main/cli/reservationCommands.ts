@@ -268,6 +268,17 @@ export const reservationCommands: Record<string, Command> = {
       return { json: out, text: `${describe(out.reservation, money)}charge: ${money(out.charge)}  refund: ${money(out.refund)}  fine: ${money(out.fine)}\n` };
     },
   ),
+  refusals: command(
+    'refusals',
+    'declined requests, counted per provider, request shape and reason (providers see their own)',
+    '[--provider P] [--limit N]',
+    { provider: { type: 'string' }, limit: { type: 'string' } },
+    async (client, values) => {
+      const { refusals } = await client.call('refusal.list', { ...(values.provider ? { providerId: values.provider as string } : {}), limit: num(values, 'limit') ?? 500 });
+      const text = refusals.map((r) => `${String(r.count).padStart(6)}x ${r.kind.padEnd(30)} ${r.providerId.padEnd(10)} ${iso(r.firstAt)} .. ${iso(r.lastAt)}  ${r.id}\n  ${r.shape}\n  ${r.lastReason}\n`);
+      return { json: refusals, text: text.length ? text.join('') : 'no refusals\n' };
+    },
+  ),
   pending: command('pending', 'admitted requests waiting for approval (operator)', '[--provider P] [--limit N]', listOptions, (client, values) => list(client, values, ['pending_approval'])),
   approve: command('approve', 'approve an admitted request; the scheduler then confirms it with the controller (operator)', 'RESERVATION-ID [--reason TEXT]', { reason: { type: 'string' } }, async (client, values, positionals) => {
     const r = await client.call('reservation.approve', { id: idOf(positionals, 'approve'), reason: reasonOf(values, false, 'approved') });

@@ -85,6 +85,25 @@ export const ExplanationSchema = z.object({
 });
 export type Explanation = z.infer<typeof ExplanationSchema>;
 
+/**
+ * Declined requests counted per provider, request shape and reason kind. A
+ * declined `reservation.request` is answered in state `declined` with its
+ * reason, but is not stored as a reservation: the reply's id names one of these.
+ */
+export const RefusalSchema = z.object({
+  id: z.string(),
+  providerId: IdSchema,
+  /** Coarse: requestor PoP, preferred cloudlet, duration and peaks rounded up to powers of two. */
+  shape: z.string(),
+  /** larger-than-any-node:RESOURCE, booked-out:RESOURCE or no-candidate. */
+  kind: z.string(),
+  count: z.number().int(),
+  firstAt: TimeMsSchema,
+  lastAt: TimeMsSchema,
+  lastReason: z.string(),
+});
+export type Refusal = z.infer<typeof RefusalSchema>;
+
 export const SchedulerEventSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('reservation'), at: TimeMsSchema, reservation: ReservationSchema }),
   z.object({ kind: z.literal('cloudlet'), at: TimeMsSchema, cloudletId: IdSchema, status: CloudletStatusSchema, connected: z.boolean() }),
@@ -125,7 +144,7 @@ export const schedulerApi = defineContract({
       result: z.object({ nodes: z.array(z.object({ nodeId: IdSchema, cloudletId: IdSchema, capacity: ResourcesSchema, minFree: ResourcesSchema })) }),
     }),
     'reservation.request': method({
-      summary: 'Ask for capacity over time; admitted requests wait for approval unless a policy approves them',
+      summary: 'Ask for capacity over time; admitted requests wait for approval unless a policy approves them; a declined one is counted in refusal.list, not stored',
       roles: ['provider'],
       params: ReservationRequestSchema,
       result: ReservationSchema,
@@ -196,6 +215,12 @@ export const schedulerApi = defineContract({
         z.object({ request: ReservationRequestSchema, providerId: IdSchema.optional() }),
       ]),
       result: ExplanationSchema,
+    }),
+    'refusal.list': method({
+      summary: 'Declined requests counted per provider, request shape and reason, most recent first (providers see their own only)',
+      roles: readers,
+      params: z.object({ providerId: IdSchema.optional(), limit }),
+      result: z.object({ refusals: z.array(RefusalSchema) }),
     }),
     'ledger.list': method({
       summary: 'Charges, refunds and fines with the balance (providers see their own only)',

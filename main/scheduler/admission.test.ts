@@ -1,5 +1,8 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { AdmissionIndex, type AdmissionRequest } from './admission.ts';
+import { Inventory } from './inventory.ts';
 import { Scheduler } from './scheduler.ts';
+import { NodeTimeline } from './timeline.ts';
 import { systemActor } from './audit.ts';
 import { T0, hour, minute, node, request, testConfig } from '../../test/support/schedulerFixtures.ts';
 import type { SchedulerConfigInput } from './config.ts';
@@ -169,5 +172,47 @@ describe('lifecycle of a held reservation', () => {
     expect((await s.request('p1', request(h(0), h(1), 6), actor)).state).toBe('pending_approval');
     expect(s.get(b.id).transitions?.map((t) => t.to)).toEqual(['requested', 'pending_approval', 'declined']);
     expect(s.verifyAudit().ok).toBe(true);
+  });
+});
+
+describe('refusals are decided from the summaries', () => {
+  // Three cloudlets of four 8-cpu nodes (6 for tenants), each node holding 1 cpu somewhere in a 4-day window.
+  const topology = {
+    pops: [{ id: 'A' }, { id: 'B' }, { id: 'C' }],
+    links: [{ a: 'A', b: 'B', rttMs: 5, capacityMbps: 1000 }, { a: 'B', b: 'C', rttMs: 5, capacityMbps: 1000 }],
+    cloudlets: ['A', 'B', 'C'].map((p) => ({ id: `c${p}`, popId: p, nodes: [1, 2, 3, 4].map((i) => ({ id: `${p}${i}`, capacity: node(8) })) })),
+  };
+
+  function bookedOut(): { index: AdmissionIndex; req: AdmissionRequest } {
+    const index = new AdmissionIndex(new Inventory(testConfig({ topology }).topology, 0.25));
+    index.trimBefore(h(0));
+    index.inventory.nodes.forEach((n, i) => index.place(`r${i}`, n.id, [{ from: h(24 * (i % 4)), to: h(24 * (i % 4) + 5), capacity: { cpu: 1, memMiB: 1, diskGiB: 1, netMbps: 1 } }], false));
+    const t1 = h(4 * 24);
+    return { index, req: { providerId: 'p1', isp: false, requestorPopId: 'A', preferredCloudletId: null, t0: h(0), t1, profile: [{ from: h(0), to: t1, capacity: { cpu: 6, memMiB: 1, diskGiB: 1, netMbps: 1 } }] } };
+  }
+
+  test('a booked-out request walks only the nodes of the cloudlet its reason names', () => {
+    const { index, req } = bookedOut();
+    const walks = vi.spyOn(NodeTimeline.prototype, 'firstViolation');
+    try {
+      const pruned = index.decide(req);
+      const prunedWalks = walks.mock.calls.length;
+      walks.mockClear();
+      const walked = index.decide(req, { exhaustive: true });
+      expect(pruned).toEqual(walked);
+      expect(pruned).toMatchObject({ chosen: null, refusal: 'booked-out', reason: expect.stringContaining('the closest miss is node A1 in cloudlet cA, with 5 free where 6 is needed') });
+      // cA is walked to name the closest miss; cB and cC are skipped from their summaries.
+      expect(prunedWalks).toBe(4);
+      expect(walks.mock.calls.length).toBe(12);
+    } finally {
+      walks.mockRestore();
+    }
+  });
+
+  test('a cloudlet freed by a release is walked again and admits', () => {
+    const { index, req } = bookedOut();
+    for (const i of [4, 5, 6, 7]) index.release(`r${i}`);
+    expect(index.decide(req).chosen).toEqual({ cloudletId: 'cB', nodeId: 'B1' });
+    expect(index.decide(req, { exhaustive: true }).chosen).toEqual({ cloudletId: 'cB', nodeId: 'B1' });
   });
 });

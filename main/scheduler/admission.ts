@@ -13,9 +13,20 @@
  * can never both take the same capacity; the store makes the same change
  * durable before anyone is told. It must always equal a recomputation from
  * the database's holds table (recompute.ts; a property test checks it).
+ *
+ * Refusals are as cheap as admissions (issue 10, defect 6): summaries of the
+ * most that is free over time (freeSummary.ts) let a cloudlet, or a node,
+ * that cannot fit be skipped without walking its step function. A refusal's
+ * reason names the closest miss among the nodes of the first cloudlet whose
+ * nodes are examined (the preferred one, else the closest), or a cloudlet
+ * whose largest node is too small; finding a closer miss further away meant
+ * walking every node, 60 times the cost of an admission. The decision with
+ * the summaries equals the exhaustive walk (`exhaustive`, and what explain
+ * does); a property test holds it to that.
  */
 import type { Profile } from '../protocol/domain.ts';
 import type { Explanation, Shortfall } from '../protocol/schedulerApi.ts';
+import { FreeSummary, type SummaryOptions } from './freeSummary.ts';
 import type { CloudletInfo, Inventory, NodeInfo, RankedCloudlet } from './inventory.ts';
 import { NodeTimeline, resourceKeys, vec, type Violation } from './timeline.ts';
 
@@ -38,7 +49,16 @@ export interface DecideOptions {
   readonly cloudletSkip?: (cloudletId: string) => string | null;
   /** Why a node cannot take work now (reported down), or null. */
   readonly nodeSkip?: (nodeId: string) => string | null;
+  /**
+   * Walk every node of every candidate cloudlet instead of skipping those the
+   * free-capacity summaries prove cannot fit. The decision is the same either
+   * way (the property tests hold it to that); explain always walks everything.
+   */
+  readonly exhaustive?: boolean;
 }
+
+/** Why nothing fit, by the miss the reason names (null when admitted). */
+export type RefusalKind = 'larger-than-any-node' | 'booked-out' | 'no-candidate';
 
 type CloudletVerdict = Explanation['candidates'][number];
 type NodeVerdict = CloudletVerdict['nodes'][number];
@@ -47,6 +67,7 @@ export interface Decision {
   readonly chosen: { cloudletId: string; nodeId: string } | null;
   readonly reason: string;
   readonly shortfall: Shortfall | null;
+  readonly refusal: RefusalKind | null;
   /** Filled when options.explain is set. */
   readonly candidates: CloudletVerdict[];
 }
@@ -63,11 +84,15 @@ const describeSpan = (from: number, to: number): string => `${iso(from)} to ${is
 export class AdmissionIndex {
   readonly inventory: Inventory;
   readonly timelines: NodeTimeline[];
+  /** Per cloudlet and node, the most that is free over runs of time (freeSummary.ts). */
+  readonly summary: FreeSummary;
   private readonly holds = new Map<string, Hold>();
+  private trimmedUntil = -Infinity;
 
-  constructor(inventory: Inventory) {
+  constructor(inventory: Inventory, options: { summary?: SummaryOptions } = {}) {
     this.inventory = inventory;
     this.timelines = inventory.nodes.map(() => new NodeTimeline());
+    this.summary = new FreeSummary(inventory, this.timelines, options.summary);
   }
 
   get holdCount(): number {
@@ -85,6 +110,7 @@ export class AdmissionIndex {
     this.release(reservationId);
     const timeline = this.timelines[node.index] as NodeTimeline;
     for (const s of profile) timeline.add(s.from, s.to, vec(s.capacity), isp, 1);
+    this.summarize(node, profile);
     this.holds.set(reservationId, { node, profile, isp });
   }
 
@@ -94,13 +120,26 @@ export class AdmissionIndex {
     if (!hold) return undefined;
     const timeline = this.timelines[hold.node.index] as NodeTimeline;
     for (const s of hold.profile) timeline.add(s.from, s.to, vec(s.capacity), hold.isp, -1);
+    this.summarize(hold.node, hold.profile);
     this.holds.delete(reservationId);
     return hold;
+  }
+
+  private summarize(node: NodeInfo, profile: Profile): void {
+    let from = Infinity;
+    let to = -Infinity;
+    for (const s of profile) {
+      from = Math.min(from, s.from);
+      to = Math.max(to, s.to);
+    }
+    if (from < to) this.summary.nodeChanged(node.index, from, to);
   }
 
   /** Forgets the past on every node (what admission never asks about again). */
   trimBefore(now: number): void {
     for (const t of this.timelines) t.trimBefore(now);
+    this.trimmedUntil = Math.max(this.trimmedUntil, now);
+    this.summary.trimmed(this.trimmedUntil);
   }
 
   /** The first sub-slot and resource that does not fit on the node, or null. `needs` caches vec() of each sub-slot. */
@@ -143,6 +182,15 @@ export class AdmissionIndex {
 
     const miss = new ClosestMiss();
     const needs = req.profile.map((s) => vec(s.capacity));
+    // Pruning by the summaries: never for explain (it lists every node) nor for the ISP (see freeSummary.ts).
+    const prune = !explain && !options.exhaustive && !req.isp;
+    // Built on first use (not while a restart places every stored hold), from the trimmed past when known.
+    if (prune && !this.summary.ready) this.summary.build(Number.isFinite(this.trimmedUntil) ? this.trimmedUntil : req.t0 - this.summary.spanMs / 4);
+    const covered = prune ? this.summary.covered(req.profile) : [];
+    // The reason names the closest miss among the nodes of the first cloudlet whose nodes are examined
+    // (the preferred one, else the closest): walking every node of every cloudlet to find a better
+    // miss elsewhere is what made refusals cost 60 times an admission.
+    let missCloudletSeen = false;
 
     for (const entry of order) {
       const { cloudlet, distanceMs } = entry;
@@ -161,7 +209,11 @@ export class AdmissionIndex {
         if (explain) candidates.push({ ...verdict, skipped: skip });
         continue;
       }
-      const best = this.bestNodeIn(cloudlet, req, options, verdict, explain, miss, needs);
+      const missHere: boolean = !missCloudletSeen && this.hasNodeUp(cloudlet, options);
+      missCloudletSeen ||= missHere;
+      const pruneHere = !missHere && covered.length > 0;
+      if (pruneHere && !this.summary.cloudletMayFit(cloudlet.index, covered, needs)) continue;
+      const best = this.bestNodeIn(cloudlet, req, options, verdict, explain, missHere ? miss : null, needs, pruneHere ? covered : null);
       if (explain) candidates.push(verdict);
       if (best) {
         if (explain) {
@@ -186,11 +238,12 @@ export class AdmissionIndex {
           chosen: { cloudletId: cloudlet.id, nodeId: best.id },
           reason: `${why}; node ${best.id} is the best fit of ${verdict.nodesFitting}`,
           shortfall: null,
+          refusal: null,
           candidates,
         };
       }
     }
-    if (!miss.shortfall) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, candidates };
+    if (!miss.shortfall) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, refusal: 'no-candidate', candidates };
     const s = miss.shortfall;
     return {
       chosen: null,
@@ -198,8 +251,15 @@ export class AdmissionIndex {
         `no node can host the request: ${s.resource} does not fit from ${describeSpan(s.from, s.to)}; ` +
         `the closest miss is ${miss.where()}, with ${round(s.free)} free where ${round(s.needed)} is needed`,
       shortfall: s,
+      refusal: miss.onNode ? 'booked-out' : 'larger-than-any-node',
       candidates,
     };
+  }
+
+  /** Whether any node of the cloudlet may take work (none reported down). */
+  private hasNodeUp(cloudlet: CloudletInfo, options: DecideOptions): boolean {
+    if (!options.nodeSkip) return cloudlet.nodes.length > 0;
+    return cloudlet.nodes.some((n) => !options.nodeSkip?.(n.id));
   }
 
   private skipReason(
@@ -232,8 +292,9 @@ export class AdmissionIndex {
     options: DecideOptions,
     verdict: CloudletVerdict,
     explain: boolean,
-    miss: ClosestMiss,
+    miss: ClosestMiss | null,
     needs: readonly (readonly number[])[],
+    covered: readonly number[] | null,
   ): NodeInfo | null {
     let best: NodeInfo | null = null;
     let bestLeftover = Infinity;
@@ -246,10 +307,11 @@ export class AdmissionIndex {
         continue;
       }
       verdict.nodesChecked++;
+      if (covered && !this.summary.nodeMayFit(node.index, covered, needs)) continue;
       slack[0] = slack[1] = slack[2] = slack[3] = Infinity;
       const bad = this.violationOn(node, req.profile, req.isp, slack, needs);
       if (bad) {
-        miss.note(bad.resource, bad.from, bad.to, bad.needed, bad.free, cloudlet, node, req.isp);
+        miss?.note(bad.resource, bad.from, bad.to, bad.needed, bad.free, cloudlet, node, req.isp);
         if (explain) {
           const shortfall: Shortfall = { resource: resourceKeys[bad.resource] as Shortfall['resource'], from: bad.from, to: bad.to, needed: bad.needed, free: bad.free };
           verdicts.push({
@@ -305,6 +367,10 @@ class ClosestMiss {
     this.cloudlet = cloudlet;
     this.node = node;
     this.isp = isp;
+  }
+
+  get onNode(): boolean {
+    return this.node !== null;
   }
 
   get shortfall(): Shortfall | null {

@@ -11,6 +11,7 @@ import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import type { Actor } from './audit.ts';
+import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
 
 function actorOf(p: Principal): Actor {
@@ -114,6 +115,13 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       if (!providerId) throw new RpcError(ErrorCode.InvalidParams, 'params.providerId: say which provider the request would be for');
       if (own && p.providerId && p.providerId !== own) throw new RpcError(ErrorCode.Forbidden, `provider ${own} may not explain requests for ${p.providerId}`);
       return s.explainRequest(providerId, p.request);
+    },
+    'refusal.list': (p, ctx) => {
+      s.store.flush();
+      const own = providerOf(ctx);
+      if (own && p.providerId && p.providerId !== own) throw new RpcError(ErrorCode.Forbidden, `provider ${own} may not read the refusals of ${p.providerId}`);
+      const providerId = own ?? p.providerId;
+      return { refusals: s.store.refusals({ ...(providerId ? { providerId } : {}), limit: p.limit }).map(refusalFromRow) };
     },
     'ledger.list': (p, ctx) => {
       s.store.flush();

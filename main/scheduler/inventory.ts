@@ -20,6 +20,8 @@ export interface NodeInfo {
 
 export interface CloudletInfo {
   readonly id: string;
+  /** Position in Inventory.cloudlets. */
+  readonly index: number;
   readonly popId: string;
   readonly ispShare: number;
   readonly nodes: readonly NodeInfo[];
@@ -73,6 +75,7 @@ export class Inventory {
         [0, 1, 2, 3].map((k) => Math.max(...nodes.map((n) => pick(n)[k] as number)));
       const info: CloudletInfo = {
         id: c.id,
+        index: this.cloudlets.length,
         popId: c.popId,
         ispShare: share,
         nodes,

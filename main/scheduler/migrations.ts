@@ -115,6 +115,27 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    summary: 'refusals aggregated per provider, request shape and reason kind instead of one reservation row each',
+    sql: `
+      -- A declined request holds nothing, so it is not kept as a reservation
+      -- (about 1.5 KB with its transitions and audit entries); repeated
+      -- refusals of one shape bump a counter (refusals.ts).
+      CREATE TABLE refusals (
+        id TEXT PRIMARY KEY,
+        provider_id TEXT NOT NULL,
+        shape TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        last_reason TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX refusals_last ON refusals(last_at);
+      CREATE INDEX refusals_provider ON refusals(provider_id, last_at);
+    `,
+  },
 ];
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number {

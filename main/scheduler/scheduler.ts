@@ -28,6 +28,7 @@ import { Inventory } from './inventory.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { parsePrefix, type Prefix } from '../protocol/prefix.ts';
 import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
+import { recordRefusal } from './refusals.ts';
 import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
 import { ReservationQueue } from './reservationQueue.ts';
 import { Store, WriteSetRefused, type HoldRow, type WriteSet } from './store.ts';
@@ -467,16 +468,12 @@ export class Scheduler {
       updatedAt: now,
       reason: 'requested',
     };
+    // A refusal holds nothing: it is counted, not kept as a reservation (refusals.ts).
+    if (!decision.chosen) return recordRefusal(this.store, r, req, decision);
     // The row is written once, in the state this request ends in; foreign keys are checked at commit.
     const ws = this.store.begin();
     ws.transition(r.id, { at: now, from: null, to: 'requested', actor: actor.name, reason: 'requested' });
     ws.audit(this.audit.next(now, actor, 'reservation.requested', r.id, `${req.requestorPopId} ${new Date(req.t0).toISOString()}..${new Date(req.t1).toISOString()}, ${req.profile.length} sub-slot(s), ${req.service.program}`));
-    if (!decision.chosen) {
-      this.transition(ws, r, 'declined', systemActor, decision.reason, false);
-      ws.insertReservation(r, req.clientRequestId);
-      await this.commit(ws, r);
-      return r;
-    }
     this.index.place(r.id, decision.chosen.nodeId, r.profile, this.isIsp(providerId));
     this.addHolding(r.id, providerId, base);
     this.live.set(r.id, r);

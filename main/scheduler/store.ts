@@ -49,6 +49,17 @@ interface ReservationRow {
   reason: string;
 }
 
+export interface RefusalRow {
+  id: string;
+  provider_id: string;
+  shape: string;
+  kind: string;
+  count: number;
+  first_at: number;
+  last_at: number;
+  last_reason: string;
+}
+
 export interface HoldRow {
   reservation_id: string;
   node_id: string;
@@ -92,6 +103,7 @@ class Statements {
   readonly insertAudit: Statement;
   readonly upsertReport: Statement;
   readonly insertForwarded: Statement;
+  readonly upsertRefusal: Statement;
 
   constructor(db: Db) {
     this.insertReservation = db.prepare(
@@ -111,6 +123,10 @@ class Statements {
     this.insertLedger = db.prepare('INSERT INTO ledger (at, provider_id, reservation_id, kind, amount_micros, note) VALUES (?, ?, ?, ?, ?, ?)');
     this.insertAudit = db.prepare('INSERT INTO audit (seq, at, actor, role, action, target, reason, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.insertForwarded = db.prepare('INSERT INTO forwarded_audit (cloudlet_id, seq, audit_seq) VALUES (?, ?, ?)');
+    this.upsertRefusal = db.prepare(
+      `INSERT INTO refusals (id, provider_id, shape, kind, count, first_at, last_at, last_reason) VALUES (?, ?, ?, ?, 1, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET count = count + 1, last_at = excluded.last_at, last_reason = excluded.last_reason`,
+    );
     this.upsertReport = db.prepare(
       `INSERT INTO node_reports (node_id, cloudlet_id, at, total_json, available_json, health) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(node_id) DO UPDATE SET cloudlet_id = excluded.cloudlet_id, at = excluded.at, total_json = excluded.total_json,
@@ -199,6 +215,13 @@ export class WriteSet {
   nodeReport(nodeId: string, cloudletId: string, at: number, total: Resources, available: Resources, health: string): this {
     const v = [nodeId, cloudletId, at, JSON.stringify(total), JSON.stringify(available), health];
     this.ops.push(() => this.s.upsertReport.run(v));
+    return this;
+  }
+
+  /** Counts one more refusal of this provider, shape and kind (refusals.ts). */
+  refusal(r: Omit<RefusalRow, 'count' | 'first_at'>): this {
+    const v = [r.id, r.provider_id, r.shape, r.kind, r.last_at, r.last_at, r.last_reason];
+    this.ops.push(() => this.s.upsertRefusal.run(v));
     return this;
   }
 }
@@ -493,6 +516,13 @@ export class Store {
 
   lastAudit(): { seq: number; hash: string } | undefined {
     return this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
+  }
+
+  /** Aggregated refusals, most recent first. */
+  refusals(filter: { providerId?: string; limit: number }): RefusalRow[] {
+    const clause = filter.providerId ? 'WHERE provider_id = ?' : '';
+    const args = filter.providerId ? [filter.providerId, filter.limit] : [filter.limit];
+    return this.db.prepare(`SELECT * FROM refusals ${clause} ORDER BY last_at DESC, id LIMIT ?`).all(...args) as RefusalRow[];
   }
 
   nodeReports(): { node_id: string; cloudlet_id: string; at: number; total_json: string; available_json: string; health: string }[] {

@@ -189,6 +189,33 @@ export class NodeTimeline {
     return out;
   }
 
+  /**
+   * The least a tenant has free of each resource over [from, to), into `out`
+   * (capacity minus everything committed, and the tenant limit minus what
+   * tenants committed, whichever is smaller). Summaries (freeSummary.ts) are
+   * built from it, so they read exactly what firstViolation reads.
+   */
+  minTenantFree(from: number, to: number, limits: NodeLimits, out: number[]): void {
+    const t = this.t;
+    const v = this.v;
+    const cap = limits.capacity;
+    const ten = limits.tenant;
+    for (let k = 0; k < 4; k++) out[k] = Infinity;
+    let i = this.indexAt(from);
+    if (i < 0) {
+      // Before the first breakpoint nothing is committed.
+      if (t.length === 0 || (t[0] as number) > from) for (let k = 0; k < 4; k++) out[k] = Math.min(cap[k] as number, ten[k] as number);
+      i = 0;
+    }
+    for (; i < t.length && (t[i] as number) < to; i++) {
+      const o = i * W;
+      for (let k = 0; k < 4; k++) {
+        const free = Math.min((cap[k] as number) - (v[o + k] as number), (ten[k] as number) - (v[o + 4 + k] as number));
+        if (free < (out[k] as number)) out[k] = free;
+      }
+    }
+  }
+
   /** Total committed at instant x (all providers), for tests and reports. */
   usedAt(x: number): number[] {
     const i = this.indexAt(x);

@@ -76,6 +76,11 @@ describe('pcctl and the scheduler', () => {
     const declined = reserve('4');
     expect(declined.code).toBe(1);
     expect(JSON.parse(declined.out)).toMatchObject({ state: 'declined', reason: expect.stringContaining('cpu does not fit') });
+    // A refusal is counted, not kept as a reservation: operators see it with `pcctl refusals`.
+    const refusals = pcctl(tokens.operator, 'refusals', '--json');
+    expect(refusals.code, refusals.err).toBe(0);
+    expect(JSON.parse(refusals.out)).toMatchObject([{ id: JSON.parse(declined.out).id, providerId: 'p1', kind: 'booked-out:cpu', count: 1 }]);
+    expect(pcctl(tokens.operator, 'refusals').out).toMatch(/^\s+1x booked-out:cpu/);
 
     const pending = pcctl(tokens.operator, 'pending', '--json');
     expect(JSON.parse(pending.out).map((r: { id: string }) => r.id)).toEqual([made.id]);
