@@ -275,7 +275,7 @@ export const reservationCommands: Record<string, Command> = {
     { provider: { type: 'string' }, limit: { type: 'string' } },
     async (client, values) => {
       const { refusals } = await client.call('refusal.list', { ...(values.provider ? { providerId: values.provider as string } : {}), limit: num(values, 'limit') ?? 500 });
-      const text = refusals.map((r) => `${String(r.count).padStart(6)}x ${r.kind.padEnd(30)} ${r.providerId.padEnd(10)} ${iso(r.firstAt)} .. ${iso(r.lastAt)}  ${r.id}\n  ${r.shape}\n  ${r.lastReason}\n`);
+      const text = refusals.map((r) => `${String(r.count).padStart(6)}x ${r.kind.padEnd(30)} ${r.providerId.padEnd(10)} ${formatTime(r.firstAt)} .. ${formatTime(r.lastAt)}  ${r.id}\n  ${r.shape}\n  ${r.lastReason}\n`);
       return { json: refusals, text: text.length ? text.join('') : 'no refusals\n' };
     },
   ),
