@@ -29,7 +29,6 @@ beforeEach(() => {
   const supervisor = new ViSupervisor({ host: noIsolation, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 1000 }, programs: {}, now: () => now, onChange: () => undefined, log: () => undefined });
   cloudlet = new Cloudlet({
     cloudletId: 'c1',
-    stateDir: dir,
     nodes: [{ id: 'n1', capacity: { cpu: 4, memMiB: 1000, diskGiB: 10, netMbps: 100 } }],
     store,
     supervisor,

@@ -36,7 +36,6 @@ export interface Actor {
 
 export interface CloudletOptions {
   cloudletId: string;
-  stateDir: string;
   nodes: readonly { id: string; capacity: Resources }[];
   store: ControllerStore;
   supervisor: ViSupervisor;
@@ -68,7 +67,7 @@ export class Cloudlet {
     this.views = new CloudletViews({ store, supervisor, holds: this.holds });
     this.audit = new LocalAudit({ store, events, now });
     this.alarms = new Alarms({ cloudletId, store, audit: this.audit, events, now, log });
-    this.vis = new ViLifecycle({ cloudletId, stateDir: o.stateDir, store, supervisor, holds: this.holds, rules: this.rules, alarms: this.alarms, views: this.views, events, now, log });
+    this.vis = new ViLifecycle({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, alarms: this.alarms, views: this.views, events, now, log });
     this.agent = new SchedulerAgent({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, events, now, fetchReservation: o.fetchReservation });
     this.operator = new OperatorActions({ cloudletId, store, supervisor, vis: this.vis, views: this.views, alarms: this.alarms, audit: this.audit, events, evidence: o.evidence });
     this.clock = new CloudletClock({ store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, alarms: this.alarms, events, now, log });

@@ -215,23 +215,15 @@ const SPECIAL_FILESYSTEMS = new Map<number, string>([
  * under /proc), which hung start-up.
  */
 /**
- * VIs run as users of their own and must reach their directories under
- * stateDir/vis (their home, their ring socket), so every directory on the way
- * must be searchable by others; listing stays closed (0711), and the
- * controller's own files inside are 0600. Says which directory is not.
+ * VIs run as users of their own: stateDir and stateDir/vis are made
+ * searchable (0711, never listable) so that a VI can reach its own directory
+ * when the directories above stateDir allow it too; the controller's own
+ * files inside are 0600. Their data-plane sockets do not depend on it (they
+ * live in the controller's runtime directory).
  */
 export function openStateDirToVis(stateDir: string): void {
   chmodSync(stateDir, 0o711);
   chmodSync(join(stateDir, 'vis'), 0o711);
-  for (let dir = dirname(resolve(stateDir)); ; dir = dirname(dir)) {
-    const mode = statSync(dir).mode;
-    if ((mode & 0o001) === 0) {
-      throw new ConfigError(
-        `stateDir ${stateDir} cannot be used: ${dir} (mode ${(mode & 0o777).toString(8)}) is not searchable by others, and VIs run as users of their own that must reach their directories under it (chmod o+x ${dir}, or choose a stateDir under /var/lib)`,
-      );
-    }
-    if (dir === dirname(dir)) break;
-  }
 }
 
 export function makeStateDir(stateDir: string, sub: string, mode = 0o700): void {

@@ -123,7 +123,6 @@ export class ControllerDaemon {
     });
     this.cloudlet = cloudlet = new Cloudlet({
       cloudletId: config.cloudletId,
-      stateDir: config.stateDir,
       evidence: this.evidence,
       nodes: config.nodes,
       store: this.store,

@@ -10,7 +10,8 @@
  * the per-VI evidence rings and the sFlow exporter. Spoofed packets a VI
  * emitted become an alarm with the first offending packets as evidence.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } from '../../native/dataplane.ts';
 import { FlowTable } from '../../native/demux.ts';
@@ -31,8 +32,6 @@ export interface DataPathSinks {
 
 export interface PortRequest {
   viId: string;
-  /** The VI's own directory: its ring socket lives there. */
-  dir: string;
   service: Pick<ServiceSpec, 'mode' | 'port' | 'args'>;
 }
 
@@ -61,10 +60,18 @@ export class CloudletDataPath {
   private readonly sinks: DataPathSinks;
   private readonly config: DataPlaneConfig;
   private readonly timer: NodeJS.Timeout;
+  /**
+   * Where ring ports' sockets live: a directory of this controller's own (short paths, no clash
+   * between controllers), searchable but not listable; each socket is 0600 and belongs to its VI's
+   * user, so no VI can reach another's port.
+   */
+  private readonly socketDir: string;
 
   constructor(config: DataPlaneConfig, sinks: DataPathSinks) {
     this.config = config;
     this.sinks = sinks;
+    this.socketDir = mkdtempSync(join(tmpdir(), 'pcloud-ports-'));
+    chmodSync(this.socketDir, 0o711);
     this.table = new FlowTable({ vxlanPort: 0 });
     this.loader = new FlowTableLoader(this.table, this.vis);
     this.plane = new DataPlane({
@@ -103,13 +110,17 @@ export class CloudletDataPath {
       this.ports.set(req.viId, { number, kind, socketPath: null });
       return { PCLOUD_VI_TAPS: names.join(',') };
     }
-    mkdirSync(req.dir, { recursive: true });
-    const socketPath = join(req.dir, 'ring.sock');
+    const socketPath = join(this.socketDir, `${req.viId}.sock`);
     this.plane.addRingPort(number, { socketPath, slots: this.config.ringSlots, egress });
-    // The VI runs as a user of its own; its directory (0700, its own) is what keeps others out.
-    chmodSync(socketPath, 0o666);
+    chmodSync(socketPath, 0o600);
     this.ports.set(req.viId, { number, kind, socketPath });
     return { PCLOUD_VI_RING: socketPath };
+  }
+
+  /** Gives the VI's user its port's socket (its ring client retries until it may connect). */
+  grant(viId: string, user: { uid: number; gid: number }): void {
+    const port = this.ports.get(viId);
+    if (port?.socketPath) chownSync(port.socketPath, user.uid, user.gid);
   }
 
   /** Closes a VI's port (its rules must be gone first, so its traffic is legacy, not "no port"). */
@@ -203,5 +214,6 @@ export class CloudletDataPath {
     clearInterval(this.timer);
     this.drain();
     this.plane.close();
+    rmSync(this.socketDir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,6 @@ import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
 import { NotFound } from '../protocol/errors.ts';
-import { join } from 'node:path';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
@@ -23,8 +22,6 @@ export const isEnded = (vi: Pick<ViRecord, 'state'>): boolean => endedViStates.i
 
 export interface ViLifecycleOptions {
   cloudletId: string;
-  /** VIs' directories live in <stateDir>/vis/<viId>. */
-  stateDir: string;
   store: ControllerStore;
   supervisor: ViSupervisor;
   holds: HoldBook;
@@ -38,7 +35,6 @@ export interface ViLifecycleOptions {
 
 export class ViLifecycle {
   private readonly cloudletId: string;
-  private readonly stateDir: string;
   private readonly store: ControllerStore;
   private readonly supervisor: ViSupervisor;
   private readonly holds: HoldBook;
@@ -55,7 +51,6 @@ export class ViLifecycle {
 
   constructor(o: ViLifecycleOptions) {
     this.cloudletId = o.cloudletId;
-    this.stateDir = o.stateDir;
     this.store = o.store;
     this.supervisor = o.supervisor;
     this.holds = o.holds;
@@ -119,7 +114,7 @@ export class ViLifecycle {
     // The port exists before the VI does, so the VI finds it as soon as it looks.
     let env: Record<string, string>;
     try {
-      env = this.dataPath?.openPort({ viId, dir: join(this.stateDir, 'vis', viId), service: hold.service }) ?? {};
+      env = this.dataPath?.openPort({ viId, service: hold.service }) ?? {};
     } catch (e) {
       this.holds.end(hold.reservationId);
       return { ok: false, reason: `VI ${viId}: its data-plane port could not be opened: ${(e as Error).message}` };
@@ -146,6 +141,7 @@ export class ViLifecycle {
       this.dataPath?.closePort(viId);
       return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
     }
+    if (vi.isolation.user) this.dataPath?.grant(viId, vi.isolation.user);
     this.limitTraffic(vi);
     // The VI is up: now steer its traffic to it.
     this.rules.install(rules.rules);
@@ -195,7 +191,8 @@ export class ViLifecycle {
     const hold = this.holds.get(vi.reservationId);
     if (!this.dataPath || !hold) return;
     try {
-      this.dataPath.openPort({ viId: vi.id, dir: join(this.stateDir, 'vis', vi.id), service: hold.service });
+      this.dataPath.openPort({ viId: vi.id, service: hold.service });
+      if (vi.isolation.user) this.dataPath.grant(vi.id, vi.isolation.user);
       this.limitTraffic(vi);
     } catch (e) {
       this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);

@@ -43,6 +43,8 @@ export interface AdmissionRequest {
 
 export interface DecideOptions {
   readonly explain?: boolean;
+  /** Decide as if this reservation held nothing (explaining a stored reservation), without touching the index. */
+  readonly absent?: string;
   /** Cloudlets already tried (a controller refused or timed out). */
   readonly excludeCloudlets?: ReadonlySet<string>;
   /** Why a whole cloudlet cannot take work now (stale reports), or null. */
@@ -157,6 +159,38 @@ export class AdmissionIndex {
     return null;
   }
 
+  /**
+   * The first violation of `profile` on the node as if reservation `absent`
+   * held nothing: the question a resize (its new profile against everyone
+   * else) and an explanation (why it is where it is) ask. Answered by taking
+   * the reservation's own hold off each need, piece by piece, so the index is
+   * never changed to ask it. The violation reports the whole need and what
+   * would be free without the hold.
+   */
+  violationWithout(absent: string, node: NodeInfo, profile: Profile, isp: boolean, slack?: number[]): Violation | null {
+    const hold = this.holds.get(absent);
+    if (!hold || hold.node !== node || hold.isp !== isp) return this.violationOn(node, profile, isp, slack);
+    const timeline = this.timelines[node.index] as NodeTimeline;
+    for (let i = 0; i < profile.length; i++) {
+      const s = profile[i] as Profile[number];
+      const want = vec(s.capacity);
+      const cuts = [...new Set([s.from, s.to, ...hold.profile.flatMap((h) => [h.from, h.to]).filter((t) => t > s.from && t < s.to)])].sort((a, b) => a - b);
+      for (let j = 0; j + 1 < cuts.length; j++) {
+        const from = cuts[j] as number;
+        const held = hold.profile.find((h) => h.from <= from && from < h.to);
+        const mine = held ? vec(held.capacity) : [0, 0, 0, 0];
+        const bad = timeline.firstViolation(from, cuts[j + 1] as number, want.map((x, k) => x - (mine[k] as number)), node.limits, isp, slack);
+        if (bad) {
+          bad.subSlot = i;
+          bad.needed = want[bad.resource] as number;
+          bad.free = Math.max(0, bad.free + (mine[bad.resource] as number));
+          return bad;
+        }
+      }
+    }
+    return null;
+  }
+
   /** Free capacity of a node over [from, to) for this kind of provider. */
   headroom(nodeId: string, from: number, to: number, isp: boolean): { from: number; to: number; free: { cpu: number; memMiB: number; diskGiB: number; netMbps: number } }[] {
     const node = this.inventory.nodeById.get(nodeId);
@@ -183,7 +217,7 @@ export class AdmissionIndex {
     const miss = new ClosestMiss();
     const needs = req.profile.map((s) => vec(s.capacity));
     // Pruning by the summaries: never for explain (it lists every node) nor for the ISP (see freeSummary.ts).
-    const prune = !explain && !options.exhaustive && !req.isp;
+    const prune = !explain && !options.exhaustive && !req.isp && !options.absent;
     // Built on first use (not while a restart places every stored hold), from the trimmed past when known.
     if (prune && !this.summary.ready) this.summary.build(Number.isFinite(this.trimmedUntil) ? this.trimmedUntil : req.t0 - this.summary.spanMs / 4);
     const covered = prune ? this.summary.covered(req.profile) : [];
@@ -309,7 +343,7 @@ export class AdmissionIndex {
       verdict.nodesChecked++;
       if (covered && !this.summary.nodeMayFit(node.index, covered, needs)) continue;
       slack[0] = slack[1] = slack[2] = slack[3] = Infinity;
-      const bad = this.violationOn(node, req.profile, req.isp, slack, needs);
+      const bad = options.absent ? this.violationWithout(options.absent, node, req.profile, req.isp, slack) : this.violationOn(node, req.profile, req.isp, slack, needs);
       if (bad) {
         miss?.note(bad.resource, bad.from, bad.to, bad.needed, bad.free, cloudlet, node, req.isp);
         if (explain) {

@@ -749,11 +749,8 @@ export class Scheduler {
     const isp = this.isIsp(r.providerId);
     const node = this.inventory.nodeById.get(r.nodeId as string);
     if (!node) throw conflict(`reservation ${r.id} has no node`);
-    // Checked with its own hold set aside, then put back as it was (the larger profile while a resize is under way, not
-    // r.profile): synchronous, so no one sees the gap.
-    const held = this.index.release(r.id);
-    const bad = this.index.violationOn(node, profile, isp);
-    if (held) this.index.place(r.id, held.node.id, held.profile, held.isp);
+    // Against everyone else: as if its own hold (the larger profile while a resize is under way) were absent.
+    const bad = this.index.violationWithout(r.id, node, profile, isp);
     if (bad) {
       const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
       throw conflict(
@@ -811,16 +808,12 @@ export class Scheduler {
   /** Why a stored reservation is where it is: its own hold is set aside while it is re-decided. */
   explainReservation(id: string): Explanation {
     const r = this.mustGet(id);
-    const held = this.index.release(id);
-    try {
-      return this.explanation(this.admissionRequest(r.providerId, r));
-    } finally {
-      if (held) this.index.place(id, held.node.id, held.profile, held.isp);
-    }
+    return this.explanation(this.admissionRequest(r.providerId, r), id);
   }
 
-  private explanation(req: AdmissionRequest): Explanation {
-    const d: Decision = this.index.decide(req, { ...this.skipOptions(), explain: true });
+  /** The full analysis; for a stored reservation (`absent`), as if its own hold were not there. */
+  private explanation(req: AdmissionRequest, absent?: string): Explanation {
+    const d: Decision = this.index.decide(req, { ...this.skipOptions(), explain: true, ...(absent ? { absent } : {}) });
     const headroomNode = d.chosen?.nodeId ?? d.candidates.find((c) => c.nodes.length > 0)?.nodes[0]?.nodeId;
     return {
       decision: d.chosen ? 'admitted' : 'declined',

@@ -147,6 +147,8 @@ async function runLoad(url: string, random: () => number, ids: string[], load: L
     const provider = random() < 0.5 ? p1 : p2;
     if (x < 0.4 || !id) {
       const r = await provider.call('reservation.request', reserveRequest());
+      // A refusal is counted (refusal.list), not stored as a reservation: nothing of it to survive or to change.
+      if (r.state === 'declined' && r.id.startsWith('refusal-')) return;
       load.acked.add(r.id);
       ids.push(r.id);
       noteConfirmed(r);
