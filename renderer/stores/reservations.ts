@@ -6,7 +6,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { Reservation, ReservationState, Resources } from '../../main/protocol/domain.ts';
+import type { Reservation, ReservationState, Resources, Transition } from '../../main/protocol/domain.ts';
 import type { Explanation } from '../../main/protocol/schedulerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
@@ -21,6 +21,13 @@ export interface Quote {
   fine: number;
 }
 
+/** A node as the calendar lists it (one row each), with where it sits. */
+export interface NodePlace {
+  nodeId: string;
+  cloudletId: string;
+  popId: string;
+}
+
 export type SortKey = 't0' | 't1' | 'createdAt' | 'providerId' | 'state' | 'price' | 'nodeId';
 
 export const useReservationsStore = defineStore('reservations', () => {
@@ -32,6 +39,7 @@ export const useReservationsStore = defineStore('reservations', () => {
   const sortKey = ref<SortKey>('t0');
   const sortAscending = ref(true);
   const currency = ref('EUR');
+  const nodes = ref<NodePlace[]>([]);
   let unsubscribe: (() => Promise<void>) | undefined;
 
   function upsert(r: Reservation): void {
@@ -94,6 +102,21 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
+  /** The nodes of the connected scheduler's topology, for the calendar's rows and the dialogs' paths. */
+  async function loadNodes(): Promise<void> {
+    try {
+      const topology = await schedulerCall('topology.get', {});
+      nodes.value = topology.cloudlets.flatMap((c) => c.nodes.map((n) => ({ nodeId: n.id, cloudletId: c.id, popId: c.popId })));
+    } catch (e) {
+      error.value = `Could not load the nodes: ${toApiError(e).message}`;
+    }
+  }
+
+  /** Every state transition of one reservation, oldest first; throws what the scheduler said. */
+  async function history(id: string): Promise<Transition[]> {
+    return (await schedulerCall('reservation.get', { id })).transitions ?? [];
+  }
+
   async function explain(id: string): Promise<Explanation | string> {
     const known = explanations.value.get(id);
     if (known) return known;
@@ -151,5 +174,5 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
-  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, sortBy, load, explain, approve, decline, cancel, resize, upsert };
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, sortBy, load, loadNodes, history, explain, approve, decline, cancel, resize, upsert };
 });

@@ -6,7 +6,7 @@ import type { NodeSingular } from 'cytoscape';
 import { defineComponent, h, ref } from 'vue';
 import { useTopologyGraph, type TopologyGraph } from '../composables/topology/useTopologyGraph.ts';
 import { useTopologyStore } from './topology.ts';
-import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, viView, type FakeConsole } from './topologyFakes.ts';
+import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, viView, type FakeConsole } from '../../test/support/consoleFakes.ts';
 
 async function loaded(fake: FakeConsole): Promise<ReturnType<typeof useTopologyStore>> {
   const store = useTopologyStore();

@@ -2,7 +2,7 @@ import { createTestingPinia } from '@pinia/testing';
 import { flushPromises, mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
-import { connected, installFakeConsole } from '../stores/topologyFakes.ts';
+import { connected, installFakeConsole } from '../../test/support/consoleFakes.ts';
 import TopologyView from './TopologyView.vue';
 
 describe('topology view', () => {

@@ -3,7 +3,7 @@ import { mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { useTopologyStore } from '../../stores/topology.ts';
-import { connected, installFakeConsole, reservation } from '../../stores/topologyFakes.ts';
+import { connected, installFakeConsole, reservation } from '../../../test/support/consoleFakes.ts';
 import TopologyDetailPanel from './TopologyDetailPanel.vue';
 
 async function storeWithDeterlab() {

@@ -3,7 +3,7 @@ import { mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { useTopologyStore } from '../../stores/topology.ts';
-import { connected, deterlab, installFakeConsole, reservation } from '../../stores/topologyFakes.ts';
+import { connected, deterlab, installFakeConsole, reservation } from '../../../test/support/consoleFakes.ts';
 import TopologyOutline from './TopologyOutline.vue';
 
 describe('topology outline', () => {

@@ -15,7 +15,7 @@
  * it stays off.
  */
 import type { CytoscapeOptions, StylesheetJson } from 'cytoscape';
-import type { GraphPalette } from '../../components/topology/overlays/topologyOverlay.ts';
+import type { GraphPalette } from './topologyOverlay.ts';
 
 /** Above this many elements the large-graph options apply. */
 export const largeGraphElements = 1500;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { deterlab } from '../../stores/topologyFakes.ts';
+import { deterlab } from '../../../test/support/consoleFakes.ts';
 import { breadthFirstPops, placeElements } from './placement.ts';
 import { searchItems, indexTopology } from './topologyModel.ts';
 

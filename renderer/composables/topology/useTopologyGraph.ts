@@ -18,7 +18,7 @@
 import cytoscape, { type Core, type NodeSingular } from 'cytoscape';
 import { onBeforeUnmount, ref, shallowRef, watch, type Ref } from 'vue';
 import { overlays } from '../../components/topology/overlays/overlayRegistry.ts';
-import type { TopologyOverlay } from '../../components/topology/overlays/topologyOverlay.ts';
+import type { TopologyOverlay } from './topologyOverlay.ts';
 import { useTopologyStore } from '../../stores/topology.ts';
 import { buildGraphElements } from './graphElements.ts';
 import { baseStyles, collapsesCloudlets, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';

@@ -7,24 +7,16 @@
  * cloudlet the operator is looking at (the one selected), one at a time.
  * A controller that does not answer leaves its nodes without VIs and says so.
  */
-import type { ControllerApi, ViView } from '../../../main/protocol/controllerApi.ts';
-import type { ItemOf, MethodName, ParamsIn, ResultOf, TopicName } from '../../../main/protocol/contract.ts';
+import type { ViView } from '../../../main/protocol/controllerApi.ts';
 import type { CloudletView } from '../../../main/protocol/domain.ts';
-import { toApiError, useApi } from '../../api/index.ts';
+import { toApiError } from '../../api/index.ts';
+import { controllerCall, controllerSubscribe } from '../../api/relay.ts';
 import type { ViSummary } from './topologyModel.ts';
 
 /** Following every cloudlet costs one subscription each: beyond this, follow the selected one. */
 export const followAllUpTo = 16;
 /** VIs that are gone are not drawn. */
 const shownStates = new Set(['starting', 'running', 'stopping', 'failed']);
-
-async function controllerCall<K extends MethodName<ControllerApi>>(cloudletId: string, method: K, params: ParamsIn<ControllerApi, K>): Promise<ResultOf<ControllerApi, K>> {
-  return (await useApi().controller.call({ cloudletId, method, params })) as ResultOf<ControllerApi, K>;
-}
-
-function controllerSubscribe<K extends TopicName<ControllerApi>>(cloudletId: string, topic: K, onItem: (item: ItemOf<ControllerApi, K>) => void): Promise<() => Promise<void>> {
-  return useApi().subscribe('controller.subscribe', { cloudletId, topic, params: {} }, (item) => onItem(item as ItemOf<ControllerApi, K>));
-}
 
 export function viSummary(vi: ViView, cloudletId: string): ViSummary {
   return { id: vi.id, nodeId: vi.nodeId, cloudletId, reservationId: vi.reservationId, state: vi.state, program: vi.program };

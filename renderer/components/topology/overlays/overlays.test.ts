@@ -1,12 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { indexTopology, type TopologyItem } from '../../../composables/topology/topologyModel.ts';
-import { cloudletView, deterlab, nodeView, reservation } from '../../../stores/topologyFakes.ts';
-import { healthOf, healthOverlay } from './healthOverlay.ts';
+import { cloudletView, deterlab, nodeView, reservation } from '../../../../test/support/consoleFakes.ts';
+import { healthOf } from '../../../composables/topology/health.ts';
+import { healthOverlay } from './healthOverlay.ts';
 import { overlays } from './overlayRegistry.ts';
-import { countReservations, reservationsByNode } from './reservationCounts.ts';
-import { countsOf, reservationsOverlay } from './reservationsOverlay.ts';
-import type { OverlayContext } from './topologyOverlay.ts';
-import { bandOf, cloudletUtilization, nodeUtilization, utilizationOverlay } from './utilizationOverlay.ts';
+import { countReservations, countsOf, reservationsByNode } from '../../../composables/topology/reservationCounts.ts';
+import { reservationsOverlay } from './reservationsOverlay.ts';
+import type { OverlayContext } from '../../../composables/topology/topologyOverlay.ts';
+import { bandOf, cloudletUtilization, nodeUtilization } from '../../../composables/topology/utilization.ts';
+import { utilizationOverlay } from './utilizationOverlay.ts';
 
 function item(elementId: string, topology = deterlab()): TopologyItem {
   const found = indexTopology(topology, new Map()).items.get(elementId);

@@ -7,8 +7,8 @@
  */
 import type { StylesheetJson } from 'cytoscape';
 import type { Component } from 'vue';
-import type { Reservation } from '../../../../main/protocol/domain.ts';
-import type { TopologyItem } from '../../../composables/topology/topologyModel.ts';
+import type { Reservation } from '../../../main/protocol/domain.ts';
+import type { TopologyItem } from './topologyModel.ts';
 
 export type OverlayId = 'health' | 'utilization' | 'reservations';
 
