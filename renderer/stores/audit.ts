@@ -1,13 +1,15 @@
 /**
  * The scheduler's audit log: every entry (paged in by sequence number), the
  * hash-chain verification status, filters, and CSV export. New entries are
- * fetched when the scheduler reports a change.
+ * fetched when the scheduler reports a change; everything is forgotten when the
+ * console switches to another lab or scheduler.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import type { AuditEntry } from '../../main/protocol/domain.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+import { useConnectionStore } from './connection.ts';
 
 export interface AuditFilter {
   text: string;
@@ -59,6 +61,18 @@ export const useAuditStore = defineStore('audit', () => {
       void verify();
     }, 3000);
   }
+
+  watch(
+    () => useConnectionStore().target,
+    () => {
+      const end = unsubscribe;
+      unsubscribe = undefined;
+      void end?.().catch(() => undefined);
+      entries.value = [];
+      verification.value = undefined;
+      error.value = undefined;
+    },
+  );
 
   const filtered = computed(() => filterAudit(entries.value, filter.value));
   const actors = computed(() => [...new Set(entries.value.map((e) => e.actor))].sort());

@@ -34,6 +34,11 @@ export const useConnectionStore = defineStore('connection', () => {
   let stop: (() => Promise<void>) | undefined;
 
   const connected = computed(() => status.value.state === 'connected');
+  /**
+   * What the console talks to ("lab deterlab", "remote noc-east"), empty when
+   * nothing. Stores that hold a connection's data reset when it changes.
+   */
+  const target = computed(() => (status.value.kind === 'none' ? '' : `${status.value.kind} ${status.value.name}`));
 
   function apply(next: ConnectionStatus): void {
     const wasConnected = status.value.state === 'connected';
@@ -82,5 +87,5 @@ export const useConnectionStore = defineStore('connection', () => {
     }
   }
 
-  return { status, epoch, connected, lastError, topologies, profiles, backend, backendError, watch, useLab, useProfile, apply, loadChoices, saveProfile, loadBackend };
+  return { status, epoch, connected, target, lastError, topologies, profiles, backend, backendError, watch, useLab, useProfile, apply, loadChoices, saveProfile, loadBackend };
 });

@@ -2,14 +2,16 @@
  * Reservations as the operator works them: the pending queue with each
  * request's admission analysis, the active and past lists with filter and
  * sort, and the approve, decline, cancel and resize actions. Kept live from
- * the scheduler's event stream; reloaded whenever the connection changes.
+ * the scheduler's event stream; emptied as soon as the console switches to
+ * another lab or scheduler, and reloaded when it is connected.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import type { Reservation, ReservationState, Resources, Transition } from '../../main/protocol/domain.ts';
 import type { Explanation } from '../../main/protocol/schedulerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+import { useConnectionStore } from './connection.ts';
 
 export const pendingStates: readonly ReservationState[] = ['pending_approval'];
 export const activeStates: readonly ReservationState[] = ['requested', 'approved', 'confirming', 'scheduled', 'active'];
@@ -41,6 +43,18 @@ export const useReservationsStore = defineStore('reservations', () => {
   const currency = ref('EUR');
   const nodes = ref<NodePlace[]>([]);
   let unsubscribe: (() => Promise<void>) | undefined;
+
+  /** Forgets the previous connection's reservations, so none stays on screen with live buttons. */
+  function reset(): void {
+    const end = unsubscribe;
+    unsubscribe = undefined;
+    void end?.().catch(() => undefined);
+    byId.value = new Map();
+    explanations.value = new Map();
+    nodes.value = [];
+    error.value = undefined;
+  }
+  watch(() => useConnectionStore().target, reset);
 
   function upsert(r: Reservation): void {
     const next = new Map(byId.value);
@@ -112,6 +126,16 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
+  /**
+   * How many reservations would end with the connected lab: asked of the
+   * scheduler at the moment of the question, not taken from what is loaded.
+   */
+  async function openCounts(): Promise<{ pending: number; active: number }> {
+    const { reservations } = await schedulerCall('reservation.list', { states: [...pendingStates, ...activeStates], limit: 10_000 });
+    const pending = reservations.filter((r) => pendingStates.includes(r.state)).length;
+    return { pending, active: reservations.length - pending };
+  }
+
   /** Every state transition of one reservation, oldest first; throws what the scheduler said. */
   async function history(id: string): Promise<Transition[]> {
     return (await schedulerCall('reservation.get', { id })).transitions ?? [];
@@ -174,5 +198,5 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
-  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, sortBy, load, loadNodes, history, explain, approve, decline, cancel, resize, upsert };
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
 });

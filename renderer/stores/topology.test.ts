@@ -258,4 +258,18 @@ describe('topology store', () => {
     vi.useRealTimers();
     await store.stop();
   });
+
+  test('switching to another lab forgets the old topology, reservations and selection at once', async () => {
+    const fake = installFakeConsole();
+    fake.setReservations([reservation('r1', 'C11', 'pending_approval')]);
+    const store = await loaded(fake);
+    store.select('node:C11');
+    fake.pushConnection({ ...connected, name: 'globalwan', schedulerUrl: null, state: 'starting', message: 'stopping the deterlab lab' });
+    await fake.settle();
+    expect(store.phase).toBe('connecting');
+    expect(store.topology).toBeUndefined();
+    expect(store.reservations.size).toBe(0);
+    expect(store.selectedId).toBeUndefined();
+    await store.stop();
+  });
 });
