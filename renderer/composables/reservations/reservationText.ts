@@ -3,7 +3,7 @@
  * capacities with their units, money with the scheduler's currency, states as
  * words with a tone (colour plus shape, via StatusBadge).
  */
-import type { ReservationState, Resources } from '../../../main/protocol/domain.ts';
+import type { Reservation, ReservationState, Resources } from '../../../main/protocol/domain.ts';
 
 export const resourceLabels: Record<keyof Resources, { name: string; unit: string }> = {
   cpu: { name: 'CPU', unit: 'cores' },
@@ -63,4 +63,14 @@ export const stateTone: Record<ReservationState, Tone> = {
 
 export function stateLabel(state: ReservationState): string {
   return state.replace('_', ' ');
+}
+
+/**
+ * Why cancelling now refunds nothing, in the scheduler's terms (pricing.ts):
+ * only a scheduled, paid reservation is refunded, and only before it starts.
+ */
+export function noRefundReason(r: Pick<Reservation, 'state' | 'paid' | 't0'>, now: number): string {
+  if (r.state === 'active' || now >= r.t0) return `it started at ${formatTime(r.t0)}, and a started reservation is not refunded`;
+  if (r.state !== 'scheduled' || r.paid <= 0) return `nothing has been charged for it yet (it is ${stateLabel(r.state)})`;
+  return 'the refund for the time left before its start rounds to nothing';
 }
