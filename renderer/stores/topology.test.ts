@@ -186,7 +186,7 @@ describe('topology store', () => {
     const store = await loaded(fake);
     store.select('node:nope');
     expect(store.selected).toBeUndefined();
-    store.setVis('C1', [{ id: 'vi-7', nodeId: 'C11', cloudletId: 'C1', reservationId: 'r1', state: 'running', program: 'ids' }]);
+    store.setVis('C1', [{ id: 'vi-7', nodeId: 'C11', cloudletId: 'C1', reservationId: 'r1', state: 'running', program: 'ids', usage: null }]);
     store.select('vi:vi-7');
     expect(store.selected).toMatchObject({ kind: 'vi', id: 'vi-7' });
     expect(store.index.visByNode.get('C11')).toHaveLength(1);

@@ -54,8 +54,8 @@ export const useTopologyStore = defineStore('topology', () => {
   const holding = useHoldingReservations();
   const viState = useViState();
   const layout = useSavedLayout(topologyKey);
-  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode);
   const index = computed(() => indexTopology(topology.value, viState.vis.value));
+  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode));
   const selection = useSelection(index, viState.followCloudlet);
 
   let stopConnection: (() => Promise<void>) | undefined;

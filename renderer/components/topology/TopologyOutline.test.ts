@@ -31,7 +31,7 @@ describe('topology outline', () => {
     store.toggleOverlay('utilization');
     store.toggleOverlay('reservations');
     await outline.vm.$nextTick();
-    expect(outline.get('[data-testid=topology-item-C11] [data-testid=overlay-text]').text()).toBe('cpu 25% · 1 active · 0 sched');
+    expect(outline.get('[data-testid=topology-item-C11] [data-testid=overlay-text]').text()).toBe('cpu 25% reserved · 0% used · 1 active · 0 scheduled');
 
     await outline.get('[data-testid=topology-item-C12] button.item').trigger('click');
     expect(store.selectedId).toBe('node:C12');

@@ -5,8 +5,8 @@
  */
 import type { Reservation, ReservationState, Resources } from '../../../main/protocol/domain.ts';
 
-export const resourceLabels: Record<keyof Resources, { name: string; unit: string }> = {
-  cpu: { name: 'CPU', unit: 'cores' },
+export const resourceLabels: Record<keyof Resources, { name: string; unit: string; one?: string }> = {
+  cpu: { name: 'CPU', unit: 'cores', one: 'core' },
   memMiB: { name: 'Memory', unit: 'MiB' },
   diskGiB: { name: 'Disk', unit: 'GiB' },
   netMbps: { name: 'Network', unit: 'Mb/s' },
@@ -33,12 +33,23 @@ export function formatDuration(ms: number): string {
 }
 
 export function formatAmount(value: number, unit: string): string {
-  const rounded = Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100;
-  return `${rounded.toLocaleString('en-US')} ${unit}`;
+  return `${roundAmount(value).toLocaleString('en-US')} ${unit}`;
+}
+
+/** An amount of one resource with its unit, singular where it reads so ("1 core", "16384 MiB"). */
+export function formatQuantity(value: number, resource: keyof Resources): string {
+  const label = resourceLabels[resource];
+  const rounded = roundAmount(value);
+  return `${rounded} ${rounded === 1 && label.one ? label.one : label.unit}`;
+}
+
+/** Whole numbers from 100 up, two decimals below: how amounts are shown. */
+export function roundAmount(value: number): number {
+  return Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100;
 }
 
 export function formatResources(r: Resources): string {
-  return resourceKeys.map((k) => formatAmount(r[k], resourceLabels[k].unit)).join(' · ');
+  return resourceKeys.map((k) => formatQuantity(r[k], k)).join(' · ');
 }
 
 export function formatMoney(value: number, currency = 'EUR'): string {

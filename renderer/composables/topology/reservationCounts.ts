@@ -56,7 +56,7 @@ export function countsOf(item: TopologyItem, counts: ReadonlyMap<string, Reserva
 }
 
 export function describeCounts(c: ReservationCounts): string {
-  const parts = [`${c.active} active`, `${c.scheduled} sched`];
+  const parts = [`${c.active} active`, `${c.scheduled} scheduled`];
   if (c.pending) parts.push(`${c.pending} pending`);
   return parts.join(' · ');
 }

@@ -18,6 +18,8 @@ export interface ViSummary {
   /** The controller's word for it (starting, running, failed, stopped...). */
   state: string;
   program: string | null;
+  /** Last usage sample (CPU cores, memory) from the controller, if any. */
+  usage: { cpuCores: number; memMiB: number } | null;
 }
 
 export type TopologyItem =

@@ -1,9 +1,10 @@
 /**
  * VIs per node, from each cloudlet's controller (controllerApi.ts): `vi.list`
- * for the snapshot, then `vi.events` for every state change.
+ * for the snapshot, then `vi.events` for every state change and `vi.usage`
+ * for what each VI measurably uses (the utilization overlay's "measured").
  *
- * A console connection may hold only a few dozen subscriptions, so small
- * topologies follow every connected cloudlet, while big ones follow only the
+ * A console connection may hold only a few dozen subscriptions (two per
+ * followed cloudlet here), so small topologies follow every connected cloudlet, while big ones follow only the
  * cloudlet the operator is looking at (the one selected), one at a time.
  * A controller that does not answer leaves its nodes without VIs and says so.
  */
@@ -19,7 +20,15 @@ export const followAllUpTo = 16;
 const shownStates = new Set(['starting', 'running', 'stopping', 'failed']);
 
 export function viSummary(vi: ViView, cloudletId: string): ViSummary {
-  return { id: vi.id, nodeId: vi.nodeId, cloudletId, reservationId: vi.reservationId, state: vi.state, program: vi.program };
+  return {
+    id: vi.id,
+    nodeId: vi.nodeId,
+    cloudletId,
+    reservationId: vi.reservationId,
+    state: vi.state,
+    program: vi.program,
+    usage: vi.usage ? { cpuCores: vi.usage.cpuCores, memMiB: vi.usage.memMiB } : null,
+  };
 }
 
 export interface ViFeed {
@@ -40,10 +49,19 @@ export function startViFeed(cloudlets: readonly CloudletView[], onVis: (cloudlet
     };
     try {
       // Subscribe first so no change falls between the snapshot and the stream.
-      const end = await controllerSubscribe(cloudletId, 'vi.events', (event) => {
+      const endEvents = await controllerSubscribe(cloudletId, 'vi.events', (event) => {
         vis.set(event.vi.id, event.vi);
         publish();
       });
+      const endUsage = await controllerSubscribe(cloudletId, 'vi.usage', (usage) => {
+        const vi = vis.get(usage.viId);
+        if (!vi) return;
+        vis.set(vi.id, { ...vi, usage });
+        publish();
+      }).catch(() => undefined);
+      const end = async (): Promise<void> => {
+        await Promise.all([endEvents(), endUsage?.()]);
+      };
       const listed = await controllerCall(cloudletId, 'vi.list', { states: ['starting', 'running', 'stopping', 'failed'], limit: 10_000 });
       for (const vi of listed.vis) if (!vis.has(vi.id)) vis.set(vi.id, vi);
       publish();
