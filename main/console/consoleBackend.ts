@@ -127,7 +127,8 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
           name: t.name,
           title: t.title,
           description: t.description,
-          pops: t.pops.length,
+          // Hosts are end points of the lab, not PoPs: only routers count as PoPs.
+          pops: t.pops.filter((p) => p.kind !== 'host').length,
           nodes: t.cloudlets.reduce((n, c) => n + c.nodes.length, 0),
         })),
       'profile.list': () => profiles.list(),

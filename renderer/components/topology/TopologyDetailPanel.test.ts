@@ -56,9 +56,18 @@ describe('topology detail panel', () => {
     await store.stop();
   });
 
+  test('a host is called a host, and overlays with nothing to say about it add no empty heading', async () => {
+    const store = await storeWithDeterlab();
+    const panel = panelFor(store, 'pop:A');
+    expect(panel.get('h2').text()).toBe('Host A');
+    expect(panel.findAll('h3').map((h) => h.text())).toEqual([]);
+    await store.stop();
+  });
+
   test('a PoP lists its cloudlets and links; choosing one selects it', async () => {
     const store = await storeWithDeterlab();
     const panel = panelFor(store, 'pop:R1');
+    expect(panel.get('h2').text()).toBe('PoP Router R1');
     expect(panel.text()).toContain('to A 0.2 ms · 1 Gb/s');
     expect(panel.text()).toContain('to R2 0.4 ms · 1 Gb/s');
     await panel.findAll('button').find((b) => b.text() === 'C1')!.trigger('click');

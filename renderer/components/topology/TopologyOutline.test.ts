@@ -27,6 +27,9 @@ describe('topology outline', () => {
     expect(outline.get('[data-testid=topology-item-C11] .row').text()).toContain('up');
     expect(outline.get('[data-testid=topology-item-C21] .row').text()).toContain('stale');
     expect(outline.findAll('[data-kind=node]')).toHaveLength(6);
+    // The DeterLab hosts are end points, not PoPs.
+    expect(outline.get('[data-testid=topology-item-A] .kind').text()).toBe('host');
+    expect(outline.get('[data-testid=topology-item-R1] .kind').text()).toBe('PoP');
 
     store.toggleOverlay('utilization');
     store.toggleOverlay('reservations');

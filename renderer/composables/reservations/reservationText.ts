@@ -1,5 +1,6 @@
 /**
- * How reservations read on screen: times in the operator's local zone,
+ * How the console reads on screen: one time format everywhere
+ * ("2026-12-01 13:51", the operator's local zone, named once in the header),
  * capacities with their units, money with the scheduler's currency, states as
  * words with a tone (colour plus shape, via StatusBadge).
  */
@@ -18,6 +19,15 @@ export function formatTime(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The local zone the times are in, said once (in the header): "times in Europe/Berlin (UTC+01:00)". */
+export function timeZoneLabel(at = Date.now()): string {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  const offset = -new Date(at).getTimezoneOffset();
+  const sign = offset < 0 ? '-' : '+';
+  const abs = Math.abs(offset);
+  return `times in ${zone} (UTC${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')})`;
 }
 
 export function formatClock(ms: number): string {
