@@ -6,9 +6,10 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AuditEntry } from '../../main/protocol/domain.ts';
+import type { AuditEntry, Resources } from '../../main/protocol/domain.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+import { formatResources, formatTime } from '../composables/reservations/reservationText.ts';
 import { useConnectionStore } from './connection.ts';
 
 export interface AuditFilter {
@@ -31,17 +32,39 @@ export function auditCsv(entries: readonly AuditEntry[]): string {
   return `${[header.map(cell).join(','), ...rows].join('\r\n')}\r\n`;
 }
 
+const resourceJson = /\{"cpu":[^{}]*\}/g;
+const isoTime = /\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g;
+
+/**
+ * A reason as a person reads it: the scheduler writes a resize's capacity as
+ * JSON and its times in ISO 8601 UTC; show them as "2 cores · 1024 MiB · …"
+ * and in the console's one time format.
+ */
+export function readableReason(reason: string): string {
+  return reason
+    .replace(resourceJson, (json) => {
+      try {
+        return formatResources(JSON.parse(json) as Resources);
+      } catch {
+        return json;
+      }
+    })
+    .replace(isoTime, (iso) => formatTime(Date.parse(iso)));
+}
+
 export function filterAudit(entries: readonly AuditEntry[], f: AuditFilter): AuditEntry[] {
   const words = f.text.toLowerCase().split(/\s+/).filter(Boolean);
-  return entries.filter((e) => {
+  const shown = entries.filter((e) => {
     if (f.actor && e.actor !== f.actor) return false;
     if (f.action && e.action !== f.action) return false;
     if (f.from !== null && e.at < f.from) return false;
     if (f.to !== null && e.at > f.to) return false;
     if (!words.length) return true;
-    const hay = `${e.seq} ${e.actor} ${e.role} ${e.action} ${e.target} ${e.reason}`.toLowerCase();
+    const hay = `${e.seq} ${e.actor} ${e.role} ${e.action} ${e.target} ${e.reason} ${readableReason(e.reason)}`.toLowerCase();
     return words.every((w) => hay.includes(w));
   });
+  // Newest first: what just happened is what an operator looks for.
+  return shown.sort((a, b) => b.seq - a.seq);
 }
 
 export const useAuditStore = defineStore('audit', () => {
@@ -101,6 +124,8 @@ export const useAuditStore = defineStore('audit', () => {
   async function verify(): Promise<void> {
     try {
       verification.value = { ...(await schedulerCall('audit.verify', {})), at: Date.now() };
+      // The chain may already hold entries this list has not fetched: fetch them, so counts agree.
+      if (verification.value.entries > entries.value.length) await fetchNew();
     } catch (e) {
       error.value = `Could not verify the chain: ${toApiError(e).message}`;
     }
