@@ -47,4 +47,16 @@ describe('topology view', () => {
     expect(view.find('[data-testid=topology-retry]').exists()).toBe(true);
     view.unmount();
   });
+
+  test('the keyboard help lists the shortcuts of every view too: Alt+1..4 and Ctrl+Shift+T', async () => {
+    installFakeConsole();
+    const view = mount(TopologyView, { attachTo: document.body });
+    await flushPromises();
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }));
+    await flushPromises();
+    const help = view.get('[data-testid=keyboard-help]').text();
+    for (const keys of ['Alt+1', 'Alt+2', 'Alt+3', 'Alt+4', 'Ctrl+Shift+T']) expect(help).toContain(keys);
+    expect(help).toContain('Show Topology, Reservations, Audit, Terminals');
+    view.unmount();
+  });
 });

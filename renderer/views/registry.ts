@@ -21,3 +21,14 @@ export const views: ViewEntry[] = [
   { id: 'audit', title: 'Audit', component: AuditView },
   { id: 'terminals', title: 'Terminals', component: TerminalsView },
 ];
+
+/**
+ * The shortcuts that work in every view (App.vue handles them), for each
+ * view's keyboard help. A function: the views import this module too.
+ */
+export function appShortcutRows(): { keys: string[]; action: string }[] {
+  return [
+    { keys: views.map((_, i) => `Alt+${i + 1}`), action: `Show ${views.map((v) => v.title).join(', ')} (in this order)` },
+    { keys: ['Ctrl+Shift+T'], action: 'Open a local terminal' },
+  ];
+}
