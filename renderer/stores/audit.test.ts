@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
 import type { AuditEntry } from '../../main/protocol/domain.ts';
-import { auditCsv, filterAudit, readableReason } from './audit.ts';
+import { readableReason } from '../composables/reservations/reservationText.ts';
+import { auditCsv, filterAudit } from './audit.ts';
 
 const entry = (seq: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
   seq,
@@ -41,4 +42,5 @@ test('a resize reason shows capacity and time as words, not JSON', () => {
   expect(text).not.toContain('{');
   expect(text).toContain('1 core · 1024 MiB · 5 GiB · 50 Mb/s');
   expect(text).toMatch(/from \d{4}-\d\d-\d\d \d\d:\d\d /);
+  expect(readableReason('t0 passed before it was approved')).toBe('start time passed before it was approved');
 });

@@ -6,10 +6,10 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
-import type { AuditEntry, Resources } from '../../main/protocol/domain.ts';
+import type { AuditEntry } from '../../main/protocol/domain.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
-import { formatResources, formatTime } from '../composables/reservations/reservationText.ts';
+import { readableReason } from '../composables/reservations/reservationText.ts';
 import { useConnectionStore } from './connection.ts';
 
 export interface AuditFilter {
@@ -30,26 +30,6 @@ export function auditCsv(entries: readonly AuditEntry[]): string {
   const cell = (v: string | number): string => `"${String(v).replaceAll('"', '""')}"`;
   const rows = entries.map((e) => [e.seq, new Date(e.at).toISOString(), e.actor, e.role, e.action, e.target, e.reason, e.prevHash, e.hash].map(cell).join(','));
   return `${[header.map(cell).join(','), ...rows].join('\r\n')}\r\n`;
-}
-
-const resourceJson = /\{"cpu":[^{}]*\}/g;
-const isoTime = /\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g;
-
-/**
- * A reason as a person reads it: the scheduler writes a resize's capacity as
- * JSON and its times in ISO 8601 UTC; show them as "2 cores · 1024 MiB · …"
- * and in the console's one time format.
- */
-export function readableReason(reason: string): string {
-  return reason
-    .replace(resourceJson, (json) => {
-      try {
-        return formatResources(JSON.parse(json) as Resources);
-      } catch {
-        return json;
-      }
-    })
-    .replace(isoTime, (iso) => formatTime(Date.parse(iso)));
 }
 
 export function filterAudit(entries: readonly AuditEntry[], f: AuditFilter): AuditEntry[] {

@@ -148,4 +148,15 @@ describe('reservations store', () => {
     expect(await store.openCounts()).toEqual({ pending: 1, active: 2 });
     expect(sched.calls[0]?.params).toMatchObject({ states: expect.arrayContaining(['pending_approval', 'active', 'scheduled']) });
   });
+
+  test('a request that arrives by event is announced; one already loaded is not', async () => {
+    const sched = fakeScheduler({ 'reservation.list': () => ({ reservations: [reservation('r1')] }), 'scheduler.info': () => ({ currency: 'EUR' }) });
+    const store = useReservationsStore();
+    await store.load();
+    expect(store.arrived).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r1') });
+    expect(store.arrived).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r9') });
+    expect(store.arrived?.id).toBe('r9');
+  });
 });

@@ -42,6 +42,8 @@ export const useReservationsStore = defineStore('reservations', () => {
   const sortAscending = ref(true);
   const currency = ref('EUR');
   const nodes = ref<NodePlace[]>([]);
+  /** The last request that arrived (by event, not by a load) waiting for approval: others views notify. */
+  const arrived = ref<Reservation>();
   let unsubscribe: (() => Promise<void>) | undefined;
 
   /** Forgets the previous connection's reservations, so none stays on screen with live buttons. */
@@ -52,6 +54,7 @@ export const useReservationsStore = defineStore('reservations', () => {
     byId.value = new Map();
     explanations.value = new Map();
     nodes.value = [];
+    arrived.value = undefined;
     error.value = undefined;
   }
   watch(() => useConnectionStore().target, reset);
@@ -102,7 +105,10 @@ export const useReservationsStore = defineStore('reservations', () => {
       await unsubscribe?.();
       // Subscribe first so nothing that changes during the load is missed.
       unsubscribe = await schedulerSubscribe('scheduler.events', {}, (event) => {
-        if (event.kind === 'reservation') upsert(event.reservation);
+        if (event.kind !== 'reservation') return;
+        const r = event.reservation;
+        if (pendingStates.includes(r.state) && byId.value.get(r.id)?.state !== r.state) arrived.value = r;
+        upsert(r);
       });
       const [{ reservations }, info] = await Promise.all([schedulerCall('reservation.list', { limit: 10_000 }), schedulerCall('scheduler.info', {})]);
       currency.value = info.currency;
@@ -198,5 +204,5 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
-  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, arrived, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
 });

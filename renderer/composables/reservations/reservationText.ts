@@ -95,3 +95,26 @@ export function noRefundReason(r: Pick<Reservation, 'state' | 'paid' | 't0'>, no
   if (r.state !== 'scheduled' || r.paid <= 0) return `nothing has been charged for it yet (it is ${stateLabel(r.state)})`;
   return 'the refund for the time left before its start rounds to nothing';
 }
+
+const resourceJson = /\{"cpu":[^{}]*\}/g;
+const isoTime = /\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g;
+
+/**
+ * A scheduler reason as a person reads it: a resize's capacity is written as
+ * JSON, times in ISO 8601 UTC, and the slot's ends as t0 and t1; show
+ * "2 cores · 1024 MiB · …", the console's one time format, and "start time"
+ * and "end time".
+ */
+export function readableReason(reason: string): string {
+  return reason
+    .replace(resourceJson, (json) => {
+      try {
+        return formatResources(JSON.parse(json) as Resources);
+      } catch {
+        return json;
+      }
+    })
+    .replace(isoTime, (iso) => formatTime(Date.parse(iso)))
+    .replace(/\bt0\b/g, 'start time')
+    .replace(/\bt1\b/g, 'end time');
+}
