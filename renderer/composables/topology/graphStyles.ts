@@ -77,7 +77,7 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'text-background-color': p.bg,
         'text-background-opacity': large ? 0 : 0.85,
         'text-background-padding': '2px',
-        'text-background-shape': 'round-rectangle',
+        'text-background-shape': 'roundrectangle',
         'text-valign': 'bottom',
         'text-margin-y': 4,
         // Label culling: below this on-screen size labels are not drawn at all.

@@ -30,7 +30,7 @@ describe('placement', () => {
   test('on the Global WAN ring no link runs through a cloudlet: each sits on the side away from its links', () => {
     const t: Topology = {
       pops: globalwanLab.pops.map((p) => ({ id: p.id, name: p.name })),
-      links: globalwanLab.links,
+      links: globalwanLab.links.map((l) => ({ a: l.a, b: l.b, rttMs: 10, capacityMbps: l.capacityMbps })),
       cloudlets: globalwanLab.cloudlets.map((c) => cloudletView(c.id, c.popId, c.nodes.map((n) => n.id))),
     };
     const p = placeElements(t, new Map(), () => undefined);
