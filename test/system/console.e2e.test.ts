@@ -199,6 +199,7 @@ describe('the console on the embedded DeterLab lab', () => {
     await page.screenshot({ path: join(resultsDir, 'view-reservations-pending-several.png') });
     await page.locator('[data-testid="tab-calendar"]').click();
     await page.locator('[data-testid="calendar-show-ended"]').check();
+    await page.locator('label.window select').selectOption('1');
     await page.locator('[data-testid="reservation-timeline"] [data-reservation]').first().waitFor();
     // No two bars of one node overlap on screen: overlapping reservations take separate lanes.
     const overlaps = await page.locator('[data-testid="reservation-timeline"] .row').evaluateAll((rows) =>

@@ -73,6 +73,7 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'font-size': 13,
         'font-family': 'system-ui, sans-serif',
         'text-wrap': 'wrap',
+        'text-max-width': '160px',
         // Overlay lines stack under the name: a backdrop keeps them readable over links and boxes.
         'text-background-color': p.bg,
         'text-background-opacity': large ? 0 : 0.85,
