@@ -78,8 +78,7 @@ export class ConnectionManager {
   }
 
   async useLab(topology: string): Promise<ConnectionStatus> {
-    const generation = await this.leave();
-    this.setStatus({ kind: 'lab', name: topology, schedulerUrl: null, state: 'starting', message: `starting the ${topology} lab`, progress: { done: 0, total: 1 } });
+    const generation = await this.leave({ kind: 'lab', name: topology, schedulerUrl: null, state: 'starting', message: `starting the ${topology} lab`, progress: { done: 0, total: 1 } });
     let lab: LabHandle;
     try {
       lab = await this.options.lab.start(topology, (done, total, what) =>
@@ -104,9 +103,8 @@ export class ConnectionManager {
 
   /** Connects to a scheduler given its URL and token (a profile, or `serve --scheduler`). */
   async useRemote(name: string, url: string, token: string): Promise<ConnectionStatus> {
-    const generation = await this.leave();
+    const generation = await this.leave({ kind: 'remote', name, schedulerUrl: url, state: 'starting', message: `connecting to ${url}`, progress: null });
     this.target = { kind: 'remote', name, url, token };
-    this.setStatus({ kind: 'remote', name, schedulerUrl: url, state: 'starting', message: `connecting to ${url}`, progress: null });
     return this.connect(generation);
   }
 
@@ -137,8 +135,7 @@ export class ConnectionManager {
   }
 
   async close(): Promise<void> {
-    await this.leave();
-    this.setStatus({ kind: 'none', name: '', schedulerUrl: null, state: 'idle', message: 'closed', progress: null });
+    await this.leave({ kind: 'none', name: '', schedulerUrl: null, state: 'idle', message: 'closed', progress: null });
   }
 
   /** The token of the current connection, for terminals that run pcctl against it. */
@@ -237,8 +234,13 @@ export class ConnectionManager {
     this.controllers.clear();
   }
 
-  /** Drops the current connection (and stops the lab if it was ours); returns the new generation. */
-  private async leave(): Promise<number> {
+  /**
+   * Drops the current connection (and stops the lab if it was ours); returns
+   * the new generation. `next` is announced before the old lab is stopped,
+   * which takes seconds: nobody may believe the old connection is still up
+   * meanwhile.
+   */
+  private async leave(next: ConnectionStatus): Promise<number> {
     const generation = ++this.generation;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.endRelays();
@@ -246,7 +248,11 @@ export class ConnectionManager {
     this.scheduler = undefined;
     const target = this.target;
     this.target = undefined;
-    if (target?.kind === 'lab') await target.lab.stop();
+    if (target?.kind === 'lab') {
+      this.setStatus({ ...next, message: `stopping the ${target.name} lab, then ${next.message}`, progress: next.progress ?? null });
+      await target.lab.stop();
+    }
+    if (generation === this.generation) this.setStatus(next);
     return generation;
   }
 

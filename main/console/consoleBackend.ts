@@ -30,6 +30,11 @@ export interface ConsoleBackendOptions {
   terminals?: TerminalSessionsOptions;
 }
 
+/** What a pcctl shell was set up for: the connection's name and scheduler URL. */
+function connectionKey(target: { name: string; url: string }): string {
+  return `${target.name} ${target.url}`;
+}
+
 const LastConnectionSchema = z.object({
   last: z.discriminatedUnion('kind', [z.object({ kind: z.literal('lab'), topology: z.string() }), z.object({ kind: z.literal('remote'), profile: z.string() })]).nullable(),
 });
@@ -67,9 +72,17 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
     env.PCLOUD_TOKEN = current.token;
     if (current.providerToken) env.PCLOUD_PROVIDER_TOKEN = current.providerToken;
     const file = defaultShell();
-    return { file, args: [], env, cwd: homedir(), title: `pcctl: ${current.name}` };
+    return { file, args: [], env, cwd: homedir(), title: `pcctl: ${current.name}`, connection: connectionKey(current) };
   };
   const terminals = new TerminalSessions({ resolve: resolveTarget, ...options.terminals });
+  // A pcctl shell holds the URL and token of the connection it was opened on: when the console
+  // switches elsewhere (or restarts the lab, which gets a new URL), those shells end, saying why.
+  connections.onChange(() => {
+    const current = connections.currentTarget();
+    terminals.endConnectionSessions(current ? connectionKey(current) : undefined, (key) =>
+      `the console left ${key.split(' ')[0]}: this pcctl shell was set up for that connection and is closed; open a new pcctl terminal`,
+    );
+  });
   const settingsFile = join(options.dataDir, 'connection.json');
   const remember = (last: z.infer<typeof LastConnectionSchema>['last']): void => writeJsonFile(settingsFile, { last }, 0o600);
   const useLab = async (topology: string) => {
@@ -114,7 +127,8 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
           name: t.name,
           title: t.title,
           description: t.description,
-          pops: t.pops.length,
+          // Hosts are end points of the lab, not PoPs: only routers count as PoPs.
+          pops: t.pops.filter((p) => p.kind !== 'host').length,
           nodes: t.cloudlets.reduce((n, c) => n + c.nodes.length, 0),
         })),
       'profile.list': () => profiles.list(),

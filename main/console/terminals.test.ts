@@ -79,4 +79,20 @@ describe('terminal sessions', () => {
     expect(isAlive(pidA)).toBe(false);
     expect(isAlive(pidB)).toBe(true);
   });
+
+  test('a shell set up for a connection ends, saying why, when the console leaves that connection; a local shell stays', async () => {
+    const shell = resolveLocalShell({ kind: 'local' });
+    const terms = make({ resolve: (target) => ({ ...shell, file: '/bin/sh', ...(target.kind === 'connection' ? { connection: 'deterlab ws://127.0.0.1:1' } : {}) }) });
+    const pcctl = terms.open('w1', { kind: 'connection' }, 80, 24);
+    const local = terms.open('w1', { kind: 'local' }, 80, 24);
+    const pcctlOut = collect();
+    terms.attach('w1', pcctl.sessionId, pcctl.attachToken, pcctlOut.listener);
+    terms.attach('w1', local.sessionId, local.attachToken, () => undefined);
+    terms.endConnectionSessions('deterlab ws://127.0.0.1:1', () => 'not this one');
+    expect(terms.list('w1').map((s) => s.state)).toEqual(['running', 'running']);
+    terms.endConnectionSessions(undefined, (key) => `the console left ${key}`);
+    expect(pcctlOut.frames).toContainEqual({ kind: 'status', level: 'error', message: 'the console left deterlab ws://127.0.0.1:1' });
+    await expect.poll(() => pcctlOut.frames.some((f) => f.kind === 'exit'), { timeout: 10_000 }).toBe(true);
+    expect(terms.list('w1').map((s) => s.sessionId)).toEqual([local.sessionId]);
+  });
 });

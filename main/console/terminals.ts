@@ -26,9 +26,11 @@ export interface TerminalLaunch {
   env: Record<string, string>;
   cwd: string;
   title: string;
+  /** For a shell set up for one connection (pcctl's URL and token): which one, so it ends with it. */
+  connection?: string;
 }
 
-/** Turns a target into the program to run; later issues add pcctl targets. */
+/** Turns a target into the program to run (the local shell, or a shell with pcctl set up for the connection). */
 export type LaunchResolver = (target: TerminalTarget) => TerminalLaunch;
 
 export function defaultShell(env: NodeJS.ProcessEnv = process.env): string {
@@ -146,6 +148,20 @@ export class TerminalSessions {
     return [...this.sessions.values()]
       .filter((s) => s.owner === owner)
       .map((s) => ({ sessionId: s.id, title: s.title, state: s.state, pid: s.pty?.pid ?? null }));
+  }
+
+  /**
+   * Ends the sessions set up for a connection other than `current` (the
+   * console switched away: their pcctl URL and token are dead), after telling
+   * their terminal why. Sessions not yet attached are dropped.
+   */
+  endConnectionSessions(current: string | undefined, message: (connection: string) => string): void {
+    for (const s of [...this.sessions.values()]) {
+      const connection = s.launch.connection;
+      if (connection === undefined || connection === current) continue;
+      this.emit(s, { kind: 'status', level: 'error', message: message(connection) });
+      this.end(s);
+    }
   }
 
   /** Ends every session of one owner (its window or tab went away). */

@@ -1,8 +1,10 @@
 /**
- * Typed calls to the connected scheduler (and, later, controllers), relayed by
- * the console backend, which holds the connections and their tokens. Types come
- * from the daemons' contracts; the values travel through the console API.
+ * Typed calls to the connected scheduler and to cloudlets' controllers,
+ * relayed by the console backend, which holds the connections and their
+ * tokens. Types come from the daemons' contracts; the values travel through
+ * the console API.
  */
+import type { ControllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ItemOf, MethodName, ParamsIn, ResultOf, TopicName, TopicParamsIn } from '../../main/protocol/contract.ts';
 import type { SchedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { useApi } from './index.ts';
@@ -17,4 +19,12 @@ export function schedulerSubscribe<K extends TopicName<SchedulerApi>>(
   onItem: (item: ItemOf<SchedulerApi, K>, lost: number) => void,
 ): Promise<() => Promise<void>> {
   return useApi().subscribe('scheduler.subscribe', { topic, params }, (item, lost) => onItem(item as ItemOf<SchedulerApi, K>, lost));
+}
+
+export async function controllerCall<K extends MethodName<ControllerApi>>(cloudletId: string, method: K, params: ParamsIn<ControllerApi, K>): Promise<ResultOf<ControllerApi, K>> {
+  return (await useApi().controller.call({ cloudletId, method, params })) as ResultOf<ControllerApi, K>;
+}
+
+export function controllerSubscribe<K extends TopicName<ControllerApi>>(cloudletId: string, topic: K, onItem: (item: ItemOf<ControllerApi, K>) => void): Promise<() => Promise<void>> {
+  return useApi().subscribe('controller.subscribe', { cloudletId, topic, params: {} }, (item) => onItem(item as ItemOf<ControllerApi, K>));
 }

@@ -1,13 +1,16 @@
 /**
  * The scheduler's audit log: every entry (paged in by sequence number), the
  * hash-chain verification status, filters, and CSV export. New entries are
- * fetched when the scheduler reports a change.
+ * fetched when the scheduler reports a change; everything is forgotten when the
+ * console switches to another lab or scheduler.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import type { AuditEntry } from '../../main/protocol/domain.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+import { readableReason } from '../composables/reservations/reservationText.ts';
+import { useConnectionStore } from './connection.ts';
 
 export interface AuditFilter {
   text: string;
@@ -31,15 +34,17 @@ export function auditCsv(entries: readonly AuditEntry[]): string {
 
 export function filterAudit(entries: readonly AuditEntry[], f: AuditFilter): AuditEntry[] {
   const words = f.text.toLowerCase().split(/\s+/).filter(Boolean);
-  return entries.filter((e) => {
+  const shown = entries.filter((e) => {
     if (f.actor && e.actor !== f.actor) return false;
     if (f.action && e.action !== f.action) return false;
     if (f.from !== null && e.at < f.from) return false;
     if (f.to !== null && e.at > f.to) return false;
     if (!words.length) return true;
-    const hay = `${e.seq} ${e.actor} ${e.role} ${e.action} ${e.target} ${e.reason}`.toLowerCase();
+    const hay = `${e.seq} ${e.actor} ${e.role} ${e.action} ${e.target} ${e.reason} ${readableReason(e.reason)}`.toLowerCase();
     return words.every((w) => hay.includes(w));
   });
+  // Newest first: what just happened is what an operator looks for.
+  return shown.sort((a, b) => b.seq - a.seq);
 }
 
 export const useAuditStore = defineStore('audit', () => {
@@ -59,6 +64,18 @@ export const useAuditStore = defineStore('audit', () => {
       void verify();
     }, 3000);
   }
+
+  watch(
+    () => useConnectionStore().target,
+    () => {
+      const end = unsubscribe;
+      unsubscribe = undefined;
+      void end?.().catch(() => undefined);
+      entries.value = [];
+      verification.value = undefined;
+      error.value = undefined;
+    },
+  );
 
   const filtered = computed(() => filterAudit(entries.value, filter.value));
   const actors = computed(() => [...new Set(entries.value.map((e) => e.actor))].sort());
@@ -87,6 +104,8 @@ export const useAuditStore = defineStore('audit', () => {
   async function verify(): Promise<void> {
     try {
       verification.value = { ...(await schedulerCall('audit.verify', {})), at: Date.now() };
+      // The chain may already hold entries this list has not fetched: fetch them, so counts agree.
+      if (verification.value.entries > entries.value.length) await fetchNew();
     } catch (e) {
       error.value = `Could not verify the chain: ${toApiError(e).message}`;
     }

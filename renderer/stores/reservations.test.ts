@@ -3,6 +3,8 @@ import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Reservation } from '../../main/protocol/domain.ts';
 import { setApiForTests, type ConsoleBridge } from '../api/index.ts';
+import { nextTick } from 'vue';
+import { useConnectionStore } from './connection.ts';
 import { useReservationsStore } from './reservations.ts';
 
 const base = Date.UTC(2030, 0, 1, 8);
@@ -122,5 +124,39 @@ describe('reservations store', () => {
     await store.explain('r1');
     await store.explain('r1');
     expect(sched.calls.filter((c) => c.method === 'admission.explain')).toHaveLength(1);
+  });
+
+  test('switching to another lab empties the lists at once, before the new one is connected', async () => {
+    fakeScheduler({
+      'reservation.list': () => ({ reservations: [reservation('r5'), reservation('r6', { state: 'active' })] }),
+      'scheduler.info': () => ({ currency: 'EUR' }),
+    });
+    const connection = useConnectionStore();
+    connection.apply({ kind: 'lab', name: 'deterlab', schedulerUrl: 'ws://127.0.0.1:1', state: 'connected', message: '', progress: null });
+    const store = useReservationsStore();
+    await store.load();
+    expect(store.pending.map((r) => r.id)).toEqual(['r5']);
+    connection.apply({ kind: 'lab', name: 'globalwan', schedulerUrl: null, state: 'starting', message: 'stopping the deterlab lab', progress: null });
+    await nextTick();
+    expect(store.pending).toEqual([]);
+    expect(store.active).toEqual([]);
+  });
+
+  test('what would end with the lab is counted by asking the scheduler', async () => {
+    const sched = fakeScheduler({ 'reservation.list': () => ({ reservations: [reservation('r1'), reservation('r2', { state: 'active' }), reservation('r3', { state: 'scheduled' })] }) });
+    const store = useReservationsStore();
+    expect(await store.openCounts()).toEqual({ pending: 1, active: 2 });
+    expect(sched.calls[0]?.params).toMatchObject({ states: expect.arrayContaining(['pending_approval', 'active', 'scheduled']) });
+  });
+
+  test('a request that arrives by event is announced; one already loaded is not', async () => {
+    const sched = fakeScheduler({ 'reservation.list': () => ({ reservations: [reservation('r1')] }), 'scheduler.info': () => ({ currency: 'EUR' }) });
+    const store = useReservationsStore();
+    await store.load();
+    expect(store.arrived).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r1') });
+    expect(store.arrived).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r9') });
+    expect(store.arrived?.id).toBe('r9');
   });
 });

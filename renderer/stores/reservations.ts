@@ -2,14 +2,16 @@
  * Reservations as the operator works them: the pending queue with each
  * request's admission analysis, the active and past lists with filter and
  * sort, and the approve, decline, cancel and resize actions. Kept live from
- * the scheduler's event stream; reloaded whenever the connection changes.
+ * the scheduler's event stream; emptied as soon as the console switches to
+ * another lab or scheduler, and reloaded when it is connected.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef } from 'vue';
-import type { Reservation, ReservationState, Resources } from '../../main/protocol/domain.ts';
+import { computed, ref, shallowRef, watch } from 'vue';
+import type { Reservation, ReservationState, Resources, Transition } from '../../main/protocol/domain.ts';
 import type { Explanation } from '../../main/protocol/schedulerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
+import { useConnectionStore } from './connection.ts';
 
 export const pendingStates: readonly ReservationState[] = ['pending_approval'];
 export const activeStates: readonly ReservationState[] = ['requested', 'approved', 'confirming', 'scheduled', 'active'];
@@ -19,6 +21,13 @@ export interface Quote {
   charge: number;
   refund: number;
   fine: number;
+}
+
+/** A node as the calendar lists it (one row each), with where it sits. */
+export interface NodePlace {
+  nodeId: string;
+  cloudletId: string;
+  popId: string;
 }
 
 export type SortKey = 't0' | 't1' | 'createdAt' | 'providerId' | 'state' | 'price' | 'nodeId';
@@ -32,7 +41,23 @@ export const useReservationsStore = defineStore('reservations', () => {
   const sortKey = ref<SortKey>('t0');
   const sortAscending = ref(true);
   const currency = ref('EUR');
+  const nodes = ref<NodePlace[]>([]);
+  /** The last request that arrived (by event, not by a load) waiting for approval: others views notify. */
+  const arrived = ref<Reservation>();
   let unsubscribe: (() => Promise<void>) | undefined;
+
+  /** Forgets the previous connection's reservations, so none stays on screen with live buttons. */
+  function reset(): void {
+    const end = unsubscribe;
+    unsubscribe = undefined;
+    void end?.().catch(() => undefined);
+    byId.value = new Map();
+    explanations.value = new Map();
+    nodes.value = [];
+    arrived.value = undefined;
+    error.value = undefined;
+  }
+  watch(() => useConnectionStore().target, reset);
 
   function upsert(r: Reservation): void {
     const next = new Map(byId.value);
@@ -80,7 +105,10 @@ export const useReservationsStore = defineStore('reservations', () => {
       await unsubscribe?.();
       // Subscribe first so nothing that changes during the load is missed.
       unsubscribe = await schedulerSubscribe('scheduler.events', {}, (event) => {
-        if (event.kind === 'reservation') upsert(event.reservation);
+        if (event.kind !== 'reservation') return;
+        const r = event.reservation;
+        if (pendingStates.includes(r.state) && byId.value.get(r.id)?.state !== r.state) arrived.value = r;
+        upsert(r);
       });
       const [{ reservations }, info] = await Promise.all([schedulerCall('reservation.list', { limit: 10_000 }), schedulerCall('scheduler.info', {})]);
       currency.value = info.currency;
@@ -92,6 +120,31 @@ export const useReservationsStore = defineStore('reservations', () => {
     } finally {
       loading.value = false;
     }
+  }
+
+  /** The nodes of the connected scheduler's topology, for the calendar's rows and the dialogs' paths. */
+  async function loadNodes(): Promise<void> {
+    try {
+      const topology = await schedulerCall('topology.get', {});
+      nodes.value = topology.cloudlets.flatMap((c) => c.nodes.map((n) => ({ nodeId: n.id, cloudletId: c.id, popId: c.popId })));
+    } catch (e) {
+      error.value = `Could not load the nodes: ${toApiError(e).message}`;
+    }
+  }
+
+  /**
+   * How many reservations would end with the connected lab: asked of the
+   * scheduler at the moment of the question, not taken from what is loaded.
+   */
+  async function openCounts(): Promise<{ pending: number; active: number }> {
+    const { reservations } = await schedulerCall('reservation.list', { states: [...pendingStates, ...activeStates], limit: 10_000 });
+    const pending = reservations.filter((r) => pendingStates.includes(r.state)).length;
+    return { pending, active: reservations.length - pending };
+  }
+
+  /** Every state transition of one reservation, oldest first; throws what the scheduler said. */
+  async function history(id: string): Promise<Transition[]> {
+    return (await schedulerCall('reservation.get', { id })).transitions ?? [];
   }
 
   async function explain(id: string): Promise<Explanation | string> {
@@ -151,5 +204,5 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
-  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, sortBy, load, explain, approve, decline, cancel, resize, upsert };
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, arrived, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
 });

@@ -2,6 +2,8 @@ import { createTestingPinia } from '@pinia/testing';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { ApiError, setApiForTests, type ConsoleBridge } from '../api/index.ts';
+import { nextTick } from 'vue';
+import { useConnectionStore } from './connection.ts';
 import { useTerminalsStore } from './terminals.ts';
 
 function fakeApi(overrides: Partial<ConsoleBridge['terminal']> = {}) {
@@ -68,5 +70,29 @@ describe('terminals store', () => {
     await store.close('t1');
     expect(api.close).not.toHaveBeenCalled();
     expect(store.activeId).toBeUndefined();
+  });
+});
+
+describe('terminals on a connection', () => {
+  beforeEach(() => {
+    setActivePinia(createTestingPinia({ stubActions: false, createSpy: vi.fn }));
+  });
+
+  test('a pcctl tab is marked ended when the console switches to another connection; a local shell stays', async () => {
+    fakeApi();
+    const connection = useConnectionStore();
+    connection.apply({ kind: 'lab', name: 'deterlab', schedulerUrl: 'ws://127.0.0.1:1', state: 'connected', message: '', progress: null });
+    const store = useTerminalsStore();
+    await store.open({ kind: 'connection' });
+    await store.open();
+    store.setState('t1', 'running');
+    store.setState('t2', 'running');
+    connection.apply({ kind: 'lab', name: 'globalwan', schedulerUrl: null, state: 'starting', message: 'stopping the deterlab lab', progress: null });
+    await nextTick();
+    expect(store.tabs[0]).toMatchObject({ state: 'exited', exitSummary: 'ended: the console left lab deterlab' });
+    expect(store.tabs[1]).toMatchObject({ state: 'running' });
+    // The process's own exit frame that follows does not overwrite why it ended.
+    store.setState('t1', 'exited', 'process ended by SIGHUP');
+    expect(store.tabs[0]?.exitSummary).toBe('ended: the console left lab deterlab');
   });
 });

@@ -2,11 +2,14 @@
  * Terminal tabs: which sessions this window has opened, which one is in
  * front, and what state each is in. The xterm instances themselves live in
  * TerminalPane; the store holds only what other components need to show.
+ * A pcctl shell belongs to the connection it was opened on: when the console
+ * switches elsewhere, its tab is marked ended (the backend ends the process).
  */
 import { defineStore } from 'pinia';
-import { computed, ref } from 'vue';
+import { computed, ref, watch } from 'vue';
 import type { TerminalTarget } from '../../main/protocol/consoleApi.ts';
 import { toApiError, useApi } from '../api/index.ts';
+import { useConnectionStore } from './connection.ts';
 
 export type TerminalTabState = 'starting' | 'running' | 'exited' | 'failed';
 
@@ -17,6 +20,8 @@ export interface TerminalTab {
   /** Single-use: the pane spends it when it attaches, then it is cleared. */
   attachToken: string | undefined;
   exitSummary: string | undefined;
+  /** For a pcctl shell: the connection it was set up for (it ends when the console leaves it). */
+  connection: string | undefined;
 }
 
 export const useTerminalsStore = defineStore('terminals', () => {
@@ -25,12 +30,32 @@ export const useTerminalsStore = defineStore('terminals', () => {
   const lastError = ref<string | undefined>();
 
   const active = computed(() => tabs.value.find((t) => t.sessionId === activeId.value));
+  const connection = useConnectionStore();
+
+  watch(
+    () => connection.target,
+    (target) => {
+      for (const tab of tabs.value) {
+        // The backend's "closed" status line may come first (failed, no summary yet); an exit already told stays told.
+        if (tab.connection === undefined || tab.connection === target || tab.exitSummary !== undefined) continue;
+        tab.state = 'exited';
+        tab.exitSummary = `ended: the console left ${tab.connection}`;
+      }
+    },
+  );
 
   async function open(target: TerminalTarget = { kind: 'local' }, cols = 80, rows = 24): Promise<TerminalTab | undefined> {
     lastError.value = undefined;
     try {
       const opened = await useApi().terminal.open({ target, cols, rows });
-      const tab: TerminalTab = { sessionId: opened.sessionId, title: opened.title, state: 'starting', attachToken: opened.attachToken, exitSummary: undefined };
+      const tab: TerminalTab = {
+        sessionId: opened.sessionId,
+        title: opened.title,
+        state: 'starting',
+        attachToken: opened.attachToken,
+        exitSummary: undefined,
+        connection: target.kind === 'connection' ? connection.target : undefined,
+      };
       tabs.value.push(tab);
       activeId.value = tab.sessionId;
       return tab;
@@ -49,7 +74,8 @@ export const useTerminalsStore = defineStore('terminals', () => {
 
   function setState(sessionId: string, state: TerminalTabState, exitSummary?: string): void {
     const tab = tabs.value.find((t) => t.sessionId === sessionId);
-    if (!tab) return;
+    // A tab already ended by a connection change keeps saying why.
+    if (!tab || tab.exitSummary?.startsWith('ended:')) return;
     tab.state = state;
     if (exitSummary !== undefined) tab.exitSummary = exitSummary;
   }

@@ -6,7 +6,7 @@ import type { NodeSingular } from 'cytoscape';
 import { defineComponent, h, ref } from 'vue';
 import { useTopologyGraph, type TopologyGraph } from '../composables/topology/useTopologyGraph.ts';
 import { useTopologyStore } from './topology.ts';
-import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, viView, type FakeConsole } from './topologyFakes.ts';
+import { at, cloudletView, connected, deterlab, installFakeConsole, nodeView, reservation, viView, type FakeConsole } from '../../test/support/consoleFakes.ts';
 
 async function loaded(fake: FakeConsole): Promise<ReturnType<typeof useTopologyStore>> {
   const store = useTopologyStore();
@@ -186,7 +186,7 @@ describe('topology store', () => {
     const store = await loaded(fake);
     store.select('node:nope');
     expect(store.selected).toBeUndefined();
-    store.setVis('C1', [{ id: 'vi-7', nodeId: 'C11', cloudletId: 'C1', reservationId: 'r1', state: 'running', program: 'ids' }]);
+    store.setVis('C1', [{ id: 'vi-7', nodeId: 'C11', cloudletId: 'C1', reservationId: 'r1', state: 'running', program: 'ids', usage: null }]);
     store.select('vi:vi-7');
     expect(store.selected).toMatchObject({ kind: 'vi', id: 'vi-7' });
     expect(store.index.visByNode.get('C11')).toHaveLength(1);
@@ -256,6 +256,20 @@ describe('topology store', () => {
     await vi.advanceTimersByTimeAsync(2500);
     expect(calls()).toBe(before + 1);
     vi.useRealTimers();
+    await store.stop();
+  });
+
+  test('switching to another lab forgets the old topology, reservations and selection at once', async () => {
+    const fake = installFakeConsole();
+    fake.setReservations([reservation('r1', 'C11', 'pending_approval')]);
+    const store = await loaded(fake);
+    store.select('node:C11');
+    fake.pushConnection({ ...connected, name: 'globalwan', schedulerUrl: null, state: 'starting', message: 'stopping the deterlab lab' });
+    await fake.settle();
+    expect(store.phase).toBe('connecting');
+    expect(store.topology).toBeUndefined();
+    expect(store.reservations.size).toBe(0);
+    expect(store.selectedId).toBeUndefined();
     await store.stop();
   });
 });

@@ -1,36 +1,35 @@
 /**
  * The topology view's state: what the console is connected to, the
- * scheduler's topology, the reservations that hold capacity, VIs per node,
- * saved positions, the selection and the overlays' settings.
+ * scheduler's topology and its live updates. The other concerns live in
+ * stores/topology/ and are composed here into one store: reservations that
+ * hold capacity, VIs per node, saved positions, the selection and the
+ * overlays' settings.
  *
  * Live: `connection.changes` says when to (re)load; once loaded,
  * `scheduler.events` patches reservations and cloudlet status in place and a
- * slow poll of `topology.get` brings the controllers' node reports. Nothing
- * here knows about positions beyond storing them: the graph keeps every
- * element where it is and only asks to save what the user moved.
+ * slow poll of `topology.get` brings the controllers' node reports. A change
+ * of lab or scheduler forgets what the previous one showed. Nothing here
+ * knows about positions beyond storing them: the graph keeps every element
+ * where it is and only asks to save what the user moved.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef, triggerRef } from 'vue';
+import { computed, ref, shallowRef } from 'vue';
 import type { ConnectionStatus } from '../../main/protocol/consoleApi.ts';
-import type { Reservation, ReservationState, Topology } from '../../main/protocol/domain.ts';
+import type { ReservationState, Topology } from '../../main/protocol/domain.ts';
 import type { SchedulerEvent } from '../../main/protocol/schedulerApi.ts';
 import { toApiError, useApi } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
-import { countReservations, reservationsByNode as groupByNode } from '../components/topology/overlays/reservationCounts.ts';
-import type { OverlayContext, OverlayId, ResourceKey } from '../components/topology/overlays/topologyOverlay.ts';
-import { indexTopology, type ViSummary } from '../composables/topology/topologyModel.ts';
-import { startViFeed, type ViFeed } from '../composables/topology/viFeed.ts';
+import { indexTopology } from '../composables/topology/topologyModel.ts';
+import { holdingStates, useHoldingReservations } from './topology/holdingReservations.ts';
+import { useOverlaySettings } from './topology/overlaySettings.ts';
+import { useSavedLayout } from './topology/savedLayout.ts';
+import { useSelection } from './topology/selection.ts';
+import { useViState } from './topology/viState.ts';
 
-export interface Position {
-  x: number;
-  y: number;
-}
+export type { Position } from './topology/savedLayout.ts';
 
 export type TopologyPhase = 'disconnected' | 'connecting' | 'loading' | 'ready' | 'error';
 
-/** Reservations that hold capacity on a node: the only ones the overlay counts. */
-const holdingStates: ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
-const saveDelayMs = 800;
 /** States in which a reservation's VI stops, freeing what its node reports as used. */
 const finishing = new Set<ReservationState>(['expired', 'cancelled', 'terminated', 'failed']);
 const refreshSoonMs = 2000;
@@ -41,43 +40,27 @@ const pollMs = (nodes: number): number => (nodes > 1000 ? 30_000 : 5_000);
 export const useTopologyStore = defineStore('topology', () => {
   const connection = ref<ConnectionStatus>();
   const topology = shallowRef<Topology>();
-  const reservations = shallowRef(new Map<string, Reservation>());
-  const vis = shallowRef(new Map<string, ViSummary[]>());
-  /** Saved positions (element id -> position) of the loaded topology. */
-  const savedPositions = shallowRef<Record<string, Position>>({});
   const phase = ref<TopologyPhase>('disconnected');
   /** What a long load is doing now, for the progress line. */
   const progress = ref<string>();
   const error = ref<string>();
-  const saveError = ref<string>();
-  /** Why some VIs are missing (a controller that did not answer). */
-  const viError = ref<string>();
   const eventsLost = ref(0);
   const lastUpdateAt = ref<number>();
-  const selectedId = ref<string>();
-  const activeOverlays = ref<OverlayId[]>(['health']);
-  const utilizationResource = ref<ResourceKey>('cpu');
 
-  const index = computed(() => indexTopology(topology.value, vis.value));
-  const reservationsByNode = computed(() => groupByNode(reservations.value.values()));
-  const reservationCounts = computed(() => countReservations(reservationsByNode.value));
-  const overlayContext = computed<OverlayContext>(() => ({
-    reservationCounts: reservationCounts.value,
-    reservationsByNode: reservationsByNode.value,
-    utilizationResource: utilizationResource.value,
-  }));
-  const selected = computed(() => (selectedId.value ? index.value.items.get(selectedId.value) : undefined));
   /** Positions are saved per topology: the connection's name (lab topology or profile). */
   const topologyKey = computed(() => (connection.value && connection.value.kind !== 'none' && connection.value.name ? connection.value.name : undefined));
   const nodeCount = computed(() => topology.value?.cloudlets.reduce((n, c) => n + c.nodes.length, 0) ?? 0);
 
+  const holding = useHoldingReservations();
+  const viState = useViState();
+  const layout = useSavedLayout(topologyKey);
+  const index = computed(() => indexTopology(topology.value, viState.vis.value));
+  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode));
+  const selection = useSelection(index, viState.followCloudlet);
+
   let stopConnection: (() => Promise<void>) | undefined;
   let stopEvents: (() => Promise<void>) | undefined;
-  let viFeed: ViFeed | undefined;
   let pollTimer: ReturnType<typeof setInterval> | undefined;
-  let saveTimer: ReturnType<typeof setTimeout> | undefined;
-  let unsaved: Record<string, Position> = {};
-  let unsavedKey: string | undefined;
   /** Bumped by every load so an old load that finishes late is ignored. */
   let generation = 0;
   let refreshing: Promise<void> | undefined;
@@ -96,28 +79,42 @@ export const useTopologyStore = defineStore('topology', () => {
   async function stop(): Promise<void> {
     generation += 1;
     stopPolling();
-    stopViFeed();
-    await flushPositions();
+    viState.stopFeed();
+    await layout.flushPositions();
     const ends = [stopEvents, stopConnection];
     stopEvents = stopConnection = undefined;
     await Promise.all(ends.map((end) => end?.().catch(() => undefined)));
   }
 
+  /** Forgets everything the previous connection showed, so nothing stale stays on screen. */
+  function forgetData(): void {
+    topology.value = undefined;
+    holding.replace([]);
+    viState.clear();
+    selection.select(undefined);
+    layout.savedPositions.value = {};
+    eventsLost.value = 0;
+    lastUpdateAt.value = undefined;
+  }
+
   async function onConnection(status: ConnectionStatus): Promise<void> {
     const previous = connection.value;
     connection.value = status;
+    const sameTarget = previous !== undefined && previous.kind === status.kind && previous.name === status.name && previous.schedulerUrl === status.schedulerUrl;
     if (status.state === 'connected') {
-      const sameTarget = previous?.state === 'connected' && previous.kind === status.kind && previous.name === status.name;
-      if (!sameTarget || phase.value === 'error' || phase.value === 'disconnected') await load();
+      const wasConnected = previous?.state === 'connected' && sameTarget;
+      if (!wasConnected || phase.value === 'error' || phase.value === 'disconnected') await load();
       return;
     }
     // The relayed subscription ends with the connection; drop it and wait for the next "connected".
     generation += 1;
     stopPolling();
-    stopViFeed();
+    viState.stopFeed();
     const end = stopEvents;
     stopEvents = undefined;
     void end?.().catch(() => undefined);
+    // Another lab or scheduler: what the old one showed must not stay on screen.
+    if (!sameTarget && previous?.name) forgetData();
     if (status.state === 'failed') {
       phase.value = 'error';
       error.value = status.message || 'The connection failed.';
@@ -127,9 +124,7 @@ export const useTopologyStore = defineStore('topology', () => {
     } else {
       phase.value = 'disconnected';
       error.value = undefined;
-      topology.value = undefined;
-      reservations.value = new Map();
-      selectedId.value = undefined;
+      forgetData();
     }
   }
 
@@ -161,7 +156,7 @@ export const useTopologyStore = defineStore('topology', () => {
       }
       stopEvents = end;
       progress.value = 'Reading saved layout…';
-      const positions = key ? await useApi().layout.get({ topology: key }).then((r) => r.positions, () => ({})) : {};
+      const positions = await layout.read(key);
       progress.value = 'Loading topology…';
       const topo = await schedulerCall('topology.get', {});
       // Marks let bench/topologyRender.ts split the time to first render into its steps.
@@ -170,8 +165,8 @@ export const useTopologyStore = defineStore('topology', () => {
       progress.value = `Loading reservations for ${nodes} nodes…`;
       const listed = await schedulerCall('reservation.list', { states: holdingStates, limit: 10_000 });
       if (mine !== generation) return;
-      savedPositions.value = positions;
-      reservations.value = new Map(listed.reservations.map((r) => [r.id, r]));
+      layout.savedPositions.value = positions;
+      holding.replace(listed.reservations);
       topology.value = topo;
       loaded = true;
       for (const event of early) applyEvent(event);
@@ -180,8 +175,7 @@ export const useTopologyStore = defineStore('topology', () => {
       progress.value = undefined;
       performance.mark('topology:ready');
       startPolling(pollMs(nodes));
-      stopViFeed();
-      viFeed = startViFeed(topo.cloudlets, setVis, (message) => (viError.value = message));
+      viState.follow(topo.cloudlets);
     } catch (e) {
       if (mine !== generation) return;
       const step = (progress.value ?? 'Loading').replace(/…$/, '').toLowerCase();
@@ -189,12 +183,6 @@ export const useTopologyStore = defineStore('topology', () => {
       progress.value = undefined;
       error.value = `Could not load the topology while ${step}: ${toApiError(e).message}. Check the connection, then press Retry.`;
     }
-  }
-
-  function stopViFeed(): void {
-    const feed = viFeed;
-    viFeed = undefined;
-    void feed?.stop();
   }
 
   function onLost(lost: number): void {
@@ -207,9 +195,7 @@ export const useTopologyStore = defineStore('topology', () => {
   function applyEvent(event: SchedulerEvent): void {
     if (event.kind === 'reservation') {
       const r = event.reservation;
-      if (holdingStates.includes(r.state)) reservations.value.set(r.id, r);
-      else reservations.value.delete(r.id);
-      triggerRef(reservations);
+      holding.apply(r);
       // A VI started or stopped changes what its node reports: fetch the reports soon after.
       if (r.state === 'active' || finishing.has(r.state)) refreshSoon();
     } else {
@@ -226,7 +212,7 @@ export const useTopologyStore = defineStore('topology', () => {
       };
       // A cloudlet that comes back has fresh node reports (and a controller to ask for VIs).
       if (event.status === 'healthy') void refresh();
-      if (event.connected) viFeed?.follow(event.cloudletId);
+      if (event.connected) viState.followCloudlet(event.cloudletId);
     }
     lastUpdateAt.value = Date.now();
   }
@@ -252,7 +238,7 @@ export const useTopologyStore = defineStore('topology', () => {
         ]);
         if (mine !== generation) return;
         topology.value = topo;
-        if (listed) reservations.value = new Map(listed.reservations.map((r) => [r.id, r]));
+        if (listed) holding.replace(listed.reservations);
         lastUpdateAt.value = Date.now();
       } catch (e) {
         if (mine === generation) error.value = `Could not refresh the topology: ${toApiError(e).message}. Showing the last data received.`;
@@ -277,74 +263,27 @@ export const useTopologyStore = defineStore('topology', () => {
     soonTimer = undefined;
   }
 
-  /** Remembers positions the user gave elements and saves them shortly after (one call per burst). */
-  function recordPositions(positions: Record<string, Position>): void {
-    const key = topologyKey.value;
-    if (!key) return;
-    if (unsavedKey !== key) unsaved = {};
-    unsavedKey = key;
-    savedPositions.value = { ...savedPositions.value, ...positions };
-    Object.assign(unsaved, positions);
-    if (saveTimer) clearTimeout(saveTimer);
-    saveTimer = setTimeout(() => void flushPositions(), saveDelayMs);
-  }
-
-  async function flushPositions(): Promise<void> {
-    if (saveTimer) clearTimeout(saveTimer);
-    saveTimer = undefined;
-    const key = unsavedKey;
-    const positions = unsaved;
-    unsaved = {};
-    if (!key || Object.keys(positions).length === 0) return;
-    try {
-      await useApi().layout.save({ topology: key, positions });
-      saveError.value = undefined;
-    } catch (e) {
-      saveError.value = `Could not save the layout: ${toApiError(e).message}. Positions are kept in this window.`;
-    }
-  }
-
-  /** VIs reported by a cloudlet's controller replace that cloudlet's previous list. */
-  function setVis(cloudletId: string, list: ViSummary[]): void {
-    const next = new Map(vis.value);
-    for (const [nodeId, nodeVis] of next) if (nodeVis[0]?.cloudletId === cloudletId) next.delete(nodeId);
-    for (const vi of list) next.set(vi.nodeId, [...(next.get(vi.nodeId) ?? []), vi]);
-    vis.value = next;
-  }
-
-  function select(elementId: string | undefined): void {
-    const item = elementId ? index.value.items.get(elementId) : undefined;
-    selectedId.value = item ? elementId : undefined;
-    // Big topologies follow VIs only where the operator looks.
-    const cloudletId = item?.kind === 'cloudlet' ? item.id : item?.kind === 'node' ? item.cloudlet.id : item?.kind === 'vi' ? item.vi.cloudletId : undefined;
-    if (cloudletId) viFeed?.follow(cloudletId);
-  }
-
-  function toggleOverlay(id: OverlayId): void {
-    activeOverlays.value = activeOverlays.value.includes(id) ? activeOverlays.value.filter((o) => o !== id) : [...activeOverlays.value, id];
-  }
-
   return {
     connection,
     topology,
-    reservations,
-    vis,
-    savedPositions,
+    reservations: holding.reservations,
+    vis: viState.vis,
+    savedPositions: layout.savedPositions,
     phase,
     progress,
     error,
-    saveError,
-    viError,
+    saveError: layout.saveError,
+    viError: viState.viError,
     eventsLost,
     lastUpdateAt,
-    selectedId,
-    activeOverlays,
-    utilizationResource,
+    selectedId: selection.selectedId,
+    activeOverlays: overlaySettings.activeOverlays,
+    utilizationResource: overlaySettings.utilizationResource,
     index,
-    reservationsByNode,
-    reservationCounts,
-    overlayContext,
-    selected,
+    reservationsByNode: holding.reservationsByNode,
+    reservationCounts: holding.reservationCounts,
+    overlayContext: overlaySettings.overlayContext,
+    selected: selection.selected,
     topologyKey,
     nodeCount,
     start,
@@ -352,10 +291,10 @@ export const useTopologyStore = defineStore('topology', () => {
     load,
     refresh,
     applyEvent,
-    recordPositions,
-    flushPositions,
-    setVis,
-    select,
-    toggleOverlay,
+    recordPositions: layout.recordPositions,
+    flushPositions: layout.flushPositions,
+    setVis: viState.setVis,
+    select: selection.select,
+    toggleOverlay: overlaySettings.toggleOverlay,
   };
 });

@@ -2,7 +2,7 @@ import { createTestingPinia } from '@pinia/testing';
 import { flushPromises, mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
-import { connected, installFakeConsole } from '../stores/topologyFakes.ts';
+import { connected, installFakeConsole } from '../../test/support/consoleFakes.ts';
 import TopologyView from './TopologyView.vue';
 
 describe('topology view', () => {
@@ -45,6 +45,18 @@ describe('topology view', () => {
     await flushPromises();
     expect(view.get('[data-testid=topology-state]').text()).toContain('viewer may not call topology.get');
     expect(view.find('[data-testid=topology-retry]').exists()).toBe(true);
+    view.unmount();
+  });
+
+  test('the keyboard help lists the shortcuts of every view too: Alt+1..4 and Ctrl+Shift+T', async () => {
+    installFakeConsole();
+    const view = mount(TopologyView, { attachTo: document.body });
+    await flushPromises();
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }));
+    await flushPromises();
+    const help = view.get('[data-testid=keyboard-help]').text();
+    for (const keys of ['Alt+1', 'Alt+2', 'Alt+3', 'Alt+4', 'Ctrl+Shift+T']) expect(help).toContain(keys);
+    expect(help).toContain('Show Topology, Reservations, Audit, Terminals');
     view.unmount();
   });
 });

@@ -4,6 +4,8 @@
  * shows it, a provider files a request with pcctl, and the operator works it
  * in the UI. Everything is checked through the page (and the scheduler's own
  * answers), never through a screenshot; screenshots of each view are saved.
+ * Last, the operator switches to the Global WAN lab: everything of DeterLab
+ * must leave the screen and the new graph must be fitted in view.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RpcClient } from '../../main/protocol/client.ts';
+import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { launchChromium, repoRoot, resultsDir, startHeadlessHost, type RunningHost } from './harness.ts';
 
@@ -44,6 +47,11 @@ describe('the console on the embedded DeterLab lab', () => {
     const client = new RpcClient(schedulerApi, { url: lab.schedulerUrl, token: lab.tokens.operator });
     await client.connect();
     return client;
+  }
+
+  /** Right edge of an element against the window's width: nothing may run off it. */
+  async function rightEdge(selector: string): Promise<{ right: number; width: number }> {
+    return page.locator(selector).first().evaluate((el) => ({ right: el.getBoundingClientRect().right, width: window.innerWidth }));
   }
 
   async function showView(id: string): Promise<void> {
@@ -85,18 +93,30 @@ describe('the console on the embedded DeterLab lab', () => {
     await page.screenshot({ path: join(resultsDir, 'view-topology.png') });
   });
 
-  test('a request filed with pcctl reserve appears in the pending queue; approving it makes it scheduled, then active', async () => {
+  test('a request filed with pcctl reserve is announced, counted on the navigation, and appears in the pending queue; approving it (after its undo time) makes it scheduled, then active', async () => {
+    await showView('topology');
     const id = await reserve(2);
-    await showView('reservations');
+    // Filed while another view is open: a notice says so, and the navigation counts it.
+    await page.locator('[data-testid="arrival-notice"]', { hasText: id }).waitFor({ timeout: 20_000 });
+    expect(Number(await page.locator('[data-testid="nav-badge-reservations"]').innerText())).toBeGreaterThanOrEqual(1);
+    await page.screenshot({ path: join(resultsDir, 'notice-new-request.png') });
+    await page.locator('[data-testid="arrival-show"]').click();
+    await page.locator('[data-view="reservations"]').waitFor({ state: 'visible' });
     await page.locator('[data-testid="tab-pending"]').click();
     const card = page.locator(`[data-testid="pending-request"][data-reservation="${id}"]`);
     await card.waitFor({ timeout: 20_000 });
     await expect.poll(() => card.locator('[data-testid="placement"]').innerText(), { timeout: 10_000 }).toMatch(/C[12] › C\d\d/);
+    expect(await card.locator('[data-testid="pending-countdown"]').innerText()).toMatch(/^(▲ )?Expires in \d+ s unless approved \(start time \d{4}-\d\d-\d\d \d\d:\d\d\)$|has passed/);
     const nodeId = /› (C\d\d)/.exec(await card.locator('[data-testid="placement"]').innerText())?.[1] as string;
     await page.screenshot({ path: join(resultsDir, 'view-reservations-pending.png') });
     const before = await utilization(nodeId);
     await showView('reservations');
     await card.locator('[data-testid="approve"]').click();
+    // Approve has the same grace period as decline, then says what happened.
+    await page.locator('[data-testid="undo-toast"]', { hasText: `Approving ${id}` }).waitFor();
+    // The start time is near: send it now rather than wait out the grace period.
+    await page.locator('[data-testid="undo-toast"] .now').click();
+    await page.locator('[data-testid="action-notice"]', { hasText: `Approved ${id}` }).waitFor({ timeout: 20_000 });
     const client = await scheduler();
     await expect.poll(async () => (await client.call('reservation.get', { id })).state, { timeout: 20_000 }).toMatch(/scheduled|active/);
     await expect.poll(async () => (await client.call('reservation.get', { id })).state, { timeout: 60_000, interval: 1000 }).toBe('active');
@@ -134,6 +154,14 @@ describe('the console on the embedded DeterLab lab', () => {
     await expect.poll(() => page.locator('[data-testid="audit-row"]').allInnerTexts(), { timeout: 20_000 }).toEqual(
       expect.arrayContaining([expect.stringContaining('reservation.decline')]),
     );
+    // Newest first; the count in the toolbar is what the export writes.
+    const seqs = (await page.locator('[data-testid="audit-row"]').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-seq')))));
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+    const shown = Number(/^(\d+)/.exec(await page.locator('[data-testid="audit-count"]').innerText())?.[1]);
+    expect(await page.locator('[data-testid="audit-export"]').innerText()).toBe(`Export CSV (${shown})`);
+    // The toolbar stays on one line.
+    const toolbar = await page.locator('.audit-view .toolbar').evaluate((el) => ({ height: el.getBoundingClientRect().height, button: el.querySelector('button')?.getBoundingClientRect().height ?? 0 }));
+    expect(toolbar.height).toBeLessThan(toolbar.button * 2);
     await page.screenshot({ path: join(resultsDir, 'view-audit.png') });
   });
 
@@ -144,6 +172,80 @@ describe('the console on the embedded DeterLab lab', () => {
     await page.locator('.xterm-helper-textarea').last().focus();
     await page.keyboard.type('pcctl list\n');
     await expect.poll(() => page.locator('.xterm-rows').last().innerText(), { timeout: 20_000 }).toMatch(/declined/);
+    // Rows tall enough for underscores: xterm's row is the font size times the line height.
+    await page.keyboard.type('echo PCLOUD_TOKEN_IS_SET\n');
+    await expect.poll(() => page.locator('.xterm-rows').last().innerText(), { timeout: 10_000 }).toContain('PCLOUD_TOKEN_IS_SET');
+    const rowHeight = await page.locator('.xterm-rows').last().evaluate((el) => (el.firstElementChild as HTMLElement).getBoundingClientRect().height);
+    expect(rowHeight).toBeGreaterThanOrEqual(14 * 1.15);
     await page.screenshot({ path: join(resultsDir, 'view-terminal-pcctl.png') });
+  });
+
+  test('the Active and Past tabs keep the detail panel on screen; the calendar gives overlapping reservations their own lanes', async () => {
+    await showView('reservations');
+    for (const tab of ['active', 'past'] as const) {
+      await page.locator(`[data-testid="tab-${tab}"]`).click();
+      await page.locator('.reservation-table .row').first().click();
+      await page.locator('[data-testid="reservation-detail"]').waitFor();
+      const edge = await rightEdge('[data-testid="reservation-detail"]');
+      expect(edge.right).toBeLessThanOrEqual(edge.width);
+      await page.screenshot({ path: join(resultsDir, `view-reservations-${tab}.png`) });
+      await page.locator('[data-testid="reservation-detail"] .close').click();
+    }
+    // Two more requests on top of what is there, so some node holds overlapping ones.
+    await reserve(1);
+    await reserve(1);
+    await page.locator('[data-testid="tab-pending"]').click();
+    await expect.poll(() => page.locator('[data-testid="pending-request"]').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: join(resultsDir, 'view-reservations-pending-several.png') });
+    await page.locator('[data-testid="tab-calendar"]').click();
+    await page.locator('[data-testid="calendar-show-ended"]').check();
+    await page.locator('label.window select').selectOption('1');
+    await page.locator('[data-testid="reservation-timeline"] [data-reservation]').first().waitFor();
+    // No two bars of one node overlap on screen: overlapping reservations take separate lanes.
+    const overlaps = await page.locator('[data-testid="reservation-timeline"] .row').evaluateAll((rows) =>
+      rows.flatMap((row) => {
+        const boxes = [...row.querySelectorAll('[data-reservation]')].map((b) => b.getBoundingClientRect());
+        return boxes.flatMap((a, i) => boxes.slice(i + 1).filter((b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)).length;
+      }),
+    );
+    expect(overlaps.reduce((a, b) => a + b, 0)).toBe(0);
+    expect(await page.locator('[data-testid="reservation-timeline"] [data-lane="1"]').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(resultsDir, 'view-reservations-calendar.png') });
+  });
+
+  test('a node marked down reads "down" in the utilization overlay, not full', async () => {
+    const client = await scheduler();
+    const topology = await client.call('topology.get', {});
+    client.close();
+    const c1 = topology.cloudlets.find((c) => c.id === 'C1');
+    const controller = new RpcClient(controllerApi, { url: c1?.controllerUrl as string, token: lab.tokens.operator });
+    await controller.connect();
+    await controller.call('node.setHealth', { nodeId: 'C13', health: 'down', reason: 'e2e: fan failure' });
+    controller.close();
+    await expect.poll(() => utilization('C13'), { timeout: 30_000, interval: 1000 }).toContain('node down');
+    expect(await utilization('C13')).not.toContain('100%');
+    await page.screenshot({ path: join(resultsDir, 'view-topology-node-down.png') });
+  });
+
+  test('switching to the Global WAN lab asks first, forgets DeterLab everywhere, ends its pcctl terminal, and fits the new graph', async () => {
+    await page.locator('[data-testid="connection-toggle"]').click();
+    await page.locator('[data-testid="use-lab-globalwan"]').click();
+    // DeterLab still has pending and active reservations: the switch asks first.
+    await page.locator('[data-testid="confirm-consequence"]', { hasText: 'end with it' }).waitFor();
+    await page.screenshot({ path: join(resultsDir, 'dialog-stop-lab.png') });
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="connection-bar"]', { hasText: 'lab globalwan' }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid="connection-bar"]', { hasText: 'lab globalwan: connected' }).waitFor({ timeout: 120_000 });
+    await showView('terminals');
+    expect(await page.locator('[role="tab"]', { hasText: 'pcctl: deterlab' }).innerText()).toContain('ended: the console left lab deterlab');
+    await showView('reservations');
+    await page.locator('[data-testid="tab-pending"]').click();
+    expect(await page.locator('[data-testid="pending-request"]').count()).toBe(0);
+    await showView('topology');
+    const outline = page.locator('[data-testid="topology-outline"]');
+    for (const id of ['HKG', 'LAX', 'NYC', 'MIA', 'BCN']) await outline.locator(`[data-testid="topology-item-${id}"]`).first().waitFor({ timeout: 30_000 });
+    expect(await outline.locator('[data-testid="topology-item-C11"]').count()).toBe(0);
+    await expect.poll(() => page.locator('[data-testid="topology-canvas"]').getAttribute('data-offscreen'), { timeout: 10_000 }).toBe('0');
+    await page.screenshot({ path: join(resultsDir, 'view-topology-globalwan.png') });
   });
 });

@@ -41,6 +41,23 @@ describe('layer boundaries fail the lint', () => {
     expect(source).not.toMatch(/^\s*import\s/m);
   });
 
+  test('renderer stores import no components', async () => {
+    const code = "import { overlays } from '../components/topology/overlays/overlayRegistry.ts';\nexport const o = overlays;\n";
+    expect(await restrictedImports('renderer/stores/probe.ts', code)).toHaveLength(1);
+    expect(await restrictedImports('renderer/stores/probe.ts', "import { healthOf } from '../composables/topology/health.ts';\nexport const h = healthOf;\n")).toHaveLength(0);
+  });
+
+  test('renderer components and views reach the backend through stores, not api/', async () => {
+    const relay = "import { schedulerCall } from '../../api/relay.ts';\nexport const s = schedulerCall;\n";
+    const bridge = "import { useApi } from '../api/index.ts';\nexport const u = useApi;\n";
+    expect(await restrictedImports('renderer/components/reservations/probe.ts', relay)).toHaveLength(1);
+    expect(await restrictedImports('renderer/views/probe.ts', bridge)).toHaveLength(1);
+    expect(await restrictedImports('renderer/views/probe.ts', "import { toApiError } from '../api/index.ts';\nexport const t = toApiError;\n")).toHaveLength(0);
+    expect(await restrictedImports('renderer/stores/probe.ts', "import { schedulerCall } from '../api/relay.ts';\nexport const s = schedulerCall;\n")).toHaveLength(0);
+    // The layer rules still hold there.
+    expect(await restrictedImports('renderer/views/probe.ts', "import { readFileSync } from 'node:fs';\nexport const f = readFileSync;\n")).toHaveLength(1);
+  });
+
   test("preload/ imports only 'electron' and the contract", async () => {
     expect(await restrictedImports('preload/probe.ts', "import { spawn } from 'node:child_process';\nexport const s = spawn;\n")).toHaveLength(1);
     expect(await restrictedImports('preload/probe.ts', "import { TerminalSessions } from '../main/console/terminals.ts';\nexport const t = TerminalSessions;\n")).toHaveLength(1);

@@ -54,3 +54,32 @@ test('with no nodes it says what to do', () => {
   const wrapper = mount(ReservationTimeline, { props: { rows: [], from, to: from + hour, reservations: [] } });
   expect(wrapper.text()).toContain('connect to a scheduler first');
 });
+
+test('overlapping reservations on a node take separate lanes, none hidden under another', () => {
+  const wrapper = mount(ReservationTimeline, {
+    props: { rows, from, to: from + 10 * hour, reservations: [r('a', 'C11', from + hour, from + 5 * hour, 'active'), r('b', 'C11', from + 2 * hour, from + 3 * hour), r('c', 'C11', from + 6 * hour, from + 7 * hour)] },
+  });
+  const lane = (id: string) => wrapper.get(`[data-reservation="${id}"]`).attributes('data-lane');
+  expect([lane('a'), lane('b'), lane('c')]).toEqual(['0', '1', '0']);
+  expect(wrapper.get('[data-reservation="b"]').attributes('style')).toContain('top: 26px');
+});
+
+test('ended reservations are left out, or faded behind live ones when asked for', () => {
+  const list = [r('dead', 'C11', from + hour, from + 2 * hour, 'failed'), r('live', 'C11', from + hour, from + 2 * hour, 'active')];
+  const hidden = mount(ReservationTimeline, { props: { rows, from, to: from + 10 * hour, reservations: list } });
+  expect(hidden.find('[data-reservation="dead"]').exists()).toBe(false);
+  const shown = mount(ReservationTimeline, { props: { rows, from, to: from + 10 * hour, reservations: list, showEnded: true } });
+  expect(shown.get('[data-reservation="dead"]').classes()).toContain('ended');
+  expect(shown.get('[data-reservation="live"]').attributes('data-lane')).toBe('0');
+  expect(shown.get('[data-reservation="dead"]').attributes('data-lane')).toBe('1');
+});
+
+test('ticks fall on round times and carry the date; bars have a full tooltip', () => {
+  const start = from + 7 * 60_000;
+  const wrapper = mount(ReservationTimeline, { props: { rows, from: start, to: start + 6 * hour, reservations: [r('a', 'C11', start, start + hour)] } });
+  const ticks = wrapper.findAll('[data-testid=timeline-tick]').map((t) => t.text());
+  expect(ticks.length).toBeGreaterThanOrEqual(4);
+  expect(ticks[0]).toMatch(/^\d\d-\d\d \d\d:(00|30)$/);
+  for (const t of ticks.slice(1)) expect(t).toMatch(/^(\d\d-\d\d )?\d\d:(00|30)$/);
+  expect(wrapper.get('[data-reservation="a"]').attributes('title')).toMatch(/^a · p1 · scheduled · monitor · \d{4}-\d\d-\d\d \d\d:\d\d → /);
+});

@@ -3,7 +3,7 @@ import { mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { useTopologyStore } from '../../stores/topology.ts';
-import { connected, installFakeConsole, reservation } from '../../stores/topologyFakes.ts';
+import { connected, deterlab, installFakeConsole, nodeView, reservation } from '../../../test/support/consoleFakes.ts';
 import TopologyDetailPanel from './TopologyDetailPanel.vue';
 
 async function storeWithDeterlab() {
@@ -34,7 +34,7 @@ describe('topology detail panel', () => {
     expect(panel.text()).toContain('R1 › C1 › C11');
     expect(panel.text()).toContain('8 cores · 16384 MiB · 250 GiB · 1 Gb/s');
     expect(panel.find('[data-testid=section-health]').text()).toContain('up');
-    expect(panel.find('[data-testid=section-reservations]').text()).toContain('1 active · 1 sched');
+    expect(panel.find('[data-testid=section-reservations]').text()).toContain('1 active · 1 scheduled');
     expect(panel.find('[data-testid=section-reservations]').text()).toContain('r1');
     expect(panel.find('[data-testid=section-utilization]').exists()).toBe(false);
     await store.stop();
@@ -44,15 +44,30 @@ describe('topology detail panel', () => {
     const store = await storeWithDeterlab();
     store.toggleOverlay('utilization');
     const panel = panelFor(store, 'node:C11');
-    const rows = panel.findAll('[data-testid=section-utilization] tr').map((r) => r.text());
-    expect(rows).toHaveLength(4);
-    expect(rows[0]).toContain('25% used');
+    const reserved = panel.findAll('[data-testid=section-utilization] tr.reserved').map((r) => r.text());
+    const measured = panel.findAll('[data-testid=section-utilization] tr.measured').map((r) => r.text());
+    expect(reserved).toHaveLength(4);
+    expect(measured).toHaveLength(4);
+    expect(reserved[0]).toContain('reserved');
+    expect(reserved[0]).toContain('2 of 8 cores (25%)');
+    expect(reserved[1]).toContain('0 of 16384 MiB (0%)');
+    expect(measured[0]).toContain('measured');
+    expect(measured[2]).toContain('not measured');
+    await store.stop();
+  });
+
+  test('a host is called a host, and overlays with nothing to say about it add no empty heading', async () => {
+    const store = await storeWithDeterlab();
+    const panel = panelFor(store, 'pop:A');
+    expect(panel.get('h2').text()).toBe('Host A');
+    expect(panel.findAll('h3').map((h) => h.text())).toEqual([]);
     await store.stop();
   });
 
   test('a PoP lists its cloudlets and links; choosing one selects it', async () => {
     const store = await storeWithDeterlab();
     const panel = panelFor(store, 'pop:R1');
+    expect(panel.get('h2').text()).toBe('PoP Router R1');
     expect(panel.text()).toContain('to A 0.2 ms · 1 Gb/s');
     expect(panel.text()).toContain('to R2 0.4 ms · 1 Gb/s');
     await panel.findAll('button').find((b) => b.text() === 'C1')!.trigger('click');
@@ -69,6 +84,31 @@ describe('topology detail panel', () => {
     panel = panelFor(store, 'cloudlet:C2');
     await panel.get('aside').trigger('keydown', { key: 'Escape' });
     expect(store.selectedId).toBeUndefined();
+    await store.stop();
+  });
+});
+
+describe('topology detail panel on a down node', () => {
+  beforeEach(() => {
+    setActivePinia(createTestingPinia({ stubActions: false, createSpy: vi.fn }));
+  });
+
+  test('a down node reads "node down" per resource, never 100% reserved', async () => {
+    const fake = installFakeConsole();
+    const t = deterlab();
+    const down = nodeView('C13', 'C1', 0, 'down');
+    down.reported!.available = { cpu: 0, memMiB: 0, diskGiB: 0, netMbps: 0 };
+    t.cloudlets[0]!.nodes[2] = down;
+    fake.setTopology(t);
+    const store = useTopologyStore();
+    await store.start();
+    fake.pushConnection(connected);
+    await fake.settle();
+    store.toggleOverlay('utilization');
+    const panel = panelFor(store, 'node:C13');
+    const section = panel.get('[data-testid=section-utilization]').text();
+    expect(section).toContain('node down');
+    expect(section).not.toContain('100%');
     await store.stop();
   });
 });

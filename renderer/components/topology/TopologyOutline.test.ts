@@ -3,7 +3,7 @@ import { mount } from '@vue/test-utils';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
 import { useTopologyStore } from '../../stores/topology.ts';
-import { connected, deterlab, installFakeConsole, reservation } from '../../stores/topologyFakes.ts';
+import { connected, deterlab, installFakeConsole, reservation } from '../../../test/support/consoleFakes.ts';
 import TopologyOutline from './TopologyOutline.vue';
 
 describe('topology outline', () => {
@@ -27,11 +27,14 @@ describe('topology outline', () => {
     expect(outline.get('[data-testid=topology-item-C11] .row').text()).toContain('up');
     expect(outline.get('[data-testid=topology-item-C21] .row').text()).toContain('stale');
     expect(outline.findAll('[data-kind=node]')).toHaveLength(6);
+    // The DeterLab hosts are end points, not PoPs.
+    expect(outline.get('[data-testid=topology-item-A] .kind').text()).toBe('host');
+    expect(outline.get('[data-testid=topology-item-R1] .kind').text()).toBe('PoP');
 
     store.toggleOverlay('utilization');
     store.toggleOverlay('reservations');
     await outline.vm.$nextTick();
-    expect(outline.get('[data-testid=topology-item-C11] [data-testid=overlay-text]').text()).toBe('cpu 25% · 1 active · 0 sched');
+    expect(outline.get('[data-testid=topology-item-C11] [data-testid=overlay-text]').text()).toBe('cpu 25% reserved · 0% used · 1 active · 0 scheduled');
 
     await outline.get('[data-testid=topology-item-C12] button.item').trigger('click');
     expect(store.selectedId).toBe('node:C12');

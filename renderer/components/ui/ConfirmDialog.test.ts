@@ -36,3 +36,11 @@ test('a busy dialog (quote still coming) cannot be confirmed', async () => {
   expect(wrapper.get('[data-testid="confirm-ok"]').attributes('disabled')).toBeDefined();
   expect(wrapper.get('[data-testid="confirm-ok"]').text()).toBe('Working…');
 });
+
+test('the type-to-confirm prompt is one phrase, kept on one line', () => {
+  const wrapper = mount(ConfirmDialog, { props: { ...base, typeToConfirm: 'r-4' } });
+  const prompt = wrapper.get('label:has([data-testid="confirm-typed"]) > .prompt');
+  expect(prompt.text()).toBe('Type r-4 to confirm');
+  // One grid item, not three: the label's children are the prompt and the input.
+  expect(wrapper.get('label:has([data-testid="confirm-typed"])').element.children).toHaveLength(2);
+});

@@ -6,7 +6,7 @@
  * carries a signature, so the graph can skip elements that did not change.
  */
 import type { ElementDefinition } from 'cytoscape';
-import type { OverlayContext, TopologyOverlay } from '../../components/topology/overlays/topologyOverlay.ts';
+import type { OverlayContext, TopologyOverlay } from './topologyOverlay.ts';
 import { elementIdOf, type TopologyIndex, type TopologyItem } from './topologyModel.ts';
 
 export interface GraphElement {

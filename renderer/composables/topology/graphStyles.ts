@@ -15,7 +15,7 @@
  * it stays off.
  */
 import type { CytoscapeOptions, StylesheetJson } from 'cytoscape';
-import type { GraphPalette } from '../../components/topology/overlays/topologyOverlay.ts';
+import type { GraphPalette } from './topologyOverlay.ts';
 
 /** Above this many elements the large-graph options apply. */
 export const largeGraphElements = 1500;
@@ -70,9 +70,15 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
       style: {
         label: 'data(label)',
         color: p.fg,
-        'font-size': 12,
+        'font-size': 13,
         'font-family': 'system-ui, sans-serif',
         'text-wrap': 'wrap',
+        'text-max-width': '160px',
+        // Overlay lines stack under the name: a backdrop keeps them readable over links and boxes.
+        'text-background-color': p.bg,
+        'text-background-opacity': large ? 0 : 0.85,
+        'text-background-padding': '2px',
+        'text-background-shape': 'roundrectangle',
         'text-valign': 'bottom',
         'text-margin-y': 4,
         // Label culling: below this on-screen size labels are not drawn at all.
@@ -82,7 +88,7 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'background-color': p.raised,
       },
     },
-    { selector: '.pop', style: { shape: 'ellipse', width: 38, height: 38, 'background-color': p.accent, 'border-color': p.accent, 'font-weight': 'bold', 'font-size': 14 } },
+    { selector: '.pop', style: { shape: 'ellipse', width: 38, height: 38, 'background-color': p.accent, 'border-color': p.accent, 'font-weight': 'bold', 'font-size': 15 } },
     {
       selector: '.cloudlet',
       style: {
@@ -97,11 +103,11 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'font-weight': 'bold',
       },
     },
-    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': 11 } },
+    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': 12 } },
     // A collapsed cloudlet: one stacked-looking box standing for its nodes.
     { selector: '.cloudlet.collapsed', style: { width: 64, height: 44, 'background-opacity': 1, 'border-width': 3, 'text-valign': 'bottom', 'text-margin-y': 4 } },
     { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': -2 } },
-    { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': 8, 'border-width': 1 } },
+    { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': 10, 'border-width': 1 } },
     {
       selector: 'edge',
       style: {
@@ -109,7 +115,7 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'line-color': p.muted,
         width: 'data(width)',
         label: 'data(label)',
-        'font-size': 10,
+        'font-size': 12,
         color: p.fg,
         'text-rotation': 'autorotate',
         'text-background-color': p.bg,

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { deterlab } from '../../stores/topologyFakes.ts';
+import globalwanLab from '../../../resources/labs/globalwan.json';
+import type { Topology } from '../../../main/protocol/domain.ts';
+import { cloudletView, deterlab } from '../../../test/support/consoleFakes.ts';
 import { breadthFirstPops, placeElements } from './placement.ts';
 import { searchItems, indexTopology } from './topologyModel.ts';
 
@@ -23,6 +25,27 @@ describe('placement', () => {
     const c11 = p.get('node:C11')!;
     expect(c11.y).toBeGreaterThan(r1.y);
     expect(Math.abs(c11.x - r1.x)).toBeLessThan(200);
+  });
+
+  test('on the Global WAN ring no link runs through a cloudlet: each sits on the side away from its links', () => {
+    const t: Topology = {
+      pops: globalwanLab.pops.map((p) => ({ id: p.id, name: p.name })),
+      links: globalwanLab.links.map((l) => ({ a: l.a, b: l.b, rttMs: 10, capacityMbps: l.capacityMbps })),
+      cloudlets: globalwanLab.cloudlets.map((c) => cloudletView(c.id, c.popId, c.nodes.map((n) => n.id))),
+    };
+    const p = placeElements(t, new Map(), () => undefined);
+    const distance = (q: { x: number; y: number }, a: { x: number; y: number }, b: { x: number; y: number }): number => {
+      const dx = b.x - a.x;
+      const dy = b.y - a.y;
+      const u = Math.max(0, Math.min(1, ((q.x - a.x) * dx + (q.y - a.y) * dy) / (dx * dx + dy * dy)));
+      return Math.hypot(q.x - (a.x + u * dx), q.y - (a.y + u * dy));
+    };
+    for (const c of t.cloudlets) {
+      for (const n of c.nodes) {
+        const q = p.get(`node:${n.id}`)!;
+        for (const l of t.links) expect(distance(q, p.get(`pop:${l.a}`)!, p.get(`pop:${l.b}`)!), `${n.id} and link ${l.a}-${l.b}`).toBeGreaterThan(60);
+      }
+    }
   });
 
   test('a large topology fills a grid with no two PoPs on the same spot', () => {

@@ -18,10 +18,13 @@ export interface ViSummary {
   /** The controller's word for it (starting, running, failed, stopped...). */
   state: string;
   program: string | null;
+  /** Last usage sample (CPU cores, memory) from the controller, if any. */
+  usage: { cpuCores: number; memMiB: number } | null;
 }
 
 export type TopologyItem =
-  | { kind: 'pop'; elementId: string; id: string; label: string; pop: Pop; cloudletIds: string[] }
+  /** `host`: an end host (no cloudlet, one link at most), listed as a host rather than a PoP. */
+  | { kind: 'pop'; elementId: string; id: string; label: string; pop: Pop; cloudletIds: string[]; host: boolean }
   | { kind: 'link'; elementId: string; id: string; label: string; link: Link }
   | { kind: 'cloudlet'; elementId: string; id: string; label: string; cloudlet: CloudletView }
   | { kind: 'node'; elementId: string; id: string; label: string; node: NodeView; cloudlet: CloudletView }
@@ -53,8 +56,12 @@ export function indexTopology(topology: Topology | undefined, vis: ReadonlyMap<s
     list.push(c.id);
     cloudletsByPop.set(c.popId, list);
   }
+  const linkCount = new Map<string, number>();
+  for (const l of topology.links) for (const end of [l.a, l.b]) linkCount.set(end, (linkCount.get(end) ?? 0) + 1);
   for (const pop of topology.pops) {
-    items.set(elementIdOf.pop(pop.id), { kind: 'pop', elementId: elementIdOf.pop(pop.id), id: pop.id, label: pop.name || pop.id, pop, cloudletIds: cloudletsByPop.get(pop.id) ?? [] });
+    const cloudletIds = cloudletsByPop.get(pop.id) ?? [];
+    const host = cloudletIds.length === 0 && (linkCount.get(pop.id) ?? 0) <= 1;
+    items.set(elementIdOf.pop(pop.id), { kind: 'pop', elementId: elementIdOf.pop(pop.id), id: pop.id, label: pop.name || pop.id, pop, cloudletIds, host });
   }
   for (const link of topology.links) {
     const elementId = elementIdOf.link(link);

@@ -18,7 +18,7 @@
 import cytoscape, { type Core, type NodeSingular } from 'cytoscape';
 import { onBeforeUnmount, ref, shallowRef, watch, type Ref } from 'vue';
 import { overlays } from '../../components/topology/overlays/overlayRegistry.ts';
-import type { TopologyOverlay } from '../../components/topology/overlays/topologyOverlay.ts';
+import type { TopologyOverlay } from './topologyOverlay.ts';
 import { useTopologyStore } from '../../stores/topology.ts';
 import { buildGraphElements } from './graphElements.ts';
 import { baseStyles, collapsesCloudlets, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';
@@ -37,6 +37,8 @@ export interface TopologyGraph {
   large: Ref<boolean>;
   /** Set after the first frame with elements was drawn. */
   firstRenderMs: Ref<number | undefined>;
+  /** PoPs and cloudlets drawn (partly) outside the canvas; small graphs only (-1 for big ones). */
+  offscreen: Ref<number>;
   fit(): void;
   zoomBy(factor: number): void;
   panBy(dx: number, dy: number): void;
@@ -54,6 +56,9 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
   const elementCount = ref(0);
   const large = ref(false);
   const firstRenderMs = ref<number>();
+  const offscreen = ref(0);
+  /** A fit asked for while the canvas had no size (its view hidden): done when it gets one. */
+  let fitPending = false;
   /** Signature of each element as last applied. */
   const shown = new Map<string, string>();
   const expanded = shallowRef<ReadonlySet<string>>(new Set());
@@ -87,9 +92,11 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
       store.recordPositions(moved);
     });
     instance.on('viewport', () => {
-      if (!large.value) return;
       if (viewportTimer) clearTimeout(viewportTimer);
-      viewportTimer = setTimeout(expandInView, 150);
+      viewportTimer = setTimeout(() => {
+        countOffscreen();
+        expandInView();
+      }, 150);
     });
     cy.value = instance;
     return instance;
@@ -116,6 +123,34 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
       next.delete(id);
     }
     expanded.value = next;
+  }
+
+  /** Fits the whole topology in view, now if the canvas has a size, else as soon as it gets one. */
+  function fitAll(): void {
+    const instance = cy.value;
+    if (!instance) return;
+    const el = container.value;
+    if (!options.headless && (!el || el.clientWidth === 0 || el.clientHeight === 0)) {
+      fitPending = true;
+      return;
+    }
+    fitPending = false;
+    instance.fit(undefined, 40);
+    countOffscreen();
+  }
+
+  function countOffscreen(): void {
+    const instance = cy.value;
+    if (!instance || large.value || options.headless) {
+      offscreen.value = large.value ? -1 : 0;
+      return;
+    }
+    const w = instance.width();
+    const h = instance.height();
+    offscreen.value = instance.nodes('.pop, .cloudlet').filter((n) => {
+      const b = n.renderedBoundingBox({ includeLabels: false });
+      return b.x1 < 0 || b.y1 < 0 || b.x2 > w || b.y2 > h;
+    }).length;
   }
 
   function selectedCloudlet(): string | undefined {
@@ -176,7 +211,8 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     elementCount.value = wanted.length;
     if (isFirst) {
       performance.mark('topology:graph-built');
-      instance.fit(undefined, 40);
+      // A new topology (first load or a switch) is shown whole.
+      fitAll();
       if (!options.headless) {
         // The first drawn frame, not the first sync, is what an operator waits for.
         instance.one('render', () =>
@@ -263,6 +299,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     if (lastSize) instance.panBy({ x: (size.w - lastSize.w) / 2, y: (size.h - lastSize.h) / 2 });
     lastSize = size;
     instance.resize();
+    if (fitPending && size.w > 0 && size.h > 0) fitAll();
   };
   const resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(onResize) : undefined;
   watch(container, (el, old) => {
@@ -285,7 +322,8 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     elementCount,
     large,
     firstRenderMs,
-    fit: () => cy.value?.fit(undefined, 40),
+    offscreen,
+    fit: fitAll,
     zoomBy(factor) {
       const instance = cy.value;
       if (!instance) return;

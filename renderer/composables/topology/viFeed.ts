@@ -1,16 +1,17 @@
 /**
  * VIs per node, from each cloudlet's controller (controllerApi.ts): `vi.list`
- * for the snapshot, then `vi.events` for every state change.
+ * for the snapshot, then `vi.events` for every state change and `vi.usage`
+ * for what each VI measurably uses (the utilization overlay's "measured").
  *
- * A console connection may hold only a few dozen subscriptions, so small
- * topologies follow every connected cloudlet, while big ones follow only the
+ * A console connection may hold only a few dozen subscriptions (two per
+ * followed cloudlet here), so small topologies follow every connected cloudlet, while big ones follow only the
  * cloudlet the operator is looking at (the one selected), one at a time.
  * A controller that does not answer leaves its nodes without VIs and says so.
  */
-import type { ControllerApi, ViView } from '../../../main/protocol/controllerApi.ts';
-import type { ItemOf, MethodName, ParamsIn, ResultOf, TopicName } from '../../../main/protocol/contract.ts';
+import type { ViView } from '../../../main/protocol/controllerApi.ts';
 import type { CloudletView } from '../../../main/protocol/domain.ts';
-import { toApiError, useApi } from '../../api/index.ts';
+import { toApiError } from '../../api/index.ts';
+import { controllerCall, controllerSubscribe } from '../../api/relay.ts';
 import type { ViSummary } from './topologyModel.ts';
 
 /** Following every cloudlet costs one subscription each: beyond this, follow the selected one. */
@@ -18,16 +19,16 @@ export const followAllUpTo = 16;
 /** VIs that are gone are not drawn. */
 const shownStates = new Set(['starting', 'running', 'stopping', 'failed']);
 
-async function controllerCall<K extends MethodName<ControllerApi>>(cloudletId: string, method: K, params: ParamsIn<ControllerApi, K>): Promise<ResultOf<ControllerApi, K>> {
-  return (await useApi().controller.call({ cloudletId, method, params })) as ResultOf<ControllerApi, K>;
-}
-
-function controllerSubscribe<K extends TopicName<ControllerApi>>(cloudletId: string, topic: K, onItem: (item: ItemOf<ControllerApi, K>) => void): Promise<() => Promise<void>> {
-  return useApi().subscribe('controller.subscribe', { cloudletId, topic, params: {} }, (item) => onItem(item as ItemOf<ControllerApi, K>));
-}
-
 export function viSummary(vi: ViView, cloudletId: string): ViSummary {
-  return { id: vi.id, nodeId: vi.nodeId, cloudletId, reservationId: vi.reservationId, state: vi.state, program: vi.program };
+  return {
+    id: vi.id,
+    nodeId: vi.nodeId,
+    cloudletId,
+    reservationId: vi.reservationId,
+    state: vi.state,
+    program: vi.program,
+    usage: vi.usage ? { cpuCores: vi.usage.cpuCores, memMiB: vi.usage.memMiB } : null,
+  };
 }
 
 export interface ViFeed {
@@ -48,10 +49,19 @@ export function startViFeed(cloudlets: readonly CloudletView[], onVis: (cloudlet
     };
     try {
       // Subscribe first so no change falls between the snapshot and the stream.
-      const end = await controllerSubscribe(cloudletId, 'vi.events', (event) => {
+      const endEvents = await controllerSubscribe(cloudletId, 'vi.events', (event) => {
         vis.set(event.vi.id, event.vi);
         publish();
       });
+      const endUsage = await controllerSubscribe(cloudletId, 'vi.usage', (usage) => {
+        const vi = vis.get(usage.viId);
+        if (!vi) return;
+        vis.set(vi.id, { ...vi, usage });
+        publish();
+      }).catch(() => undefined);
+      const end = async (): Promise<void> => {
+        await Promise.all([endEvents(), endUsage?.()]);
+      };
       const listed = await controllerCall(cloudletId, 'vi.list', { states: ['starting', 'running', 'stopping', 'failed'], limit: 10_000 });
       for (const vi of listed.vis) if (!vis.has(vi.id)) vis.set(vi.id, vi);
       publish();

@@ -1,7 +1,7 @@
 /** The topology overlays, in toolbar order. */
 import { healthOverlay } from './healthOverlay.ts';
 import { reservationsOverlay } from './reservationsOverlay.ts';
-import type { OverlayId, TopologyOverlay } from './topologyOverlay.ts';
+import type { OverlayId, TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
 import { utilizationOverlay } from './utilizationOverlay.ts';
 
 export const overlays: readonly TopologyOverlay[] = [healthOverlay, utilizationOverlay, reservationsOverlay];

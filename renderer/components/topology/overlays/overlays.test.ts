@@ -1,12 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { indexTopology, type TopologyItem } from '../../../composables/topology/topologyModel.ts';
-import { cloudletView, deterlab, nodeView, reservation } from '../../../stores/topologyFakes.ts';
-import { healthOf, healthOverlay } from './healthOverlay.ts';
+import { cloudletView, deterlab, nodeView, reservation } from '../../../../test/support/consoleFakes.ts';
+import { healthOf } from '../../../composables/topology/health.ts';
+import { healthOverlay } from './healthOverlay.ts';
 import { overlays } from './overlayRegistry.ts';
-import { countReservations, reservationsByNode } from './reservationCounts.ts';
-import { countsOf, reservationsOverlay } from './reservationsOverlay.ts';
-import type { OverlayContext } from './topologyOverlay.ts';
-import { bandOf, cloudletUtilization, nodeUtilization, utilizationOverlay } from './utilizationOverlay.ts';
+import { countReservations, countsOf, reservationsByNode } from '../../../composables/topology/reservationCounts.ts';
+import { reservationsOverlay } from './reservationsOverlay.ts';
+import type { OverlayContext } from '../../../composables/topology/topologyOverlay.ts';
+import { bandOf, cloudletReading, nodeReading } from '../../../composables/topology/utilization.ts';
+import { utilizationOverlay } from './utilizationOverlay.ts';
 
 function item(elementId: string, topology = deterlab()): TopologyItem {
   const found = indexTopology(topology, new Map()).items.get(elementId);
@@ -14,7 +16,7 @@ function item(elementId: string, topology = deterlab()): TopologyItem {
   return found;
 }
 
-const ctx = (over: Partial<OverlayContext> = {}): OverlayContext => ({ reservationCounts: new Map(), reservationsByNode: new Map(), utilizationResource: 'cpu', ...over });
+const ctx = (over: Partial<OverlayContext> = {}): OverlayContext => ({ reservationCounts: new Map(), reservationsByNode: new Map(), utilizationResource: 'cpu', visByNode: new Map(), ...over });
 
 describe('health overlay', () => {
   test('a node reports its own health while its cloudlet is fresh', () => {
@@ -50,19 +52,25 @@ describe('health overlay', () => {
 });
 
 describe('utilization overlay', () => {
-  test('used share is (total - available) / total of the chosen resource, per node and summed per cloudlet', () => {
+  const vi = (id: string, nodeId: string, cpuCores: number, memMiB: number) => ({ id, nodeId, cloudletId: 'C1', reservationId: null, state: 'running', program: 'ids', usage: { cpuCores, memMiB } });
+
+  test('reserved is total - available as reported; measured is what the VIs on the node use', () => {
     const t = deterlab();
     t.cloudlets[0]!.nodes = [nodeView('C11', 'C1', 2), nodeView('C12', 'C1', 6)];
-    expect(nodeUtilization(t.cloudlets[0]!.nodes[0]!, 'cpu')).toBe(0.25);
-    expect(nodeUtilization(t.cloudlets[0]!.nodes[0]!, 'memMiB')).toBe(0);
-    expect(cloudletUtilization(t.cloudlets[0]!, 'cpu')).toBe(0.5);
+    const c11 = t.cloudlets[0]!.nodes[0]!;
+    expect(nodeReading(c11, 'cpu', [vi('v1', 'C11', 0.5, 300)])).toEqual({ total: 8, reserved: 2, measured: 0.5, down: false });
+    expect(nodeReading(c11, 'memMiB', [])).toEqual({ total: 16384, reserved: 0, measured: 0, down: false });
+    // Disk and network are not measured.
+    expect(nodeReading(c11, 'diskGiB', [vi('v1', 'C11', 0.5, 300)]).measured).toBeNull();
+    expect(cloudletReading(t.cloudlets[0]!, 'cpu')).toMatchObject({ total: 16, reserved: 8 });
   });
 
-  test('the label carries the percentage and the band class follows thresholds', () => {
+  test('the label says reserved and used apart, and the band class follows the reserved share', () => {
     const t = deterlab();
     t.cloudlets[0]!.nodes[0] = nodeView('C11', 'C1', 7);
-    expect(utilizationOverlay.decorate(item('node:C11', t), ctx())).toEqual({ classes: ['util-high'], line: 'cpu 88%' });
-    expect(utilizationOverlay.decorate(item('node:C11', t), ctx({ utilizationResource: 'netMbps' }))).toEqual({ classes: ['util-low'], line: 'net 0%' });
+    const visByNode = new Map([['C11', [vi('v1', 'C11', 1, 512)]]]);
+    expect(utilizationOverlay.decorate(item('node:C11', t), ctx({ visByNode }))).toEqual({ classes: ['util-high'], line: 'cpu 88% reserved · 13% used' });
+    expect(utilizationOverlay.decorate(item('node:C11', t), ctx({ utilizationResource: 'netMbps', visByNode }))).toEqual({ classes: ['util-low'], line: 'net 0% reserved' });
     expect([bandOf(null), bandOf(0.49), bandOf(0.5), bandOf(0.8)]).toEqual(['none', 'low', 'mid', 'high']);
   });
 
@@ -70,6 +78,17 @@ describe('utilization overlay', () => {
     const t = deterlab();
     t.cloudlets[0]!.nodes[0]!.reported = null;
     expect(utilizationOverlay.decorate(item('node:C11', t), ctx())).toEqual({ classes: ['util-none'], line: 'cpu n/a' });
+  });
+
+  test('a node reported down is drawn as down, not full, and does not raise its cloudlet', () => {
+    const t = deterlab();
+    // The controller reports a down node with nothing available.
+    const down = nodeView('C13', 'C1', 0, 'down');
+    down.reported!.available = { cpu: 0, memMiB: 0, diskGiB: 0, netMbps: 0 };
+    t.cloudlets[0]!.nodes[2] = down;
+    expect(utilizationOverlay.decorate(item('node:C13', t), ctx())).toEqual({ classes: ['util-down'], line: 'cpu: node down' });
+    // C11 and C12 reserve 2 of 8 cores each: 25%, whatever C13 says.
+    expect(utilizationOverlay.decorate(item('cloudlet:C1', t), ctx())).toEqual({ classes: ['util-low'], line: 'cpu 25% reserved · 0% used' });
   });
 });
 
@@ -93,8 +112,8 @@ describe('reservations overlay', () => {
   test('a cloudlet sums its nodes; the label says the counts in words', () => {
     const counts = countReservations(reservationsByNode(list));
     expect(countsOf(item('cloudlet:C1'), counts)).toEqual({ active: 1, scheduled: 2, pending: 1 });
-    expect(reservationsOverlay.decorate(item('node:C11'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-active'], line: '1 active · 2 sched' });
-    expect(reservationsOverlay.decorate(item('node:C12'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-some'], line: '0 active · 0 sched · 1 pending' });
+    expect(reservationsOverlay.decorate(item('node:C11'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-active'], line: '1 active · 2 scheduled' });
+    expect(reservationsOverlay.decorate(item('node:C12'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-some'], line: '0 active · 0 scheduled · 1 pending' });
     expect(reservationsOverlay.decorate(item('node:C13'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-none'] });
   });
 });

@@ -4,30 +4,9 @@
  * `reservation.list` kept current by `scheduler.events`. Cloudlets sum their
  * nodes. Nodes holding any reservation get a thicker border and a count line.
  */
-import type { TopologyItem } from '../../../composables/topology/topologyModel.ts';
-export { countReservations, reservationsByNode } from './reservationCounts.ts';
+import { countsOf, describeCounts } from '../../../composables/topology/reservationCounts.ts';
 import ReservationsSection from './ReservationsSection.vue';
-import type { ReservationCounts, TopologyOverlay } from './topologyOverlay.ts';
-
-export function countsOf(item: TopologyItem, counts: ReadonlyMap<string, ReservationCounts>): ReservationCounts | undefined {
-  if (item.kind === 'node') return counts.get(item.id) ?? { active: 0, scheduled: 0, pending: 0 };
-  if (item.kind !== 'cloudlet') return undefined;
-  const sum: ReservationCounts = { active: 0, scheduled: 0, pending: 0 };
-  for (const n of item.cloudlet.nodes) {
-    const c = counts.get(n.id);
-    if (!c) continue;
-    sum.active += c.active;
-    sum.scheduled += c.scheduled;
-    sum.pending += c.pending;
-  }
-  return sum;
-}
-
-export function describeCounts(c: ReservationCounts): string {
-  const parts = [`${c.active} active`, `${c.scheduled} sched`];
-  if (c.pending) parts.push(`${c.pending} pending`);
-  return parts.join(' · ');
-}
+import type { TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
 
 export const reservationsOverlay: TopologyOverlay = {
   id: 'reservations',

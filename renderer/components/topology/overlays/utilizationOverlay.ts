@@ -1,48 +1,15 @@
 /**
- * Utilization overlay: the share of one resource in use (total - available,
- * as the controller last reported it), per node and summed per cloudlet. The
- * resource is chosen in the overlay's toolbar control. The fill steps through
- * three bands and the label always carries the percentage.
+ * Utilization overlay: per node and cloudlet, the share of one resource
+ * reserved for VIs (what the controller allocated) and, for CPU and memory,
+ * the share the VIs measurably use, labelled as such. The fill follows the
+ * reserved share in three bands; a node reported down is drawn as down (its
+ * own shape and word), never as full. The resource is chosen in the overlay's
+ * toolbar control.
  */
-import type { CloudletView, NodeView } from '../../../../main/protocol/domain.ts';
-import type { TopologyItem } from '../../../composables/topology/topologyModel.ts';
+import { readingBand, shareOf, utilizationOf } from '../../../composables/topology/utilization.ts';
 import UtilizationResourcePicker from './UtilizationResourcePicker.vue';
 import UtilizationSection from './UtilizationSection.vue';
-import { resourceTitles, type ResourceKey, type TopologyOverlay } from './topologyOverlay.ts';
-
-export type UtilizationBand = 'low' | 'mid' | 'high' | 'none';
-
-/** Used share (0..1) of `resource` on a node, or null before its first report. */
-export function nodeUtilization(node: NodeView, resource: ResourceKey): number | null {
-  const r = node.reported;
-  if (!r) return null;
-  const total = r.total[resource];
-  if (total <= 0) return null;
-  return Math.min(1, Math.max(0, (total - r.available[resource]) / total));
-}
-
-/** Used share over all reporting nodes of a cloudlet (sum used / sum total). */
-export function cloudletUtilization(cloudlet: CloudletView, resource: ResourceKey): number | null {
-  let used = 0;
-  let total = 0;
-  for (const n of cloudlet.nodes) {
-    if (!n.reported) continue;
-    used += n.reported.total[resource] - n.reported.available[resource];
-    total += n.reported.total[resource];
-  }
-  return total > 0 ? Math.min(1, Math.max(0, used / total)) : null;
-}
-
-export function bandOf(share: number | null): UtilizationBand {
-  if (share === null) return 'none';
-  return share >= 0.8 ? 'high' : share >= 0.5 ? 'mid' : 'low';
-}
-
-export function utilizationOf(item: TopologyItem, resource: ResourceKey): number | null | undefined {
-  if (item.kind === 'node') return nodeUtilization(item.node, resource);
-  if (item.kind === 'cloudlet') return cloudletUtilization(item.cloudlet, resource);
-  return undefined;
-}
+import { resourceTitles, type ResourceKey, type TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
 
 const shortTitle: Record<ResourceKey, string> = { cpu: 'cpu', memMiB: 'mem', diskGiB: 'disk', netMbps: 'net' };
 
@@ -50,19 +17,27 @@ export const utilizationOverlay: TopologyOverlay = {
   id: 'utilization',
   title: 'Utilization',
   key: 'u',
-  description: `Share of one resource in use (${Object.values(resourceTitles).join(', ')}), from the controllers' reports`,
+  description: `Share of one resource (${Object.values(resourceTitles).join(', ')}) reserved for VIs, and measured in use, from the controllers' reports`,
   defaultOn: false,
   decorate(item, ctx) {
-    const share = utilizationOf(item, ctx.utilizationResource);
-    if (share === undefined) return undefined;
+    const reading = utilizationOf(item, ctx.utilizationResource, ctx.visByNode);
+    if (!reading) return undefined;
     const name = shortTitle[ctx.utilizationResource];
-    return { classes: [`util-${bandOf(share)}`], line: share === null ? `${name} n/a` : `${name} ${Math.round(share * 100)}%` };
+    const band = readingBand(reading);
+    if (band === 'down') return { classes: ['util-down'], line: `${name}: node down` };
+    const reserved = shareOf(reading.reserved, reading);
+    if (reserved === null) return { classes: ['util-none'], line: `${name} n/a` };
+    const measured = shareOf(reading.measured, reading);
+    const used = measured === null ? '' : ` · ${Math.round(measured * 100)}% used`;
+    return { classes: [`util-${band}`], line: `${name} ${Math.round(reserved * 100)}% reserved${used}` };
   },
   styles: (p) => [
     { selector: '.node.util-low, .cloudlet.collapsed.util-low', style: { 'background-color': p.ok, 'background-opacity': 0.35 } },
     { selector: '.node.util-mid, .cloudlet.collapsed.util-mid', style: { 'background-color': p.warn, 'background-opacity': 0.5 } },
     { selector: '.node.util-high, .cloudlet.collapsed.util-high', style: { 'background-color': p.bad, 'background-opacity': 0.6 } },
     { selector: '.node.util-none, .cloudlet.collapsed.util-none', style: { 'background-opacity': 0.15 } },
+    // Down is not full: no fill, a hatched look from a dashed border in the muted colour.
+    { selector: '.node.util-down, .cloudlet.collapsed.util-down', style: { 'background-opacity': 0, 'border-style': 'dashed', 'border-color': p.muted } },
   ],
   section: UtilizationSection,
   controls: UtilizationResourcePicker,

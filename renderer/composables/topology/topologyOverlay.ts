@@ -7,8 +7,8 @@
  */
 import type { StylesheetJson } from 'cytoscape';
 import type { Component } from 'vue';
-import type { Reservation } from '../../../../main/protocol/domain.ts';
-import type { TopologyItem } from '../../../composables/topology/topologyModel.ts';
+import type { Reservation } from '../../../main/protocol/domain.ts';
+import type { TopologyItem, ViSummary } from './topologyModel.ts';
 
 export type OverlayId = 'health' | 'utilization' | 'reservations';
 
@@ -27,6 +27,8 @@ export interface OverlayContext {
   reservationCounts: ReadonlyMap<string, ReservationCounts>;
   reservationsByNode: ReadonlyMap<string, Reservation[]>;
   utilizationResource: ResourceKey;
+  /** VIs per node (with their usage samples), for what is measured beside what is reserved. */
+  visByNode: ReadonlyMap<string, ViSummary[]>;
 }
 
 /** Colours resolved from the theme's CSS variables (the canvas cannot read them itself). */

@@ -3,8 +3,9 @@
  * side of the reservations overlay, kept free of components so the topology
  * store can use it.
  */
-import type { Reservation, ReservationState } from '../../../../main/protocol/domain.ts';
+import type { Reservation, ReservationState } from '../../../main/protocol/domain.ts';
 import type { ReservationCounts } from './topologyOverlay.ts';
+import type { TopologyItem } from './topologyModel.ts';
 
 export const bucketOf: Partial<Record<ReservationState, keyof ReservationCounts>> = {
   active: 'active',
@@ -38,4 +39,24 @@ export function countReservations(byNode: ReadonlyMap<string, Reservation[]>): M
     counts.set(nodeId, c);
   }
   return counts;
+}
+
+export function countsOf(item: TopologyItem, counts: ReadonlyMap<string, ReservationCounts>): ReservationCounts | undefined {
+  if (item.kind === 'node') return counts.get(item.id) ?? { active: 0, scheduled: 0, pending: 0 };
+  if (item.kind !== 'cloudlet') return undefined;
+  const sum: ReservationCounts = { active: 0, scheduled: 0, pending: 0 };
+  for (const n of item.cloudlet.nodes) {
+    const c = counts.get(n.id);
+    if (!c) continue;
+    sum.active += c.active;
+    sum.scheduled += c.scheduled;
+    sum.pending += c.pending;
+  }
+  return sum;
+}
+
+export function describeCounts(c: ReservationCounts): string {
+  const parts = [`${c.active} active`, `${c.scheduled} scheduled`];
+  if (c.pending) parts.push(`${c.pending} pending`);
+  return parts.join(' · ');
 }

@@ -1,14 +1,15 @@
 /**
  * Test doubles for the topology view: the DeterLab topology as the scheduler
  * reports it, reservations, and a fake console bridge that serves them and
- * lets a test push connection changes and scheduler events. Used by tests only.
+ * lets a test push connection changes and scheduler events. Test support for
+ * the renderer's store, component and view tests (never bundled).
  */
 import { vi } from 'vitest';
 import type { ConnectionStatus } from '../../main/protocol/consoleApi.ts';
 import type { CloudletView, NodeView, Reservation, Resources, Topology } from '../../main/protocol/domain.ts';
 import type { ViEvent, ViView } from '../../main/protocol/controllerApi.ts';
 import type { SchedulerEvent } from '../../main/protocol/schedulerApi.ts';
-import { setApiForTests, type ConsoleBridge } from '../api/index.ts';
+import { setApiForTests, type ConsoleBridge } from '../../renderer/api/index.ts';
 
 export const at = 1_780_000_000_000;
 const capacity: Resources = { cpu: 8, memMiB: 16384, diskGiB: 250, netMbps: 1000 };
