@@ -4,7 +4,8 @@
 // reads; packets never pass through it. The VI side of a ring port is
 // RingClient (a VI process's batch loop).
 import { loadBinding } from './index.ts';
-import { FlowTable, parseErrorNames } from './demux.ts';
+import { parseErrorNames } from './demux.ts';
+import type { FlowTable } from './demux.ts';
 
 interface RawDataPlane {
   port(): number;

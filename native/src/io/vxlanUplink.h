@@ -29,6 +29,12 @@ struct VxlanUplinkConfig {
   std::string netns;
 };
 
+// The checks on one received datagram (its UDP payload), before anything
+// else reads it: VXLAN header present with the I flag, and an inner frame
+// at least an Ethernet header long. On success sets `vni`; the inner frame
+// is datagram + 8, length - 8. Plain function: the fuzz target calls it.
+bool DecapsulateVxlan(const uint8_t* datagram, size_t length, uint32_t& vni, UplinkDrop& why);
+
 class VxlanUplink final : public Uplink {
  public:
   // Opens and binds the sockets; on failure returns null and says why in `error`.
