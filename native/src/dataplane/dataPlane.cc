@@ -743,7 +743,9 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
     if (w.lengths[i] > uplink_->maxFrame() || w.lengths[i] == 0) {
       ++tooBig;
       v = Verdict::kDrop;
-    } else if (!ok[i]) {
+    } else if (!ok[i] || !uplink_->Serves(w.egressMeta[i].vni == kNoVniSeen ? 0 : w.egressMeta[i].vni)) {
+      // Slot metadata is VI-writable: a VNI this cloudlet does not serve is
+      // an attempt to reach another tenant's network.
       ++spoofed;
       v = Verdict::kSpoofing;
       Alarm(port, w.egressFrame[i], w.lengths[i]);

@@ -52,6 +52,7 @@ class VxlanUplink final : public Uplink {
   uint32_t maxFrame() const override { return kSlotBytes - kVxlanHeader; }
   UplinkTotals Totals() const override;
   uint16_t boundPort() const { return boundPort_; }
+  bool Serves(uint32_t vni) const override;
 
   static constexpr uint32_t kVxlanHeader = 8;
   static constexpr uint32_t kSlotBytes = 9216;  // jumbo frames fit
@@ -75,7 +76,6 @@ class VxlanUplink final : public Uplink {
   };
   VxlanUplink() = default;
   int RouterIndex(uint32_t addressBe) const;
-  bool Serves(uint32_t vni) const;
 
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<sockaddr_in> routers_;
