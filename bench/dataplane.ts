@@ -62,10 +62,20 @@ function load(lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number
   return JSON.parse(r.stdout) as LoadResult;
 }
 
-/** An h1 -> h2 UDP frame of `bytes` bytes, addressed to the MAC the router's next hop uses. */
+/**
+ * An h1 -> h2 UDP frame of `bytes` bytes, addressed to the MAC the router's next hop uses, with a
+ * valid IPv4 header checksum (the kernel path and a bridge with bridge netfilter drop bad ones).
+ */
 function frameOf(lab: DataPlaneLab, bytes: number): Uint8Array {
   const f = buildFrame(ipv4Header(0xc6120a01, 0xc6121401, 40000, 5001, 17), { payload: bytes - 42 });
   lab.routerMac.split(':').forEach((h, i) => (f[i] = parseInt(h, 16)));
+  f[14 + 10] = 0;
+  f[14 + 11] = 0;
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) sum += ((f[i] ?? 0) << 8) | (f[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f[14 + 10] = (~sum >> 8) & 0xff;
+  f[14 + 11] = ~sum & 0xff;
   return f;
 }
 
