@@ -4,7 +4,8 @@
 // reads; packets never pass through it. The VI side of a ring port is
 // RingClient (a VI process's batch loop).
 import { loadBinding } from './index.ts';
-import { FlowTable, parseErrorNames } from './demux.ts';
+import { parseErrorNames } from './demux.ts';
+import type { FlowTable } from './demux.ts';
 
 interface RawDataPlane {
   port(): number;
@@ -30,6 +31,7 @@ interface RawRingClient {
 
 interface RawBinding {
   DataPlane: new (config: object) => RawDataPlane;
+  runLoad(options: object): LoadResult;
   RingClient: new (socketPath: string, timeoutMs: number) => RawRingClient;
   viDropNames: string[];
   uplinkDropNames: string[];
@@ -335,6 +337,41 @@ export class DataPlane {
   close(): void {
     this.#raw.stop();
   }
+}
+
+// ---------------------------------------------------------------- load
+
+export interface LoadOptions {
+  /** Namespace path for the generator's socket (default: this process's). */
+  netns?: string;
+  /** Local address and port: the "router" VTEP the cloudlet must list and send back to. */
+  bind: string;
+  port: number;
+  /** The cloudlet's VTEP. */
+  target: string;
+  targetPort?: number;
+  vni: number;
+  /** Inner Ethernet frame (untagged IPv4/UDP), at least 58 bytes; bytes 42..57 carry a marker and the send time. */
+  frame: Uint8Array;
+  pps: number;
+  seconds: number;
+}
+
+export interface LoadResult {
+  sent: number;
+  received: number;
+  /** Send to return, as the router sees it: the per-hop delay. */
+  p50Us: number;
+  p99Us: number;
+  seconds: number;
+}
+
+/**
+ * Benchmark tool: plays the front-end router, sending `frame` VXLAN-encapsulated at a paced rate
+ * (sendmmsg batches) to a cloudlet and counting what comes back. Blocks for the run.
+ */
+export function runVxlanLoad(options: LoadOptions): LoadResult {
+  return raw().runLoad({ targetPort: 4789, ...options });
 }
 
 // ---------------------------------------------------------------- VI side

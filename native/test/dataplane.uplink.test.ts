@@ -237,6 +237,48 @@ describe('data plane on a loopback uplink', () => {
     await stopVi(again);
   });
 
+  it('loses nothing while rules change and a VI is terminated under traffic', async () => {
+    // One flow through a forward VI, one legacy flow, and unrelated rule
+    // churn, all at once. Terminate as the controller does: rules first (the
+    // VI's flow falls back to legacy), let the VI drain, then stop it and
+    // close its port. Every datagram of both flows must come back.
+    const viId = 20;
+    const vi = await startVi(viId, 'forward', { mode: 'transparent' });
+    const viRule = table.add([{ priority: 30, match: { dst: '198.18.8.0/24' }, action: 'to_vi', viId }]);
+    const before = plane.uplinkCounters();
+    const viFlow = vxlan(udpFrame(0xc6120800, 80, 41000));
+    const legacyFlow = vxlan(udpFrame(NET.legacy, 80, 42000));
+    let sent = 0;
+    let churn: Uint32Array = new Uint32Array(0);
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 25; i++) {
+        router.send(viFlow, plane.port, '127.0.0.1');
+        router.send(legacyFlow, plane.port, '127.0.0.1');
+        sent += 2;
+      }
+      // Churn: replace 50 unrelated rules per round, in one change each.
+      churn = table.apply({ remove: churn, add: Array.from({ length: 50 }, (_, k) => ({
+        priority: 40, match: { dst: `198.19.${round}.${k}/32` }, action: 'drop' as const })) });
+      if (round === 20) table.remove(viRule);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    table.remove(churn);
+    // Counted at the data plane: everything in was sent back out. (The test's
+    // own router socket may overflow on a loaded machine; that is not the
+    // data plane's loss.)
+    const back = () => plane.uplinkCounters().txPackets - before.txPackets;
+    await until(() => back() === sent, `all ${sent} datagrams sent back (got ${back()})`, 10_000);
+    expect(plane.uplinkCounters().rxPackets - before.rxPackets).toBe(sent);
+    expect(plane.uplinkCounters().socketDrops).toBe(before.socketDrops);
+    const c = plane.viCounters(viId);
+    expect(c?.to_vi.packets).toBe(c?.from_vi.packets);
+    expect(c?.to_vi.packets).toBeGreaterThan(0);
+    expect(c?.to_vi.packets).toBeLessThan(sent / 2);
+    await stopVi(vi);
+    expect(plane.closePort(viId)).toBe(true);
+    expect(plane.viCounters(viId)).toBeUndefined();
+  });
+
   it('polices a VI to its packet-rate cap', async () => {
     // Rates are measured over one interval while sending at twice the cap;
     // the delivered rate must sit within 5% of the cap.

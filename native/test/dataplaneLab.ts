@@ -38,7 +38,7 @@ export function run(args: string[], input?: string): string {
     return execFileSync(args[0] ?? 'false', args.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], timeout: 60_000 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`${args.join(' ')} failed: ${err.stderr?.trim() || err.message}`);
+    throw new Error(`${args.join(' ')} failed: ${err.stderr?.trim() || err.message}`, { cause: e });
   }
 }
 

@@ -1,10 +1,12 @@
 // Fuzzing in the test command: builds the libFuzzer targets in native/fuzz/
 // with clang under ASan and UBSan from the same plain C++ sources as the
 // addon, seeds them with the shared captures' frames and ClassBench rules,
-// and runs each for 30 s. A crash, a sanitizer report or a disagreement
-// between leaf-scan implementations (the targets trap) fails the test.
+// and runs each for 30 s (decapFuzz, the data plane's decapsulate-and-
+// classify entry point, gets the same frames as VXLAN datagrams). A crash, a
+// sanitizer report or a disagreement between leaf-scan implementations (the
+// targets trap) fails the test.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +45,8 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 
 const targets = {
   parserFuzz: ['fuzz/parserFuzz.cc', 'src/parse/packetParser.cc', 'src/demux/flowIndex.cc', 'src/demux/flowTable.cc', 'src/demux/leafScan.cc', 'src/demux/sampler.cc'],
+  decapFuzz: ['fuzz/decapFuzz.cc', 'src/io/vxlanUplink.cc', 'src/io/viRing.cc', 'src/io/tapDevice.cc', 'src/dataplane/dataPlane.cc',
+    'src/parse/packetParser.cc', 'src/demux/flowIndex.cc', 'src/demux/flowTable.cc', 'src/demux/leafScan.cc', 'src/demux/sampler.cc'],
   ruleFuzz: ['fuzz/ruleFuzz.cc', 'src/demux/ruleCodec.cc', 'src/demux/flowIndex.cc', 'src/demux/leafScan.cc'],
 };
 
@@ -62,6 +66,22 @@ function seedFrames(dir: string): number {
   ];
   crafted.forEach((f, i) => writeFileSync(join(dir, `crafted-${i}`), f));
   return n + crafted.length;
+}
+
+/** The frame seeds as VXLAN datagrams (VNI 3, I flag set), plus the uplink's malformed cases. */
+function seedDatagrams(framesDir: string, dir: string): number {
+  const names = readdirSync(framesDir);
+  for (const name of names) {
+    const frame = readFileSync(join(framesDir, name));
+    const datagram = new Uint8Array(8 + frame.length);
+    datagram[0] = 0x08;
+    datagram[6] = 3;
+    datagram.set(frame, 8);
+    writeFileSync(join(dir, name), datagram);
+  }
+  const malformed = [new Uint8Array([0x08, 0, 0]), new Uint8Array(8 + 20), Uint8Array.of(0x08, 0, 0, 0, 0, 0, 3, 0, 1, 2)];
+  malformed.forEach((m, i) => writeFileSync(join(dir, `malformed-${i}`), m));
+  return names.length + malformed.length;
 }
 
 function seedRules(dir: string): number {
@@ -95,9 +115,10 @@ describe.skipIf(why !== undefined)('libFuzzer targets (ASan + UBSan)', () => {
       run('clang++', ['-std=c++20', '-O1', '-g', '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined', '-Isrc', ...sources, '-o', join(outDir, name)], nativeDir)));
     builds.forEach((b) => expect(b.code, b.output).toBe(0));
 
-    const corpora = { parserFuzz: join(work, 'frames'), ruleFuzz: join(work, 'rules') };
+    const corpora = { parserFuzz: join(work, 'frames'), ruleFuzz: join(work, 'rules'), decapFuzz: join(work, 'datagrams') };
     Object.values(corpora).forEach((d) => mkdirSync(d));
     expect(seedFrames(corpora.parserFuzz)).toBeGreaterThan(1000);
+    expect(seedDatagrams(corpora.parserFuzz, corpora.decapFuzz)).toBeGreaterThan(1000);
     expect(seedRules(corpora.ruleFuzz)).toBeGreaterThan(100);
 
     const runs = await Promise.all(Object.entries(corpora).map(async ([name, corpus]) => {
@@ -111,5 +132,5 @@ describe.skipIf(why !== undefined)('libFuzzer targets (ASan + UBSan)', () => {
       expect(r.code, r.output.slice(-4000)).toBe(0);
       expect(Number(executed)).toBeGreaterThan(10_000);
     }
-  }, 300_000);
+  }, 600_000);
 });

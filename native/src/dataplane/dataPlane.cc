@@ -57,6 +57,8 @@ void Put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 void Put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void Put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
+}  // namespace
+
 // Swaps source and destination (addresses and ports) of an IP frame in
 // place: the reply direction of the same flow, for the transparent egress
 // check. Frames that are not IP stay as they are.
@@ -82,8 +84,6 @@ void SwapEndpoints(uint8_t* frame, const parse::PacketKey& k) {
     std::memcpy(l4 + 2, t, 2);
   }
 }
-
-}  // namespace
 
 const char* ViDropName(ViDrop d) {
   switch (d) {
@@ -743,7 +743,9 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
     if (w.lengths[i] > uplink_->maxFrame() || w.lengths[i] == 0) {
       ++tooBig;
       v = Verdict::kDrop;
-    } else if (!ok[i]) {
+    } else if (!ok[i] || !uplink_->Serves(w.egressMeta[i].vni == kNoVniSeen ? 0 : w.egressMeta[i].vni)) {
+      // Slot metadata is VI-writable: a VNI this cloudlet does not serve is
+      // an attempt to reach another tenant's network.
       ++spoofed;
       v = Verdict::kSpoofing;
       Alarm(port, w.egressFrame[i], w.lengths[i]);

@@ -35,6 +35,11 @@ enum class ViDrop : uint8_t {
 inline constexpr size_t kViDropCount = static_cast<size_t>(ViDrop::kCount);
 const char* ViDropName(ViDrop d);
 
+// Swaps source and destination (addresses, and ports when present) of the
+// parsed frame in place: the reply direction of its flow, for the
+// transparent egress check.
+void SwapEndpoints(uint8_t* frame, const parse::PacketKey& key);
+
 // The verdict a sample records (the order is the sample record's code).
 enum class Verdict : uint8_t { kToVi = 0, kLegacy, kDrop, kForward, kSpoofing, kPoliced };
 

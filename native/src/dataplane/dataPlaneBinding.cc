@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "dataplane/dataPlane.h"
+#include "dataplane/loadGenerator.h"
 #include "demux/demuxBinding.h"
 #include "io/vxlanUplink.h"
 
@@ -307,7 +308,8 @@ class RingClientWrap : public Napi::ObjectWrap<RingClientWrap> {
       if (s >= 0 && connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         pollfd p{s, POLLIN, 0};
         const bool ready = poll(&p, 1, timeoutMs) > 0;
-        const bool ok = ready && io::ReceiveRingPair(s, pair_, error);
+        pair_ = std::make_unique<io::RingPair>();
+        const bool ok = ready && io::ReceiveRingPair(s, *pair_, error);
         close(s);
         if (ok) return;
         {
@@ -327,7 +329,7 @@ class RingClientWrap : public Napi::ObjectWrap<RingClientWrap> {
 
  private:
   bool Open(Napi::Env env) {
-    if (pair_.memfd() >= 0 && !closed_) return true;
+    if (pair_ && pair_->memfd() >= 0) return true;
     ThrowError(env, "the ring client is closed");
     return false;
   }
@@ -344,7 +346,7 @@ class RingClientWrap : public Napi::ObjectWrap<RingClientWrap> {
     uint32_t* meta = TypedData<uint32_t>(info[3], napi_uint32_array, ml);
     if (!buffer || !offsets || !lengths || !meta) return ThrowType(env, "receive(Uint8Array, Uint32Array, Uint32Array, Uint32Array, ...)"), env.Undefined();
     const size_t max = std::min<size_t>({info[4].ToNumber().Uint32Value(), ol, ll, ml / 3});
-    io::PacketRing& ring = pair_.ring(io::RingPair::kToVi);
+    io::PacketRing& ring = pair_->ring(io::RingPair::kToVi);
     uint32_t avail = ring.Available();
     if (avail == 0) avail = ring.Wait(info[5].ToNumber().Uint32Value(), info[6].ToNumber().Int32Value());
     size_t n = 0, at = 0;
@@ -384,7 +386,7 @@ class RingClientWrap : public Napi::ObjectWrap<RingClientWrap> {
       }
     }
     const int timeoutMs = info[5].IsNumber() ? info[5].ToNumber().Int32Value() : 0;
-    io::PacketRing& ring = pair_.ring(io::RingPair::kFromVi);
+    io::PacketRing& ring = pair_->ring(io::RingPair::kFromVi);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     size_t done = 0;
     while (done < count) {
@@ -413,21 +415,54 @@ class RingClientWrap : public Napi::ObjectWrap<RingClientWrap> {
     Napi::Env env = info.Env();
     if (!Open(env)) return env.Undefined();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("viId", pair_.header().viId);
-    o.Set("slots", pair_.header().slots);
-    o.Set("slotBytes", pair_.header().slotBytes);
-    o.Set("maxFrame", pair_.ring(io::RingPair::kToVi).maxFrame());
+    o.Set("viId", pair_->header().viId);
+    o.Set("slots", pair_->header().slots);
+    o.Set("slotBytes", pair_->header().slotBytes);
+    o.Set("maxFrame", pair_->ring(io::RingPair::kToVi).maxFrame());
     return o;
   }
 
+  // Unmaps the rings and closes the fds now rather than at garbage collection.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    closed_ = true;
+    pair_.reset();
     return info.Env().Undefined();
   }
 
-  io::RingPair pair_;
-  bool closed_ = false;
+  std::unique_ptr<io::RingPair> pair_;
 };
+
+// runLoad({ netns, bind, port, target, targetPort, vni, frame, pps, seconds }) ->
+// { sent, received, p50Us, p99Us, seconds }. Blocks for the run (benchmarks).
+Napi::Value RunLoadBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) return ThrowType(env, "runLoad needs a configuration object"), env.Undefined();
+  Napi::Object o = info[0].As<Napi::Object>();
+  LoadConfig c;
+  auto str = [&](const char* k) { return o.Has(k) && !o.Get(k).IsUndefined() ? o.Get(k).ToString().Utf8Value() : std::string(); };
+  c.netns = str("netns");
+  c.bind = str("bind");
+  c.target = str("target");
+  c.port = static_cast<uint16_t>(o.Get("port").ToNumber().Uint32Value());
+  c.targetPort = static_cast<uint16_t>(o.Get("targetPort").ToNumber().Uint32Value());
+  c.vni = o.Get("vni").ToNumber().Uint32Value();
+  c.pps = o.Get("pps").ToNumber().DoubleValue();
+  c.seconds = o.Get("seconds").ToNumber().DoubleValue();
+  size_t length = 0;
+  const uint8_t* frame = TypedData<uint8_t>(o.Get("frame"), napi_uint8_array, length);
+  if (frame == nullptr) return ThrowType(env, "frame must be a Uint8Array"), env.Undefined();
+  c.frame.assign(frame, frame + length);
+  if (!(c.pps > 0) || !(c.seconds > 0)) return ThrowType(env, "pps and seconds must be positive"), env.Undefined();
+  LoadResult r;
+  std::string error;
+  if (!RunLoad(c, r, error)) return ThrowError(env, "load generator: " + error), env.Undefined();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sent", double(r.sent));
+  out.Set("received", double(r.received));
+  out.Set("p50Us", r.p50Us);
+  out.Set("p99Us", r.p99Us);
+  out.Set("seconds", r.seconds);
+  return out;
+}
 
 Napi::Array Names(Napi::Env env, size_t n, const char* (*name)(size_t)) {
   Napi::Array a = Napi::Array::New(env, n);
@@ -441,6 +476,7 @@ void RegisterBinding(Napi::Env env, Napi::Object exports) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("DataPlane", DataPlaneWrap::Define(env));
   o.Set("RingClient", RingClientWrap::Define(env));
+  o.Set("runLoad", Napi::Function::New<RunLoadBinding>(env, "runLoad"));
   o.Set("viDropNames", Names(env, kViDropCount, [](size_t i) { return ViDropName(static_cast<ViDrop>(i)); }));
   o.Set("uplinkDropNames", Names(env, io::kUplinkDropCount, [](size_t i) { return io::UplinkDropName(static_cast<io::UplinkDrop>(i)); }));
   o.Set("totalsFixedFields", Napi::Number::New(env, kTotalsFixed));

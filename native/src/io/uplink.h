@@ -68,6 +68,8 @@ class Uplink {
   virtual int WaitFd(unsigned queue) const = 0;
   // Frames longer than this are not sent.
   virtual uint32_t maxFrame() const = 0;
+  // Whether this cloudlet serves `vni` (what a VI may send into).
+  virtual bool Serves(uint32_t vni) const = 0;
   virtual UplinkTotals Totals() const = 0;
 };
 

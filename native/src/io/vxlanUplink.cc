@@ -151,6 +151,24 @@ int VxlanUplink::RouterIndex(uint32_t addressBe) const {
 
 bool VxlanUplink::Serves(uint32_t vni) const { return vnis_.empty() || std::binary_search(vnis_.begin(), vnis_.end(), vni); }
 
+bool DecapsulateVxlan(const uint8_t* datagram, size_t length, uint32_t& vni, UplinkDrop& why) {
+  if (length < VxlanUplink::kVxlanHeader) {
+    why = UplinkDrop::kShortVxlan;
+    return false;
+  }
+  // RFC 7348 section 5: the I flag must be set; reserved bits are ignored.
+  if ((datagram[0] & 0x08) == 0) {
+    why = UplinkDrop::kVxlanFlagNotSet;
+    return false;
+  }
+  vni = (uint32_t{datagram[4]} << 16) | (uint32_t{datagram[5]} << 8) | datagram[6];
+  if (length < VxlanUplink::kVxlanHeader + 14) {
+    why = UplinkDrop::kTruncatedInner;
+    return false;
+  }
+  return true;
+}
+
 size_t VxlanUplink::Receive(unsigned queue, const RxPacket** packets) {
   Queue& q = *queues_[queue];
   for (unsigned i = 0; i < batch_; ++i) {
@@ -191,14 +209,10 @@ size_t VxlanUplink::Receive(unsigned queue, const RxPacket** packets) {
       why = UplinkDrop::kUnknownVtep;
     } else if ((h.msg_flags & MSG_TRUNC) != 0) {
       why = UplinkDrop::kOversize;
-    } else if (len < kVxlanHeader) {
-      why = UplinkDrop::kShortVxlan;
-    } else if ((vx[0] & 0x08) == 0) {
-      why = UplinkDrop::kVxlanFlagNotSet;
-    } else if (vni = (uint32_t{vx[4]} << 16) | (uint32_t{vx[5]} << 8) | vx[6]; !Serves(vni)) {
+    } else if (!DecapsulateVxlan(vx, len, vni, why)) {
+      // counted below
+    } else if (!Serves(vni)) {
       why = UplinkDrop::kUnknownVni;
-    } else if (len < kVxlanHeader + 14) {
-      why = UplinkDrop::kTruncatedInner;
     } else {
       q.rx[out] = RxPacket{const_cast<uint8_t*>(vx) + kVxlanHeader, len - kVxlanHeader, vni, static_cast<uint16_t>(router)};
       ++out;

@@ -29,6 +29,12 @@ struct VxlanUplinkConfig {
   std::string netns;
 };
 
+// The checks on one received datagram (its UDP payload), before anything
+// else reads it: VXLAN header present with the I flag, and an inner frame
+// at least an Ethernet header long. On success sets `vni`; the inner frame
+// is datagram + 8, length - 8. Plain function: the fuzz target calls it.
+bool DecapsulateVxlan(const uint8_t* datagram, size_t length, uint32_t& vni, UplinkDrop& why);
+
 class VxlanUplink final : public Uplink {
  public:
   // Opens and binds the sockets; on failure returns null and says why in `error`.
@@ -46,6 +52,7 @@ class VxlanUplink final : public Uplink {
   uint32_t maxFrame() const override { return kSlotBytes - kVxlanHeader; }
   UplinkTotals Totals() const override;
   uint16_t boundPort() const { return boundPort_; }
+  bool Serves(uint32_t vni) const override;
 
   static constexpr uint32_t kVxlanHeader = 8;
   static constexpr uint32_t kSlotBytes = 9216;  // jumbo frames fit
@@ -69,7 +76,6 @@ class VxlanUplink final : public Uplink {
   };
   VxlanUplink() = default;
   int RouterIndex(uint32_t addressBe) const;
-  bool Serves(uint32_t vni) const;
 
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<sockaddr_in> routers_;
