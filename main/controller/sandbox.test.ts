@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { backoffDelay } from './schedulerLink.ts';
+import { ControllerStore } from './store.ts';
+import { ViSupervisor } from './viSupervisor.ts';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +142,17 @@ describe('sandbox', () => {
     writeFileSync(join(dir, 'cpu.stat'), 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n');
     writeFileSync(join(dir, 'memory.current'), '8388608\n');
     expect(cgroupUsage({ version: 'v2', dirs: [dir] })).toEqual({ cpuUsec: 1234567, memBytes: 8388608 });
+  });
+
+  test('a root controller that cannot drop to an unprivileged user starts no VI, and says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcloud-noroot-'));
+    const store = new ControllerStore(join(dir, 'c.sqlite'));
+    const host: HostIsolation = { ...rootHost, setpriv: null, cgroup: null, notes: ['util-linux setpriv not found: VI programs cannot be run as an unprivileged user, so no VI is started'] };
+    const supervisor = new ViSupervisor({ host, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 10 }, programs: { sleeper: { command: ['/bin/sleep', '60'] } }, now: Date.now, onChange: () => undefined, log: () => undefined });
+    const start = { viId: 'vi-r1', reservationId: 'r1', providerId: 'p1', nodeId: 'n1', program: 'sleeper', args: {}, capacity: { cpu: 1, memMiB: 64, diskGiB: 1, netMbps: 10 }, t1: Date.now() + 60_000 };
+    await expect(supervisor.start(start)).rejects.toThrow('VI vi-r1 not started: this controller runs as root and cannot give the VI an unprivileged user (util-linux setpriv not found');
+    expect(store.vi('vi-r1')).toBeUndefined();
+    store.close();
   });
 
   test('reconnect backoff doubles up to the cap, with +-30% jitter', () => {

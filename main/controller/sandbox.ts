@@ -201,20 +201,14 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
     return host;
   }
   const setpriv = which('setpriv');
-  if (!setpriv) notes.push('util-linux setpriv not found: only a user namespace can give a VI an unprivileged user');
+  if (!setpriv) notes.push('util-linux setpriv not found: VI programs cannot be run as an unprivileged user, so no VI is started');
   else {
     const probe = spawnSync(setpriv, [...dropPrivileges({ uid: 65534, gid: 65534 }), 'true'], { timeout: 5000, stdio: 'pipe' });
     if (probe.status === 0) host.setpriv = setpriv;
-    else notes.push(`setpriv cannot drop to an unprivileged user here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`})`);
+    else notes.push(`setpriv cannot drop to an unprivileged user here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}), so no VI is started`);
   }
-  const noUser = (): void => {
-    if (!canGiveViUsers(host)) notes.push('no way to give a VI an unprivileged user here (neither setpriv nor a user namespace): no VI is started');
-  };
   // In "rlimits" mode a root controller still gives each VI its own user, but no namespaces or cgroups.
-  if (mode === 'rlimits') {
-    noUser();
-    return host;
-  }
+  if (mode === 'rlimits') return host;
   const unshare = which('unshare');
   if (!unshare) {
     notes.push('util-linux unshare not found: no namespaces');
@@ -228,7 +222,6 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
       else notes.push(`user namespaces are refused here (${user.stderr?.toString().trim() || user.error?.message || `exit ${user.status}`}): VI programs run as their own user with no capabilities`);
     }
   }
-  noUser();
   let mountinfo: string;
   try {
     mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -252,16 +245,11 @@ function namespacesOf(host: HostIsolation): Isolation['namespaces'] {
   return host.userns ? ['user', 'pid', 'mount', 'net'] : ['pid', 'mount', 'net'];
 }
 
-/** Whether a root controller can run VI programs as a user of their own (it starts none otherwise). */
-export function canGiveViUsers(host: HostIsolation): boolean {
-  return host.setpriv !== null;
-}
-
 export function hostIsolationSummary(host: HostIsolation): Isolation {
   return {
     namespaces: namespacesOf(host),
     cgroup: host.cgroup?.version ?? 'none',
-    rlimits: ['nofile', 'core', 'fsize', 'cpu', ...(host.root && canGiveViUsers(host) && !host.cgroup?.bases.pids ? ['nproc'] : [])],
+    rlimits: ['nofile', 'core', 'fsize', 'cpu', ...(host.setpriv && !host.cgroup?.bases.pids ? ['nproc'] : [])],
     notes: host.notes,
   };
 }

@@ -37,7 +37,6 @@ import {
   allocateViUid,
   applyCgroupLimits,
   applyCgroupProcessLimit,
-  canGiveViUsers,
   cgroupOomKills,
   cgroupPids,
   cgroupUsage,
@@ -171,7 +170,7 @@ export class ViSupervisor {
     if (existing && !ended.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
-    if (this.o.host.root && !canGiveViUsers(this.o.host)) {
+    if (this.o.host.root && !this.o.host.setpriv) {
       throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
     }
     const dir = join(this.o.stateDir, 'vis', req.viId);
@@ -268,7 +267,7 @@ export class ViSupervisor {
 
   /** A uid of its own for the VI when the controller is root (never root for a VI program); else null. */
   private userFor(viId: string): { uid: number; gid: number } | null {
-    if (!this.o.host.root || !canGiveViUsers(this.o.host)) return null;
+    if (!this.o.host.setpriv) return null;
     const taken = new Set<number>();
     for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
     const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
