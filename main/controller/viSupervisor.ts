@@ -382,8 +382,9 @@ export class ViSupervisor {
     this.signalGroup(vi, 'SIGKILL');
     this.killStragglers(vi, 'SIGKILL');
     if (live) await within(live.exited, 5000);
-    // Stragglers that outlived their leader (no pid namespace to take them down).
-    for (let i = 0; i < 20 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
+    // Stragglers that outlived their leader (no pid namespace to take them down), or are slow to
+    // die on a loaded host: up to 5 s, so that a stopped VI has no processes left.
+    for (let i = 0; i < 100 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
     const cgroup = cgroupOf(vi);
     const problems = cgroup ? removeViCgroup(cgroup) : [];
     if (problems.length) this.o.log(`VI ${viId}: cgroup not removed: ${problems.join('; ')}`);
