@@ -10,6 +10,7 @@ import { RpcClient } from '../protocol/client.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
 import { ControllerDaemon } from '../controller/daemon.ts';
+import { hostIsolationSummary } from '../controller/sandbox.ts';
 import { newAnchorKeys, signAttestation } from '../controller/ownership.ts';
 import { UsageError, type Command } from './command.ts';
 
@@ -62,7 +63,7 @@ async function runController(args: string[]): Promise<number> {
   const daemon = new ControllerDaemon(config);
   const started = await daemon.start();
   const iso = daemon.host;
-  const isolation = `namespaces: ${iso.unshare ? 'pid mount net' : 'none'}; cgroup: ${iso.cgroup?.version ?? 'none'}; rlimits${iso.notes.length ? ` (${iso.notes.join('; ')})` : ''}`;
+  const isolation = `namespaces: ${hostIsolationSummary(iso).namespaces.join(' ') || 'none'}; cgroup: ${iso.cgroup?.version ?? 'none'}; rlimits${iso.notes.length ? ` (${iso.notes.join('; ')})` : ''}`;
   process.stdout.write(`controller ${config.cloudletId} listening on ${started.url}${started.metricsUrl ? `, metrics at ${started.metricsUrl}` : ''}\n`);
   process.stdout.write(`controller ${config.cloudletId} isolation: ${isolation}\n`);
   await new Promise<void>((resolve) => {

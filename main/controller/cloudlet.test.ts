@@ -14,7 +14,7 @@ import { ViSupervisor } from './viSupervisor.ts';
 const H = 3_600_000;
 const T = Date.UTC(2030, 0, 1);
 const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 't', notAfter: 0 } : { ok: false, reason: 'no' }) };
-const noIsolation: HostIsolation = { linux: true, root: false, unshare: null, prlimit: null, setpriv: null, cgroup: null, notes: [] };
+const noIsolation: HostIsolation = { linux: true, root: false, unshare: null, userns: false, prlimit: null, setpriv: null, cgroup: null, notes: [] };
 const service = (rules: ServiceSpec['rules'] = []): ServiceSpec => ({ mode: 'visible', program: 'monitor', args: {}, rules });
 const profile = (from: number, to: number, cpu: number): Profile => [{ from, to, capacity: { cpu, memMiB: 100, diskGiB: 1, netMbps: 10 } }];
 

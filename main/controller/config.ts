@@ -117,7 +117,7 @@ export const ControllerConfigSchema = z
     programs: z.record(IdSchema, z.strictObject({ command: z.array(z.string().min(1)).min(1) })).default({}),
     sandbox: z
       .strictObject({
-        /** "auto": namespaces and cgroups when root and available; "rlimits": never more than rlimits. */
+        /** "auto": namespaces and cgroups when root and available; "rlimits": neither (a root controller still gives each VI a user of its own). */
         mode: z.enum(['auto', 'rlimits']).default('auto'),
         graceMs: z.number().int().min(0).max(60_000).default(3000),
         nofile: z.number().int().min(16).max(1_048_576).default(4096),

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { backoffDelay } from './schedulerLink.ts';
+import { ControllerStore } from './store.ts';
+import { ViSupervisor } from './viSupervisor.ts';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +44,7 @@ describe('sandbox', () => {
     linux: true,
     root: true,
     unshare: '/usr/bin/unshare',
+    userns: false,
     prlimit: '/usr/bin/prlimit',
     setpriv: '/usr/bin/setpriv',
     cgroup: { version: 'v1', bases: { cpu: '/cg/cpu/pc', cpuacct: '/cg/cpuacct/pc', memory: '/cg/memory/pc', pids: '/cg/pids/pc' } },
@@ -63,13 +66,27 @@ describe('sandbox', () => {
     expect(plan.isolation).toEqual({ namespaces: ['pid', 'mount', 'net'], cgroup: 'v1', rlimits: ['nofile=4096', 'core=0', 'fsize=1024', 'cpu=100'], notes: [], user });
   });
 
+  test('with user namespaces the VI user makes the namespaces itself, so its root is that user on the host', () => {
+    const user = { uid: 1_500_000_042, gid: 1_500_000_043 };
+    const plan = planLaunch({ ...rootHost, userns: true }, { ...request, user, cgroup: null });
+    expect(plan.args.slice(3)).toEqual([
+      '/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--',
+      '/usr/bin/setpriv', '--reuid=1500000042', '--regid=1500000043', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+      '/usr/bin/unshare', '--user', '--map-root-user', '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--',
+      '/usr/bin/node', 'monitor.ts',
+    ]);
+    expect(plan.isolation).toMatchObject({ namespaces: ['user', 'pid', 'mount', 'net'], user });
+    // Without a VI user (a non-root controller) there is no user namespace.
+    expect(planLaunch({ ...rootHost, userns: true }, { ...request, user: null, cgroup: null }).isolation.namespaces).toEqual(['pid', 'mount', 'net']);
+  });
+
   test('without a pids cgroup the process limit is RLIMIT_NPROC, set by prlimit for the VI user', () => {
     const user = { uid: 1_500_000_007, gid: 1_500_000_007 };
     const plan = planLaunch({ ...rootHost, unshare: null, cgroup: null }, { ...request, user, cgroup: null, rlimits: { ...request.rlimits, nproc: 64 } });
     expect(plan.args.slice(3, 10)).toEqual(['/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--nproc=64', '--']);
     expect(plan.args.slice(10, 12)).toEqual(['/usr/bin/setpriv', '--reuid=1500000007']);
     expect(plan.isolation.rlimits).toContain('nproc=64');
-    expect(() => planLaunch({ ...rootHost, setpriv: null }, { ...request, user, cgroup: null })).toThrow(/needs setpriv/);
+    expect(() => planLaunch({ ...rootHost, setpriv: null }, { ...request, user, cgroup: null })).toThrow(/needs setpriv, which this host lacks/);
   });
 
   test('a VI uid is never one a live process or another live VI already has', () => {
@@ -103,7 +120,7 @@ describe('sandbox', () => {
   });
 
   test('unprivileged: rlimits only, and the VI records why', () => {
-    const host: HostIsolation = { linux: true, root: false, unshare: null, prlimit: '/usr/bin/prlimit', setpriv: null, cgroup: null, notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] };
+    const host: HostIsolation = { linux: true, root: false, unshare: null, userns: false, prlimit: '/usr/bin/prlimit', setpriv: null, cgroup: null, notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] };
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args.slice(3)).toEqual(['/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--', '/usr/bin/node', 'monitor.ts']);
     expect(plan.isolation).toMatchObject({ namespaces: [], cgroup: 'none', notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] });
@@ -111,7 +128,7 @@ describe('sandbox', () => {
   });
 
   test('without prlimit (macOS) the shell sets the rlimits itself', () => {
-    const host: HostIsolation = { linux: false, root: false, unshare: null, prlimit: null, setpriv: null, cgroup: null, notes: [] };
+    const host: HostIsolation = { linux: false, root: false, unshare: null, userns: false, prlimit: null, setpriv: null, cgroup: null, notes: [] };
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args[1]).toBe('ulimit -n 4096; ulimit -c 0; ulimit -f 2; ulimit -t 100; exec "$@"');
     expect(plan.args.slice(3)).toEqual(['/usr/bin/node', 'monitor.ts']);
@@ -125,6 +142,17 @@ describe('sandbox', () => {
     writeFileSync(join(dir, 'cpu.stat'), 'usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n');
     writeFileSync(join(dir, 'memory.current'), '8388608\n');
     expect(cgroupUsage({ version: 'v2', dirs: [dir] })).toEqual({ cpuUsec: 1234567, memBytes: 8388608 });
+  });
+
+  test('a root controller that cannot drop to an unprivileged user starts no VI, and says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcloud-noroot-'));
+    const store = new ControllerStore(join(dir, 'c.sqlite'));
+    const host: HostIsolation = { ...rootHost, setpriv: null, cgroup: null, notes: ['util-linux setpriv not found: VI programs cannot be run as an unprivileged user, so no VI is started'] };
+    const supervisor = new ViSupervisor({ host, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 10 }, programs: { sleeper: { command: ['/bin/sleep', '60'] } }, now: Date.now, onChange: () => undefined, log: () => undefined });
+    const start = { viId: 'vi-r1', reservationId: 'r1', providerId: 'p1', nodeId: 'n1', program: 'sleeper', args: {}, capacity: { cpu: 1, memMiB: 64, diskGiB: 1, netMbps: 10 }, t1: Date.now() + 60_000 };
+    await expect(supervisor.start(start)).rejects.toThrow('VI vi-r1 not started: this controller runs as root and cannot give the VI an unprivileged user (util-linux setpriv not found');
+    expect(store.vi('vi-r1')).toBeUndefined();
+    store.close();
   });
 
   test('reconnect backoff doubles up to the cap, with +-30% jitter', () => {

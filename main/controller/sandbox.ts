@@ -8,15 +8,21 @@
  *
  *   /bin/sh -c 'echo $$ > <cgroup>/cgroup.procs ...; exec "$@"'   (joins the VI's cgroups before anything forks)
  *   prlimit --nofile=.. --core=0 --fsize=.. --cpu=.. [--nproc=..] -- (rlimits, inherited by the whole tree)
- *   unshare --pid --fork --kill-child=SIGKILL --mount --net --mount-proc --
- *   setpriv --reuid=U --regid=U --clear-groups ... --               (the VI's own unprivileged user)
+ *   setpriv --reuid=U --regid=U --clear-groups ... --               (the VI's own unprivileged user U)
+ *   unshare --user --map-root-user --pid --fork --kill-child=SIGKILL --mount --net --mount-proc --
  *   <service program>                                              (pid 1 of its own pid namespace)
  *
  * Links are dropped when the host cannot provide them (not root, no cgroup
  * delegated, not Linux); each VI records what it actually obtained. A root
- * controller never runs a VI program as root: each VI gets a uid of its own
- * (so RLIMIT_NPROC, which counts per user, is a per-VI process limit where
- * no pids cgroup is), and without setpriv no VI starts. With
+ * controller never runs a VI program as root: each VI gets a uid U of its
+ * own (so RLIMIT_NPROC, which counts per user, is a per-VI process limit
+ * where no pids cgroup is). U makes the user namespace itself, as an
+ * unprivileged user may, so the program is root only inside it, over the
+ * VI's own network, mount and pid namespaces (a service may configure its
+ * interfaces, capture or filter there), and uid U on the host. Where user
+ * namespaces are refused, root makes the other namespaces and setpriv runs
+ * last before the program, which then has no capabilities at all. Without
+ * setpriv no VI starts. With
  * --kill-child the namespace dies with the unshare process, even on SIGKILL,
  * so signalling the VI's process group reaches every process of the VI.
  *
@@ -38,6 +44,8 @@ export interface HostIsolation {
   root: boolean;
   /** Path of util-linux unshare when namespaces were probed and work. */
   unshare: string | null;
+  /** True when a VI's own unprivileged user may make the VI's namespaces inside a user namespace. */
+  userns: boolean;
   prlimit: string | null;
   /** Path of util-linux setpriv when root and it can drop to an unprivileged uid. */
   setpriv: string | null;
@@ -180,7 +188,7 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
   const linux = process.platform === 'linux';
   const root = process.getuid?.() === 0;
   const prlimit = linux ? which('prlimit') : null;
-  const host: HostIsolation = { linux, root, unshare: null, prlimit, setpriv: null, cgroup: null, notes };
+  const host: HostIsolation = { linux, root, unshare: null, userns: false, prlimit, setpriv: null, cgroup: null, notes };
   if (!linux) {
     notes.push(`${process.platform}: no namespaces or cgroups, rlimits only`);
     return host;
@@ -193,11 +201,11 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
     return host;
   }
   const setpriv = which('setpriv');
-  if (!setpriv) notes.push('util-linux setpriv not found: VIs cannot be given an unprivileged user, so none is started');
+  if (!setpriv) notes.push('util-linux setpriv not found: VI programs cannot be run as an unprivileged user, so no VI is started');
   else {
     const probe = spawnSync(setpriv, [...dropPrivileges({ uid: 65534, gid: 65534 }), 'true'], { timeout: 5000, stdio: 'pipe' });
     if (probe.status === 0) host.setpriv = setpriv;
-    else notes.push(`setpriv cannot drop to an unprivileged user here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}): no VI is started`);
+    else notes.push(`setpriv cannot drop to an unprivileged user here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}), so no VI is started`);
   }
   // In "rlimits" mode a root controller still gives each VI its own user, but no namespaces or cgroups.
   if (mode === 'rlimits') return host;
@@ -205,9 +213,14 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
   if (!unshare) {
     notes.push('util-linux unshare not found: no namespaces');
   } else {
-    const probe = spawnSync(unshare, ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--', 'true'], { timeout: 5000, stdio: 'pipe' });
+    const probe = spawnSync(unshare, [...NAMESPACES, '--', 'true'], { timeout: 5000, stdio: 'pipe' });
     if (probe.status === 0) host.unshare = unshare;
     else notes.push(`unshare is refused here (${probe.stderr?.toString().trim() || probe.error?.message || `exit ${probe.status}`}): no namespaces`);
+    if (host.unshare && host.setpriv) {
+      const user = spawnSync(host.setpriv, [...dropPrivileges({ uid: 65534, gid: 65534 }), unshare, ...USER_NAMESPACE, ...NAMESPACES, '--', 'true'], { timeout: 5000, stdio: 'pipe' });
+      if (user.status === 0) host.userns = true;
+      else notes.push(`user namespaces are refused here (${user.stderr?.toString().trim() || user.error?.message || `exit ${user.status}`}): VI programs run as their own user with no capabilities`);
+    }
   }
   let mountinfo: string;
   try {
@@ -222,9 +235,19 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
   return host;
 }
 
+const NAMESPACES = ['--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc'];
+
+/** A user namespace whose root is the unprivileged user that makes it (its uid and gid, mapped alone). */
+const USER_NAMESPACE = ['--user', '--map-root-user'];
+
+function namespacesOf(host: HostIsolation): Isolation['namespaces'] {
+  if (!host.unshare) return [];
+  return host.userns ? ['user', 'pid', 'mount', 'net'] : ['pid', 'mount', 'net'];
+}
+
 export function hostIsolationSummary(host: HostIsolation): Isolation {
   return {
-    namespaces: host.unshare ? ['pid', 'mount', 'net'] : [],
+    namespaces: namespacesOf(host),
     cgroup: host.cgroup?.version ?? 'none',
     rlimits: ['nofile', 'core', 'fsize', 'cpu', ...(host.setpriv && !host.cgroup?.bases.pids ? ['nproc'] : [])],
     notes: host.notes,
@@ -537,15 +560,20 @@ export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan 
   const notes = [...host.notes, ...req.extraNotes];
   const rl = req.rlimits;
   const rlimits = [`nofile=${rl.nofile}`, 'core=0', `fsize=${rl.fsizeBytes}`, `cpu=${rl.cpuSeconds}`, ...(rl.nproc !== undefined ? [`nproc=${rl.nproc}`] : [])];
-  let chain: string[] = [...req.command];
-  if (req.user) {
-    if (!host.setpriv) throw new Error(`VI ${req.viId}: a user of its own needs setpriv, which this host lacks`);
-    // Last link before the program, so the root-only steps (cgroups, namespaces) are done first.
-    chain = [host.setpriv, ...dropPrivileges(req.user), ...chain];
-  }
+  if (req.user && !host.setpriv) throw new Error(`VI ${req.viId}: a user of its own needs setpriv, which this host lacks`);
+  const dropped = req.user && host.setpriv ? [host.setpriv, ...dropPrivileges(req.user)] : [];
+  const inUserNamespace = dropped.length > 0 && host.unshare !== null && host.userns;
   const namespaces: Isolation['namespaces'] = [];
-  if (host.unshare) {
-    chain = [host.unshare, '--pid', '--fork', '--kill-child=SIGKILL', '--mount', '--net', '--mount-proc', '--', ...chain];
+  let chain: string[];
+  if (!host.unshare) {
+    chain = [...dropped, ...req.command];
+  } else if (inUserNamespace) {
+    // The VI's user makes its namespaces itself, inside a user namespace of its own.
+    chain = [...dropped, host.unshare, ...USER_NAMESPACE, ...NAMESPACES, '--', ...req.command];
+    namespaces.push('user', 'pid', 'mount', 'net');
+  } else {
+    // Root makes the namespaces; the user is dropped to last, just before the program.
+    chain = [host.unshare, ...NAMESPACES, '--', ...dropped, ...req.command];
     namespaces.push('pid', 'mount', 'net');
   }
   const env: Record<string, string> = { ...req.env, PCLOUD_VI_ID: req.viId, PCLOUD_VI_NONCE: req.nonce };

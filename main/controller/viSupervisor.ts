@@ -17,6 +17,13 @@
  * SIGKILL to the group and to every proven straggler, waits for the exit,
  * and removes the VI's cgroup. Stopping a VI that already ended returns it
  * unchanged.
+ *
+ * Limits (sandbox.ts does the kernel side): a root controller gives every VI
+ * a uid of its own from sandbox.viUids and never runs a VI program as root;
+ * the VI's tasks are capped by its pids cgroup, else by RLIMIT_NPROC on that
+ * uid. The VI's isolation record says what it got and why not. A VI that
+ * ends after the kernel's OOM killer acted in its cgroup is reported as
+ * killed for exceeding its memory limit, whatever its exit status was.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -382,8 +389,9 @@ export class ViSupervisor {
     this.signalGroup(vi, 'SIGKILL');
     this.killStragglers(vi, 'SIGKILL');
     if (live) await within(live.exited, 5000);
-    // Stragglers that outlived their leader (no pid namespace to take them down).
-    for (let i = 0; i < 20 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
+    // Stragglers that outlived their leader (no pid namespace to take them down), or are slow to
+    // die on a loaded host: up to 5 s, so that a stopped VI has no processes left.
+    for (let i = 0; i < 100 && this.killStragglers(vi, 'SIGKILL') > 0; i++) await sleep(50);
     const cgroup = cgroupOf(vi);
     const problems = cgroup ? removeViCgroup(cgroup) : [];
     if (problems.length) this.o.log(`VI ${viId}: cgroup not removed: ${problems.join('; ')}`);

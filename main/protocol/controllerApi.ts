@@ -26,14 +26,18 @@ export type { ViState } from './vocabulary.ts';
 
 /** What the sandbox actually obtained for a VI (the console shows it as is). */
 export const IsolationSchema = z.object({
-  /** Linux namespaces the VI runs in, e.g. ["pid", "mount", "net"]; empty when none. */
-  namespaces: z.array(z.enum(['pid', 'mount', 'net'])),
+  /** Linux namespaces the VI runs in, e.g. ["user", "pid", "mount", "net"]; empty when none. */
+  namespaces: z.array(z.enum(['user', 'pid', 'mount', 'net'])),
   cgroup: z.enum(['v2', 'v1', 'none']),
   /** Resource limits set on the process, e.g. ["nofile=4096", "core=0"]. */
   rlimits: z.array(z.string()),
   /** Why something was not obtained ("not root: no namespaces"...). */
   notes: z.array(z.string()),
-  /** The VI's own unprivileged user its programs run as; null: the (non-root) controller's user. Absent on the host summary. */
+  /**
+   * The VI's own unprivileged user on the host its programs run as (with a user namespace they are
+   * root inside it, over the VI's own namespaces only); null: the (non-root) controller's user.
+   * Absent on the host summary.
+   */
   user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
   /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
   processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
