@@ -4,6 +4,7 @@
  * share) at any instant, and the in-memory index equals a naive
  * recomputation from the database's holds table.
  */
+import { DomainError, ErrorCode } from '../protocol/errors.ts';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { Profile } from '../protocol/domain.ts';
@@ -64,7 +65,7 @@ async function apply(s: Scheduler, o: Op, base: number): Promise<void> {
     }
   } catch (e) {
     // Refusals (does not fit, wrong state) are part of the game; anything else is a bug.
-    if (!(e instanceof Error) || !/RpcError\((Conflict|InvalidParams)\)/.test(e.name)) throw e;
+    if (!(e instanceof DomainError) || (e.code !== ErrorCode.Conflict && e.code !== ErrorCode.InvalidParams)) throw e;
   }
 }
 

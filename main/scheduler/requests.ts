@@ -6,7 +6,7 @@
  * what is wrong, and what would be right.
  */
 import type { DemuxRuleSpec, ReservationRequest } from '../protocol/domain.ts';
-import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { Invalid } from '../protocol/errors.ts';
 import type { Inventory } from './inventory.ts';
 import { covers, overlaps, parsePrefix, type Prefix } from '../protocol/prefix.ts';
 
@@ -23,7 +23,7 @@ export interface RequestRules {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 function refuse(field: string, message: string): never {
-  throw new RpcError(ErrorCode.InvalidParams, `${field}: ${message}`);
+  throw new Invalid(`${field}: ${message}`);
 }
 
 function slotWords(slotMs: number): string {

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { ReservationState } from '../protocol/domain.ts';
 import { finalStates } from '../protocol/domain.ts';
-import { RpcError } from '../protocol/errors.ts';
+import { DomainError, ErrorCode } from '../protocol/errors.ts';
 import { systemActor } from './audit.ts';
 import { Scheduler } from './scheduler.ts';
 import { attachController, hour, invariantProblems, node, request, testConfig, type Answerer } from '../../test/support/schedulerFixtures.ts';
@@ -68,7 +68,7 @@ describe('one reservation under interleaved changes', () => {
                 : s.terminate(made.id, systemActor, 'property');
               pending.push(change.catch((e: unknown) => {
                 // Refusals (wrong state, does not fit) are part of the game; anything else is a bug.
-                if (!(e instanceof RpcError) || !/Conflict|InvalidParams/.test(e.name)) throw e;
+                if (!(e instanceof DomainError) || (e.code !== ErrorCode.Conflict && e.code !== ErrorCode.InvalidParams)) throw e;
               }));
               if (o.wait) await Promise.all(pending.splice(0));
             }

@@ -18,7 +18,7 @@
  */
 import type { CloudletStatus, ControllerReport, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
 import { finalStates, holdingStates } from '../protocol/domain.ts';
-import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { Conflict, DomainError, ErrorCode, Invalid, NotFound } from '../protocol/errors.ts';
 import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
 import { AdmissionIndex, type AdmissionRequest, type Decision, type DecideOptions } from './admission.ts';
 import { AuditChain, systemActor, verifyChain, type Actor, type ChainVerdict } from './audit.ts';
@@ -39,7 +39,7 @@ export interface SchedulerOptions {
   onFatal?: (error: Error) => void;
 }
 
-const conflict = (message: string): RpcError => new RpcError(ErrorCode.Conflict, message);
+const conflict = (message: string): Conflict => new Conflict(message);
 
 /** At every instant, per resource, the larger of two profiles over the same slot. */
 export function coveringProfile(a: Profile, b: Profile): Profile {
@@ -344,7 +344,7 @@ export class Scheduler {
       for (const r of changed) this.reload(r);
       const ids = changed.map((r) => r.id).join(', ');
       this.log(`${e.message}${ids ? ` (${ids} reloaded from the store)` : ''}`);
-      throw new RpcError(ErrorCode.InternalError, `the change was not recorded: ${e.message}${ids ? `; ${ids} left as stored` : ''}`);
+      throw new DomainError(ErrorCode.InternalError, `the change was not recorded: ${e.message}${ids ? `; ${ids} left as stored` : ''}`);
     }
   }
 
@@ -390,7 +390,7 @@ export class Scheduler {
 
   private mustGet(id: string): Reservation {
     const r = this.live.get(id) ?? this.store.reservation(id);
-    if (!r) throw new RpcError(ErrorCode.NotFound, `no reservation "${id}"`);
+    if (!r) throw new NotFound(`no reservation "${id}"`);
     return r;
   }
 
@@ -741,7 +741,7 @@ export class Scheduler {
     const nextSlot = Math.ceil(this.now() / slot) * slot;
     const from = fromAt ?? Math.max(r.t0, nextSlot);
     if (from < Math.max(r.t0, Math.floor(this.now() / slot) * slot) || from >= r.t1) {
-      throw new RpcError(ErrorCode.InvalidParams, `params.from: ${new Date(from).toISOString()} must be within the rest of the slot, from ${new Date(Math.max(r.t0, nextSlot)).toISOString()} to before t1 (${new Date(r.t1).toISOString()})`);
+      throw new Invalid(`params.from: ${new Date(from).toISOString()} must be within the rest of the slot, from ${new Date(Math.max(r.t0, nextSlot)).toISOString()} to before t1 (${new Date(r.t1).toISOString()})`);
     }
     const kept: Profile = r.profile.filter((s) => s.from < from).map((s) => ({ ...s, to: Math.min(s.to, from) }));
     const profile: Profile = [...kept, { from, to: r.t1, capacity }];
@@ -834,11 +834,11 @@ export class Scheduler {
    */
   async report(cloudletId: string, report: ControllerReport): Promise<void> {
     const cloudlet = this.inventory.cloudletById.get(cloudletId);
-    if (!cloudlet) throw new RpcError(ErrorCode.NotFound, `no cloudlet "${cloudletId}"`);
+    if (!cloudlet) throw new NotFound(`no cloudlet "${cloudletId}"`);
     report.nodes.forEach((n, i) => {
       const node = this.inventory.nodeById.get(n.nodeId);
       if (!node || node.cloudletId !== cloudletId) {
-        throw new RpcError(ErrorCode.InvalidParams, `params.nodes[${i}].nodeId: "${n.nodeId}" is not a node of cloudlet ${cloudletId} (its nodes: ${cloudlet.nodes.map((x) => x.id).slice(0, 12).join(', ')})`);
+        throw new Invalid(`params.nodes[${i}].nodeId: "${n.nodeId}" is not a node of cloudlet ${cloudletId} (its nodes: ${cloudlet.nodes.map((x) => x.id).slice(0, 12).join(', ')})`);
       }
     });
     const ws = this.store.begin();
