@@ -165,6 +165,7 @@ export class ControllerDaemon {
         },
         usages: () => this.supervisor.running().flatMap((id) => this.supervisor.usage(id) ?? []),
         rulesInstalled: () => this.store.rules().length,
+        dataPlane: () => (this.dataPath ? { uplink: this.dataPath.plane.uplinkCounters(), ports: this.dataPath.portCounters() } : undefined),
       });
     }
   }

@@ -9,12 +9,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { assertBindAllowed } from '../protocol/listen.ts';
+import type { UplinkCounters, ViCounters } from '../../native/dataplane.ts';
 import type { ViUsage } from '../protocol/controllerApi.ts';
 
 export interface MetricsSource {
   visByState(): Record<string, number>;
   usages(): ViUsage[];
   rulesInstalled(): number;
+  /** The data plane's counters, when this controller carries traffic. */
+  dataPlane?(): { uplink: UplinkCounters; ports: { viId: string; counters: ViCounters }[] } | undefined;
 }
 
 export class ControllerMetrics {
@@ -62,6 +65,69 @@ export class ControllerMetrics {
       registers: [this.registry],
       collect() {
         this.set(source.rulesInstalled());
+      },
+    });
+    this.dataPlaneMetrics(source);
+  }
+
+  /**
+   * The data plane's counters are totals kept by the native threads since the controller
+   * started: exported as gauges of those totals (a counter here would need its own copy).
+   */
+  private dataPlaneMetrics(source: MetricsSource): void {
+    const read = (): ReturnType<NonNullable<MetricsSource['dataPlane']>> => source.dataPlane?.();
+    new Gauge({
+      name: 'pcloud_dataplane_uplink_packets',
+      help: 'Datagrams the uplink received (rx) and sent (tx), and how the received ones went (legacy, rule drop, malformed, socket drops)',
+      labelNames: ['what'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const d = read();
+        if (!d) return;
+        const u = d.uplink;
+        for (const [what, n] of Object.entries({ rx: u.rxPackets, tx: u.txPackets, legacy: u.legacy, rule_drop: u.ruleDrops, missed: u.missed, no_port: u.noPort, from_vi: u.fromVi, socket_drop: u.socketDrops, tx_error: u.txErrors })) this.set({ what }, n);
+      },
+    });
+    new Gauge({
+      name: 'pcloud_dataplane_malformed_packets',
+      help: 'Datagrams the uplink refused, by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(read()?.uplink.malformed ?? {})) if (n > 0) this.set({ reason }, n);
+      },
+    });
+    const perVi = (name: string, help: string, pick: (c: ViCounters['to_vi']) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['vi', 'direction'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const { viId, counters } of read()?.ports ?? []) {
+            this.set({ vi: viId, direction: 'to_vi' }, pick(counters.to_vi));
+            this.set({ vi: viId, direction: 'from_vi' }, pick(counters.from_vi));
+          }
+        },
+      });
+    };
+    perVi('pcloud_dataplane_vi_packets', 'Packets through a VI port, by direction', (c) => c.packets);
+    perVi('pcloud_dataplane_vi_bytes', 'Bytes through a VI port, by direction', (c) => c.bytes);
+    new Gauge({
+      name: 'pcloud_dataplane_vi_drops',
+      help: 'Packets a VI port dropped, by direction and reason (ring full, policed, spoofing...)',
+      labelNames: ['vi', 'direction', 'reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { viId, counters } of read()?.ports ?? []) {
+          for (const direction of ['to_vi', 'from_vi'] as const) {
+            for (const [reason, n] of Object.entries(counters[direction].drops)) this.set({ vi: viId, direction, reason }, n);
+          }
+        }
       },
     });
   }
