@@ -52,6 +52,9 @@ export function createDispatcher<C extends Contract>(
       }
       const parsed = spec.params.safeParse(rawParams ?? {});
       if (!parsed.success) throw new RpcError(ErrorCode.InvalidParams, describeIssues(parsed.error, 'params'));
+      // The message already cost one unit where it arrived; charge the rest before doing the work.
+      const cost = spec.cost?.(parsed.data) ?? 1;
+      if (cost > 1) ctx.charge?.(cost - 1, name);
       const result = await handler(parsed.data, ctx);
       const checked = spec.result.safeParse(result);
       if (!checked.success) {
