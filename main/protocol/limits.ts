@@ -28,6 +28,8 @@ export interface ConnectionLimits {
   maxPending: number;
   /** Live subscriptions per connection. */
   maxSubscriptions: number;
+  /** Live subscriptions per principal over all its connections (each multiplies what an event costs to send). */
+  maxSubscriptionsPerPrincipal: number;
   /** Items buffered per subscription before the oldest are dropped. */
   subscriptionQueue: number;
   /** Sustained request units per second per principal (all its connections), and the burst above it. */
@@ -47,6 +49,7 @@ export const defaultLimits: ConnectionLimits = {
   maxMessageBytes: 1 << 20,
   maxPending: 64,
   maxSubscriptions: 64,
+  maxSubscriptionsPerPrincipal: 128,
   subscriptionQueue: 1024,
   // A console, pcctl or a controller needs a few requests a second; 200 leaves
   // scripts room while one principal cannot take the daemon from the others.
@@ -65,6 +68,7 @@ export const LimitsConfigSchema = z.strictObject({
   maxMessageBytes: z.number().int().min(1024).optional(),
   maxPending: z.number().int().positive().optional(),
   maxSubscriptions: z.number().int().positive().optional(),
+  maxSubscriptionsPerPrincipal: z.number().int().positive().optional(),
   subscriptionQueue: z.number().int().positive().optional(),
   requestsPerSecond: z.number().positive().optional(),
   requestBurst: z.number().positive().optional(),

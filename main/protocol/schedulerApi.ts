@@ -43,9 +43,12 @@ const states = z.array(ReservationStateSchema).max(reservationStates.length, `at
 /**
  * Request-budget weights (limits.ts) of the costly calls, in plain requests:
  * lists by their rows (`listCost`), a full audit verification walks the whole
- * chain, an explanation or a headroom query walks every candidate node.
+ * chain, an explanation or a headroom query walks every candidate node, and
+ * a reservation request is committed to disk even when it is declined.
  */
 export const fullAuditVerifyCost = 500;
+/** A reservation request writes durable state whatever the answer: 20 a second per provider by default. */
+export const requestCost = 10;
 
 /** One resource that did not fit, where and when: what a decline names. */
 export const ShortfallSchema = z.object({
@@ -142,6 +145,8 @@ export const schedulerApi = defineContract({
       roles: ['provider'],
       params: ReservationRequestSchema,
       result: ReservationSchema,
+      // Each request is stored with its transitions and audit entries, admitted or declined.
+      cost: () => requestCost,
     }),
     'reservation.get': method({
       summary: 'One reservation with its transitions (providers see their own only)',

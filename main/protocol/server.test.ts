@@ -189,7 +189,8 @@ describe('limits', () => {
   });
 
   test('a burst over the rate limit is refused with RateLimited', async () => {
-    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 3 });
+    // rpc.auth takes one unit of the four; three requests pass.
+    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 4 });
     const { ws, next } = await authed(url);
     for (let id = 1; id <= 5; id++) ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.echo', params: { text: 'x' } }));
     const replies = await Promise.all([1, 2, 3, 4, 5].map(() => next()));
@@ -198,7 +199,8 @@ describe('limits', () => {
   });
 
   test('the request budget is per principal, shared by all its connections and tokens', async () => {
-    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 4 });
+    // Two rpc.auth take two units of the six; four requests of six pass.
+    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 6 });
     const a = await authed(url);
     const b = await authed(url, tokens.viewer2);
     const other = await authed(url, tokens.otherViewer);
@@ -215,7 +217,7 @@ describe('limits', () => {
   });
 
   test('a costly method is charged its weight and refused when the budget is short', async () => {
-    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 8 });
+    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 9 });
     const { ws, next } = await authed(url);
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'demo.costly', params: {} }));
     expect(await next()).toMatchObject({ id: 1, result: {} });
@@ -223,10 +225,26 @@ describe('limits', () => {
     const refused = await next();
     expect(refused).toMatchObject({ id: 2, error: { code: ErrorCode.RateLimited } });
     expect((refused.error as { message: string }).message).toMatch(/demo\.costly costs 5 units/);
-    // Plain requests still fit in what is left (8 - 5 - 1 for the refused message).
+    // Plain requests still fit in what is left (9 - 1 for rpc.auth - 5 - 1 for the refused message).
     ws.send(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'demo.echo', params: { text: 'x' } }));
     expect(await next()).toMatchObject({ id: 3, result: { text: 'x' } });
     ws.close();
+  });
+
+  test('a client that keeps sending while refused is held off, then disconnected, and cannot come back at once', async () => {
+    const lines: string[] = [];
+    const { url, server } = await startServer({ requestsPerSecond: 1, requestBurst: 2 }, (l) => lines.push(l));
+    const { ws } = await authed(url);
+    const closed = once(ws, 'close');
+    for (let id = 1; id <= 400; id++) ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.echo', params: { text: 'x' } }));
+    const [code] = (await closed) as [number];
+    expect(code).toBe(4430);
+    expect(lines.join('\n')).toMatch(/disconnected a connection of viewer "v": 200 requests in a row over its budget/);
+    // Its budget is spent: authenticating again is refused as well.
+    const again = await rawSocket(url);
+    again.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'rpc.auth', params: { token: tokens.viewer, contract: 'demo', version: 1 } }));
+    expect(await again.next()).toMatchObject({ id: 0, error: { code: ErrorCode.RateLimited } });
+    await expect.poll(() => server.connectionCount).toBe(0);
   });
 
   test('connections beyond the per-principal cap are refused at rpc.auth, and a closed one frees its place', async () => {

@@ -44,6 +44,7 @@ export const CloseCode = {
   Unauthenticated: 4401,
   AuthTimeout: 4408,
   TooManyConnections: 4429,
+  Flooding: 4430,
   ServerShutdown: 1001,
 } as const;
 
@@ -61,7 +62,7 @@ export interface RpcServerOptions {
 /** What one principal shares across its connections. */
 interface PrincipalBudget {
   readonly limiter: RateLimiter;
-  connections: number;
+  readonly connections: Set<Connection>;
 }
 
 /**
@@ -86,6 +87,21 @@ function eventFrame(subscription: string, item: unknown, lost: number): string {
   return `{"jsonrpc":"2.0","method":"${rpcMethods.event}","params":{"subscription":${JSON.stringify(subscription)},"lost":${lost},"item":${jsonOfItem(item)}}}`;
 }
 
+function overBudget(principal: Principal, limiter: RateLimiter, units: number, what?: string): RpcError {
+  const call = what ? `${what} costs ${units} units and ` : '';
+  return new RpcError(
+    ErrorCode.RateLimited,
+    `${call}${principal.role} "${principal.name}" is over its budget of ${limiter.rate} requests per second (burst ${limiter.burst}), shared by all its connections: retry in ${limiter.waitFor(units).toFixed(1)} s`,
+  );
+}
+
+/** Refusals in a row for being over budget before a connection's socket is left unread a while. */
+const refusalsBeforeHoldOff = 8;
+/** How long such a socket is left unread. */
+const holdOffMs = 1000;
+/** Refusals in a row (over several hold-offs: what was already buffered) before the connection is closed. */
+const refusalsBeforeDisconnect = 200;
+
 class Connection {
   readonly id = randomUUID();
   principal: Principal | undefined;
@@ -94,6 +110,9 @@ class Connection {
   private budget: PrincipalBudget | undefined;
   private ctx: CallContext | undefined;
   private dropped = false;
+  private refusedInRow = 0;
+  /** While held off for flooding: the refusal every request gets, serialized. */
+  private heldOff: string | undefined;
   private readonly subscriptions: Subscriptions;
   private readonly authTimer: NodeJS.Timeout;
   private readonly ws: WebSocket;
@@ -154,6 +173,8 @@ class Connection {
   }
 
   private async onMessage(data: RawData, isBinary: boolean): Promise<void> {
+    // Closing (flood, shutdown): what is still buffered is not worth a reply.
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     if (isBinary) return this.fail(null, new RpcError(ErrorCode.InvalidRequest, 'binary frames are not accepted: send JSON text'));
     let raw: unknown;
     try {
@@ -162,6 +183,7 @@ class Connection {
       return this.fail(null, new RpcError(ErrorCode.ParseError, `message is not valid JSON: ${(e as Error).message}`));
     }
     if (Array.isArray(raw)) return this.fail(null, new RpcError(ErrorCode.InvalidRequest, 'batch requests are not supported: send one request per message'));
+    if (this.heldOff) return this.refuseHeldOff(raw);
     const parsed = RequestSchema.safeParse(raw);
     if (!parsed.success) {
       const id = typeof raw === 'object' && raw !== null && 'id' in raw && (typeof raw.id === 'number' || typeof raw.id === 'string') ? raw.id : null;
@@ -178,7 +200,12 @@ class Connection {
       return this.authenticate(request.id, request.params);
     }
     // Every message costs one unit of the principal's budget; costly methods charge more (dispatcher).
-    if (!this.budget.limiter.take(1)) return this.fail(request.id, this.overBudget(1));
+    if (!this.budget.limiter.take(1)) {
+      this.fail(request.id, overBudget(this.principal, this.budget.limiter, 1));
+      this.holdOffFlood();
+      return;
+    }
+    this.refusedInRow = 0;
     const unsent = this.ws.bufferedAmount;
     if (unsent >= this.limits.sendHighWaterBytes) {
       return this.fail(
@@ -202,21 +229,48 @@ class Connection {
     }
   }
 
-  private overBudget(units: number, what?: string): RpcError {
+  /**
+   * A client that keeps sending while refused would still cost the daemon a
+   * parse and a refusal per message. After a few refusals in a row its socket
+   * is not read until the budget has refilled, so TCP holds its flood back at
+   * no cost to anyone else; one that goes on regardless is disconnected
+   * (4429), and reconnecting costs its budget too (rpc.auth).
+   */
+  private holdOffFlood(): void {
+    this.refusedInRow++;
+    if (this.refusedInRow >= refusalsBeforeDisconnect) {
+      this.server.log(`disconnected a connection of ${this.principal?.role} "${this.principal?.name}": ${this.refusedInRow} requests in a row over its budget`);
+      this.ws.close(CloseCode.Flooding, 'requests kept coming while over budget: slow down');
+      // Read again, or the client's closing handshake would wait behind the hold-off.
+      this.ws.resume();
+      return;
+    }
+    if (this.refusedInRow < refusalsBeforeHoldOff || this.heldOff) return;
+    this.ws.pause();
     const limiter = (this.budget as PrincipalBudget).limiter;
-    const principal = this.principal as Principal;
-    const call = what ? `${what} costs ${units} units and ` : '';
-    return new RpcError(
-      ErrorCode.RateLimited,
-      `${call}${principal.role} "${principal.name}" is over its budget of ${limiter.rate} requests per second (burst ${limiter.burst}), shared by all its connections: retry in ${limiter.waitFor(units).toFixed(1)} s`,
-    );
+    const wait = Math.max(holdOffMs, limiter.waitFor(1) * 1000);
+    // What was already read keeps arriving during the hold-off: one refusal text serves it all.
+    this.heldOff = JSON.stringify(overBudget(this.principal as Principal, limiter, 1).toJSON());
+    setTimeout(() => {
+      this.heldOff = undefined;
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
+    }, wait).unref();
   }
+
+  /** During a hold-off: the request is refused without being looked at beyond its id. */
+  private refuseHeldOff(raw: unknown): void {
+    const id = typeof raw === 'object' && raw !== null && 'id' in raw && (typeof raw.id === 'number' || typeof raw.id === 'string') ? raw.id : undefined;
+    if (id !== undefined) this.sendText(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"error":${this.heldOff as string}}`);
+    this.holdOffFlood();
+  }
+
+
 
   private authenticate(id: RequestId | undefined, params: unknown): void {
     const parsed = AuthParamsSchema.safeParse(params);
     const refuse = (error: RpcError, code: number = CloseCode.Unauthenticated): void => {
       this.fail(id ?? null, error);
-      this.ws.close(code, code === CloseCode.Unauthenticated ? 'unauthenticated' : 'too many connections');
+      this.ws.close(code, code === CloseCode.Unauthenticated ? 'unauthenticated' : code === CloseCode.Flooding ? 'over budget' : 'too many connections');
     };
     if (!parsed.success) return refuse(new RpcError(ErrorCode.InvalidParams, describeIssues(parsed.error, 'params')));
     const { contract } = this.server.dispatcher;
@@ -231,16 +285,18 @@ class Connection {
     const found = this.server.tokens.authenticate(parsed.data.token);
     if (!found) return refuse(new RpcError(ErrorCode.Unauthenticated, 'token not accepted'));
     const budget = this.server.budgetOf(found.principal);
-    if (budget.connections >= this.limits.maxConnectionsPerPrincipal) {
+    if (budget.connections.size >= this.limits.maxConnectionsPerPrincipal) {
       return refuse(
         new RpcError(
           ErrorCode.TooManyConnections,
-          `${found.principal.role} "${found.principal.name}" already has ${budget.connections} connections open, the most allowed: close one first`,
+          `${found.principal.role} "${found.principal.name}" already has ${budget.connections.size} connections open, the most allowed: close one first`,
         ),
         CloseCode.TooManyConnections,
       );
     }
-    budget.connections++;
+    // Reconnecting is not a way around the budget: authenticating costs a unit of it.
+    if (!budget.limiter.take(1)) return refuse(overBudget(found.principal, budget.limiter, 1), CloseCode.Flooding);
+    budget.connections.add(this);
     this.budget = budget;
     this.principal = found.principal;
     this.ctx = {
@@ -248,7 +304,7 @@ class Connection {
       signal: this.abort.signal,
       connectionId: this.id,
       charge: (units, what) => {
-        if (!budget.limiter.take(units)) throw this.overBudget(units + 1, what);
+        if (!budget.limiter.take(units)) throw overBudget(found.principal, budget.limiter, units + 1, what);
       },
     };
     clearTimeout(this.authTimer);
@@ -275,15 +331,29 @@ class Connection {
     const parsed = SubscribeParamsSchema.safeParse(params);
     if (!parsed.success) throw new RpcError(ErrorCode.InvalidParams, describeIssues(parsed.error, 'params'));
     const { subscription, topic, params: topicParams } = parsed.data;
+    // Every subscription multiplies what each event costs to send: bounded per principal too.
+    let held = 0;
+    for (const c of (this.budget as PrincipalBudget).connections) held += c.subscriptionCount;
+    if (held >= this.limits.maxSubscriptionsPerPrincipal) {
+      const principal = this.principal as Principal;
+      throw new RpcError(
+        ErrorCode.TooManySubscriptions,
+        `${principal.role} "${principal.name}" already holds ${held} subscriptions over all its connections, the most allowed`,
+      );
+    }
     await this.subscriptions.open(subscription, (sink) => this.server.dispatcher.subscribe(topic, topicParams, sink, this.ctx as CallContext));
     return { subscription };
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
   }
 
   private onClose(): void {
     clearTimeout(this.authTimer);
     this.abort.abort();
     this.subscriptions.closeAll();
-    if (this.budget) this.budget.connections--;
+    this.budget?.connections.delete(this);
     this.budget = undefined;
     this.server.forget(this);
   }
@@ -323,7 +393,7 @@ export class RpcServer {
     const key = principalKey(principal);
     let budget = this.budgets.get(key);
     if (!budget) {
-      budget = { limiter: new RateLimiter(this.limits.requestsPerSecond, this.limits.requestBurst), connections: 0 };
+      budget = { limiter: new RateLimiter(this.limits.requestsPerSecond, this.limits.requestBurst), connections: new Set() };
       this.budgets.set(key, budget);
     }
     return budget;
