@@ -47,7 +47,7 @@ const states = z.array(ReservationStateSchema).max(reservationStates.length, `at
  * a reservation request is committed to disk even when it is declined.
  */
 export const fullAuditVerifyCost = 500;
-/** A reservation request writes durable state whatever the answer: 20 a second per provider by default. */
+/** A reservation request writes durable state (with an fsync) whatever the answer: 20 a second per provider by default, 100 at once. */
 export const requestCost = 10;
 
 /** One resource that did not fit, where and when: what a decline names. */

@@ -111,6 +111,8 @@ class Connection {
   private ctx: CallContext | undefined;
   private dropped = false;
   private refusedInRow = 0;
+  /** Authentication is being refused (after a delay): nothing else is read. */
+  private refusing = false;
   /** While held off for flooding: the refusal every request gets, serialized. */
   private heldOff: string | undefined;
   private readonly subscriptions: Subscriptions;
@@ -173,8 +175,8 @@ class Connection {
   }
 
   private async onMessage(data: RawData, isBinary: boolean): Promise<void> {
-    // Closing (flood, shutdown): what is still buffered is not worth a reply.
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    // Closing (flood, shutdown) or about to be refused: what is still buffered is not worth a reply.
+    if (this.ws.readyState !== WebSocket.OPEN || this.refusing) return;
     if (isBinary) return this.fail(null, new RpcError(ErrorCode.InvalidRequest, 'binary frames are not accepted: send JSON text'));
     let raw: unknown;
     try {
@@ -294,8 +296,19 @@ class Connection {
         CloseCode.TooManyConnections,
       );
     }
-    // Reconnecting is not a way around the budget: authenticating costs a unit of it.
-    if (!budget.limiter.take(1)) return refuse(overBudget(found.principal, budget.limiter, 1), CloseCode.Flooding);
+    // Reconnecting is not a way around the budget: authenticating costs a unit of it. The
+    // refusal comes after the hold-off, the connection counting against the principal's cap
+    // meanwhile, so a client reconnecting in a loop does so about once a second per connection.
+    if (!budget.limiter.take(1)) {
+      this.refusing = true;
+      budget.connections.add(this);
+      const refusal = overBudget(found.principal, budget.limiter, 1);
+      setTimeout(() => {
+        budget.connections.delete(this);
+        refuse(refusal, CloseCode.Flooding);
+      }, holdOffMs).unref();
+      return;
+    }
     budget.connections.add(this);
     this.budget = budget;
     this.principal = found.principal;
