@@ -239,7 +239,7 @@ describe('limits', () => {
     for (let id = 1; id <= 400; id++) ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.echo', params: { text: 'x' } }));
     const [code] = (await closed) as [number];
     expect(code).toBe(4430);
-    expect(lines.join('\n')).toMatch(/disconnected a connection of viewer "v": 200 requests in a row over its budget/);
+    expect(lines.join('\n')).toMatch(/disconnected a connection of viewer "v": 100 requests in a row over its budget/);
     // Its budget is spent: authenticating again is refused as well.
     const again = await rawSocket(url);
     again.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'rpc.auth', params: { token: tokens.viewer, contract: 'demo', version: 1 } }));

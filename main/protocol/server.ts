@@ -87,20 +87,34 @@ function eventFrame(subscription: string, item: unknown, lost: number): string {
   return `{"jsonrpc":"2.0","method":"${rpcMethods.event}","params":{"subscription":${JSON.stringify(subscription)},"lost":${lost},"item":${jsonOfItem(item)}}}`;
 }
 
-function overBudget(principal: Principal, limiter: RateLimiter, units: number, what?: string): RpcError {
+function overBudgetMessage(principal: Principal, limiter: RateLimiter, units: number, what?: string): string {
   const call = what ? `${what} costs ${units} units and ` : '';
-  return new RpcError(
-    ErrorCode.RateLimited,
-    `${call}${principal.role} "${principal.name}" is over its budget of ${limiter.rate} requests per second (burst ${limiter.burst}), shared by all its connections: retry in ${limiter.waitFor(units).toFixed(1)} s`,
-  );
+  return `${call}${principal.role} "${principal.name}" is over its budget of ${limiter.rate} requests per second (burst ${limiter.burst}), shared by all its connections: retry in ${limiter.waitFor(units).toFixed(1)} s`;
+}
+
+function overBudget(principal: Principal, limiter: RateLimiter, units: number, what?: string): RpcError {
+  return new RpcError(ErrorCode.RateLimited, overBudgetMessage(principal, limiter, units, what));
+}
+
+/**
+ * The error object of a refusal for being over budget, built without an
+ * Error (whose stack trace would be most of what a refusal costs): floods are
+ * answered with these.
+ */
+function overBudgetJson(principal: Principal, limiter: RateLimiter): string {
+  return JSON.stringify({ code: ErrorCode.RateLimited, message: overBudgetMessage(principal, limiter, 1) });
 }
 
 /** Refusals in a row for being over budget before a connection's socket is left unread a while. */
 const refusalsBeforeHoldOff = 8;
 /** How long such a socket is left unread. */
 const holdOffMs = 1000;
-/** Refusals in a row (over several hold-offs: what was already buffered) before the connection is closed. */
-const refusalsBeforeDisconnect = 200;
+/**
+ * Refusals in a row before the connection is closed: the hold-off stops
+ * reading, but what the client had already sent (64 requests in flight, say)
+ * still arrives; a client that sends past that is not listening.
+ */
+const refusalsBeforeDisconnect = 100;
 
 class Connection {
   readonly id = randomUUID();
@@ -203,7 +217,7 @@ class Connection {
     }
     // Every message costs one unit of the principal's budget; costly methods charge more (dispatcher).
     if (!this.budget.limiter.take(1)) {
-      this.fail(request.id, overBudget(this.principal, this.budget.limiter, 1));
+      this.refuseWith(request.id, overBudgetJson(this.principal, this.budget.limiter));
       this.holdOffFlood();
       return;
     }
@@ -252,7 +266,7 @@ class Connection {
     const limiter = (this.budget as PrincipalBudget).limiter;
     const wait = Math.max(holdOffMs, limiter.waitFor(1) * 1000);
     // What was already read keeps arriving during the hold-off: one refusal text serves it all.
-    this.heldOff = JSON.stringify(overBudget(this.principal as Principal, limiter, 1).toJSON());
+    this.heldOff = overBudgetJson(this.principal as Principal, limiter);
     setTimeout(() => {
       this.heldOff = undefined;
       if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
@@ -262,8 +276,12 @@ class Connection {
   /** During a hold-off: the request is refused without being looked at beyond its id. */
   private refuseHeldOff(raw: unknown): void {
     const id = typeof raw === 'object' && raw !== null && 'id' in raw && (typeof raw.id === 'number' || typeof raw.id === 'string') ? raw.id : undefined;
-    if (id !== undefined) this.sendText(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"error":${this.heldOff as string}}`);
+    this.refuseWith(id, this.heldOff as string);
     this.holdOffFlood();
+  }
+
+  private refuseWith(id: RequestId | undefined, errorJson: string): void {
+    if (id !== undefined) this.sendText(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"error":${errorJson}}`);
   }
 
 
