@@ -18,6 +18,12 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType
    * its parsed params (default 1): costly calls are limited by what they cost.
    */
   cost?(params: z.output<P>): number;
+  /**
+   * What the call costs afterwards, by what it returned (a list by its rows):
+   * charged as a debt the caller's budget pays back before its next request.
+   * A client asking for "up to 10,000" of something there are 50 of pays for 50.
+   */
+  resultCost?(result: z.output<R>): number;
 }
 
 export interface TopicSpec<P extends z.ZodType = z.ZodType, I extends z.ZodType = z.ZodType> {
@@ -93,9 +99,10 @@ export interface CallContext {
   /**
    * Charges the caller's request budget for a call beyond the one unit its
    * message already cost; throws RateLimited when the budget is short.
+   * `afterwards`: the work is done; the units are owed, never refused.
    * Transports without budgets (Electron IPC, in-process) leave it out.
    */
-  readonly charge?: (units: number, what: string) => void;
+  readonly charge?: (units: number, what: string, afterwards?: 'afterwards') => void;
 }
 
 export type Handlers<C extends Contract> = {

@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
-import { listCost } from './limits.ts';
+import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
 const ReasonSchema = z.string().min(1, 'say why').max(1024);
@@ -179,6 +179,7 @@ export const controllerApi = defineContract({
       }),
       result: z.object({ vis: z.array(ViViewSchema) }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.vis.length),
     }),
     'vi.get': method({
       summary: 'One VI with its isolation, limits, last usage and exit',
@@ -216,6 +217,7 @@ export const controllerApi = defineContract({
       params: z.object({ includeAcknowledged: z.boolean().default(true), limit: z.number().int().min(1).max(10_000).default(500) }),
       result: z.object({ alarms: z.array(AlarmSchema) }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.alarms.length),
     }),
     'alarm.acknowledge': method({
       summary: 'Acknowledge an alarm, saying why',
@@ -229,6 +231,7 @@ export const controllerApi = defineContract({
       params: z.object({ afterSeq: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(500) }),
       result: z.object({ entries: z.array(LocalAuditEntrySchema) }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
   },
   topics: {

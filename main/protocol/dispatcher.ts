@@ -61,6 +61,8 @@ export function createDispatcher<C extends Contract>(
         // A handler broke the contract: report it as ours, not the caller's.
         throw new RpcError(ErrorCode.InternalError, `${name} produced an invalid result (${describeIssues(checked.error, 'result')})`);
       }
+      const owed = spec.resultCost?.(checked.data) ?? 0;
+      if (owed > 0) ctx.charge?.(owed, name, 'afterwards');
       return checked.data;
     },
     async subscribe(name, rawParams, sink, ctx) {

@@ -85,12 +85,21 @@ export function limitsFrom(config: LimitsConfig | undefined): Partial<Connection
 }
 
 /**
- * The weight of a call that returns up to `limit` rows: measured on the test
- * inventory, reading and serializing a row costs about a twentieth of a plain
- * request, so a 10,000-row page weighs 501 and the default 500-row one 26.
+ * The weight of a call that returns up to `limit` rows, charged before it
+ * runs: enough that a loop of "up to 10,000" costs something (11 units)
+ * before its rows are known. `rowsCost` charges for the rows it returned.
  */
 export function listCost(p: { limit: number }): number {
-  return 1 + Math.ceil(p.limit / 20);
+  return 1 + Math.ceil(p.limit / 1000);
+}
+
+/**
+ * What rows returned cost, owed after the call: reading and serializing a
+ * row costs about a twentieth of a plain request (measured on the test
+ * inventory), so 10,000 rows weigh 500.
+ */
+export function rowsCost(rows: number): number {
+  return Math.ceil(rows / 20);
 }
 
 /** A token bucket: `take(cost)` is false when the caller is over its rate. */
@@ -113,6 +122,12 @@ export class RateLimiter {
     if (this.tokens < cost) return false;
     this.tokens -= cost;
     return true;
+  }
+
+  /** Charges work already done: the bucket may go below zero, refusing what follows until it refills. */
+  owe(cost: number, now = performance.now()): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate) - cost;
+    this.last = now;
   }
 
   /** Seconds until `cost` units are available (for the refusal message). */

@@ -31,7 +31,7 @@ import {
   TimeMsSchema,
   TopologySchema,
 } from './domain.ts';
-import { listCost } from './limits.ts';
+import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, type Role } from './roles.ts';
 
 const ReservationIdSchema = z.string().min(1).max(64);
@@ -42,7 +42,7 @@ const states = z.array(ReservationStateSchema).max(reservationStates.length, `at
 
 /**
  * Request-budget weights (limits.ts) of the costly calls, in plain requests:
- * lists by their rows (`listCost`), a full audit verification walks the whole
+ * lists by their limit and then their rows (`listCost`, `rowsCost`), a full audit verification walks the whole
  * chain, an explanation or a headroom query walks every candidate node, and
  * a reservation request is committed to disk even when it is declined.
  */
@@ -165,6 +165,7 @@ export const schedulerApi = defineContract({
       }),
       result: z.object({ reservations: z.array(ReservationSchema) }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.reservations.length),
     }),
     'reservation.cancel': method({
       summary: 'Cancel before start: refund F x (tB - tC) / (tB - tA); nothing once started',
@@ -223,6 +224,7 @@ export const schedulerApi = defineContract({
       params: z.object({ providerId: IdSchema.optional(), reservationId: ReservationIdSchema.optional(), limit }),
       result: z.object({ entries: z.array(LedgerEntrySchema), balance: MoneySchema }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
     'audit.list': method({
       summary: 'Audit entries after a sequence number, oldest first',
@@ -230,6 +232,7 @@ export const schedulerApi = defineContract({
       params: z.object({ afterSeq: z.number().int().min(0).default(0), limit }),
       result: z.object({ entries: z.array(AuditEntrySchema) }),
       cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
     'audit.verify': method({
       summary: 'Check the audit hash chain: entries added since the last verified one (checkpointed), or all of them with `full` (operators)',

@@ -19,6 +19,13 @@ const demo = defineContract({
     'demo.slow': method({ summary: 'never answers quickly', roles: ['viewer'], params: z.object({}), result: z.object({}) }),
     'demo.big': method({ summary: 'a reply of `kb` KiB', roles: ['viewer'], params: z.object({ kb: z.number().int().max(4096) }), result: z.object({ pad: z.string() }) }),
     'demo.costly': method({ summary: 'costs 5 units', roles: ['viewer'], params: z.object({}), result: z.object({}), cost: () => 5 }),
+    'demo.rows': method({
+      summary: 'up to `limit` rows, `count` of them there; a row costs a unit afterwards',
+      roles: ['viewer'],
+      params: z.object({ limit: z.number().int(), count: z.number().int() }),
+      result: z.object({ rows: z.array(z.number()) }),
+      resultCost: (r) => r.rows.length,
+    }),
   },
   topics: {
     'demo.ticks': topic({ summary: 'ticks', roles: ['viewer'], params: z.object({}), item: z.object({ n: z.number(), pad: z.string() }) }),
@@ -54,6 +61,7 @@ async function startServer(limits: Partial<ConnectionLimits> = {}, log: (line: s
       'demo.slow': () => new Promise(() => undefined),
       'demo.big': (p) => ({ pad: 'x'.repeat(p.kb * 1024) }),
       'demo.costly': () => ({}),
+      'demo.rows': (p) => ({ rows: Array.from({ length: Math.min(p.limit, p.count) }, (_, i) => i) }),
     },
     {
       'demo.ticks': (_p, sink) => {
@@ -245,6 +253,23 @@ describe('limits', () => {
     again.ws.send(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'rpc.auth', params: { token: tokens.viewer, contract: 'demo', version: 1 } }));
     expect(await again.next()).toMatchObject({ id: 0, error: { code: ErrorCode.RateLimited } });
     await expect.poll(() => server.connectionCount).toBe(0);
+  });
+
+  test('a list is charged for the rows it returned, after the call: asking for many of few costs little', async () => {
+    const { url } = await startServer({ requestsPerSecond: 1, requestBurst: 20 });
+    const { ws, next } = await authed(url);
+    const send = (id: number, params: object) => ws.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'demo.rows', params }));
+    // Asking for up to 10,000 of 3 rows: 1 + 3 units, twice.
+    send(1, { limit: 10_000, count: 3 });
+    expect(await next()).toMatchObject({ id: 1, result: { rows: [0, 1, 2] } });
+    send(2, { limit: 10_000, count: 3 });
+    expect(await next()).toMatchObject({ id: 2, result: { rows: [0, 1, 2] } });
+    // 30 rows are answered (the work is done), and owed: the next call is refused.
+    send(3, { limit: 10_000, count: 30 });
+    expect(await next()).toMatchObject({ id: 3, result: { rows: expect.any(Array) } });
+    send(4, { limit: 1, count: 1 });
+    expect(await next()).toMatchObject({ id: 4, error: { code: ErrorCode.RateLimited } });
+    ws.close();
   });
 
   test('connections beyond the per-principal cap are refused at rpc.auth, and a closed one frees its place', async () => {

@@ -334,8 +334,9 @@ class Connection {
       principal: found.principal,
       signal: this.abort.signal,
       connectionId: this.id,
-      charge: (units, what) => {
-        if (!budget.limiter.take(units)) throw overBudget(found.principal, budget.limiter, units + 1, what);
+      charge: (units, what, afterwards) => {
+        if (afterwards) budget.limiter.owe(units);
+        else if (!budget.limiter.take(units)) throw overBudget(found.principal, budget.limiter, units + 1, what);
       },
     };
     clearTimeout(this.authTimer);
