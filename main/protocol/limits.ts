@@ -8,11 +8,15 @@
  * by all of its connections (roles.ts `principalKey`).
  *
  * Why weights: requests do not cost the same. A method may declare a `cost`
- * (contract.ts) in units of one plain request, from its parsed params (a
- * 10,000-row list costs more than a 10-row one, a full audit verification
- * more than an incremental one), and the principal's bucket is charged that
- * much before the handler runs. A call that costs more than the bucket holds
- * is refused, cheaply, with RateLimited.
+ * (contract.ts) in units of one plain request, from its parsed params (a full
+ * audit verification more than an incremental one), charged before the
+ * handler runs; a call that costs more than the bucket holds is refused,
+ * cheaply, with RateLimited. A list also declares a `resultCost` by the rows
+ * it returned, owed afterwards, so asking for "up to 10,000" of 50 things
+ * costs 50 rows, and returning 10,000 leaves the caller in debt.
+ *
+ * Why hold-offs: a client that keeps sending while refused is not read for a
+ * second (TCP holds its flood back), then disconnected (server.ts).
  *
  * Why an unsent-bytes bound: a client that stops reading leaves its replies
  * in the server's socket buffer. Past `sendHighWaterBytes` its further
