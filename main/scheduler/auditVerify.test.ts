@@ -75,7 +75,7 @@ describe('audit.verify', () => {
   });
 
   test('a full verification is weighted: a tight budget refuses it and still serves cheap calls', async () => {
-    const r = await start({ limits: { requestsPerSecond: 1, requestBurst: fullAuditVerifyCost + 5 } });
+    const r = await start({ limits: { requestsPerSecond: 1, requestBurst: fullAuditVerifyCost + 5 } }); // tighter than the fixture's
     const op = await client(r, tokens.operator);
     await expect(op.call('audit.verify', { full: true })).resolves.toMatchObject({ ok: true });
     await expect(op.call('audit.verify', { full: true })).rejects.toMatchObject({ code: ErrorCode.RateLimited, message: expect.stringMatching(/audit\.verify costs 500 units/) });
