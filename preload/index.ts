@@ -19,8 +19,19 @@ function unwrap(envelope: Envelope): unknown {
 const listeners = new Map<string, (item: unknown, lost: number) => void>();
 let nextSubscription = 1;
 
+// Items handed to listeners and not yet acknowledged: main sends only a window
+// of unacknowledged items (main/shell/ipcBinding.ts), so acknowledge in
+// batches once the listeners have run.
+let delivered = 0;
+
 ipcRenderer.on(consoleIpc.event, (_event, subscription: string, item: unknown, lost: number) => {
   listeners.get(subscription)?.(item, lost);
+  if (delivered++ === 0) {
+    setTimeout(() => {
+      ipcRenderer.send(consoleIpc.ack, delivered);
+      delivered = 0;
+    }, 0);
+  }
 });
 
 async function subscribe(topic: string, params: unknown, onItem: (item: unknown, lost: number) => void): Promise<() => Promise<void>> {

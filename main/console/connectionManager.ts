@@ -5,6 +5,9 @@
  * topics, and the caller's own role is checked against the daemon's contract
  * before anything is relayed, so a viewer cannot borrow the operator token.
  *
+ * Relayed items keep the count of what the daemon dropped for this console
+ * (`lost`), so the window learns of losses upstream as well as its own.
+ *
  * A dropped scheduler connection is retried with exponential backoff and
  * jitter; relayed subscriptions end on every change, and consoles subscribe
  * again when `connection.changes` says connected.
@@ -117,7 +120,7 @@ export class ConnectionManager {
   async subscribeScheduler(ctx: CallContext, topic: string, params: unknown, sink: TopicSink<unknown>): Promise<() => void> {
     allowed(schedulerApi, topic, ctx.principal, 'topic');
     const client = this.requireScheduler();
-    return this.relay(sink, () => client.subscribe(topic as never, params as never, (item) => sink.push(item), () => sink.end()));
+    return this.relay(sink, () => client.subscribe(topic as never, params as never, (item, lost) => sink.push(item, lost), () => sink.end()));
   }
 
   async callController(ctx: CallContext, cloudletId: string, method: string, params: unknown): Promise<unknown> {
@@ -131,7 +134,7 @@ export class ConnectionManager {
     const contract = this.requireControllerContract();
     allowed(contract, topic, ctx.principal, 'topic');
     const client = await this.controller(cloudletId);
-    return this.relay(sink, () => client.subscribe(topic, params as never, (item) => sink.push(item), () => sink.end()));
+    return this.relay(sink, () => client.subscribe(topic, params as never, (item, lost) => sink.push(item, lost), () => sink.end()));
   }
 
   async close(): Promise<void> {

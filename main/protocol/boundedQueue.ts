@@ -26,7 +26,10 @@ export class BoundedQueue<T> {
     return this.droppedTotal;
   }
 
-  push(item: T): void {
+  /** `lostBefore`: items already lost upstream just before this one; they count as dropped here. */
+  push(item: T, lostBefore = 0): void {
+    this.droppedSinceTake += lostBefore;
+    this.droppedTotal += lostBefore;
     if (this.count === this.capacity) {
       this.items[this.head] = undefined;
       this.head = (this.head + 1) % this.capacity;

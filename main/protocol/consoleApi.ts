@@ -174,4 +174,6 @@ export const consoleIpc = {
   subscribe: 'pcloud:subscribe',
   unsubscribe: 'pcloud:unsubscribe',
   event: 'pcloud:event',
+  /** Renderer to main: this many items were handed to their listeners (credit for more). */
+  ack: 'pcloud:ack',
 } as const;

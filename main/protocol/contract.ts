@@ -13,6 +13,17 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType
   readonly result: R;
   readonly roles: readonly Role[];
   readonly summary: string;
+  /**
+   * What one call costs the caller's request budget, in plain requests, from
+   * its parsed params (default 1): costly calls are limited by what they cost.
+   */
+  cost?(params: z.output<P>): number;
+  /**
+   * What the call costs afterwards, by what it returned (a list by its rows):
+   * charged as a debt the caller's budget pays back before its next request.
+   * A client asking for "up to 10,000" of something there are 50 of pays for 50.
+   */
+  resultCost?(result: z.output<R>): number;
 }
 
 export interface TopicSpec<P extends z.ZodType = z.ZodType, I extends z.ZodType = z.ZodType> {
@@ -73,7 +84,8 @@ export type Bridge<C extends Contract> = {
 
 /** A subscription delivers items to one sink; `lost` counts items dropped before this one. */
 export interface TopicSink<I> {
-  push(item: I): void;
+  /** `lost`: items the source itself already dropped before this one (a relay passes its upstream's count). */
+  push(item: I, lost?: number): void;
   /** Ends the subscription from the server side (for example, the terminal exited). */
   end(): void;
 }
@@ -84,6 +96,13 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** A stable id of the calling connection, for resources it owns (terminal sessions...). */
   readonly connectionId: string;
+  /**
+   * Charges the caller's request budget for a call beyond the one unit its
+   * message already cost; throws RateLimited when the budget is short.
+   * `afterwards`: the work is done; the units are owed, never refused.
+   * Transports without budgets (Electron IPC, in-process) leave it out.
+   */
+  readonly charge?: (units: number, what: string, afterwards?: 'afterwards') => void;
 }
 
 export type Handlers<C extends Contract> = {

@@ -16,6 +16,7 @@ import { viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
+import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
 const ReasonSchema = z.string().min(1, 'say why').max(1024);
@@ -215,8 +216,14 @@ export const controllerApi = defineContract({
     'vi.list': method({
       summary: 'VIs, newest first, optionally filtered by state or node',
       roles: staff,
-      params: z.object({ states: z.array(ViStateSchema).optional(), nodeId: IdSchema.optional(), limit: z.number().int().min(1).max(10_000).default(500) }),
+      params: z.object({
+        states: z.array(ViStateSchema).max(viStates.length, `at most ${viStates.length} states (each once)`).optional(),
+        nodeId: IdSchema.optional(),
+        limit: z.number().int().min(1).max(10_000).default(500),
+      }),
       result: z.object({ vis: z.array(ViViewSchema) }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.vis.length),
     }),
     'vi.get': method({
       summary: 'One VI with its isolation, limits, last usage and exit',
@@ -253,6 +260,8 @@ export const controllerApi = defineContract({
       roles: staff,
       params: z.object({ includeAcknowledged: z.boolean().default(true), limit: z.number().int().min(1).max(10_000).default(500) }),
       result: z.object({ alarms: z.array(AlarmSchema) }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.alarms.length),
     }),
     'alarm.acknowledge': method({
       summary: 'Acknowledge an alarm, saying why',
@@ -271,6 +280,8 @@ export const controllerApi = defineContract({
       roles: staff,
       params: z.object({ afterSeq: z.number().int().min(0).default(0), limit: z.number().int().min(1).max(10_000).default(500) }),
       result: z.object({ entries: z.array(LocalAuditEntrySchema) }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
   },
   topics: {

@@ -52,12 +52,17 @@ export function createDispatcher<C extends Contract>(
       }
       const parsed = spec.params.safeParse(rawParams ?? {});
       if (!parsed.success) throw new RpcError(ErrorCode.InvalidParams, describeIssues(parsed.error, 'params'));
+      // The message already cost one unit where it arrived; charge the rest before doing the work.
+      const cost = spec.cost?.(parsed.data) ?? 1;
+      if (cost > 1) ctx.charge?.(cost - 1, name);
       const result = await handler(parsed.data, ctx);
       const checked = spec.result.safeParse(result);
       if (!checked.success) {
         // A handler broke the contract: report it as ours, not the caller's.
         throw new RpcError(ErrorCode.InternalError, `${name} produced an invalid result (${describeIssues(checked.error, 'result')})`);
       }
+      const owed = spec.resultCost?.(checked.data) ?? 0;
+      if (owed > 0) ctx.charge?.(owed, name, 'afterwards');
       return checked.data;
     },
     async subscribe(name, rawParams, sink, ctx) {

@@ -19,6 +19,9 @@ export const ErrorCode = {
   Unavailable: -32008,
   Timeout: -32009,
   VersionMismatch: -32010,
+  TooManyConnections: -32011,
+  /** The connection has too many unsent bytes: the client is not reading its replies. */
+  Backlogged: -32012,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

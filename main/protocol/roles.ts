@@ -24,3 +24,19 @@ export type Principal = z.infer<typeof PrincipalSchema>;
 /** Roles that may call everything a viewer may (read-only methods list 'viewer'). */
 export const everyone: readonly Role[] = roleNames;
 export const staff: readonly Role[] = ['viewer', 'operator'];
+
+/**
+ * Who a principal is for budgets shared across its connections (limits.ts):
+ * a provider by its provider id and a controller by its cloudlet, whatever
+ * their token's name; viewers and operators by name.
+ */
+export function principalKey(p: Principal): string {
+  switch (p.role) {
+    case 'provider':
+      return `provider:${p.providerId}`;
+    case 'controller':
+      return `controller:${p.cloudletId}`;
+    default:
+      return `${p.role}:${p.name}`;
+  }
+}

@@ -27,14 +27,28 @@ import {
   ReservationSchema,
   ReservationStateSchema,
   ResourcesSchema,
+  reservationStates,
   TimeMsSchema,
   TopologySchema,
 } from './domain.ts';
+import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, type Role } from './roles.ts';
 
 const ReservationIdSchema = z.string().min(1).max(64);
 const ReasonSchema = z.string().min(1, 'say why').max(1024);
 const limit = z.number().int().min(1).max(10_000).default(500);
+/** A state filter names each state at most once: longer lists are refused as params, never reach SQL. */
+const states = z.array(ReservationStateSchema).max(reservationStates.length, `at most ${reservationStates.length} states (each once)`);
+
+/**
+ * Request-budget weights (limits.ts) of the costly calls, in plain requests:
+ * lists by their limit and then their rows (`listCost`, `rowsCost`), a full audit verification walks the whole
+ * chain, an explanation or a headroom query walks every candidate node, and
+ * a reservation request is committed to disk even when it is declined.
+ */
+export const fullAuditVerifyCost = 500;
+/** A reservation request writes durable state (with an fsync) whatever the answer: 20 a second per provider by default, 100 at once. */
+export const requestCost = 10;
 
 /** One resource that did not fit, where and when: what a decline names. */
 export const ShortfallSchema = z.object({
@@ -136,18 +150,22 @@ export const schedulerApi = defineContract({
       roles: readers,
       params: z.object({}),
       result: TopologySchema,
+      cost: () => 5,
     }),
     'resources.headroom': method({
       summary: 'Per node, the least free capacity (after the ISP share) over [from, to)',
       roles: ['viewer', 'operator'],
       params: z.object({ from: TimeMsSchema, to: TimeMsSchema, cloudletId: IdSchema.optional() }),
       result: z.object({ nodes: z.array(z.object({ nodeId: IdSchema, cloudletId: IdSchema, capacity: ResourcesSchema, minFree: ResourcesSchema })) }),
+      cost: (p) => (p.cloudletId ? 5 : 50),
     }),
     'reservation.request': method({
       summary: 'Ask for capacity over time; admitted requests wait for approval unless a policy approves them; a declined one is counted in refusal.list, not stored',
       roles: ['provider'],
       params: ReservationRequestSchema,
       result: ReservationSchema,
+      // Each request is stored with its transitions and audit entries, admitted or declined.
+      cost: () => requestCost,
     }),
     'reservation.get': method({
       summary: 'One reservation with its transitions (providers see their own only)',
@@ -159,12 +177,14 @@ export const schedulerApi = defineContract({
       summary: 'Reservations, newest first, filtered by state, provider or cloudlet (providers see their own only)',
       roles: readers,
       params: z.object({
-        states: z.array(ReservationStateSchema).optional(),
+        states: states.optional(),
         providerId: IdSchema.optional(),
         cloudletId: IdSchema.optional(),
         limit,
       }),
       result: z.object({ reservations: z.array(ReservationSchema) }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.reservations.length),
     }),
     'reservation.cancel': method({
       summary: 'Cancel before start: refund F x (tB - tC) / (tB - tA); nothing once started',
@@ -215,6 +235,7 @@ export const schedulerApi = defineContract({
         z.object({ request: ReservationRequestSchema, providerId: IdSchema.optional() }),
       ]),
       result: ExplanationSchema,
+      cost: () => 20,
     }),
     'refusal.list': method({
       summary: 'Declined requests counted per provider, request shape and reason, most recent first (providers see their own only)',
@@ -227,18 +248,34 @@ export const schedulerApi = defineContract({
       roles: readers,
       params: z.object({ providerId: IdSchema.optional(), reservationId: ReservationIdSchema.optional(), limit }),
       result: z.object({ entries: z.array(LedgerEntrySchema), balance: MoneySchema }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
     'audit.list': method({
       summary: 'Audit entries after a sequence number, oldest first',
       roles: ['viewer', 'operator'],
       params: z.object({ afterSeq: z.number().int().min(0).default(0), limit }),
       result: z.object({ entries: z.array(AuditEntrySchema) }),
+      cost: listCost,
+      resultCost: (r) => rowsCost(r.entries.length),
     }),
     'audit.verify': method({
-      summary: 'Recompute the audit hash chain from the first entry',
+      summary: 'Check the audit hash chain: entries added since the last verified one (checkpointed), or all of them with `full` (operators)',
       roles: ['viewer', 'operator'],
-      params: z.object({}),
-      result: z.object({ ok: z.boolean(), entries: z.number().int(), brokenAt: z.number().int().nullable(), reason: z.string() }),
+      params: z.object({
+        /** Recompute from the first entry instead of from the checkpoint (operators only; costly). */
+        full: z.boolean().default(false),
+      }),
+      result: z.object({
+        ok: z.boolean(),
+        /** Entries known good: the whole verified chain, not only those checked by this call. */
+        entries: z.number().int(),
+        brokenAt: z.number().int().nullable(),
+        reason: z.string(),
+        /** Entries this call recomputed (0 when nothing was added since the checkpoint). */
+        checked: z.number().int().optional(),
+      }),
+      cost: (p) => (p.full ? fullAuditVerifyCost : 5),
     }),
     'controller.hello': method({
       summary: 'A controller introduces itself; returns its cloudlet, nodes and reporting cadence',

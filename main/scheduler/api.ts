@@ -10,7 +10,7 @@ import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
-import type { Actor } from './audit.ts';
+import { AuditVerifier, type Actor } from './audit.ts';
 import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -36,6 +36,7 @@ function visible(r: Reservation, ctx: CallContext): Reservation {
 }
 
 export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerApi>; topics: TopicHandlers<SchedulerApi> } {
+  const auditVerifier = new AuditVerifier();
   const handlers: Handlers<SchedulerApi> = {
     'scheduler.info': () => ({
       version: pkg.version,
@@ -135,7 +136,13 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       s.store.flush();
       return { entries: s.store.auditAfter(p.afterSeq, p.limit) };
     },
-    'audit.verify': () => s.verifyAudit(),
+    'audit.verify': async (p, ctx) => {
+      if (p.full && ctx.principal.role !== 'operator') {
+        throw new RpcError(ErrorCode.Forbidden, 'params.full: only an operator may ask for a full verification; without it, entries added since the last verification are checked');
+      }
+      const { ok, entries, brokenAt, reason, checked } = await auditVerifier.verify((from, max) => s.verifyAudit(from, max), { full: p.full });
+      return { ok, entries, brokenAt, reason, checked };
+    },
     'controller.hello': (p, ctx) => {
       const cloudletId = cloudletOf(ctx);
       const cloudlet = s.inventory.cloudletById.get(cloudletId);

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { describeIssues } from '../protocol/dispatcher.ts';
 import { PrefixSchema, ResourcesSchema } from '../protocol/domain.ts';
+import { LimitsConfigSchema } from '../protocol/limits.ts';
 import { IdSchema } from '../protocol/roles.ts';
 
 const TokenSchema = z.discriminatedUnion('role', [
@@ -80,11 +81,8 @@ export const SchedulerConfigSchema = z
         }),
       ).min(1),
     }),
-    limits: z.strictObject({
-      maxPending: z.number().int().positive().optional(),
-      requestsPerSecond: z.number().positive().optional(),
-      requestBurst: z.number().positive().optional(),
-    }).default({}),
+    /** Connection and per-principal bounds over the defaults of protocol/limits.ts. */
+    limits: LimitsConfigSchema.default({}),
   })
   .superRefine((c, ctx) => {
     const pops = new Set<string>();

@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { TokenStore } from '../protocol/auth.ts';
 import { createDispatcher } from '../protocol/dispatcher.ts';
+import { limitsFrom } from '../protocol/limits.ts';
 import type { Principal } from '../protocol/roles.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import { RpcServer } from '../protocol/server.ts';
@@ -38,11 +39,7 @@ export async function startScheduler(config: SchedulerConfig, options: Scheduler
   const server = new RpcServer({
     dispatcher: createDispatcher(schedulerApi, handlers, topics),
     tokens: new TokenStore(config.tokens.map((t) => ({ token: t.token, principal: principalOf(t) }))),
-    limits: {
-      ...(config.limits.maxPending ? { maxPending: config.limits.maxPending } : {}),
-      ...(config.limits.requestsPerSecond ? { requestsPerSecond: config.limits.requestsPerSecond } : {}),
-      ...(config.limits.requestBurst ? { requestBurst: config.limits.requestBurst } : {}),
-    },
+    limits: limitsFrom(config.limits),
     ...(options.log ? { log: options.log } : {}),
   });
   let address: AddressInfo;

@@ -21,7 +21,7 @@ import { finalStates, holdingStates } from '../protocol/domain.ts';
 import { Conflict, DomainError, ErrorCode, Invalid, NotFound } from '../protocol/errors.ts';
 import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
 import { AdmissionIndex, type AdmissionRequest, type Decision, type DecideOptions } from './admission.ts';
-import { AuditChain, systemActor, verifyChain, type Actor, type ChainVerdict } from './audit.ts';
+import { AuditChain, systemActor, verifyChain, type Actor, type ChainPoint, type ChainVerdict } from './audit.ts';
 import type { SchedulerConfig } from './config.ts';
 import { ControllerHub, type CommandBody } from './controllers.ts';
 import { Inventory } from './inventory.ts';
@@ -869,8 +869,9 @@ export class Scheduler {
     this.hub.report(cloudletId, report);
   }
 
-  verifyAudit(): ChainVerdict {
+  /** Verifies the chain after `from` (default: all of it), at most `maxEntries` of it (audit.ts AuditVerifier). */
+  verifyAudit(from?: ChainPoint, maxEntries?: number): ChainVerdict {
     this.store.flush();
-    return verifyChain((after, limit) => this.store.auditAfter(after, limit));
+    return verifyChain((after, limit) => this.store.auditAfter(after, limit), from, maxEntries);
   }
 }

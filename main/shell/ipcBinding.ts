@@ -2,25 +2,48 @@
  * Serves the console API over Electron IPC: the same dispatcher as the
  * headless host, with Electron's sender checks in front. Only the app's own
  * window, its main frame, loaded from our app:// origin, may call.
+ *
+ * Back-pressure: `webContents.send` never says the renderer is behind, so
+ * the preload acknowledges the items it has handed to listeners, and at most
+ * `ipcItemWindow` items are sent unacknowledged. Beyond that they wait in the
+ * same bounded queues as over WebSocket (protocol/subscriptions.ts), so a
+ * busy renderer loses its oldest items and is told how many.
  */
-import { ipcMain, type BrowserWindow, type IpcMainInvokeEvent } from 'electron';
+import { ipcMain, type BrowserWindow, type IpcMainEvent, type IpcMainInvokeEvent } from 'electron';
 import type { ConsoleBackend } from '../console/consoleBackend.ts';
 import { consoleIpc } from '../protocol/consoleApi.ts';
 import { toRpcError } from '../protocol/dispatcher.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { defaultLimits } from '../protocol/limits.ts';
 import type { Principal } from '../protocol/roles.ts';
+import { Subscriptions } from '../protocol/subscriptions.ts';
 import { appOrigin } from './appScheme.ts';
 
 // The desktop user is the operator at this seat.
 const localOperator: Principal = { role: 'operator', name: 'desktop' };
 
+/** Items sent to the renderer and not yet acknowledged, at most. */
+export const ipcItemWindow = 256;
+
 export function bindConsoleIpc(window: BrowserWindow, backend: ConsoleBackend): () => void {
   const contents = window.webContents;
   const connectionId = `window-${contents.id}`;
   const abort = new AbortController();
-  const subscriptions = new Map<string, () => void>();
+  let unacknowledged = 0;
+  const subscriptions = new Subscriptions(
+    {
+      ready: () => !contents.isDestroyed() && unacknowledged < ipcItemWindow,
+      deliver: (id, item, lost) => {
+        unacknowledged++;
+        contents.send(consoleIpc.event, id, item, lost);
+      },
+      // The renderer learns of ended relays from connection.changes; nothing to send.
+      ended: () => undefined,
+    },
+    defaultLimits,
+  );
 
-  const checkSender = (event: IpcMainInvokeEvent): void => {
+  const checkSender = (event: IpcMainInvokeEvent | IpcMainEvent): void => {
     const frame = event.senderFrame;
     if (event.sender !== contents || !frame || frame !== contents.mainFrame || !frame.url.startsWith(`${appOrigin}/`)) {
       throw new RpcError(ErrorCode.Forbidden, 'IPC from an unexpected frame was refused');
@@ -42,42 +65,33 @@ export function bindConsoleIpc(window: BrowserWindow, backend: ConsoleBackend): 
   );
   ipcMain.handle(consoleIpc.subscribe, (event, subscription: unknown, topic: unknown, params: unknown) =>
     envelope(event, async () => {
-      const id = String(subscription).slice(0, 64);
-      if (subscriptions.has(id)) throw new RpcError(ErrorCode.Conflict, `subscription ${id} exists`);
-      let ended = false;
-      const stop = await backend.dispatcher.subscribe(
-        String(topic),
-        params,
-        {
-          push: (item) => {
-            if (!ended && !contents.isDestroyed()) contents.send(consoleIpc.event, id, item, 0);
-          },
-          end: () => {
-            ended = true;
-            subscriptions.delete(id);
-          },
-        },
-        ctx,
-      );
-      if (ended) stop();
-      else subscriptions.set(id, stop);
+      await subscriptions.open(String(subscription).slice(0, 64), (sink) => backend.dispatcher.subscribe(String(topic), params, sink, ctx));
       return {};
     }),
   );
   ipcMain.handle(consoleIpc.unsubscribe, (event, subscription: unknown) =>
     envelope(event, async () => {
-      const id = String(subscription);
-      subscriptions.get(id)?.();
-      subscriptions.delete(id);
+      subscriptions.cancel(String(subscription));
       return {};
     }),
   );
+  const onAck = (event: IpcMainEvent, count: unknown): void => {
+    try {
+      checkSender(event);
+    } catch {
+      return;
+    }
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) return;
+    unacknowledged = Math.max(0, unacknowledged - count);
+    subscriptions.pump();
+  };
+  ipcMain.on(consoleIpc.ack, onAck);
 
   return () => {
     abort.abort();
-    for (const stop of subscriptions.values()) stop();
-    subscriptions.clear();
+    subscriptions.closeAll();
     for (const channel of [consoleIpc.call, consoleIpc.subscribe, consoleIpc.unsubscribe]) ipcMain.removeHandler(channel);
+    ipcMain.removeListener(consoleIpc.ack, onAck);
     backend.disconnect(connectionId);
   };
 }

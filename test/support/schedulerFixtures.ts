@@ -48,6 +48,9 @@ export function testConfig(overrides: Partial<SchedulerConfigInput> = {}, dir = 
     slotMs: minute,
     ispShare: 0.25,
     holdTimeoutMs: 300,
+    // Tests of behaviour drive many requests from few principals: the budgets are tested
+    // on their own (protocol/server.test.ts, system/scheduler.abuse.test.ts).
+    limits: { requestsPerSecond: 100_000, requestBurst: 100_000 },
     providers: [
       { id: 'p1', prefixes: ['203.0.113.0/24'] },
       { id: 'p2', prefixes: ['198.51.100.0/24'] },
