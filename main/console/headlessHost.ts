@@ -53,6 +53,8 @@ export async function startHeadlessHost(options: HeadlessHostOptions): Promise<H
   let origins = new Set<string>();
 
   const rpc = new RpcServer({
+    // Its one client is the operator who started it (loopback, or TLS with their token).
+    exposeInternalErrors: true,
     dispatcher: options.backend.dispatcher,
     tokens,
     checkOrigin: (origin) => origin !== undefined && origins.has(origin),

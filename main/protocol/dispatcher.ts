@@ -4,6 +4,7 @@
  * check what it returns. The WebSocket server and the Electron IPC binding both
  * call this, so the rules are the same whichever way a request arrives.
  */
+import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import type { CallContext, Contract, Handlers, MethodSpec, TopicHandlers, TopicSink, TopicSpec } from './contract.ts';
 import { DomainError, ErrorCode, RpcError } from './errors.ts';
@@ -79,10 +80,20 @@ export function createDispatcher<C extends Contract>(
   };
 }
 
-/** Turns whatever a handler threw into a wire error without leaking internals. */
-export function toRpcError(e: unknown): RpcError {
+/**
+ * Turns whatever a handler threw into a wire error. Wire and domain errors
+ * keep their code and message (they were written for the caller). Anything
+ * else is a fault of ours: a daemon answers "internal error" with a reference
+ * and logs the details under it, so a remote client learns nothing of paths,
+ * SQL or stack; the console's own backend (`expose`), whose only client is the
+ * operator at this machine, passes the message on.
+ */
+export function toRpcError(e: unknown, options: { expose?: boolean; log?: (line: string) => void; where?: string } = {}): RpcError {
   if (e instanceof RpcError) return e;
   if (e instanceof DomainError) return new RpcError(e.code, e.message);
   const message = e instanceof Error ? e.message : String(e);
-  return new RpcError(ErrorCode.InternalError, `internal error: ${message}`);
+  if (options.expose) return new RpcError(ErrorCode.InternalError, `internal error: ${message}`);
+  const reference = randomBytes(4).toString('hex');
+  options.log?.(`internal error ${reference}${options.where ? ` in ${options.where}` : ''}: ${e instanceof Error && e.stack ? e.stack : message}`);
+  return new RpcError(ErrorCode.InternalError, `internal error (reference ${reference} in the daemon's log)`);
 }

@@ -6,7 +6,7 @@ import { TokenStore } from './auth.ts';
 import { RpcClient } from './client.ts';
 import { defineContract, method, topic, type TopicSink } from './contract.ts';
 import { createDispatcher } from './dispatcher.ts';
-import { ErrorCode, RpcError } from './errors.ts';
+import { Conflict, ErrorCode, RpcError } from './errors.ts';
 import type { ConnectionLimits } from './limits.ts';
 import { RpcServer } from './server.ts';
 
@@ -19,6 +19,7 @@ const demo = defineContract({
     'demo.slow': method({ summary: 'never answers quickly', roles: ['viewer'], params: z.object({}), result: z.object({}) }),
     'demo.big': method({ summary: 'a reply of `kb` KiB', roles: ['viewer'], params: z.object({ kb: z.number().int().max(4096) }), result: z.object({ pad: z.string() }) }),
     'demo.costly': method({ summary: 'costs 5 units', roles: ['viewer'], params: z.object({}), result: z.object({}), cost: () => 5 }),
+    'demo.fault': method({ summary: 'fails as asked', roles: ['viewer'], params: z.object({ kind: z.enum(['bug', 'conflict']) }), result: z.object({}) }),
     'demo.rows': method({
       summary: 'up to `limit` rows, `count` of them there; a row costs a unit afterwards',
       roles: ['viewer'],
@@ -51,7 +52,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function startServer(limits: Partial<ConnectionLimits> = {}, log: (line: string) => void = () => undefined): Promise<Harness> {
+async function startServer(limits: Partial<ConnectionLimits> = {}, log: (line: string) => void = () => undefined, exposeInternalErrors = false): Promise<Harness> {
   const sinks: TopicSink<unknown>[] = [];
   const dispatcher = createDispatcher(
     demo,
@@ -62,6 +63,10 @@ async function startServer(limits: Partial<ConnectionLimits> = {}, log: (line: s
       'demo.big': (p) => ({ pad: 'x'.repeat(p.kb * 1024) }),
       'demo.costly': () => ({}),
       'demo.rows': (p) => ({ rows: Array.from({ length: Math.min(p.limit, p.count) }, (_, i) => i) }),
+      'demo.fault': (p) => {
+        if (p.kind === 'conflict') throw new Conflict('the demo is busy restarting');
+        throw new Error('SQLITE_ERROR near "secret_table" in /var/lib/pcloud/scheduler.sqlite');
+      },
     },
     {
       'demo.ticks': (_p, sink) => {
@@ -80,6 +85,7 @@ async function startServer(limits: Partial<ConnectionLimits> = {}, log: (line: s
     ]),
     limits,
     log,
+    exposeInternalErrors,
   });
   servers.push(server);
   const address = await server.listen('127.0.0.1', 0);
@@ -413,5 +419,33 @@ describe('listening', () => {
 
   test('RpcError keeps its code across the wire', () => {
     expect(new RpcError(ErrorCode.Conflict, 'x').toJSON()).toEqual({ code: ErrorCode.Conflict, message: 'x' });
+  });
+});
+
+describe('errors a handler throws', () => {
+  test('a domain error keeps its code and message; an unexpected one is answered with a reference, its details only in the log', async () => {
+    const lines: string[] = [];
+    const { url } = await startServer({}, (line) => lines.push(line));
+    const client = new RpcClient(demo, { url, token: tokens.viewer });
+    await client.connect();
+    await expect(client.call('demo.fault', { kind: 'conflict' })).rejects.toMatchObject({ code: ErrorCode.Conflict, message: 'the demo is busy restarting' });
+    const refused = await client.call('demo.fault', { kind: 'bug' }).then(
+      () => undefined,
+      (e: unknown) => e as RpcError,
+    );
+    expect(refused?.code).toBe(ErrorCode.InternalError);
+    const reference = /^internal error \(reference ([0-9a-f]{8}) in the daemon's log\)$/.exec(refused?.message ?? '')?.[1];
+    expect(reference, refused?.message).toBeDefined();
+    expect(refused?.message).not.toContain('secret_table');
+    expect(lines.find((l) => l.includes(reference as string))).toMatch(/demo\.fault: .*secret_table/s);
+    client.close();
+  });
+
+  test("the console's own host, whose client is the operator at this machine, passes the message on", async () => {
+    const { url } = await startServer({}, () => undefined, true);
+    const client = new RpcClient(demo, { url, token: tokens.viewer });
+    await client.connect();
+    await expect(client.call('demo.fault', { kind: 'bug' })).rejects.toMatchObject({ code: ErrorCode.InternalError, message: expect.stringContaining('secret_table') });
+    client.close();
   });
 });

@@ -57,6 +57,11 @@ export interface RpcServerOptions {
   /** Called when a connection closes, after its subscriptions ended. */
   onDisconnect?: (connectionId: string, principal: Principal | undefined) => void;
   log?: (line: string) => void;
+  /**
+   * Pass the message of an unexpected error to the caller (the console's own backend, whose one
+   * client is the operator at this machine); daemons answer with a reference to their log instead.
+   */
+  exposeInternalErrors?: boolean;
 }
 
 /** What one principal shares across its connections. */
@@ -237,9 +242,7 @@ class Connection {
       const result = await this.route(request.method, request.params);
       this.reply(request.id, result);
     } catch (e) {
-      const error = toRpcError(e);
-      if (error.code === ErrorCode.InternalError) this.server.log(`${request.method}: ${error.message}`);
-      this.fail(request.id, error);
+      this.fail(request.id, toRpcError(e, { expose: this.server.exposeInternalErrors, log: (line) => this.server.log(line), where: request.method }));
     } finally {
       this.pending--;
     }
@@ -419,6 +422,10 @@ export class RpcServer {
 
   log(line: string): void {
     (this.options.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
+  }
+
+  get exposeInternalErrors(): boolean {
+    return this.options.exposeInternalErrors ?? false;
   }
 
   budgetOf(principal: Principal): PrincipalBudget {

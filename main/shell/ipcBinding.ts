@@ -54,7 +54,8 @@ export function bindConsoleIpc(window: BrowserWindow, backend: ConsoleBackend): 
       checkSender(event);
       return { ok: true, result: await run() };
     } catch (e) {
-      const error = toRpcError(e);
+      // The window's one user is the operator at this machine: the message is theirs to see.
+      const error = toRpcError(e, { expose: true });
       return { ok: false, error: { code: error.code, message: error.message } };
     }
   };
