@@ -1,4 +1,4 @@
-// Benchmark of the crypto fast path (issue 4): AES-256-CBC encrypt and
+// Benchmark of the crypto fast path: AES-256-CBC encrypt and
 // decrypt, ESP seal and open, on packets of 64, 576 and 1504 bytes in batches
 // of 64, called from JavaScript as a controller would. In the same run, as
 // anchors: `openssl speed -evp aes-256-cbc` (one stream), `openssl speed -evp

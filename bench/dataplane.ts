@@ -1,4 +1,4 @@
-// Data-plane benchmark (issue 12), as root, in network namespaces on this
+// Data-plane benchmark, as root, in network namespaces on this
 // machine (native/test/dataplaneLab.ts). The front-end router's role is played
 // by a native VXLAN load generator (bench/dataplaneLoad.ts, a child process,
 // so its CPU time is not counted as ours) in the router namespace; it sends

@@ -1,4 +1,4 @@
-// Demux fast-path benchmark (issue 3): one core, batches of 256 frames through
+// Demux fast-path benchmark: one core, batches of 256 frames through
 // the JavaScript API, per-rule counters on, on the ClassBench 10K sets with
 // de-duplicated, shuffled traces. In the same run: DPDK's rte_acl through
 // Debian's dpdk-test-acl on the same rules and traces (best of its --alg

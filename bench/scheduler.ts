@@ -1,9 +1,9 @@
-// Benchmark of the scheduler's admission (issue 5): 10,000 nodes (100 PoPs x
+// Benchmark of the scheduler's admission: 10,000 nodes (100 PoPs x
 // one cloudlet of 100 nodes), 1-minute slots, a 30-day horizon, 100,000
 // existing reservations. Measured in one run, on the same state:
 //   - admission decision latency p50/p99 (validation + index decision +
 //     placing the hold; no controller round trip), feasible requests;
-//   - refusal latency p50/p99 (issue 10, defect 6), printed beside the
+//   - refusal latency p50/p99, printed beside the
 //     admission figures: requests larger than any node (pruned per cloudlet
 //     by its largest node), and whole-node requests over most of the horizon,
 //     which every node refuses ("booked out everywhere": once all 10,000

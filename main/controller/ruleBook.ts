@@ -1,7 +1,7 @@
 /**
  * Demux-rule admission: what a tenant may install in this cloudlet's flow
- * table. The data plane (a later issue) loads the accepted rules into the
- * native classifier; this module decides which rules are accepted.
+ * table. This module decides which rules are accepted; the rule installer
+ * (ruleInstaller.ts) writes them to the store and the data plane's flow table.
  *
  * A tenant rule is accepted when
  *  - it is well formed: prefixes parse (host bits clear, one family per

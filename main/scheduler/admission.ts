@@ -14,7 +14,7 @@
  * durable before anyone is told. It must always equal a recomputation from
  * the database's holds table (recompute.ts; a property test checks it).
  *
- * Refusals are as cheap as admissions (issue 10, defect 6): summaries of the
+ * Refusals are as cheap as admissions: summaries of the
  * most that is free over time (freeSummary.ts) let a cloudlet, or a node,
  * that cannot fit be skipped without walking its step function. A refusal's
  * reason names the closest miss among the nodes of the first cloudlet whose

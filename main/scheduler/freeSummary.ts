@@ -1,7 +1,7 @@
 /**
  * Summaries of the most a tenant could find free, so admission can skip a
  * cloudlet (or a node) that cannot possibly fit without walking its step
- * functions (issue 10, defect 6: a booked-out request walked all 10,000 nodes).
+ * functions (without them a booked-out request walked all 10,000 nodes).
  *
  * Time from `origin` is cut into `leaves` equal blocks (a power of two).
  *

@@ -1,6 +1,5 @@
 /**
- * Refusals: what a declined reservation request leaves behind (issue 10,
- * defect 5).
+ * Refusals: what a declined reservation request leaves behind.
  *
  * A declined request holds nothing. Keeping each one as a reservation (its
  * row, two transitions and two audit entries: about 1.5 KB) made a flood of

@@ -1,5 +1,5 @@
 // Test oracle: a linear scan over rules, written from the rule semantics in
-// issue 3 and DESIGN.md (not from the C++), used only to check the addon.
+// DESIGN.md (OpenFlow priority semantics) (not from the C++), used only to check the addon.
 // A packet matches a rule when every specified field matches; the highest
 // priority wins and, among equal priorities, the rule installed first.
 import type { DemuxRule } from '../demux.ts';
