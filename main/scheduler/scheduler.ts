@@ -27,7 +27,9 @@ import { ControllerHub, type CommandBody } from './controllers.ts';
 import { Inventory } from './inventory.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { parsePrefix, type Prefix } from '../protocol/prefix.ts';
-import { basePrice, cancellationRefund, roundMoney, shrinkFine, tieredPrice } from './pricing.ts';
+import { Billing } from './billing.ts';
+import { ControllerReports } from './controllerReports.ts';
+import { roundMoney } from './pricing.ts';
 import { recordRefusal } from './refusals.ts';
 import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
 import { ReservationQueue } from './reservationQueue.ts';
@@ -102,6 +104,7 @@ export class Scheduler {
   readonly index: AdmissionIndex;
   readonly hub: ControllerHub;
   readonly now: () => number;
+  readonly billing: Billing;
   private readonly audit: AuditChain;
   private readonly lifecycle: Lifecycle;
   private readonly log: (line: string) => void;
@@ -113,11 +116,8 @@ export class Scheduler {
   private readonly clientRequests = new Map<string, Promise<Reservation>>();
   /** Active reservations whose stored holds cover a resize nobody knows the controller applied (after a crash). */
   private readonly unsettledResizes = new Set<string>();
-  /** Per cloudlet, the last controller audit entry already in our chain. */
-  private readonly forwardedAudit: Map<string, number>;
-  /** Base-price units each provider holds, for tiered pricing. */
-  private readonly holding = new Map<string, number>();
-  private readonly heldBase = new Map<string, number>();
+  /** Controllers' reports: node views, VIs that ended there, their audit entries (forwarded once each). */
+  private readonly reports: ControllerReports;
   private readonly listeners = new Set<(e: SchedulerEvent) => void>();
   private nextNumber: number;
   private trimTimer: NodeJS.Timeout | undefined;
@@ -127,11 +127,19 @@ export class Scheduler {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.store = new Store(config.database, { groupCommitMs: config.groupCommitMs, ...(options.onFatal ? { onFatal: options.onFatal } : {}) });
+    this.billing = new Billing(config.pricing);
     this.inventory = new Inventory(config.topology, config.ispShare);
     this.index = new AdmissionIndex(this.inventory);
     for (const p of config.providers) this.ownership.set(p.id, p.prefixes.map(parsePrefix));
     this.audit = new AuditChain(this.store.lastAudit());
-    this.forwardedAudit = this.store.forwardedAuditHighWater();
+    this.reports = new ControllerReports({
+      inventory: this.inventory,
+      store: this.store,
+      audit: this.audit,
+      now: () => this.now(),
+      commit: (ws) => this.commit(ws),
+      endFromCloudlet: (id, cloudletId, to, actor, reason) => this.endFromCloudlet(id, cloudletId, to, actor, reason),
+    });
     this.nextNumber = this.store.lastReservationNumber() + 1;
     this.hub = new ControllerHub({
       cloudletIds: this.inventory.cloudlets.map((c) => c.id),
@@ -187,7 +195,7 @@ export class Scheduler {
       const holds = rows ? profileOfHolds(rows) : r.profile;
       if (r.nodeId) this.index.place(r.id, r.nodeId, holds, this.isIsp(r.providerId));
       if (r.state === 'active' && !sameProfile(holds, r.profile)) this.unsettledResizes.add(r.id);
-      this.addHolding(r.id, r.providerId, basePrice(r.profile, this.config.pricing.rates));
+      this.billing.hold(r.id, r.providerId, r.profile);
       this.lifecycle.schedule(r.id, r.state === 'active' ? r.t1 : r.t0);
     }
     for (const row of this.store.nodeReports()) {
@@ -286,21 +294,6 @@ export class Scheduler {
 
   // ------------------------------------------------------------ helpers
 
-  private addHolding(id: string, providerId: string, base: number): void {
-    const before = this.heldBase.get(id) ?? 0;
-    this.heldBase.set(id, base);
-    this.holding.set(providerId, (this.holding.get(providerId) ?? 0) - before + base);
-  }
-
-  private dropHolding(id: string, providerId: string): void {
-    const before = this.heldBase.get(id) ?? 0;
-    this.heldBase.delete(id);
-    this.holding.set(providerId, (this.holding.get(providerId) ?? 0) - before);
-  }
-
-  holdingOf(providerId: string): number {
-    return this.holding.get(providerId) ?? 0;
-  }
 
   /**
    * Records a state change in the write set; final states release everything
@@ -319,7 +312,7 @@ export class Scheduler {
     if (finalStates.includes(to)) {
       const id = r.id;
       ws.whenDurable(() => this.index.release(id));
-      this.dropHolding(r.id, r.providerId);
+      this.billing.release(r.id, r.providerId);
       this.live.delete(r.id);
       if (writeRow) ws.holds(r.id, null, false, null);
     }
@@ -380,10 +373,10 @@ export class Scheduler {
       const rows = this.store.holdsOf(r.id);
       this.live.set(r.id, stored);
       this.index.place(r.id, stored.nodeId, rows.length ? profileOfHolds(rows) : stored.profile, this.isIsp(stored.providerId));
-      this.addHolding(r.id, stored.providerId, basePrice(stored.profile, this.config.pricing.rates));
+      this.billing.hold(r.id, stored.providerId, stored.profile);
     } else {
       this.index.release(r.id);
-      this.dropHolding(r.id, r.providerId);
+      this.billing.release(r.id, r.providerId);
       this.live.delete(r.id);
     }
   }
@@ -449,7 +442,6 @@ export class Scheduler {
     }
     const now = this.now();
     const decision = this.decision(providerId, req, now);
-    const base = basePrice(req.profile, this.config.pricing.rates);
     const r: Reservation = {
       id: `r-${this.nextNumber++}`,
       providerId,
@@ -462,7 +454,7 @@ export class Scheduler {
       state: 'requested',
       cloudletId: decision.chosen?.cloudletId ?? null,
       nodeId: decision.chosen?.nodeId ?? null,
-      price: tieredPrice(this.holdingOf(providerId), base, this.config.pricing.tiers),
+      price: this.billing.price(providerId, req.profile),
       paid: 0,
       createdAt: now,
       updatedAt: now,
@@ -475,7 +467,7 @@ export class Scheduler {
     ws.transition(r.id, { at: now, from: null, to: 'requested', actor: actor.name, reason: 'requested' });
     ws.audit(this.audit.next(now, actor, 'reservation.requested', r.id, `${req.requestorPopId} ${new Date(req.t0).toISOString()}..${new Date(req.t1).toISOString()}, ${req.profile.length} sub-slot(s), ${req.service.program}`));
     this.index.place(r.id, decision.chosen.nodeId, r.profile, this.isIsp(providerId));
-    this.addHolding(r.id, providerId, base);
+    this.billing.hold(r.id, providerId, r.profile);
     this.live.set(r.id, r);
     this.transition(ws, r, 'pending_approval', systemActor, `admitted: ${decision.reason}`, false);
     const auto = this.config.approval.autoApproveAll || this.config.approval.autoApprove.includes(providerId);
@@ -654,7 +646,7 @@ export class Scheduler {
       if (!holdingStates.includes(r.state) || r.state === 'confirming') {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
-      const refund = this.cancelRefund(r, this.now());
+      const refund = this.billing.cancelRefund(r, this.now());
       await this.end(r, 'cancelled', actor, reason, refund);
       return { reservation: { ...r }, refund };
     });
@@ -710,7 +702,7 @@ export class Scheduler {
     }
     const ws = this.store.begin();
     const at = this.now();
-    const { charge, refund, fine, priceDelta } = this.resizeMoney(r, old, profile, from, at);
+    const { charge, refund, fine, priceDelta } = this.billing.resize(r, old, profile, from, at);
     const when = new Date(from).toISOString();
     if (charge > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'charge', amount: charge, note: `grown from ${when}` });
     if (fine > 0) ws.ledger({ at, providerId: r.providerId, reservationId: id, kind: 'fine', amount: fine, note: `shrunk while running from ${when}` });
@@ -719,17 +711,12 @@ export class Scheduler {
     r.paid = roundMoney(r.paid + charge - refund + fine);
     r.profile = profile;
     r.updatedAt = at;
-    this.addHolding(id, r.providerId, basePrice(profile, this.config.pricing.rates));
+    this.billing.hold(id, r.providerId, profile);
     ws.updateReservation(r).holds(id, node.id, isp, profile);
     ws.whenDurable(() => this.index.place(id, node.id, profile, isp));
     ws.audit(this.audit.next(at, actor, 'reservation.resize', id, `${reason}: from ${new Date(from).toISOString()} ${JSON.stringify(capacity)} (charge ${charge}, refund ${refund}, fine ${fine})`));
     await this.commit(ws, r);
     return { reservation: { ...r }, charge, refund, fine };
-  }
-
-  /** F * (tB - tC) / (tB - tA): tA when it was reserved, tB its start, tC now; nothing unless charged and not started. */
-  private cancelRefund(r: Reservation, at: number): number {
-    return r.state === 'scheduled' ? cancellationRefund(r.paid, r.createdAt, r.t0, at) : 0;
   }
 
   /** The new profile of a resize from `fromAt` (default: the next slot) to t1, checked to fit on its node. */
@@ -760,29 +747,6 @@ export class Scheduler {
     return { from, profile, node, isp };
   }
 
-  /**
-   * What a resize costs: growing is charged at the tiered price (once paid for),
-   * shrinking a running VI costs a fine, shrinking before the start is refunded
-   * like a partial cancellation. `priceDelta` changes the quoted price.
-   */
-  private resizeMoney(r: Reservation, old: Profile, profile: Profile, from: number, at: number): { charge: number; refund: number; fine: number; priceDelta: number } {
-    const rates = this.config.pricing.rates;
-    const delta = basePrice(profile, rates, from, r.t1) - basePrice(old, rates, from, r.t1);
-    const oldTotal = basePrice(old, rates);
-    const paid = r.state === 'scheduled' || r.state === 'active';
-    if (delta > 0) {
-      const grown = tieredPrice(this.holdingOf(r.providerId), delta, this.config.pricing.tiers);
-      return { charge: paid ? grown : 0, refund: 0, fine: 0, priceDelta: grown };
-    }
-    if (delta < 0) {
-      if (r.state === 'active') return { charge: 0, refund: 0, fine: shrinkFine(-delta, this.config.pricing.shrinkFine), priceDelta: 0 };
-      const releasedPrice = oldTotal > 0 ? roundMoney((r.price * -delta) / oldTotal) : 0;
-      const refund = r.state === 'scheduled' ? cancellationRefund(releasedPrice, r.createdAt, r.t0, at) : 0;
-      return { charge: 0, refund, fine: 0, priceDelta: -releasedPrice };
-    }
-    return { charge: 0, refund: 0, fine: 0, priceDelta: 0 };
-  }
-
   /** What cancel or resize would charge, refund or fine now, without doing it (for confirmation dialogs). */
   quote(id: string, q: { action: 'cancel' } | { action: 'resize'; capacity: Resources; from?: number | undefined }): { charge: number; refund: number; fine: number } {
     const r = this.mustGet(id);
@@ -791,10 +755,10 @@ export class Scheduler {
       if (!holdingStates.includes(r.state) || r.state === 'confirming') {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
-      return { charge: 0, refund: this.cancelRefund(r, at), fine: 0 };
+      return { charge: 0, refund: this.billing.cancelRefund(r, at), fine: 0 };
     }
     const { from, profile } = this.resizePlan(r, q.capacity, q.from);
-    const { charge, refund, fine } = this.resizeMoney(r, r.profile, profile, from, at);
+    const { charge, refund, fine } = this.billing.resize(r, r.profile, profile, from, at);
     return { charge, refund, fine };
   }
 
@@ -822,51 +786,26 @@ export class Scheduler {
       shortfall: d.shortfall,
       candidates: d.candidates,
       headroom: headroomNode ? { nodeId: headroomNode, points: this.index.headroom(headroomNode, req.t0, req.t1, req.isp) } : null,
-      price: tieredPrice(this.holdingOf(req.providerId), basePrice(req.profile, this.config.pricing.rates), this.config.pricing.tiers),
+      price: this.billing.price(req.providerId, req.profile),
     };
   }
 
-  /**
-   * A controller's periodic report: node resources and health, VIs that
-   * changed state (a crash or an operator's terminate at the cloudlet ends the
-   * reservation here too), and operator actions taken at the cloudlet, which
-   * join this audit chain once each however often they are resent.
-   */
+  /** A controller's periodic report (controllerReports.ts), then the hub's view of the cloudlet. */
   async report(cloudletId: string, report: ControllerReport): Promise<void> {
-    const cloudlet = this.inventory.cloudletById.get(cloudletId);
-    if (!cloudlet) throw new NotFound(`no cloudlet "${cloudletId}"`);
-    report.nodes.forEach((n, i) => {
-      const node = this.inventory.nodeById.get(n.nodeId);
-      if (!node || node.cloudletId !== cloudletId) {
-        throw new Invalid(`params.nodes[${i}].nodeId: "${n.nodeId}" is not a node of cloudlet ${cloudletId} (its nodes: ${cloudlet.nodes.map((x) => x.id).slice(0, 12).join(', ')})`);
-      }
-    });
-    const ws = this.store.begin();
-    for (const n of report.nodes) ws.nodeReport(n.nodeId, cloudletId, report.at, n.total, n.available, n.health);
-    for (const e of [...(report.audit ?? [])].sort((a, b) => a.seq - b.seq)) {
-      if (e.seq <= (this.forwardedAudit.get(cloudletId) ?? 0)) continue;
-      const entry = this.audit.next(this.now(), { name: `${e.actor} @ ${cloudletId}`, role: e.role }, `controller.${e.action}`, e.target, `${e.reason} (at ${new Date(e.at).toISOString()})`);
-      ws.audit(entry).forwardedAudit(cloudletId, e.seq, entry.seq);
-      this.forwardedAudit.set(cloudletId, e.seq);
-    }
-    // Committed first, so the audit entries reach the store in chain order.
-    const reported = this.commit(ws);
-    const actor = { name: `controller of ${cloudletId}`, role: 'controller' };
-    // A VI that ended waits its turn behind any change to its reservation in progress.
-    const ended = (report.vis ?? [])
-      .filter((vi) => (vi.state === 'failed' || vi.state === 'terminated') && this.live.get(vi.reservationId)?.cloudletId === cloudletId)
-      .map((vi) =>
-        this.queue.run(vi.reservationId, async () => {
-          const r = this.live.get(vi.reservationId);
-          if (!r || r.cloudletId !== cloudletId || r.state !== 'active') return;
-          const end = this.store.begin();
-          if (vi.state === 'failed') this.transition(end, r, 'failed', actor, `the VI failed on node ${vi.nodeId}: ${vi.reason}`);
-          else this.transition(end, r, 'terminated', actor, `terminated at the cloudlet: ${vi.reason}`);
-          await this.commit(end, r);
-        }),
-      );
-    await Promise.all([reported, ...ended]);
+    await this.reports.take(cloudletId, report);
     this.hub.report(cloudletId, report);
+  }
+
+  /** A VI that ended at its cloudlet ends its active reservation, in its turn behind any change in progress. */
+  private endFromCloudlet(reservationId: string, cloudletId: string, to: 'failed' | 'terminated', actor: Actor, reason: string): Promise<void> {
+    if (this.live.get(reservationId)?.cloudletId !== cloudletId) return Promise.resolve();
+    return this.queue.run(reservationId, async () => {
+      const r = this.live.get(reservationId);
+      if (!r || r.cloudletId !== cloudletId || r.state !== 'active') return;
+      const ws = this.store.begin();
+      this.transition(ws, r, to, actor, reason);
+      await this.commit(ws, r);
+    });
   }
 
   /** Verifies the chain after `from` (default: all of it), at most `maxEntries` of it (audit.ts AuditVerifier). */
