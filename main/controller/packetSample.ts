@@ -8,8 +8,10 @@
  * file or datagram.
  */
 
-export type SampleDirection = 'to_vi' | 'from_vi';
-export type SampleVerdict = 'to_vi' | 'legacy' | 'drop' | 'forward' | 'spoofing' | 'policed';
+import type { PacketSample } from '../../native/dataplane.ts';
+
+export type SampleDirection = PacketSample['direction'];
+export type SampleVerdict = PacketSample['verdict'];
 
 export const SAMPLE_DIRECTIONS: readonly SampleDirection[] = ['to_vi', 'from_vi'];
 export const SAMPLE_VERDICTS: readonly SampleVerdict[] = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'];
@@ -17,28 +19,12 @@ export const SAMPLE_VERDICTS: readonly SampleVerdict[] = ['to_vi', 'legacy', 'dr
 /** At most this many bytes of the inner Ethernet frame travel with a sample (the pcapng snaplen). */
 export const MAX_CAPTURED_BYTES = 256;
 
-export interface PacketSample {
-  /** ms since the epoch, integer. */
-  at: number;
-  /** ns within that ms, 0..999999. */
-  ns: number;
-  viId: string;
-  ruleId: string;
-  direction: SampleDirection;
-  verdict: SampleVerdict;
-  /** VXLAN network identifier the packet arrived with or leaves with (24 bits). */
-  vni: number;
-  /** Length of the inner Ethernet frame on the wire (no FCS: VXLAN carries none). */
-  wireLength: number;
-  /** 1-in-N. */
-  samplingRate: number;
-  /** Packets the rule could have sampled so far (cumulative, sFlow sample_pool). */
-  samplePool: number;
-  /** Samples the data plane lost for lack of room so far (cumulative, sFlow drops). */
-  drops: number;
-  /** Up to MAX_CAPTURED_BYTES from the start of the inner Ethernet header. */
-  bytes: Uint8Array;
-}
+/**
+ * The sample itself is declared once, by the data plane that produces it
+ * (native/dataplane.ts); the controller names its VI and rule ids
+ * (dataPath.ts) before any consumer sees it.
+ */
+export type { PacketSample };
 
 const isUint = (n: unknown, max: number): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max;
 
