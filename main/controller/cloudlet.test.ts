@@ -74,7 +74,7 @@ describe('prepare, commit and abort from local truth', () => {
   test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
     expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
     expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
-    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor)' });
+    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor, forward)' });
     await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
     expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
   });
