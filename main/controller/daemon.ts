@@ -107,6 +107,7 @@ export class ControllerDaemon {
           report: {
             at: this.now(),
             nodes: this.cloudlet.views.nodeReports(),
+            programs: this.supervisor.programs(),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },

@@ -230,6 +230,8 @@ export const ControllerReportSchema = z.strictObject({
   vis: z.array(ViReportSchema).max(10_000).optional(),
   /** Operator actions not yet acknowledged by the scheduler (resent until a report succeeds). */
   audit: z.array(ForwardedAuditSchema).max(256).optional(),
+  /** The service programs this cloudlet can run (optional: older controllers do not say). */
+  programs: z.array(IdSchema).max(256).optional(),
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 

@@ -205,6 +205,8 @@ export class AdmissionIndex {
   decide(req: AdmissionRequest, options: DecideOptions = {}): Decision {
     const explain = options.explain ?? false;
     const candidates: CloudletVerdict[] = [];
+    /** Why cloudlets were passed over, for a refusal that no cloudlet could even be considered. */
+    const skipped: string[] = [];
     const peak = [0, 0, 0, 0];
     for (const s of req.profile) {
       const v = vec(s.capacity);
@@ -240,6 +242,7 @@ export class AdmissionIndex {
       };
       const skip = this.skipReason(cloudlet, distanceMs, req, peak, options, miss);
       if (skip) {
+        if (skipped.length < 4) skipped.push(`${cloudlet.id} ${skip}`);
         if (explain) candidates.push({ ...verdict, skipped: skip });
         continue;
       }
@@ -277,7 +280,10 @@ export class AdmissionIndex {
         };
       }
     }
-    if (!miss.shortfall) return { chosen: null, reason: 'no cloudlet could be considered', shortfall: null, refusal: 'no-candidate', candidates };
+    if (!miss.shortfall) {
+      const why = skipped.length ? `: ${skipped.join('; ')}${order.length > skipped.length ? '; ...' : ''}` : '';
+      return { chosen: null, reason: `no cloudlet could be considered${why}`, shortfall: null, refusal: 'no-candidate', candidates };
+    }
     const s = miss.shortfall;
     return {
       chosen: null,

@@ -67,3 +67,30 @@ test("operator actions at a controller join the scheduler's audit chain once, ac
   expect(await actions(op2)).toHaveLength(2);
   expect((await op2.call('audit.verify', {})).ok).toBe(true);
 });
+
+test("admission knows each cloudlet's programs from its reports: a cloudlet without the program is passed over, and a program nobody offers is refused with what is offered", async () => {
+  const config = testConfig();
+  const r = await start(config);
+  const cA = await client(r, tokens.cA);
+  const cC = await client(r, tokens.cC);
+  await cA.call('controller.hello', {});
+  await cC.call('controller.hello', {});
+  await cA.call('controller.report', { at: Date.now(), nodes: nodes(8), programs: ['monitor', 'forward'] });
+  await cC.call('controller.report', { at: Date.now(), nodes: [{ nodeId: 'c1', total: node(8), available: node(8), health: 'up' }], programs: ['monitor', 'ids'] });
+  const cD = await client(r, tokens.cD);
+  await cD.call('controller.hello', {});
+  await cD.call('controller.report', { at: Date.now(), nodes: [{ nodeId: 'd1', total: node(8), available: node(8), health: 'up' }], programs: ['monitor'] });
+  const p1 = await client(r, tokens.p1);
+  const t0 = Math.ceil(Date.now() / config.slotMs) * config.slotMs + 2 * hour;
+  const ids = { mode: 'transparent' as const, program: 'ids', args: {}, rules: [] };
+  // cA is closest to A, but only cC runs ids.
+  const placed = await p1.call('reservation.request', request(t0, t0 + hour, 1, { service: ids }));
+  expect(placed).toMatchObject({ state: 'pending_approval', cloudletId: 'cC' });
+  const nobody = await p1.call('reservation.request', request(t0, t0 + hour, 1, { service: { ...ids, program: 'nosuch' }, preferredCloudletId: 'cA' }));
+  expect(nobody.state).toBe('declined');
+  expect(nobody.reason).toContain('cA does not offer program "nosuch" (offers: monitor, forward)');
+  expect(nobody.reason).toContain('cC does not offer program "nosuch" (offers: monitor, ids)');
+  const explained = await p1.call('admission.explain', { request: request(t0, t0 + hour, 1, { service: ids }) });
+  expect(explained.candidates.find((c) => c.cloudletId === 'cA')?.skipped).toBe('does not offer program "ids" (offers: monitor, forward)');
+  await closeAll();
+});

@@ -45,6 +45,8 @@ export interface CloudletLive {
   lastReportAt: number | null;
   status: CloudletStatus;
   nodes: Map<string, NodeReportView>;
+  /** The programs its controller last said it can run; null until it says. */
+  programs: readonly string[] | null;
 }
 
 export class ControllerHub {
@@ -72,7 +74,7 @@ export class ControllerHub {
     this.now = options.now;
     this.onStatus = options.onStatus;
     for (const id of options.cloudletIds) {
-      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map() });
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null });
     }
   }
 
@@ -164,6 +166,7 @@ export class ControllerHub {
       else this.down.delete(n.nodeId);
     }
     c.lastReportAt = at;
+    if (report.programs) c.programs = report.programs;
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);

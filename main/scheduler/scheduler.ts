@@ -341,9 +341,15 @@ export class Scheduler {
     }
   }
 
-  private skipOptions(): DecideOptions {
+  /** Cloudlets and nodes that cannot take work now; with a program, also cloudlets whose controller said it cannot run it. */
+  private skipOptions(program?: string): DecideOptions {
     return {
-      cloudletSkip: (id) => (this.hub.view(id)?.status === 'stale' ? `stale: no report from its controller for over ${this.config.staleAfterMs} ms` : null),
+      cloudletSkip: (id) => {
+        const view = this.hub.view(id);
+        if (view?.status === 'stale') return `stale: no report from its controller for over ${this.config.staleAfterMs} ms`;
+        if (program && view?.programs && !view.programs.includes(program)) return `does not offer program "${program}" (offers: ${view.programs.join(', ') || 'none'})`;
+        return null;
+      },
       // Most of the time no node is down: then there is nothing to ask per node.
       nodeSkip: this.hub.downNodes === 0 ? undefined : (nodeId) => {
         const node = this.inventory.nodeById.get(nodeId);
@@ -413,7 +419,7 @@ export class Scheduler {
   /** The admission decision for a request (validation, then the index), without recording anything. */
   decision(providerId: string, req: ReservationRequest, now = this.now()): Decision {
     checkRequest(req, providerId, this.requestRules(now));
-    return this.index.decide(this.admissionRequest(providerId, req), this.skipOptions());
+    return this.index.decide(this.admissionRequest(providerId, req), this.skipOptions(req.service.program));
   }
 
   /**
@@ -541,7 +547,7 @@ export class Scheduler {
       tried.add(cloudletId);
       void this.tell(cloudletId, { kind: 'abort', reservationId: id, reason: outcome.reason });
       // Its own hold stays put while deciding: it is on a cloudlet the decision excludes.
-      const next = this.index.decide(this.admissionRequest(r.providerId, r), { ...this.skipOptions(), excludeCloudlets: tried });
+      const next = this.index.decide(this.admissionRequest(r.providerId, r), { ...this.skipOptions(r.service.program), excludeCloudlets: tried });
       const ws = this.store.begin();
       if (!next.chosen) {
         this.transition(ws, r, 'failed', actor, `${cloudletId}: ${outcome.reason}; no other cloudlet can host it (${next.reason})`);
@@ -766,18 +772,18 @@ export class Scheduler {
 
   explainRequest(providerId: string, req: ReservationRequest): Explanation {
     checkRequest(req, providerId, this.requestRules(this.now()));
-    return this.explanation(this.admissionRequest(providerId, req));
+    return this.explanation(this.admissionRequest(providerId, req), req.service.program);
   }
 
   /** Why a stored reservation is where it is: its own hold is set aside while it is re-decided. */
   explainReservation(id: string): Explanation {
     const r = this.mustGet(id);
-    return this.explanation(this.admissionRequest(r.providerId, r), id);
+    return this.explanation(this.admissionRequest(r.providerId, r), r.service.program, id);
   }
 
   /** The full analysis; for a stored reservation (`absent`), as if its own hold were not there. */
-  private explanation(req: AdmissionRequest, absent?: string): Explanation {
-    const d: Decision = this.index.decide(req, { ...this.skipOptions(), explain: true, ...(absent ? { absent } : {}) });
+  private explanation(req: AdmissionRequest, program: string, absent?: string): Explanation {
+    const d: Decision = this.index.decide(req, { ...this.skipOptions(program), explain: true, ...(absent ? { absent } : {}) });
     const headroomNode = d.chosen?.nodeId ?? d.candidates.find((c) => c.nodes.length > 0)?.nodes[0]?.nodeId;
     return {
       decision: d.chosen ? 'admitted' : 'declined',
