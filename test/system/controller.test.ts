@@ -165,7 +165,10 @@ describe('cloudlet controller with real VIs', () => {
       ['vi.restrict', 'noc-alice', 'c1/c1-n1/vi-r1'],
       ['vi.terminate', 'noc-alice', 'c1/c1-n1/vi-r1'],
     ]);
-    await waitFor('the audit entries forwarded', () => s.reports.some((r) => r.report.audit?.some((a) => a.action === 'vi.terminate' && a.reason === 'malware command and control')));
+    // The terminate's entry carries the sealed evidence (none sampled here: no data plane) and its SHA-256.
+    await waitFor('the audit entries forwarded', () =>
+      s.reports.some((r) => r.report.audit?.some((a) => a.action === 'vi.terminate' && /^malware command and control \(evidence: 0 sampled packets in \S+\.pcapng, sha256 [0-9a-f]{64}\)$/.test(a.reason))),
+    );
     await waitFor('forwarded marked', async () => (await op.call('audit.list', {})).entries.every((e) => e.forwarded));
 
     // Viewers read but may not act.

@@ -56,7 +56,7 @@ describe('the bundles run on their own (as the packaged app runs them)', () => {
     try {
       const up = pcctl('lab', 'up', '--topology', 'deterlab');
       expect(up.status, up.stderr).toBe(0);
-      const status = pcctl('lab', 'status', '--json');
+      const status = pcctl('lab', 'status', '--topology', 'deterlab', '--json');
       expect(status.status, status.stderr).toBe(0);
       expect(JSON.parse(status.stdout)).toMatchObject({ up: true, scheduler: { cloudlets: [{ id: 'C1', connected: true }, { id: 'C2', connected: true }] } });
     } finally {

@@ -233,8 +233,11 @@ describe('scheduler invariants under concurrent random operations, kill -9 and r
       expect([...problems.values()].slice(0, 20)).toEqual([]);
       expect(sweeps).toBeGreaterThan(10);
       expect((await op.call('audit.verify', {})).ok).toBe(true);
-      const states = new Set((await op.call('reservation.list', { limit: 10_000 })).reservations.map((r) => r.state));
-      // The run reached every corner: refusals, confirmations, running VIs and their ends.
+      const statesNow = async (): Promise<Set<string>> => new Set((await op.call('reservation.list', { limit: 10_000 })).reservations.map((r) => r.state));
+      // The run reached every corner: refusals, confirmations, running VIs and their ends (a slow
+      // machine may take a little longer to bring the first running VI to its end time).
+      await expect.poll(async () => (await statesNow()).has('expired'), { timeout: 30_000, interval: 500 }).toBe(true);
+      const states = await statesNow();
       for (const s of ['declined', 'cancelled', 'scheduled', 'expired']) expect(states).toContain(s);
       for (const kind of ['prepare', 'start', 'resize', 'stop']) expect(told[kind] ?? 0, `${kind} commands`).toBeGreaterThan(0);
 
