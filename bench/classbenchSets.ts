@@ -18,10 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLASSBENCH_FAMILIES } from '../native/test/classbenchGenerator.ts';
 
-export const CLASSBENCH_FAMILIES = [
-  'acl1', 'acl2', 'acl3', 'acl4', 'acl5', 'fw1', 'fw2', 'fw3', 'fw4', 'fw5', 'ipc1', 'ipc2',
-] as const;
 export const generatedSetsDir = fileURLToPath(new URL('./classbench-sets/', import.meta.url));
 
 const SIZES: Record<string, number> = { '1k': 1000, '10k': 10000 };

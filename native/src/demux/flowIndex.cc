@@ -107,6 +107,12 @@ constexpr unsigned kMaxCutBits = 8;    // at most 256 children per node
 constexpr unsigned kMaxDepth = 24;
 constexpr double kSpaceFactor = 4.0;   // HiCuts spfac: children may hold 4x the parent's rules
 constexpr unsigned kSmallAddressBits = 16;  // an address range of at most 2^16 is "narrow"
+// A cut's non-empty children must hold kMinFill rule copies on average (half
+// a leaf chunk). Rules that are exact in the cut dimension (/32 addresses)
+// replicate nothing, so spfac alone lets every level take 256 children: fw2
+// and ipc2 then built 5,000-8,000 leaves of one or two rules, each padded to
+// a 576-byte chunk, and every lookup missed the cache (README.md).
+constexpr size_t kMinFill = kLeafLanes / 2;
 
 // log2 of each dimension's full width (dims are aligned power-of-two boxes).
 constexpr std::array<uint8_t, parse::kDimCount> kDimBits = {32, 32, 17, 17, 9};
@@ -191,12 +197,15 @@ class FlowIndex::Builder {
           --diff[last + 1];
         }
         if (static_cast<double>(sum + children) > kSpaceFactor * static_cast<double>(n) && k > 1) continue;
-        size_t maxChild = 0;
+        size_t maxChild = 0, nonEmpty = 0;
         int64_t running = 0;
         for (size_t c = 0; c < children; ++c) {
           running += diff[c];
           maxChild = std::max<size_t>(maxChild, static_cast<size_t>(running));
+          nonEmpty += running > 0;
         }
+        // Too many children for the rules: fewer, fuller ones (see kMinFill).
+        if (k > 1 && nonEmpty * kMinFill > sum) continue;
         if (maxChild < bestMax || (maxChild == bestMax && bestDim != parse::kDimCount && sum < bestSum)) {
           bestDim = d;
           bestBits = k;
