@@ -163,7 +163,9 @@ function runDpdk(dir: string, alg: string, headers: number, iter: number): DpdkR
     `--alg=${alg}`, `--iter=${iter}`, '--verbose=0',
   ];
   // `times` prints the shell's, then its children's, user and system time.
-  const res = spawnSync('sh', ['-c', `"$@" > "${join(dir, 'out')}" 2>&1; times`, 'sh', 'dpdk-test-acl', ...args], { encoding: 'utf8', timeout: 300_000 });
+  // The timeout is wall time, generous: on a shared machine a run of 30 s of
+  // CPU took over 300 s (the old limit, which silently dropped fw1's DPDK figure).
+  const res = spawnSync('sh', ['-c', `"$@" > "${join(dir, 'out')}" 2>&1; times`, 'sh', 'dpdk-test-acl', ...args], { encoding: 'utf8', timeout: 3_600_000 });
   // It may crash while tearing down EAL after printing its result; the result line is what counts.
   const m = /([\d.]+) pkt\/sec/.exec(readFileSync(join(dir, 'out'), 'utf8'));
   const children = res.stdout.trim().split('\n')[1] ?? '';
