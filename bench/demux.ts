@@ -54,6 +54,7 @@ const DPDK_BUILD_SHARE = 4;    // classifying CPU time >= 4x the build's
 const DPDK_MIN_SECONDS = 1;
 const DPDK_MAX_SECONDS = 30;   // per run, whatever the build costs
 const DPDK_REPEATS = 2;
+const MISMATCH_SAMPLE = 3000;  // headers checked against the linear scan on every path
 
 interface Row {
   ruleset: string;
@@ -72,6 +73,7 @@ interface Row {
   headers: number;
   path: string;
   per_path_mpps: Record<string, number>;
+  mismatches: Record<string, number>;  // against the linear scan, on MISMATCH_SAMPLE headers, per path
   dpdk_per_alg_mpps: Record<string, number | null>;
   build_ms: number;
   index: object;
@@ -264,6 +266,19 @@ try {
     const oracle = new NaiveMatcher();
     oracle.addMany(ids, set.rules);
     const naive = measureNaive(oracle, headers);
+    // The speed figures count only if the answers are right: a sample of the
+    // trace against the linear scan, on every path this CPU has.
+    const sample = headers.slice(0, MISMATCH_SAMPLE);
+    const want = sample.map((h) => oracle.match(ipv4Header(h.src, h.dst, h.sport, h.dport, h.proto)));
+    const sampleFrames = packFrames(sample.map((h) => buildFrame(ipv4Header(h.src, h.dst, h.sport, h.dport, h.proto))));
+    const mismatches: Record<string, number> = {};
+    for (const p of demuxPaths()) {
+      setDemuxPath(p);
+      const got = new ClassifyResult(sample.length);
+      table.classify(sampleFrames.buffer, sampleFrames.offsets, sampleFrames.lengths, got);
+      mismatches[p] = want.filter((id, i) => got.ruleIds[i] !== id).length;
+    }
+    setDemuxPath(startPath);
 
     const perAlg: Record<string, number | null> = {};
     let dpdkBest: DpdkRate | null = null;
@@ -293,10 +308,10 @@ try {
       dpdk_spread: dpdkBest?.spread ?? null, dpdk_iterations: dpdkBest?.iterations ?? null, dpdk_build_seconds: dpdkBest?.buildSeconds ?? null,
       naive_mpps: naive,
       trace: traceKind, headers: headers.length, path: startPath, per_path_mpps: perPath, dpdk_per_alg_mpps: perAlg,
-      build_ms: Math.round(buildMs), index: s.index,
+      build_ms: Math.round(buildMs), index: s.index, mismatches,
     });
     const last = rows[rows.length - 1];
-    if (last) console.error(`${last.ruleset}: ${last.mpps.toFixed(2)} Mpps (DPDK ${last.dpdk_mpps?.toFixed(2) ?? '-'} ${last.dpdk_alg ?? ''}); wall ${last.wall_mpps.toFixed(2)} vs ${last.dpdk_wall_mpps?.toFixed(2) ?? '-'}`);
+    if (last) console.error(`${last.ruleset}: ${last.mpps.toFixed(2)} Mpps (DPDK ${last.dpdk_mpps?.toFixed(2) ?? '-'} ${last.dpdk_alg ?? ''}); wall ${last.wall_mpps.toFixed(2)} vs ${last.dpdk_wall_mpps?.toFixed(2) ?? '-'}; mismatches ${JSON.stringify(mismatches)}`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
