@@ -45,9 +45,13 @@ function ipv4(text: string): number {
 
 /** Parses a ClassBench filter file; line 1 gets the highest priority and every rule sends to VI (line index + 1). */
 export function loadRuleSet(path: string, name = path.split('/').pop() ?? path): RuleSet {
+  return rulesFromLines(readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('@')), name);
+}
+
+/** Rules from ClassBench filter lines (each starting with '@'), as loadRuleSet reads them. */
+export function rulesFromLines(lines: readonly string[], name: string): RuleSet {
   const rules: DemuxRule[] = [];
   const numeric: NumericRule[] = [];
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.startsWith('@'));
   lines.forEach((line, index) => {
     const f = line.slice(1).split('\t');
     const [src = '', dst = '', sp = '', dp = '', proto = ''] = f;

@@ -1,7 +1,9 @@
 // The flow table at 100,000 rules: every shared ClassBench 10K set (two
 // independent instances each, minus their catch-alls) plus random 5-tuple
 // rules. The index must stay bounded in memory and agree with the linear
-// scan on ClassBench-trace headers, random headers and rule corners.
+// scan on ClassBench-trace headers, random headers and rule corners. And at
+// 10,000 host-to-host rules (the shape of ClassBench fw2 and ipc2), the index
+// must not fan out into one-rule leaves (issue 18, README.md in src/demux).
 import { describe, expect, it } from 'vitest';
 import { ClassifyResult, FlowTable } from '../demux.ts';
 import type { DemuxRule } from '../demux.ts';
@@ -57,4 +59,40 @@ describe('100,000 rules', () => {
     });
     expect(wrong).toBe(0);
   }, 180_000);
+});
+
+describe('10,000 host-to-host rules', () => {
+  it('build leaves of several rules each, not thousands of one-rule leaves, and match the linear scan', () => {
+    // Like fw2: /32 sources under one /8, /32 destinations under another, no
+    // ports (protocols 1-4), so cuts never replicate a rule.
+    const random = seededRandom(18);
+    const int = (n: number): number => Math.floor(random() * n);
+    const rules: DemuxRule[] = Array.from({ length: 10_000 }, (_, i) => ({
+      priority: 10_000 - i, action: 'to_vi', viId: 1,
+      match: { src: prefix((160 << 24) | int(2 ** 24), 32), dst: prefix((189 << 24) | int(2 ** 24), 32), ipProto: 1 + int(4) },
+    }));
+    const table = new FlowTable();
+    const ids = table.add(rules);
+    const index = table.stats().index;
+    console.log(`10K host rules: ${index.leaves} leaves, ${index.leafEntries} entries, depth ${index.maxDepth}, ${(index.bytes / 2 ** 20).toFixed(1)} MiB`);
+    // Before the fill bound: 1.2 entries per leaf (every leaf padded to a 16-lane chunk).
+    expect(index.leafEntries / index.leaves).toBeGreaterThanOrEqual(4);
+
+    const oracle = new NaiveMatcher();
+    oracle.addMany(ids, rules);
+    const headers = rules.slice(0, 3000).map((r, i) => {
+      const [s = '0.0.0.0', d = '0.0.0.0'] = [r.match.src, r.match.dst].map((p) => (p ?? '').split('/')[0]);
+      const ip = (t: string): number => t.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
+      // Half hit a rule exactly; half miss in the last address bit.
+      return ipv4Header(ip(s) ^ (i % 2), ip(d), 0, 0, r.match.ipProto ?? 1);
+    });
+    const b = packFrames(headers.map((h) => buildFrame(h)));
+    const result = new ClassifyResult(headers.length);
+    table.classify(b.buffer, b.offsets, b.lengths, result);
+    let wrong = 0;
+    headers.forEach((h, i) => {
+      if (oracle.match(h) !== result.ruleIds[i]) wrong++;
+    });
+    expect(wrong).toBe(0);
+  }, 120_000);
 });

@@ -1,10 +1,11 @@
 // Fuzzing in the test command: builds the libFuzzer targets in native/fuzz/
 // with clang under ASan and UBSan from the same plain C++ sources as the
-// addon, seeds them with the shared captures' frames and ClassBench rules,
-// and runs each for 30 s (decapFuzz, the data plane's decapsulate-and-
-// classify entry point, gets the same frames as VXLAN datagrams). A crash, a
-// sanitizer report or a disagreement between leaf-scan implementations (the
-// targets trap) fails the test.
+// addon, seeds them with the shared captures' frames and ClassBench rules
+// (the shared sets and every family our generator can draw), and runs each
+// for 30 s (decapFuzz, the data plane's decapsulate-and-classify entry point,
+// gets the same frames as VXLAN datagrams). A crash, a sanitizer report or a
+// disagreement between leaf-scan implementations (the targets trap) fails the
+// test.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeRules } from '../demux.ts';
 import type { DemuxRule } from '../demux.ts';
 import { classbenchDir, loadRuleSet, testdataDir } from './classbench.ts';
+import { CLASSBENCH_FAMILIES, familySet } from './classbenchGenerator.ts';
 import { buildFrame, ipv4Header } from './frameBuilder.ts';
 import { readCapture } from './pcapReader.ts';
 
@@ -86,12 +88,23 @@ function seedDatagrams(framesDir: string, dir: string): number {
 
 function seedRules(dir: string): number {
   const sets = ['acl1_1k', 'fw1_1k', 'ipc1_1k'].map((s) => loadRuleSet(`${classbenchDir}lyxocs-ruleSet/${s}`).rules);
+  // Every ClassBench family with a seed file (classbenchGenerator.ts): its
+  // first 96 rules make a tree with real cuts (leaves hold up to 64), few
+  // enough that the target's brute-force check keeps its pace; the 8-rule
+  // slices below make single leaves.
+  let n = 0;
+  for (const family of CLASSBENCH_FAMILIES) {
+    const rules = familySet(family, 1000)?.rules;
+    if (!rules) continue;
+    sets.push(rules);
+    writeFileSync(join(dir, `${family}-96`), encodeRules(rules.slice(0, 96)));
+    n++;
+  }
   const extra: DemuxRule[] = [
     { priority: 3, match: { src: '2001:db8::/32', dst: '2001:db8:1:2::/64', dstPort: { from: 1, to: 1024 } }, action: 'to_vi', viId: 2, sampleRate: 10 },
     { priority: 2, match: { vni: 42, inPort: 3, ipProto: 6 }, action: 'drop' },
     { priority: 1, match: { ethType: 0x0806 }, action: 'legacy' },
   ];
-  let n = 0;
   sets.forEach((rules, s) => {
     for (let i = 0; i + 8 <= rules.length && i < 400; i += 8) writeFileSync(join(dir, `cb${s}-${i}`), encodeRules(rules.slice(i, i + 8)));
     n += 50;

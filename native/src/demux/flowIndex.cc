@@ -1,80 +1,43 @@
 // Classifier: a few HiCuts-style cutting trees, rules partitioned by address
-// "largeness" (as EffiCuts / CutSplit do), with SIMD-scanned leaves.
+// "largeness" (as EffiCuts / CutSplit do), with SIMD-scanned leaves. The
+// measurements behind each choice, per ClassBench family results and the
+// experiments that did not help are in README.md (this folder).
 //
-// Why this design (all numbers measured on this machine type: AMD EPYC with
-// AVX-512, one core, CPU time, ClassBench 10K sets with de-duplicated,
-// shuffled traces; "JS" rows go through the JS API in batches of 256 with
-// counters on, the others through a C++ harness over the same sources):
-//
-// - Tuple space search (Open vSwitch) probes one hash table per tuple, and
-//   these sets have about 260 (fw1), 300 (acl1) and 700 (ipc1) distinct
-//   (prefix lengths, port kind, protocol mask) tuples. With priority-sorted
-//   subtables a packet that matches a low-priority rule still probes hundreds
-//   of tables; DPDK's rte_acl (a multi-bit trie) is the bar, and a few shallow
-//   trees with wide leaves are the way to a handful of cache lines per packet.
+// Design, and why:
+// - Tuple space search (Open vSwitch) probes one hash table per distinct
+//   (prefix lengths, port kind, protocol mask) tuple, hundreds on ClassBench
+//   sets, even for a packet that matches a low-priority rule. DPDK's rte_acl
+//   (a multi-bit trie) is the bar; a few shallow trees with wide leaves reach
+//   a packet's candidates in a handful of cache lines.
 // - One decision tree over all rules replicates every rule with a wide
-//   address into most children. Partitioning by which address is narrow
-//   (a range of at most 2^16 addresses) gives at most three trees whose cuts
-//   never split the wide field. At 100,000 rules (all shared 10K sets plus
-//   random 5-tuples) the index is 68 MB (51 MB since binth 64), builds in
-//   0.3 s and classifies 8 Mpps; that needed one more rule: a cut must
-//   shrink its largest child by 1/16, else near-identical rules recursed to
-//   the depth limit (400 MB, 3.3 s before).
-// - Leaves of up to 64 rules in 576-byte chunks of 16 (leafScan.h): one
-//   AVX-512 step tests 16 rules on all fields. Chunks with 16-bit port,
-//   protocol and eth_type lanes took ipc1/acl3/fw1 from 7.5/8.4/12.3 Mpps
-//   (ten separate 32-bit arrays per leaf) to 12.4/12.5/17.6. Keeping rule
-//   records off the scan's critical path (eth_type lanes plus a per-entry
-//   verify flag) and per-thread counter shards gave another 15-20%.
-// - Per-packet walks were bound by branch mispredictions, not memory: the
-//   child arrays are small (14-68 KB for the 10K sets), yet walking alone
-//   cost 25-50 ns a packet, half that on a trace of 512 packets the
-//   predictor learns. Every walk ends in a mispredicted loop exit that
-//   resolves only when its last child load does, so the walks of one packet
-//   and of the next ones run one after another. LookupBatch walks all trees
-//   for 8 packets at once with masks instead of branches (a finished walk
-//   steps on a park node and keeps its leaf), then scans packet by packet:
-//   walk-only time fell 40-50% (acl3 49 -> 31 ns). Note that gcc compiles
-//   `inner ? a : b` in that loop into jumps; the masks are what made it work.
-//   That is likely why the earlier interleaving attempts lost (level by
-//   level over 64 packets with prefetch: ipc1 7.8 vs 9.7; AMAC with 8
-//   lookups in flight: 6.6 vs 12.0).
-// - With cheap walks the leaf scan dominates; it now tests up to four chunks
-//   without a branch per chunk (leafScan.cc) and a leaf records its best
-//   position so the lookup skips it without touching a chunk. Then binth 64
-//   beat 32 (before: 32 beat 16 and 24): C++ harness acl1/ipc1/acl3/fw1
-//   Mpps, base 19.9/12.0/13.1/20.3; batched walk 21.0/12.5/14.7/19.3
-//   (+6/+4/+12/-5%); plus leaf best position and the 4-chunk scan
-//   21.1/13.5/14.5/19.2; plus binth 64 24.8/14.9/16.4/19.3 (96 and 128 help
-//   acl1/acl3 a little more but cost ipc1). Fixed-depth walks without the
-//   per-round "all arrived?" test, groups of 16, prefetching each found
-//   leaf's first chunk (2, 4 or 9 lines), scanning tree by tree across the
-//   group instead of packet by packet, and walking the later trees only for
-//   packets the first tree left unsettled were all slower.
-// - Terminal nodes that are their own child (see Node encoding) replaced the
-//   masks and the park node: a level is now load node, load dim, load child.
-//   C++ harness 25.6/15.2/17.0/20.6 Mpps (+4/+4/+4/+6%); JS runs below.
-//   After that, no better: walk groups of 4 or 16 (-3 to -7%); scanning 2,
-//   3 or 8 chunks per branch instead of 4 (mixed, -6 to +3%); always
-//   testing 4 chunks, with masked loads (-8 to -20%) or over 3 padding
-//   chunks at the end of chunks_ (-5 to -20%): the scan is bound by the
-//   chunk lines it loads, not by its branches, and skipping the eth_type
-//   line altogether (an upper bound for packing it away) gained only 1-3%.
-//   Fetching the classify() arguments with one napi_get_typedarray_info
-//   each cut a call from 460 to 275 ns, under 1 ns a packet: within noise.
-// - spfac 2 or 8, 10- to 16-bit cuts, partition thresholds 2^12 to 2^24,
-//   huge pages, per-subtree best-position pruning and next-chunk prefetch
-//   were all within noise or slower (measured with binth 32, per-packet
-//   walks). So was dropping the 1/16 shrink rule (ipc1 +4%, acl3 -6%).
-// - Result (JS, bench/demux.ts, median of 7; DPDK best --alg in the same
-//   run, also CPU time), two runs: acl1 22.4 / 23.0 Mpps (DPDK avx512x16
-//   44.0 / 39.6, 0.51x / 0.58x), fw1 19.2 / 19.2 (16.5 / 13.2, 1.16x /
-//   1.45x), ipc1 14.3 / 14.1 (24.7 / 23.3, 0.58x / 0.61x), acl3 16.0 / 15.7
-//   (24.7 / 23.3, 0.65x / 0.67x). Before the batched walk, the same day:
-//   18.8 / 19.9 / 11.5 / 12.6 (0.43x / 1.30x / 0.52x / 0.51x); with it but
-//   before terminal nodes: 22.2-23.0 / 17.9-18.2 / 13.8-14.1 / 15.3-15.5.
-//   The portable path lost ~10% (larger leaves); avx2 keeps its per-chunk
-//   scan. Naive scan: ~0.01 Mpps.
+//   address into most children. Partitioning by which address is narrow (a
+//   range of at most 2^16 addresses) gives at most three trees whose cuts
+//   never split the wide field.
+// - Cut selection (HiCuts): per dimension the most cuts (up to 8 bits) whose
+//   rule copies stay within spfac times the node's rules and whose non-empty
+//   children hold at least kMinFill copies on average; then the dimension
+//   whose largest child is smallest. The fill bound matters where rules are
+//   exact in the cut dimension (/32 addresses): they replicate nothing, so
+//   spfac never stops a 256-way cut, and without it such trees fanned out
+//   into thousands of one-rule leaves, each padded to a 576-byte chunk, that
+//   no cache could hold. A cut must also shrink its largest child by a
+//   sixteenth, else near-identical rules recurse to the depth limit.
+// - Cuts start from the smallest aligned box that holds the node's rules
+//   (Zoom), not from the node's own box: rules that all sit under one long
+//   prefix (a customer's 10.1.0.0/16) are cut where they differ. Without it
+//   an 8-bit cut on the leading bits put them all in one child, which the
+//   shrink rule refuses, and 10,000 such host rules became 4 leaves of
+//   2,500 (1 Mpps).
+// - Leaves of up to kBinth rules in 576-byte chunks of 16 (leafScan.h): one
+//   AVX-512 step tests 16 rules on all fields, up to four chunks without a
+//   branch per chunk; a leaf records its best position so a lookup holding a
+//   better match skips it without touching a chunk.
+// - Walks were bound by branch mispredictions, not memory: LookupBatch walks
+//   all trees for 8 packets at once without a branch on the data (terminal
+//   nodes are their own child, so a finished walk stays put), then scans
+//   packet by packet. gcc compiles `inner ? a : b` in that loop into jumps;
+//   stepping every packet through the same loads is what keeps it
+//   branch-free.
 //
 // Semantics: positions are assigned by OrderKey (priority descending, then
 // installation order), leaves keep positions ascending, so the first match
@@ -107,6 +70,12 @@ constexpr unsigned kMaxCutBits = 8;    // at most 256 children per node
 constexpr unsigned kMaxDepth = 24;
 constexpr double kSpaceFactor = 4.0;   // HiCuts spfac: children may hold 4x the parent's rules
 constexpr unsigned kSmallAddressBits = 16;  // an address range of at most 2^16 is "narrow"
+// A cut's non-empty children must hold kMinFill rule copies on average (half
+// a leaf chunk). Rules that are exact in the cut dimension (/32 addresses)
+// replicate nothing, so spfac alone lets every level take 256 children: fw2
+// and ipc2 then built 5,000-8,000 leaves of one or two rules, each padded to
+// a 576-byte chunk, and every lookup missed the cache (README.md).
+constexpr size_t kMinFill = kLeafLanes / 2;
 
 // log2 of each dimension's full width (dims are aligned power-of-two boxes).
 constexpr std::array<uint8_t, parse::kDimCount> kDimBits = {32, 32, 17, 17, 9};
@@ -165,12 +134,34 @@ class FlowIndex::Builder {
     last = (b - box.lo[d]) >> shift;
   }
 
-  uint32_t Build(const std::vector<uint32_t>& positions, const Box& box, unsigned depth) {
+  // The smallest aligned box, per dimension, that holds every rule's range
+  // within `box`. A packet outside it matches none of these rules whatever
+  // child it is sent to, so cuts may start there: rules that all share a
+  // long prefix (one customer's 10.1.0.0/16) are then cut on the bits where
+  // they differ, instead of on leading bits that put them all in one child.
+  Box Zoom(const std::vector<uint32_t>& positions, const Box& box) const {
+    Box z = box;
+    for (unsigned d = 0; d < parse::kDimCount; ++d) {
+      const uint64_t boxHi = box.lo[d] + ((uint64_t{1} << box.bits[d]) - 1);
+      uint64_t lo = boxHi, hi = box.lo[d];
+      for (uint32_t p : positions) {
+        lo = std::min<uint64_t>(lo, std::max<uint64_t>(lo_[d][p], box.lo[d]));
+        hi = std::max<uint64_t>(hi, std::min<uint64_t>(hi_[d][p], boxHi));
+      }
+      const unsigned bits = lo == hi ? 0 : 64 - static_cast<unsigned>(__builtin_clzll(lo ^ hi));
+      z.bits[d] = static_cast<uint8_t>(std::min<unsigned>(bits, box.bits[d]));
+      z.lo[d] = (lo >> z.bits[d]) << z.bits[d];
+    }
+    return z;
+  }
+
+  uint32_t Build(const std::vector<uint32_t>& positions, const Box& outer, unsigned depth) {
     if (positions.empty()) return kEmpty;
     ix_.shape_.maxDepth = std::max<size_t>(ix_.shape_.maxDepth, depth);
     treeLevels_ = std::max<uint32_t>(treeLevels_, depth);
     const size_t n = positions.size();
     if (n <= kBinth || depth >= kMaxDepth || ix_.shape_.leafEntries > budget_) return MakeLeaf(positions);
+    const Box box = Zoom(positions, outer);
 
     // HiCuts: per dimension, the most cuts whose replication stays within
     // spfac; then the dimension whose largest child is smallest.
@@ -191,12 +182,15 @@ class FlowIndex::Builder {
           --diff[last + 1];
         }
         if (static_cast<double>(sum + children) > kSpaceFactor * static_cast<double>(n) && k > 1) continue;
-        size_t maxChild = 0;
+        size_t maxChild = 0, nonEmpty = 0;
         int64_t running = 0;
         for (size_t c = 0; c < children; ++c) {
           running += diff[c];
           maxChild = std::max<size_t>(maxChild, static_cast<size_t>(running));
+          nonEmpty += running > 0;
         }
+        // Too many children for the rules: fewer, fuller ones (see kMinFill).
+        if (k > 1 && nonEmpty * kMinFill > sum) continue;
         if (maxChild < bestMax || (maxChild == bestMax && bestDim != parse::kDimCount && sum < bestSum)) {
           bestDim = d;
           bestBits = k;
@@ -291,7 +285,10 @@ class FlowIndex::Builder {
         c.ethHi[i] = lane16(r.ethType.hi);
         const bool lanesDecide = r.inPort.lo == 0 && r.inPort.hi == 0xFFFFFFFFu && r.vni.lo == 0 && r.vni.hi == 0xFFFFFFFFu &&
                                  !r.fullAddressCheck && (r.ethType.hi <= 0xFFFF || (r.ethType.lo == 0 && r.ethType.hi == 0xFFFFFFFFu));
-        c.positions[i] = p | (lanesDecide ? 0 : kVerifyFlag);
+        // Port lanes that accept 0xFFFF on both ports let a packet without
+        // ports through; only a rule wildcarding both ports matches it.
+        const bool portlessVerify = c.portHi[i] == 0xFFFF && c.portHi[kLeafLanes + i] == 0xFFFF && !r.portsWildcard;
+        c.positions[i] = p | (lanesDecide ? 0 : kVerifyFlag) | (portlessVerify ? kPortlessVerifyFlag : 0);
       }
       ix_.chunks_.push_back(c);
     }

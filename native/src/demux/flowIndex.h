@@ -1,5 +1,5 @@
 // An immutable packet classifier over a fixed set of rules (see flowIndex.cc
-// for the algorithm and the measurements that chose it).
+// for the algorithm, README.md for the measurements that chose it).
 #pragma once
 #include <cstddef>
 #include <cstdint>

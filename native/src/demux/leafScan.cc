@@ -3,8 +3,9 @@
 // A leaf holds up to a few dozen candidate rules sorted by priority order, in
 // 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
 // dims and eth_type against all 16 entries of a chunk at once, then walks the
-// set bits in order; only entries flagged kVerifyFlag (or any entry, for a
-// packet without ports) load their rule record to check the remaining fields.
+// set bits in order; only entries flagged kVerifyFlag (or, for a packet
+// without ports, kPortlessVerifyFlag) load their rule record to check the
+// remaining fields.
 // AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
 // fields of 16 entries in one 32-lane compare, and tests up to four chunks
 // before its first branch on the data (a branch per chunk measured 5-15%
@@ -23,11 +24,11 @@ namespace pcloud::demux {
 
 namespace {
 
-// `entry` is a chunk position word: the position, maybe with kVerifyFlag.
+// `entry` is a chunk position word: the position, maybe with verify flags.
 inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key, const ScanContext& ctx) {
   const uint32_t position = entry & kPositionMask;
   if (ctx.deleted != nullptr && ((ctx.deleted[position >> 6] >> (position & 63)) & 1)) return false;
-  if ((entry & kVerifyFlag) == 0 && !v.verifyAll) return true;
+  if ((entry & (kVerifyFlag | (v.portless ? kPortlessVerifyFlag : 0))) == 0) return true;
   return VerifyCandidate(ctx.records[position], key);
 }
 

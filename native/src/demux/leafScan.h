@@ -16,14 +16,18 @@ inline constexpr size_t kLeafLanes = 16;  // entries are padded to a multiple of
 // Leaves are runs of 576-byte chunks of 16 entries (nine cache lines),
 // contiguous so the hardware prefetcher follows them. Addresses keep 32 bits;
 // ports, protocol and eth_type fit 16-bit lanes (a packet without ports is
-// compared as port 0xFFFF, and then every candidate is verified, which
-// insists on a rule that wildcards its ports). Entries are in ascending
-// position (best first); a position carries kVerifyFlag when its rule has
-// constraints the lanes do not cover (ingress port, VNI, IPv6 prefix beyond
-// 32 bits), so most matches never touch the rule record during the scan.
-// Padding has lo > hi in every lane and position kNoMatch.
+// compared as port 0xFFFF). Entries are in ascending position (best first);
+// a position carries kVerifyFlag when its rule has constraints the lanes do
+// not cover (ingress port, VNI, IPv6 prefix beyond 32 bits), so most matches
+// never touch the rule record during the scan. A packet without ports passes
+// the port lanes of every rule whose ranges both reach 65535, but matches
+// only rules that wildcard both ports: kPortlessVerifyFlag marks the entries
+// that pass those lanes without wildcarding, the only ones such a packet
+// must verify (verifying every candidate cost fw2, whose protocols carry no
+// ports, 40%). Padding has lo > hi in every lane and position kNoMatch.
 inline constexpr uint32_t kVerifyFlag = 0x80000000u;
-inline constexpr uint32_t kPositionMask = 0x7FFFFFFFu;
+inline constexpr uint32_t kPortlessVerifyFlag = 0x40000000u;
+inline constexpr uint32_t kPositionMask = 0x3FFFFFFFu;
 struct alignas(64) LeafChunk {
   uint32_t srcLo[kLeafLanes];
   uint32_t srcHi[kLeafLanes];
@@ -35,7 +39,7 @@ struct alignas(64) LeafChunk {
   uint16_t protoHi[kLeafLanes];
   uint16_t ethLo[kLeafLanes];
   uint16_t ethHi[kLeafLanes];
-  uint32_t positions[kLeafLanes];  // position | kVerifyFlag when the record must be checked
+  uint32_t positions[kLeafLanes];  // position | the flags saying when the record must be checked
 };
 static_assert(sizeof(LeafChunk) == 576);
 
@@ -52,7 +56,7 @@ struct LaneKey {
   uint16_t dport;
   uint16_t proto;
   uint16_t eth;
-  bool verifyAll;  // the packet lacks ports: lanes cannot tell a port range from a wildcard
+  bool portless;  // the packet lacks ports: entries with kPortlessVerifyFlag need their record
 };
 
 inline LaneKey MakeLaneKey(const parse::PacketKey& k) {
