@@ -159,4 +159,16 @@ describe('reservations store', () => {
     sched.push({ kind: 'reservation', at: base, reservation: reservation('r9') });
     expect(store.arrived?.id).toBe('r9');
   });
+
+  test('a reservation that fails after approval is announced; a declined request or one loaded already failed is not', async () => {
+    const sched = fakeScheduler({ 'reservation.list': () => ({ reservations: [reservation('r1', { state: 'scheduled' }), reservation('r2'), reservation('r3', { state: 'failed' })] }), 'scheduler.info': () => ({ currency: 'EUR' }) });
+    const store = useReservationsStore();
+    await store.load();
+    expect(store.failedAfterApproval).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r2', { state: 'declined' }) });
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r3', { state: 'failed' }) });
+    expect(store.failedAfterApproval).toBeUndefined();
+    sched.push({ kind: 'reservation', at: base, reservation: reservation('r1', { state: 'failed', reason: 'start failed: node n1 is down' }) });
+    expect(store.failedAfterApproval).toMatchObject({ id: 'r1', reason: 'start failed: node n1 is down' });
+  });
 });

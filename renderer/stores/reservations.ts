@@ -32,6 +32,9 @@ export interface NodePlace {
 
 export type SortKey = 't0' | 't1' | 'createdAt' | 'providerId' | 'state' | 'price' | 'nodeId';
 
+/** States of a reservation an operator has approved and that is not over yet. */
+const approvedStates: readonly Reservation['state'][] = ['approved', 'confirming', 'scheduled', 'active'];
+
 export const useReservationsStore = defineStore('reservations', () => {
   const byId = shallowRef(new Map<string, Reservation>());
   const loading = ref(false);
@@ -44,6 +47,8 @@ export const useReservationsStore = defineStore('reservations', () => {
   const nodes = ref<NodePlace[]>([]);
   /** The last request that arrived (by event, not by a load) waiting for approval: others views notify. */
   const arrived = ref<Reservation>();
+  /** The last reservation that failed after it was approved (at confirmation or at its start): announced wherever the operator is. */
+  const failedAfterApproval = ref<Reservation>();
   let unsubscribe: (() => Promise<void>) | undefined;
 
   /** Forgets the previous connection's reservations, so none stays on screen with live buttons. */
@@ -55,6 +60,7 @@ export const useReservationsStore = defineStore('reservations', () => {
     explanations.value = new Map();
     nodes.value = [];
     arrived.value = undefined;
+    failedAfterApproval.value = undefined;
     error.value = undefined;
   }
   watch(() => useConnectionStore().target, reset);
@@ -107,7 +113,9 @@ export const useReservationsStore = defineStore('reservations', () => {
       unsubscribe = await schedulerSubscribe('scheduler.events', {}, (event) => {
         if (event.kind !== 'reservation') return;
         const r = event.reservation;
-        if (pendingStates.includes(r.state) && byId.value.get(r.id)?.state !== r.state) arrived.value = r;
+        const before = byId.value.get(r.id)?.state;
+        if (pendingStates.includes(r.state) && before !== r.state) arrived.value = r;
+        if (r.state === 'failed' && before !== undefined && approvedStates.includes(before)) failedAfterApproval.value = r;
         upsert(r);
       });
       const [{ reservations }, info] = await Promise.all([schedulerCall('reservation.list', { limit: 10_000 }), schedulerCall('scheduler.info', {})]);
@@ -204,5 +212,5 @@ export const useReservationsStore = defineStore('reservations', () => {
     }
   }
 
-  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, arrived, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
+  return { quote, byId, all, pending, active, past, loading, error, explanations, filterText, sortKey, sortAscending, currency, nodes, arrived, failedAfterApproval, sortBy, load, loadNodes, openCounts, history, explain, approve, decline, cancel, resize, upsert };
 });
