@@ -197,7 +197,10 @@ export class CloudletDataPath {
       const byVi = new Map<string, SpoofingAlarm[]>();
       for (const a of alarms) {
         const viId = this.vis.viOf(a.viId);
-        if (viId) byVi.set(viId, [...(byVi.get(viId) ?? []), a]);
+        if (!viId) continue;
+        const list = byVi.get(viId);
+        if (list) list.push(a);
+        else byVi.set(viId, [a]);
       }
       for (const [viId, list] of byVi) {
         this.sinks.spoofing(

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Profile, Resources } from '../protocol/domain.ts';
+import { capacityAt, zeroResources } from '../protocol/profile.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import type { ControllerStore, Hold } from './store.ts';
 
@@ -16,16 +17,9 @@ export interface NodeSpec {
   readonly capacity: Resources;
 }
 
-export const zeroResources: Resources = { cpu: 0, memMiB: 0, diskGiB: 0, netMbps: 0 };
-
 /** The VI that runs a reservation's hold: readable when the reservation id is safe as a name, hashed otherwise. */
 export function viIdOf(reservationId: string): string {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$/.test(reservationId) ? `vi-${reservationId}` : `vi-${createHash('sha256').update(reservationId).digest('hex').slice(0, 24)}`;
-}
-
-/** The capacity a profile holds at time t (zero outside it). */
-export function capacityAt(profile: Profile, t: number): Resources {
-  return profile.find((s) => s.from <= t && t < s.to)?.capacity ?? zeroResources;
 }
 
 /** The largest capacity a profile holds anywhere in [from, to). */

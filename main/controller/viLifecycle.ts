@@ -12,7 +12,8 @@ import { NotFound } from '../protocol/errors.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
-import { capacityAt, viIdOf, type HoldBook } from './holds.ts';
+import { capacityAt } from '../protocol/profile.ts';
+import { viIdOf, type HoldBook } from './holds.ts';
 import type { RuleInstaller } from './ruleInstaller.ts';
 import type { CloudletViews } from './views.ts';
 import type { ControllerStore, Hold, ViRecord } from './store.ts';
@@ -141,8 +142,7 @@ export class ViLifecycle {
       this.dataPath?.closePort(viId);
       return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
     }
-    if (vi.isolation.user) this.dataPath?.grant(viId, vi.isolation.user);
-    this.limitTraffic(vi);
+    this.portReady(vi);
     // The VI is up: now steer its traffic to it.
     this.rules.install(rules.rules);
     this.events.changed();
@@ -181,6 +181,12 @@ export class ViLifecycle {
     if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
   }
 
+  /** A running VI's port is its own: the socket for its user, and its token buckets. */
+  private portReady(vi: ViRecord): void {
+    if (vi.isolation.user) this.dataPath?.grant(vi.id, vi.isolation.user);
+    this.limitTraffic(vi);
+  }
+
   /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
   limitTraffic(vi: ViRecord): void {
     this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
@@ -192,8 +198,7 @@ export class ViLifecycle {
     if (!this.dataPath || !hold) return;
     try {
       this.dataPath.openPort({ viId: vi.id, service: hold.service });
-      if (vi.isolation.user) this.dataPath.grant(vi.id, vi.isolation.user);
-      this.limitTraffic(vi);
+      this.portReady(vi);
     } catch (e) {
       this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
     }

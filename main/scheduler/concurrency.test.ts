@@ -12,7 +12,8 @@ import type { Profile, Reservation } from '../protocol/domain.ts';
 import { ErrorCode } from '../protocol/errors.ts';
 import { systemActor } from './audit.ts';
 import type { SchedulerConfigInput } from './config.ts';
-import { coveringProfile, Scheduler } from './scheduler.ts';
+import { coveringProfile } from '../protocol/profile.ts';
+import { Scheduler } from './scheduler.ts';
 import { attachController, hour, invariantProblems, node, request, testConfig, type Answerer } from '../../test/support/schedulerFixtures.ts';
 
 const open: Scheduler[] = [];

@@ -28,6 +28,7 @@ import { Inventory } from './inventory.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { parsePrefix, type Prefix } from '../protocol/prefix.ts';
 import { Billing } from './billing.ts';
+import { coveringProfile, sameProfile } from '../protocol/profile.ts';
 import { ControllerReports } from './controllerReports.ts';
 import { roundMoney } from './pricing.ts';
 import { recordRefusal } from './refusals.ts';
@@ -43,50 +44,9 @@ export interface SchedulerOptions {
 
 const conflict = (message: string): Conflict => new Conflict(message);
 
-/** At every instant, per resource, the larger of two profiles over the same slot. */
-export function coveringProfile(a: Profile, b: Profile): Profile {
-  const instants = [...new Set([...a, ...b].flatMap((s) => [s.from, s.to]))].sort((x, y) => x - y);
-  const at = (p: Profile, t: number): Resources | undefined => p.find((s) => s.from <= t && t < s.to)?.capacity;
-  const out: Profile = [];
-  for (let i = 0; i + 1 < instants.length; i++) {
-    const from = instants[i] as number;
-    const x = at(a, from);
-    const y = at(b, from);
-    if (!x && !y) continue;
-    const capacity: Resources = {
-      cpu: Math.max(x?.cpu ?? 0, y?.cpu ?? 0),
-      memMiB: Math.max(x?.memMiB ?? 0, y?.memMiB ?? 0),
-      diskGiB: Math.max(x?.diskGiB ?? 0, y?.diskGiB ?? 0),
-      netMbps: Math.max(x?.netMbps ?? 0, y?.netMbps ?? 0),
-    };
-    out.push({ from, to: instants[i + 1] as number, capacity });
-  }
-  return out;
-}
-
 /** What a reservation holds in the database, as a profile. */
 function profileOfHolds(rows: readonly HoldRow[]): Profile {
   return [...rows].sort((x, y) => x.from_ms - y.from_ms).map((h) => ({ from: h.from_ms, to: h.to_ms, capacity: { cpu: h.cpu, memMiB: h.mem_mib, diskGiB: h.disk_gib, netMbps: h.net_mbps } }));
-}
-
-const sameCapacity = (x: Resources, y: Resources): boolean => x.cpu === y.cpu && x.memMiB === y.memMiB && x.diskGiB === y.diskGiB && x.netMbps === y.netMbps;
-
-/** Adjacent sub-slots with the same capacity as one, so profiles compare by what they hold when. */
-function merged(p: Profile): Profile {
-  const out: Profile = [];
-  for (const s of p) {
-    const last = out.at(-1);
-    if (last && last.to === s.from && sameCapacity(last.capacity, s.capacity)) out[out.length - 1] = { ...last, to: s.to };
-    else out.push(s);
-  }
-  return out;
-}
-
-/** Whether two profiles hold the same at every instant. */
-function sameProfile(a: Profile, b: Profile): boolean {
-  const x = merged(a);
-  const y = merged(b);
-  return x.length === y.length && x.every((s, i) => s.from === y[i]?.from && s.to === y[i]?.to && sameCapacity(s.capacity, (y[i] as Profile[number]).capacity));
 }
 
 /** The index key of the hold a reservation keeps on its old node while its move to another is not yet durable. */
