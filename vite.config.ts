@@ -39,6 +39,7 @@ function mainConfig(): UserConfig {
           monitor: 'main/services/monitor.ts',
           forward: 'main/services/forward.ts',
           ids: 'main/services/ids.ts',
+          'web-cache': 'main/services/web-cache.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -43,6 +43,10 @@ export function runDaemon(o: DaemonOptions): ChildProcess {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Whatever ends the launcher (an exception too) ends the daemon: it must not outlive the VI's supervision.
+  process.on('exit', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   return child;
 }
 
