@@ -42,6 +42,10 @@ export const IsolationSchema = z.object({
   user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
   /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
   processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
+  /** Data-plane port kinds a VI can get here: ring only unless the controller is root with network namespaces. */
+  portKinds: z.array(z.enum(['ring', 'tap'])).optional(),
+  /** The VI's own data-plane port: kind, layout and, for a tap port, its interfaces in the VI's namespace. Absent on the host summary. */
+  port: z.object({ kind: z.enum(['ring', 'tap']), layout: z.enum(['single', 'bump']), interfaces: z.array(z.string()) }).nullable().optional(),
 });
 export type Isolation = z.infer<typeof IsolationSchema>;
 
