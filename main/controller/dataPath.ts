@@ -17,6 +17,7 @@ import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } fro
 import { FlowTable } from '../../native/demux.ts';
 import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
 import type { ServiceSpec } from '../protocol/domain.ts';
+import { portOf } from '../services/catalog.ts';
 import type { DataPlaneConfig } from './config.ts';
 import { FlowTableLoader, ViNumbers } from './flowRules.ts';
 import type { PacketSample } from './packetSample.ts';
@@ -32,7 +33,7 @@ export interface DataPathSinks {
 
 export interface PortRequest {
   viId: string;
-  service: Pick<ServiceSpec, 'mode' | 'port' | 'args'>;
+  service: Pick<ServiceSpec, 'mode' | 'port' | 'args' | 'program'>;
 }
 
 interface OpenPort {
@@ -104,8 +105,8 @@ export class CloudletDataPath {
    * socket, or a tap port's interface names (eth0, or in0 and out0 for a bump in the wire).
    */
   portPlan(req: PortRequest): { port: { kind: 'ring' | 'tap'; layout: 'single' | 'bump'; interfaces: string[] }; env: Record<string, string> } {
-    const layout = req.service.port?.layout ?? 'single';
-    if (req.service.port?.kind === 'tap') {
+    const { layout, kind } = portOf(req.service);
+    if (kind === 'tap') {
       const interfaces = layout === 'bump' ? ['in0', 'out0'] : ['eth0'];
       return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(',') } };
     }
@@ -135,7 +136,7 @@ export class CloudletDataPath {
     }
     this.closePort(req.viId);
     const number = this.vis.number(req.viId);
-    const layout = req.service.port?.layout ?? 'single';
+    const { layout } = portOf(req.service);
     const names = this.plane.addTapPort(number, { layout, netns, egress: egressOf(req.service), ...(layout === 'single' ? { name: 'eth0' } : {}) });
     this.ports.set(req.viId, { number, kind: 'tap', socketPath: null });
     return names;
@@ -143,7 +144,7 @@ export class CloudletDataPath {
 
   /** Opens a VI's ring port before the VI starts; returns the environment that tells the VI where it is. */
   openPort(req: PortRequest): Record<string, string> {
-    if (req.service.port?.kind === 'tap') throw new Error(`VI ${req.viId}: a tap port opens in the VI's namespace once the VI runs (openTapPort)`);
+    if (portOf(req.service).kind === 'tap') throw new Error(`VI ${req.viId}: a tap port opens in the VI's namespace once the VI runs (openTapPort)`);
     this.closePort(req.viId);
     const number = this.vis.number(req.viId);
     const egress = egressOf(req.service);

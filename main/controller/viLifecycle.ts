@@ -9,6 +9,7 @@ import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
 import { NotFound } from '../protocol/errors.ts';
+import { portOf } from '../services/catalog.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
@@ -111,7 +112,7 @@ export class ViLifecycle {
     if (health.health === 'down') return { ok: false, reason: `node ${hold.nodeId} is down (${health.reason})` };
     const rules = this.rules.check(hold);
     if (!rules.ok) return { ok: false, reason: rules.reason };
-    const tap = hold.service.port?.kind === 'tap';
+    const tap = portOf(hold.service).kind === 'tap';
     const noTaps = tap ? this.supervisor.tapRefusal() : null;
     if (noTaps) return { ok: false, reason: `VI ${viId} could not start: ${noTaps}` };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
@@ -214,7 +215,7 @@ export class ViLifecycle {
     if (!this.dataPath || !hold) return;
     const failed = (e: unknown): void => this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
     const request = { viId: vi.id, service: hold.service };
-    if (hold.service.port?.kind === 'tap') {
+    if (portOf(hold.service).kind === 'tap') {
       // Its devices went with the previous controller's fds; new ones go into its namespace, which lives on.
       if (vi.pid !== null) void this.dataPath.openTapPort(request, vi.pid).then(() => this.portReady(vi), failed);
       return;

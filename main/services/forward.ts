@@ -12,7 +12,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { runRingService } from './sdk/ringService.ts';
+
+export const descriptor: ServiceDescriptor = {
+  program: 'forward',
+  summary: 'returns every packet unchanged (tests, benchmarks, the smallest SDK example)',
+  mode: 'transparent',
+  port: { kind: 'ring', layout: 'single' },
+  portKinds: ['ring', 'tap'],
+  args: z.strictObject({}),
+  availability: () => null,
+};
 
 /** tc from PATH or the usual system directories (a VI's PATH may lack sbin). */
 function tc(...args: string[]): void {
@@ -42,9 +54,9 @@ async function forwardOnTaps(taps: readonly string[]): Promise<void> {
 }
 
 const taps = (process.env.PCLOUD_VI_TAPS ?? '').split(',').filter(Boolean);
-if (taps.length) {
+if (runsAsProgram('forward', import.meta.url) && taps.length) {
   await forwardOnTaps(taps);
-} else {
+} else if (runsAsProgram('forward', import.meta.url)) {
   const { received } = await runRingService({ onBatch: (batch) => batch.forwardAll() });
   process.stdout.write(`forward: stopped after ${received} packets\n`);
 }
