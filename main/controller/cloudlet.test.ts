@@ -11,6 +11,7 @@ import { RuleBook } from './ruleBook.ts';
 import type { HostIsolation } from './sandbox.ts';
 import { ControllerStore } from './store.ts';
 import { ViSupervisor } from './viSupervisor.ts';
+import { catalog } from '../services/catalog.ts';
 
 const H = 3_600_000;
 const T = Date.UTC(2030, 0, 1);
@@ -67,7 +68,10 @@ describe('the service catalog at prepare', () => {
 
   test('service.list describes each program: kind, port, arguments, availability', () => {
     const offers = cloudlet.agent['supervisor'].offers();
-    expect(offers.map((o) => o.program)).toEqual(['monitor', 'forward', 'aes-encrypt']);
+    expect(offers.map((o) => o.program)).toEqual(catalog.map((d) => d.program));
+    // A tap service says where it runs and why a host cannot run it.
+    expect(offers.find((o) => o.program === 'ids')).toMatchObject({ mode: 'transparent', port: { kind: 'tap', layout: 'bump' }, args: [{ name: 'rules', required: false }, { name: 'home-net', required: false }] });
+    if (process.getuid?.() !== 0) expect(offers.find((o) => o.program === 'web-cache')).toMatchObject({ available: false, reason: 'tap ports need a root controller' });
     expect(offers.find((o) => o.program === 'aes-encrypt')).toEqual({
       program: 'aes-encrypt',
       summary: expect.stringContaining('AES-256-CBC'),
@@ -112,7 +116,7 @@ describe('prepare, commit and abort from local truth', () => {
   test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
     expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
     expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
-    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor, forward, aes-encrypt)' });
+    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: `program "wanopt" is not installed on cloudlet c1 (installed: ${catalog.map((d) => d.program).join(', ')})` });
     await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
     expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
   });

@@ -6,87 +6,105 @@
  *
  * The launcher writes suricata.yaml into the VI's directory, runs Suricata
  * as its child and follows eve.json. Each alert is counted (in total, as
- * blocked, and per protected side: against an address of --home-net as
- * target, or from one as source) into the service's counters, and reported
- * as an event that the controller raises as an alarm of kind 'ids', with the
- * flow's 5-tuple and Suricata's flow_id so the console can find its packets.
+ * blocked, and per protected side: against an address of home-net as target,
+ * or from one as source) into the service's counters, and raised as an event
+ * that the controller turns into an alarm of kind 'ids', with the flow's
+ * 5-tuple and Suricata's flow_id so the console can find its packets.
  *
- * Options (the service spec's args): --rules DIR (the ET Open rule files,
- * every *.rules in it; default /var/lib/suricata/rules), --home-net
- * (Suricata address list, default any), --in / --out (default in0 / out0).
- * Our own threshold rules (resources/rules/) are always loaded after them.
- *
- * Privileges: Suricata opens AF_PACKET sockets, which needs CAP_NET_RAW in
- * the VI's network namespace. The VI runs as its own unprivileged uid; the
- * capability is given to it as an ambient capability by whoever starts the
- * VI (see ids/index.ts), and since the VI's network namespace holds only its
- * own interfaces, what it can open raw sockets on is the VI's own traffic.
+ * Privileges: Suricata needs CAP_NET_RAW (AF_PACKET sockets) in the VI's
+ * network namespace, and nothing else (without CAP_NET_ADMIN it only cannot
+ * change offloads, which the controller already set on the taps). Under a
+ * root controller the VI gets it by being root in a user namespace of its
+ * own that owns its network namespace (sandbox.ts): all it can reach with it
+ * is its own taps. Where no user namespace is possible, the alternative is an
+ * ambient CAP_NET_RAW for the VI's uid inside its network namespace, which the
+ * root tests use (test/support/tapServiceLab.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { HomeNet } from './ids/homeNet.ts';
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
 import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
-import { LogFollower, runDaemon } from './sdk/daemonService.ts';
-import { ServiceReport, type ServiceEvent } from './sdk/serviceReport.ts';
+import { LogFollower, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { ServiceCounters } from './sdk/serviceCounters.ts';
+import { raiseServiceEvents, type ServiceEvent } from './sdk/serviceEvents.ts';
 
-const { values } = parseArgs({
-  options: {
-    rules: { type: 'string', default: '/var/lib/suricata/rules' },
-    'home-net': { type: 'string', default: 'any' },
-    in: { type: 'string', default: 'in0' },
-    out: { type: 'string', default: 'out0' },
-    'poll-ms': { type: 'string', default: '200' },
-  },
-  strict: true,
-});
+/** Where Debian's suricata-update puts the rules it fetched. */
+const defaultRules = '/var/lib/suricata/rules';
 
-const report = new ServiceReport();
-const logDir = join(report.dir, 'suricata');
-mkdirSync(logDir, { recursive: true });
-const homeNet = new HomeNet(values['home-net']);
-const configFile = join(report.dir, 'suricata.yaml');
-writeFileSync(
-  configFile,
-  suricataConfig({ logDir, homeNet: values['home-net'], inline: { in: values.in, out: values.out }, ruleFiles: [...ruleFilesIn(values.rules), ...ownRuleFiles()] }),
-);
+export const descriptor: ServiceDescriptor = {
+  program: 'ids',
+  summary: 'Suricata inline (IPS) between in0 and out0: ET Open rules plus flood thresholds; alerts counted and raised as alarms',
+  mode: 'transparent',
+  port: { kind: 'tap', layout: 'bump' },
+  args: z.strictObject({
+    rules: z.string().refine(isAbsolute, 'an absolute directory path').describe(`directory of *.rules files (e.g. ET Open; default ${defaultRules})`).optional(),
+    'home-net': z
+      .string()
+      .superRefine((v, ctx) => {
+        try {
+          parseHomeNet(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      })
+      .describe('the protected addresses: any, an address or prefix, or a [list] (default any)')
+      .optional(),
+  }) as z.ZodType<Record<string, string>>,
+  availability: (host) => tapDaemonAvailability(host, ['suricata']),
+};
 
-const counters = { alerts: 0, blocked: 0, asTarget: 0, asSource: 0 };
-const eve = new LogFollower(join(logDir, 'eve.json'));
+if (runsAsProgram('ids', import.meta.url)) {
+  const args = readArgs(descriptor);
+  const homeNetText = args['home-net'] ?? 'any';
+  const [inDev = 'in0', outDev = 'out0'] = tapInterfaces(['in0', 'out0']);
+  const dir = process.env.PCLOUD_VI_DIR ?? process.cwd();
+  const logDir = join(dir, 'suricata');
+  mkdirSync(logDir, { recursive: true });
+  const configFile = join(dir, 'suricata.yaml');
+  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...ruleFilesIn(args.rules ?? defaultRules), ...ownRuleFiles()] }));
 
-/** Reads what Suricata appended, counts it and passes the alerts on as events. */
-function drain(): void {
-  const events: ServiceEvent[] = [];
-  for (let lines = eve.read(); lines.length > 0; lines = eve.read()) {
-    for (const line of lines) {
-      const a = parseEveAlert(line);
-      if (!a) continue;
-      counters.alerts++;
-      if (a.action === 'blocked') counters.blocked++;
-      if (homeNet.contains(a.dst)) counters.asTarget++;
-      if (homeNet.contains(a.src)) counters.asSource++;
-      events.push({
-        kind: 'ids',
-        subject: `${a.src}${a.srcPort === null ? '' : `:${a.srcPort}`} -> ${a.dst}${a.dstPort === null ? '' : `:${a.dstPort}`}`,
-        message: `${a.action === 'blocked' ? 'blocked: ' : ''}${a.signature} (sid ${a.sid})`,
-        severity: a.severity <= 1 ? 'critical' : a.severity === 2 ? 'warning' : 'info',
-        detail: { sid: a.sid, flowId: a.flowId === null ? null : String(a.flowId), proto: a.proto, src: a.src, srcPort: a.srcPort, dst: a.dst, dstPort: a.dstPort, action: a.action, at: a.at },
-      });
+  const homeNet = new HomeNet(homeNetText);
+  const counters = new ServiceCounters(dir, 0);
+  for (const name of ['alerts', 'blocked', 'asTarget', 'asSource']) counters.set(name, 0);
+  const eve = new LogFollower(join(logDir, 'eve.json'));
+
+  /** Reads what Suricata appended, counts it and passes the alerts on as events. */
+  const drain = (): void => {
+    const events: ServiceEvent[] = [];
+    for (let lines = eve.read(); lines.length > 0; lines = eve.read()) {
+      for (const line of lines) {
+        const a = parseEveAlert(line);
+        if (!a) continue;
+        counters.add('alerts');
+        if (a.action === 'blocked') counters.add('blocked');
+        if (homeNet.contains(a.dst)) counters.add('asTarget');
+        if (homeNet.contains(a.src)) counters.add('asSource');
+        const port = (p: number | null): string => (p === null ? '' : `:${p}`);
+        events.push({
+          kind: 'ids',
+          subject: `${a.src}${port(a.srcPort)} -> ${a.dst}${port(a.dstPort)}`,
+          message: `${a.action === 'blocked' ? 'blocked: ' : ''}${a.signature} (sid ${a.sid})`,
+          severity: a.severity <= 1 ? 'critical' : a.severity === 2 ? 'warning' : 'info',
+          detail: { sid: a.sid, flowId: a.flowId, proto: a.proto, src: a.src, srcPort: a.srcPort, dst: a.dst, dstPort: a.dstPort, action: a.action, at: a.at },
+        });
+      }
     }
-  }
-  report.events(events);
-  report.counters(counters);
-}
+    raiseServiceEvents(events, dir);
+    counters.flush(true);
+  };
 
-report.counters(counters);
-const timer = setInterval(drain, Math.max(50, Number(values['poll-ms']) || 200));
-runDaemon({
-  name: 'ids',
-  command: 'suricata',
-  // -k none: frames from taps and veths carry partial checksums (NETWORK-NOTES.md pitfall 1).
-  args: ['-c', configFile, '--af-packet', '-l', logDir, '-k', 'none'],
-  onExit: () => {
-    clearInterval(timer);
-    drain();
-  },
-});
+  counters.flush(true);
+  const timer = setInterval(drain, 200);
+  runDaemon({
+    name: 'ids',
+    command: 'suricata',
+    // -k none: frames from taps and veths carry partial checksums (NETWORK-NOTES.md pitfall 1).
+    args: ['-c', configFile, '--af-packet', '-l', logDir, '-k', 'none'],
+    onExit: () => {
+      clearInterval(timer);
+      drain();
+    },
+  });
+}

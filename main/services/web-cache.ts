@@ -9,68 +9,79 @@
  * Counted into the service's counters from squid's access log: requests,
  * hits, misses, and the bytes served from each.
  *
- * Options: --cache-mib (memory for the cache, default 64), --max-object-kib
- * (largest object kept, default 8192), --dev (default eth0).
- *
  * Privileges: the REDIRECT rule needs CAP_NET_ADMIN in the VI's network
- * namespace (given as an ambient capability, like the ids service's
- * CAP_NET_RAW); squid itself runs as the VI's uid with none.
+ * namespace: under a root controller the VI is root in a user namespace of
+ * its own that owns that namespace (sandbox.ts); else an ambient
+ * CAP_NET_ADMIN for the VI's uid inside it (the root tests do that). squid
+ * itself runs with no capabilities.
  */
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { z } from 'zod';
 import { cacheResult, interceptPort, squidConfig } from './web-cache/squid.ts';
-import { LogFollower, runDaemon } from './sdk/daemonService.ts';
-import { ServiceReport } from './sdk/serviceReport.ts';
+import { findExecutable, LogFollower, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { integerArg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { ServiceCounters } from './sdk/serviceCounters.ts';
 
-const { values } = parseArgs({
-  options: {
-    'cache-mib': { type: 'string', default: '64' },
-    'max-object-kib': { type: 'string', default: '8192' },
-    dev: { type: 'string', default: 'eth0' },
-    'poll-ms': { type: 'string', default: '200' },
-  },
-  strict: true,
-});
+export const descriptor: ServiceDescriptor = {
+  program: 'web-cache',
+  summary: 'squid as a transparent intercepting HTTP cache for the TCP port 80 its rules capture; hits and misses counted',
+  mode: 'transparent',
+  port: { kind: 'tap', layout: 'single' },
+  args: z.strictObject({
+    'cache-mib': integerArg(4, 4096).describe('memory for cached objects, MiB (default 64)').optional(),
+    'max-object-kib': integerArg(1, 1_048_576).describe('largest object kept, KiB (default 8192)').optional(),
+  }) as z.ZodType<Record<string, string>>,
+  availability: (host) => tapDaemonAvailability(host, ['squid', 'iptables']),
+};
 
-const report = new ServiceReport();
-const configFile = join(report.dir, 'squid.conf');
-writeFileSync(configFile, squidConfig({ dir: report.dir, cacheMiB: Number(values['cache-mib']), maxObjectKiB: Number(values['max-object-kib']) }));
+if (runsAsProgram('web-cache', import.meta.url)) {
+  const args = readArgs(descriptor);
+  const [dev = 'eth0'] = tapInterfaces(['eth0']);
+  const dir = process.env.PCLOUD_VI_DIR ?? process.cwd();
+  const configFile = join(dir, 'squid.conf');
+  writeFileSync(configFile, squidConfig({ dir, cacheMiB: Number(args['cache-mib'] ?? 64), maxObjectKiB: Number(args['max-object-kib'] ?? 8192) }));
 
-// Removed with the VI's namespace; nothing else in the namespace uses the nat table.
-const redirect = ['-t', 'nat', '-A', 'PREROUTING', '-i', values.dev, '-p', 'tcp', '--dport', '80', '-j', 'REDIRECT', '--to-ports', String(interceptPort)];
-try {
-  execFileSync('iptables', redirect, { stdio: ['ignore', 'ignore', 'pipe'] });
-} catch (e) {
-  const err = e as { stderr?: Buffer; message: string };
-  process.stderr.write(`web-cache: cannot redirect port 80 on ${values.dev} to squid (iptables needs CAP_NET_ADMIN in the VI's namespace): ${err.stderr?.toString().trim() || err.message}\n`);
-  process.exit(2);
-}
-
-const counters = { requests: 0, hits: 0, misses: 0, hitBytes: 0, missBytes: 0 };
-const access = new LogFollower(join(report.dir, 'access.log'));
-function drain(): void {
-  for (const line of access.read()) {
-    const result = cacheResult(line);
-    if (!result) continue;
-    const bytes = Number(line.trim().split(/\s+/)[4]) || 0;
-    counters.requests++;
-    if (result === 'hit') {
-      counters.hits++;
-      counters.hitBytes += bytes;
-    } else {
-      counters.misses++;
-      counters.missBytes += bytes;
-    }
+  // Removed with the VI's namespace; nothing else in the namespace uses the nat table.
+  try {
+    execFileSync(findExecutable('iptables') ?? 'iptables', ['-t', 'nat', '-A', 'PREROUTING', '-i', dev, '-p', 'tcp', '--dport', '80', '-j', 'REDIRECT', '--to-ports', String(interceptPort)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    process.stderr.write(`web-cache: cannot redirect port 80 on ${dev} to squid (iptables needs CAP_NET_ADMIN in the VI's namespace): ${err.stderr?.toString().trim() || err.message}\n`);
+    process.exit(2);
   }
-  report.counters(counters);
-}
 
-report.counters(counters);
-const timer = setInterval(drain, Math.max(50, Number(values['poll-ms']) || 200));
-// -N: in the foreground, one process (no SMP workers), so the VI's supervision sees squid itself.
-runDaemon({ name: 'web-cache', command: 'squid', args: ['-N', '-f', configFile], onExit: () => {
-  clearInterval(timer);
-  drain();
-} });
+  const counters = new ServiceCounters(dir, 0);
+  for (const name of ['requests', 'hits', 'misses', 'hitBytes', 'missBytes']) counters.set(name, 0);
+  const access = new LogFollower(join(dir, 'access.log'));
+  const drain = (): void => {
+    for (const line of access.read()) {
+      const result = cacheResult(line);
+      if (!result) continue;
+      const bytes = Number(line.trim().split(/\s+/)[4]) || 0;
+      counters.add('requests');
+      counters.add(result === 'hit' ? 'hits' : 'misses');
+      counters.add(result === 'hit' ? 'hitBytes' : 'missBytes', bytes);
+    }
+    counters.flush(true);
+  };
+
+  counters.flush(true);
+  const timer = setInterval(drain, 200);
+  // -N: in the foreground, one process (no SMP workers), so the VI's supervision sees squid itself.
+  const squid = ['-N', '-f', configFile];
+  // squid refuses to run as root and, as root, switches to its own user, which a VI's user
+  // namespace does not map. Root here is only the VI's user-namespace root (sandbox.ts): squid
+  // goes one user namespace further down as an ordinary uid, with no capabilities at all.
+  const asRoot = process.getuid?.() === 0;
+  runDaemon({
+    name: 'web-cache',
+    command: asRoot ? 'unshare' : 'squid',
+    args: asRoot ? ['--user', '--map-user=65534', '--map-group=65534', '--', findExecutable('squid') ?? 'squid', ...squid] : squid,
+    onExit: () => {
+      clearInterval(timer);
+      drain();
+    },
+  });
+}

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot } from '../../native/test/dataplaneLab.ts';
 import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from '../../main/services/ids/suricata.ts';
-import { serviceCountersFile, serviceEventsFile } from '../../main/services/sdk/serviceReport.ts';
+import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
+import { SERVICE_EVENTS_FILE } from '../../main/services/sdk/serviceEvents.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
 
 const shared = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'testdata');
@@ -35,8 +36,8 @@ describe.skipIf(!isRoot())('ids: Suricata inline in a bump VI (root)', () => {
   let net: { a: string; vi: string; b: string };
   let dir = '';
   let offlineDir = '';
-  const events = (): Event[] => readIfExists(join(dir, serviceEventsFile)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event);
-  const counters = (): Record<string, number> => JSON.parse(readIfExists(join(dir, serviceCountersFile)) || '{}') as Record<string, number>;
+  const events = (): Event[] => readIfExists(join(dir, SERVICE_EVENTS_FILE)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event);
+  const counters = (): Record<string, number> => (JSON.parse(readIfExists(join(dir, SERVICE_COUNTERS_FILE)) || '{}') as { counters?: Record<string, number> }).counters ?? {};
 
   beforeAll(async () => {
     net = lab.bump();

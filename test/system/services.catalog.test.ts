@@ -15,6 +15,7 @@ import { parseControllerConfig } from '../../main/controller/config.ts';
 import { ControllerDaemon } from '../../main/controller/daemon.ts';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import { catalog } from '../../main/services/catalog.ts';
 import { repoRoot } from './harness.ts';
 
 const viewerToken = 'viewer-token-catalog-0123456789';
@@ -50,7 +51,7 @@ describe('the service catalog of a running controller', () => {
     await client.connect();
     try {
       const { services } = await client.call('service.list', {});
-      expect(services.map((s) => s.program)).toEqual(['monitor', 'forward', 'aes-encrypt', 'sleeper']);
+      expect(services.map((s) => s.program)).toEqual([...catalog.map((d) => d.program), 'sleeper']);
       expect(services.find((s) => s.program === 'monitor')?.args?.map((a) => a.name)).toEqual(['interval-ms', 'burn-cores', 'alloc-mib', 'crash-after-ms', 'children']);
       expect(services.find((s) => s.program === 'sleeper')).toEqual({ program: 'sleeper', summary: expect.stringContaining('configured'), source: 'configured', mode: null, port: null, args: null, available: true, reason: null });
       expect(services.every((s) => s.available === (s.reason === null))).toBe(true);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { isRoot } from '../../native/test/dataplaneLab.ts';
-import { serviceCountersFile } from '../../main/services/sdk/serviceReport.ts';
+import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
 
 const ORIGIN = '198.18.72.2';
@@ -78,7 +78,7 @@ describe.skipIf(!isRoot())('web-cache: squid intercepting in a tap VI (root)', (
     expect(originRequests()).toBe(1);
 
     const counters = await waitFor('the counters to show both fetches', 5_000, () => {
-      const c = JSON.parse(readIfExists(join(dir, serviceCountersFile)) || '{}') as Record<string, number>;
+      const c = (JSON.parse(readIfExists(join(dir, SERVICE_COUNTERS_FILE)) || '{}') as { counters?: Record<string, number> }).counters ?? {};
       return c.requests === 2 ? c : undefined;
     });
     expect(counters).toMatchObject({ requests: 2, hits: 1, misses: 1 });

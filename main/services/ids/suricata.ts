@@ -161,7 +161,8 @@ export function suricataConfig(o: SuricataConfigOptions): string {
 /** One alert as the controller keeps it: enough to find the flow's packets again. */
 export interface IdsAlert {
   at: string;
-  flowId: number | null;
+  /** Suricata's flow_id, as written (a 64-bit number does not survive a JavaScript number). */
+  flowId: string | null;
   proto: string;
   src: string;
   srcPort: number | null;
@@ -187,7 +188,7 @@ export function parseEveAlert(line: string): IdsAlert | null {
   const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
   return {
     at: String(e.timestamp ?? ''),
-    flowId: num(e.flow_id),
+    flowId: /"flow_id":(\d+)/.exec(line)?.[1] ?? null,
     proto: String(e.proto ?? ''),
     src: String(e.src_ip ?? ''),
     srcPort: num(e.src_port),

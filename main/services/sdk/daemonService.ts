@@ -10,7 +10,27 @@
  * with the daemon's status, so a daemon that dies is a crashed VI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The path of an executable from PATH or the usual system directories (a VI's PATH may lack sbin), or null. */
+export function findExecutable(name: string): string | null {
+  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  return dirs.map((d) => join(d, name)).find((f) => existsSync(f)) ?? null;
+}
+
+/** A descriptor's availability for a daemon on a tap port: tap ports need root, the daemon must be installed. */
+export function tapDaemonAvailability(host: { root: boolean }, executables: readonly string[]): string | null {
+  if (!host.root) return 'tap ports need a root controller';
+  const missing = executables.filter((e) => findExecutable(e) === null);
+  return missing.length ? `${missing.join(' and ')} not installed` : null;
+}
+
+/** The VI's tap interfaces as the controller names them (PCLOUD_VI_TAPS), else `fallback`. */
+export function tapInterfaces(fallback: readonly string[]): string[] {
+  const taps = (process.env.PCLOUD_VI_TAPS ?? '').split(',').filter(Boolean);
+  return taps.length ? taps : [...fallback];
+}
 
 export interface DaemonOptions {
   /** Short name for messages ("suricata"). */
@@ -23,7 +43,7 @@ export interface DaemonOptions {
 
 /** Starts the daemon with the launcher's stdout/stderr (the VI's log) and ties their lives together. */
 export function runDaemon(o: DaemonOptions): ChildProcess {
-  const child = spawn(o.command, o.args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(findExecutable(o.command) ?? o.command, o.args, { stdio: ['ignore', 'inherit', 'inherit'] });
   let stopping = false;
   const finish = (code: number): never => {
     o.onExit?.();
