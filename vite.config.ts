@@ -40,6 +40,7 @@ function mainConfig(): UserConfig {
           forward: 'main/services/forward.ts',
           ids: 'main/services/ids.ts',
           'web-cache': 'main/services/web-cache.ts',
+          'load-balancer': 'main/services/load-balancer.ts',
           'aes-encrypt': 'main/services/aes-encrypt.ts',
         },
         external: nodeExternals,
