@@ -33,7 +33,9 @@ import { fileURLToPath } from 'node:url';
 import type { Resources, ServiceSpec } from '../protocol/domain.ts';
 import { argsSummary, catalog, descriptorOf, secretArgsOf, serviceProblem } from '../services/catalog.ts';
 import { SECRET_ARGS_FILE, SERVICE_ENV, wipeFile } from '../services/sdk/descriptor.ts';
+import { LogFollower } from '../services/sdk/logFollower.ts';
 import { MAX_SERVICE_COUNTERS, SERVICE_COUNTERS_FILE } from '../services/sdk/serviceCounters.ts';
+import { parseServiceEvent, SERVICE_EVENTS_FILE, type ServiceEvent } from '../services/sdk/serviceEvents.ts';
 import type { Isolation, ServiceOffer, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
@@ -165,6 +167,8 @@ export class ViSupervisor {
   private readonly o: SupervisorOptions;
   private readonly live = new Map<string, Live>();
   private readonly lastUsage = new Map<string, ViUsage>();
+  /** Per running VI: where its service's events file was read up to. */
+  private readonly eventFollowers = new Map<string, LogFollower>();
   private readonly removals = new Set<Promise<void>>();
 
   constructor(options: SupervisorOptions) {
@@ -394,6 +398,7 @@ export class ViSupervisor {
             : `crashed: exited with ${status}`;
     this.live.delete(viId);
     this.lastUsage.delete(viId);
+    this.eventFollowers.delete(viId);
     this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: why });
   }
 
@@ -482,6 +487,7 @@ export class ViSupervisor {
     if (live?.pollTimer) clearInterval(live.pollTimer);
     this.live.delete(viId);
     this.lastUsage.delete(viId);
+    this.eventFollowers.delete(viId);
     const now = this.o.store.vi(viId) ?? vi;
     if (ended.includes(now.state)) return now;
     return this.update(now, { state: final, endedAt: this.o.now(), reason });
@@ -518,6 +524,8 @@ export class ViSupervisor {
           if (!isSameProcess(pid, startTicks)) this.onExit(vi.id, null, null);
         }, 250);
         live.pollTimer.unref();
+        // Events raised before the restart were raised then.
+        this.followEvents(vi.id, true);
         if (vi.state === 'stopping') this.update(vi, { state: 'running', reason: 'adopted after a controller restart while stopping' });
         adopted.push(vi.id);
       } else {
@@ -556,6 +564,23 @@ export class ViSupervisor {
     const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source, ...(service ? { service } : {}) };
     this.lastUsage.set(viId, usage);
     return usage;
+  }
+
+  /**
+   * The events a running VI's service raised since the last call (serviceEvents.ts), at most
+   * `max`: the file is the VI's, so each line is schema-checked and what does not pass is skipped.
+   */
+  serviceEvents(viId: string, max = 1000): ServiceEvent[] {
+    if (!this.live.has(viId)) return [];
+    const follower = this.eventFollowers.get(viId) ?? this.followEvents(viId, false);
+    return follower.read().slice(0, max).flatMap((line) => parseServiceEvent(line) ?? []);
+  }
+
+  private followEvents(viId: string, fromEnd: boolean): LogFollower {
+    const follower = new LogFollower(join(this.o.stateDir, 'vis', viId, SERVICE_EVENTS_FILE), 256 * 1024);
+    if (fromEnd) follower.skipToEnd();
+    this.eventFollowers.set(viId, follower);
+    return follower;
   }
 
   usage(viId: string): ViUsage | null {

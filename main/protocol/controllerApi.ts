@@ -12,7 +12,7 @@
  *
  * Additive changes only: the console builds on it.
  */
-import { viStates } from './vocabulary.ts';
+import { alarmKinds, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
@@ -174,9 +174,21 @@ export const RuleViewSchema = z.object({
 });
 export type RuleView = z.infer<typeof RuleViewSchema>;
 
+/** A flow an alarm is about: its 5-tuple, and the IDS's own flow id (Suricata's flow_id) when it has one. */
+export const AlarmFlowSchema = z.object({
+  viId: z.string(),
+  flowId: z.string().regex(/^[0-9]{1,20}$/).nullable(),
+  proto: z.string().max(16),
+  src: z.string().max(64),
+  srcPort: z.number().int().min(0).max(65535).nullable(),
+  dst: z.string().max(64),
+  dstPort: z.number().int().min(0).max(65535).nullable(),
+});
+export type AlarmFlow = z.infer<typeof AlarmFlowSchema>;
+
 export const AlarmSchema = z.object({
   id: z.number().int(),
-  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing']),
+  kind: z.enum(alarmKinds),
   severity: z.enum(['info', 'warning', 'critical']),
   subject: z.string(),
   message: z.string(),
@@ -184,6 +196,8 @@ export const AlarmSchema = z.object({
   lastSeen: TimeMsSchema,
   count: z.number().int(),
   acknowledgedBy: z.string().nullable(),
+  /** The flow of the latest occurrence, when the alarm is about one (an IDS alert): where its packets are. */
+  flow: AlarmFlowSchema.nullable().optional(),
 });
 export type Alarm = z.infer<typeof AlarmSchema>;
 

@@ -25,8 +25,9 @@ import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
 import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
-import { LogFollower, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
 import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { LogFollower } from './sdk/logFollower.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 import { raiseServiceEvents, type ServiceEvent } from './sdk/serviceEvents.ts';
 

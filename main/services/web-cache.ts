@@ -20,8 +20,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { cacheResult, interceptPort, squidConfig } from './web-cache/squid.ts';
-import { findExecutable, LogFollower, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { findExecutable, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
 import { integerArg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { LogFollower } from './sdk/logFollower.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 
 export const descriptor: ServiceDescriptor = {

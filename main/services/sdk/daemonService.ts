@@ -2,7 +2,8 @@
  * The SDK for services that wrap an unmodified Linux daemon on a tap port
  * (Suricata, squid, haproxy): the launcher writes the daemon's configuration
  * into the VI's directory, runs the daemon in the foreground as its child,
- * follows a log file the daemon appends to, and ends when the daemon ends.
+ * follows a log file the daemon appends to (logFollower.ts), and ends when
+ * the daemon ends.
  *
  * The controller stops a VI with SIGTERM to the launcher's process group,
  * which reaches the daemon too; the launcher also forwards the signal itself
@@ -10,7 +11,7 @@
  * with the daemon's status, so a daemon that dies is a crashed VI.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The path of an executable from PATH or the usual system directories (a VI's PATH may lack sbin), or null. */
@@ -68,50 +69,4 @@ export function runDaemon(o: DaemonOptions): ChildProcess {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return child;
-}
-
-/**
- * Follows a file that another process appends to (eve.json, access.log):
- * each read() returns the complete lines added since the previous one. A file
- * that does not exist yet reads as empty; a file that shrank (rotated) is
- * read again from its start.
- */
-export class LogFollower {
-  private offset = 0;
-  private partial = '';
-  private readonly path: string;
-  /** Upper bound on one read, so a burst of lines is taken in slices. */
-  private readonly chunk: number;
-
-  constructor(path: string, chunk = 1 << 20) {
-    this.path = path;
-    this.chunk = chunk;
-  }
-
-  read(): string[] {
-    let size: number;
-    try {
-      size = statSync(this.path).size;
-    } catch {
-      return [];
-    }
-    if (size < this.offset) {
-      this.offset = 0;
-      this.partial = '';
-    }
-    if (size === this.offset) return [];
-    const buf = Buffer.alloc(Math.min(this.chunk, size - this.offset));
-    const fd = openSync(this.path, 'r');
-    let n: number;
-    try {
-      n = readSync(fd, buf, 0, buf.length, this.offset);
-    } finally {
-      closeSync(fd);
-    }
-    this.offset += n;
-    const text = this.partial + buf.subarray(0, n).toString('utf8');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    return lines.filter((l) => l.length > 0);
-  }
 }

@@ -8,6 +8,8 @@
  */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { serviceAlarmKinds } from '../../protocol/vocabulary.ts';
 
 export const SERVICE_EVENTS_FILE = 'service-events.jsonl';
 
@@ -18,6 +20,25 @@ export interface ServiceEvent {
   message: string;
   severity: 'info' | 'warning' | 'critical';
   detail: Record<string, string | number | null>;
+}
+
+/** What the controller accepts from a VI's events file; anything else is skipped. */
+export const ServiceEventSchema = z.strictObject({
+  kind: z.string().refine((k) => serviceAlarmKinds.some((s) => s === k), `one of ${serviceAlarmKinds.join(', ')}`),
+  subject: z.string().max(200),
+  message: z.string().max(500),
+  severity: z.enum(['info', 'warning', 'critical']),
+  detail: z.record(z.string().max(32), z.union([z.string().max(200), z.number(), z.null()])).refine((d) => Object.keys(d).length <= 16, 'at most 16 details'),
+});
+
+/** One line of the events file, or null when it is not a valid event. */
+export function parseServiceEvent(line: string): ServiceEvent | null {
+  try {
+    const parsed = ServiceEventSchema.safeParse(JSON.parse(line));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Appends events (without a directory, e.g. run by hand, they are dropped). */
