@@ -20,12 +20,13 @@
  * ambient CAP_NET_RAW for the VI's uid inside its network namespace, which the
  * root tests use (test/support/tapServiceLab.ts).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
 import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
-import { runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { findExecutable, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
 import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { LogFollower } from './sdk/logFollower.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
@@ -65,6 +66,16 @@ if (runsAsProgram('ids', import.meta.url)) {
   mkdirSync(logDir, { recursive: true });
   const configFile = join(dir, 'suricata.yaml');
   writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...ruleFilesIn(args.rules ?? defaultRules), ...ownRuleFiles()] }));
+
+  // Suricata opens only interfaces that are up. Under a controller the VI owns its namespace and
+  // may set them up (they can be found down); without CAP_NET_ADMIN they must already be.
+  for (const dev of [inDev, outDev]) {
+    try {
+      execFileSync(findExecutable('ip') ?? 'ip', ['link', 'set', dev, 'up'], { stdio: 'ignore' });
+    } catch {
+      // Not allowed here: Suricata says so if the interface is really down.
+    }
+  }
 
   const homeNet = new HomeNet(homeNetText);
   const counters = new ServiceCounters(dir, 0);
