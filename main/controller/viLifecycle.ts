@@ -9,6 +9,7 @@ import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
 import { NotFound } from '../protocol/errors.ts';
+import { portOf } from '../services/catalog.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
@@ -111,11 +112,17 @@ export class ViLifecycle {
     if (health.health === 'down') return { ok: false, reason: `node ${hold.nodeId} is down (${health.reason})` };
     const rules = this.rules.check(hold);
     if (!rules.ok) return { ok: false, reason: rules.reason };
+    const tap = portOf(hold.service).kind === 'tap';
+    const noTaps = tap ? this.supervisor.tapRefusal() : null;
+    if (noTaps) return { ok: false, reason: `VI ${viId} could not start: ${noTaps}` };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
-    // The port exists before the VI does, so the VI finds it as soon as it looks.
-    let env: Record<string, string>;
+    const request = { viId, service: hold.service };
+    const plan = this.dataPath?.portPlan(request);
+    // A ring port exists before the VI does, so the VI finds it as soon as it looks. A tap port
+    // goes into the VI's own network namespace, which exists only once its launcher made it.
+    let env: Record<string, string> = plan?.env ?? {};
     try {
-      env = this.dataPath?.openPort({ viId, service: hold.service }) ?? {};
+      if (!tap) env = this.dataPath?.openPort(request) ?? {};
     } catch (e) {
       this.holds.end(hold.reservationId);
       return { ok: false, reason: `VI ${viId}: its data-plane port could not be opened: ${(e as Error).message}` };
@@ -132,6 +139,7 @@ export class ViLifecycle {
         args: hold.service.args,
         capacity: capacityAt(hold.profile, this.now()),
         t1: hold.t1,
+        port: plan?.port ?? null,
       });
     } catch (e) {
       this.dataPath?.closePort(viId);
@@ -141,6 +149,15 @@ export class ViLifecycle {
     if (vi.state !== 'running') {
       this.dataPath?.closePort(viId);
       return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    }
+    if (tap && this.dataPath && vi.pid !== null) {
+      try {
+        await this.dataPath.openTapPort(request, vi.pid);
+      } catch (e) {
+        const reason = `its tap port could not be opened: ${(e as Error).message}`;
+        await this.teardown(vi, 'failed', reason);
+        return { ok: false, reason: `VI ${viId} could not start: ${reason}` };
+      }
     }
     this.portReady(vi);
     // The VI is up: now steer its traffic to it.
@@ -196,11 +213,18 @@ export class ViLifecycle {
   reattach(vi: ViRecord): void {
     const hold = this.holds.get(vi.reservationId);
     if (!this.dataPath || !hold) return;
+    const failed = (e: unknown): void => this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+    const request = { viId: vi.id, service: hold.service };
+    if (portOf(hold.service).kind === 'tap') {
+      // Its devices went with the previous controller's fds; new ones go into its namespace, which lives on.
+      if (vi.pid !== null) void this.dataPath.openTapPort(request, vi.pid).then(() => this.portReady(vi), failed);
+      return;
+    }
     try {
-      this.dataPath.openPort({ viId: vi.id, service: hold.service });
+      this.dataPath.openPort(request);
       this.portReady(vi);
     } catch (e) {
-      this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+      failed(e);
     }
   }
 }

@@ -12,10 +12,10 @@
  *
  * Additive changes only: the console builds on it.
  */
-import { viStates } from './vocabulary.ts';
+import { alarmKinds, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
-import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
+import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
 import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
@@ -42,6 +42,10 @@ export const IsolationSchema = z.object({
   user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
   /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
   processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
+  /** Data-plane port kinds a VI can get here: ring only unless the controller is root with network namespaces. */
+  portKinds: z.array(z.enum(['ring', 'tap'])).optional(),
+  /** The VI's own data-plane port: kind, layout and, for a tap port, its interfaces in the VI's namespace. Absent on the host summary. */
+  port: z.object({ kind: z.enum(['ring', 'tap']), layout: z.enum(['single', 'bump']), interfaces: z.array(z.string()) }).nullable().optional(),
 });
 export type Isolation = z.infer<typeof IsolationSchema>;
 
@@ -99,6 +103,8 @@ export const ViUsageSchema = z.object({
       from_vi: TrafficDirectionSchema,
     })
     .optional(),
+  /** The service's own counters (packets encrypted, ESP rejected, hits, ratios...), as it reports them. */
+  service: z.record(z.string().max(64), z.number()).optional(),
 });
 export type ViUsage = z.infer<typeof ViUsageSchema>;
 
@@ -122,6 +128,23 @@ export const ViViewSchema = z.object({
   reason: z.string(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
+
+/** A program this cloudlet offers to run inside VIs (service.list). */
+export const ServiceOfferSchema = z.object({
+  program: z.string(),
+  summary: z.string(),
+  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config. */
+  source: z.enum(['built-in', 'configured']),
+  /** Null for configured programs, which do not say. */
+  mode: z.enum(['visible', 'transparent']).nullable(),
+  port: ViPortSchema.nullable(),
+  /** The arguments it takes; null when any are passed through unchecked. */
+  args: z.array(z.object({ name: z.string(), required: z.boolean(), description: z.string() })).nullable(),
+  /** Whether this host can run it; when not, reason says why (e.g. "tap ports need root"). */
+  available: z.boolean(),
+  reason: z.string().nullable(),
+});
+export type ServiceOffer = z.infer<typeof ServiceOfferSchema>;
 
 export const NodeDetailSchema = z.object({
   id: IdSchema,
@@ -151,9 +174,21 @@ export const RuleViewSchema = z.object({
 });
 export type RuleView = z.infer<typeof RuleViewSchema>;
 
+/** A flow an alarm is about: its 5-tuple, and the IDS's own flow id (Suricata's flow_id) when it has one. */
+export const AlarmFlowSchema = z.object({
+  viId: z.string(),
+  flowId: z.string().regex(/^[0-9]{1,20}$/).nullable(),
+  proto: z.string().max(16),
+  src: z.string().max(64),
+  srcPort: z.number().int().min(0).max(65535).nullable(),
+  dst: z.string().max(64),
+  dstPort: z.number().int().min(0).max(65535).nullable(),
+});
+export type AlarmFlow = z.infer<typeof AlarmFlowSchema>;
+
 export const AlarmSchema = z.object({
   id: z.number().int(),
-  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing']),
+  kind: z.enum(alarmKinds),
   severity: z.enum(['info', 'warning', 'critical']),
   subject: z.string(),
   message: z.string(),
@@ -161,6 +196,8 @@ export const AlarmSchema = z.object({
   lastSeen: TimeMsSchema,
   count: z.number().int(),
   acknowledgedBy: z.string().nullable(),
+  /** The flow of the latest occurrence, when the alarm is about one (an IDS alert): where its packets are. */
+  flow: AlarmFlowSchema.nullable().optional(),
 });
 export type Alarm = z.infer<typeof AlarmSchema>;
 
@@ -200,6 +237,12 @@ export const controllerApi = defineContract({
         schedulerConnected: z.boolean(),
         isolation: IsolationSchema,
       }),
+    }),
+    'service.list': method({
+      summary: 'The service programs this cloudlet offers: kind, port, arguments, and whether this host can run each (and why not)',
+      roles: staff,
+      params: z.object({}),
+      result: z.object({ services: z.array(ServiceOfferSchema) }),
     }),
     'node.list': method({
       summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',

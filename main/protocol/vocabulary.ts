@@ -30,6 +30,15 @@ export const holdingStates: readonly ReservationState[] = ['pending_approval', '
 /** States a reservation never leaves. */
 export const finalStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
 
+/**
+ * What a controller raises alarms about: its VIs (crashed, over a limit, lost, spoofing, an IDS
+ * alert of an ids service), its nodes and its link to the scheduler.
+ */
+export const alarmKinds = ['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing', 'ids'] as const;
+export type AlarmKind = (typeof alarmKinds)[number];
+/** The kinds a service inside a VI may raise through its events file (never one about nodes or the controller). */
+export const serviceAlarmKinds: readonly AlarmKind[] = ['ids'];
+
 export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated'] as const;
 export type ViState = (typeof viStates)[number];
 /** States a VI never leaves: its process is gone and its rules are removed. */
