@@ -190,6 +190,7 @@ export class ViLifecycle {
       cpu: vi.limits.cpu < vi.capacity.cpu ? Math.min(vi.limits.cpu, cap.cpu) : cap.cpu,
       memMiB: vi.limits.memMiB < vi.capacity.memMiB ? Math.min(vi.limits.memMiB, cap.memMiB) : cap.memMiB,
       ppsCap: vi.limits.ppsCap,
+      mbpsCap: vi.limits.mbpsCap ?? null,
     };
     this.store.putVi({ ...vi, capacity: cap });
     const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
@@ -203,9 +204,9 @@ export class ViLifecycle {
     this.limitTraffic(vi);
   }
 
-  /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
+  /** The VI's token buckets in the data plane: its reservation's network share now, lowered by an operator's caps. */
   limitTraffic(vi: ViRecord): void {
-    this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
+    this.dataPath?.setLimits(vi.id, { netMbps: Math.min(vi.capacity.netMbps, vi.limits.mbpsCap ?? Infinity), ppsCap: vi.limits.ppsCap });
   }
 
   /** After a controller restart: an adopted VI gets its port back (its ring client reconnects). */

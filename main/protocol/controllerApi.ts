@@ -55,6 +55,8 @@ export const ViLimitsSchema = z.object({
   memMiB: z.number().nonnegative(),
   /** Packets per second the data plane lets through to the VI (null: no cap). */
   ppsCap: z.number().int().nonnegative().nullable(),
+  /** Megabits per second the data plane lets through, each direction, below the reservation's netMbps (null or absent: no cap). */
+  mbpsCap: z.number().positive().nullable().optional(),
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
@@ -236,13 +238,14 @@ export const controllerApi = defineContract({
       result: ViViewSchema,
     }),
     'vi.restrict': method({
-      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      summary: 'Lower the CPU, memory, packet-rate or bit-rate caps of a running VI (never above its reservation)',
       roles: operators,
       params: z.object({
         viId: z.string().min(1).max(128),
         cpu: z.number().positive().max(1e6).optional(),
         memMiB: z.number().positive().max(1e9).optional(),
         ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        mbpsCap: z.number().positive().max(1e6).optional(),
         reason: ReasonSchema,
       }),
       result: ViViewSchema,
