@@ -181,6 +181,12 @@ export class CloudletDataPath {
     this.plane.setLimits(port.number, { bitsPerSecond: Math.round(limits.netMbps * 1e6), packetsPerSecond: limits.ppsCap ?? 0 });
   }
 
+  /** Quarantines the VI's port (its to_vi traffic goes legacy, what it emits is dropped), or releases it. */
+  setQuarantined(viId: string, quarantined: boolean): void {
+    const port = this.ports.get(viId);
+    if (port) this.plane.setQuarantined(port.number, quarantined);
+  }
+
   /** The traffic of the last sampleTraffic() call. */
   lastTraffic(viId: string): Traffic | undefined {
     return this.last.get(viId)?.traffic;
