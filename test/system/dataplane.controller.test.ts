@@ -144,6 +144,24 @@ describe.skipIf(!isRoot())('the controller carries traffic through its data plan
     await expect.poll(async () => (await client.call('alarm.list', { includeAcknowledged: true, limit: 50 })).alarms.find((a) => a.kind === 'spoofing' && a.subject === viId), { timeout: 10_000 }).toBeTruthy();
   });
 
+  test('the report to the scheduler carries the data-plane traffic: per VI rates, totals and drops, and the uplink', async () => {
+    const report = (at: number) => daemon.dataPath?.trafficReport((viId) => daemon.cloudlet.vis.get(viId)?.reservationId, at);
+    const start = Date.now();
+    report(start);
+    ping(3);
+    const after = report(start + 2000);
+    const vi = after?.vis.find((v) => v.viId === 'vi-r1');
+    expect(after?.periodSeconds).toBe(2);
+    expect(vi).toMatchObject({ reservationId: 'r1' });
+    expect(vi?.in.pps).toBeGreaterThanOrEqual(3 / 2);
+    expect(vi?.in.bps).toBeGreaterThan(0);
+    expect(vi?.out.packets).toBeGreaterThanOrEqual(vi?.in.packets ?? Infinity);
+    expect(Object.keys(vi?.out.drops ?? {})).toContain('quarantined');
+    expect(after?.vis.find((v) => v.viId === 'vi-r2')?.out.drops.spoofing).toBeGreaterThan(0);
+    expect(after?.uplink.rxPps).toBeGreaterThanOrEqual(6 / 2);
+    expect(after?.uplink.rxPackets).toBeGreaterThan(0);
+  });
+
   test('quarantine removes the VI rules (its traffic goes legacy at once) and keeps it running; release brings them back; both audited', async () => {
     const viId = 'vi-r1';
     const legacy = (): number => daemon.dataPath?.plane.uplinkCounters().legacy ?? 0;
