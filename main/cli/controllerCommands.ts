@@ -30,7 +30,8 @@ const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] 
 Actions (viewer): info, services, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
-  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
+  quarantine --vi ID | release --vi ID
+  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N] [--mbps MBIT]
   node-down --node ID | node-up --node ID
 The token may also come from $PCLOUD_TOKEN. Output is JSON.
 `;
@@ -91,6 +92,7 @@ async function runCloudlet(args: string[]): Promise<number> {
       cpu: { type: 'string' },
       'mem-mib': { type: 'string' },
       pps: { type: 'string' },
+      mbps: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -127,16 +129,22 @@ async function runCloudlet(args: string[]): Promise<number> {
       case 'terminate':
         result = await client.call('vi.terminate', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
         break;
+      case 'quarantine':
+      case 'release':
+        result = await client.call(action === 'quarantine' ? 'vi.quarantine' : 'vi.release', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
+        break;
       case 'restrict': {
         const cpu = num(values.cpu, '--cpu');
         const memMiB = num(values['mem-mib'], '--mem-mib');
         const ppsCap = num(values.pps, '--pps');
+        const mbpsCap = num(values.mbps, '--mbps');
         result = await client.call('vi.restrict', {
           viId: need(values.vi, '--vi'),
           reason: need(values.reason, '--reason'),
           ...(cpu !== undefined ? { cpu } : {}),
           ...(memMiB !== undefined ? { memMiB } : {}),
           ...(ppsCap !== undefined ? { ppsCap: Math.round(ppsCap) } : {}),
+          ...(mbpsCap !== undefined ? { mbpsCap } : {}),
         });
         break;
       }

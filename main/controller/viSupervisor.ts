@@ -305,7 +305,7 @@ export class ViSupervisor {
       cgroupPaths: cgroup?.dirs ?? [],
       isolation: { ...plan.isolation, processLimit },
       capacity: req.capacity,
-      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
+      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null, mbpsCap: null },
       t1: req.t1,
       startedAt: now,
       endedAt: null,

@@ -55,6 +55,8 @@ export const ViLimitsSchema = z.object({
   memMiB: z.number().nonnegative(),
   /** Packets per second the data plane lets through to the VI (null: no cap). */
   ppsCap: z.number().int().nonnegative().nullable(),
+  /** Megabits per second the data plane lets through, each direction, below the reservation's netMbps (null or absent: no cap). */
+  mbpsCap: z.number().positive().nullable().optional(),
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
@@ -126,6 +128,8 @@ export const ViViewSchema = z.object({
   usage: ViUsageSchema.nullable(),
   exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
   reason: z.string(),
+  /** Quarantined by an operator: running, its rules removed (its traffic goes legacy), everything it emits dropped. */
+  quarantined: z.boolean(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 
@@ -275,19 +279,32 @@ export const controllerApi = defineContract({
       result: ViViewSchema,
     }),
     'vi.restrict': method({
-      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      summary: 'Lower the CPU, memory, packet-rate or bit-rate caps of a running VI (never above its reservation)',
       roles: operators,
       params: z.object({
         viId: z.string().min(1).max(128),
         cpu: z.number().positive().max(1e6).optional(),
         memMiB: z.number().positive().max(1e9).optional(),
         ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        mbpsCap: z.number().positive().max(1e6).optional(),
         reason: ReasonSchema,
       }),
       result: ViViewSchema,
     }),
     'vi.terminate': method({
       summary: 'Remove the VI rules, then SIGTERM, grace period, SIGKILL, reap; terminating twice is harmless',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.quarantine': method({
+      summary: 'Quarantine a running VI: its rules removed (its traffic goes legacy at once), it keeps running, everything it emits is dropped and counted',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.release': method({
+      summary: 'Release a quarantined VI: what it emits is forwarded again and its rules are installed again',
       roles: operators,
       params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
       result: ViViewSchema,

@@ -39,6 +39,10 @@ export type AlarmKind = (typeof alarmKinds)[number];
 /** The kinds a service inside a VI may raise through its events file (never one about nodes or the controller). */
 export const serviceAlarmKinds: readonly AlarmKind[] = ['ids'];
 
+/** Why a VI's data-plane port dropped a packet (its counters per direction, `drops` by reason). */
+export const viDropReasons = ['ring_full', 'policed', 'spoofing', 'too_big', 'port_error', 'quarantined'] as const;
+export type ViDropReason = (typeof viDropReasons)[number];
+
 export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated'] as const;
 export type ViState = (typeof viStates)[number];
 /** States a VI never leaves: its process is gone and its rules are removed. */
