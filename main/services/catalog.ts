@@ -11,13 +11,14 @@ import type { z } from 'zod';
 import type { ServiceSpec } from '../protocol/domain.ts';
 import { descriptor as aesEncrypt } from './aes-encrypt.ts';
 import { descriptor as forward } from './forward.ts';
+import { descriptor as ipsecTunnel } from './ipsec-tunnel.ts';
 import { descriptor as monitor } from './monitor.ts';
 import type { ServiceDescriptor } from './sdk/descriptor.ts';
 
 export type { ServiceDescriptor };
 export { argsSummary, type ArgSummary } from './sdk/descriptor.ts';
 
-export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt];
+export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt, ipsecTunnel];
 
 const byProgram = new Map(catalog.map((d) => [d.program, d]));
 
