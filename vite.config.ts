@@ -39,6 +39,8 @@ function mainConfig(): UserConfig {
           monitor: 'main/services/monitor.ts',
           forward: 'main/services/forward.ts',
           'aes-encrypt': 'main/services/aes-encrypt.ts',
+          'ipsec-tunnel': 'main/services/ipsec-tunnel.ts',
+          'wan-optimizer': 'main/services/wan-optimizer.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -67,7 +67,7 @@ describe('the service catalog at prepare', () => {
 
   test('service.list describes each program: kind, port, arguments, availability', () => {
     const offers = cloudlet.agent['supervisor'].offers();
-    expect(offers.map((o) => o.program)).toEqual(['monitor', 'forward', 'aes-encrypt', 'ipsec-tunnel']);
+    expect(offers.map((o) => o.program)).toEqual(['monitor', 'forward', 'aes-encrypt', 'ipsec-tunnel', 'wan-optimizer']);
     expect(offers.find((o) => o.program === 'aes-encrypt')).toEqual({
       program: 'aes-encrypt',
       summary: expect.stringContaining('AES-256-CBC'),
@@ -112,7 +112,7 @@ describe('prepare, commit and abort from local truth', () => {
   test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
     expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
     expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
-    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor, forward, aes-encrypt, ipsec-tunnel)' });
+    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor, forward, aes-encrypt, ipsec-tunnel, wan-optimizer)' });
     await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
     expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
   });

@@ -14,11 +14,12 @@ import { descriptor as forward } from './forward.ts';
 import { descriptor as ipsecTunnel } from './ipsec-tunnel.ts';
 import { descriptor as monitor } from './monitor.ts';
 import type { ServiceDescriptor } from './sdk/descriptor.ts';
+import { descriptor as wanOptimizer } from './wan-optimizer.ts';
 
 export type { ServiceDescriptor };
 export { argsSummary, type ArgSummary } from './sdk/descriptor.ts';
 
-export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt, ipsecTunnel];
+export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt, ipsecTunnel, wanOptimizer];
 
 const byProgram = new Map(catalog.map((d) => [d.program, d]));
 

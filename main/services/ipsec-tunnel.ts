@@ -28,7 +28,7 @@
 import { z } from 'zod';
 import { ESP_HEADER_BYTES, SecurityAssociation, sealedLength } from '../../native/crypto.ts';
 import { hexArg, integerArg, ipv4Arg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ESP, ipPacketAt, setIpv4HeaderChecksum } from './sdk/packetHeaders.ts';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_ESP, ipPacketAt, ipv4Bytes, writeOuterIpv4 } from './sdk/packetHeaders.ts';
 import { runRingService, type RingBatch } from './sdk/ringService.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 
@@ -64,10 +64,6 @@ export const descriptor: ServiceDescriptor = {
   secretArgs: ['key-out', 'auth-out', 'key-in', 'auth-in'],
   availability: () => null,
 };
-
-function ipv4Bytes(address: string): Uint8Array {
-  return Uint8Array.from(address.split('.').map(Number));
-}
 
 const OUTER_IPV4_BYTES = 20;
 
@@ -184,22 +180,10 @@ export class EspTunnelEnd {
       out[l2 - 1] = ETHERTYPE_IPV4 & 0xff;
       const ip = l2;
       const total = OUTER_IPV4_BYTES + espLength;
-      out[ip] = 0x45;
-      // Keep the inner packet's DSCP and ECN (RFC 4301 5.1.2.1 allows copying them).
-      out[ip + 1] = (inner[l2 + 0] ?? 0) >> 4 === 4 ? (inner[l2 + 1] ?? 0) : 0;
-      out[ip + 2] = total >> 8;
-      out[ip + 3] = total & 0xff;
       this.ipId = (this.ipId + 1) & 0xffff;
-      out[ip + 4] = this.ipId >> 8;
-      out[ip + 5] = this.ipId & 0xff;
-      // No DF: a router on the way may fragment the outer packet rather than lose it.
-      out[ip + 6] = 0;
-      out[ip + 7] = 0;
-      out[ip + 8] = 64;
-      out[ip + 9] = IPPROTO_ESP;
-      out.set(this.local, ip + 12);
-      out.set(this.remote, ip + 16);
-      setIpv4HeaderChecksum(out, ip);
+      // Keep the inner packet's DSCP and ECN (RFC 4301 5.1.2.1 allows copying them).
+      const tos = (inner[l2] ?? 0) >> 4 === 4 ? (inner[l2 + 1] ?? 0) : 0;
+      writeOuterIpv4(out, ip, { total, id: this.ipId, tos, protocol: IPPROTO_ESP, source: this.local, destination: this.remote });
       out.set(sealed.data.subarray(espAt, espAt + espLength), ip + OUTER_IPV4_BYTES);
       batch.replace(i, out.subarray(0, ip + total));
       bytes += this.sealLengths[k] ?? 0;

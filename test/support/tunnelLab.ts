@@ -15,8 +15,15 @@
 // Hosts use MTU 1400 so that a full-sized packet, sealed, still fits the wan.
 // Every name carries a per-lab tag; close() removes all of it.
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { expect } from 'vitest';
 import { run } from '../../native/test/dataplaneLab.ts';
+import { parseControllerConfig } from '../../main/controller/config.ts';
+import { ControllerDaemon } from '../../main/controller/daemon.ts';
+import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
+import { RpcClient } from '../../main/protocol/client.ts';
+import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
 
 export const VNI = 100;
 /** Where each data plane sends frames back to its router (vx1). */
@@ -118,6 +125,16 @@ export class TunnelLab {
       'net.ipv4.conf.vx1.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.vx0.send_redirects=0']) this.exec(r, 'sysctl', '-qw', sysctl);
   }
 
+  /** Whether pings from A's host to B's are answered (false rather than an exception). */
+  pingsAtoB(count: number): boolean {
+    try {
+      this.exec(this.a.host, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', this.b.hostAddress);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   close(): void {
     for (const n of this.namespaces()) {
       try {
@@ -126,5 +143,79 @@ export class TunnelLab {
         // not created, or already gone
       }
     }
+  }
+}
+
+const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
+
+export interface SiteCloudlet {
+  daemon: ControllerDaemon;
+  client: RpcClient<typeof controllerApi>;
+}
+
+/**
+ * One end of a paired service (tunnel, WAN optimizer): a controller for `site`'s cloudlet with
+ * its data plane in the cloudlet's namespace, and reservation `reservationId` (provider p1, whose
+ * proofs the test verifier accepts as "owns:p1") started there with `program` and `args`. Its two
+ * rules capture the far branch and `protocol` to this site's address.
+ */
+export async function startPairedEnd(o: { lab: TunnelLab; site: Site; far: Site; cloudletId: string; stateDir: string; token: string; reservationId: string; program: string; args: Record<string, string>; protocol: number }): Promise<SiteCloudlet> {
+  const config = parseControllerConfig({
+    cloudletId: o.cloudletId,
+    scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789', backoffMs: 1000, maxBackoffMs: 1000 },
+    listen: { host: '127.0.0.1', port: 0 },
+    tokens: [{ token: o.token, role: 'operator', name: 'noc-alice' }],
+    nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
+    stateDir: o.stateDir,
+    onExit: 'stop',
+    dataPlane: { netns: o.lab.nsPath(o.site.cloudlet), bind: o.site.cloudletVtep, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [o.site.routerVtep], vnis: [VNI], drainIntervalMs: 50 },
+    sandbox: { usageIntervalMs: 200 },
+  });
+  const daemon = new ControllerDaemon(config, { verifier, log: () => undefined });
+  const { url } = await daemon.start();
+  const client = new RpcClient(controllerApi, { url, token: o.token, timeoutMs: 10_000 });
+  await client.connect();
+  const now = Date.now();
+  const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 1, memMiB: 256, diskGiB: 1, netMbps: 1000 } }];
+  const service: ServiceSpec = {
+    mode: 'transparent',
+    program: o.program,
+    args: o.args,
+    rules: [
+      { priority: 10, match: { ethType: 0x0800, dstPrefix: o.far.prefix }, action: 'to_vi', samplingRate: 0, ownershipProof: 'owns:p1' },
+      { priority: 10, match: { ethType: 0x0800, ipProto: o.protocol, dstPrefix: `${o.site.tunnelAddress}/32` }, action: 'to_vi', samplingRate: 0, ownershipProof: 'owns:p1' },
+    ],
+  };
+  const run = (c: ControllerCommand) => daemon.cloudlet.agent.command(c);
+  const base = { reservationId: o.reservationId };
+  expect(await run({ ...base, commandId: 'c1', kind: 'prepare', providerId: 'p1', nodeId: 'n1', t0: now - 1000, t1: now + 600_000, profile, service, holdMs: 5000 })).toEqual({ ok: true });
+  expect(await run({ ...base, commandId: 'c2', kind: 'commit' })).toEqual({ ok: true });
+  const started = await run({ ...base, commandId: 'c3', kind: 'start', nodeId: 'n1', profile, service, t1: now + 600_000 });
+  expect(started, started.reason).toMatchObject({ ok: true });
+  return { daemon, client };
+}
+
+/** Sends `data` over TCP from a host namespace with socat, without blocking the test process (its controllers run in it). */
+export function sendTcp(lab: TunnelLab, ns: string, to: string, port: number, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sender = spawn('ip', ['netns', 'exec', ns, 'timeout', '60', 'socat', '-u', 'STDIN', `TCP4:${to}:${port}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    sender.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    sender.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`socat sender in ${ns} exited ${code}: ${stderr}`))));
+    sender.stdin.on('error', () => undefined);
+    sender.stdin.end(data);
+  });
+}
+
+/** The counters the VI's service reported into its usage. */
+export async function serviceCounters(end: SiteCloudlet, viId: string): Promise<Record<string, number>> {
+  return (await end.client.call('vi.get', { viId })).usage?.service ?? {};
+}
+
+/** Stops both ends' controllers (and their VIs). */
+export async function stopEnds(ends: readonly SiteCloudlet[]): Promise<void> {
+  for (const e of ends) {
+    e.client.close();
+    await e.daemon.stop();
   }
 }

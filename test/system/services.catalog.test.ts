@@ -50,7 +50,7 @@ describe('the service catalog of a running controller', () => {
     await client.connect();
     try {
       const { services } = await client.call('service.list', {});
-      expect(services.map((s) => s.program)).toEqual(['monitor', 'forward', 'aes-encrypt', 'ipsec-tunnel', 'upload', 'sleeper']);
+      expect(services.map((s) => s.program)).toEqual(['monitor', 'forward', 'aes-encrypt', 'ipsec-tunnel', 'wan-optimizer', 'upload', 'sleeper']);
       expect(services.find((s) => s.program === 'monitor')?.args?.map((a) => a.name)).toEqual(['interval-ms', 'burn-cores', 'alloc-mib', 'crash-after-ms', 'children']);
       expect(services.find((s) => s.program === 'sleeper')).toEqual({ program: 'sleeper', summary: expect.stringContaining('configured'), source: 'configured', mode: null, port: null, args: null, available: true, reason: null });
       expect(services.every((s) => s.available === (s.reason === null))).toBe(true);

@@ -19,26 +19,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isRoot } from '../../native/test/dataplaneLab.ts';
-import { parseControllerConfig } from '../../main/controller/config.ts';
-import { ControllerDaemon } from '../../main/controller/daemon.ts';
-import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
-import { RpcClient } from '../../main/protocol/client.ts';
-import { controllerApi } from '../../main/protocol/controllerApi.ts';
-import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
-import { ROUTER_RETURN_PORT, TunnelLab, VNI, type Site } from '../support/tunnelLab.ts';
+import { sendTcp, serviceCounters, startPairedEnd, stopEnds, TunnelLab, type Site, type SiteCloudlet } from '../support/tunnelLab.ts';
 
 const operatorToken = 'operator-token-ipsec-tunnel-0123456789';
-const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
 const SPI_AB = 0x1001;
 const SPI_BA = 0x1002;
 const keys = { encAB: randomBytes(32), authAB: randomBytes(32), encBA: randomBytes(32), authBA: randomBytes(32) };
 const hex = (b: Buffer): string => b.toString('hex');
 const viId = 'vi-tun1';
 
-interface Cloudlet {
-  daemon: ControllerDaemon;
-  client: RpcClient<typeof controllerApi>;
-}
+type Cloudlet = SiteCloudlet;
 
 /** Packets of a classic pcap file (as tshark -F pcap writes it, little-endian). */
 function pcapPackets(file: string): { header: Buffer; packets: Buffer[] } {
@@ -57,27 +47,17 @@ describe.skipIf(!isRoot())('ipsec-tunnel between two cloudlets (root)', () => {
   let dir: string;
   const sites: Cloudlet[] = [];
 
-  async function cloudlet(site: Site, far: Site, name: string, out: { spi: number; enc: Buffer; auth: Buffer }, inbound: { spi: number; enc: Buffer; auth: Buffer }): Promise<Cloudlet> {
-    const config = parseControllerConfig({
-      cloudletId: name,
-      scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789', backoffMs: 1000, maxBackoffMs: 1000 },
-      listen: { host: '127.0.0.1', port: 0 },
-      tokens: [{ token: operatorToken, role: 'operator', name: 'noc-alice' }],
-      nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
-      stateDir: join(dir, name),
-      onExit: 'stop',
-      dataPlane: { netns: lab.nsPath(site.cloudlet), bind: site.cloudletVtep, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [site.routerVtep], vnis: [VNI], drainIntervalMs: 50 },
-      sandbox: { usageIntervalMs: 200 },
-    });
-    const daemon = new ControllerDaemon(config, { verifier, log: () => undefined });
-    const { url } = await daemon.start();
-    const client = new RpcClient(controllerApi, { url, token: operatorToken, timeoutMs: 10_000 });
-    await client.connect();
-    const now = Date.now();
-    const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 1, memMiB: 256, diskGiB: 1, netMbps: 1000 } }];
-    const service: ServiceSpec = {
-      mode: 'transparent',
+  const cloudlet = (site: Site, far: Site, cloudletId: string, out: { spi: number; enc: Buffer; auth: Buffer }, inbound: { spi: number; enc: Buffer; auth: Buffer }): Promise<SiteCloudlet> =>
+    startPairedEnd({
+      lab,
+      site,
+      far,
+      cloudletId,
+      stateDir: join(dir, cloudletId),
+      token: operatorToken,
+      reservationId: 'tun1',
       program: 'ipsec-tunnel',
+      protocol: 50,
       args: {
         local: site.tunnelAddress,
         remote: far.tunnelAddress,
@@ -89,19 +69,7 @@ describe.skipIf(!isRoot())('ipsec-tunnel between two cloudlets (root)', () => {
         'key-in': hex(inbound.enc),
         'auth-in': hex(inbound.auth),
       },
-      rules: [
-        { priority: 10, match: { ethType: 0x0800, dstPrefix: far.prefix }, action: 'to_vi', samplingRate: 0, ownershipProof: 'owns:p1' },
-        { priority: 10, match: { ethType: 0x0800, ipProto: 50, dstPrefix: `${site.tunnelAddress}/32` }, action: 'to_vi', samplingRate: 0, ownershipProof: 'owns:p1' },
-      ],
-    };
-    const run = (c: ControllerCommand) => daemon.cloudlet.agent.command(c);
-    const base = { reservationId: 'tun1' };
-    expect(await run({ ...base, commandId: 'c1', kind: 'prepare', providerId: 'p1', nodeId: 'n1', t0: now - 1000, t1: now + 600_000, profile, service, holdMs: 5000 })).toEqual({ ok: true });
-    expect(await run({ ...base, commandId: 'c2', kind: 'commit' })).toEqual({ ok: true });
-    const started = await run({ ...base, commandId: 'c3', kind: 'start', nodeId: 'n1', profile, service, t1: now + 600_000 });
-    expect(started, started.reason).toMatchObject({ ok: true });
-    return { daemon, client };
-  }
+    });
 
   beforeAll(async () => {
     lab = new TunnelLab().create();
@@ -112,33 +80,13 @@ describe.skipIf(!isRoot())('ipsec-tunnel between two cloudlets (root)', () => {
   });
 
   afterAll(async () => {
-    for (const s of sites) {
-      s.client.close();
-      await s.daemon.stop();
-    }
+    await stopEnds(sites);
     lab?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const pings = (count: number): boolean => {
-    try {
-      lab.exec(lab.a.host, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', lab.b.hostAddress);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  /** Sends `data` over TCP from a host namespace with socat, without blocking this process. */
-  const sendTcp = (ns: string, to: string, port: number, data: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const sender = spawn('ip', ['netns', 'exec', ns, 'timeout', '60', 'socat', '-u', 'STDIN', `TCP4:${to}:${port}`], { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      sender.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      sender.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`socat sender exited ${code}: ${stderr}`))));
-      sender.stdin.on('error', () => undefined);
-      sender.stdin.end(data);
-    });
-  const counters = async (s: Cloudlet): Promise<Record<string, number>> => (await s.client.call('vi.get', { viId })).usage?.service ?? {};
+  const pings = (count: number): boolean => lab.pingsAtoB(count);
+  const counters = (s: Cloudlet): Promise<Record<string, number>> => serviceCounters(s, viId);
 
   /** A capture on the wan between the two cloudlets, as classic pcap. */
   async function capture(file: string, during: () => Promise<void>, ns = lab.a.router, iface = 'wan'): Promise<void> {
@@ -181,7 +129,7 @@ describe.skipIf(!isRoot())('ipsec-tunnel between two cloudlets (root)', () => {
       const server = promisify(execFile)('ip', ['netns', 'exec', lab.b.host, 'timeout', '60', 'socat', '-u', 'TCP4-LISTEN:5001,reuseaddr', `CREATE:${receivedFile}`], { timeout: 70_000 });
       await expect.poll(() => lab.exec(lab.b.host, 'ss', '-tln'), { timeout: 10_000 }).toContain(':5001');
       // Not execFileSync: the controllers run in this process, and their event loops must keep running.
-      await sendTcp(lab.a.host, lab.b.hostAddress, 5001, data);
+      await sendTcp(lab, lab.a.host, lab.b.hostAddress, 5001, data);
       await server;
       expect(pings(2)).toBe(true);
     });
