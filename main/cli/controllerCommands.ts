@@ -205,6 +205,39 @@ async function runServices(args: string[]): Promise<number> {
   }
 }
 
+const uploadUsage = `usage: pcctl upload RESERVATION BUNDLE.tar --url URL [--token TOKEN] [--reason TEXT]
+
+Stores a program bundle for a reservation held by the controller at URL. The
+bundle is a tar archive with manifest.json at its top naming the command to
+run, a file of the bundle: {"command": ["./run.sh", "--verbose"]}. The
+controller refuses links out of the bundle, "..", device files, set-uid
+files and oversized bundles, saying which member. The reservation's service
+program must be "upload"; its VI runs the command as its own unprivileged
+user. Needs an operator token (or $PCLOUD_TOKEN).
+`;
+
+async function runUpload(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(uploadUsage);
+    return 0;
+  }
+  const [reservationId, file] = positionals;
+  const token = values.token ?? process.env.PCLOUD_TOKEN;
+  if (!reservationId || !file || positionals.length > 2) throw new UsageError(`pcctl upload: give the reservation and the bundle file\n\n${uploadUsage}`);
+  if (!values.url || !token) throw new UsageError(`pcctl upload: ${!values.url ? "--url (the controller's ws:// or wss:// address)" : '--token (or $PCLOUD_TOKEN)'} is missing\n\n${uploadUsage}`);
+  const bundle = readFileSync(file).toString('base64');
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 60_000 });
+  await client.connect();
+  try {
+    const stored = await client.call('bundle.upload', { reservationId, bundle, reason: values.reason ?? `uploaded with pcctl from ${file}` });
+    process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
 async function runAttest(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -238,6 +271,7 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  upload: { summary: "store a reservation's program bundle on its controller (RESERVATION BUNDLE.tar --url)", run: runUpload },
   services: { summary: 'the service programs a controller offers, their arguments and availability (--url)', run: runServices },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
 };

@@ -137,8 +137,8 @@ export type ViView = z.infer<typeof ViViewSchema>;
 export const ServiceOfferSchema = z.object({
   program: z.string(),
   summary: z.string(),
-  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config. */
-  source: z.enum(['built-in', 'configured']),
+  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config; uploaded: the reservation's own bundle. */
+  source: z.enum(['built-in', 'configured', 'uploaded']),
   /** Null for configured programs, which do not say. */
   mode: z.enum(['visible', 'transparent']).nullable(),
   port: ViPortSchema.nullable(),
@@ -247,6 +247,17 @@ export const controllerApi = defineContract({
       roles: staff,
       params: z.object({}),
       result: z.object({ services: z.array(ServiceOfferSchema) }),
+    }),
+    'bundle.upload': method({
+      summary: "Store a reservation's program bundle (a tar archive with manifest.json naming its command), checked first; program \"upload\" runs it",
+      roles: operators,
+      params: z.object({
+        reservationId: z.string().min(1).max(128),
+        /** The tar archive, base64 (the message limit bounds it; the controller's own limit is smaller). */
+        bundle: z.string().min(1).max(1_000_000),
+        reason: ReasonSchema,
+      }),
+      result: z.object({ reservationId: z.string(), sha256: z.string(), bytes: z.number().int(), files: z.number().int(), command: z.array(z.string()) }),
     }),
     'node.list': method({
       summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',

@@ -10,6 +10,7 @@ import { ErrorCode, RpcError } from '../protocol/errors.ts';
 import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
+import { redactedArgs } from '../services/catalog.ts';
 import { AuditVerifier, type Actor } from './audit.ts';
 import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -33,6 +34,25 @@ function visible(r: Reservation, ctx: CallContext): Reservation {
   const own = providerOf(ctx);
   if (own !== undefined && r.providerId !== own) throw new RpcError(ErrorCode.NotFound, `no reservation "${r.id}"`);
   return r;
+}
+
+/**
+ * An answer with the secret service arguments (keys) of its reservations replaced by "(redacted)":
+ * only the controller that runs the VI gets them (controller.assignments, and its commands).
+ */
+function withoutSecrets<T>(value: T): T {
+  const redact = (r: unknown): unknown => {
+    if (typeof r !== 'object' || r === null || !('service' in r)) return r;
+    const service = (r as Reservation).service;
+    if (typeof service?.program !== 'string' || typeof service.args !== 'object') return r;
+    const args = redactedArgs(service.program, service.args);
+    return args === service.args ? r : { ...r, service: { ...service, args } };
+  };
+  if (typeof value !== 'object' || value === null) return value;
+  const v = value as Record<string, unknown>;
+  if (Array.isArray(v.reservations)) return { ...v, reservations: v.reservations.map(redact) } as T;
+  if ('reservation' in v) return { ...v, reservation: redact(v.reservation) } as T;
+  return redact(value) as T;
 }
 
 export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerApi>; topics: TopicHandlers<SchedulerApi> } {
@@ -173,10 +193,19 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       const own = providerOf(ctx);
       return s.subscribe((e) => {
         if (own !== undefined && (e.kind !== 'reservation' || e.reservation.providerId !== own)) return;
-        sink.push(e);
+        sink.push(withoutSecrets(e));
       });
     },
     'controller.commands': (_p, sink, ctx) => s.hub.attach(cloudletOf(ctx), ctx.connectionId, sink),
   };
+  // Every answer but a controller's own assignments goes out without secret service arguments.
+  const answers = handlers as unknown as Record<string, (p: unknown, ctx: CallContext) => unknown>;
+  for (const [name, handler] of Object.entries(answers)) {
+    if (name === 'controller.assignments') continue;
+    answers[name] = (p, ctx) => {
+      const result = handler(p, ctx);
+      return result instanceof Promise ? result.then(withoutSecrets) : withoutSecrets(result);
+    };
+  }
   return { handlers, topics };
 }
