@@ -1,6 +1,7 @@
 // Typed API of the demux fast path: rules, the flow table, batch
 // classification into caller-owned typed arrays, counters, samples, and the
 // frame parser. One N-API call per batch; nothing here allocates per packet.
+import { parsePrefix, type Prefix } from '../main/protocol/prefix.ts';
 import { loadBinding } from './index.ts';
 
 /** What a matching rule does with a packet. */
@@ -16,22 +17,25 @@ export interface PortRange {
 }
 
 /** OpenFlow-style match; an absent field is a wildcard. */
-export interface DemuxMatch {
+export interface FlowMatch {
   inPort?: number;
   vni?: number;
   ethType?: number;
   ipProto?: number;
-  /** IPv4 or IPv6 prefix, e.g. '10.1.0.0/16' or '2001:db8::/32'. Both prefixes must be one family. */
+  /**
+   * IPv4 or IPv6 prefix, e.g. '10.1.0.0/16' or '2001:db8::/32' (one host: '10.1.2.3/32').
+   * Both prefixes must be one family. The grammar is main/protocol/prefix.ts's.
+   */
   src?: string;
   dst?: string;
   srcPort?: number | PortRange;
   dstPort?: number | PortRange;
 }
 
-export interface DemuxRule {
+export interface FlowRule {
   /** Higher wins; among equal priorities the rule installed first wins. */
   priority: number;
-  match: DemuxMatch;
+  match: FlowMatch;
   action: DemuxAction;
   /** The VI that receives the packet; required with action 'to_vi'. */
   viId?: number;
@@ -92,73 +96,16 @@ export function parseErrorNames(): readonly string[] {
 
 const RECORD = 68;
 
-interface Prefix {
-  family: 4 | 6;
-  bytes: Uint8Array;
-  length: number;
-}
-
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+/**
+ * A prefix's network as the record carries it: 16 bytes, IPv4 in the first 4.
+ * The text was parsed by the one prefix parser (main/protocol/prefix.ts), so
+ * the flow table speaks the rule book's grammar: address/length, host bits zero.
+ */
+export function prefixBytes(prefix: Prefix): Uint8Array {
+  const width = prefix.family === 4 ? 4 : 16;
   const out = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] ?? '';
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    out[i] = Number(p);
-  }
+  for (let i = 0; i < width; i++) out[i] = Number((prefix.bits >> BigInt(8 * (width - 1 - i))) & 0xffn);
   return out;
-}
-
-function parseIpv6(text: string): Uint8Array | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const items = s.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] ?? '';
-      if (i === items.length - 1 && item.includes('.')) {
-        const v4 = parseIpv4(item);
-        if (!v4) return undefined;
-        out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return undefined;
-        out.push(parseInt(item, 16));
-      }
-    }
-    return out;
-  };
-  const head = group(halves[0] ?? '');
-  const tail = halves.length === 2 ? group(halves[1] ?? '') : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const words = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
-
-/** Parses 'a.b.c.d/len' or an IPv6 prefix; a bare address is a full-length prefix. */
-export function parsePrefix(text: string): Prefix {
-  const [addr = '', len, extra] = text.split('/');
-  if (extra !== undefined) throw new Error(`prefix '${text}' has more than one '/'`);
-  const v4 = addr.includes(':') ? undefined : parseIpv4(addr);
-  const v6 = v4 ? undefined : parseIpv6(addr);
-  const bytes = v4 ?? v6;
-  if (!bytes) throw new Error(`'${addr}' is not an IPv4 or IPv6 address`);
-  const family = v4 ? 4 : 6;
-  const max = family === 4 ? 32 : 128;
-  const length = len === undefined ? max : Number(len);
-  if (!Number.isInteger(length) || length < 0 || length > max || (len !== undefined && !/^\d+$/.test(len))) {
-    throw new Error(`prefix length in '${text}' must be an integer 0..${max}`);
-  }
-  return { family, bytes, length };
 }
 
 function portRange(value: number | PortRange | undefined, what: string): [number, number] {
@@ -176,7 +123,7 @@ function u32(value: number, what: string): number {
 }
 
 /** Encodes rules into the binary records the addon decodes (layout: native/src/demux/ruleCodec.h). */
-export function encodeRules(rules: readonly DemuxRule[]): Uint8Array {
+export function encodeRules(rules: readonly FlowRule[]): Uint8Array {
   const out = new Uint8Array(rules.length * RECORD);
   const view = new DataView(out.buffer);
   rules.forEach((rule, i) => {
@@ -186,8 +133,16 @@ export function encodeRules(rules: readonly DemuxRule[]): Uint8Array {
     view.setUint32(o, u32(rule.priority, `${where}: priority`), true);
     out[o + 4] = ActionCode[rule.action];
     if (rule.action === 'to_vi' && rule.viId === undefined) throw new Error(`${where}: action to_vi needs a viId`);
-    const src = m.src === undefined ? undefined : parsePrefix(m.src);
-    const dst = m.dst === undefined ? undefined : parsePrefix(m.dst);
+    const prefix = (text: string | undefined, what: string): Prefix | undefined => {
+      if (text === undefined) return undefined;
+      try {
+        return parsePrefix(text);
+      } catch (e) {
+        throw new Error(`${where}: ${what} ${(e as Error).message}`, { cause: e });
+      }
+    };
+    const src = prefix(m.src, 'source');
+    const dst = prefix(m.dst, 'destination');
     if (src && dst && src.family !== dst.family) throw new Error(`${where}: source is IPv${src.family} but destination is IPv${dst.family}`);
     const family = src?.family ?? dst?.family ?? 0;
     out[o + 5] = family;
@@ -221,8 +176,8 @@ export function encodeRules(rules: readonly DemuxRule[]): Uint8Array {
     view.setUint16(o + 30, sh, true);
     view.setUint16(o + 32, dl, true);
     view.setUint16(o + 34, dh, true);
-    if (src) out.set(src.bytes, o + 36);
-    if (dst) out.set(dst.bytes, o + 52);
+    if (src) out.set(prefixBytes(src), o + 36);
+    if (dst) out.set(prefixBytes(dst), o + 52);
   });
   return out;
 }
@@ -295,9 +250,9 @@ export interface FlowTableOptions {
 }
 
 export interface ChangeSet {
-  add?: readonly DemuxRule[];
+  add?: readonly FlowRule[];
   remove?: ArrayLike<number>;
-  modify?: readonly { id: number; rule: DemuxRule }[];
+  modify?: readonly { id: number; rule: FlowRule }[];
 }
 
 const EMPTY_U8 = new Uint8Array(0);
@@ -341,7 +296,7 @@ export class FlowTable {
   }
 
   /** Installs rules (one atomic change); returns their ids in order. */
-  add(rules: readonly DemuxRule[]): Uint32Array {
+  add(rules: readonly FlowRule[]): Uint32Array {
     return this.apply({ add: rules });
   }
 
@@ -355,7 +310,7 @@ export class FlowTable {
   }
 
   /** Replaces a rule's match, priority, action or sampling; it keeps its id, counters and installation order. */
-  modify(id: number, rule: DemuxRule): void {
+  modify(id: number, rule: FlowRule): void {
     this.apply({ modify: [{ id, rule }] });
   }
 
