@@ -2,7 +2,7 @@
 // classification into caller-owned typed arrays, counters, samples, and the
 // frame parser. One N-API call per batch; nothing here allocates per packet.
 import { parsePrefix, type Prefix } from '../main/protocol/prefix.ts';
-import { loadBinding } from './index.ts';
+import { loadBinding } from './loader.ts';
 
 /** What a matching rule does with a packet. */
 export type DemuxAction = 'to_vi' | 'legacy' | 'drop';
@@ -57,22 +57,41 @@ interface RawTable {
   handle(): number;
 }
 
+/** A record layout as the addon exports it: its size and each field's byte offset, by name. */
+type Layout<F extends string> = { readonly size: number } & { readonly [K in F]: number };
+
+type RuleField =
+  | 'priority' | 'action' | 'family' | 'srcLen' | 'dstLen' | 'viId' | 'sampleRate' | 'flags' | 'ipProto' | 'ethType'
+  | 'inPort' | 'vni' | 'srcPortLo' | 'srcPortHi' | 'dstPortLo' | 'dstPortHi' | 'src' | 'dst';
+type SampleField = 'time' | 'ruleId' | 'viId' | 'wireLength' | 'captured' | 'direction' | 'action' | 'bytes';
+
 interface RawDemux {
   DemuxTable: new (options?: object) => RawTable;
+  setDemuxPath(path: DemuxPath): boolean;
+  demuxPath(): DemuxPath;
+  demuxPaths(): DemuxPath[];
+  ruleLayout: Layout<RuleField>;
+  sampleLayout: Layout<SampleField>;
+  /** Names of the numbers stats() writes, in order; parse errors by reason follow them. */
+  statsFields: string[];
+}
+
+interface RawParse {
   parseFrames(
     buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, linkType: number, vxlanPort: number,
     out: Uint32Array,
   ): void;
-  setDemuxPath(path: DemuxPath): boolean;
-  demuxPath(): DemuxPath;
-  demuxPaths(): DemuxPath[];
   parseErrorNames(): string[];
-  ruleRecordSize: number;
-  sampleRecordSize: number;
+  /** Names of the numbers parseFrames() writes per frame, in order. */
+  frameFields: string[];
 }
 
 function raw(): RawDemux {
   return loadBinding<{ demux: RawDemux }>().demux;
+}
+
+function rawParse(): RawParse {
+  return loadBinding<{ parse: RawParse }>().parse;
 }
 
 /** Forces one leaf-scan implementation (tests and benchmarks); false when this CPU lacks it. */
@@ -89,12 +108,10 @@ export function demuxPaths(): DemuxPath[] {
 }
 /** Names of malformed-frame reasons, indexed by the codes in ClassifyResult.reasons (0 is 'none'). */
 export function parseErrorNames(): readonly string[] {
-  return raw().parseErrorNames();
+  return rawParse().parseErrorNames();
 }
 
 // ---------------------------------------------------------------- encoding
-
-const RECORD = 68;
 
 /**
  * A prefix's network as the record carries it: 16 bytes, IPv4 in the first 4.
@@ -124,14 +141,15 @@ function u32(value: number, what: string): number {
 
 /** Encodes rules into the binary records the addon decodes (layout: native/src/demux/ruleCodec.h). */
 export function encodeRules(rules: readonly FlowRule[]): Uint8Array {
-  const out = new Uint8Array(rules.length * RECORD);
+  const at = raw().ruleLayout;
+  const out = new Uint8Array(rules.length * at.size);
   const view = new DataView(out.buffer);
   rules.forEach((rule, i) => {
-    const o = i * RECORD;
+    const o = i * at.size;
     const where = `rule ${i}`;
     const m = rule.match;
-    view.setUint32(o, u32(rule.priority, `${where}: priority`), true);
-    out[o + 4] = ActionCode[rule.action];
+    view.setUint32(o + at.priority, u32(rule.priority, `${where}: priority`), true);
+    out[o + at.action] = ActionCode[rule.action];
     if (rule.action === 'to_vi' && rule.viId === undefined) throw new Error(`${where}: action to_vi needs a viId`);
     const prefix = (text: string | undefined, what: string): Prefix | undefined => {
       if (text === undefined) return undefined;
@@ -144,42 +162,46 @@ export function encodeRules(rules: readonly FlowRule[]): Uint8Array {
     const src = prefix(m.src, 'source');
     const dst = prefix(m.dst, 'destination');
     if (src && dst && src.family !== dst.family) throw new Error(`${where}: source is IPv${src.family} but destination is IPv${dst.family}`);
-    const family = src?.family ?? dst?.family ?? 0;
-    out[o + 5] = family;
-    out[o + 6] = src?.length ?? 0;
-    out[o + 7] = dst?.length ?? 0;
-    view.setUint32(o + 8, rule.action === 'to_vi' ? u32(rule.viId ?? 0, `${where}: viId`) : 0, true);
-    view.setUint32(o + 12, u32(rule.sampleRate ?? 0, `${where}: sampleRate`), true);
+    out[o + at.family] = src?.family ?? dst?.family ?? 0;
+    out[o + at.srcLen] = src?.length ?? 0;
+    out[o + at.dstLen] = dst?.length ?? 0;
+    view.setUint32(o + at.viId, rule.action === 'to_vi' ? u32(rule.viId ?? 0, `${where}: viId`) : 0, true);
+    view.setUint32(o + at.sampleRate, u32(rule.sampleRate ?? 0, `${where}: sampleRate`), true);
     let flags = 0;
     if (m.inPort !== undefined) {
       flags |= 1;
-      view.setUint32(o + 20, u32(m.inPort, `${where}: inPort`), true);
+      view.setUint32(o + at.inPort, u32(m.inPort, `${where}: inPort`), true);
     }
     if (m.vni !== undefined) {
       flags |= 2;
-      view.setUint32(o + 24, u32(m.vni, `${where}: vni`), true);
+      view.setUint32(o + at.vni, u32(m.vni, `${where}: vni`), true);
     }
     if (m.ethType !== undefined) {
       flags |= 4;
       if (!Number.isInteger(m.ethType) || m.ethType < 0 || m.ethType > 0xffff) throw new Error(`${where}: ethType ${m.ethType} is not 0..0xffff`);
-      view.setUint16(o + 18, m.ethType, true);
+      view.setUint16(o + at.ethType, m.ethType, true);
     }
     if (m.ipProto !== undefined) {
       flags |= 8;
       if (!Number.isInteger(m.ipProto) || m.ipProto < 0 || m.ipProto > 255) throw new Error(`${where}: ipProto ${m.ipProto} is not 0..255`);
-      out[o + 17] = m.ipProto;
+      out[o + at.ipProto] = m.ipProto;
     }
-    out[o + 16] = flags;
+    out[o + at.flags] = flags;
     const [sl, sh] = portRange(m.srcPort, `${where}: srcPort`);
     const [dl, dh] = portRange(m.dstPort, `${where}: dstPort`);
-    view.setUint16(o + 28, sl, true);
-    view.setUint16(o + 30, sh, true);
-    view.setUint16(o + 32, dl, true);
-    view.setUint16(o + 34, dh, true);
-    if (src) out.set(prefixBytes(src), o + 36);
-    if (dst) out.set(prefixBytes(dst), o + 52);
+    view.setUint16(o + at.srcPortLo, sl, true);
+    view.setUint16(o + at.srcPortHi, sh, true);
+    view.setUint16(o + at.dstPortLo, dl, true);
+    view.setUint16(o + at.dstPortHi, dh, true);
+    if (src) out.set(prefixBytes(src), o + at.src);
+    if (dst) out.set(prefixBytes(dst), o + at.dst);
   });
   return out;
+}
+
+/** Byte offsets of the rule record's fields, by name (native/src/demux/ruleCodec.h). */
+export function ruleLayout(): Layout<RuleField> {
+  return raw().ruleLayout;
 }
 
 // ---------------------------------------------------------------- table
@@ -271,7 +293,7 @@ export class FlowTable {
   /** A new empty table, or with `{ attach: handle }` another handle on a table made elsewhere in this process. */
   constructor(options: FlowTableOptions | { attach: number } = {}) {
     this.#raw = new (raw().DemuxTable)(options);
-    this.#stats = new Float64Array(32 + parseErrorNames().length);
+    this.#stats = new Float64Array(raw().statsFields.length + parseErrorNames().length);
   }
 
   /** A second handle on a table created elsewhere in this process (e.g. in another worker thread). */
@@ -338,22 +360,22 @@ export class FlowTable {
 
   /** Takes up to `max` queued samples, oldest first. */
   drainSamples(max = 256): Sample[] {
-    const size = raw().sampleRecordSize;
-    const buf = new Uint8Array(size * max);
+    const at = raw().sampleLayout;
+    const buf = new Uint8Array(at.size * max);
     const n = this.#raw.drainSamples(buf);
     const view = new DataView(buf.buffer);
     const samples: Sample[] = [];
     for (let i = 0; i < n; i++) {
-      const o = i * size;
-      const captured = view.getUint16(o + 20, true);
+      const o = i * at.size;
+      const captured = view.getUint16(o + at.captured, true);
       samples.push({
-        time: view.getFloat64(o, true),
-        ruleId: view.getUint32(o + 8, true),
-        viId: view.getUint32(o + 12, true),
-        wireLength: view.getUint32(o + 16, true),
-        direction: buf[o + 22] === 1 ? 'from_vi' : 'to_vi',
-        action: ACTION_NAMES[buf[o + 23] ?? 2] ?? 'legacy',
-        bytes: buf.slice(o + 24, o + 24 + captured),
+        time: view.getFloat64(o + at.time, true),
+        ruleId: view.getUint32(o + at.ruleId, true),
+        viId: view.getUint32(o + at.viId, true),
+        wireLength: view.getUint32(o + at.wireLength, true),
+        direction: buf[o + at.direction] === 1 ? 'from_vi' : 'to_vi',
+        action: ACTION_NAMES[buf[o + at.action] ?? 2] ?? 'legacy',
+        bytes: buf.slice(o + at.bytes, o + at.bytes + captured),
       });
     }
     return samples;
@@ -362,40 +384,62 @@ export class FlowTable {
   stats(): DemuxStats {
     const s = this.#stats;
     this.#raw.stats(s);
+    const fields = raw().statsFields;
+    const f = (name: string): number => s[fields.indexOf(name)] ?? 0;
     const names = parseErrorNames();
     const parseErrors: Record<string, number> = {};
     for (let e = 1; e < names.length; e++) {
-      const n = s[32 + e] ?? 0;
+      const n = s[fields.length + e] ?? 0;
       if (n > 0) parseErrors[names[e] ?? `reason_${e}`] = n;
     }
-    const f = (i: number): number => s[i] ?? 0;
     return {
-      version: f(0), rules: f(1), packets: f(2), matched: f(3), missed: f(4), malformed: f(5), parseErrors, rebuilds: f(6),
-      sampler: { sampled: f(7), skipped: f(8), lost: f(9), queued: f(10), capacity: f(11) },
-      index: { trees: f(12), nodes: f(13), leaves: f(14), leafEntries: f(15), maxLeaf: f(16), maxDepth: f(17), bytes: f(18), overlayRules: f(19) },
+      version: f('version'), rules: f('rules'), packets: f('packets'), matched: f('matched'), missed: f('missed'),
+      malformed: f('malformed'), parseErrors, rebuilds: f('rebuilds'),
+      sampler: {
+        sampled: f('samplerSampled'), skipped: f('samplerSkipped'), lost: f('samplerLost'), queued: f('samplerQueued'),
+        capacity: f('samplerCapacity'),
+      },
+      index: {
+        trees: f('indexTrees'), nodes: f('indexNodes'), leaves: f('indexLeaves'), leafEntries: f('indexLeafEntries'),
+        maxLeaf: f('indexMaxLeaf'), maxDepth: f('indexMaxDepth'), bytes: f('indexBytes'), overlayRules: f('overlayRules'),
+      },
     };
   }
 }
 
 // ---------------------------------------------------------------- parser
 
-/** Field indexes of parseFrames() output, 16 numbers per frame. */
+/** Field indexes of parseFrames() output, checked on first use against the names the addon gives them. */
 export const FrameField = {
   reason: 0, family: 1, ethType: 2, ipProto: 3, srcPort: 4, dstPort: 5, src32: 6, dst32: 7, vni: 8, fragment: 9,
   vlanCount: 10, l3Offset: 11, l4Offset: 12, icmpType: 13, icmpCode: 14, inPort: 15,
 } as const;
-export const FRAME_FIELDS = 16;
+export const FRAME_FIELDS = Object.keys(FrameField).length;
 /** Values the parser uses for absent fields. */
 export const NO_PORT = 0x10000;
 export const NO_PROTO = 0x100;
 export const NO_VNI = 0x1000000;
 
+let frameLayoutChecked = false;
+
+/** Refuses an addon whose frame layout is not the one FrameField names (a stale build). */
+function checkFrameLayout(names: readonly string[]): void {
+  if (frameLayoutChecked) return;
+  const ours = Object.keys(FrameField);
+  if (names.length !== ours.length || names.some((name, i) => FrameField[name as keyof typeof FrameField] !== i)) {
+    throw new Error(`the addon writes frame fields [${names.join(', ')}] but native/demux.ts reads [${ours.join(', ')}]: rebuild the addon (npm run install)`);
+  }
+  frameLayoutChecked = true;
+}
+
 /** Parses frames without classifying them (diagnostics and tests). linkType 1: Ethernet, 12: raw IP. */
 export function parseFrames(
   buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, options: { linkType?: 1 | 12; vxlanPort?: number; count?: number } = {},
 ): Uint32Array {
+  const parse = rawParse();
+  checkFrameLayout(parse.frameFields);
   const count = options.count ?? offsets.length;
   const out = new Uint32Array(count * FRAME_FIELDS);
-  raw().parseFrames(buffer, offsets, lengths, count, options.linkType ?? 1, options.vxlanPort ?? 4789, out);
+  parse.parseFrames(buffer, offsets, lengths, count, options.linkType ?? 1, options.vxlanPort ?? 4789, out);
   return out;
 }
