@@ -31,6 +31,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resources } from '../protocol/domain.ts';
+import { endedViStates } from '../protocol/vocabulary.ts';
 import type { Isolation, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
@@ -112,8 +113,6 @@ interface Live {
   pollTimer: NodeJS.Timeout | null;
 }
 
-const ended: readonly ViState[] = ['stopped', 'failed', 'terminated'];
-
 function cgroupOf(vi: ViRecord): ViCgroup | null {
   return vi.cgroupPaths.length && vi.isolation.cgroup !== 'none' ? { version: vi.isolation.cgroup, dirs: vi.cgroupPaths } : null;
 }
@@ -173,7 +172,7 @@ export class ViSupervisor {
   /** Starts a VI; resolves once it runs (or has failed to start, with the reason). */
   async start(req: StartRequest): Promise<ViRecord> {
     const existing = this.o.store.vi(req.viId);
-    if (existing && !ended.includes(existing.state)) return existing;
+    if (existing && !endedViStates.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
     if (this.o.host.root && !this.o.host.setpriv) {
@@ -276,7 +275,7 @@ export class ViSupervisor {
   private userFor(viId: string): { uid: number; gid: number } | null {
     if (!this.o.host.setpriv) return null;
     const taken = new Set<number>();
-    for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
+    for (const vi of this.o.store.vis()) if (!endedViStates.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
     const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
     return { uid, gid: uid };
   }
@@ -286,7 +285,7 @@ export class ViSupervisor {
     const vi = this.o.store.vi(viId);
     if (live?.pollTimer) clearInterval(live.pollTimer);
     live?.markExited();
-    if (!vi || ended.includes(vi.state)) return;
+    if (!vi || endedViStates.includes(vi.state)) return;
     const cgroup = cgroupOf(vi);
     if (live?.stopping) {
       // Stop cleans up (stragglers, cgroup) itself once it sees the exit.
@@ -373,7 +372,7 @@ export class ViSupervisor {
   async stop(viId: string, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
     let vi = this.o.store.vi(viId);
     if (!vi) throw new Error(`no VI "${viId}" on this controller`);
-    if (ended.includes(vi.state)) return vi;
+    if (endedViStates.includes(vi.state)) return vi;
     const live = this.live.get(viId);
     if (live?.stopping) {
       await live.exited;
@@ -399,7 +398,7 @@ export class ViSupervisor {
     this.live.delete(viId);
     this.lastUsage.delete(viId);
     const now = this.o.store.vi(viId) ?? vi;
-    if (ended.includes(now.state)) return now;
+    if (endedViStates.includes(now.state)) return now;
     return this.update(now, { state: final, endedAt: this.o.now(), reason });
   }
 
@@ -424,7 +423,7 @@ export class ViSupervisor {
     const adopted: string[] = [];
     const lost: string[] = [];
     for (const vi of this.o.store.vis()) {
-      if (ended.includes(vi.state)) continue;
+      if (endedViStates.includes(vi.state)) continue;
       if (vi.pid !== null && vi.startTicks !== null && isSameProcess(vi.pid, vi.startTicks)) {
         const live = this.newLive(null);
         this.live.set(vi.id, live);

@@ -18,6 +18,7 @@
  */
 import type { CloudletStatus, ControllerReport, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
 import { finalStates, holdingStates } from '../protocol/domain.ts';
+import { cancellableStates } from '../protocol/vocabulary.ts';
 import { Conflict, DomainError, ErrorCode, Invalid, NotFound } from '../protocol/errors.ts';
 import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
 import { AdmissionIndex, type AdmissionRequest, type Decision, type DecideOptions } from './admission.ts';
@@ -609,7 +610,7 @@ export class Scheduler {
   cancel(id: string, actor: Actor, reason: string): Promise<{ reservation: Reservation; refund: number }> {
     return this.queue.run(id, async () => {
       const r = this.mustGet(id);
-      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+      if (!cancellableStates.includes(r.state)) {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
       const refund = this.billing.cancelRefund(r, this.now());
@@ -687,7 +688,7 @@ export class Scheduler {
 
   /** The new profile of a resize from `fromAt` (default: the next slot) to t1, checked to fit on its node. */
   private resizePlan(r: Reservation, capacity: Resources, fromAt: number | undefined): { from: number; profile: Profile; node: { id: string }; isp: boolean } {
-    if (!['pending_approval', 'approved', 'scheduled', 'active'].includes(r.state)) {
+    if (!cancellableStates.includes(r.state)) {
       throw conflict(`reservation ${r.id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be resized`);
     }
     const slot = this.config.slotMs;
@@ -718,7 +719,7 @@ export class Scheduler {
     const r = this.mustGet(id);
     const at = this.now();
     if (q.action === 'cancel') {
-      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+      if (!cancellableStates.includes(r.state)) {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
       return { charge: 0, refund: this.billing.cancelRefund(r, at), fine: 0 };
