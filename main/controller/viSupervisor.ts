@@ -31,6 +31,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, wr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resources, ServiceSpec } from '../protocol/domain.ts';
+import { endedViStates } from '../protocol/vocabulary.ts';
 import { argsSummary, catalog, descriptorOf, secretArgsOf, serviceProblem } from '../services/catalog.ts';
 import { SECRET_ARGS_FILE, SERVICE_ENV, wipeFile } from '../services/sdk/descriptor.ts';
 import { LogFollower } from '../services/sdk/logFollower.ts';
@@ -146,8 +147,6 @@ interface Live {
   pollTimer: NodeJS.Timeout | null;
 }
 
-const ended: readonly ViState[] = ['stopped', 'failed', 'terminated'];
-
 function cgroupOf(vi: ViRecord): ViCgroup | null {
   return vi.cgroupPaths.length && vi.isolation.cgroup !== 'none' ? { version: vi.isolation.cgroup, dirs: vi.cgroupPaths } : null;
 }
@@ -242,7 +241,7 @@ export class ViSupervisor {
   private update(vi: ViRecord, changes: Partial<ViRecord>): ViRecord {
     const from = vi.state;
     const next = { ...vi, ...changes };
-    if (ended.includes(next.state)) this.wipeSecrets(next.id);
+    if (endedViStates.includes(next.state)) this.wipeSecrets(next.id);
     this.o.store.putVi(next);
     if (next.state !== from) this.o.onChange(next, from);
     return next;
@@ -257,7 +256,7 @@ export class ViSupervisor {
   /** Starts a VI; resolves once it runs (or has failed to start, with the reason). */
   async start(req: StartRequest): Promise<ViRecord> {
     const existing = this.o.store.vi(req.viId);
-    if (existing && !ended.includes(existing.state)) return existing;
+    if (existing && !endedViStates.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args, req.reservationId);
     if (!command && this.runsBundle(req.program)) throw new Error(`reservation ${req.reservationId} runs its uploaded bundle, and none was uploaded (pcctl upload ${req.reservationId} BUNDLE.tar)`);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
@@ -384,7 +383,7 @@ export class ViSupervisor {
   private userFor(viId: string): { uid: number; gid: number } | null {
     if (!this.o.host.setpriv) return null;
     const taken = new Set<number>();
-    for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
+    for (const vi of this.o.store.vis()) if (!endedViStates.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
     const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
     return { uid, gid: uid };
   }
@@ -394,7 +393,7 @@ export class ViSupervisor {
     const vi = this.o.store.vi(viId);
     if (live?.pollTimer) clearInterval(live.pollTimer);
     live?.markExited();
-    if (!vi || ended.includes(vi.state)) return;
+    if (!vi || endedViStates.includes(vi.state)) return;
     const cgroup = cgroupOf(vi);
     if (live?.stopping) {
       // Stop cleans up (stragglers, cgroup) itself once it sees the exit.
@@ -484,7 +483,7 @@ export class ViSupervisor {
   async stop(viId: string, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
     let vi = this.o.store.vi(viId);
     if (!vi) throw new Error(`no VI "${viId}" on this controller`);
-    if (ended.includes(vi.state)) return vi;
+    if (endedViStates.includes(vi.state)) return vi;
     const live = this.live.get(viId);
     if (live?.stopping) {
       await live.exited;
@@ -511,7 +510,7 @@ export class ViSupervisor {
     this.lastUsage.delete(viId);
     this.eventFollowers.delete(viId);
     const now = this.o.store.vi(viId) ?? vi;
-    if (ended.includes(now.state)) return now;
+    if (endedViStates.includes(now.state)) return now;
     return this.update(now, { state: final, endedAt: this.o.now(), reason });
   }
 
@@ -536,7 +535,7 @@ export class ViSupervisor {
     const adopted: string[] = [];
     const lost: string[] = [];
     for (const vi of this.o.store.vis()) {
-      if (ended.includes(vi.state)) continue;
+      if (endedViStates.includes(vi.state)) continue;
       if (vi.pid !== null && vi.startTicks !== null && isSameProcess(vi.pid, vi.startTicks)) {
         const live = this.newLive(null);
         this.live.set(vi.id, live);

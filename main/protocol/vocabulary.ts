@@ -29,6 +29,10 @@ export type ReservationState = (typeof reservationStates)[number];
 export const holdingStates: readonly ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
 /** States a reservation never leaves. */
 export const finalStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
+/** States in which a reservation may be cancelled or resized: it holds capacity and no controller is preparing it. */
+export const cancellableStates: readonly ReservationState[] = holdingStates.filter((s) => s !== 'confirming');
+/** States in which a reservation is its cloudlet controller's business: being prepared, prepared, or running. */
+export const assignedStates: readonly ReservationState[] = ['confirming', 'scheduled', 'active'];
 
 /**
  * What a controller raises alarms about: its VIs (crashed, over a limit, lost, spoofing, an IDS
@@ -47,3 +51,5 @@ export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed',
 export type ViState = (typeof viStates)[number];
 /** States a VI never leaves: its process is gone and its rules are removed. */
 export const endedViStates: readonly ViState[] = ['stopped', 'failed', 'terminated'];
+/** VIs the topology draws: every one still there, and a failed one until it is cleared, so its failure is seen. */
+export const shownViStates: readonly ViState[] = viStates.filter((s) => s === 'failed' || !endedViStates.includes(s));

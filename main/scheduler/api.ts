@@ -7,6 +7,7 @@
 import type { CallContext, Handlers, TopicHandlers } from '../protocol/contract.ts';
 import type { Reservation, Resources } from '../protocol/domain.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { assignedStates } from '../protocol/vocabulary.ts';
 import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -185,7 +186,7 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
     'controller.answer': (p, ctx) => ({ accepted: s.hub.answer(cloudletOf(ctx), p) }),
     'controller.assignments': (_p, ctx) => {
       const cloudletId = cloudletOf(ctx);
-      return { reservations: s.liveReservations().filter((r) => r.cloudletId === cloudletId && ['confirming', 'scheduled', 'active'].includes(r.state)) };
+      return { reservations: s.liveReservations().filter((r) => r.cloudletId === cloudletId && assignedStates.includes(r.state)) };
     },
   };
   const topics: TopicHandlers<SchedulerApi> = {
