@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import { defaultDataDir } from '../console/dataDir.ts';
-import { LabSupervisor, labDir, processStartTime, readLabState, recordedLabs, type LabState } from '../console/labSupervisor.ts';
+import { LabSupervisor, labDir, processStartTime, readLabState, recordedLabs, stopTraffic, type LabState } from '../console/labSupervisor.ts';
+import { removeLabNetwork } from '../console/labNetwork.ts';
 import { defaultLabTopology } from '../console/labTopology.ts';
 import { writeJsonFile } from '../console/jsonFile.ts';
 import { childProcessLauncher } from '../console/processLauncher.ts';
@@ -114,7 +115,8 @@ export const labCommands: Record<string, Command> = {
           return 0;
         }
         for (const state of labs) {
-          const stopped = await stopLab(state);
+          const traffic = stopTraffic(state);
+          const stopped = [...traffic.map((t) => `traffic ${t}`), ...(await stopLab(state)), ...(await removeLabNetwork(state.dir))];
           writeJsonFile(join(state.dir, 'lab-state.json'), null, 0o600);
           process.stdout.write(stopped.length ? `${state.topology}: stopped ${stopped.join(', ')}\n` : `${state.topology}: nothing was still running\n`);
         }
