@@ -273,6 +273,19 @@ function shaping(dev: string, link: LabNetworkPlan['links'][number], withTc: boo
 
 const networkFile = (dir: string): string => join(dir, 'network.json');
 
+/**
+ * The plan of the lab as it runs, in either mode (<labDir>/plan.json): the userspace traffic source
+ * takes its hosts' addresses and the cloudlets' VNIs from it; network.json is only the record of
+ * what was made.
+ */
+export function writeLabPlan(dir: string, plan: LabNetworkPlan): void {
+  writeJsonFile(join(dir, 'plan.json'), plan, 0o600);
+}
+
+export function readLabPlan(dir: string): LabNetworkPlan | undefined {
+  return readJsonFile(join(dir, 'plan.json'), LabNetworkPlanSchema.nullable(), null) ?? undefined;
+}
+
 export function readLabNetwork(dir: string): LabNetworkPlan | undefined {
   return readJsonFile(networkFile(dir), LabNetworkPlanSchema.nullable(), null) ?? undefined;
 }

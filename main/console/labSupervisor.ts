@@ -22,7 +22,7 @@ import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import type { LabHandle, LabStarter } from './connectionManager.ts';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
-import { buildLabNetwork, chooseLabMode, cloudletUplink, planLabNetwork, readLabNetwork, removeLabNetwork, type LabMode } from './labNetwork.ts';
+import { buildLabNetwork, chooseLabMode, cloudletUplink, planLabNetwork, readLabNetwork, removeLabNetwork, writeLabPlan, type LabMode } from './labNetwork.ts';
 import { loadLabTopology, resolveLinks, type LabTopology } from './labTopology.ts';
 import type { LaunchedProcess, ProcessLauncher } from './processLauncher.ts';
 
@@ -196,6 +196,7 @@ export class LabSupervisor implements LabStarter {
     // A lab killed with SIGKILL left its network behind: it goes before a new one is made.
     if (readLabNetwork(dir)) await removeLabNetwork(dir);
     const plan = planLabNetwork(topology, dir);
+    writeLabPlan(dir, plan);
     const sourcePort = mode.kind === 'userspace' ? await freeUdpPort() : undefined;
     const controllersToo = Boolean(this.options.writeControllerConfig);
     const total = 2 + (controllersToo ? topology.cloudlets.length : 0);
