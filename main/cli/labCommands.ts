@@ -10,7 +10,7 @@
  * background traffic runner (main/console/labTraffic.ts).
  */
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
@@ -25,7 +25,7 @@ import { findTool } from '../console/labNetwork.ts';
 import { describeIssues } from '../protocol/dispatcher.ts';
 import { labControllerConfig } from '../console/labControllerConfig.ts';
 import { UsageError, type Command } from './command.ts';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const usage = `usage: pcctl lab up [--topology NAME] [--mode auto|namespaces|userspace] [--json]
        pcctl lab down|status [--topology NAME] [--json]
@@ -68,6 +68,16 @@ function options(args: string[]) {
     strict: true,
   });
   return values;
+}
+
+/** Every lab folder in the data folder, up or not (--topology narrows it to one). */
+function labDirs(dataDir: string, topology?: string): string[] {
+  if (topology) return [labDir(dataDir, topology)];
+  try {
+    return readdirSync(join(dataDir, 'lab')).map((name) => labDir(dataDir, name));
+  } catch {
+    return [];
+  }
 }
 
 /** The one lab an action acts on: the named one, or the only one up. */
@@ -270,6 +280,11 @@ export const labCommands: Record<string, Command> = {
       // Without --topology: every lab with a recorded state (also one whose start was interrupted).
       const labs = values.topology ? [readLabState(dataDir, values.topology)].flatMap((s) => s ?? []) : recordedLabs(dataDir);
       if (action === 'down') {
+        // A lab killed before it recorded any process may still have made part of its network.
+        for (const dir of labDirs(dataDir, values.topology).filter((d) => !labs.some((l) => l.dir === d))) {
+          const removed = await removeLabNetwork(dir);
+          if (removed.length) process.stdout.write(`${basename(dir)}: removed ${removed.join(', ')}\n`);
+        }
         if (labs.length === 0) {
           process.stdout.write(values.topology ? `the ${values.topology} lab is not up\n` : 'no lab is up\n');
           return 0;

@@ -236,6 +236,8 @@ export class LabSupervisor implements LabStarter {
       writeJsonFile(stateFile, state, 0o600);
       return state;
     };
+    // Stopped while the network is still being built: the build finishes (or fails) first, then all of it goes.
+    let network: Promise<unknown> = Promise.resolve();
     const stopAll = async (): Promise<void> => {
       this.stoppers.delete(stopAll);
       // Controllers first, so they do not spend their last breath reconnecting.
@@ -244,6 +246,7 @@ export class LabSupervisor implements LabStarter {
       await Promise.race([Promise.all(started.map((p) => p.exited)), grace]);
       for (const p of started) p.kill('SIGKILL');
       stopTraffic(readLabState(this.options.dataDir, topology.name));
+      await network.catch(() => undefined);
       await removeLabNetwork(dir);
       writeJsonFile(stateFile, null, 0o600);
     };
@@ -261,7 +264,7 @@ export class LabSupervisor implements LabStarter {
     try {
       onProgress(0, total, 'starting the scheduler');
       const scheduler = launch('scheduler', ['scheduler', '--config', schedulerConfig], schedulerConfig);
-      const network = mode.kind === 'namespaces' ? buildLabNetwork(plan, dir, (what) => onProgress(1, total, `network: ${what}`)) : Promise.resolve();
+      if (mode.kind === 'namespaces') network = buildLabNetwork(plan, dir, (what) => onProgress(1, total, `network: ${what}`));
       const [client] = await Promise.all([this.waitReady(scheduler, schedulerUrl, tokens.operator), network]);
       onProgress(2, total, mode.kind === 'namespaces' ? 'scheduler and network up' : `scheduler up (userspace traffic source: ${mode.reason})`);
       if (this.options.writeControllerConfig) {
