@@ -14,7 +14,7 @@
  * time (at most an hour) and rate.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { findTool, namespaceOf, readLabPlan, type LabNetworkPlan } from './labNetwork.ts';
@@ -33,6 +33,11 @@ export const TrafficRunSchema = z.strictObject({
   mbps: z.number().int().min(1).max(1000).default(100),
   /** Classic pcap capture(s) to replay (Ethernet link type). */
   pcap: z.array(z.string()).default([]),
+}).superRefine((r, ctx) => {
+  if (r.profile === 'replay' && r.pcap.length === 0) ctx.addIssue({ code: 'custom', path: ['pcap'], message: 'replay needs --pcap FILE (a classic pcap capture)' });
+  r.pcap.forEach((f, i) => {
+    if (!existsSync(f)) ctx.addIssue({ code: 'custom', path: ['pcap', i], message: `no capture ${f}` });
+  });
 });
 export type TrafficRun = z.output<typeof TrafficRunSchema>;
 
