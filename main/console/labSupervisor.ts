@@ -302,6 +302,7 @@ export class LabSupervisor implements LabStarter {
       schedulerUrl,
       operatorToken: tokens.operator,
       providerToken: tokens.provider,
+      mode,
       state,
       stop: stopAll,
     };
