@@ -6,7 +6,8 @@
  * vSwitch bridge (userspace datapath, its own ovsdb-server and ovs-vswitchd in
  * a run dir of the lab, started inside the router's namespace) as each router,
  * and each cloudlet's controller uplink in a namespace of its own beside its
- * router, reached through a kernel vxlan device that is a port of the bridge.
+ * router, reached through an OVS vxlan port (key=flow: the router driver sets
+ * the VNI) over a second bridge that holds the router's VTEP address.
  *
  * Who calls: the lab supervisor (before it starts the controllers, whose
  * configs name the uplink namespace and the router) and `pcctl lab down`.
@@ -315,9 +316,7 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
     }
     for (const u of plan.uplinks) {
       const r = plan.routers.find((x) => x.id === u.routerId) as LabNetworkPlan['routers'][number];
-      add(r.ns, `ip addr add ${u.routerAddress}/24 dev ${u.routerDev}`, `ip link set ${u.routerDev} mtu ${uplinkMtu} up`, `ethtool -K ${u.routerDev} tx off >/dev/null`,
-        `ip link add ${u.vxlanPort} type vxlan id ${u.vni} remote ${u.address} local ${u.routerAddress} dstport 4789 dev ${u.routerDev} nolearning`,
-        `ip link set ${u.vxlanPort} up`, `ethtool -K ${u.vxlanPort} tx off >/dev/null`);
+      add(r.ns, `ip link set ${u.routerDev} mtu ${uplinkMtu} up`, `ethtool -K ${u.routerDev} tx off >/dev/null`);
       add(u.ns, `ip addr add ${u.address}/24 dev uplink`, `ip link set uplink mtu ${uplinkMtu} up`, `ethtool -K uplink tx off >/dev/null`);
     }
     await Promise.all([...scripts].map(([ns, commands]) => inNamespace(ns, commands)));
@@ -348,17 +347,32 @@ async function startRouter(plan: LabNetworkPlan, r: LabNetworkPlan['routers'][nu
   await run(['ovsdb-tool', 'create', db, '/usr/share/openvswitch/vswitch.ovsschema'], { env });
   await run(['ip', 'netns', 'exec', r.ns, findTool('ovsdb-server') as string, db, `--remote=p${sock}`, ...daemon('ovsdb-server')], { env });
   await run(['ip', 'netns', 'exec', r.ns, findTool('ovs-vswitchd') as string, sock, '--disable-system', ...daemon('ovs-vswitchd')], { env });
-  const ports = [
-    ...plan.links.flatMap((l) => [l.a, l.b]).filter((end) => end.pop === r.id && end.ofport !== null).map((end) => [end.dev, end.ofport as number] as const),
-    ...plan.uplinks.filter((u) => u.routerId === r.id).map((u) => [u.vxlanPort, u.ofport] as const),
-  ];
+  const ports = plan.links.flatMap((l) => [l.a, l.b]).filter((end) => end.pop === r.id && end.ofport !== null).map((end) => [end.dev, end.ofport as number] as const);
+  const uplinks = plan.uplinks.filter((u) => u.routerId === r.id);
+  // The userspace datapath encapsulates by itself: the tunnel's local address sits on a bridge of
+  // its own (uplinkBridge, with the veth to the cloudlet), which OVS finds through the namespace's routes.
+  const tunnels = uplinks.flatMap((u) => [
+    '--', 'add-br', uplinkBridge(u), '--', 'set', 'bridge', uplinkBridge(u), 'datapath_type=netdev', '--', 'set', 'interface', uplinkBridge(u), `mtu_request=${uplinkMtu}`,
+    '--', 'add-port', uplinkBridge(u), u.routerDev,
+    '--', 'add-port', bridge, u.vxlanPort, '--', 'set', 'interface', u.vxlanPort, 'type=vxlan', `options:remote_ip=${u.address}`, 'options:key=flow', `ofport_request=${u.ofport}`,
+  ]);
   const capacity = new Map(plan.links.flatMap((l) => [l.a, l.b].filter((end) => end.pop === r.id).map((end) => [end.dev, l.capacityMbps] as const)));
   await run([
     'ovs-vsctl', `--db=${sock}`, '--timeout=20', '--', 'add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev', 'protocols=OpenFlow13', 'fail_mode=secure',
     ...ports.flatMap(([dev, ofport]) => ['--', 'add-port', bridge, dev, '--', 'set', 'interface', dev, `ofport_request=${ofport}`, ...routerQos(dev, capacity.get(dev))]),
+    ...tunnels,
   ], { env });
+  if (uplinks.length) await inNamespace(r.ns, uplinks.flatMap((u) => [`ip addr add ${u.routerAddress}/24 dev ${uplinkBridge(u)}`, `ip link set ${uplinkBridge(u)} up`]));
+  // One ping from each cloudlet to its VTEP: both sides learn the other's MAC (OVS snoops the ARP),
+  // so the first packets steered to the cloudlet are not lost to address resolution.
+  for (const u of uplinks) await inNamespace(u.ns, [`ping -c 1 -W 5 ${u.routerAddress} >/dev/null`]);
   const flows = ['table=0,priority=0,actions=goto_table:1', ...(plan.forwarding.find(([id]) => id === r.id)?.[1] ?? [])];
   await run(['ovs-ofctl', '-O', 'OpenFlow13', 'add-flows', `unix:${join(r.runDir, `${bridge}.mgmt`)}`, '-'], { input: `${flows.join('\n')}\n`, env });
+}
+
+/** The bridge that holds a cloudlet's VTEP address and its veth (the tunnel's underlay). */
+function uplinkBridge(u: LabNetworkPlan['uplinks'][number]): string {
+  return `bu${u.vxlanPort.slice(2)}`;
 }
 
 /** A link's capacity on a bridge port, as Open vSwitch's own HTB (linux-htb QoS with one queue). */

@@ -2,7 +2,8 @@
  * The DeterLab lab (Fig. 4) built and removed as root (needs root, Open
  * vSwitch, iproute2, iperf3): `pcctl lab up` makes a namespace per host,
  * router and cloudlet uplink and an Open vSwitch per router; A reaches B
- * (ping, iperf3) through both routers' table 1; `pcctl lab down` leaves
+ * (ping, iperf3) through both routers' table 1, and through cloudlet C1's
+ * controller when R1's table 0 steers it there; `pcctl lab down` leaves
  * nothing behind (namespaces, links, OVS processes, hosts files, qdiscs go
  * with their namespaces); a lab whose `up` was killed with SIGKILL in the
  * middle of building is removed by the next `down`. Prints how long `lab up`
@@ -130,6 +131,25 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     } finally {
       server.kill('SIGKILL');
     }
+  });
+
+  test("traffic steered at R1 into C1's VXLAN port (as the router driver does) crosses the controller and still reaches B", async () => {
+    const openflow = `unix:${join(labDir, 'ovs-R1', 'br0.mgmt')}`;
+    // What the driver would install for a rule matching ICMP: to the cloudlet with its VNI, and back into table 1.
+    for (const flow of ['table=0,cookie=0x14,priority=500,icmp,actions=set_field:1000->tun_id,output:vx0', 'table=0,cookie=0x14,priority=600,in_port=vx0,actions=goto_table:1']) {
+      execFileSync('ovs-ofctl', ['-O', 'OpenFlow13', 'add-flow', openflow, flow]);
+    }
+    const config = JSON.parse(readFileSync(join(labDir, 'controller-C1.json'), 'utf8')) as { metrics: { port: number } };
+    const rx = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${config.metrics.port}/metrics`)).text();
+      return Number(text.split('\n').find((l) => l.startsWith('pcloud_dataplane_uplink_packets{what="rx"'))?.split(' ').pop() ?? 0);
+    };
+    const before = await rx();
+    const ping = await pcctl('lab', 'exec', 'A', '--', 'ping', '-c', '3', '-i', '0.2', '-W', '2', 'B');
+    expect(ping.stdout + ping.stderr).toContain('3 received');
+    // Requests (at R1 from A) and replies (at R1 from R2) both went through C1.
+    await expect.poll(async () => (await rx()) - before, { timeout: 10_000 }).toBeGreaterThanOrEqual(6);
+    execFileSync('ovs-ofctl', ['-O', 'OpenFlow13', 'del-flows', openflow, 'cookie=0x14/-1']);
   });
 
   test('lab down removes every namespace, link, OVS process and hosts file it made', async () => {
