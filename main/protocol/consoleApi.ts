@@ -55,6 +55,8 @@ export const ConnectionStatusSchema = z.object({
   message: z.string(),
   /** Progress of a long start (lab processes up / total). */
   progress: z.object({ done: z.number().int(), total: z.number().int() }).nullable(),
+  /** An embedded lab's network: real namespaces and routers, or the userspace traffic source; and why. */
+  labMode: z.object({ kind: z.enum(['namespaces', 'userspace']), reason: z.string() }).optional(),
 });
 export type ConnectionStatus = z.infer<typeof ConnectionStatusSchema>;
 
