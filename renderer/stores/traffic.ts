@@ -82,10 +82,11 @@ export const useTrafficStore = defineStore('traffic', () => {
   const filterError = computed(() => (compiled.value.ok ? undefined : { message: compiled.value.message, at: compiled.value.at }));
   /** The last filter that compiled: a half-typed one leaves the list as it was. */
   type CompiledFilter = Extract<ReturnType<typeof compileFilter>, { ok: true }>;
-  const everything = compileFilter('') as CompiledFilter;
-  const activeFilter = shallowRef<CompiledFilter>(compiled.value.ok ? compiled.value : everything);
-  watch(compiled, (c) => {
-    if (c.ok) activeFilter.value = c;
+  let lastGood = compileFilter('') as CompiledFilter;
+  const activeFilter = computed(() => {
+    const c = compiled.value;
+    if (c.ok) lastGood = c;
+    return lastGood;
   });
 
   const held = computed(() => {

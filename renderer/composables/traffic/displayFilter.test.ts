@@ -2,21 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { compileFilter, filterable, type SampleMeta } from './displayFilter.ts';
 import { decodePacket } from './packetDecode.ts';
 import { conversationFilter } from './trafficEstimate.ts';
-
-/** Frames built byte by byte, as a capture would hold them (checksums are not checked by the decoder). */
-function ipv4(src: string, dst: string, proto: number, payload: number[]): number[] {
-  const addr = (a: string) => a.split('.').map(Number);
-  const total = 20 + payload.length;
-  return [0x45, 0, total >> 8, total & 0xff, 0, 1, 0, 0, 64, proto, 0, 0, ...addr(src), ...addr(dst), ...payload];
-}
-function eth(type: number, payload: number[], vlan?: number): number[] {
-  const macs = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
-  const tag = vlan === undefined ? [] : [0x81, 0x00, (vlan >> 8) & 0x0f, vlan & 0xff];
-  return [...macs, ...tag, type >> 8, type & 0xff, ...payload];
-}
-const tcp = (sport: number, dport: number, flags = 0x02) => [sport >> 8, sport & 0xff, dport >> 8, dport & 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0];
-const udp = (sport: number, dport: number, data: number[] = []) => [sport >> 8, sport & 0xff, dport >> 8, dport & 0xff, 0, 8 + data.length, 0, 0, ...data];
-const icmpEcho = [8, 0, 0, 0, 0, 1, 0, 1];
+import { eth, icmpEcho, ipv4, tcp, udp } from '../../../test/support/sampleFrames.ts';
 
 const meta: SampleMeta = { viId: 'vi-r-12', ruleId: 'rule-1', direction: 'to_vi', verdict: 'to_vi', vni: 100, wireLength: 60, samplingRate: 10 };
 
