@@ -30,7 +30,7 @@ const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] 
 Actions (viewer): info, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
-  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
+  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N] [--mbps MBIT]
   node-down --node ID | node-up --node ID
 The token may also come from $PCLOUD_TOKEN. Output is JSON.
 `;
@@ -91,6 +91,7 @@ async function runCloudlet(args: string[]): Promise<number> {
       cpu: { type: 'string' },
       'mem-mib': { type: 'string' },
       pps: { type: 'string' },
+      mbps: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -130,12 +131,14 @@ async function runCloudlet(args: string[]): Promise<number> {
         const cpu = num(values.cpu, '--cpu');
         const memMiB = num(values['mem-mib'], '--mem-mib');
         const ppsCap = num(values.pps, '--pps');
+        const mbpsCap = num(values.mbps, '--mbps');
         result = await client.call('vi.restrict', {
           viId: need(values.vi, '--vi'),
           reason: need(values.reason, '--reason'),
           ...(cpu !== undefined ? { cpu } : {}),
           ...(memMiB !== undefined ? { memMiB } : {}),
           ...(ppsCap !== undefined ? { ppsCap: Math.round(ppsCap) } : {}),
+          ...(mbpsCap !== undefined ? { mbpsCap } : {}),
         });
         break;
       }

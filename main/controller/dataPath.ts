@@ -10,7 +10,7 @@
  * the per-VI evidence rings and the sFlow exporter. Spoofed packets a VI
  * emitted become an alarm with the first offending packets as evidence.
  */
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } from '../../native/dataplane.ts';
@@ -99,17 +99,55 @@ export class CloudletDataPath {
     return { load: (tenant, isp) => this.loader.load(tenant, isp) };
   }
 
-  /** Opens a VI's port before the VI starts; returns the environment that tells the VI where it is. */
-  openPort(req: PortRequest): Record<string, string> {
+  /**
+   * The port a VI will get, and the environment that tells the VI where it is: a ring port's
+   * socket, or a tap port's interface names (eth0, or in0 and out0 for a bump in the wire).
+   */
+  portPlan(req: PortRequest): { port: { kind: 'ring' | 'tap'; layout: 'single' | 'bump'; interfaces: string[] }; env: Record<string, string> } {
+    const layout = req.service.port?.layout ?? 'single';
+    if (req.service.port?.kind === 'tap') {
+      const interfaces = layout === 'bump' ? ['in0', 'out0'] : ['eth0'];
+      return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(',') } };
+    }
+    return { port: { kind: 'ring', layout, interfaces: [] }, env: { PCLOUD_VI_RING: join(this.socketDir, `${req.viId}.sock`) } };
+  }
+
+  /**
+   * Opens a VI's tap port inside the VI's own network namespace, which its launcher (`pid`)
+   * makes after it starts: waits (up to `timeoutMs`) until that process is in a namespace other
+   * than the controller's, then creates the devices there, up, IPv6 off (the VI may turn it on).
+   * The data plane keeps their fds; the devices vanish when it closes them.
+   */
+  async openTapPort(req: PortRequest, pid: number, timeoutMs = 10_000): Promise<string[]> {
+    const own = statSync('/proc/self/ns/net').ino;
+    const netns = `/proc/${pid}/ns/net`;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      let ino: number;
+      try {
+        ino = statSync(netns).ino;
+      } catch {
+        throw new Error(`VI ${req.viId}: its launcher (pid ${pid}) ended before its network namespace could get the tap port`);
+      }
+      if (ino !== own) break;
+      if (Date.now() > until) throw new Error(`VI ${req.viId}: its launcher (pid ${pid}) made no network namespace of its own within ${timeoutMs} ms, so there is nowhere to put its tap port`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     this.closePort(req.viId);
     const number = this.vis.number(req.viId);
-    const kind = req.service.port?.kind ?? 'ring';
+    const layout = req.service.port?.layout ?? 'single';
+    const names = this.plane.addTapPort(number, { layout, netns, egress: egressOf(req.service), ...(layout === 'single' ? { name: 'eth0' } : {}) });
+    this.ports.set(req.viId, { number, kind: 'tap', socketPath: null });
+    return names;
+  }
+
+  /** Opens a VI's ring port before the VI starts; returns the environment that tells the VI where it is. */
+  openPort(req: PortRequest): Record<string, string> {
+    if (req.service.port?.kind === 'tap') throw new Error(`VI ${req.viId}: a tap port opens in the VI's namespace once the VI runs (openTapPort)`);
+    this.closePort(req.viId);
+    const number = this.vis.number(req.viId);
     const egress = egressOf(req.service);
-    if (kind === 'tap') {
-      const names = this.plane.addTapPort(number, { layout: req.service.port?.layout ?? 'single', egress });
-      this.ports.set(req.viId, { number, kind, socketPath: null });
-      return { PCLOUD_VI_TAPS: names.join(',') };
-    }
+    const kind = 'ring';
     const socketPath = join(this.socketDir, `${req.viId}.sock`);
     this.plane.addRingPort(number, { socketPath, slots: this.config.ringSlots, egress });
     chmodSync(socketPath, 0o600);

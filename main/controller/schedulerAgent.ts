@@ -103,6 +103,8 @@ export class SchedulerAgent {
     if (!this.supervisor.commandFor(c.service.program, c.service.args)) {
       return { ok: false, reason: `program "${c.service.program}" is not installed on cloudlet ${this.cloudletId} (installed: ${this.supervisor.programs().join(', ')})` };
     }
+    const noTaps = c.service.port?.kind === 'tap' ? this.supervisor.tapRefusal() : null;
+    if (noTaps) return { ok: false, reason: `cloudlet ${this.cloudletId}: ${noTaps}` };
     const rules = this.rules.check(c);
     if (!rules.ok) return { ok: false, reason: rules.reason };
     const fit = this.holds.fits(c.nodeId, c.profile, c.reservationId);

@@ -111,11 +111,17 @@ export class ViLifecycle {
     if (health.health === 'down') return { ok: false, reason: `node ${hold.nodeId} is down (${health.reason})` };
     const rules = this.rules.check(hold);
     if (!rules.ok) return { ok: false, reason: rules.reason };
+    const tap = hold.service.port?.kind === 'tap';
+    const noTaps = tap ? this.supervisor.tapRefusal() : null;
+    if (noTaps) return { ok: false, reason: `VI ${viId} could not start: ${noTaps}` };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
-    // The port exists before the VI does, so the VI finds it as soon as it looks.
-    let env: Record<string, string>;
+    const request = { viId, service: hold.service };
+    const plan = this.dataPath?.portPlan(request);
+    // A ring port exists before the VI does, so the VI finds it as soon as it looks. A tap port
+    // goes into the VI's own network namespace, which exists only once its launcher made it.
+    let env: Record<string, string> = plan?.env ?? {};
     try {
-      env = this.dataPath?.openPort({ viId, service: hold.service }) ?? {};
+      if (!tap) env = this.dataPath?.openPort(request) ?? {};
     } catch (e) {
       this.holds.end(hold.reservationId);
       return { ok: false, reason: `VI ${viId}: its data-plane port could not be opened: ${(e as Error).message}` };
@@ -132,6 +138,7 @@ export class ViLifecycle {
         args: hold.service.args,
         capacity: capacityAt(hold.profile, this.now()),
         t1: hold.t1,
+        port: plan?.port ?? null,
       });
     } catch (e) {
       this.dataPath?.closePort(viId);
@@ -141,6 +148,15 @@ export class ViLifecycle {
     if (vi.state !== 'running') {
       this.dataPath?.closePort(viId);
       return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    }
+    if (tap && this.dataPath && vi.pid !== null) {
+      try {
+        await this.dataPath.openTapPort(request, vi.pid);
+      } catch (e) {
+        const reason = `its tap port could not be opened: ${(e as Error).message}`;
+        await this.teardown(vi, 'failed', reason);
+        return { ok: false, reason: `VI ${viId} could not start: ${reason}` };
+      }
     }
     this.portReady(vi);
     // The VI is up: now steer its traffic to it.
@@ -174,6 +190,7 @@ export class ViLifecycle {
       cpu: vi.limits.cpu < vi.capacity.cpu ? Math.min(vi.limits.cpu, cap.cpu) : cap.cpu,
       memMiB: vi.limits.memMiB < vi.capacity.memMiB ? Math.min(vi.limits.memMiB, cap.memMiB) : cap.memMiB,
       ppsCap: vi.limits.ppsCap,
+      mbpsCap: vi.limits.mbpsCap ?? null,
     };
     this.store.putVi({ ...vi, capacity: cap });
     const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
@@ -187,20 +204,27 @@ export class ViLifecycle {
     this.limitTraffic(vi);
   }
 
-  /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
+  /** The VI's token buckets in the data plane: its reservation's network share now, lowered by an operator's caps. */
   limitTraffic(vi: ViRecord): void {
-    this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
+    this.dataPath?.setLimits(vi.id, { netMbps: Math.min(vi.capacity.netMbps, vi.limits.mbpsCap ?? Infinity), ppsCap: vi.limits.ppsCap });
   }
 
   /** After a controller restart: an adopted VI gets its port back (its ring client reconnects). */
   reattach(vi: ViRecord): void {
     const hold = this.holds.get(vi.reservationId);
     if (!this.dataPath || !hold) return;
+    const failed = (e: unknown): void => this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+    const request = { viId: vi.id, service: hold.service };
+    if (hold.service.port?.kind === 'tap') {
+      // Its devices went with the previous controller's fds; new ones go into its namespace, which lives on.
+      if (vi.pid !== null) void this.dataPath.openTapPort(request, vi.pid).then(() => this.portReady(vi), failed);
+      return;
+    }
     try {
-      this.dataPath.openPort({ viId: vi.id, service: hold.service });
+      this.dataPath.openPort(request);
       this.portReady(vi);
     } catch (e) {
-      this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+      failed(e);
     }
   }
 }

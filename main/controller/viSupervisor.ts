@@ -34,6 +34,7 @@ import type { Resources } from '../protocol/domain.ts';
 import type { Isolation, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
+  EXIT_TAPS_MISSING,
   allocateViUid,
   applyCgroupLimits,
   applyCgroupProcessLimit,
@@ -48,7 +49,9 @@ import {
   procUsage,
   readProcStat,
   removeViCgroup,
+  tapRefusal,
   type HostIsolation,
+  type LaunchRequest,
   type UidRange,
   type ViCgroup,
 } from './sandbox.ts';
@@ -83,6 +86,8 @@ export interface StartRequest {
   t1: number;
   /** Added to the VI's minimal environment (where its data-plane port is, e.g. PCLOUD_VI_RING). */
   env?: Record<string, string>;
+  /** The VI's data-plane port (a tap port's interfaces are made in its namespace once it runs). */
+  port?: LaunchRequest['port'];
 }
 
 export interface SupervisorOptions {
@@ -146,6 +151,11 @@ export class ViSupervisor {
     return [...builtInServices.keys(), ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
   }
 
+  /** Null when VIs here can have tap ports, else why not (ring ports only). */
+  tapRefusal(): string | null {
+    return tapRefusal(this.o.host);
+  }
+
   /** The command line of a program, or undefined when it is not installed here. */
   commandFor(program: string, args: Record<string, string>): string[] | undefined {
     const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
@@ -176,6 +186,8 @@ export class ViSupervisor {
     if (existing && !ended.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
+    const noTaps = req.port?.kind === 'tap' ? tapRefusal(this.o.host) : null;
+    if (noTaps) throw new Error(`VI ${req.viId} not started: ${noTaps}`);
     if (this.o.host.root && !this.o.host.setpriv) {
       throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
     }
@@ -218,6 +230,7 @@ export class ViSupervisor {
         cpuSeconds: Math.ceil(Math.max(1, req.capacity.cpu) * Math.max(0, req.t1 - now) / 1000) + 60,
       },
       extraNotes: notes,
+      port: req.port ?? null,
       // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
       // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
       env: { ...req.env, PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
@@ -235,7 +248,7 @@ export class ViSupervisor {
       cgroupPaths: cgroup?.dirs ?? [],
       isolation: { ...plan.isolation, processLimit },
       capacity: req.capacity,
-      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
+      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null, mbpsCap: null },
       t1: req.t1,
       startedAt: now,
       endedAt: null,
@@ -302,7 +315,9 @@ export class ViSupervisor {
     const why =
       code === EXIT_CGROUP_JOIN_FAILED
         ? 'crashed: the launcher could not join the VI cgroup'
-        : oomKills
+        : code === EXIT_TAPS_MISSING
+          ? 'crashed: its tap interfaces never appeared in its network namespace'
+          : oomKills
           ? // Whatever the exit looked like (the program, or a parent of the killed process, may exit 1), the kernel says why.
             `killed for exceeding its memory limit of ${vi.limits.memMiB} MiB: the kernel's out-of-memory killer ended ${oomKills} of its processes (then it exited with ${status})`
           : code === null && signal === null

@@ -42,6 +42,10 @@ export const IsolationSchema = z.object({
   user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
   /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
   processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
+  /** Data-plane port kinds a VI can get here: ring only unless the controller is root with network namespaces. */
+  portKinds: z.array(z.enum(['ring', 'tap'])).optional(),
+  /** The VI's own data-plane port: kind, layout and, for a tap port, its interfaces in the VI's namespace. Absent on the host summary. */
+  port: z.object({ kind: z.enum(['ring', 'tap']), layout: z.enum(['single', 'bump']), interfaces: z.array(z.string()) }).nullable().optional(),
 });
 export type Isolation = z.infer<typeof IsolationSchema>;
 
@@ -51,6 +55,8 @@ export const ViLimitsSchema = z.object({
   memMiB: z.number().nonnegative(),
   /** Packets per second the data plane lets through to the VI (null: no cap). */
   ppsCap: z.number().int().nonnegative().nullable(),
+  /** Megabits per second the data plane lets through, each direction, below the reservation's netMbps (null or absent: no cap). */
+  mbpsCap: z.number().positive().nullable().optional(),
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
@@ -232,13 +238,14 @@ export const controllerApi = defineContract({
       result: ViViewSchema,
     }),
     'vi.restrict': method({
-      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      summary: 'Lower the CPU, memory, packet-rate or bit-rate caps of a running VI (never above its reservation)',
       roles: operators,
       params: z.object({
         viId: z.string().min(1).max(128),
         cpu: z.number().positive().max(1e6).optional(),
         memMiB: z.number().positive().max(1e9).optional(),
         ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        mbpsCap: z.number().positive().max(1e6).optional(),
         reason: ReasonSchema,
       }),
       result: ViViewSchema,

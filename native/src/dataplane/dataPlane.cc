@@ -388,8 +388,26 @@ bool DataPlane::AddTapPort(uint32_t viId, const std::string& name, const std::st
   if (netns.empty()) {
     open(error);
   } else {
+    // Created in the VI's namespace, the devices are also made ready there (the VI finds them up).
     std::string inner;
-    if (!io::VxlanUplink::InNamespace(netns, [&] { open(inner); }, error)) return false;
+    auto openReady = [&] {
+      open(inner);
+      if (port->tapFd < 0) return;
+      size_t from = 0;
+      while (from <= port->ifname.size()) {
+        const size_t comma = port->ifname.find(',', from);
+        const std::string one = port->ifname.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        if (!io::BringUpForVi(one, inner)) {
+          close(port->tapFd);
+          if (port->tapOutFd >= 0) close(port->tapOutFd);
+          port->tapFd = port->tapOutFd = -1;
+          return;
+        }
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+      }
+    };
+    if (!io::VxlanUplink::InNamespace(netns, openReady, error)) return false;
     if (port->tapFd < 0) error = inner;
   }
   if (port->tapFd < 0) return false;
