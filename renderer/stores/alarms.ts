@@ -58,7 +58,7 @@ export const useAlarmsStore = defineStore('alarms', () => {
   function notify(a: CloudletAlarm): void {
     if (!notificationsOn.value || notificationState.value !== 'granted') return;
     try {
-      new Notification(`${a.kind.replace('_', ' ')} on ${a.cloudletId}: ${a.subject}`, { body: a.message, tag: a.key });
+      new Notification(`${a.kind.replaceAll('_', ' ')} on ${a.cloudletId}: ${a.subject}`, { body: a.message, tag: a.key });
     } catch {
       // A browser that refuses notifications outside a service worker: the list and badge still say it.
     }

@@ -24,6 +24,7 @@ export interface RestrictCaps {
   cpu?: number;
   memMiB?: number;
   ppsCap?: number;
+  mbpsCap?: number;
 }
 
 export interface ViActionRequest {

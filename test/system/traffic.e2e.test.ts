@@ -207,6 +207,20 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await expect.poll(() => page.locator('[data-testid="top-table"]').first().innerText(), { timeout: 10_000 }).toContain('198.19.1.1');
     await page.screenshot({ path: join(resultsDir, 'view-traffic-statistics.png') });
     await page.locator('[data-testid="tab-packets"]').click();
+
+    // Restrict from the traffic view: current use beside each cap, then (sent at once from the undo toast) the new caps hold.
+    await page.locator('[data-testid="act-restrict"]').click();
+    const caps = page.locator('[data-testid="restrict-caps"]');
+    await expect.poll(() => caps.innerText(), { timeout: 10_000 }).toContain('Packet rate (packets/s)');
+    expect(await caps.innerText()).toMatch(/Bit rate \(Mbit\/s, each direction\)\s+[\d.]+ in, [\d.]+ out\s+none\s+100/);
+    await page.locator('[data-testid="cap-ppsCap"]').fill('500');
+    await page.locator('[data-testid="cap-mbpsCap"]').fill('20');
+    await page.locator('[data-testid="confirm-reason"]').fill('bursts above the agreed rate');
+    await page.screenshot({ path: join(resultsDir, 'dialog-restrict-vi.png') });
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="undo-toast"]', { hasText: `Restricting ${viId}` }).locator('.now').click();
+    await page.locator('[data-testid="vi-action-notice"]', { hasText: `Restricted ${viId}` }).waitFor({ timeout: 20_000 });
+    expect((await controller.call('vi.get', { viId })).limits).toMatchObject({ ppsCap: 500, mbpsCap: 20 });
   });
 
   test('a spoofing VI raises an alarm; the operator follows it to the VI and terminates it after the undo window; rules gone, traffic legacy, evidence hash audited', async () => {
