@@ -19,12 +19,13 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, triggerRef, watch } from 'vue';
-import type { ViUsage } from '../../main/protocol/controllerApi.ts';
+import type { PacketSampleView, ViUsage } from '../../main/protocol/controllerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { controllerCall, controllerSubscribe } from '../api/relay.ts';
 import { CapturedSample } from '../composables/traffic/capturedSample.ts';
 import { compileFilter } from '../composables/traffic/displayFilter.ts';
 import { base64Bytes } from '../composables/traffic/packetDecode.ts';
+import { readSamplesPcapng, type PcapngSample } from '../composables/traffic/samplePcapng.ts';
 import { SampleRing, type RingEntry } from '../composables/traffic/sampleRing.ts';
 import { conversationFilter, conversationKey, estimate, topN } from '../composables/traffic/trafficEstimate.ts';
 import { useConnectionStore } from './connection.ts';
@@ -179,8 +180,12 @@ export const useTrafficStore = defineStore('traffic', () => {
     await Promise.all(ends.map((end) => end?.().catch(() => undefined)));
   }
 
-  /** Starts capturing for a scope (a new ring: samples of another scope would mislead). */
-  async function start(next: TrafficScope): Promise<void> {
+  /**
+   * Starts capturing for a scope (a new ring: samples of another scope would mislead). With
+   * `evidence` (a VI scope only), the VI's evidence ring at the controller comes first, so what
+   * happened before the capture (the packets an alarm is about) is there too.
+   */
+  async function start(next: TrafficScope, options: { evidence?: boolean } = {}): Promise<void> {
     const mine = ++generation;
     await stopCapture();
     scope.value = next;
@@ -195,6 +200,13 @@ export const useTrafficStore = defineStore('traffic', () => {
     version.value += 1;
     const onlyVis = next.nodeId && !next.viId ? nodeVis(next.nodeId) : undefined;
     const params = { ...(next.viId ? { viId: next.viId } : {}), ...(next.ruleId ? { ruleId: next.ruleId } : {}), ...(next.direction ? { direction: next.direction } : {}) };
+    // While the evidence loads, live samples wait here (then those the evidence already holds are dropped).
+    let waiting: PacketSampleView[] | undefined = options.evidence && next.viId ? [] : undefined;
+    const keep = (item: PacketSampleView): void => {
+      ring.value.push(new CapturedSample(item, next.cloudletId));
+      triggerRef(ring);
+      scheduleRefresh();
+    };
     try {
       const endSamples = await controllerSubscribe(
         next.cloudletId,
@@ -203,9 +215,8 @@ export const useTrafficStore = defineStore('traffic', () => {
           if (mine !== generation) return;
           lost.value += itemLost;
           if (onlyVis && !onlyVis.has(item.viId)) return;
-          ring.value.push(new CapturedSample(item, next.cloudletId));
-          triggerRef(ring);
-          scheduleRefresh();
+          if (waiting) waiting.push(item);
+          else keep(item);
         },
         params,
       );
@@ -217,6 +228,24 @@ export const useTrafficStore = defineStore('traffic', () => {
       stopUsage = await controllerSubscribe(next.cloudletId, 'vi.usage', (u) => {
         if (mine === generation && (!next.viId || u.viId === next.viId) && (!onlyVis || onlyVis.has(u.viId))) addRate(u);
       }, next.viId ? { viId: next.viId } : {}).catch(() => undefined);
+      if (waiting && next.viId) {
+        const held = await evidenceSamples(next.cloudletId, next.viId).catch((e: unknown) => {
+          error.value = `The evidence ring of ${next.viId} could not be read: ${toApiError(e).message}`;
+          return [];
+        });
+        if (mine !== generation) return;
+        const seen = new Set<string>();
+        for (const s of held) {
+          if (params.direction && s.direction !== params.direction) continue;
+          seen.add(`${s.at}:${s.ns}:${s.direction}`);
+          ring.value.push(new CapturedSample(s, next.cloudletId));
+        }
+        const live = waiting;
+        waiting = undefined;
+        for (const item of live) if (!seen.has(`${item.at}:${item.ns}:${item.direction}`)) keep(item);
+        triggerRef(ring);
+        scheduleRefresh();
+      }
       state.value = 'live';
     } catch (e) {
       if (mine !== generation) return;
@@ -261,6 +290,10 @@ export const useTrafficStore = defineStore('traffic', () => {
   async function evidence(cloudletId: string, viId: string): Promise<{ bytes: Uint8Array; samples: number; dropped: number }> {
     const r = await controllerCall(cloudletId, 'vi.evidence', { viId });
     return { bytes: base64Bytes(r.pcapng), samples: r.samples, dropped: r.dropped };
+  }
+
+  async function evidenceSamples(cloudletId: string, viId: string): Promise<PcapngSample[]> {
+    return readSamplesPcapng((await evidence(cloudletId, viId)).bytes).filter((s) => s.viId === viId);
   }
 
   // A change of lab or scheduler ends the capture: its cloudlets are gone.

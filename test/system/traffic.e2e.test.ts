@@ -232,6 +232,15 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     expect(Number(await page.locator('[data-testid="nav-badge-alarms"]').innerText())).toBeGreaterThanOrEqual(1);
     await page.screenshot({ path: join(resultsDir, 'view-alarms.png') });
 
+    // From the alarm to its packets: the evidence ring holds the spoofed ones, pre-filtered.
+    await row.locator('[data-testid="alarm-packets"]').click();
+    await page.locator('[data-view="traffic"]').waitFor({ state: 'visible' });
+    expect(await page.locator('[data-testid="display-filter"]').inputValue()).toBe('verdict == "spoofing"');
+    await expect.poll(shown, { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('[data-testid="packet-row"]').first().innerText()).toContain('198.19.66.66');
+    await page.screenshot({ path: join(resultsDir, 'view-traffic-spoofing-evidence.png') });
+    await showView('alarms');
+
     // From the alarm to the VI (its detail in the topology), and from there: terminate.
     await row.locator('[data-testid="alarm-vi"]').click();
     await page.locator('[data-view="topology"]').waitFor({ state: 'visible' });

@@ -9,18 +9,24 @@ import type { FilterablePacket, SampleMeta } from './displayFilter.ts';
 import { base64Bytes, decodePacket, type DecodedPacket, type FieldValue } from './packetDecode.ts';
 import type { PcapngSample } from './samplePcapng.ts';
 
+/** What the data plane did with a sampled packet (PacketSampleView's verdict), in the contract's order. */
+export const sampleVerdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const satisfies readonly PacketSampleView['verdict'][];
+export type SampleVerdict = (typeof sampleVerdicts)[number];
+
 export class CapturedSample implements FilterablePacket, PcapngSample {
   readonly meta: SampleMeta;
   readonly at: number;
   readonly ns: number;
-  private readonly base64: string;
+  private readonly base64: string | undefined;
   private raw: Uint8Array | undefined;
   private decoded: DecodedPacket | undefined;
 
-  constructor(view: PacketSampleView, cloudletId: string) {
+  /** From the wire (bytes in base64) or from a pcapng file (bytes as they are). */
+  constructor(view: Omit<PacketSampleView, 'bytes' | 'samplePool' | 'drops'> & { bytes: string | Uint8Array }, cloudletId: string) {
     this.at = view.at;
     this.ns = view.ns;
-    this.base64 = view.bytes;
+    if (typeof view.bytes === 'string') this.base64 = view.bytes;
+    else this.raw = view.bytes;
     this.meta = {
       viId: view.viId,
       ruleId: view.ruleId,
@@ -42,7 +48,7 @@ export class CapturedSample implements FilterablePacket, PcapngSample {
   get direction(): 'to_vi' | 'from_vi' {
     return this.meta.direction;
   }
-  get verdict(): string {
+  get verdict(): SampleVerdict {
     return this.meta.verdict;
   }
   get vni(): number {
@@ -59,7 +65,7 @@ export class CapturedSample implements FilterablePacket, PcapngSample {
   }
 
   get bytes(): Uint8Array {
-    return (this.raw ??= base64Bytes(this.base64));
+    return (this.raw ??= base64Bytes(this.base64 ?? ''));
   }
 
   decode(): DecodedPacket {

@@ -21,6 +21,7 @@
  * value; an address compared with a prefix matches every address inside it.
  * The packet's fields come from packetDecode.ts plus the sample's metadata.
  */
+import { sampleVerdicts, type SampleVerdict } from './capturedSample.ts';
 import { decodePacket, fieldText, type FieldValue } from './packetDecode.ts';
 
 /** What a sample carries besides its bytes (PacketSampleView of controllerApi.ts, minus the bytes). */
@@ -28,7 +29,7 @@ export interface SampleMeta {
   viId: string;
   ruleId: string;
   direction: 'to_vi' | 'from_vi';
-  verdict: string;
+  verdict: SampleVerdict;
   vni: number;
   wireLength: number;
   samplingRate: number;
@@ -50,14 +51,13 @@ interface FieldInfo {
   values?: readonly string[];
 }
 
-const verdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const;
 const directions = ['to_vi', 'from_vi'] as const;
 
 /** Every field the language knows; the filter help lists them from here. */
 export const filterFields: Readonly<Record<string, FieldInfo>> = {
   vi: { type: 'string', description: 'VI the sample belongs to' },
   rule: { type: 'string', description: 'demux rule that matched' },
-  verdict: { type: 'string', description: 'what the data plane did', values: verdicts },
+  verdict: { type: 'string', description: 'what the data plane did', values: sampleVerdicts },
   dir: { type: 'string', description: 'to_vi or from_vi', values: directions },
   cloudlet: { type: 'string', description: 'cloudlet whose controller sampled it' },
   vni: { type: 'number', description: 'VXLAN network identifier of the uplink' },

@@ -7,13 +7,15 @@
  * one Enhanced Packet Block per sample with a comment naming VI, rule,
  * verdict, VNI and sampling rate. Little-endian, one section.
  */
+import { sampleVerdicts, type SampleVerdict } from './capturedSample.ts';
+
 export interface PcapngSample {
   at: number;
   ns: number;
   viId: string;
   ruleId: string;
   direction: 'to_vi' | 'from_vi';
-  verdict: string;
+  verdict: SampleVerdict;
   vni: number;
   wireLength: number;
   samplingRate: number;
@@ -109,4 +111,64 @@ export function samplesPcapng(samples: readonly PcapngSample[], application: str
     w.block(0x00000006, epb, [{ code: 1, value: encoder.encode(sampleComment(s)) }]);
   }
   return w.bytes();
+}
+
+/**
+ * Reads back samples from pcapng written as above or by the controller's
+ * evidence export (the same layout): interface names give VI and direction,
+ * packet comments give rule, verdict, VNI and sampling rate. Blocks of other
+ * types are skipped; a file this did not write is refused with the reason.
+ */
+export function readSamplesPcapng(bytes: Uint8Array): PcapngSample[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const decoder = new TextDecoder();
+  if (bytes.length < 12 || view.getUint32(0, true) !== 0x0a0d0d0a || view.getUint32(8, true) !== 0x1a2b3c4d) {
+    throw new Error('not a little-endian pcapng file (no section header at the start)');
+  }
+  const interfaces: { viId: string; direction: 'to_vi' | 'from_vi' }[] = [];
+  const out: PcapngSample[] = [];
+  for (let at = 0; at + 12 <= bytes.length; ) {
+    const type = view.getUint32(at, true);
+    const length = view.getUint32(at + 4, true);
+    if (length < 12 || at + length > bytes.length) throw new Error(`pcapng block at byte ${at} claims ${length} bytes, past the end of the file`);
+    const options = (from: number): Map<number, Uint8Array> => {
+      const found = new Map<number, Uint8Array>();
+      for (let o = from; o + 4 <= at + length - 4; ) {
+        const code = view.getUint16(o, true);
+        const len = view.getUint16(o + 2, true);
+        if (code === 0) break;
+        found.set(code, bytes.subarray(o + 4, o + 4 + len));
+        o += 4 + pad4(len);
+      }
+      return found;
+    };
+    if (type === 0x00000001) {
+      const name = decoder.decode(options(at + 16).get(2) ?? new Uint8Array());
+      const slash = name.lastIndexOf('/');
+      const direction = name.slice(slash + 1);
+      interfaces.push({ viId: name.slice(0, slash), direction: direction === 'from_vi' ? 'from_vi' : 'to_vi' });
+    } else if (type === 0x00000006) {
+      const iface = interfaces[view.getUint32(at + 8, true)];
+      if (!iface) throw new Error(`pcapng packet at byte ${at} names an interface that was not declared`);
+      const ns = (BigInt(view.getUint32(at + 12, true)) << 32n) | BigInt(view.getUint32(at + 16, true));
+      const caplen = view.getUint32(at + 20, true);
+      const comment = decoder.decode(options(at + 28 + pad4(caplen)).get(1) ?? new Uint8Array());
+      const m = /rule (\S*), verdict (\S+), VNI (\d+), sampled 1-in-(\d+)/.exec(comment);
+      out.push({
+        at: Number(ns / 1_000_000n),
+        ns: Number(ns % 1_000_000n),
+        viId: iface.viId,
+        direction: iface.direction,
+        ruleId: m?.[1] ?? '',
+        verdict: sampleVerdicts.find((v) => v === m?.[2]) ?? 'to_vi',
+        vni: Number(m?.[3] ?? 0),
+        samplingRate: Number(m?.[4] ?? 1),
+        wireLength: view.getUint32(at + 24, true),
+        // A copy, and a plain Uint8Array even when the file came as a Node Buffer.
+        bytes: new Uint8Array(bytes.subarray(at + 28, at + 28 + caplen)),
+      });
+    }
+    at += length;
+  }
+  return out;
 }
