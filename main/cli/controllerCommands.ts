@@ -30,6 +30,7 @@ const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] 
 Actions (viewer): info, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
+  quarantine --vi ID | release --vi ID
   restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N] [--mbps MBIT]
   node-down --node ID | node-up --node ID
 The token may also come from $PCLOUD_TOKEN. Output is JSON.
@@ -126,6 +127,10 @@ async function runCloudlet(args: string[]): Promise<number> {
       case 'audit': result = await client.call('audit.list', {}); break;
       case 'terminate':
         result = await client.call('vi.terminate', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
+        break;
+      case 'quarantine':
+      case 'release':
+        result = await client.call(action === 'quarantine' ? 'vi.quarantine' : 'vi.release', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
         break;
       case 'restrict': {
         const cpu = num(values.cpu, '--cpu');

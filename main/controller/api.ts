@@ -124,6 +124,8 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       return vi;
     },
     'vi.terminate': (p, ctx) => c.operator.terminate(actorOf(ctx), p.viId, p.reason),
+    'vi.quarantine': (p, ctx) => c.operator.quarantine(actorOf(ctx), p.viId, p.reason),
+    'vi.release': (p, ctx) => c.operator.release(actorOf(ctx), p.viId, p.reason),
     'rule.list': (p) => {
       const tenant = c.rules.tenantRules().filter((r) => !p.viId || r.viId === p.viId);
       const isp = p.viId ? [] : c.rules.ispRules();

@@ -108,6 +108,7 @@ export class ControllerDaemon {
             at: this.now(),
             nodes: this.cloudlet.views.nodeReports(),
             programs: this.supervisor.programs(),
+            ...(this.dataPath ? { traffic: this.dataPath.trafficReport((viId) => this.cloudlet.vis.get(viId)?.reservationId) } : {}),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },

@@ -79,6 +79,24 @@ export class OperatorActions {
     return { vi: this.views.vi(next), problems };
   }
 
+  /** Quarantines a running VI (audited first): rules removed, it keeps running, what it emits is dropped. */
+  quarantine(actor: Actor, viId: string, reason: string): ViView {
+    const vi = this.vis.require(viId);
+    if (vi.state !== 'running') throw new Conflict(`VI ${viId} is ${vi.state}: only a running VI can be quarantined`);
+    if (vi.quarantined) return this.views.vi(vi);
+    this.audit.record(actor, 'vi.quarantine', `${this.cloudletId}/${vi.nodeId}/${viId}`, reason);
+    return this.views.vi(this.vis.quarantine({ ...vi, reason: `quarantined by ${actor.name}: ${reason}` }));
+  }
+
+  /** Releases a quarantined VI (audited first): its emissions pass the checks again, its rules come back. */
+  release(actor: Actor, viId: string, reason: string): ViView {
+    const vi = this.vis.require(viId);
+    if (!vi.quarantined) throw new Conflict(`VI ${viId} is not quarantined`);
+    if (vi.state !== 'running') throw new Conflict(`VI ${viId} is ${vi.state}: only a running VI can be released`);
+    this.audit.record(actor, 'vi.release', `${this.cloudletId}/${vi.nodeId}/${viId}`, reason);
+    return this.views.vi(this.vis.release({ ...vi, reason: `released by ${actor.name}: ${reason}` }));
+  }
+
   /**
    * Rules first (its traffic goes legacy at once), then the process and its port; then its
    * evidence ring is sealed as pcapng and the file's SHA-256 goes into the audit entry.

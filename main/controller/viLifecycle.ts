@@ -8,7 +8,7 @@
 import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
-import { NotFound } from '../protocol/errors.ts';
+import { Conflict, NotFound } from '../protocol/errors.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
@@ -198,10 +198,40 @@ export class ViLifecycle {
     if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
   }
 
-  /** A running VI's port is its own: the socket for its user, and its token buckets. */
+  /** A running VI's port is its own: the socket for its user, its token buckets, and any quarantine. */
   private portReady(vi: ViRecord): void {
     if (vi.isolation.user) this.dataPath?.grant(vi.id, vi.isolation.user);
     this.limitTraffic(vi);
+    if (vi.quarantined) this.dataPath?.setQuarantined(vi.id, true);
+  }
+
+  /**
+   * Quarantine: the VI's rules go first (its traffic falls back to legacy at once), then its port
+   * drops everything it emits; the VI keeps running, e.g. for the operator to look at.
+   */
+  quarantine(vi: ViRecord): ViRecord {
+    this.rules.remove(vi.id);
+    this.dataPath?.setQuarantined(vi.id, true);
+    const next = { ...vi, quarantined: true };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
+  }
+
+  /** Undoes quarantine: the port forwards again, then the VI's rules (checked again) steer its traffic back. */
+  release(vi: ViRecord): ViRecord {
+    const hold = this.holds.get(vi.reservationId);
+    if (!hold) throw new Conflict(`VI ${vi.id} has no hold any more: it cannot get its rules back`);
+    const rules = this.rules.check(hold);
+    if (!rules.ok) throw new Conflict(`VI ${vi.id} cannot get its rules back: ${rules.reason}`);
+    this.dataPath?.setQuarantined(vi.id, false);
+    this.rules.install(rules.rules);
+    const next = { ...vi, quarantined: false };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
   }
 
   /** The VI's token buckets in the data plane: its reservation's network share now, lowered by an operator's caps. */

@@ -126,6 +126,8 @@ export const ViViewSchema = z.object({
   usage: ViUsageSchema.nullable(),
   exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
   reason: z.string(),
+  /** Quarantined by an operator: running, its rules removed (its traffic goes legacy), everything it emits dropped. */
+  quarantined: z.boolean(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 
@@ -252,6 +254,18 @@ export const controllerApi = defineContract({
     }),
     'vi.terminate': method({
       summary: 'Remove the VI rules, then SIGTERM, grace period, SIGKILL, reap; terminating twice is harmless',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.quarantine': method({
+      summary: 'Quarantine a running VI: its rules removed (its traffic goes legacy at once), it keeps running, everything it emits is dropped and counted',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.release': method({
+      summary: 'Release a quarantined VI: what it emits is forwarded again and its rules are installed again',
       roles: operators,
       params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
       result: ViViewSchema,

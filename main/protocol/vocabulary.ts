@@ -30,6 +30,10 @@ export const holdingStates: readonly ReservationState[] = ['pending_approval', '
 /** States a reservation never leaves. */
 export const finalStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
 
+/** Why a VI's data-plane port dropped a packet (its counters per direction, `drops` by reason). */
+export const viDropReasons = ['ring_full', 'policed', 'spoofing', 'too_big', 'port_error', 'quarantined'] as const;
+export type ViDropReason = (typeof viDropReasons)[number];
+
 export const viStates = ['starting', 'running', 'stopping', 'stopped', 'failed', 'terminated'] as const;
 export type ViState = (typeof viStates)[number];
 /** States a VI never leaves: its process is gone and its rules are removed. */

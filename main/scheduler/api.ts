@@ -46,7 +46,7 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       holdTimeoutMs: s.config.holdTimeoutMs,
       currency: s.config.pricing.currency,
     }),
-    'topology.get': () => ({
+    'topology.get': (_p, ctx) => ({
       pops: [...s.inventory.pops.values()],
       links: s.inventory.links,
       cloudlets: s.inventory.cloudlets.map((c) => {
@@ -60,6 +60,8 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
           lastReportAt: live?.lastReportAt ?? null,
           ispShare: c.ispShare,
           nodes: c.nodes.map((n) => ({ id: n.id, cloudletId: c.id, capacity: n.capacity, reported: live?.nodes.get(n.id) ?? null })),
+          // Per-VI traffic is the ISP's view: a provider would see other tenants' VIs in it.
+          traffic: providerOf(ctx) === undefined ? (live?.traffic ?? null) : null,
         };
       }),
     }),
