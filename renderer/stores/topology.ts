@@ -21,6 +21,7 @@ import { toApiError, useApi } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
 import { indexTopology } from '../composables/topology/topologyModel.ts';
 import { finalStates, holdingStates } from '../../main/protocol/vocabulary.ts';
+import { useAlarmsStore } from './alarms.ts';
 import { useHoldingReservations } from './topology/holdingReservations.ts';
 import { useOverlaySettings } from './topology/overlaySettings.ts';
 import { useSavedLayout } from './topology/savedLayout.ts';
@@ -56,7 +57,13 @@ export const useTopologyStore = defineStore('topology', () => {
   const viState = useViState();
   const layout = useSavedLayout(topologyKey);
   const index = computed(() => indexTopology(topology.value, viState.vis.value));
-  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode));
+  // Alarms are followed by their own store; the traffic overlay badges what is open.
+  const openAlarms = computed(() => {
+    const bySubject = new Map<string, number>();
+    for (const a of useAlarmsStore().open) bySubject.set(a.subject, (bySubject.get(a.subject) ?? 0) + 1);
+    return bySubject;
+  });
+  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode), openAlarms);
   const selection = useSelection(index, viState.followCloudlet);
 
   let stopConnection: (() => Promise<void>) | undefined;
