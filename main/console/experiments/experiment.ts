@@ -12,6 +12,8 @@ export interface HostFacts {
   cores: number;
   kernel: string;
   cpuModel: string;
+  /** 1-minute load average when the run started: other work on the machine shows in every number. */
+  loadAverage: number;
 }
 
 export interface ExperimentContext {

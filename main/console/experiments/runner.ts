@@ -8,7 +8,7 @@
  * figure and report.md under experiments/<name>/<timestamp>/.
  */
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Conflict, NotFound, Unavailable } from '../../protocol/errors.ts';
@@ -23,6 +23,7 @@ export function hostFacts(): HostFacts {
     cores: cpus().length,
     kernel: `${process.platform} ${release()}`,
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    loadAverage: loadavg()[0] ?? 0,
   };
 }
 
@@ -64,13 +65,18 @@ export class ExperimentRunner {
   private readonly byName: Map<string, Experiment>;
   private readonly dataDir: string;
   readonly experiments: readonly Experiment[];
-  private readonly host: HostFacts;
+  private readonly fixedHost: HostFacts | undefined;
 
-  constructor(dataDir: string, experiments: readonly Experiment[], host: HostFacts = hostFacts()) {
+  /** `host`: fixed facts (tests); by default they are read at each list and run. */
+  constructor(dataDir: string, experiments: readonly Experiment[], host?: HostFacts) {
     this.dataDir = dataDir;
     this.experiments = experiments;
-    this.host = host;
+    this.fixedHost = host;
     this.byName = new Map(experiments.map((e) => [e.name, e]));
+  }
+
+  private get host(): HostFacts {
+    return this.fixedHost ?? hostFacts();
   }
 
   list(): ExperimentSummary[] {
@@ -154,11 +160,12 @@ export class ExperimentRunner {
     const tmp = mkdtempSync(join(tmpdir(), `pcloud-exp-${experiment.name}-`));
     let fraction = 0;
     let step = 'starting';
+    const host = this.host;
     try {
       mkdirSync(outDir, { recursive: true, mode: 0o755 });
       const result = await experiment.run({
         quick,
-        host: this.host,
+        host,
         tmpDir: tmp,
         outDir,
         progress: (s, done, total) => {
@@ -171,7 +178,7 @@ export class ExperimentRunner {
         },
         cleanup: (what, fn) => undo.push({ what, fn }),
       });
-      const run = this.write(experiment, quick, outDir, startedAt, result);
+      const run = this.write(experiment, quick, outDir, startedAt, host, result);
       this.emit({ ...base, state: 'done', step: 'done', fraction: 1, secondsLeft: 0, error: null });
       return run;
     } catch (e) {
@@ -192,12 +199,11 @@ export class ExperimentRunner {
     }
   }
 
-  private write(experiment: Experiment, quick: boolean, outDir: string, startedAt: number, result: ExperimentResult): ExperimentRun {
+  private write(experiment: Experiment, quick: boolean, outDir: string, startedAt: number, host: HostFacts, result: ExperimentResult): ExperimentRun {
     const seconds = (Date.now() - startedAt) / 1000;
     const table: ComparisonRow[] = result.table.map((r) => ({ ...r, ratio: r.ours !== null && r.paper !== null && r.paper !== 0 ? r.ours / r.paper : null }));
     const figures = result.figures.map((f) => ({ id: f.id, title: f.chart.title, file: `${f.id}.svg`, svg: renderChart(f.chart) }));
     for (const f of figures) writeFileSync(join(outDir, f.file), f.svg);
-    const host = this.host;
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify({
       name: experiment.name, title: experiment.title, quick, startedAt, seconds, host, table, why: result.why, notes: result.notes,
       figures: figures.map(({ id, title, file }) => ({ id, title, file })), series: result.figures.map((f) => ({ id: f.id, series: f.chart.series })), data: result.data,
@@ -205,7 +211,7 @@ export class ExperimentRunner {
     const lines = [
       `# ${experiment.title} (${experiment.name}${quick ? ', quick' : ''})`,
       '',
-      `Run ${new Date(startedAt).toISOString()}, ${seconds.toFixed(0)} s, on ${host.cores} cores (${host.cpuModel}), ${host.kernel}${host.root ? ', as root' : ''}.`,
+      `Run ${new Date(startedAt).toISOString()}, ${seconds.toFixed(0)} s, on ${host.cores} cores (${host.cpuModel}), ${host.kernel}${host.root ? ', as root' : ''}; load average ${host.loadAverage.toFixed(1)} at the start.`,
       '',
       `Paper: ${experiment.paper}`,
       '',
