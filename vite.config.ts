@@ -38,6 +38,7 @@ function mainConfig(): UserConfig {
           // The built-in services a controller runs inside VIs, each as its own program.
           monitor: 'main/services/monitor.ts',
           forward: 'main/services/forward.ts',
+          'aes-encrypt': 'main/services/aes-encrypt.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
-import { controllerApi } from '../protocol/controllerApi.ts';
+import { controllerApi, type ServiceOffer } from '../protocol/controllerApi.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
 import { ControllerDaemon } from '../controller/daemon.ts';
 import { hostIsolationSummary } from '../controller/sandbox.ts';
@@ -27,7 +27,7 @@ Runs a cloudlet controller. FILE is JSON:
 
 const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]
 
-Actions (viewer): info, nodes, vis, rules, alarms, audit
+Actions (viewer): info, services, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
   restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
@@ -118,6 +118,7 @@ async function runCloudlet(args: string[]): Promise<number> {
     let result: unknown;
     switch (action) {
       case 'info': result = await client.call('cloudlet.info', {}); break;
+      case 'services': result = await client.call('service.list', {}); break;
       case 'nodes': result = await client.call('node.list', {}); break;
       case 'vis': result = await client.call('vi.list', {}); break;
       case 'rules': result = await client.call('rule.list', {}); break;
@@ -147,6 +148,49 @@ async function runCloudlet(args: string[]): Promise<number> {
         throw new UsageError(`pcctl cloudlet: unknown action "${action}"\n\n${cloudletUsage}`);
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+const servicesUsage = `usage: pcctl services --url URL [--token TOKEN] [--json]
+
+The service programs a cloudlet's controller offers: kind (visible or
+transparent), port (ring or tap, one or two interfaces), the arguments each
+takes (* = required), and whether this host can run it, with the reason when
+not. The token (viewer or operator) may also come from $PCLOUD_TOKEN.
+`;
+
+/** The offers as a table a person reads; --json gives them as the controller sent them. */
+export function formatServices(services: readonly ServiceOffer[]): string {
+  const rows = services.map((s) => [
+    s.program,
+    s.mode ?? '-',
+    s.port ? `${s.port.kind}/${s.port.layout}` : '-',
+    s.args === null ? '(any)' : s.args.map((a) => `${a.name}${a.required ? '*' : ''}`).join(' ') || '(none)',
+    s.available ? 'yes' : `no: ${s.reason ?? 'unavailable'}`,
+  ]);
+  const header = ['PROGRAM', 'MODE', 'PORT', 'ARGS', 'AVAILABLE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const summaries = services.map((s) => `  ${s.program}: ${s.summary}`);
+  return `${[line(header), ...rows.map(line)].join('\n')}\n\n${summaries.join('\n')}\n`;
+}
+
+async function runServices(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(servicesUsage);
+    return 0;
+  }
+  const token = values.token ?? process.env.PCLOUD_TOKEN;
+  if (!values.url || !token) throw new UsageError(`pcctl services: ${!values.url ? "--url (the controller's ws:// or wss:// address)" : '--token (or $PCLOUD_TOKEN)'} is missing\n\n${servicesUsage}`);
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
+  await client.connect();
+  try {
+    const { services } = await client.call('service.list', {});
+    process.stdout.write(values.json ? `${JSON.stringify(services, null, 2)}\n` : formatServices(services));
     return 0;
   } finally {
     client.close();
@@ -186,5 +230,6 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  services: { summary: 'the service programs a controller offers, their arguments and availability (--url)', run: runServices },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
 };

@@ -10,6 +10,7 @@ import type { EvidenceRings } from './evidenceRing.ts';
 import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
+import type { ViSupervisor } from './viSupervisor.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
 
 export const SOFTWARE = 'packetcloud-controller/0.1';
@@ -94,6 +95,7 @@ export interface ControllerApiDeps {
   now: () => number;
   schedulerConnected: () => boolean;
   evidence: EvidenceRings;
+  supervisor: Pick<ViSupervisor, 'offers'>;
   log: (line: string) => void;
 }
 
@@ -107,6 +109,7 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       schedulerConnected: d.schedulerConnected(),
       isolation: hostIsolationSummary(d.host),
     }),
+    'service.list': () => ({ services: d.supervisor.offers() }),
     'node.list': () => ({ nodes: c.views.nodes() }),
     'node.setHealth': (p, ctx) => c.operator.setNodeHealth(actorOf(ctx), p.nodeId, p.health, p.reason),
     'vi.list': (p) => ({

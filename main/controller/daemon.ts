@@ -154,6 +154,7 @@ export class ControllerDaemon {
       now: this.now,
       schedulerConnected: () => this.link.connected,
       evidence: this.evidence,
+      supervisor: this.supervisor,
       log: this.log,
     });
     this.server = new RpcServer({ dispatcher: createDispatcher(controllerApi, handlers, this.topics.handlers()), tokens, log: this.log });

@@ -17,6 +17,7 @@ import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } fro
 import { FlowTable } from '../../native/demux.ts';
 import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
 import type { ServiceSpec } from '../protocol/domain.ts';
+import { portOf } from '../services/catalog.ts';
 import type { DataPlaneConfig } from './config.ts';
 import { FlowTableLoader, ViNumbers } from './flowRules.ts';
 import type { PacketSample } from './packetSample.ts';
@@ -32,7 +33,7 @@ export interface DataPathSinks {
 
 export interface PortRequest {
   viId: string;
-  service: Pick<ServiceSpec, 'mode' | 'port' | 'args'>;
+  service: Pick<ServiceSpec, 'mode' | 'port' | 'args' | 'program'>;
 }
 
 interface OpenPort {
@@ -103,10 +104,11 @@ export class CloudletDataPath {
   openPort(req: PortRequest): Record<string, string> {
     this.closePort(req.viId);
     const number = this.vis.number(req.viId);
-    const kind = req.service.port?.kind ?? 'ring';
+    const port = portOf(req.service);
+    const kind = port.kind;
     const egress = egressOf(req.service);
     if (kind === 'tap') {
-      const names = this.plane.addTapPort(number, { layout: req.service.port?.layout ?? 'single', egress });
+      const names = this.plane.addTapPort(number, { layout: port.layout, egress });
       this.ports.set(req.viId, { number, kind, socketPath: null });
       return { PCLOUD_VI_TAPS: names.join(',') };
     }

@@ -100,9 +100,8 @@ export class SchedulerAgent {
     if (!this.holds.node(c.nodeId)) return { ok: false, reason: this.holds.unknownNode(c.nodeId) };
     const health = this.store.nodeHealth(c.nodeId);
     if (health.health === 'down') return { ok: false, reason: `node ${c.nodeId} is down (${health.reason})` };
-    if (!this.supervisor.commandFor(c.service.program, c.service.args)) {
-      return { ok: false, reason: `program "${c.service.program}" is not installed on cloudlet ${this.cloudletId} (installed: ${this.supervisor.programs().join(', ')})` };
-    }
+    const refused = this.supervisor.serviceProblem(c.service);
+    if (refused) return { ok: false, reason: refused };
     const rules = this.rules.check(c);
     if (!rules.ok) return { ok: false, reason: rules.reason };
     const fit = this.holds.fits(c.nodeId, c.profile, c.reservationId);

@@ -27,11 +27,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Resources } from '../protocol/domain.ts';
-import type { Isolation, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
+import type { Resources, ServiceSpec } from '../protocol/domain.ts';
+import { argsSummary, catalog, descriptorOf, secretArgsOf, serviceProblem } from '../services/catalog.ts';
+import { SECRET_ARGS_FILE, SERVICE_ENV, wipeFile } from '../services/sdk/descriptor.ts';
+import { MAX_SERVICE_COUNTERS, SERVICE_COUNTERS_FILE } from '../services/sdk/serviceCounters.ts';
+import type { Isolation, ServiceOffer, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
   allocateViUid,
@@ -55,18 +58,39 @@ import {
 import type { ControllerStore, ViRecord } from './store.ts';
 
 /**
- * The built-in services (main/services/): beside this module when bundled (dist/main/NAME.js,
- * each built as its own entry), else the source file of the checkout (run from main/controller/
- * or from dist/main/). A built-in whose file is not found is simply not an installed program.
+ * The built-in services of the catalog (main/services/): beside this module when bundled
+ * (dist/main/NAME.js, each built as its own entry; this module may sit in dist/main/chunks/),
+ * else the source file of the checkout (run from main/controller/ or from dist/main/). A built-in
+ * whose file is not found is simply not an installed program.
  */
 function findServiceScript(name: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, `${name}.js`), join(here, '..', 'services', `${name}.ts`), join(here, '..', '..', 'main', 'services', `${name}.ts`)].find((f) => existsSync(f));
+  return [join(here, `${name}.js`), join(here, '..', `${name}.js`), join(here, '..', 'services', `${name}.ts`), join(here, '..', '..', 'main', 'services', `${name}.ts`)].find((f) => existsSync(f));
 }
-const builtInServices = new Map(['monitor', 'forward'].flatMap((name) => {
-  const script = findServiceScript(name);
-  return script ? [[name, script] as const] : [];
+const builtInServices = new Map(catalog.flatMap(({ program }) => {
+  const script = findServiceScript(program);
+  return script ? [[program, script] as const] : [];
 }));
+
+/** The service's own counters from its VI directory (serviceCounters.ts); undefined when it wrote none. */
+function readServiceCounters(dir: string): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, SERVICE_COUNTERS_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (text.length > 8192) return undefined;
+  try {
+    const counters = (JSON.parse(text) as { counters?: unknown }).counters;
+    if (typeof counters !== 'object' || counters === null) return undefined;
+    const entries = Object.entries(counters).filter((e): e is [string, number] => e[0].length <= 64 && typeof e[1] === 'number' && Number.isFinite(e[1]));
+    return entries.length > MAX_SERVICE_COUNTERS ? undefined : Object.fromEntries(entries);
+  } catch {
+    // Half-written by a service that does not rename: the next sample reads it whole.
+    return undefined;
+  }
+}
 
 export interface ProgramTable {
   [id: string]: { command: string[] };
@@ -146,19 +170,44 @@ export class ViSupervisor {
     return [...builtInServices.keys(), ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
   }
 
-  /** The command line of a program, or undefined when it is not installed here. */
+  private configured(program: string): { command: string[] } | undefined {
+    return Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
+  }
+
+  /** The command line of a program, or undefined when it is not installed here. Secret args stay off it. */
   commandFor(program: string, args: Record<string, string>): string[] | undefined {
-    const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
-    const configured = Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
+    const configured = this.configured(program);
+    const secrets = configured ? [] : secretArgsOf(program);
+    const argv = Object.entries(args).filter(([k]) => !secrets.includes(k)).map(([k, v]) => `--${k}=${v}`);
     if (configured) return [...configured.command, ...argv];
     const builtIn = builtInServices.get(program);
     if (builtIn) return [process.execPath, '--disable-warning=ExperimentalWarning', builtIn, ...argv];
     return undefined;
   }
 
+  /**
+   * Why this cloudlet cannot run a service spec: the program is not installed, or (for a catalog
+   * program) this host cannot run it, the port is of the wrong kind or an argument is wrong. Null when it can.
+   */
+  serviceProblem(spec: Pick<ServiceSpec, 'program' | 'args' | 'port'>): string | null {
+    if (!this.commandFor(spec.program, spec.args)) return `program "${spec.program}" is not installed on cloudlet ${this.o.cloudletId} (installed: ${this.programs().join(', ')})`;
+    return this.configured(spec.program) ? null : serviceProblem(spec, { root: this.o.host.root });
+  }
+
+  /** What this cloudlet offers (service.list): the catalog's built-ins, then the configured programs. */
+  offers(): ServiceOffer[] {
+    return this.programs().map((program) => {
+      const d = this.configured(program) ? undefined : descriptorOf(program);
+      if (!d) return { program, summary: 'configured by the operator (arguments are not checked)', source: 'configured', mode: null, port: null, args: null, available: true, reason: null };
+      const reason = d.availability({ root: this.o.host.root });
+      return { program, summary: d.summary, source: 'built-in', mode: d.mode, port: d.port, args: argsSummary(d.args), available: reason === null, reason };
+    });
+  }
+
   private update(vi: ViRecord, changes: Partial<ViRecord>): ViRecord {
     const from = vi.state;
     const next = { ...vi, ...changes };
+    if (ended.includes(next.state)) this.wipeSecrets(next.id);
     this.o.store.putVi(next);
     if (next.state !== from) this.o.onChange(next, from);
     return next;
@@ -176,6 +225,8 @@ export class ViSupervisor {
     if (existing && !ended.includes(existing.state)) return existing;
     const command = this.commandFor(req.program, req.args);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
+    const problem = this.serviceProblem({ program: req.program, args: req.args });
+    if (problem) throw new Error(problem);
     if (this.o.host.root && !this.o.host.setpriv) {
       throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
     }
@@ -184,6 +235,8 @@ export class ViSupervisor {
     const user = this.userFor(req.viId);
     // Its own directory is the one place the VI's user may write.
     if (user) chownSync(dir, user.uid, user.gid);
+    const builtIn = !this.configured(req.program) && builtInServices.has(req.program);
+    this.handOverSecrets(dir, req, user);
     const notes: string[] = [];
     let cgroup: ViCgroup | null = null;
     let processLimit: Isolation['processLimit'] = null;
@@ -220,7 +273,7 @@ export class ViSupervisor {
       extraNotes: notes,
       // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
       // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
-      env: { ...req.env, PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+      env: { ...req.env, ...(builtIn ? { [SERVICE_ENV]: req.program } : {}), PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
     });
     let vi: ViRecord = {
       id: req.viId,
@@ -270,6 +323,22 @@ export class ViSupervisor {
     child.once('exit', (code, signal) => this.onExit(req.viId, code, signal));
     vi = this.update(vi, { state: 'running', pid, startTicks, reason: 'running' });
     return vi;
+  }
+
+  /** Secret args (keys) go to the VI in a file only its user can read, never on its command line. */
+  private handOverSecrets(dir: string, req: StartRequest, user: { uid: number; gid: number } | null): void {
+    const secrets = this.configured(req.program) ? [] : secretArgsOf(req.program);
+    const given = Object.entries(req.args).filter(([k]) => secrets.includes(k));
+    const file = join(dir, SECRET_ARGS_FILE);
+    wipeFile(file);
+    if (given.length === 0) return;
+    writeFileSync(file, JSON.stringify(Object.fromEntries(given)), { mode: 0o600 });
+    if (user) chownSync(file, user.uid, user.gid);
+  }
+
+  /** Whatever secrets the service did not take (it crashed first) do not outlive its VI. */
+  private wipeSecrets(viId: string): void {
+    wipeFile(join(this.o.stateDir, 'vis', viId, SECRET_ARGS_FILE));
   }
 
   /** A uid of its own for the VI when the controller is root (never root for a VI program); else null. */
@@ -468,7 +537,8 @@ export class ViSupervisor {
     const prev = live.lastCpu;
     live.lastCpu = { usec: raw.cpuUsec, at };
     const cores = prev && at > prev.at ? Math.max(0, (raw.cpuUsec - prev.usec) / 1000 / (at - prev.at)) : 0;
-    const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source };
+    const service = readServiceCounters(join(this.o.stateDir, 'vis', viId));
+    const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source, ...(service ? { service } : {}) };
     this.lastUsage.set(viId, usage);
     return usage;
   }

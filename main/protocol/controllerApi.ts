@@ -15,7 +15,7 @@
 import { viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
-import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
+import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
 import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
@@ -99,6 +99,8 @@ export const ViUsageSchema = z.object({
       from_vi: TrafficDirectionSchema,
     })
     .optional(),
+  /** The service's own counters (packets encrypted, ESP rejected, hits, ratios...), as it reports them. */
+  service: z.record(z.string().max(64), z.number()).optional(),
 });
 export type ViUsage = z.infer<typeof ViUsageSchema>;
 
@@ -122,6 +124,23 @@ export const ViViewSchema = z.object({
   reason: z.string(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
+
+/** A program this cloudlet offers to run inside VIs (service.list). */
+export const ServiceOfferSchema = z.object({
+  program: z.string(),
+  summary: z.string(),
+  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config. */
+  source: z.enum(['built-in', 'configured']),
+  /** Null for configured programs, which do not say. */
+  mode: z.enum(['visible', 'transparent']).nullable(),
+  port: ViPortSchema.nullable(),
+  /** The arguments it takes; null when any are passed through unchecked. */
+  args: z.array(z.object({ name: z.string(), required: z.boolean(), description: z.string() })).nullable(),
+  /** Whether this host can run it; when not, reason says why (e.g. "tap ports need root"). */
+  available: z.boolean(),
+  reason: z.string().nullable(),
+});
+export type ServiceOffer = z.infer<typeof ServiceOfferSchema>;
 
 export const NodeDetailSchema = z.object({
   id: IdSchema,
@@ -200,6 +219,12 @@ export const controllerApi = defineContract({
         schedulerConnected: z.boolean(),
         isolation: IsolationSchema,
       }),
+    }),
+    'service.list': method({
+      summary: 'The service programs this cloudlet offers: kind, port, arguments, and whether this host can run each (and why not)',
+      roles: staff,
+      params: z.object({}),
+      result: z.object({ services: z.array(ServiceOfferSchema) }),
     }),
     'node.list': method({
       summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',
