@@ -17,15 +17,26 @@ const loadScript = fileURLToPath(new URL('./dataplaneLoad.ts', import.meta.url))
 /**
  * An h1 -> h2 UDP frame of `bytes` bytes, addressed to the MAC the router's next hop uses, with a
  * valid IPv4 header checksum (the kernel path and a bridge with bridge netfilter drop bad ones).
- * `srcPort` tells flows apart (demux rules per VI).
+ * `srcPort` tells flows apart. `stampInIpOptions`: 40 bytes of IPv4 options (NOPs) hold the bytes
+ * 42..57 where the generator writes its marker and send time, so that a service rewriting the
+ * transport payload (aes-encrypt) leaves them intact; the header checksum is then stale once the
+ * generator stamps it (nothing on the data plane's path checks it, the kernel would).
  */
-export function frameOf(lab: DataPlaneLab, bytes: number, srcPort = 40000): Uint8Array {
-  const f = buildFrame(ipv4Header(0xc6120a01, 0xc6121401, srcPort, 5001, 17), { payload: bytes - 42 });
+export function frameOf(lab: DataPlaneLab, bytes: number, options: { srcPort?: number; stampInIpOptions?: boolean } = {}): Uint8Array {
+  const room = options.stampInIpOptions ? 40 : 0;
+  const plain = buildFrame(ipv4Header(0xc6120a01, 0xc6121401, options.srcPort ?? 40000, 5001, 17), { payload: bytes - 42 - room });
+  const f = new Uint8Array(plain.length + room);
+  f.set(plain.subarray(0, 34));
+  f.fill(1, 34, 34 + room); // IPv4 option NOP
+  f.set(plain.subarray(34), 34 + room);
+  f[14] = 0x40 | ((20 + room) / 4);
+  f[16] = ((f.length - 14) >> 8) & 0xff;
+  f[17] = (f.length - 14) & 0xff;
   lab.routerMac.split(':').forEach((h, i) => (f[i] = parseInt(h, 16)));
   f[14 + 10] = 0;
   f[14 + 11] = 0;
   let sum = 0;
-  for (let i = 14; i < 34; i += 2) sum += ((f[i] ?? 0) << 8) | (f[i + 1] ?? 0);
+  for (let i = 14; i < 34 + room; i += 2) sum += ((f[i] ?? 0) << 8) | (f[i + 1] ?? 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   f[14 + 10] = (~sum >> 8) & 0xff;
   f[14 + 11] = ~sum & 0xff;

@@ -7,6 +7,7 @@
 import type { Component } from 'vue';
 import { useReservationsStore } from '../stores/reservations.ts';
 import AuditView from './AuditView.vue';
+import ExperimentsView from './ExperimentsView.vue';
 import ReservationsView from './ReservationsView.vue';
 import TerminalsView from './TerminalsView.vue';
 import TopologyView from './TopologyView.vue';
@@ -32,6 +33,7 @@ export const views: ViewEntry[] = [
   },
   { id: 'audit', title: 'Audit', component: AuditView },
   { id: 'terminals', title: 'Terminals', component: TerminalsView },
+  { id: 'experiments', title: 'Experiments', component: ExperimentsView },
 ];
 
 /**

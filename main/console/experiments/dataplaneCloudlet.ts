@@ -6,7 +6,9 @@
  * scales a cloudlet by adding nodes) whose ring VI runs the service program
  * as a child process, exactly as a controller starts a built-in (the
  * program's file from main/services/, PCLOUD_VI_RING naming its port). The
- * load generator plays the front-end router (dataplaneMeasure.ts).
+ * load generator plays the front-end router (dataplaneMeasure.ts); its
+ * frames carry the send time in IPv4 options, where aes-encrypt, which
+ * encrypts the transport payload, does not touch it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -75,7 +77,7 @@ export class ExperimentCloudlet {
       let ready = false;
       for (let attempt = 0; attempt < 20 && !ready; attempt++) {
         if (vi.exitCode !== null) throw new Error(`service ${this.program.program} on node ${k} exited (${vi.exitCode}): ${stderr.trim()}`);
-        const r = await runLoad(this.lab, frameOf(this.lab, 100), 20, 0.25, target);
+        const r = await runLoad(this.lab, frameOf(this.lab, 100, { stampInIpOptions: true }), 20, 0.25, target);
         ready = r.received > 0;
       }
       if (!ready) throw new Error(`node ${k}: nothing came back through ${this.program.program} after 20 probes (${stderr.trim() || 'no output from the service'})`);
@@ -84,7 +86,7 @@ export class ExperimentCloudlet {
 
   /** Every node offered `ppsPerNode` of `bytes`-byte frames at once for `seconds`; the sum of what came back. */
   async offer(bytes: number, ppsPerNode: number, seconds: number): Promise<{ sent: number; received: number; seconds: number; perNode: LoadResult[] }> {
-    const frame = frameOf(this.lab, bytes);
+    const frame = frameOf(this.lab, bytes, { stampInIpOptions: true });
     const perNode = await Promise.all(this.nodes.map((n) => runLoad(this.lab, frame, ppsPerNode, seconds, n.target)));
     return { sent: perNode.reduce((s, r) => s + r.sent, 0), received: perNode.reduce((s, r) => s + r.received, 0), seconds: Math.max(...perNode.map((r) => r.seconds)), perNode };
   }
