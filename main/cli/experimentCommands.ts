@@ -60,6 +60,13 @@ export const experimentCommands: Record<string, Command> = {
         if (line !== lastLine) process.stderr.write(`${line}\n`);
         lastLine = line;
       });
+      // Interrupted: undo what the run started (namespaces, VIs, data planes) before leaving.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          process.stderr.write(`pcctl experiment: ${signal}, undoing what ${name} started\n`);
+          void runner.abandon().finally(() => process.exit(130));
+        });
+      }
       const run = await runner.run(name, { quick: values.quick, ...(values.out ? { outDir: values.out } : {}) });
       if (values.json) {
         process.stdout.write(`${JSON.stringify({ ...run, figures: run.figures.map((f) => ({ id: f.id, title: f.title })) }, null, 2)}\n`);

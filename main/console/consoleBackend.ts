@@ -198,7 +198,7 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
     },
     disconnect: (connectionId) => terminals.closeOwnedBy(connectionId),
     close: async () => {
-      await Promise.all([terminals.closeAll(), connections.close()]);
+      await Promise.all([terminals.closeAll(), connections.close(), experimentRunner.abandon()]);
     },
   };
 }

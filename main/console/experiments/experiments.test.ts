@@ -86,6 +86,19 @@ describe('runner', () => {
     expect(existsSync(join(experimentsDir(dataDir), 'running.json'))).toBe(false);
   });
 
+  test('abandoning a run undoes what it started at once, and only once', async () => {
+    let release = (): void => undefined;
+    const undone: string[] = [];
+    const runner = new ExperimentRunner(dataDir, [waiting(new Promise<void>((r) => (release = r)), undone)]);
+    const { finished } = runner.start('waits', { quick: true });
+    await runner.abandon();
+    expect(undone).toEqual(['second', 'first']);
+    expect(existsSync(join(experimentsDir(dataDir), 'running.json'))).toBe(false);
+    release();
+    await expect(finished).rejects.toThrow('the experiment broke');
+    expect(undone).toEqual(['second', 'first']);
+  });
+
   test("a crashed run's lock is stale and taken over", async () => {
     mkdirSync(experimentsDir(dataDir), { recursive: true });
     writeFileSync(join(experimentsDir(dataDir), 'running.json'), JSON.stringify({ pid: 2 ** 22 + 7, startTime: '1', name: 'proximity', startedAt: 0 }));

@@ -87,12 +87,12 @@ export const fig5bMlffr: Experiment = {
   title: 'MLFFR of a cloudlet running aes-encrypt for 1, 2 and 3 computation nodes',
   paper: 'Fig. 5b: MLFFR grows linearly with the computation nodes, about 1 Gb/s per node at 1500 B.',
   needs: needsRoot,
-  estimateSeconds: { quick: 60, full: 300 },
+  estimateSeconds: { quick: 60, full: 360 },
   async run(ctx) {
     const counts = [1, 2, 3];
     const sizes = [100, 1500];
     const trialSeconds = ctx.quick ? 0.5 : 2;
-    const maxTrials = ctx.quick ? 4 : 9;
+    const maxTrials = ctx.quick ? 3 : 8;
     const { findMlffr } = await import('../../../native/test/dataplaneMeasure.ts');
     const c = await cloudlet(ctx);
     const total = counts.length * sizes.length * maxTrials;

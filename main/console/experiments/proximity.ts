@@ -130,7 +130,7 @@ export const proximity: Experiment = {
     return {
       figures: [{
         id: 'proximity-rtt-cdf',
-        chart: { title: 'Requestor-to-VI RTT on the Fig. 8 WAN', xLabel: 'RTT requestor PoP to VI', xUnit: 'ms', yLabel: 'fraction of admitted requests', yUnit: 'CDF', series: policies.map(cdf) },
+        chart: { title: 'Requestor-to-VI RTT on the Fig. 8 WAN', xLabel: 'RTT requestor PoP to VI', xUnit: 'ms', yLabel: 'fraction of admitted requests', yUnit: 'CDF', yMax: 1, series: policies.map(cdf) },
       }],
       table: policies.flatMap((p) => [
         { quantity: `mean RTT, ${p}`, unit: 'ms', ours: byPolicy[p].meanMs, paper: null },

@@ -61,6 +61,9 @@ export interface RunOptions {
 
 export class ExperimentRunner {
   private readonly listeners = new Set<(p: ExperimentProgress) => void>();
+  /** Undo of what the current run started, in the order started; emptied as it is run. */
+  private undo: { what: string; fn: () => void | Promise<void> }[] = [];
+  private currentTmp: string | undefined;
   private status: ExperimentProgress | null = null;
   private readonly byName: Map<string, Experiment>;
   private readonly dataDir: string;
@@ -129,6 +132,15 @@ export class ExperimentRunner {
     throw new ExperimentBusy(`could not take ${this.lockFile()}: another run took it first`);
   }
 
+  /** Removes the lock if it is still this process's (after an abandoned run, another may hold it by now). */
+  private releaseLock(): void {
+    try {
+      if (LockSchema.parse(JSON.parse(readFileSync(this.lockFile(), 'utf8'))).pid === process.pid) rmSync(this.lockFile(), { force: true });
+    } catch {
+      // gone already, or unreadable: not ours to remove
+    }
+  }
+
   /**
    * Checks that `name` can start here (known, runnable, nothing else running) and starts it.
    * Resolves with the first progress at once; `finished` settles when the run ends.
@@ -156,8 +168,9 @@ export class ExperimentRunner {
 
   private async execute(experiment: Experiment, quick: boolean, outDir: string, startedAt: number, estimate: number): Promise<ExperimentRun> {
     const base = { name: experiment.name, quick, startedAt, outDir };
-    const undo: { what: string; fn: () => void | Promise<void> }[] = [];
+    this.undo = [];
     const tmp = mkdtempSync(join(tmpdir(), `pcloud-exp-${experiment.name}-`));
+    this.currentTmp = tmp;
     let fraction = 0;
     let step = 'starting';
     const host = this.host;
@@ -176,7 +189,7 @@ export class ExperimentRunner {
           const secondsLeft = fraction >= 0.1 ? (elapsed * (1 - fraction)) / fraction : Math.max(0, estimate - elapsed);
           this.emit({ ...base, state: 'running', step, fraction, secondsLeft, error: null });
         },
-        cleanup: (what, fn) => undo.push({ what, fn }),
+        cleanup: (what, fn) => void this.undo.push({ what, fn }),
       });
       const run = this.write(experiment, quick, outDir, startedAt, host, result);
       this.emit({ ...base, state: 'done', step: 'done', fraction: 1, secondsLeft: 0, error: null });
@@ -185,18 +198,33 @@ export class ExperimentRunner {
       this.emit({ ...base, state: 'failed', step, fraction, secondsLeft: 0, error: (e as Error).message });
       throw e;
     } finally {
-      const problems: string[] = [];
-      for (const u of undo.reverse()) {
-        try {
-          await u.fn();
-        } catch (e) {
-          problems.push(`${u.what}: ${(e as Error).message}`);
-        }
-      }
-      rmSync(tmp, { recursive: true, force: true });
-      rmSync(this.lockFile(), { force: true });
-      if (problems.length) process.stderr.write(`experiment ${experiment.name}: cleanup problems: ${problems.join('; ')}\n`);
+      await this.cleanUp(experiment.name);
     }
+  }
+
+  /** Runs the undo list in reverse order (each step once, whatever fails), removes the scratch folder and the lock. */
+  private async cleanUp(name: string): Promise<void> {
+    const problems: string[] = [];
+    for (let u = this.undo.pop(); u; u = this.undo.pop()) {
+      try {
+        await u.fn();
+      } catch (e) {
+        problems.push(`${u.what}: ${(e as Error).message}`);
+      }
+    }
+    if (this.currentTmp) rmSync(this.currentTmp, { recursive: true, force: true });
+    this.currentTmp = undefined;
+    this.releaseLock();
+    if (problems.length) process.stderr.write(`experiment ${name}: cleanup problems: ${problems.join('; ')}\n`);
+  }
+
+  /**
+   * Undoes what the running experiment started, at once (pcctl interrupted, the console closing):
+   * its namespaces, processes and data planes go, and the lock with them. The run itself then fails.
+   */
+  async abandon(): Promise<void> {
+    if (this.status?.state !== 'running') return;
+    await this.cleanUp(this.status.name);
   }
 
   private write(experiment: Experiment, quick: boolean, outDir: string, startedAt: number, host: HostFacts, result: ExperimentResult): ExperimentRun {

@@ -29,6 +29,8 @@ export interface ChartSpec {
   series: ChartSeries[];
   /** Axes start at zero unless told otherwise (ratios read right only from zero). */
   yFromZero?: boolean;
+  /** The top of the y axis when the quantity has one (a CDF ends at 1). */
+  yMax?: number;
 }
 
 const width = 640;
@@ -69,7 +71,7 @@ export function renderChart(spec: ChartSpec): string {
   const ys = all.map((p) => p.y);
   const xTicks = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1);
   const yLo = spec.yFromZero === false && ys.length ? Math.min(...ys) : Math.min(0, ...ys);
-  const yTicks = niceTicks(yLo, ys.length ? Math.max(...ys) * 1.05 : 1);
+  const yTicks = niceTicks(yLo, spec.yMax ?? (ys.length ? Math.max(...ys) * 1.05 : 1));
   const [x0, x1] = [xTicks[0] ?? 0, xTicks.at(-1) ?? 1];
   const [y0, y1] = [yTicks[0] ?? 0, yTicks.at(-1) ?? 1];
   const plotW = width - margin.left - margin.right;
