@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { defaultDataDir } from '../console/dataDir.ts';
 import { experiments } from '../console/experiments/catalog.ts';
-import { ExperimentRunner } from '../console/experiments/runner.ts';
+import { ExperimentRunner, formatNumber as fmt } from '../console/experiments/runner.ts';
 import { UsageError, type Command } from './command.ts';
 
 const usage = `usage: pcctl experiment list [--json]
@@ -18,8 +18,6 @@ $PCLOUD_DATA_DIR/experiments/<name>/<timestamp>/ (default: the console's data
 folder) or to --out DIR: results.json, one SVG per figure, report.md.
 --quick runs a smaller version (at most 2 minutes).
 `;
-
-const fmt = (v: number | null): string => (v === null ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 export const experimentCommands: Record<string, Command> = {
   experiment: {

@@ -51,7 +51,8 @@ const ResultsFileSchema = z.object({
 });
 
 const stamp = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-const fmt = (v: number | null): string => (v === null ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+/** A number as the report tables print it: 3 significant digits or so, '-' for none. */
+export const formatNumber = (v: number | null): string => (v === null ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 export interface RunOptions {
   quick: boolean;
@@ -247,7 +248,7 @@ export class ExperimentRunner {
       '',
       '| quantity | unit | ours | paper | ours / paper |',
       '| --- | --- | ---: | ---: | ---: |',
-      ...table.map((r) => `| ${r.quantity} | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.paper)} | ${r.ratio === null ? '-' : r.ratio.toFixed(2)} |`),
+      ...table.map((r) => `| ${r.quantity} | ${r.unit} | ${formatNumber(r.ours)} | ${formatNumber(r.paper)} | ${r.ratio === null ? '-' : r.ratio.toFixed(2)} |`),
       '',
       `Why they differ: ${result.why}`,
       '',
