@@ -3,7 +3,8 @@
 // the router's frames, one run of the VXLAN load generator in a child
 // process (its CPU time is not the data plane's, and the caller's event loop
 // keeps running), and the MLFFR binary search.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from '../index.ts';
 import { CLOUDLET, ROUTER_VTEP, VNI, type DataPlaneLab } from './dataplaneLab.ts';
@@ -50,16 +51,63 @@ export interface LoadTarget {
   targetPort?: number;
 }
 
-/** One run of the generator from the router namespace: `pps` for `seconds`, counting what comes back. */
+function loadOptions(lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number, target: LoadTarget) {
+  return { netns: lab.nsPath(lab.ns.r), bind: ROUTER_VTEP, port: target.port ?? GENERATOR_PORT, target: CLOUDLET, targetPort: target.targetPort ?? 4789, vni: VNI, frame: Array.from(frame), pps, seconds };
+}
+
+/**
+ * A generator process kept for many runs (dataplaneLoad.ts --serve): a
+ * short run then costs its own seconds, not a process start. One run at a
+ * time per process; runs in parallel need one each.
+ */
+export class LoadGeneratorProcess {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (r: LoadResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  private stderr = '';
+
+  constructor() {
+    this.child = spawn(process.execPath, [loadScript, '--serve']);
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      const w = this.waiting.shift();
+      if (!w) return;
+      clearTimeout(w.timer);
+      const answer = JSON.parse(line) as LoadResult | { error: string };
+      if ('error' in answer) w.reject(new Error(`load generator: ${answer.error}`));
+      else w.resolve(answer);
+    });
+    this.child.once('exit', (code, signal) => {
+      for (const w of this.waiting.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(new Error(`load generator exited (${signal ?? `exit ${code}`}): ${this.stderr.trim()}`));
+      }
+    });
+  }
+
+  run(lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number, target: LoadTarget = {}): Promise<LoadResult> {
+    return new Promise((resolve, reject) => {
+      // Bounded: a run is its seconds plus the drain; a generator stuck beyond that is killed.
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), (seconds + 30) * 1000);
+      this.waiting.push({ resolve, reject, timer });
+      this.child.stdin.write(`${JSON.stringify(loadOptions(lab, frame, pps, seconds, target))}\n`);
+    });
+  }
+
+  close(): void {
+    this.child.stdin.end();
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** One run of the generator from the router namespace, in a process of its own: `pps` for `seconds`, counting what comes back. */
 export function runLoad(lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number, target: LoadTarget = {}): Promise<LoadResult> {
-  const options = { netns: lab.nsPath(lab.ns.r), bind: ROUTER_VTEP, port: target.port ?? GENERATOR_PORT, target: CLOUDLET, targetPort: target.targetPort ?? 4789, vni: VNI, frame: Array.from(frame), pps, seconds };
+  const options = loadOptions(lab, frame, pps, seconds, target);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [loadScript, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    // Bounded: a run is its seconds plus the drain; a generator stuck beyond that is killed.
     const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
     child.once('error', reject);
     child.once('close', (code, signal) => {

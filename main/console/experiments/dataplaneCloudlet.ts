@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from '../../../native/index.ts';
 import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI } from '../../../native/test/dataplaneLab.ts';
-import { GENERATOR_PORT, frameOf, runLoad } from '../../../native/test/dataplaneMeasure.ts';
+import { GENERATOR_PORT, LoadGeneratorProcess, frameOf } from '../../../native/test/dataplaneMeasure.ts';
 
 const servicesDir = fileURLToPath(new URL('../../services/', import.meta.url));
 
@@ -34,6 +34,8 @@ export interface CloudletNode {
   /** The generator's port (the node's data plane sends back there) and the node's uplink port. */
   target: { port: number; targetPort: number };
   vi: ChildProcess;
+  /** The router's generator for this node, kept for every run. */
+  generator: LoadGeneratorProcess;
 }
 
 export class ExperimentCloudlet {
@@ -72,12 +74,14 @@ export class ExperimentCloudlet {
         if (vi.exitCode === null && vi.signalCode === null) vi.kill('SIGKILL');
       });
       table.add([{ priority: 1, match: {}, action: 'to_vi', viId: 1 }]);
-      this.nodes.push({ target, vi });
+      const generator = new LoadGeneratorProcess();
+      this.closers.push(() => generator.close());
+      this.nodes.push({ target, vi, generator });
       // Forwarding once the VI has connected to its ring: a few probes, bounded.
       let ready = false;
       for (let attempt = 0; attempt < 20 && !ready; attempt++) {
         if (vi.exitCode !== null) throw new Error(`service ${this.program.program} on node ${k} exited (${vi.exitCode}): ${stderr.trim()}`);
-        const r = await runLoad(this.lab, frameOf(this.lab, 100, { stampInIpOptions: true }), 20, 0.25, target);
+        const r = await generator.run(this.lab, frameOf(this.lab, 100, { stampInIpOptions: true }), 20, 0.25, target);
         ready = r.received > 0;
       }
       if (!ready) throw new Error(`node ${k}: nothing came back through ${this.program.program} after 20 probes (${stderr.trim() || 'no output from the service'})`);
@@ -87,7 +91,7 @@ export class ExperimentCloudlet {
   /** Every node offered `ppsPerNode` of `bytes`-byte frames at once for `seconds`; the sum of what came back. */
   async offer(bytes: number, ppsPerNode: number, seconds: number): Promise<{ sent: number; received: number; seconds: number; perNode: LoadResult[] }> {
     const frame = frameOf(this.lab, bytes, { stampInIpOptions: true });
-    const perNode = await Promise.all(this.nodes.map((n) => runLoad(this.lab, frame, ppsPerNode, seconds, n.target)));
+    const perNode = await Promise.all(this.nodes.map((n) => n.generator.run(this.lab, frame, ppsPerNode, seconds, n.target)));
     return { sent: perNode.reduce((s, r) => s + r.sent, 0), received: perNode.reduce((s, r) => s + r.received, 0), seconds: Math.max(...perNode.map((r) => r.seconds)), perNode };
   }
 

@@ -16,6 +16,13 @@ const needsRoot = (host: HostFacts): string | null => (host.root ? null : 'root 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PAPER_DELAY_MS: Record<number, number> = { 100: 1.43, 1500: 6.37 };
 
+/** What the machine's other work does to a measurement, when there is enough of it to matter. */
+function loadClause(host: HostFacts, effect: string): string {
+  return host.loadAverage > host.cores
+    ? ` This machine's load average was ${host.loadAverage.toFixed(1)} on ${host.cores} cores at the start: with more runnable threads than cores, ${effect}.`
+    : '';
+}
+
 async function cloudlet(ctx: ExperimentContext) {
   const { ExperimentCloudlet } = await import('./dataplaneCloudlet.ts');
   ctx.progress('building the lab (namespaces, kernel router)', 0, 1);
@@ -72,9 +79,9 @@ export const fig5aDelay: Experiment = {
         { quantity: `mean delay at ${b} B`, unit: 'ms', ours: at(b)?.meanMs ?? null, paper: PAPER_DELAY_MS[b] ?? null },
         { quantity: `p99 delay at ${b} B`, unit: 'ms', ours: at(b)?.p99Ms ?? null, paper: null },
       ]),
-      why: `The paper's VI is an LXC container with a user-space AES program on 2013 hardware behind a physical switch and NIC; ours is a ring-port VI (shared memory, no kernel crossing per packet) next to a C++ data plane, and the router is the kernel in another namespace of the same machine, so no wire, NIC or switch time is in our number${program === 'aes-encrypt' ? '' : `; and this build has no aes-encrypt service yet, so ${program} was measured: the hop without the cipher`}.`,
+      why: `The paper's VI is an LXC container with a user-space AES program on 2013 hardware behind a physical switch and NIC; ours is a ring-port VI (shared memory, no kernel crossing per packet) next to a C++ data plane, and the router is the kernel in another namespace of the same machine, so no wire, NIC or switch time is in our number${program === 'aes-encrypt' ? '' : `; and this build has no aes-encrypt service yet, so ${program} was measured: the hop without the cipher`}.${loadClause(ctx.host, 'every wake-up of a sleeping thread on the path (the router\'s generator, the data plane, the VI) waits for a core, and at one packet per second every packet wakes all of them, so scheduling delay, not work, makes most of our number')}`,
       notes: [
-        `${sizes.length} sizes (${sizes.join(', ')} bytes of inner frame), ${reps} packets each, one per second, through one computation node running ${program} on a ring port.`,
+        `${sizes.length} sizes (${sizes.join(', ')} bytes of inner frame), ${reps} packets each, one per second, through one computation node running ${program} on a ring port; the generator's send time rides in 40 bytes of IPv4 options, so the payload ${program} works on is 82 bytes shorter than the frame.`,
         `Delay: send to return at the router (the lab's router namespace), for one packet at a time; lost packets: ${bySize.reduce((s, b) => s + b.lost, 0)}.`,
       ],
       data: { program, labTag: c.lab.tag, sizes: bySize },
@@ -140,7 +147,7 @@ export const fig5bMlffr: Experiment = {
         { quantity: `MLFFR, ${n} node(s), 1500 B`, unit: 'Gb/s', ours: of(n, 1500)?.gbps ?? null, paper: n },
         { quantity: `MLFFR, ${n} node(s), 100 B`, unit: 'Mpps', ours: (of(n, 100)?.pps ?? 0) / 1e6, paper: null },
       ]),
-      why: `The paper adds physical computation nodes, each with its own cores and NIC; here every node is a data-plane thread, a VI process and a load generator sharing this machine's ${cores} cores, so growth must stop by ${Math.max(1, Math.floor(cores / 2))} node(s): each node keeps about two threads busy (its data plane and its VI), and the generators take their share too${program === 'aes-encrypt' ? '' : `; and this build has no aes-encrypt service yet, so ${program} was measured`}.`,
+      why: `The paper adds physical computation nodes, each with its own cores and NIC; here every node is a data-plane thread, a VI process and a load generator sharing this machine's ${cores} cores, so growth must stop by ${Math.max(1, Math.floor(cores / 2))} node(s): each node keeps about two threads busy (its data plane and its VI), and the generators take their share too${program === 'aes-encrypt' ? '' : `; and this build has no aes-encrypt service yet, so ${program} was measured`}.${loadClause(ctx.host, 'our nodes got only a share of cores that other work was also using, so these rates are far below what the data plane does on a quiet machine (bench:dataplane)')}`,
       notes: [
         `${cores} cores (${ctx.host.cpuModel}): growth must stop where the nodes' threads outnumber the cores.`,
         `Zero-loss search (doubling from 10 kpps until a loss, then bisecting), ${trialSeconds} s trials, at most ${maxTrials} trials per point, every node offered the same rate at once; frames ${sizes.join(' and ')} bytes.`,
