@@ -1,6 +1,6 @@
 // Data-plane benchmark, as root, in network namespaces on this
 // machine (native/test/dataplaneLab.ts). The front-end router's role is played
-// by a native VXLAN load generator (bench/dataplaneLoad.ts, a child process,
+// by a native VXLAN load generator (native/test/dataplaneLoad.ts, a child process,
 // so its CPU time is not counted as ours) in the router namespace; it sends
 // h1 -> h2 frames to the cloudlet and counts what comes back. Paths:
 //   kernel: the anchor, the kernel's own vxlan decapsulate + IP forward +
@@ -19,7 +19,6 @@
 // path once), and the median of the three is printed: these 2-vCPU machines
 // are shared, so expect noise.
 // Prints a table and writes bench/results/dataplane.json.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,12 +27,11 @@ import { Worker } from 'node:worker_threads';
 import { DataPlane, FlowTable } from '../native/index.ts';
 import type { LoadResult } from '../native/index.ts';
 import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI, isRoot } from '../native/test/dataplaneLab.ts';
-import { buildFrame, ipv4Header } from '../native/test/frameBuilder.ts';
+import { GENERATOR_PORT, findMlffr, frameOf, runLoad } from '../native/test/dataplaneMeasure.ts';
 
 const SIZES = [64, 512, 1500];
 const DELAY_SIZES = [100, 1500];
 const TRIAL_SECONDS = 2;
-const GENERATOR_PORT = 4791;
 const PAPER_DELAY_US: Record<number, number> = { 100: 1430, 1500: 6370 };
 
 type Path = 'kernel' | 'legacy' | 'ring' | 'tap';
@@ -57,54 +55,17 @@ const cpuHz = (() => {
   return m ? Number(m[1]) * 1e6 : 2.5e9;
 })();
 
-function load(lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number): LoadResult {
-  const options = { netns: lab.nsPath(lab.ns.r), bind: ROUTER_VTEP, port: GENERATOR_PORT, target: CLOUDLET, targetPort: 4789, vni: VNI, frame: Array.from(frame), pps, seconds };
-  const r = spawnSync(process.execPath, [join(here, 'dataplaneLoad.ts'), JSON.stringify(options)], { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`load generator failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as LoadResult;
-}
+const load = (lab: DataPlaneLab, frame: Uint8Array, pps: number, seconds: number): Promise<LoadResult> => runLoad(lab, frame, pps, seconds);
 
-/**
- * An h1 -> h2 UDP frame of `bytes` bytes, addressed to the MAC the router's next hop uses, with a
- * valid IPv4 header checksum (the kernel path and a bridge with bridge netfilter drop bad ones).
- */
-function frameOf(lab: DataPlaneLab, bytes: number): Uint8Array {
-  const f = buildFrame(ipv4Header(0xc6120a01, 0xc6121401, 40000, 5001, 17), { payload: bytes - 42 });
-  lab.routerMac.split(':').forEach((h, i) => (f[i] = parseInt(h, 16)));
-  f[14 + 10] = 0;
-  f[14 + 11] = 0;
-  let sum = 0;
-  for (let i = 14; i < 34; i += 2) sum += ((f[i] ?? 0) << 8) | (f[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  f[14 + 10] = (~sum >> 8) & 0xff;
-  f[14 + 11] = ~sum & 0xff;
-  return f;
-}
-
-function mlffr(lab: DataPlaneLab, bytes: number, measureCpu: boolean): { pps: number; cycles: number | null } {
+async function mlffr(lab: DataPlaneLab, bytes: number, measureCpu: boolean): Promise<{ pps: number; cycles: number | null }> {
   const frame = frameOf(lab, bytes);
-  let lo = 0;
-  let hi = 2_000_000;
-  let best = 0;
-  let cycles: number | null = null;
-  for (let i = 0; i < 9 && hi - lo > 2000; i++) {
-    const rate = i === 0 ? 50_000 : Math.round((lo + hi) / 2);
+  const { pps, best } = await findMlffr(async (rate) => {
     const cpu = process.cpuUsage();
-    const r = load(lab, frame, rate, TRIAL_SECONDS);
+    const r = await load(lab, frame, rate, TRIAL_SECONDS);
     const used = process.cpuUsage(cpu);
-    const achieved = r.sent / r.seconds;
-    if (r.received === r.sent && r.sent > 0) {
-      if (achieved > best) {
-        best = achieved;
-        if (measureCpu) cycles = (((used.user + used.system) / 1e6) * cpuHz) / r.sent;
-      }
-      if (achieved < rate * 0.95) break; // the generator's own ceiling
-      lo = rate;
-    } else {
-      hi = rate;
-    }
-  }
-  return { pps: best, cycles };
+    return { ...r, cycles: measureCpu && r.sent > 0 ? (((used.user + used.system) / 1e6) * cpuHz) / r.sent : null };
+  });
+  return { pps, cycles: best?.cycles ?? null };
 }
 
 /** The anchor: the kernel decapsulates, forwards and encapsulates in the cloudlet namespace. */
@@ -148,32 +109,32 @@ async function main(): Promise<void> {
   // Every repetition's result, by path and size (MLFFR) or path, mode and size (delay).
   const found: Partial<Record<Path, Record<number, { pps: number; cycles: number | null }[]>>> = {};
   const delays: Partial<Record<string, LoadResult[]>> = {};
-  const measure = (path: Path, mode: Mode, withMlffr: boolean) => {
+  const measure = async (path: Path, mode: Mode, withMlffr: boolean) => {
     if (withMlffr) {
       const byPath = (found[path] ??= {});
-      for (const b of SIZES) (byPath[b] ??= []).push(mlffr(lab, b, path !== 'kernel'));
+      for (const b of SIZES) (byPath[b] ??= []).push(await mlffr(lab, b, path !== 'kernel'));
     }
-    for (const b of DELAY_SIZES) (delays[`${path}/${mode}/${b}`] ??= []).push(load(lab, frameOf(lab, b), 2000, 1));
+    for (const b of DELAY_SIZES) (delays[`${path}/${mode}/${b}`] ??= []).push(await load(lab, frameOf(lab, b), 2000, 1));
   };
   try {
     // Interleaved: each repetition runs every path once, so drift in the machine's load spreads over all of them.
     for (let rep = 1; rep <= REPETITIONS; rep++) {
       const undo = kernelHairpin(lab);
-      measure('kernel', 'blocking', true);
+      await measure('kernel', 'blocking', true);
       undo();
       for (const mode of ['blocking', 'busy-poll'] as const) {
         const table = new FlowTable();
         const plane = new DataPlane({ table, netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: GENERATOR_PORT,
           routers: [ROUTER_VTEP], vnis: [VNI], busyPoll: mode === 'busy-poll' });
         try {
-          measure('legacy', mode, mode === 'blocking');
+          await measure('legacy', mode, mode === 'blocking');
           const socketPath = join(dir, `vi-${rep}-${mode}.sock`);
           plane.addRingPort(1, { socketPath });
           const stop = new Int32Array(new SharedArrayBuffer(4));
           const worker = new Worker(new URL('../native/test/dataplaneViWorker.ts', import.meta.url), { workerData: { socketPath, mode: 'forward', stop } });
           await new Promise((r) => worker.once('message', r));
           let ids = table.add([{ priority: 1, match: {}, action: 'to_vi', viId: 1 }]);
-          measure('ring', mode, mode === 'blocking');
+          await measure('ring', mode, mode === 'blocking');
           table.remove(ids);
           Atomics.store(stop, 0, 1);
           await new Promise((r) => worker.once('message', r));
@@ -183,7 +144,7 @@ async function main(): Promise<void> {
           plane.addTapPort(2, { layout: 'bump', netns: lab.nsPath(vi) });
           lab.bridgeVi(vi, 'in0', 'out0');
           ids = table.add([{ priority: 1, match: {}, action: 'to_vi', viId: 2 }]);
-          measure('tap', mode, mode === 'blocking');
+          await measure('tap', mode, mode === 'blocking');
           table.remove(ids);
           plane.closePort(2);
         } finally {

@@ -9,6 +9,7 @@ import { useReservationsStore } from '../stores/reservations.ts';
 import { useAlarmsStore } from '../stores/alarms.ts';
 import AlarmsView from './AlarmsView.vue';
 import AuditView from './AuditView.vue';
+import ExperimentsView from './ExperimentsView.vue';
 import ReservationsView from './ReservationsView.vue';
 import TerminalsView from './TerminalsView.vue';
 import TopologyView from './TopologyView.vue';
@@ -46,6 +47,7 @@ export const views: ViewEntry[] = [
   },
   { id: 'audit', title: 'Audit', component: AuditView },
   { id: 'terminals', title: 'Terminals', component: TerminalsView },
+  { id: 'experiments', title: 'Experiments', component: ExperimentsView },
 ];
 
 /**
