@@ -13,7 +13,7 @@
 // 0 is left to the controller under test, except one foreign flow that must
 // survive it. Every name carries a per-lab tag; close() removes everything,
 // processes first.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,9 +61,13 @@ export class OvsRouterLab {
     return run(['ovs-ofctl', '-O', 'OpenFlow13', '--no-names', ...args]);
   }
 
-  /** Table 0 as ovs-ofctl prints it. */
-  table0(): string {
-    return this.ofctl('dump-flows', this.openflow, 'table=0');
+  /** Table 0 as ovs-ofctl prints it (asynchronously: a controller under test may run in this process). */
+  table0(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('ovs-ofctl', ['-O', 'OpenFlow13', '--no-names', 'dump-flows', this.openflow, 'table=0'], { encoding: 'utf8', timeout: 10_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`ovs-ofctl dump-flows ${this.openflow} failed: ${stderr.trim() || error.message}`)) : resolve(stdout),
+      );
+    });
   }
 
   async create(): Promise<this> {
@@ -116,7 +120,9 @@ export class OvsRouterLab {
     const { r } = this.ns;
     this.exec(r, 'ip', 'addr', 'replace', `${ROUTER_VTEP}/24`, 'dev', 'brup');
     this.exec(r, 'ip', 'link', 'set', 'brup', 'up');
-    this.ofctl('del-flows', this.openflow);
+    // Only what the lab owns: the controller's table-0 flows may already be back.
+    this.ofctl('del-flows', this.openflow, 'table=1');
+    this.ofctl('del-flows', this.openflow, `cookie=${FOREIGN_FLOW.cookie}/-1`);
     for (const [host, port] of [[HOST_A, 'pa'], [HOST_B, 'pb']] as const) {
       const ofport = this.vsctl('get', 'Interface', port, 'ofport').trim();
       this.ofctl('add-flow', this.openflow, `table=1,ip,nw_dst=${host},actions=output:${ofport}`);

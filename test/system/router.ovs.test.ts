@@ -10,6 +10,7 @@
  * same flows back; terminating the VI removes its flow and the traffic goes
  * straight through; a foreign flow is never touched.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +21,10 @@ import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
 import { parseControllerConfig } from '../../main/controller/config.ts';
 import { ControllerDaemon } from '../../main/controller/daemon.ts';
+import { controllerCookie, formatCookie } from '../../main/controller/frontRouter.ts';
 import { OvsRouter } from '../../main/controller/ovsRouter.ts';
 import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
+import { repoRoot } from './harness.ts';
 import { BRIDGE, CLOUDLET, FOREIGN_FLOW, HOST_B, OvsRouterLab, ROUTER_VTEP, VNI, VXLAN_PORT } from '../support/ovsRouterLab.ts';
 
 const operatorToken = 'operator-token-router-0123456789';
@@ -49,6 +52,8 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
   beforeAll(async () => {
     if (!hasOvs()) throw new Error('Open vSwitch (ovs-vswitchd) is not installed: this root test needs it (apt-get install openvswitch-switch)');
     lab = await new OvsRouterLab().create();
+    // Left by an earlier run of this controller for a VI that is gone: the start must remove it.
+    lab.ofctl('add-flow', lab.openflow, `table=0,cookie=${formatCookie(controllerCookie('ovsc') | 0x1234n)},priority=20,ip,nw_dst=${HOST_B},actions=drop`);
     dir = mkdtempSync(join(tmpdir(), 'pcloud-router-'));
     chmodSync(dir, 0o711);
     const config = parseControllerConfig({
@@ -87,6 +92,14 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
   };
   const uplinkRx = (): number => daemon.dataPath?.plane.uplinkCounters().rxPackets ?? 0;
 
+  function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'main/cli/pcctl.ts'), ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PCLOUD_TOKEN: operatorToken } }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+  }
+
   let n = 0;
   async function startVi(reservationId: string): Promise<string> {
     const now = Date.now();
@@ -101,7 +114,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     return `vi-${reservationId}`;
   }
 
-  test('before any VI: only the fixed flows are the controller\'s, and traffic goes straight through, never to the cloudlet', async () => {
+  test('on start, stale flows of the controller are removed and the fixed ones installed; traffic goes straight through, never to the cloudlet', async () => {
     const table = await client.call('router.flows', {});
     expect(table).toMatchObject({ ok: true, problem: '', missing: [] });
     expect(table.flows.map((f) => [f.priority, f.flow])).toEqual([
@@ -111,7 +124,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     const before = uplinkRx();
     expect(pings(3)).toBe(true);
     expect(uplinkRx() - before).toBe(0);
-    expect(lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
+    expect(await lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
   });
 
   test('a VI\'s rule becomes a flow at its priority; A\'s matching traffic goes through the VI to B, the rest never reaches the cloudlet', async () => {
@@ -125,6 +138,12 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     expect(flow, JSON.stringify(table)).toMatchObject({ priority: 10, flow: expect.stringContaining(`icmp,nw_dst=${HOST_B} actions=set_field:0x64->tun_id,output:`) });
     expect(flow?.rule).toContain('dst 198.18.60.2/32');
     await expect.poll(async () => (await client.call('vi.get', { viId })).routerFlows, { timeout: 5000 }).toMatchObject({ installed: true });
+    // Asynchronously: the controller answering pcctl runs in this process.
+    const cli = await pcctl('router', 'flows', 'ovsc', '--url', daemon.url);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(new RegExp(`^10 +\\d+ +icmp,nw_dst=198\\.18\\.60\\.2 actions=set_field:0x64->tun_id,output:\\d+ +${viId}#0 priority 10 to_vi \\(ip_proto 1 dst 198\\.18\\.60\\.2/32\\)$`, 'm'));
+    const wrong = await pcctl('router', 'flows', 'other', '--url', daemon.url);
+    expect(wrong).toMatchObject({ code: 1, stderr: expect.stringContaining('is the controller of cloudlet ovsc, not other') });
     // The forward service is a Node process: the first pings may wait for it.
     await expect.poll(() => pings(1), { timeout: 30_000, interval: 200 }).toBe(true);
     const rx = uplinkRx();
@@ -134,7 +153,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     await expect.poll(() => (daemon.dataPath?.sampleTraffic(viId)?.to_vi.packets ?? 0) - toVi, { timeout: 5000 }).toBe(5);
     expect(uplinkRx() - rx).toBe(5);
     expect((await client.call('router.flows', {})).flows.find((f) => f.ruleId === `${viId}#0`)?.packets).toBeGreaterThanOrEqual(5);
-    expect(lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
+    expect(await lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
     process.stdout.write(`router test: VI start ${(startedVi - started).toFixed(0)} ms, its flow in the router ${installMs.toFixed(1)} ms after\n`);
   });
 
@@ -149,8 +168,8 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     expect((await client.call('vi.get', { viId })).state).toBe('running');
     expect(reported.get('r1')?.reason ?? '').toMatch(/running, but not serving traffic: .*flows of vi-r1#0 not installed/);
     await expect(client.call('router.flows', {})).rejects.toThrow(/cannot read the flows of ovs bridge brr/);
-    const restarted = performance.now();
     await lab.startSwitch();
+    const restarted = performance.now();
     lab.configureRouter();
     await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 10 }).toContain(ruleFlow);
     const backMs = performance.now() - restarted;
@@ -172,7 +191,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     const removedMs = performance.now() - asked;
     const table = await client.call('router.flows', {});
     expect(table.flows.map((f) => f.priority)).toEqual([65535, 0]);
-    expect(lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
+    expect(await lab.table0()).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
     const rx = uplinkRx();
     expect(pings(3)).toBe(true);
     expect(uplinkRx() - rx).toBe(0);
