@@ -212,6 +212,8 @@ export class FrontRouter implements FlowTableTarget {
   /** Rules whose every flow the router had at the last pass. */
   private steered = new Set<string>();
   private identity: RouterIdentity | undefined;
+  /** Read the router's identity again at the next pass (periodic checks and failures; a rule change reuses it). */
+  private recheck = true;
   private stopped = false;
 
   constructor(o: FrontRouterOptions) {
@@ -227,7 +229,10 @@ export class FrontRouter implements FlowTableTarget {
 
   /** Starts the periodic check (the first pass runs now). */
   start(): Promise<void> {
-    this.timer = setInterval(() => void this.reconcile(), this.o.checkIntervalMs);
+    this.timer = setInterval(() => {
+      this.recheck = true;
+      void this.reconcile();
+    }, this.o.checkIntervalMs);
     this.timer.unref();
     return this.reconcile();
   }
@@ -273,7 +278,8 @@ export class FrontRouter implements FlowTableTarget {
     const tenant = this.tenant;
     const isp = this.isp;
     try {
-      const identity = await this.o.driver.identity();
+      const identity = this.recheck || !this.identity ? await this.o.driver.identity() : this.identity;
+      this.recheck = false;
       if (this.identity && (this.identity.datapathId !== identity.datapathId || this.identity.vxlanPort !== identity.vxlanPort)) {
         this.o.log(`router ${this.o.driver.name} changed (datapath ${this.identity.datapathId} -> ${identity.datapathId}, VXLAN port ${this.identity.vxlanPort} -> ${identity.vxlanPort}): reprogramming`);
       }
@@ -293,6 +299,7 @@ export class FrontRouter implements FlowTableTarget {
       this.problem = '';
       this.steered = new Set(tenant.map((r) => r.id));
     } catch (e) {
+      this.recheck = true;
       const message = `router flows missing: ${(e as Error).message}`;
       if (message !== this.problem) {
         this.o.alarms.raise({ kind: 'router', severity: 'critical', subject: this.o.driver.name, message });

@@ -131,7 +131,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     const started = performance.now();
     const viId = await startVi('r1');
     const startedVi = performance.now();
-    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 10 }).toContain(ruleFlow);
+    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 50 }).toContain(ruleFlow);
     const installMs = performance.now() - startedVi;
     const table = await client.call('router.flows', {});
     const flow = table.flows.find((f) => f.ruleId === `${viId}#0`);
@@ -171,7 +171,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     await lab.startSwitch();
     const restarted = performance.now();
     lab.configureRouter();
-    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 10 }).toContain(ruleFlow);
+    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 50 }).toContain(ruleFlow);
     const backMs = performance.now() - restarted;
     const flowsAfter = (await client.call('router.flows', {})).flows.map((f) => [f.cookie, f.priority, f.flow.replace(/output:\d+/, 'output:N')]);
     expect(flowsAfter).toEqual(flowsBefore);
@@ -187,7 +187,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     const viId = 'vi-r1';
     const asked = performance.now();
     await client.call('vi.terminate', { viId, reason: 'end of the router test' });
-    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 10 }).not.toContain(ruleFlow);
+    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 50 }).not.toContain(ruleFlow);
     const removedMs = performance.now() - asked;
     const table = await client.call('router.flows', {});
     expect(table.flows.map((f) => f.priority)).toEqual([65535, 0]);
