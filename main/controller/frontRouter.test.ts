@@ -1,7 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import type { Alarm } from '../protocol/controllerApi.ts';
 import type { DemuxMatch } from '../protocol/domain.ts';
-import { controllerCookie, COOKIE_MASK, openflowMatches, portMasks, routerFlows } from './frontRouter.ts';
-import { parseFlowLine } from './ovsRouter.ts';
+import { Alarms, LocalAudit } from './alarms.ts';
+import { parseControllerConfig } from './config.ts';
+import { controllerCookie, COOKIE_MASK, FrontRouter, openflowMatches, portMasks, routerFlows } from './frontRouter.ts';
+import { OvsRouter, parseFlowLine } from './ovsRouter.ts';
+import { ControllerStore } from './store.ts';
 import type { InstalledRule } from './ruleInstaller.ts';
 
 const rule = (id: string, priority: number, match: DemuxMatch, owner: 'tenant' | 'isp' = 'tenant', action: InstalledRule['action'] = 'to_vi'): InstalledRule => ({
@@ -104,5 +111,43 @@ describe('ovs-ofctl dump-flows lines', () => {
     // OpenFlow's default priority is not printed.
     expect(parseFlowLine(' cookie=0x0, duration=0.1s, table=1, n_packets=0, n_bytes=0, ip,nw_dst=198.18.50.1 actions=output:2')).toMatchObject({ table: 1, priority: 32768 });
     expect(parseFlowLine('OFPST_FLOW reply (OF1.3) (xid=0x2):')).toBeUndefined();
+  });
+});
+
+describe('a router that cannot be programmed', () => {
+  test('raises a router alarm once, says why, and its VIs are not steered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcloud-router-'));
+    const store = new ControllerStore(join(dir, 'c.sqlite'));
+    try {
+      const raised: Alarm[] = [];
+      const events = { viChanged: () => undefined, alarm: (a: Alarm) => raised.push(a), usage: () => undefined, changed: () => undefined };
+      const audit = new LocalAudit({ store, events, now: Date.now });
+      const alarms = new Alarms({ cloudletId: 'c1', store, audit, events, now: Date.now, log: () => undefined });
+      // No OVS database here (and perhaps no Open vSwitch at all): either way a clear reason.
+      const driver = new OvsRouter({ kind: 'ovs', bridge: 'br0', vxlanPort: 'vx0', ovsdb: `unix:${join(dir, 'db.sock')}`, vni: 7, checkIntervalMs: 1000, commandTimeoutMs: 3000 });
+      const changed: string[][] = [];
+      const router = new FrontRouter({ driver, cloudletId: 'c1', vni: 7, checkIntervalMs: 1000, alarms, now: Date.now, log: () => undefined, onSteeringChanged: (ids) => changed.push([...ids]) });
+      router.load([rule('vi-a#0', 10, { dstPrefix: '198.18.20.0/24' })], []);
+      await router.reconcile();
+      await router.reconcile();
+      expect(router.ok).toBe(false);
+      expect(raised).toHaveLength(1);
+      expect(raised[0]).toMatchObject({ kind: 'router', severity: 'critical', subject: `ovs bridge br0 at unix:${dir}/br0.mgmt` });
+      expect(raised[0]?.message).toMatch(/^router flows missing: (ovs-vsctl --db=unix:\S+ get Bridge br0 datapath_id .* failed: .*database connection failed|ovs-vsctl is not installed)/);
+      expect(router.steers('vi-a')).toMatchObject({ installed: false, detail: expect.stringContaining('flows of vi-a#0 not installed: router flows missing') });
+      expect(router.steers('vi-b')).toBeUndefined();
+      expect(changed).toEqual([]);
+      await expect(router.table()).rejects.toThrow(/cannot read the flows of ovs bridge br0/);
+      await router.stop();
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a config whose OpenFlow target cannot be derived is refused', () => {
+    const base = { cloudletId: 'c1', scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789' }, nodes: [{ id: 'n1', capacity: { cpu: 1, memMiB: 1, diskGiB: 1, netMbps: 1 } }], stateDir: '/tmp/x' };
+    expect(() => parseControllerConfig({ ...base, router: { kind: 'ovs', bridge: 'br0', vxlanPort: 'vx0', ovsdb: 'tcp:127.0.0.1:6640', vni: 7 } })).toThrow(/router\.openflow.*derived only from a unix: database socket/);
+    expect(parseControllerConfig({ ...base, router: { kind: 'ovs', bridge: 'br0', vxlanPort: 'vx0', ovsdb: 'unix:/run/ovs/db.sock', vni: 7 } }).router).toMatchObject({ checkIntervalMs: 2000, commandTimeoutMs: 5000 });
   });
 });
