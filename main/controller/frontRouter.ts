@@ -211,6 +211,8 @@ export class FrontRouter implements FlowTableTarget {
   private checkedAt: number | null = null;
   /** Rules whose every flow the router had at the last pass. */
   private steered = new Set<string>();
+  /** Per VI, whether all its rules were steered at the last pass. */
+  private viSteering = new Map<string, boolean>();
   private identity: RouterIdentity | undefined;
   /** Read the router's identity again at the next pass (periodic checks and failures; a rule change reuses it). */
   private recheck = true;
@@ -274,7 +276,6 @@ export class FrontRouter implements FlowTableTarget {
   }
 
   private async pass(): Promise<void> {
-    const before = this.steered;
     const tenant = this.tenant;
     const isp = this.isp;
     try {
@@ -290,27 +291,64 @@ export class FrontRouter implements FlowTableTarget {
       const haveKeys = new Set(installed.map((f) => `${f.cookie}|${f.table}|${f.priority}`));
       const remove = [...new Set(installed.filter((f) => !wantedKeys.has(`${f.cookie}|${f.table}|${f.priority}`)).map((f) => f.cookie))];
       const add = wanted.filter((f) => !haveKeys.has(`${f.cookie}|${f.table}|${f.priority}`) || remove.includes(f.cookie));
+      let refused: { flow: RouterFlow; reason: string }[] = [];
       if (remove.length || add.length) {
         const started = performance.now();
-        await this.o.driver.apply({ remove, add });
-        this.o.log(`router ${this.o.driver.name}: ${add.length} flow(s) added, ${remove.length} removed in ${(performance.now() - started).toFixed(1)} ms`);
+        try {
+          await this.o.driver.apply({ remove, add });
+        } catch (e) {
+          refused = await this.applyOneByOne(remove, add, e as Error);
+        }
+        this.o.log(`router ${this.o.driver.name}: ${add.length - refused.length} flow(s) added, ${remove.length} removed in ${(performance.now() - started).toFixed(1)} ms${refused.length ? `, ${refused.length} refused` : ''}`);
       }
-      if (this.problem) this.o.log(`router ${this.o.driver.name}: flows match the rule book${this.problem === 'not checked yet' ? '' : ` again (was: ${this.problem})`}`);
-      this.problem = '';
-      this.steered = new Set(tenant.map((r) => r.id));
+      if (refused.length) {
+        const which = refused.map(({ flow, reason }) => `${flow.ruleId ?? 'fixed flow'} (priority ${flow.priority}${flow.match ? ` ${flow.match}` : ''}): ${reason}`);
+        this.fail(`router flows missing: ${this.o.driver.name} refused ${refused.length} flow(s): ${which.join('; ')}`);
+        // A refused fixed flow (the way back from the cloudlet) leaves no VI served.
+        const refusedRules = new Set(refused.map((r) => r.flow.ruleId));
+        this.steered = refusedRules.has(null) ? new Set() : new Set(tenant.filter((r) => !refusedRules.has(r.id)).map((r) => r.id));
+      } else {
+        if (this.problem) this.o.log(`router ${this.o.driver.name}: flows match the rule book${this.problem === 'not checked yet' ? '' : ` again (was: ${this.problem})`}`);
+        this.problem = '';
+        this.steered = new Set(tenant.map((r) => r.id));
+      }
     } catch (e) {
-      this.recheck = true;
-      const message = `router flows missing: ${(e as Error).message}`;
-      if (message !== this.problem) {
-        this.o.alarms.raise({ kind: 'router', severity: 'critical', subject: this.o.driver.name, message });
-      }
-      this.problem = message;
+      this.fail(`router flows missing: ${(e as Error).message}`);
       this.steered = new Set();
     }
     this.checkedAt = this.o.now();
-    const changed = new Set<string>();
-    for (const r of tenant) if (r.viId && before.has(r.id) !== this.steered.has(r.id)) changed.add(r.viId);
-    if (changed.size) this.o.onSteeringChanged?.([...changed]);
+    // Told: a VI that stopped or started being steered, and a new VI the router does not steer.
+    const now = new Map<string, boolean>();
+    for (const r of tenant) if (r.viId) now.set(r.viId, (now.get(r.viId) ?? true) && this.steered.has(r.id));
+    const changed = [...now].filter(([viId, steered]) => (this.viSteering.has(viId) ? this.viSteering.get(viId) !== steered : !steered)).map(([viId]) => viId);
+    this.viSteering = now;
+    if (changed.length) this.o.onSteeringChanged?.(changed);
+  }
+
+  /**
+   * The atomic change was refused: one refused flow must not keep every
+   * other VI off the router, so the flows go in one at a time and the refused
+   * ones are named. Removals (by cookie) go first, as one change.
+   */
+  private async applyOneByOne(remove: readonly bigint[], add: readonly RouterFlow[], error: Error): Promise<{ flow: RouterFlow; reason: string }[]> {
+    if (add.length === 1 && remove.length === 0) return [{ flow: add[0] as RouterFlow, reason: error.message }];
+    if (remove.length) await this.o.driver.apply({ remove, add: [] });
+    const refused: { flow: RouterFlow; reason: string }[] = [];
+    for (const flow of add) {
+      try {
+        await this.o.driver.apply({ remove: [], add: [flow] });
+      } catch (e) {
+        refused.push({ flow, reason: (e as Error).message });
+      }
+    }
+    return refused;
+  }
+
+  /** Records why the router is not as the rule book says; a new reason raises the alarm. */
+  private fail(message: string): void {
+    this.recheck = true;
+    if (message !== this.problem) this.o.alarms.raise({ kind: 'router', severity: 'critical', subject: this.o.driver.name, message });
+    this.problem = message;
   }
 
   /** The router's table as installed, beside the rules each flow came from. */

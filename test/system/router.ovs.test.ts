@@ -25,7 +25,7 @@ import { controllerCookie, formatCookie } from '../../main/controller/frontRoute
 import { OvsRouter } from '../../main/controller/ovsRouter.ts';
 import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
 import { repoRoot } from './harness.ts';
-import { BRIDGE, CLOUDLET, FOREIGN_FLOW, HOST_B, OvsRouterLab, ROUTER_VTEP, VNI, VXLAN_PORT } from '../support/ovsRouterLab.ts';
+import { BRIDGE, CLOUDLET, FOREIGN_FLOW, HOST_A, HOST_B, OvsRouterLab, ROUTER_VTEP, VNI, VXLAN_PORT } from '../support/ovsRouterLab.ts';
 
 const operatorToken = 'operator-token-router-0123456789';
 const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
@@ -101,10 +101,10 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
   }
 
   let n = 0;
-  async function startVi(reservationId: string): Promise<string> {
+  async function startVi(reservationId: string, viRule = rule): Promise<string> {
     const now = Date.now();
     const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 0.5, memMiB: 256, diskGiB: 1, netMbps: 100 } }];
-    const service: ServiceSpec = { mode: 'transparent', program: 'forward', args: {}, rules: [rule] };
+    const service: ServiceSpec = { mode: 'transparent', program: 'forward', args: {}, rules: [viRule] };
     const base = { reservationId, commandId: `c${n++}` };
     const run = (c: ControllerCommand) => daemon.cloudlet.agent.command(c);
     expect(await run({ ...base, kind: 'prepare', providerId: 'p1', nodeId: 'n1', t0: now - 1000, t1: now + 600_000, profile, service, holdMs: 5000 })).toEqual({ ok: true });
@@ -181,6 +181,25 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     expect(pings(3)).toBe(true);
     await expect.poll(() => (daemon.dataPath?.sampleTraffic(viId)?.to_vi.packets ?? 0) - toVi, { timeout: 5000 }).toBe(3);
     process.stdout.write(`router test: flows back ${backMs.toFixed(0)} ms after ovs-vswitchd restarted (check every 300 ms)\n`);
+  });
+
+  test('a flow the router refuses (its table full) raises an alarm; that VI is not reported as serving, the others still are', async () => {
+    // Room for the two fixed flows, the foreign one and vi-r1's: nothing more.
+    lab.vsctl('--', '--id=@ft', 'create', 'Flow_Table', 'flow_limit=4', 'overflow_policy=refuse', '--', 'set', 'Bridge', BRIDGE, 'flow_tables:0=@ft');
+    const viId = await startVi('r3', { ...rule, match: { dstPrefix: `${HOST_A}/32`, ipProto: 1 } });
+    await expect.poll(async () => (await client.call('vi.get', { viId })).routerFlows, { timeout: 10_000 }).toMatchObject({ installed: false, detail: expect.stringContaining(`flows of ${viId}#0 not installed: router flows missing: ovs bridge brr at ${lab.openflow} refused 1 flow(s): ${viId}#0 (priority 10 ip,nw_proto=1,nw_dst=${HOST_A}/32)`) });
+    expect((await client.call('vi.get', { viId: 'vi-r1' })).routerFlows).toMatchObject({ installed: true });
+    expect(daemon.cloudlet.vis.unreported.get('r3')?.reason).toMatch(/^running, but not serving traffic: /);
+    const alarm = (await client.call('alarm.list', { includeAcknowledged: true, limit: 50 })).alarms.find((a) => a.kind === 'router');
+    expect(alarm?.message).toContain(`refused 1 flow(s): ${viId}#0`);
+    const table = await client.call('router.flows', {});
+    expect(table).toMatchObject({ ok: false, missing: [{ ruleId: `${viId}#0`, priority: 10 }] });
+    // The limit lifted, the flow goes in at the next check.
+    lab.vsctl('clear', 'Bridge', BRIDGE, 'flow_tables');
+    await expect.poll(async () => (await client.call('vi.get', { viId })).routerFlows?.installed, { timeout: 10_000 }).toBe(true);
+    expect((await client.call('router.flows', {})).ok).toBe(true);
+    await client.call('vi.terminate', { viId, reason: 'end of the refusal test' });
+    await expect.poll(async () => (await client.call('router.flows', {})).flows.some((f) => f.ruleId === `${viId}#0`), { timeout: 10_000 }).toBe(false);
   });
 
   test('terminating the VI removes its flow (the foreign flow stays) and the traffic goes straight through', async () => {
