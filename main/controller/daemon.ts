@@ -317,6 +317,7 @@ export class ControllerDaemon {
     if (stopVis) {
       for (const vi of this.cloudlet.vis.live()) await this.cloudlet.vis.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
     }
+    // Before the data plane closes: the router stops sending it traffic.
     await this.router?.stop();
     this.dataPath?.close();
     this.sflow?.close();

@@ -239,11 +239,19 @@ export class FrontRouter implements FlowTableTarget {
     return this.reconcile();
   }
 
-  /** Waits for the pass under way; flows stay installed (the router keeps forwarding without us). */
+  /**
+   * The controller is going away, and its data plane with it: the rule flows
+   * are withdrawn (a last pass), so the traffic they steered is forwarded as
+   * ordinary traffic instead of being sent to a cloudlet that no longer
+   * listens. The fixed flows stay; a restarted controller steers again.
+   */
   async stop(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.timer);
-    await this.tail;
+    this.tenant = [];
+    this.isp = [];
+    this.recheck = true;
+    await this.reconcile();
+    this.stopped = true;
   }
 
   /** Runs a pass after the one under way (at most one waits; later callers share it). */

@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { isRoot, run } from '../../native/test/dataplaneLab.ts';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
@@ -48,6 +48,7 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
   let daemon: ControllerDaemon;
   let client: RpcClient<typeof controllerApi>;
   const logs: string[] = [];
+  let stopped = false;
 
   beforeAll(async () => {
     if (!hasOvs()) throw new Error('Open vSwitch (ovs-vswitchd) is not installed: this root test needs it (apt-get install openvswitch-switch)');
@@ -74,9 +75,14 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     await client.connect();
   });
 
+  afterEach((context) => {
+    // What the controller said about the router, to read when a check fails in CI.
+    if (context.task.result?.state === 'fail') process.stderr.write(logs.filter((l) => l.includes('router')).map((l) => `controller: ${l}\n`).join(''));
+  });
+
   afterAll(async () => {
     client?.close();
-    await daemon?.stop();
+    if (!stopped) await daemon?.stop();
     await lab?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -215,6 +221,19 @@ describe.skipIf(!isRoot())('the controller programs an Open vSwitch front-end ro
     expect(pings(3)).toBe(true);
     expect(uplinkRx() - rx).toBe(0);
     process.stdout.write(`router test: flow gone ${removedMs.toFixed(1)} ms after vi.terminate was asked\n`);
+  });
+
+  test('a controller that stops withdraws its VI flows (their traffic goes straight through), keeping the fixed and the foreign ones', async () => {
+    await startVi('r4');
+    await expect.poll(() => lab.table0(), { timeout: 10_000, interval: 50 }).toContain(ruleFlow);
+    client.close();
+    stopped = true;
+    await daemon.stop();
+    const table = await lab.table0();
+    expect(table).not.toContain(ruleFlow);
+    expect(table).toContain(`cookie=${FOREIGN_FLOW.cookie}`);
+    expect(table).toContain('priority=0 actions=goto_table:1');
+    expect(pings(3)).toBe(true);
   });
 
   test('a router that is not there is a clear error', async () => {
