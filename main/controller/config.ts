@@ -85,7 +85,11 @@ export type DataPlaneConfig = z.output<typeof DataPlaneConfigSchema>;
 export const RouterConfigSchema = z.strictObject({
   kind: z.literal('ovs'),
   bridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a bridge name of 1-15 letters, digits, "_", "." or "-"'),
-  /** The bridge's VXLAN port towards this cloudlet (its name in the OVS database). */
+  /**
+   * The bridge's VXLAN port towards this cloudlet (its name in the OVS database): an OVS vxlan
+   * port with options:key=flow (the flows set the VNI), or a kernel vxlan device added as a
+   * system port (the device's own VNI applies).
+   */
   vxlanPort: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a port name of 1-15 letters, digits, "_", "." or "-"'),
   /** The OVS database, e.g. unix:/run/openvswitch/db.sock. */
   ovsdb: z.string().regex(/^(unix|tcp|ssl):./, 'an OVS database remote: unix:/path/db.sock, tcp:host:port or ssl:host:port'),

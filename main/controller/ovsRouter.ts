@@ -63,7 +63,8 @@ export class OvsRouter implements RouterDriver {
     const out = await this.vsctl(['get', 'Bridge', bridge, 'datapath_id', '--', 'get', 'Interface', vxlanPort, 'ofport', '--', 'get', 'Interface', vxlanPort, 'type']);
     const [dpid = '', ofport = '', type = ''] = out.trim().split('\n').map((l) => l.trim().replace(/^"|"$/g, ''));
     const port = Number(ofport);
-    if (type !== 'vxlan') throw new RouterError(`${this.name}: port ${vxlanPort} is of type "${type || 'system'}", not vxlan`);
+    // An OVS tunnel port (type vxlan), or a system port that is a kernel vxlan device (its VNI fixed by the device).
+    if (type !== 'vxlan' && type !== '' && type !== 'system') throw new RouterError(`${this.name}: port ${vxlanPort} is of type "${type}": expected an OVS vxlan port or a kernel vxlan device (a system port)`);
     if (!Number.isInteger(port) || port <= 0) throw new RouterError(`${this.name}: port ${vxlanPort} has no OpenFlow port number (ofport ${ofport || 'unset'}): OVS could not create it, see ovs-vsctl get Interface ${vxlanPort} error`);
     if (!/^[0-9a-f]{16}$/.test(dpid)) throw new RouterError(`${this.name}: bridge ${bridge} has no datapath id yet (${dpid || 'unset'}): is ovs-vswitchd running?`);
     return { datapathId: dpid, vxlanPort: port };
