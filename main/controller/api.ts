@@ -149,6 +149,10 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
           .map((r) => ({ id: r.id, owner: r.owner, providerId: r.providerId, viId: r.viId, priority: r.priority, match: r.match, action: r.action, samplingRate: r.samplingRate, provenBy: r.provenBy, installedAt: r.installedAt })),
       };
     },
+    'router.flows': () => {
+      if (!c.views.router) throw new NotFound(`cloudlet ${d.cloudletId} programs no front-end router (its config has no router)`);
+      return c.views.router.table();
+    },
     'alarm.list': (p) => ({ alarms: store.alarms(p.includeAcknowledged, p.limit) }),
     'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason),
     'vi.evidence': (p) => {

@@ -87,6 +87,21 @@ export class ViLifecycle {
     this.events.changed();
   }
 
+  /**
+   * The router started or stopped steering a VI's traffic to it: the VI keeps
+   * its state, but the scheduler and the consoles hear that it does not serve
+   * traffic while its flows are missing.
+   */
+  onRouterSteeringChanged(viId: string): void {
+    const vi = this.store.vi(viId);
+    if (!vi || isEnded(vi)) return;
+    const view = this.views.vi(vi);
+    const reason = view.routerFlows && !view.routerFlows.installed ? `${vi.state}, but not serving traffic: ${view.routerFlows.detail}` : vi.reason;
+    this.unreported.set(vi.reservationId, { reservationId: vi.reservationId, nodeId: vi.nodeId, state: vi.state, reason: reason.slice(0, 1024), at: this.now() });
+    this.events.viChanged(view, vi.state);
+    this.events.changed();
+  }
+
   private onFailed(vi: ViRecord): void {
     // Its traffic falls back to legacy forwarding; its capacity is released.
     this.rules.remove(vi.id);

@@ -130,6 +130,11 @@ export const ViViewSchema = z.object({
   reason: z.string(),
   /** Quarantined by an operator: running, its rules removed (its traffic goes legacy), everything it emits dropped. */
   quarantined: z.boolean(),
+  /**
+   * Whether the front-end router steers the VI's traffic to it (every flow of its rules installed).
+   * Absent when the controller programs no router or the VI has no rules in force.
+   */
+  routerFlows: z.object({ installed: z.boolean(), detail: z.string() }).optional(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 
@@ -204,6 +209,33 @@ export const AlarmSchema = z.object({
   flow: AlarmFlowSchema.nullable().optional(),
 });
 export type Alarm = z.infer<typeof AlarmSchema>;
+
+/** The front-end router's table as installed (the flows carrying this controller's cookie), beside the rules. */
+export const RouterTableSchema = z.object({
+  /** Which router, e.g. "ovs bridge br0 at unix:/run/ovs/br0.mgmt". */
+  router: z.string(),
+  /** True when the last check found the router programmed as the rule book says. */
+  ok: z.boolean(),
+  /** Why not ('' when ok). */
+  problem: z.string(),
+  checkedAt: TimeMsSchema.nullable(),
+  flows: z.array(
+    z.object({
+      cookie: z.string(),
+      priority: z.number().int(),
+      /** Match and actions as the router prints them. */
+      flow: z.string(),
+      packets: z.number().nonnegative(),
+      bytes: z.number().nonnegative(),
+      /** The rule the flow comes from; null for the fixed flows (returning and ordinary traffic). */
+      ruleId: z.string().nullable(),
+      rule: z.string(),
+    }),
+  ),
+  /** Flows the rule book asks for that the router does not have. */
+  missing: z.array(z.object({ cookie: z.string(), priority: z.number().int(), flow: z.string(), ruleId: z.string().nullable(), rule: z.string() })),
+});
+export type RouterTable = z.infer<typeof RouterTableSchema>;
 
 export const LocalAuditEntrySchema = z.object({
   seq: z.number().int(),
@@ -325,6 +357,12 @@ export const controllerApi = defineContract({
       roles: staff,
       params: z.object({ viId: z.string().min(1).max(128).optional() }),
       result: z.object({ rules: z.array(RuleViewSchema) }),
+    }),
+    'router.flows': method({
+      summary: "The front-end router's flows of this controller as installed, beside the rules they come from",
+      roles: staff,
+      params: z.object({}),
+      result: RouterTableSchema,
     }),
     'alarm.list': method({
       summary: 'Alarms, most recent first',

@@ -36,9 +36,9 @@ export const assignedStates: readonly ReservationState[] = ['confirming', 'sched
 
 /**
  * What a controller raises alarms about: its VIs (crashed, over a limit, lost, spoofing, an IDS
- * alert of an ids service), its nodes and its link to the scheduler.
+ * alert of an ids service), its nodes, its link to the scheduler and its front-end router.
  */
-export const alarmKinds = ['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing', 'ids'] as const;
+export const alarmKinds = ['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing', 'ids', 'router'] as const;
 export type AlarmKind = (typeof alarmKinds)[number];
 /** The kinds a service inside a VI may raise through its events file (never one about nodes or the controller). */
 export const serviceAlarmKinds: readonly AlarmKind[] = ['ids'];
