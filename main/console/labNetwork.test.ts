@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chooseLabMode, cloudletUplink, namespaceOf, planLabNetwork } from './labNetwork.ts';
 import { loadLabTopology, type LabTopology } from './labTopology.ts';
+import { TrafficRunSchema } from './labTraffic.ts';
 import { ipv4Frame, readPcapFrames, synthesizedFrame } from './labTrafficSource.ts';
 
 const inBenchmarkRange = (a: string): boolean => /^198\.(18|19)\.\d+\.\d+$/.test(a);
@@ -121,5 +122,15 @@ describe('the userspace traffic source', () => {
     expect(frames.length).toBeGreaterThan(10);
     expect(frames.every((f) => f.length >= 14)).toBe(true);
     expect(() => readPcapFrames(join(import.meta.dirname, '../../../shared/testdata/pcap/pcapplusplus_many_interfaces-1.pcapng'))).toThrow('editcap -F pcap');
+  });
+});
+
+describe('lab traffic runs', () => {
+  test('are bounded in time and rate, and a replay needs a capture that exists', () => {
+    expect(TrafficRunSchema.parse({ profile: 'flood' })).toEqual({ profile: 'flood', durationS: 300, pps: 500, mbps: 100, pcap: [] });
+    expect(TrafficRunSchema.safeParse({ profile: 'flood', durationS: 7200 }).success).toBe(false);
+    expect(TrafficRunSchema.safeParse({ profile: 'flood', pps: 1_000_000 }).success).toBe(false);
+    expect(TrafficRunSchema.safeParse({ profile: 'replay' }).error?.issues[0]?.message).toBe('replay needs --pcap FILE (a classic pcap capture)');
+    expect(TrafficRunSchema.safeParse({ profile: 'replay', pcap: ['/nonexistent.pcap'] }).error?.issues[0]?.message).toBe('no capture /nonexistent.pcap');
   });
 });
