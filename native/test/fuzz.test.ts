@@ -47,7 +47,8 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 
 const targets = {
   parserFuzz: ['fuzz/parserFuzz.cc', 'src/parse/packetParser.cc', 'src/demux/flowIndex.cc', 'src/demux/flowTable.cc', 'src/demux/leafScan.cc', 'src/demux/sampler.cc'],
-  decapFuzz: ['fuzz/decapFuzz.cc', 'src/io/vxlanUplink.cc', 'src/io/viRing.cc', 'src/io/tapDevice.cc', 'src/dataplane/dataPlane.cc',
+  decapFuzz: ['fuzz/decapFuzz.cc', 'src/io/vxlanUplink.cc', 'src/io/viRing.cc', 'src/io/tapDevice.cc', 'src/dataplane/dataPlane.cc', 'src/dataplane/viPorts.cc',
+    'src/dataplane/forwarding.cc', 'src/dataplane/policing.cc', 'src/dataplane/counters.cc',
     'src/parse/packetParser.cc', 'src/demux/flowIndex.cc', 'src/demux/flowTable.cc', 'src/demux/leafScan.cc', 'src/demux/sampler.cc'],
   ruleFuzz: ['fuzz/ruleFuzz.cc', 'src/demux/ruleCodec.cc', 'src/demux/flowIndex.cc', 'src/demux/leafScan.cc'],
 };

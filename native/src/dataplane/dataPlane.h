@@ -184,6 +184,7 @@ class DataPlane {
   void WakeAll();
   void FromRouter(Worker& w, const io::RxPacket* packets, size_t n, const PortMap& ports);
   size_t FromVi(Worker& w, ViPort& port);
+  void CheckEgress(Worker& w, ViPort& port, size_t n, bool* ok);
   void Sample(Direction direction, Verdict verdict, uint32_t viId, uint32_t ruleId, uint32_t vni, uint32_t rate, uint64_t pool,
               const uint8_t* frame, uint32_t length);
   void Alarm(ViPort& port, const uint8_t* frame, uint32_t length);
