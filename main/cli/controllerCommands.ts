@@ -2,6 +2,7 @@
  * pcctl commands for cloudlet controllers:
  *   controller --config FILE        run the daemon in the foreground until SIGINT/SIGTERM
  *   cloudlet <action> --url --token talk to a running controller as a viewer or operator
+ *   router flows <cloudlet> --url   its front-end router's flows beside the rules they come from
  *   attest keygen|sign              make a trust anchor and sign prefix-ownership attestations
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,14 @@ Runs a cloudlet controller. FILE is JSON:
   sandbox {mode: auto|rlimits, graceMs, nofile, maxProcesses, viUids {first, count}},
   onExit: keep|stop, metrics {host, port}?,
   router {kind: ovs, bridge, vxlanPort, ovsdb, openflow?, vni, checkIntervalMs?, commandTimeoutMs?}?
+`;
+
+const routerUsage = `usage: pcctl router flows <cloudlet> --url URL [--token TOKEN] [--json]
+
+Shows the flows the cloudlet's controller installed in its front-end router
+(OpenFlow table 0, the flows carrying its cookie) as the router reports them,
+each beside the rule it comes from, and the flows the rule book asks for that
+the router does not have. The token may also come from $PCLOUD_TOKEN.
 `;
 
 const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]
@@ -76,16 +85,6 @@ async function runController(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   return 0;
-}
-
-/** A connected client of the controller at --url, with --token or $PCLOUD_TOKEN. */
-export async function connectController(command: string, values: { url?: string | undefined; token?: string | undefined }, usage: string): Promise<RpcClient<typeof controllerApi>> {
-  const token = values.token ?? process.env.PCLOUD_TOKEN;
-  const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
-  if (missing.length || !values.url || !token) throw new UsageError(`${command}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${usage}`);
-  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
-  await client.connect();
-  return client;
 }
 
 async function runCloudlet(args: string[]): Promise<number> {
@@ -160,6 +159,58 @@ async function runCloudlet(args: string[]): Promise<number> {
   }
 }
 
+/** A connected client of the controller at --url, with --token or $PCLOUD_TOKEN. */
+async function connectController(command: string, values: { url?: string | undefined; token?: string | undefined }, usage: string): Promise<RpcClient<typeof controllerApi>> {
+  const token = values.token ?? process.env.PCLOUD_TOKEN;
+  const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
+  if (missing.length || !values.url || !token) throw new UsageError(`${command}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${usage}`);
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
+  await client.connect();
+  return client;
+}
+
+async function runRouter(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  const [action, cloudletId] = positionals;
+  if (values.help || !action) {
+    process.stdout.write(routerUsage);
+    return values.help ? 0 : 2;
+  }
+  if (action !== 'flows') throw new UsageError(`pcctl router: unknown action "${action}"\n\n${routerUsage}`);
+  if (!cloudletId) throw new UsageError(`pcctl router flows: name the cloudlet\n\n${routerUsage}`);
+  const client = await connectController('pcctl router flows', values, routerUsage);
+  try {
+    // The URL and the name must agree: flows shown under the wrong cloudlet's name would mislead.
+    const info = await client.call('cloudlet.info', {});
+    if (info.cloudletId !== cloudletId) {
+      process.stderr.write(`pcctl router flows: ${values.url} is the controller of cloudlet ${info.cloudletId}, not ${cloudletId}\n`);
+      return 1;
+    }
+    const table = await client.call('router.flows', {});
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(table, null, 2)}\n`);
+      return table.ok ? 0 : 1;
+    }
+    const rows = [['PRIORITY', 'PACKETS', 'FLOW', 'RULE'], ...table.flows.map((f) => [String(f.priority), String(f.packets), f.flow, f.rule])];
+    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+    const line = (r: string[]): string => `${r.map((c, i) => (i < 3 ? c.padEnd(widths[i] as number) : c)).join('  ')}\n`;
+    process.stdout.write(`cloudlet ${cloudletId}, ${table.router}: ${table.ok ? 'programmed as the rule book says' : table.problem}\n`);
+    process.stdout.write(rows.map(line).join(''));
+    if (table.missing.length) {
+      process.stdout.write(`\nmissing from the router (${table.missing.length}):\n`);
+      for (const m of table.missing) process.stdout.write(`  priority ${m.priority}  ${m.flow}  <- ${m.rule}\n`);
+    }
+    return table.ok ? 0 : 1;
+  } finally {
+    client.close();
+  }
+}
+
 async function runAttest(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -193,5 +244,6 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  router: { summary: "a cloudlet's front-end router: its flows beside the rules they come from", run: runRouter },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
 };

@@ -9,7 +9,6 @@ import { UsageError, type Command } from './command.ts';
 import { controllerCommands } from './controllerCommands.ts';
 import { labCommands } from './labCommands.ts';
 import { reservationCommands } from './reservationCommands.ts';
-import { routerCommands } from './routerCommands.ts';
 import { schedulerCommands } from './schedulerCommands.ts';
 
 const commands: Record<string, Command> = {
@@ -24,7 +23,6 @@ const commands: Record<string, Command> = {
   ...reservationCommands,
   ...labCommands,
   ...controllerCommands,
-  ...routerCommands,
 };
 
 function usage(): string {

@@ -10,6 +10,7 @@ import type { EvidenceRings } from './evidenceRing.ts';
 import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
+import { NotFound } from '../protocol/errors.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
 
 export const SOFTWARE = 'packetcloud-controller/0.1';
@@ -133,6 +134,10 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
           .map((r) => ({ id: r.id, owner: r.owner, providerId: r.providerId, viId: r.viId, priority: r.priority, match: r.match, action: r.action, samplingRate: r.samplingRate, provenBy: r.provenBy, installedAt: r.installedAt })),
       };
     },
+    'router.flows': () => {
+      if (!c.views.router) throw new NotFound(`cloudlet ${d.cloudletId} programs no front-end router (its config has no router)`);
+      return c.views.router.table();
+    },
     'alarm.list': (p) => ({ alarms: store.alarms(p.includeAcknowledged, p.limit) }),
     'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason),
     'vi.evidence': (p) => {
@@ -141,6 +146,5 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       return { viId: p.viId, samples: status.samples, dropped: status.dropped, pcapng: d.evidence.exportPcapng(p.viId).toString('base64') };
     },
     'audit.list': (p) => ({ entries: store.auditEntries(p.afterSeq, p.limit) }),
-    'router.flows': () => c.views.routerTable(d.cloudletId),
   };
 }

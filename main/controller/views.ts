@@ -2,7 +2,7 @@
  * What operators and the scheduler see of this cloudlet: VIs with their live
  * usage, and nodes with what is allocated and available now. Read-only.
  */
-import type { NodeDetail, RouterTable, ViView } from '../protocol/controllerApi.ts';
+import type { NodeDetail, ViView } from '../protocol/controllerApi.ts';
 import type { NodeReport } from '../protocol/domain.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import { NotFound } from '../protocol/errors.ts';
@@ -45,9 +45,9 @@ export class CloudletViews {
       limits: vi.limits,
       isolation: vi.isolation,
       usage: this.usage(vi.id),
-      ...(routerFlows ? { routerFlows } : {}),
       exit: vi.exitCode !== null || vi.exitSignal !== null ? { code: vi.exitCode, signal: vi.exitSignal } : null,
       reason: vi.reason,
+      ...(routerFlows ? { routerFlows } : {}),
     };
   }
 
@@ -56,12 +56,6 @@ export class CloudletViews {
     const usage = this.supervisor.usage(viId);
     const traffic = this.dataPath?.lastTraffic(viId);
     return usage && traffic ? { ...usage, traffic } : usage;
-  }
-
-  /** The front-end router's table (router.flows). */
-  routerTable(cloudletId: string): Promise<RouterTable> {
-    if (!this.router) throw new NotFound(`cloudlet ${cloudletId} programs no front-end router (its config has no router)`);
-    return this.router.table();
   }
 
   node(nodeId: string): NodeDetail {

@@ -118,13 +118,13 @@ export const ViViewSchema = z.object({
   limits: ViLimitsSchema,
   isolation: IsolationSchema,
   usage: ViUsageSchema.nullable(),
+  exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
+  reason: z.string(),
   /**
    * Whether the front-end router steers the VI's traffic to it (every flow of its rules installed).
    * Absent when the controller programs no router or the VI has no rules in force.
    */
   routerFlows: z.object({ installed: z.boolean(), detail: z.string() }).optional(),
-  exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
-  reason: z.string(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 
