@@ -38,6 +38,12 @@ function mainConfig(): UserConfig {
           // The built-in services a controller runs inside VIs, each as its own program.
           monitor: 'main/services/monitor.ts',
           forward: 'main/services/forward.ts',
+          ids: 'main/services/ids.ts',
+          'web-cache': 'main/services/web-cache.ts',
+          'load-balancer': 'main/services/load-balancer.ts',
+          'aes-encrypt': 'main/services/aes-encrypt.ts',
+          'ipsec-tunnel': 'main/services/ipsec-tunnel.ts',
+          'wan-optimizer': 'main/services/wan-optimizer.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

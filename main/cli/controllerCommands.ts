@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
-import { controllerApi } from '../protocol/controllerApi.ts';
+import { controllerApi, type ServiceOffer } from '../protocol/controllerApi.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
 import { ControllerDaemon } from '../controller/daemon.ts';
 import { hostIsolationSummary } from '../controller/sandbox.ts';
@@ -37,10 +37,11 @@ the router does not have. The token may also come from $PCLOUD_TOKEN.
 
 const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]
 
-Actions (viewer): info, nodes, vis, rules, alarms, audit
+Actions (viewer): info, services, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
-  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
+  quarantine --vi ID | release --vi ID
+  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N] [--mbps MBIT]
   node-down --node ID | node-up --node ID
 The token may also come from $PCLOUD_TOKEN. Output is JSON.
 `;
@@ -101,6 +102,7 @@ async function runCloudlet(args: string[]): Promise<number> {
       cpu: { type: 'string' },
       'mem-mib': { type: 'string' },
       pps: { type: 'string' },
+      mbps: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -124,6 +126,7 @@ async function runCloudlet(args: string[]): Promise<number> {
     let result: unknown;
     switch (action) {
       case 'info': result = await client.call('cloudlet.info', {}); break;
+      case 'services': result = await client.call('service.list', {}); break;
       case 'nodes': result = await client.call('node.list', {}); break;
       case 'vis': result = await client.call('vi.list', {}); break;
       case 'rules': result = await client.call('rule.list', {}); break;
@@ -132,16 +135,22 @@ async function runCloudlet(args: string[]): Promise<number> {
       case 'terminate':
         result = await client.call('vi.terminate', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
         break;
+      case 'quarantine':
+      case 'release':
+        result = await client.call(action === 'quarantine' ? 'vi.quarantine' : 'vi.release', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
+        break;
       case 'restrict': {
         const cpu = num(values.cpu, '--cpu');
         const memMiB = num(values['mem-mib'], '--mem-mib');
         const ppsCap = num(values.pps, '--pps');
+        const mbpsCap = num(values.mbps, '--mbps');
         result = await client.call('vi.restrict', {
           viId: need(values.vi, '--vi'),
           reason: need(values.reason, '--reason'),
           ...(cpu !== undefined ? { cpu } : {}),
           ...(memMiB !== undefined ? { memMiB } : {}),
           ...(ppsCap !== undefined ? { ppsCap: Math.round(ppsCap) } : {}),
+          ...(mbpsCap !== undefined ? { mbpsCap } : {}),
         });
         break;
       }
@@ -159,12 +168,82 @@ async function runCloudlet(args: string[]): Promise<number> {
   }
 }
 
+const servicesUsage = `usage: pcctl services --url URL [--token TOKEN] [--json]
+
+The service programs a cloudlet's controller offers: kind (visible or
+transparent), port (ring or tap, one or two interfaces), the arguments each
+takes (* = required), and whether this host can run it, with the reason when
+not. The token (viewer or operator) may also come from $PCLOUD_TOKEN.
+`;
+
+/** The offers as a table a person reads; --json gives them as the controller sent them. */
+export function formatServices(services: readonly ServiceOffer[]): string {
+  const rows = services.map((s) => [
+    s.program,
+    s.mode ?? '-',
+    s.port ? `${s.port.kind}/${s.port.layout}` : '-',
+    s.args === null ? '(any)' : s.args.map((a) => `${a.name}${a.required ? '*' : ''}`).join(' ') || '(none)',
+    s.available ? 'yes' : `no: ${s.reason ?? 'unavailable'}`,
+  ]);
+  const header = ['PROGRAM', 'MODE', 'PORT', 'ARGS', 'AVAILABLE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const summaries = services.map((s) => `  ${s.program}: ${s.summary}`);
+  return `${[line(header), ...rows.map(line)].join('\n')}\n\n${summaries.join('\n')}\n`;
+}
+
+async function runServices(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(servicesUsage);
+    return 0;
+  }
+  const client = await connectController('pcctl services', values, servicesUsage);
+  try {
+    const { services } = await client.call('service.list', {});
+    process.stdout.write(values.json ? `${JSON.stringify(services, null, 2)}\n` : formatServices(services));
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+const uploadUsage = `usage: pcctl upload RESERVATION BUNDLE.tar --url URL [--token TOKEN] [--reason TEXT]
+
+Stores a program bundle for a reservation held by the controller at URL. The
+bundle is a tar archive with manifest.json at its top naming the command to
+run, a file of the bundle: {"command": ["./run.sh", "--verbose"]}. The
+controller refuses links out of the bundle, "..", device files, set-uid
+files and oversized bundles, saying which member. The reservation's service
+program must be "upload"; its VI runs the command as its own unprivileged
+user. Needs an operator token (or $PCLOUD_TOKEN).
+`;
+
+async function runUpload(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(uploadUsage);
+    return 0;
+  }
+  const [reservationId, file] = positionals;
+  if (!reservationId || !file || positionals.length > 2) throw new UsageError(`pcctl upload: give the reservation and the bundle file\n\n${uploadUsage}`);
+  const bundle = readFileSync(file).toString('base64');
+  const client = await connectController('pcctl upload', values, uploadUsage, 60_000);
+  try {
+    const stored = await client.call('bundle.upload', { reservationId, bundle, reason: values.reason ?? `uploaded with pcctl from ${file}` });
+    process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
 /** A connected client of the controller at --url, with --token or $PCLOUD_TOKEN. */
-async function connectController(command: string, values: { url?: string | undefined; token?: string | undefined }, usage: string): Promise<RpcClient<typeof controllerApi>> {
+async function connectController(command: string, values: { url?: string | undefined; token?: string | undefined }, usage: string, timeoutMs = 30_000): Promise<RpcClient<typeof controllerApi>> {
   const token = values.token ?? process.env.PCLOUD_TOKEN;
   const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
   if (missing.length || !values.url || !token) throw new UsageError(`${command}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${usage}`);
-  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs });
   await client.connect();
   return client;
 }
@@ -244,6 +323,8 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  upload: { summary: "store a reservation's program bundle on its controller (RESERVATION BUNDLE.tar --url)", run: runUpload },
+  services: { summary: 'the service programs a controller offers, their arguments and availability (--url)', run: runServices },
   router: { summary: "a cloudlet's front-end router: its flows beside the rules they come from", run: runRouter },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
 };

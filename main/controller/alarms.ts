@@ -4,7 +4,7 @@
  * carried them into the scheduler's audit chain (forwarded once each).
  */
 import { NotFound } from '../protocol/errors.ts';
-import type { Alarm } from '../protocol/controllerApi.ts';
+import type { Alarm, AlarmFlow } from '../protocol/controllerApi.ts';
 import type { Actor, CloudletEvents } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
 
@@ -42,7 +42,7 @@ export class Alarms {
     this.log = options.log;
   }
 
-  raise(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string }): Alarm {
+  raise(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }): Alarm {
     const alarm = this.store.raiseAlarm(a, this.now());
     this.log(`alarm ${alarm.kind} ${alarm.subject}: ${alarm.message}`);
     this.events.alarm(alarm);

@@ -5,12 +5,14 @@
  * dispatcher maps them to wire codes.
  */
 import type { CallContext, Handlers, TopicHandlers, TopicSink } from '../protocol/contract.ts';
+import { Conflict, NotFound } from '../protocol/errors.ts';
 import type { Alarm, ControllerApi, PacketSampleView, ViEvent, ViState, ViUsage, ViView } from '../protocol/controllerApi.ts';
 import type { EvidenceRings } from './evidenceRing.ts';
 import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
-import { NotFound } from '../protocol/errors.ts';
+import { UPLOADED_PROGRAM, type UploadStore } from './uploads.ts';
+import type { ViSupervisor } from './viSupervisor.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
 
 export const SOFTWARE = 'packetcloud-controller/0.1';
@@ -95,6 +97,8 @@ export interface ControllerApiDeps {
   now: () => number;
   schedulerConnected: () => boolean;
   evidence: EvidenceRings;
+  supervisor: Pick<ViSupervisor, 'offers'>;
+  uploads: Pick<UploadStore, 'put'>;
   log: (line: string) => void;
 }
 
@@ -108,6 +112,15 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       schedulerConnected: d.schedulerConnected(),
       isolation: hostIsolationSummary(d.host),
     }),
+    'service.list': () => ({ services: d.supervisor.offers() }),
+    'bundle.upload': (p, ctx) => {
+      const hold = store.hold(p.reservationId);
+      if (!hold || hold.state === 'ended') throw new NotFound(`reservation ${p.reservationId} is not held on cloudlet ${d.cloudletId}`);
+      if (hold.service.program !== UPLOADED_PROGRAM) throw new Conflict(`reservation ${p.reservationId} runs program "${hold.service.program}", not "${UPLOADED_PROGRAM}": its bundle would never run`);
+      const view = d.uploads.put(p.reservationId, Buffer.from(p.bundle, 'base64'));
+      c.audit.record(actorOf(ctx), 'bundle.upload', `${d.cloudletId}/${p.reservationId}`, `${p.reason} (${view.bytes} bytes, sha256 ${view.sha256}, command ${JSON.stringify(view.command)})`);
+      return view;
+    },
     'node.list': () => ({ nodes: c.views.nodes() }),
     'node.setHealth': (p, ctx) => c.operator.setNodeHealth(actorOf(ctx), p.nodeId, p.health, p.reason),
     'vi.list': (p) => ({
@@ -125,6 +138,8 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       return vi;
     },
     'vi.terminate': (p, ctx) => c.operator.terminate(actorOf(ctx), p.viId, p.reason),
+    'vi.quarantine': (p, ctx) => c.operator.quarantine(actorOf(ctx), p.viId, p.reason),
+    'vi.release': (p, ctx) => c.operator.release(actorOf(ctx), p.viId, p.reason),
     'rule.list': (p) => {
       const tenant = c.rules.tenantRules().filter((r) => !p.viId || r.viId === p.viId);
       const isp = p.viId ? [] : c.rules.ispRules();

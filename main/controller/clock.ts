@@ -10,6 +10,8 @@ import type { RuleInstaller } from './ruleInstaller.ts';
 import type { ControllerStore } from './store.ts';
 import type { ViLifecycle } from './viLifecycle.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
+import type { AlarmKind } from '../protocol/vocabulary.ts';
+import type { ServiceEvent } from '../services/sdk/serviceEvents.ts';
 
 export interface CloudletClockOptions {
   store: ControllerStore;
@@ -74,11 +76,26 @@ export class CloudletClock {
       const traffic = this.vis.dataPath?.sampleTraffic(id);
       const usage = traffic ? { ...sampled, traffic } : sampled;
       this.events.usage(usage);
+      for (const e of this.supervisor.serviceEvents(id)) this.raiseServiceEvent(id, e);
       const vi = this.store.vi(id);
       if (vi && vi.isolation.cgroup === 'none' && usage.memMiB > vi.limits.memMiB * 1.05) {
         this.alarms.raise({ kind: 'vi_over_limit', severity: 'warning', subject: id, message: `VI ${id} uses ${usage.memMiB} MiB, over its ${vi.limits.memMiB} MiB cap (no cgroup to enforce it)` });
       }
     }
+  }
+
+  /**
+   * An event a VI's service raised (an IDS alert) becomes an alarm about that VI: one alarm per VI
+   * and subject, counted on repeats, keeping the latest flow so the console can find its packets.
+   */
+  private raiseServiceEvent(viId: string, e: ServiceEvent): void {
+    const d = e.detail;
+    const text = (k: string): string => (typeof d[k] === 'string' ? d[k] : '');
+    const port = (k: string): number | null => (typeof d[k] === 'number' && Number.isInteger(d[k]) && d[k] >= 0 && d[k] <= 65535 ? d[k] : null);
+    const flowId = text('flowId');
+    const flow = text('src') && text('dst') ? { viId, flowId: /^[0-9]{1,20}$/.test(flowId) ? flowId : null, proto: text('proto').slice(0, 16), src: text('src').slice(0, 64), srcPort: port('srcPort'), dst: text('dst').slice(0, 64), dstPort: port('dstPort') } : undefined;
+    const sid = typeof d.sid === 'number' ? ` sid ${d.sid}` : '';
+    this.alarms.raise({ kind: e.kind as AlarmKind, severity: e.severity, subject: `${viId}${sid}`, message: `VI ${viId}: ${e.message} ${e.subject}`, ...(flow ? { flow } : {}) });
   }
 
   /** After a controller restart: adopted VIs keep their rules; rules of VIs that are gone are removed. */

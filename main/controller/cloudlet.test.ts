@@ -11,6 +11,7 @@ import { RuleBook } from './ruleBook.ts';
 import type { HostIsolation } from './sandbox.ts';
 import { ControllerStore } from './store.ts';
 import { ViSupervisor } from './viSupervisor.ts';
+import { catalog } from '../services/catalog.ts';
 
 const H = 3_600_000;
 const T = Date.UTC(2030, 0, 1);
@@ -47,6 +48,46 @@ function prepare(id: string, from: number, to: number, cpu: number, extra: Parti
   return cloudlet.agent.command({ kind: 'prepare', commandId: `c${n++}`, reservationId: id, providerId: 'p1', nodeId: 'n1', t0: from, t1: to, profile: profile(from, to, cpu), service: service(), holdMs: 1000, ...extra });
 }
 
+describe('the service catalog at prepare', () => {
+  const spec = (program: string, args: Record<string, string>, port?: ServiceSpec['port']): ServiceSpec => ({ mode: 'transparent', program, args, rules: [], ...(port ? { port } : {}) });
+
+  test('arguments that fail the program\'s schema are refused, naming the argument and what it needs', async () => {
+    expect(await prepare('r1', T, T + H, 1, { service: spec('aes-encrypt', { key: 'abc' }) })).toEqual({ ok: false, reason: 'service "aes-encrypt": argument "key": 64 hexadecimal digits (32 bytes)' });
+    expect(await prepare('r1', T, T + H, 1, { service: spec('aes-encrypt', { key: 'zz'.repeat(32) }) })).toEqual({ ok: false, reason: 'service "aes-encrypt": argument "key": hexadecimal digits only' });
+    expect(await prepare('r1', T, T + H, 1, { service: spec('aes-encrypt', { cipher: 'des' }) })).toEqual({ ok: false, reason: 'service "aes-encrypt": unknown argument "cipher" (aes-encrypt takes key, iv)' });
+    expect(await prepare('r1', T, T + H, 1, { service: spec('monitor', { 'interval-ms': 'soon' }) })).toEqual({ ok: false, reason: 'service "monitor": argument "interval-ms": a whole number, written in digits' });
+    expect(await prepare('r1', T, T + H, 1, { service: spec('forward', { x: '1' }) })).toEqual({ ok: false, reason: 'service "forward": unknown argument "x" (forward takes no arguments)' });
+    expect(store.hold('r1')).toBeUndefined();
+  });
+
+  test('a port of the wrong kind is refused; good arguments are held', async () => {
+    expect(await prepare('r1', T, T + H, 1, { service: spec('aes-encrypt', {}, { kind: 'tap', layout: 'single' }) })).toEqual({ ok: false, reason: 'service "aes-encrypt" runs on a ring port, not a tap port (leave port out to get its own)' });
+    expect(await prepare('r2', T, T + H, 1, { service: spec('aes-encrypt', { key: 'ab'.repeat(32), iv: '00'.repeat(16) }) })).toEqual({ ok: true });
+    expect(await prepare('r3', T, T + H, 1, { service: spec('monitor', { 'interval-ms': '200', children: '2' }) })).toEqual({ ok: true });
+  });
+
+  test('service.list describes each program: kind, port, arguments, availability', () => {
+    const offers = cloudlet.agent['supervisor'].offers();
+    expect(offers.map((o) => o.program)).toEqual(catalog.map((d) => d.program));
+    // A tap service says where it runs and why a host cannot run it.
+    expect(offers.find((o) => o.program === 'ids')).toMatchObject({ mode: 'transparent', port: { kind: 'tap', layout: 'bump' }, args: [{ name: 'rules', required: false }, { name: 'home-net', required: false }] });
+    if (process.getuid?.() !== 0) expect(offers.find((o) => o.program === 'web-cache')).toMatchObject({ available: false, reason: 'tap ports need a root controller' });
+    expect(offers.find((o) => o.program === 'aes-encrypt')).toEqual({
+      program: 'aes-encrypt',
+      summary: expect.stringContaining('AES-256-CBC'),
+      source: 'built-in',
+      mode: 'transparent',
+      port: { kind: 'ring', layout: 'single' },
+      args: [
+        { name: 'key', required: false, description: expect.stringContaining('secret') },
+        { name: 'iv', required: false, description: expect.stringContaining('32 hex digits') },
+      ],
+      available: true,
+      reason: null,
+    });
+  });
+});
+
 describe('prepare, commit and abort from local truth', () => {
   test('a node is not overbooked at any instant; the refusal names the resource and the interval', async () => {
     expect(await prepare('r1', T, T + 2 * H, 3)).toEqual({ ok: true });
@@ -75,7 +116,7 @@ describe('prepare, commit and abort from local truth', () => {
   test('commit without a prepare, an unknown node, a missing program and a down node are refused with the reason', async () => {
     expect(await cloudlet.agent.command({ kind: 'commit', commandId: 'x', reservationId: 'nope' })).toEqual({ ok: false, reason: expect.stringContaining('nothing prepared for reservation nope') });
     expect(await prepare('r1', T, T + H, 1, { nodeId: 'n9' })).toEqual({ ok: false, reason: 'node "n9" is not in cloudlet c1 (nodes: n1)' });
-    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: 'program "wanopt" is not installed on cloudlet c1 (installed: monitor, forward)' });
+    expect(await prepare('r1', T, T + H, 1, { service: { ...service(), program: 'wanopt' } })).toEqual({ ok: false, reason: `program "wanopt" is not installed on cloudlet c1 (installed: ${catalog.map((d) => d.program).join(', ')})` });
     await cloudlet.operator.setNodeHealth({ name: 'noc', role: 'operator' }, 'n1', 'down', 'maintenance');
     expect(await prepare('r1', T, T + H, 1)).toEqual({ ok: false, reason: 'node n1 is down (maintenance)' });
   });

@@ -30,6 +30,7 @@ import { RuleBook } from './ruleBook.ts';
 import { detectIsolation, removeBaseCgroups, type HostIsolation } from './sandbox.ts';
 import { SchedulerLink } from './schedulerLink.ts';
 import { ControllerStore } from './store.ts';
+import { UploadStore } from './uploads.ts';
 import { ViSupervisor } from './viSupervisor.ts';
 
 export { SOFTWARE };
@@ -47,6 +48,7 @@ export class ControllerDaemon {
   readonly store: ControllerStore;
   readonly cloudlet: Cloudlet;
   readonly supervisor: ViSupervisor;
+  readonly uploads: UploadStore;
   private readonly link: SchedulerLink;
   private readonly server: RpcServer;
   private readonly topics: ControllerTopics;
@@ -82,7 +84,9 @@ export class ControllerDaemon {
     this.evidence = new EvidenceRings(join(config.stateDir, 'evidence'), { maxBytes: config.evidence.maxBytesPerVi, maxSamples: config.evidence.maxSamplesPerVi });
     const ruleBook = new RuleBook(options.verifier ?? new Ed25519AttestationVerifier(config.trustAnchors), config.ispRules);
     let cloudlet: Cloudlet | undefined;
+    this.uploads = new UploadStore(config.stateDir);
     this.supervisor = new ViSupervisor({
+      uploads: this.uploads,
       host: this.host,
       store: this.store,
       stateDir: config.stateDir,
@@ -112,6 +116,7 @@ export class ControllerDaemon {
             at: this.now(),
             nodes: this.cloudlet.views.nodeReports(),
             programs: this.supervisor.programs(),
+            ...(this.dataPath ? { traffic: this.dataPath.trafficReport((viId) => this.cloudlet.vis.get(viId)?.reservationId) } : {}),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },
@@ -170,6 +175,8 @@ export class ControllerDaemon {
       now: this.now,
       schedulerConnected: () => this.link.connected,
       evidence: this.evidence,
+      supervisor: this.supervisor,
+      uploads: this.uploads,
       log: this.log,
     });
     this.server = new RpcServer({ dispatcher: createDispatcher(controllerApi, handlers, this.topics.handlers()), tokens, log: this.log });

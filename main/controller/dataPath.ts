@@ -10,13 +10,14 @@
  * the per-VI evidence rings and the sFlow exporter. Spoofed packets a VI
  * emitted become an alarm with the first offending packets as evidence.
  */
-import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } from '../../native/dataplane.ts';
+import { DataPlane, type DirectionCounters, type EgressPolicy, type SpoofingAlarm, type UplinkCounters, type ViCounters } from '../../native/dataplane.ts';
 import { FlowTable } from '../../native/demux.ts';
 import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
-import type { ServiceSpec } from '../protocol/domain.ts';
+import type { ServiceSpec, TrafficReport } from '../protocol/domain.ts';
+import { portOf } from '../services/catalog.ts';
 import type { DataPlaneConfig } from './config.ts';
 import { FlowTableLoader, ViNumbers } from './flowRules.ts';
 import type { PacketSample } from './packetSample.ts';
@@ -32,7 +33,7 @@ export interface DataPathSinks {
 
 export interface PortRequest {
   viId: string;
-  service: Pick<ServiceSpec, 'mode' | 'port' | 'args'>;
+  service: Pick<ServiceSpec, 'mode' | 'port' | 'args' | 'program'>;
 }
 
 interface OpenPort {
@@ -57,6 +58,8 @@ export class CloudletDataPath {
   private readonly loader: FlowTableLoader;
   private readonly ports = new Map<string, OpenPort>();
   private readonly last = new Map<string, { at: number; counters: ViCounters; traffic: Traffic }>();
+  /** Counters at the previous report to the scheduler (its own period, apart from usage sampling). */
+  private reported: { at: number; vis: Map<string, ViCounters>; uplink: UplinkCounters } | null = null;
   private readonly sinks: DataPathSinks;
   private readonly config: DataPlaneConfig;
   private readonly timer: NodeJS.Timeout;
@@ -99,17 +102,55 @@ export class CloudletDataPath {
     return { load: (tenant, isp) => this.loader.load(tenant, isp) };
   }
 
-  /** Opens a VI's port before the VI starts; returns the environment that tells the VI where it is. */
-  openPort(req: PortRequest): Record<string, string> {
+  /**
+   * The port a VI will get, and the environment that tells the VI where it is: a ring port's
+   * socket, or a tap port's interface names (eth0, or in0 and out0 for a bump in the wire).
+   */
+  portPlan(req: PortRequest): { port: { kind: 'ring' | 'tap'; layout: 'single' | 'bump'; interfaces: string[] }; env: Record<string, string> } {
+    const { layout, kind } = portOf(req.service);
+    if (kind === 'tap') {
+      const interfaces = layout === 'bump' ? ['in0', 'out0'] : ['eth0'];
+      return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(',') } };
+    }
+    return { port: { kind: 'ring', layout, interfaces: [] }, env: { PCLOUD_VI_RING: join(this.socketDir, `${req.viId}.sock`) } };
+  }
+
+  /**
+   * Opens a VI's tap port inside the VI's own network namespace, which its launcher (`pid`)
+   * makes after it starts: waits (up to `timeoutMs`) until that process is in a namespace other
+   * than the controller's, then creates the devices there, up, IPv6 off (the VI may turn it on).
+   * The data plane keeps their fds; the devices vanish when it closes them.
+   */
+  async openTapPort(req: PortRequest, pid: number, timeoutMs = 10_000): Promise<string[]> {
+    const own = statSync('/proc/self/ns/net').ino;
+    const netns = `/proc/${pid}/ns/net`;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      let ino: number;
+      try {
+        ino = statSync(netns).ino;
+      } catch {
+        throw new Error(`VI ${req.viId}: its launcher (pid ${pid}) ended before its network namespace could get the tap port`);
+      }
+      if (ino !== own) break;
+      if (Date.now() > until) throw new Error(`VI ${req.viId}: its launcher (pid ${pid}) made no network namespace of its own within ${timeoutMs} ms, so there is nowhere to put its tap port`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
     this.closePort(req.viId);
     const number = this.vis.number(req.viId);
-    const kind = req.service.port?.kind ?? 'ring';
+    const { layout } = portOf(req.service);
+    const names = this.plane.addTapPort(number, { layout, netns, egress: egressOf(req.service), ...(layout === 'single' ? { name: 'eth0' } : {}) });
+    this.ports.set(req.viId, { number, kind: 'tap', socketPath: null });
+    return names;
+  }
+
+  /** Opens a VI's ring port before the VI starts; returns the environment that tells the VI where it is. */
+  openPort(req: PortRequest): Record<string, string> {
+    if (portOf(req.service).kind === 'tap') throw new Error(`VI ${req.viId}: a tap port opens in the VI's namespace once the VI runs (openTapPort)`);
+    this.closePort(req.viId);
+    const number = this.vis.number(req.viId);
     const egress = egressOf(req.service);
-    if (kind === 'tap') {
-      const names = this.plane.addTapPort(number, { layout: req.service.port?.layout ?? 'single', egress });
-      this.ports.set(req.viId, { number, kind, socketPath: null });
-      return { PCLOUD_VI_TAPS: names.join(',') };
-    }
+    const kind = 'ring';
     const socketPath = join(this.socketDir, `${req.viId}.sock`);
     this.plane.addRingPort(number, { socketPath, slots: this.config.ringSlots, egress });
     chmodSync(socketPath, 0o600);
@@ -143,6 +184,12 @@ export class CloudletDataPath {
     this.plane.setLimits(port.number, { bitsPerSecond: Math.round(limits.netMbps * 1e6), packetsPerSecond: limits.ppsCap ?? 0 });
   }
 
+  /** Quarantines the VI's port (its to_vi traffic goes legacy, what it emits is dropped), or releases it. */
+  setQuarantined(viId: string, quarantined: boolean): void {
+    const port = this.ports.get(viId);
+    if (port) this.plane.setQuarantined(port.number, quarantined);
+  }
+
   /** The traffic of the last sampleTraffic() call. */
   lastTraffic(viId: string): Traffic | undefined {
     return this.last.get(viId)?.traffic;
@@ -169,6 +216,47 @@ export class CloudletDataPath {
     const traffic = { to_vi: direction('to_vi'), from_vi: direction('from_vi') };
     this.last.set(viId, { at: now, counters, traffic });
     return traffic;
+  }
+
+  /**
+   * The traffic for the next report to the scheduler: per VI port and for the uplink, rates since
+   * the previous report, totals and drops by reason. `reservationOf` names each VI's reservation.
+   */
+  trafficReport(reservationOf: (viId: string) => string | undefined, now = Date.now()): TrafficReport {
+    const before = this.reported;
+    const seconds = before ? Math.max(1e-3, (now - before.at) / 1000) : 0;
+    const per = (n: number, was: number | undefined): number => (seconds && was !== undefined ? Math.max(0, (n - was) / seconds) : 0);
+    const direction = (c: DirectionCounters, was: DirectionCounters | undefined): TrafficReport['vis'][number]['in'] => ({
+      pps: per(c.packets, was?.packets),
+      bps: per(c.bytes * 8, was === undefined ? undefined : was.bytes * 8),
+      packets: c.packets,
+      bytes: c.bytes,
+      drops: { ...c.drops },
+    });
+    const counters = new Map(this.portCounters().map((p) => [p.viId, p.counters]));
+    const vis = [...counters].map(([viId, c]) => {
+      const was = before?.vis.get(viId);
+      return { viId, reservationId: reservationOf(viId) ?? '', in: direction(c.to_vi, was?.to_vi), out: direction(c.from_vi, was?.from_vi) };
+    });
+    const u = this.plane.uplinkCounters();
+    const wasU = before?.uplink;
+    this.reported = { at: now, vis: counters, uplink: u };
+    return {
+      periodSeconds: seconds,
+      vis,
+      uplink: {
+        rxPps: per(u.rxPackets, wasU?.rxPackets),
+        rxBps: per(u.rxBytes * 8, wasU === undefined ? undefined : wasU.rxBytes * 8),
+        txPps: per(u.txPackets, wasU?.txPackets),
+        txBps: per(u.txBytes * 8, wasU === undefined ? undefined : wasU.txBytes * 8),
+        rxPackets: u.rxPackets,
+        txPackets: u.txPackets,
+        legacy: u.legacy,
+        ruleDrops: u.ruleDrops,
+        socketDrops: u.socketDrops,
+        malformed: { ...u.malformed },
+      },
+    };
   }
 
   /** Every open port's counters, for the sFlow exporter and metrics. */

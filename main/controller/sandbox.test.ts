@@ -5,7 +5,7 @@ import { ViSupervisor } from './viSupervisor.ts';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocateViUid, applyCgroupLimits, applyCgroupProcessLimit, cgroupMounts, cgroupOomKills, cgroupUsage, liveUids, parseProcStat, planLaunch, type HostIsolation } from './sandbox.ts';
+import { allocateViUid, applyCgroupLimits, applyCgroupProcessLimit, cgroupMounts, cgroupOomKills, cgroupUsage, hostIsolationSummary, liveUids, parseProcStat, planLaunch, tapRefusal, type HostIsolation } from './sandbox.ts';
 
 const request = {
   viId: 'vi-r1',
@@ -63,7 +63,7 @@ describe('sandbox', () => {
       '/usr/bin/node', 'monitor.ts',
     ]);
     expect(plan.env).toMatchObject({ PCLOUD_VI_NONCE: 'abc', PCLOUD_CGROUP_PROCS: '/cg/cpu/pc/vi-r1/cgroup.procs /cg/memory/pc/vi-r1/cgroup.procs /cg/pids/pc/vi-r1/cgroup.procs' });
-    expect(plan.isolation).toEqual({ namespaces: ['pid', 'mount', 'net'], cgroup: 'v1', rlimits: ['nofile=4096', 'core=0', 'fsize=1024', 'cpu=100'], notes: [], user });
+    expect(plan.isolation).toEqual({ namespaces: ['pid', 'mount', 'net'], cgroup: 'v1', rlimits: ['nofile=4096', 'core=0', 'fsize=1024', 'cpu=100'], notes: [], user, portKinds: ['ring', 'tap'], port: null });
   });
 
   test('with user namespaces the VI user makes the namespaces itself, so its root is that user on the host', () => {
@@ -123,8 +123,36 @@ describe('sandbox', () => {
     const host: HostIsolation = { linux: true, root: false, unshare: null, userns: false, prlimit: '/usr/bin/prlimit', setpriv: null, cgroup: null, notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] };
     const plan = planLaunch(host, { ...request, cgroup: null });
     expect(plan.args.slice(3)).toEqual(['/usr/bin/prlimit', '--nofile=4096', '--core=0', '--fsize=1024', '--cpu=100', '--', '/usr/bin/node', 'monitor.ts']);
-    expect(plan.isolation).toMatchObject({ namespaces: [], cgroup: 'none', notes: ['not root (uid 65534): no namespaces or cgroups, rlimits only'] });
+    expect(plan.isolation).toMatchObject({ namespaces: [], cgroup: 'none', portKinds: ['ring'], port: null });
+    expect(plan.isolation.notes[0]).toBe('not root (uid 65534): no namespaces or cgroups, rlimits only');
+    expect(plan.isolation.notes[1]).toMatch(/^tap ports need a root controller \(this one runs as uid \d+\): ring ports only$/);
     expect(plan.env.PCLOUD_CGROUP_PROCS).toBeUndefined();
+  });
+
+  test('unprivileged: a VI asking for a tap port is refused with the reason, before anything is made for it', async () => {
+    const host: HostIsolation = { linux: true, root: false, unshare: null, userns: false, prlimit: '/usr/bin/prlimit', setpriv: null, cgroup: null, notes: [] };
+    expect(tapRefusal(host)).toMatch(/^tap ports need a root controller/);
+    expect(hostIsolationSummary(host).portKinds).toEqual(['ring']);
+    const port = { kind: 'tap' as const, layout: 'single' as const, interfaces: ['eth0'] };
+    expect(() => planLaunch(host, { ...request, cgroup: null, port })).toThrow(/VI vi-r1: tap ports need a root controller/);
+    const dir = mkdtempSync(join(tmpdir(), 'pcloud-notap-'));
+    const store = new ControllerStore(join(dir, 'c.sqlite'));
+    const supervisor = new ViSupervisor({ host, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 10 }, programs: { sleeper: { command: ['/bin/sleep', '60'] } }, now: Date.now, onChange: () => undefined, log: () => undefined });
+    const start = { viId: 'vi-r1', reservationId: 'r1', providerId: 'p1', nodeId: 'n1', program: 'sleeper', args: {}, capacity: { cpu: 1, memMiB: 64, diskGiB: 1, netMbps: 10 }, t1: Date.now() + 60_000, port };
+    await expect(supervisor.start(start)).rejects.toThrow(/VI vi-r1 not started: tap ports need a root controller/);
+    expect(store.vi('vi-r1')).toBeUndefined();
+    store.close();
+  });
+
+  test('as root, a tap VI\'s program waits inside its namespaces for its interfaces, and its isolation names them', () => {
+    const port = { kind: 'tap' as const, layout: 'bump' as const, interfaces: ['in0', 'out0'] };
+    const plan = planLaunch({ ...rootHost, userns: true }, { ...request, user: { uid: 1_500_000_042, gid: 1_500_000_042 }, cgroup: null, port });
+    const program = plan.args.indexOf('/usr/bin/node');
+    // unshare ... -- /bin/sh -c <wait for $PCLOUD_VI_TAPS in /proc/net/dev> <name> program
+    expect(plan.args.slice(program - 4, program - 2)).toEqual(['/bin/sh', '-c']);
+    expect(plan.args[program - 2]).toMatch(/PCLOUD_VI_TAPS.*\/proc\/net\/dev.*exit 98.*exec "\$@"/);
+    expect(plan.args.indexOf('--net')).toBeLessThan(program - 4);
+    expect(plan.isolation).toMatchObject({ portKinds: ['ring', 'tap'], port: { kind: 'tap', layout: 'bump', interfaces: ['in0', 'out0'] } });
   });
 
   test('without prlimit (macOS) the shell sets the rlimits itself', () => {

@@ -245,12 +245,25 @@ function namespacesOf(host: HostIsolation): Isolation['namespaces'] {
   return host.userns ? ['user', 'pid', 'mount', 'net'] : ['pid', 'mount', 'net'];
 }
 
+/**
+ * Null when this host can give a VI tap ports, else why not. A tap port is a
+ * device the controller makes inside the VI's own network namespace, so it
+ * needs a root controller and namespaces; without them VIs get ring ports only.
+ */
+export function tapRefusal(host: HostIsolation): string | null {
+  if (!host.root) return `tap ports need a root controller (this one runs as uid ${process.getuid?.() ?? '?'}): ring ports only`;
+  if (!host.unshare) return 'tap ports need a network namespace of the VI\'s own, which this host does not give (see the isolation notes): ring ports only';
+  return null;
+}
+
 export function hostIsolationSummary(host: HostIsolation): Isolation {
+  const noTaps = tapRefusal(host);
   return {
     namespaces: namespacesOf(host),
     cgroup: host.cgroup?.version ?? 'none',
     rlimits: ['nofile', 'core', 'fsize', 'cpu', ...(host.setpriv && !host.cgroup?.bases.pids ? ['nproc'] : [])],
-    notes: host.notes,
+    notes: noTaps ? [...host.notes, noTaps] : host.notes,
+    portKinds: noTaps ? ['ring'] : ['ring', 'tap'],
   };
 }
 
@@ -553,27 +566,48 @@ export interface LaunchRequest {
   rlimits: { nofile: number; fsizeBytes: number; cpuSeconds: number; nproc?: number };
   extraNotes: readonly string[];
   env: Record<string, string>;
+  /** The VI's data-plane port; a tap port's interfaces are waited for inside the VI's namespace before the program runs. */
+  port?: { kind: 'ring' | 'tap'; layout: 'single' | 'bump'; interfaces: readonly string[] } | null;
 }
+
+/** Exit code the launcher uses when the VI's tap interfaces never appeared in its namespace. */
+export const EXIT_TAPS_MISSING = 98;
+
+/**
+ * Inside the VI's namespaces, before the program: waits (up to 10 s) until
+ * every interface named in PCLOUD_VI_TAPS exists. The controller makes them
+ * there once the namespace exists, which is only after this chain began.
+ * /proc/net is the reading process's own network namespace.
+ */
+const WAIT_FOR_TAPS = `IFS=,; for d in $PCLOUD_VI_TAPS; do n=0; until grep -q "^ *$d:" /proc/net/dev; do n=$((n+1)); if [ $n -gt 500 ]; then echo "tap interface $d never appeared in the VI's network namespace" >&2; exit ${EXIT_TAPS_MISSING}; fi; sleep 0.02; done; done; unset IFS; exec "$@"`;
 
 /** The process chain that starts a VI with the isolation this host gives. */
 export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan {
-  const notes = [...host.notes, ...req.extraNotes];
+  const summary = hostIsolationSummary(host);
+  const notes = [...summary.notes, ...req.extraNotes];
   const rl = req.rlimits;
   const rlimits = [`nofile=${rl.nofile}`, 'core=0', `fsize=${rl.fsizeBytes}`, `cpu=${rl.cpuSeconds}`, ...(rl.nproc !== undefined ? [`nproc=${rl.nproc}`] : [])];
   if (req.user && !host.setpriv) throw new Error(`VI ${req.viId}: a user of its own needs setpriv, which this host lacks`);
+  const taps = req.port?.kind === 'tap' ? req.port.interfaces : [];
+  if (req.port?.kind === 'tap') {
+    const refused = tapRefusal(host);
+    if (refused) throw new Error(`VI ${req.viId}: ${refused}`);
+  }
+  // A tap VI's program starts once its interfaces are there.
+  const command = taps.length ? ['/bin/sh', '-c', WAIT_FOR_TAPS, `vi-${req.viId}-taps`, ...req.command] : req.command;
   const dropped = req.user && host.setpriv ? [host.setpriv, ...dropPrivileges(req.user)] : [];
   const inUserNamespace = dropped.length > 0 && host.unshare !== null && host.userns;
   const namespaces: Isolation['namespaces'] = [];
   let chain: string[];
   if (!host.unshare) {
-    chain = [...dropped, ...req.command];
+    chain = [...dropped, ...command];
   } else if (inUserNamespace) {
     // The VI's user makes its namespaces itself, inside a user namespace of its own.
-    chain = [...dropped, host.unshare, ...USER_NAMESPACE, ...NAMESPACES, '--', ...req.command];
+    chain = [...dropped, host.unshare, ...USER_NAMESPACE, ...NAMESPACES, '--', ...command];
     namespaces.push('user', 'pid', 'mount', 'net');
   } else {
     // Root makes the namespaces; the user is dropped to last, just before the program.
-    chain = [host.unshare, ...NAMESPACES, '--', ...dropped, ...req.command];
+    chain = [host.unshare, ...NAMESPACES, '--', ...dropped, ...command];
     namespaces.push('pid', 'mount', 'net');
   }
   const env: Record<string, string> = { ...req.env, PCLOUD_VI_ID: req.viId, PCLOUD_VI_NONCE: req.nonce };
@@ -594,7 +628,15 @@ export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan 
     file: '/bin/sh',
     args: ['-c', script, `vi-${req.viId}`, ...chain],
     env,
-    isolation: { namespaces, cgroup: req.cgroup?.version ?? 'none', rlimits, notes, user: req.user },
+    isolation: {
+      namespaces,
+      cgroup: req.cgroup?.version ?? 'none',
+      rlimits,
+      notes,
+      user: req.user,
+      portKinds: summary.portKinds ?? ['ring'],
+      port: req.port ? { ...req.port, interfaces: [...req.port.interfaces] } : null,
+    },
   };
 }
 

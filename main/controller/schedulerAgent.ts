@@ -10,6 +10,7 @@
  * resource and the interval). Every change is stored before it is answered.
  */
 import type { ControllerCommand, ForwardedAudit, Reservation, ViReport } from '../protocol/domain.ts';
+import { portOf } from '../services/catalog.ts';
 import type { CloudletEvents } from './cloudlet.ts';
 import { viIdOf, type HoldBook } from './holds.ts';
 import type { RuleInstaller } from './ruleInstaller.ts';
@@ -100,9 +101,10 @@ export class SchedulerAgent {
     if (!this.holds.node(c.nodeId)) return { ok: false, reason: this.holds.unknownNode(c.nodeId) };
     const health = this.store.nodeHealth(c.nodeId);
     if (health.health === 'down') return { ok: false, reason: `node ${c.nodeId} is down (${health.reason})` };
-    if (!this.supervisor.commandFor(c.service.program, c.service.args)) {
-      return { ok: false, reason: `program "${c.service.program}" is not installed on cloudlet ${this.cloudletId} (installed: ${this.supervisor.programs().join(', ')})` };
-    }
+    const refused = this.supervisor.serviceProblem(c.service);
+    if (refused) return { ok: false, reason: refused };
+    const noTaps = portOf(c.service).kind === 'tap' ? this.supervisor.tapRefusal() : null;
+    if (noTaps) return { ok: false, reason: `cloudlet ${this.cloudletId}: ${noTaps}` };
     const rules = this.rules.check(c);
     if (!rules.ok) return { ok: false, reason: rules.reason };
     const fit = this.holds.fits(c.nodeId, c.profile, c.reservationId);

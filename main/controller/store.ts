@@ -10,7 +10,7 @@
 import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Profile, Resources, ServiceSpec } from '../protocol/domain.ts';
-import type { Alarm, Isolation, LocalAuditEntry, ViLimits, ViState } from '../protocol/controllerApi.ts';
+import type { Alarm, AlarmFlow, Isolation, LocalAuditEntry, ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { BookRule } from './ruleBook.ts';
 
 export type HoldState = 'prepared' | 'committed' | 'running' | 'ended';
@@ -50,6 +50,8 @@ export interface ViRecord {
   exitCode: number | null;
   exitSignal: string | null;
   reason: string;
+  /** Quarantined by an operator (absent: never was). */
+  quarantined?: boolean;
 }
 
 const schema = `
@@ -65,7 +67,7 @@ CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, health TEXT NOT NULL, rea
 CREATE TABLE IF NOT EXISTS alarms (
   id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL,
   message TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,
-  acknowledged_by TEXT);
+  acknowledged_by TEXT, flow TEXT);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, forwarded INTEGER NOT NULL DEFAULT 0);
@@ -81,6 +83,7 @@ interface AlarmRow {
   last_seen: number;
   count: number;
   acknowledged_by: string | null;
+  flow: string | null;
 }
 
 function alarmOf(r: AlarmRow): Alarm {
@@ -94,6 +97,7 @@ function alarmOf(r: AlarmRow): Alarm {
     lastSeen: r.last_seen,
     count: r.count,
     acknowledgedBy: r.acknowledged_by,
+    ...(r.flow ? { flow: JSON.parse(r.flow) as AlarmFlow } : {}),
   };
 }
 
@@ -108,6 +112,9 @@ export class ControllerStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.exec(schema);
+    // Stores made before alarms kept a flow get the column (CREATE TABLE IF NOT EXISTS leaves them as they were).
+    const alarmColumns = this.db.prepare('PRAGMA table_info(alarms)').all() as { name: string }[];
+    if (!alarmColumns.some((c) => c.name === 'flow')) this.db.exec('ALTER TABLE alarms ADD COLUMN flow TEXT');
   }
 
   close(): void {
@@ -210,17 +217,18 @@ export class ControllerStore {
   // ------------------------------------------------------------ alarms
 
   /** Raises an alarm, or counts a repeat of an unacknowledged one with the same kind and subject. */
-  raiseAlarm(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string }, at: number): Alarm {
+  raiseAlarm(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }, at: number): Alarm {
+    const flow = a.flow ? JSON.stringify(a.flow) : null;
     const open = this.db
       .prepare('SELECT id FROM alarms WHERE kind = ? AND subject = ? AND acknowledged_by IS NULL')
       .get(a.kind, a.subject) as { id: number } | undefined;
     if (open) {
-      this.db.prepare('UPDATE alarms SET last_seen = ?, count = count + 1, message = ?, severity = ? WHERE id = ?').run(at, a.message, a.severity, open.id);
+      this.db.prepare('UPDATE alarms SET last_seen = ?, count = count + 1, message = ?, severity = ?, flow = ? WHERE id = ?').run(at, a.message, a.severity, flow, open.id);
       return this.alarm(open.id) as Alarm;
     }
     const id = this.db
-      .prepare('INSERT INTO alarms (kind, severity, subject, message, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, 1)')
-      .run(a.kind, a.severity, a.subject, a.message, at, at).lastInsertRowid;
+      .prepare('INSERT INTO alarms (kind, severity, subject, message, first_seen, last_seen, count, flow) VALUES (?, ?, ?, ?, ?, ?, 1, ?)')
+      .run(a.kind, a.severity, a.subject, a.message, at, at, flow).lastInsertRowid;
     return this.alarm(Number(id)) as Alarm;
   }
 

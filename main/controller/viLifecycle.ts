@@ -8,7 +8,8 @@
 import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
-import { NotFound } from '../protocol/errors.ts';
+import { Conflict, NotFound } from '../protocol/errors.ts';
+import { portOf } from '../services/catalog.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { CloudletEvents } from './cloudlet.ts';
@@ -126,11 +127,17 @@ export class ViLifecycle {
     if (health.health === 'down') return { ok: false, reason: `node ${hold.nodeId} is down (${health.reason})` };
     const rules = this.rules.check(hold);
     if (!rules.ok) return { ok: false, reason: rules.reason };
+    const tap = portOf(hold.service).kind === 'tap';
+    const noTaps = tap ? this.supervisor.tapRefusal() : null;
+    if (noTaps) return { ok: false, reason: `VI ${viId} could not start: ${noTaps}` };
     this.holds.put({ ...hold, state: 'running', expiresAt: null });
-    // The port exists before the VI does, so the VI finds it as soon as it looks.
-    let env: Record<string, string>;
+    const request = { viId, service: hold.service };
+    const plan = this.dataPath?.portPlan(request);
+    // A ring port exists before the VI does, so the VI finds it as soon as it looks. A tap port
+    // goes into the VI's own network namespace, which exists only once its launcher made it.
+    let env: Record<string, string> = plan?.env ?? {};
     try {
-      env = this.dataPath?.openPort({ viId, service: hold.service }) ?? {};
+      if (!tap) env = this.dataPath?.openPort(request) ?? {};
     } catch (e) {
       this.holds.end(hold.reservationId);
       return { ok: false, reason: `VI ${viId}: its data-plane port could not be opened: ${(e as Error).message}` };
@@ -147,6 +154,7 @@ export class ViLifecycle {
         args: hold.service.args,
         capacity: capacityAt(hold.profile, this.now()),
         t1: hold.t1,
+        port: plan?.port ?? null,
       });
     } catch (e) {
       this.dataPath?.closePort(viId);
@@ -156,6 +164,15 @@ export class ViLifecycle {
     if (vi.state !== 'running') {
       this.dataPath?.closePort(viId);
       return { ok: false, reason: `VI ${viId} could not start: ${vi.reason}` };
+    }
+    if (tap && this.dataPath && vi.pid !== null) {
+      try {
+        await this.dataPath.openTapPort(request, vi.pid);
+      } catch (e) {
+        const reason = `its tap port could not be opened: ${(e as Error).message}`;
+        await this.teardown(vi, 'failed', reason);
+        return { ok: false, reason: `VI ${viId} could not start: ${reason}` };
+      }
     }
     this.portReady(vi);
     // The VI is up: now steer its traffic to it.
@@ -189,6 +206,7 @@ export class ViLifecycle {
       cpu: vi.limits.cpu < vi.capacity.cpu ? Math.min(vi.limits.cpu, cap.cpu) : cap.cpu,
       memMiB: vi.limits.memMiB < vi.capacity.memMiB ? Math.min(vi.limits.memMiB, cap.memMiB) : cap.memMiB,
       ppsCap: vi.limits.ppsCap,
+      mbpsCap: vi.limits.mbpsCap ?? null,
     };
     this.store.putVi({ ...vi, capacity: cap });
     const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
@@ -196,26 +214,63 @@ export class ViLifecycle {
     if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
   }
 
-  /** A running VI's port is its own: the socket for its user, and its token buckets. */
+  /** A running VI's port is its own: the socket for its user, its token buckets, and any quarantine. */
   private portReady(vi: ViRecord): void {
     if (vi.isolation.user) this.dataPath?.grant(vi.id, vi.isolation.user);
     this.limitTraffic(vi);
+    if (vi.quarantined) this.dataPath?.setQuarantined(vi.id, true);
   }
 
-  /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
+  /**
+   * Quarantine: the VI's rules go first (its traffic falls back to legacy at once), then its port
+   * drops everything it emits; the VI keeps running, e.g. for the operator to look at.
+   */
+  quarantine(vi: ViRecord): ViRecord {
+    this.rules.remove(vi.id);
+    this.dataPath?.setQuarantined(vi.id, true);
+    const next = { ...vi, quarantined: true };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
+  }
+
+  /** Undoes quarantine: the port forwards again, then the VI's rules (checked again) steer its traffic back. */
+  release(vi: ViRecord): ViRecord {
+    const hold = this.holds.get(vi.reservationId);
+    if (!hold) throw new Conflict(`VI ${vi.id} has no hold any more: it cannot get its rules back`);
+    const rules = this.rules.check(hold);
+    if (!rules.ok) throw new Conflict(`VI ${vi.id} cannot get its rules back: ${rules.reason}`);
+    this.dataPath?.setQuarantined(vi.id, false);
+    this.rules.install(rules.rules);
+    const next = { ...vi, quarantined: false };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
+  }
+
+  /** The VI's token buckets in the data plane: its reservation's network share now, lowered by an operator's caps. */
   limitTraffic(vi: ViRecord): void {
-    this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
+    this.dataPath?.setLimits(vi.id, { netMbps: Math.min(vi.capacity.netMbps, vi.limits.mbpsCap ?? Infinity), ppsCap: vi.limits.ppsCap });
   }
 
   /** After a controller restart: an adopted VI gets its port back (its ring client reconnects). */
   reattach(vi: ViRecord): void {
     const hold = this.holds.get(vi.reservationId);
     if (!this.dataPath || !hold) return;
+    const failed = (e: unknown): void => this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+    const request = { viId: vi.id, service: hold.service };
+    if (portOf(hold.service).kind === 'tap') {
+      // Its devices went with the previous controller's fds; new ones go into its namespace, which lives on.
+      if (vi.pid !== null) void this.dataPath.openTapPort(request, vi.pid).then(() => this.portReady(vi), failed);
+      return;
+    }
     try {
-      this.dataPath.openPort({ viId: vi.id, service: hold.service });
+      this.dataPath.openPort(request);
       this.portReady(vi);
     } catch (e) {
-      this.log(`VI ${vi.id}: its data-plane port could not be opened again after the restart: ${(e as Error).message}`);
+      failed(e);
     }
   }
 }

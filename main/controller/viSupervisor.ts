@@ -27,13 +27,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Resources } from '../protocol/domain.ts';
-import type { Isolation, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
+import type { Resources, ServiceSpec } from '../protocol/domain.ts';
+import { endedViStates } from '../protocol/vocabulary.ts';
+import { argsSummary, catalog, descriptorOf, secretArgsOf, serviceProblem } from '../services/catalog.ts';
+import { SECRET_ARGS_FILE, SERVICE_ENV, wipeFile } from '../services/sdk/descriptor.ts';
+import { LogFollower } from '../services/sdk/logFollower.ts';
+import { MAX_SERVICE_COUNTERS, SERVICE_COUNTERS_FILE } from '../services/sdk/serviceCounters.ts';
+import { parseServiceEvent, SERVICE_EVENTS_FILE, type ServiceEvent } from '../services/sdk/serviceEvents.ts';
+import type { Isolation, ServiceOffer, ViLimits, ViState, ViUsage } from '../protocol/controllerApi.ts';
 import {
   EXIT_CGROUP_JOIN_FAILED,
+  EXIT_TAPS_MISSING,
   allocateViUid,
   applyCgroupLimits,
   applyCgroupProcessLimit,
@@ -48,25 +55,49 @@ import {
   procUsage,
   readProcStat,
   removeViCgroup,
+  tapRefusal,
   type HostIsolation,
+  type LaunchRequest,
   type UidRange,
   type ViCgroup,
 } from './sandbox.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
+import { UPLOADED_PROGRAM, type UploadStore } from './uploads.ts';
 
 /**
- * The built-in services (main/services/): beside this module when bundled (dist/main/NAME.js,
- * each built as its own entry), else the source file of the checkout (run from main/controller/
- * or from dist/main/). A built-in whose file is not found is simply not an installed program.
+ * The built-in services of the catalog (main/services/): beside this module when bundled
+ * (dist/main/NAME.js, each built as its own entry; this module may sit in dist/main/chunks/),
+ * else the source file of the checkout (run from main/controller/ or from dist/main/). A built-in
+ * whose file is not found is simply not an installed program.
  */
 function findServiceScript(name: string): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
-  return [join(here, `${name}.js`), join(here, '..', 'services', `${name}.ts`), join(here, '..', '..', 'main', 'services', `${name}.ts`)].find((f) => existsSync(f));
+  return [join(here, `${name}.js`), join(here, '..', `${name}.js`), join(here, '..', 'services', `${name}.ts`), join(here, '..', '..', 'main', 'services', `${name}.ts`)].find((f) => existsSync(f));
 }
-const builtInServices = new Map(['monitor', 'forward'].flatMap((name) => {
-  const script = findServiceScript(name);
-  return script ? [[name, script] as const] : [];
+const builtInServices = new Map(catalog.flatMap(({ program }) => {
+  const script = findServiceScript(program);
+  return script ? [[program, script] as const] : [];
 }));
+
+/** The service's own counters from its VI directory (serviceCounters.ts); undefined when it wrote none. */
+function readServiceCounters(dir: string): Record<string, number> | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, SERVICE_COUNTERS_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (text.length > 8192) return undefined;
+  try {
+    const counters = (JSON.parse(text) as { counters?: unknown }).counters;
+    if (typeof counters !== 'object' || counters === null) return undefined;
+    const entries = Object.entries(counters).filter((e): e is [string, number] => e[0].length <= 64 && typeof e[1] === 'number' && Number.isFinite(e[1]));
+    return entries.length > MAX_SERVICE_COUNTERS ? undefined : Object.fromEntries(entries);
+  } catch {
+    // Half-written by a service that does not rename: the next sample reads it whole.
+    return undefined;
+  }
+}
 
 export interface ProgramTable {
   [id: string]: { command: string[] };
@@ -83,6 +114,8 @@ export interface StartRequest {
   t1: number;
   /** Added to the VI's minimal environment (where its data-plane port is, e.g. PCLOUD_VI_RING). */
   env?: Record<string, string>;
+  /** The VI's data-plane port (a tap port's interfaces are made in its namespace once it runs). */
+  port?: LaunchRequest['port'];
 }
 
 export interface SupervisorOptions {
@@ -96,6 +129,8 @@ export interface SupervisorOptions {
   maxProcesses: number;
   viUids: UidRange;
   programs: ProgramTable;
+  /** Provider bundles (uploads.ts): with them, program "upload" runs the reservation's bundle. */
+  uploads?: Pick<UploadStore, 'commandFor'>;
   now: () => number;
   onChange: (vi: ViRecord, from: ViState | null) => void;
   log: (line: string) => void;
@@ -111,8 +146,6 @@ interface Live {
   lastCpu: { usec: number; at: number } | null;
   pollTimer: NodeJS.Timeout | null;
 }
-
-const ended: readonly ViState[] = ['stopped', 'failed', 'terminated'];
 
 function cgroupOf(vi: ViRecord): ViCgroup | null {
   return vi.cgroupPaths.length && vi.isolation.cgroup !== 'none' ? { version: vi.isolation.cgroup, dirs: vi.cgroupPaths } : null;
@@ -136,6 +169,8 @@ export class ViSupervisor {
   private readonly o: SupervisorOptions;
   private readonly live = new Map<string, Live>();
   private readonly lastUsage = new Map<string, ViUsage>();
+  /** Per running VI: where its service's events file was read up to. */
+  private readonly eventFollowers = new Map<string, LogFollower>();
   private readonly removals = new Set<Promise<void>>();
 
   constructor(options: SupervisorOptions) {
@@ -143,22 +178,70 @@ export class ViSupervisor {
   }
 
   programs(): string[] {
-    return [...builtInServices.keys(), ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
+    const uploaded = this.o.uploads && !this.configured(UPLOADED_PROGRAM) ? [UPLOADED_PROGRAM] : [];
+    return [...builtInServices.keys(), ...uploaded, ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
   }
 
-  /** The command line of a program, or undefined when it is not installed here. */
-  commandFor(program: string, args: Record<string, string>): string[] | undefined {
-    const argv = Object.entries(args).map(([k, v]) => `--${k}=${v}`);
-    const configured = Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
+  /** Program "upload" runs the reservation's bundle (unless the configuration names a program so). */
+  private runsBundle(program: string): boolean {
+    return program === UPLOADED_PROGRAM && this.o.uploads !== undefined && !this.configured(program);
+  }
+
+  /** Null when VIs here can have tap ports, else why not (ring ports only). */
+  tapRefusal(): string | null {
+    return tapRefusal(this.o.host);
+  }
+
+  private configured(program: string): { command: string[] } | undefined {
+    return Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
+  }
+
+  /**
+   * The command line of a program, or undefined when it is not installed here (for "upload": when
+   * the reservation has no bundle). Secret args stay off it.
+   */
+  commandFor(program: string, args: Record<string, string>, reservationId?: string): string[] | undefined {
+    if (this.runsBundle(program)) {
+      const bundle = reservationId === undefined ? undefined : this.o.uploads?.commandFor(reservationId);
+      return bundle && [...bundle.command, ...Object.entries(args).map(([k, v]) => `--${k}=${v}`)];
+    }
+    const configured = this.configured(program);
+    const secrets = configured ? [] : secretArgsOf(program);
+    const argv = Object.entries(args).filter(([k]) => !secrets.includes(k)).map(([k, v]) => `--${k}=${v}`);
     if (configured) return [...configured.command, ...argv];
     const builtIn = builtInServices.get(program);
     if (builtIn) return [process.execPath, '--disable-warning=ExperimentalWarning', builtIn, ...argv];
     return undefined;
   }
 
+  /**
+   * Why this cloudlet cannot run a service spec: the program is not installed, or (for a catalog
+   * program) this host cannot run it, the port is of the wrong kind or an argument is wrong. Null when it can.
+   */
+  serviceProblem(spec: Pick<ServiceSpec, 'program' | 'args' | 'port'>): string | null {
+    // The bundle may be uploaded any time before the VI starts.
+    if (this.runsBundle(spec.program)) return null;
+    if (!this.commandFor(spec.program, spec.args)) return `program "${spec.program}" is not installed on cloudlet ${this.o.cloudletId} (installed: ${this.programs().join(', ')})`;
+    return this.configured(spec.program) ? null : serviceProblem(spec, { root: this.o.host.root });
+  }
+
+  /** What this cloudlet offers (service.list): the catalog's built-ins, then the configured programs. */
+  offers(): ServiceOffer[] {
+    return this.programs().map((program) => {
+      if (this.runsBundle(program)) {
+        return { program, summary: "the reservation's own bundle (pcctl upload): its manifest's command, run as the VI's user", source: 'uploaded', mode: null, port: null, args: null, available: true, reason: null };
+      }
+      const d = this.configured(program) ? undefined : descriptorOf(program);
+      if (!d) return { program, summary: 'configured by the operator (arguments are not checked)', source: 'configured', mode: null, port: null, args: null, available: true, reason: null };
+      const reason = d.availability({ root: this.o.host.root });
+      return { program, summary: d.summary, source: 'built-in', mode: d.mode, port: d.port, args: argsSummary(d.args), available: reason === null, reason };
+    });
+  }
+
   private update(vi: ViRecord, changes: Partial<ViRecord>): ViRecord {
     const from = vi.state;
     const next = { ...vi, ...changes };
+    if (endedViStates.includes(next.state)) this.wipeSecrets(next.id);
     this.o.store.putVi(next);
     if (next.state !== from) this.o.onChange(next, from);
     return next;
@@ -173,9 +256,14 @@ export class ViSupervisor {
   /** Starts a VI; resolves once it runs (or has failed to start, with the reason). */
   async start(req: StartRequest): Promise<ViRecord> {
     const existing = this.o.store.vi(req.viId);
-    if (existing && !ended.includes(existing.state)) return existing;
-    const command = this.commandFor(req.program, req.args);
+    if (existing && !endedViStates.includes(existing.state)) return existing;
+    const command = this.commandFor(req.program, req.args, req.reservationId);
+    if (!command && this.runsBundle(req.program)) throw new Error(`reservation ${req.reservationId} runs its uploaded bundle, and none was uploaded (pcctl upload ${req.reservationId} BUNDLE.tar)`);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
+    const problem = this.serviceProblem({ program: req.program, args: req.args });
+    if (problem) throw new Error(problem);
+    const noTaps = req.port?.kind === 'tap' ? tapRefusal(this.o.host) : null;
+    if (noTaps) throw new Error(`VI ${req.viId} not started: ${noTaps}`);
     if (this.o.host.root && !this.o.host.setpriv) {
       throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
     }
@@ -184,6 +272,8 @@ export class ViSupervisor {
     const user = this.userFor(req.viId);
     // Its own directory is the one place the VI's user may write.
     if (user) chownSync(dir, user.uid, user.gid);
+    const builtIn = !this.configured(req.program) && builtInServices.has(req.program);
+    this.handOverSecrets(dir, req, user);
     const notes: string[] = [];
     let cgroup: ViCgroup | null = null;
     let processLimit: Isolation['processLimit'] = null;
@@ -218,9 +308,10 @@ export class ViSupervisor {
         cpuSeconds: Math.ceil(Math.max(1, req.capacity.cpu) * Math.max(0, req.t1 - now) / 1000) + 60,
       },
       extraNotes: notes,
+      port: req.port ?? null,
       // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
       // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
-      env: { ...req.env, PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+      env: { ...req.env, ...(builtIn ? { [SERVICE_ENV]: req.program } : {}), ...(this.runsBundle(req.program) ? { PCLOUD_BUNDLE_DIR: this.o.uploads?.commandFor(req.reservationId)?.dir ?? '' } : {}), PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
     });
     let vi: ViRecord = {
       id: req.viId,
@@ -235,7 +326,7 @@ export class ViSupervisor {
       cgroupPaths: cgroup?.dirs ?? [],
       isolation: { ...plan.isolation, processLimit },
       capacity: req.capacity,
-      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
+      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null, mbpsCap: null },
       t1: req.t1,
       startedAt: now,
       endedAt: null,
@@ -272,11 +363,27 @@ export class ViSupervisor {
     return vi;
   }
 
+  /** Secret args (keys) go to the VI in a file only its user can read, never on its command line. */
+  private handOverSecrets(dir: string, req: StartRequest, user: { uid: number; gid: number } | null): void {
+    const secrets = this.configured(req.program) ? [] : secretArgsOf(req.program);
+    const given = Object.entries(req.args).filter(([k]) => secrets.includes(k));
+    const file = join(dir, SECRET_ARGS_FILE);
+    wipeFile(file);
+    if (given.length === 0) return;
+    writeFileSync(file, JSON.stringify(Object.fromEntries(given)), { mode: 0o600 });
+    if (user) chownSync(file, user.uid, user.gid);
+  }
+
+  /** Whatever secrets the service did not take (it crashed first) do not outlive its VI. */
+  private wipeSecrets(viId: string): void {
+    wipeFile(join(this.o.stateDir, 'vis', viId, SECRET_ARGS_FILE));
+  }
+
   /** A uid of its own for the VI when the controller is root (never root for a VI program); else null. */
   private userFor(viId: string): { uid: number; gid: number } | null {
     if (!this.o.host.setpriv) return null;
     const taken = new Set<number>();
-    for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
+    for (const vi of this.o.store.vis()) if (!endedViStates.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
     const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
     return { uid, gid: uid };
   }
@@ -286,7 +393,7 @@ export class ViSupervisor {
     const vi = this.o.store.vi(viId);
     if (live?.pollTimer) clearInterval(live.pollTimer);
     live?.markExited();
-    if (!vi || ended.includes(vi.state)) return;
+    if (!vi || endedViStates.includes(vi.state)) return;
     const cgroup = cgroupOf(vi);
     if (live?.stopping) {
       // Stop cleans up (stragglers, cgroup) itself once it sees the exit.
@@ -302,7 +409,9 @@ export class ViSupervisor {
     const why =
       code === EXIT_CGROUP_JOIN_FAILED
         ? 'crashed: the launcher could not join the VI cgroup'
-        : oomKills
+        : code === EXIT_TAPS_MISSING
+          ? 'crashed: its tap interfaces never appeared in its network namespace'
+          : oomKills
           ? // Whatever the exit looked like (the program, or a parent of the killed process, may exit 1), the kernel says why.
             `killed for exceeding its memory limit of ${vi.limits.memMiB} MiB: the kernel's out-of-memory killer ended ${oomKills} of its processes (then it exited with ${status})`
           : code === null && signal === null
@@ -310,6 +419,7 @@ export class ViSupervisor {
             : `crashed: exited with ${status}`;
     this.live.delete(viId);
     this.lastUsage.delete(viId);
+    this.eventFollowers.delete(viId);
     this.update(vi, { state: 'failed', endedAt: this.o.now(), exitCode: code, exitSignal: signal, reason: why });
   }
 
@@ -373,7 +483,7 @@ export class ViSupervisor {
   async stop(viId: string, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
     let vi = this.o.store.vi(viId);
     if (!vi) throw new Error(`no VI "${viId}" on this controller`);
-    if (ended.includes(vi.state)) return vi;
+    if (endedViStates.includes(vi.state)) return vi;
     const live = this.live.get(viId);
     if (live?.stopping) {
       await live.exited;
@@ -398,8 +508,9 @@ export class ViSupervisor {
     if (live?.pollTimer) clearInterval(live.pollTimer);
     this.live.delete(viId);
     this.lastUsage.delete(viId);
+    this.eventFollowers.delete(viId);
     const now = this.o.store.vi(viId) ?? vi;
-    if (ended.includes(now.state)) return now;
+    if (endedViStates.includes(now.state)) return now;
     return this.update(now, { state: final, endedAt: this.o.now(), reason });
   }
 
@@ -424,7 +535,7 @@ export class ViSupervisor {
     const adopted: string[] = [];
     const lost: string[] = [];
     for (const vi of this.o.store.vis()) {
-      if (ended.includes(vi.state)) continue;
+      if (endedViStates.includes(vi.state)) continue;
       if (vi.pid !== null && vi.startTicks !== null && isSameProcess(vi.pid, vi.startTicks)) {
         const live = this.newLive(null);
         this.live.set(vi.id, live);
@@ -434,6 +545,8 @@ export class ViSupervisor {
           if (!isSameProcess(pid, startTicks)) this.onExit(vi.id, null, null);
         }, 250);
         live.pollTimer.unref();
+        // Events raised before the restart were raised then.
+        this.followEvents(vi.id, true);
         if (vi.state === 'stopping') this.update(vi, { state: 'running', reason: 'adopted after a controller restart while stopping' });
         adopted.push(vi.id);
       } else {
@@ -468,9 +581,27 @@ export class ViSupervisor {
     const prev = live.lastCpu;
     live.lastCpu = { usec: raw.cpuUsec, at };
     const cores = prev && at > prev.at ? Math.max(0, (raw.cpuUsec - prev.usec) / 1000 / (at - prev.at)) : 0;
-    const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source };
+    const service = readServiceCounters(join(this.o.stateDir, 'vis', viId));
+    const usage: ViUsage = { viId, at, cpuCores: Number(cores.toFixed(3)), memMiB: Number((raw.memBytes / 1048576).toFixed(1)), processes, source, ...(service ? { service } : {}) };
     this.lastUsage.set(viId, usage);
     return usage;
+  }
+
+  /**
+   * The events a running VI's service raised since the last call (serviceEvents.ts), at most
+   * `max`: the file is the VI's, so each line is schema-checked and what does not pass is skipped.
+   */
+  serviceEvents(viId: string, max = 1000): ServiceEvent[] {
+    if (!this.live.has(viId)) return [];
+    const follower = this.eventFollowers.get(viId) ?? this.followEvents(viId, false);
+    return follower.read().slice(0, max).flatMap((line) => parseServiceEvent(line) ?? []);
+  }
+
+  private followEvents(viId: string, fromEnd: boolean): LogFollower {
+    const follower = new LogFollower(join(this.o.stateDir, 'vis', viId, SERVICE_EVENTS_FILE), 256 * 1024);
+    if (fromEnd) follower.skipToEnd();
+    this.eventFollowers.set(viId, follower);
+    return follower;
   }
 
   usage(viId: string): ViUsage | null {

@@ -47,6 +47,7 @@ export class CloudletViews {
       usage: this.usage(vi.id),
       exit: vi.exitCode !== null || vi.exitSignal !== null ? { code: vi.exitCode, signal: vi.exitSignal } : null,
       reason: vi.reason,
+      quarantined: vi.quarantined === true,
       ...(routerFlows ? { routerFlows } : {}),
     };
   }

@@ -12,10 +12,10 @@
  *
  * Additive changes only: the console builds on it.
  */
-import { viStates } from './vocabulary.ts';
+import { alarmKinds, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
-import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema } from './domain.ts';
+import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
 import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
@@ -42,6 +42,10 @@ export const IsolationSchema = z.object({
   user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).nullable().optional(),
   /** The most tasks (processes and threads) the VI may have and what enforces it; null: nothing could. */
   processLimit: z.object({ max: z.number().int().positive(), by: z.enum(['pids-cgroup', 'rlimit-nproc']) }).nullable().optional(),
+  /** Data-plane port kinds a VI can get here: ring only unless the controller is root with network namespaces. */
+  portKinds: z.array(z.enum(['ring', 'tap'])).optional(),
+  /** The VI's own data-plane port: kind, layout and, for a tap port, its interfaces in the VI's namespace. Absent on the host summary. */
+  port: z.object({ kind: z.enum(['ring', 'tap']), layout: z.enum(['single', 'bump']), interfaces: z.array(z.string()) }).nullable().optional(),
 });
 export type Isolation = z.infer<typeof IsolationSchema>;
 
@@ -51,6 +55,8 @@ export const ViLimitsSchema = z.object({
   memMiB: z.number().nonnegative(),
   /** Packets per second the data plane lets through to the VI (null: no cap). */
   ppsCap: z.number().int().nonnegative().nullable(),
+  /** Megabits per second the data plane lets through, each direction, below the reservation's netMbps (null or absent: no cap). */
+  mbpsCap: z.number().positive().nullable().optional(),
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
@@ -99,6 +105,8 @@ export const ViUsageSchema = z.object({
       from_vi: TrafficDirectionSchema,
     })
     .optional(),
+  /** The service's own counters (packets encrypted, ESP rejected, hits, ratios...), as it reports them. */
+  service: z.record(z.string().max(64), z.number()).optional(),
 });
 export type ViUsage = z.infer<typeof ViUsageSchema>;
 
@@ -120,6 +128,8 @@ export const ViViewSchema = z.object({
   usage: ViUsageSchema.nullable(),
   exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
   reason: z.string(),
+  /** Quarantined by an operator: running, its rules removed (its traffic goes legacy), everything it emits dropped. */
+  quarantined: z.boolean(),
   /**
    * Whether the front-end router steers the VI's traffic to it (every flow of its rules installed).
    * Absent when the controller programs no router or the VI has no rules in force.
@@ -127,6 +137,23 @@ export const ViViewSchema = z.object({
   routerFlows: z.object({ installed: z.boolean(), detail: z.string() }).optional(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
+
+/** A program this cloudlet offers to run inside VIs (service.list). */
+export const ServiceOfferSchema = z.object({
+  program: z.string(),
+  summary: z.string(),
+  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config; uploaded: the reservation's own bundle. */
+  source: z.enum(['built-in', 'configured', 'uploaded']),
+  /** Null for configured programs, which do not say. */
+  mode: z.enum(['visible', 'transparent']).nullable(),
+  port: ViPortSchema.nullable(),
+  /** The arguments it takes; null when any are passed through unchecked. */
+  args: z.array(z.object({ name: z.string(), required: z.boolean(), description: z.string() })).nullable(),
+  /** Whether this host can run it; when not, reason says why (e.g. "tap ports need root"). */
+  available: z.boolean(),
+  reason: z.string().nullable(),
+});
+export type ServiceOffer = z.infer<typeof ServiceOfferSchema>;
 
 export const NodeDetailSchema = z.object({
   id: IdSchema,
@@ -156,9 +183,21 @@ export const RuleViewSchema = z.object({
 });
 export type RuleView = z.infer<typeof RuleViewSchema>;
 
+/** A flow an alarm is about: its 5-tuple, and the IDS's own flow id (Suricata's flow_id) when it has one. */
+export const AlarmFlowSchema = z.object({
+  viId: z.string(),
+  flowId: z.string().regex(/^[0-9]{1,20}$/).nullable(),
+  proto: z.string().max(16),
+  src: z.string().max(64),
+  srcPort: z.number().int().min(0).max(65535).nullable(),
+  dst: z.string().max(64),
+  dstPort: z.number().int().min(0).max(65535).nullable(),
+});
+export type AlarmFlow = z.infer<typeof AlarmFlowSchema>;
+
 export const AlarmSchema = z.object({
   id: z.number().int(),
-  kind: z.enum(['vi_crashed', 'vi_over_limit', 'node_down', 'scheduler_unreachable', 'vi_lost', 'spoofing', 'router']),
+  kind: z.enum(alarmKinds),
   severity: z.enum(['info', 'warning', 'critical']),
   subject: z.string(),
   message: z.string(),
@@ -166,6 +205,8 @@ export const AlarmSchema = z.object({
   lastSeen: TimeMsSchema,
   count: z.number().int(),
   acknowledgedBy: z.string().nullable(),
+  /** The flow of the latest occurrence, when the alarm is about one (an IDS alert): where its packets are. */
+  flow: AlarmFlowSchema.nullable().optional(),
 });
 export type Alarm = z.infer<typeof AlarmSchema>;
 
@@ -233,6 +274,23 @@ export const controllerApi = defineContract({
         isolation: IsolationSchema,
       }),
     }),
+    'service.list': method({
+      summary: 'The service programs this cloudlet offers: kind, port, arguments, and whether this host can run each (and why not)',
+      roles: staff,
+      params: z.object({}),
+      result: z.object({ services: z.array(ServiceOfferSchema) }),
+    }),
+    'bundle.upload': method({
+      summary: "Store a reservation's program bundle (a tar archive with manifest.json naming its command), checked first; program \"upload\" runs it",
+      roles: operators,
+      params: z.object({
+        reservationId: z.string().min(1).max(128),
+        /** The tar archive, base64 (the message limit bounds it; the controller's own limit is smaller). */
+        bundle: z.string().min(1).max(1_000_000),
+        reason: ReasonSchema,
+      }),
+      result: z.object({ reservationId: z.string(), sha256: z.string(), bytes: z.number().int(), files: z.number().int(), command: z.array(z.string()) }),
+    }),
     'node.list': method({
       summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',
       roles: staff,
@@ -264,19 +322,32 @@ export const controllerApi = defineContract({
       result: ViViewSchema,
     }),
     'vi.restrict': method({
-      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      summary: 'Lower the CPU, memory, packet-rate or bit-rate caps of a running VI (never above its reservation)',
       roles: operators,
       params: z.object({
         viId: z.string().min(1).max(128),
         cpu: z.number().positive().max(1e6).optional(),
         memMiB: z.number().positive().max(1e9).optional(),
         ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        mbpsCap: z.number().positive().max(1e6).optional(),
         reason: ReasonSchema,
       }),
       result: ViViewSchema,
     }),
     'vi.terminate': method({
       summary: 'Remove the VI rules, then SIGTERM, grace period, SIGKILL, reap; terminating twice is harmless',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.quarantine': method({
+      summary: 'Quarantine a running VI: its rules removed (its traffic goes legacy at once), it keeps running, everything it emits is dropped and counted',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.release': method({
+      summary: 'Release a quarantined VI: what it emits is forwarded again and its rules are installed again',
       roles: operators,
       params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
       result: ViViewSchema,

@@ -16,8 +16,8 @@
 // vSwitch router needs none of this. Checksum offload is off on every
 // sending interface (pitfall 1).
 // Every name carries a per-lab tag; close() removes all of it.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 
 export const VNI = 100;
 /** VNI of vx2, the router's device for replaying captures (nothing routes into it). */
@@ -135,6 +135,35 @@ export class DataPlaneLab {
       e('link', 'set', d, 'up');
     }
     e('link', 'set', 'br0', 'up');
+  }
+
+  /**
+   * Sends `bytes` random bytes over TCP from h1 to h2 with socat at both ends (given up after
+   * 30 s); says whether the sender finished and h2 got every byte intact.
+   */
+  async tcpTransfer(bytes = 2_000_000): Promise<{ senderExit: number | null; received: number; intact: boolean }> {
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const data = randomBytes(bytes);
+    const receiver = spawn('ip', ['netns', 'exec', this.ns.h2, 'socat', '-u', `TCP-LISTEN:${port},reuseaddr`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const hash = createHash('sha256');
+    let received = 0;
+    receiver.stdout.on('data', (d: Buffer) => {
+      hash.update(d);
+      received += d.length;
+    });
+    const done = new Promise<number | null>((resolve) => receiver.on('close', resolve));
+    // Both ends asynchronous: a blocked event loop would stop draining the receiver's pipe.
+    const sender = spawn('ip', ['netns', 'exec', this.ns.h1, 'socat', '-u', 'STDIN', `TCP:${H2}:${port},retry=50,interval=0.1`], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const sent = new Promise<number | null>((resolve) => sender.on('close', resolve));
+    sender.stdin.end(data);
+    const timer = setTimeout(() => {
+      sender.kill();
+      receiver.kill();
+    }, 30_000);
+    const senderExit = await sent;
+    await done;
+    clearTimeout(timer);
+    return { senderExit, received, intact: received === bytes && hash.digest('hex') === createHash('sha256').update(data).digest('hex') };
   }
 
   close(): void {

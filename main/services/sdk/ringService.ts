@@ -13,6 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import { RingClient, type RingBatch } from '../../../native/dataplane.ts';
+import type { ServiceCounters } from './serviceCounters.ts';
 
 export type { RingBatch };
 
@@ -21,6 +22,8 @@ export interface RingService {
   onBatch(batch: RingBatch): void;
   /** Called when a round received nothing (timers, housekeeping). */
   onIdle?(): void;
+  /** The service's own counters: written for the controller after busy rounds and idle ones (throttled), and at stop. */
+  counters?: ServiceCounters;
 }
 
 export interface RingServiceOptions {
@@ -69,11 +72,13 @@ export async function runRingService(service: RingService, options: RingServiceO
         service.onBatch(batch);
         if (batch.outCount > 0) client.send(batch, 1000);
         idleSince = Date.now();
+        service.counters?.flush();
         // A busy service still lets signals in now and then.
         if ((received & 0x3fff) < n) await yieldToEventLoop();
         continue;
       }
       service.onIdle?.();
+      service.counters?.flush();
       await yieldToEventLoop();
       if (Date.now() - idleSince > 1000) {
         idleSince = Date.now();
@@ -88,6 +93,7 @@ export async function runRingService(service: RingService, options: RingServiceO
     }
   } finally {
     client.close();
+    service.counters?.flush(true);
   }
   return { received };
 }

@@ -92,6 +92,7 @@ const char* ViDropName(ViDrop d) {
     case ViDrop::kSpoofing: return "spoofing";
     case ViDrop::kTooBig: return "too_big";
     case ViDrop::kPortError: return "port_error";
+    case ViDrop::kQuarantined: return "quarantined";
     case ViDrop::kCount: break;
   }
   return "unknown";
@@ -185,6 +186,7 @@ struct ViPort {
   std::atomic<uint32_t> lastVtep{0}, lastVni{kNoVniSeen};
   std::atomic<uint32_t> alarmsLeft{0};
   std::atomic<int64_t> egressCountdown{0};
+  std::atomic<bool> quarantined{false};
   std::atomic<uint64_t> egressPool{0};
 
   mutable std::mutex egressMutex;
@@ -388,8 +390,26 @@ bool DataPlane::AddTapPort(uint32_t viId, const std::string& name, const std::st
   if (netns.empty()) {
     open(error);
   } else {
+    // Created in the VI's namespace, the devices are also made ready there (the VI finds them up).
     std::string inner;
-    if (!io::VxlanUplink::InNamespace(netns, [&] { open(inner); }, error)) return false;
+    auto openReady = [&] {
+      open(inner);
+      if (port->tapFd < 0) return;
+      size_t from = 0;
+      while (from <= port->ifname.size()) {
+        const size_t comma = port->ifname.find(',', from);
+        const std::string one = port->ifname.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        if (!io::BringUpForVi(one, inner)) {
+          close(port->tapFd);
+          if (port->tapOutFd >= 0) close(port->tapOutFd);
+          port->tapFd = port->tapOutFd = -1;
+          return;
+        }
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+      }
+    };
+    if (!io::VxlanUplink::InNamespace(netns, openReady, error)) return false;
     if (port->tapFd < 0) error = inner;
   }
   if (port->tapFd < 0) return false;
@@ -410,6 +430,13 @@ bool DataPlane::SetEgress(uint32_t viId, const EgressPolicy& egress) {
   auto next = std::make_shared<const EgressPolicy>(egress);
   std::lock_guard lock(port->egressMutex);
   port->egress = std::move(next);
+  return true;
+}
+
+bool DataPlane::SetQuarantined(uint32_t viId, bool quarantined) {
+  auto port = FindPort(viId);
+  if (!port) return false;
+  port->quarantined.store(quarantined, std::memory_order_relaxed);
   return true;
 }
 
@@ -520,7 +547,7 @@ void DataPlane::FromRouter(Worker& w, const io::RxPacket* packets, size_t n, con
         continue;
       case demux::Action::kToVi: {
         auto it = ports.byVi.find(w.viIds[i]);
-        if (it != ports.byVi.end()) {
+        if (it != ports.byVi.end() && !it->second->quarantined.load(std::memory_order_relaxed)) {
           ViPort* port = it->second.get();
           if (!port->buckets[0].Admit(p.length, now)) {
             Bump(port->counters[0].drops[size_t(ViDrop::kPoliced)]);
@@ -533,7 +560,7 @@ void DataPlane::FromRouter(Worker& w, const io::RxPacket* packets, size_t n, con
           continue;
         }
         ++noPort;
-        break;  // no port (yet, or any more): legacy
+        break;  // no port (yet, or any more), or quarantined: legacy
       }
       case demux::Action::kMiss:
         ++missed;
@@ -663,6 +690,11 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
     }
   }
   if (n == 0) return 0;
+  if (port.quarantined.load(std::memory_order_relaxed)) {
+    if (ring != nullptr) ring->Release(static_cast<uint32_t>(n));
+    Bump(c.drops[size_t(ViDrop::kQuarantined)], n);
+    return n;
+  }
 
   // Egress check: classify what the VI emitted (looking up only; per-rule
   // counters count what the router sent).

@@ -11,6 +11,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #endif
 
 namespace pcloud::io {
@@ -46,6 +47,37 @@ int OpenTap(const std::string& name, std::string& ifname, std::string& error) {
   (void)ifname;
   error = "tap ports exist only on Linux";
   return -1;
+#endif
+}
+
+bool BringUpForVi(const std::string& ifname, std::string& error) {
+#if defined(__linux__)
+  // /proc/sys/net answers for the opening thread's namespace, so this is the VI's.
+  const std::string sysctl = "/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6";
+  const int sfd = open(sysctl.c_str(), O_WRONLY | O_CLOEXEC);
+  if (sfd >= 0) {
+    const bool written = write(sfd, "1", 1) == 1;
+    close(sfd);
+    if (!written) return error = "disable IPv6 on " + ifname + ": " + strerror(errno), false;
+  } else if (errno != ENOENT) {  // ENOENT: a kernel without IPv6, nothing to turn off
+    return error = sysctl + ": " + strerror(errno), false;
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return error = std::string("socket: ") + strerror(errno), false;
+  ifreq req{};
+  std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  bool ok = ioctl(fd, SIOCGIFFLAGS, &req) == 0;
+  if (ok) {
+    req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+    ok = ioctl(fd, SIOCSIFFLAGS, &req) == 0;
+  }
+  if (!ok) error = "bring " + ifname + " up: " + strerror(errno);
+  close(fd);
+  return ok;
+#else
+  (void)ifname;
+  error = "tap ports exist only on Linux";
+  return false;
 #endif
 }
 

@@ -14,4 +14,10 @@ namespace pcloud::io {
 // complete checksums and needs no virtio-net header.
 int OpenTap(const std::string& name, std::string& ifname, std::string& error);
 
+// Readies a device in the calling thread's network namespace for a VI: IPv6
+// off first (no router solicitations or MLD reports the VI never asked for,
+// which the egress check would take for spoofing), then up. The VI, root in
+// its own namespaces, may turn IPv6 back on. False and `error` on failure.
+bool BringUpForVi(const std::string& ifname, std::string& error);
+
 }  // namespace pcloud::io

@@ -1,0 +1,122 @@
+/**
+ * ids: Suricata inline between the two interfaces of a bump-in-the-wire VI
+ * (tap port, layout bump: in0 and out0, contracts.md point 2). What enters
+ * in0 leaves by out0 and the other way round, unless a rule with action drop
+ * stops it (AF_PACKET copy-mode ips; NETWORK-NOTES.md).
+ *
+ * The launcher writes suricata.yaml into the VI's directory, runs Suricata
+ * as its child and follows eve.json. Each alert is counted (in total, as
+ * blocked, and per protected side: against an address of home-net as target,
+ * or from one as source) into the service's counters, and raised as an event
+ * that the controller turns into an alarm of kind 'ids', with the flow's
+ * 5-tuple and Suricata's flow_id so the console can find its packets.
+ *
+ * Privileges: Suricata needs CAP_NET_RAW (AF_PACKET sockets) in the VI's
+ * network namespace, and nothing else (without CAP_NET_ADMIN it only cannot
+ * change offloads, which the controller already set on the taps). Under a
+ * root controller the VI gets it by being root in a user namespace of its
+ * own that owns its network namespace (sandbox.ts): all it can reach with it
+ * is its own taps. Where no user namespace is possible, the alternative is an
+ * ambient CAP_NET_RAW for the VI's uid inside its network namespace, which the
+ * root tests use (test/support/tapServiceLab.ts).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { z } from 'zod';
+import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
+import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
+import { findExecutable, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { LogFollower } from './sdk/logFollower.ts';
+import { ServiceCounters } from './sdk/serviceCounters.ts';
+import { raiseServiceEvents, type ServiceEvent } from './sdk/serviceEvents.ts';
+
+/** Where Debian's suricata-update puts the rules it fetched. */
+const defaultRules = '/var/lib/suricata/rules';
+
+export const descriptor: ServiceDescriptor = {
+  program: 'ids',
+  summary: 'Suricata inline (IPS) between in0 and out0: ET Open rules plus flood thresholds; alerts counted and raised as alarms',
+  mode: 'transparent',
+  port: { kind: 'tap', layout: 'bump' },
+  args: z.strictObject({
+    rules: z.string().refine(isAbsolute, 'an absolute directory path').describe(`directory of *.rules files (e.g. ET Open; default ${defaultRules})`).optional(),
+    'home-net': z
+      .string()
+      .superRefine((v, ctx) => {
+        try {
+          parseHomeNet(v);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      })
+      .describe('the protected addresses: any, an address or prefix, or a [list] (default any)')
+      .optional(),
+  }) as z.ZodType<Record<string, string>>,
+  availability: (host) => tapDaemonAvailability(host, ['suricata']),
+};
+
+if (runsAsProgram('ids', import.meta.url)) {
+  const args = readArgs(descriptor);
+  const homeNetText = args['home-net'] ?? 'any';
+  const [inDev = 'in0', outDev = 'out0'] = tapInterfaces(['in0', 'out0']);
+  const dir = process.env.PCLOUD_VI_DIR ?? process.cwd();
+  const logDir = join(dir, 'suricata');
+  mkdirSync(logDir, { recursive: true });
+  const configFile = join(dir, 'suricata.yaml');
+  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...ruleFilesIn(args.rules ?? defaultRules), ...ownRuleFiles()] }));
+
+  // Suricata opens only interfaces that are up. Under a controller the VI owns its namespace and
+  // may set them up (they can be found down); without CAP_NET_ADMIN they must already be.
+  for (const dev of [inDev, outDev]) {
+    try {
+      execFileSync(findExecutable('ip') ?? 'ip', ['link', 'set', dev, 'up'], { stdio: 'ignore' });
+    } catch {
+      // Not allowed here: Suricata says so if the interface is really down.
+    }
+  }
+
+  const homeNet = new HomeNet(homeNetText);
+  const counters = new ServiceCounters(dir, 0);
+  for (const name of ['alerts', 'blocked', 'asTarget', 'asSource']) counters.set(name, 0);
+  const eve = new LogFollower(join(logDir, 'eve.json'));
+
+  /** Reads what Suricata appended, counts it and passes the alerts on as events. */
+  const drain = (): void => {
+    const events: ServiceEvent[] = [];
+    for (let lines = eve.read(); lines.length > 0; lines = eve.read()) {
+      for (const line of lines) {
+        const a = parseEveAlert(line);
+        if (!a) continue;
+        counters.add('alerts');
+        if (a.action === 'blocked') counters.add('blocked');
+        if (homeNet.contains(a.dst)) counters.add('asTarget');
+        if (homeNet.contains(a.src)) counters.add('asSource');
+        const port = (p: number | null): string => (p === null ? '' : `:${p}`);
+        events.push({
+          kind: 'ids',
+          subject: `${a.src}${port(a.srcPort)} -> ${a.dst}${port(a.dstPort)}`,
+          message: `${a.action === 'blocked' ? 'blocked: ' : ''}${a.signature} (sid ${a.sid})`,
+          severity: a.severity <= 1 ? 'critical' : a.severity === 2 ? 'warning' : 'info',
+          detail: { sid: a.sid, flowId: a.flowId, proto: a.proto, src: a.src, srcPort: a.srcPort, dst: a.dst, dstPort: a.dstPort, action: a.action, at: a.at },
+        });
+      }
+    }
+    raiseServiceEvents(events, dir);
+    counters.flush(true);
+  };
+
+  counters.flush(true);
+  const timer = setInterval(drain, 200);
+  runDaemon({
+    name: 'ids',
+    command: 'suricata',
+    // -k none: frames from taps and veths carry partial checksums (NETWORK-NOTES.md pitfall 1).
+    args: ['-c', configFile, '--af-packet', '-l', logDir, '-k', 'none'],
+    onExit: () => {
+      clearInterval(timer);
+      drain();
+    },
+  });
+}
