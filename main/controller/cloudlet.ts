@@ -21,6 +21,7 @@ import type { ControllerStore, ViRecord } from './store.ts';
 import { ViLifecycle } from './viLifecycle.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
 import { CloudletViews } from './views.ts';
+import type { UploadStore } from './uploads.ts';
 
 export interface CloudletEvents {
   viChanged(vi: ViView, from: ViState | null): void;
@@ -48,6 +49,8 @@ export interface CloudletOptions {
   fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
   /** Each VI's latest samples; a terminate seals them. */
   evidence?: EvidenceRings;
+  /** Provider bundles: a reservation's goes when its hold ends. */
+  uploads?: Pick<UploadStore, 'remove'>;
 }
 
 export class Cloudlet {
@@ -63,7 +66,7 @@ export class Cloudlet {
 
   constructor(o: CloudletOptions) {
     const { cloudletId, store, supervisor, events, now, log } = o;
-    this.holds = new HoldBook({ store, cloudletId, nodes: o.nodes, now });
+    this.holds = new HoldBook({ store, cloudletId, nodes: o.nodes, now, onEnded: (reservationId) => o.uploads?.remove(reservationId) });
     this.rules = new RuleInstaller({ store, ruleBook: o.ruleBook, now });
     this.views = new CloudletViews({ store, supervisor, holds: this.holds });
     this.audit = new LocalAudit({ store, events, now });

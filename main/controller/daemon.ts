@@ -134,6 +134,7 @@ export class ControllerDaemon {
     this.cloudlet = cloudlet = new Cloudlet({
       cloudletId: config.cloudletId,
       evidence: this.evidence,
+      uploads: this.uploads,
       nodes: config.nodes,
       store: this.store,
       supervisor: this.supervisor,

@@ -38,8 +38,10 @@ export class HoldBook {
   private readonly cloudletId: string;
   private readonly nodes: readonly NodeSpec[];
   private readonly now: () => number;
+  private readonly onEnded: ((reservationId: string) => void) | undefined;
 
-  constructor(options: { store: ControllerStore; cloudletId: string; nodes: readonly NodeSpec[]; now: () => number }) {
+  constructor(options: { store: ControllerStore; cloudletId: string; nodes: readonly NodeSpec[]; now: () => number; onEnded?: (reservationId: string) => void }) {
+    this.onEnded = options.onEnded;
     this.store = options.store;
     this.cloudletId = options.cloudletId;
     this.nodes = options.nodes;
@@ -63,7 +65,9 @@ export class HoldBook {
   end(reservationId: string): void {
     const hold = this.store.hold(reservationId);
     // Secret arguments (keys) leave the books with the hold.
-    if (hold && hold.state !== 'ended') this.store.putHold({ ...hold, state: 'ended', service: { ...hold.service, args: redactedArgs(hold.service.program, hold.service.args) } });
+    if (!hold || hold.state === 'ended') return;
+    this.store.putHold({ ...hold, state: 'ended', service: { ...hold.service, args: redactedArgs(hold.service.program, hold.service.args) } });
+    this.onEnded?.(reservationId);
   }
 
   node(nodeId: string): NodeSpec | undefined {

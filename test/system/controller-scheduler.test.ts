@@ -116,7 +116,7 @@ describe('controllers with the real scheduler', () => {
     // cA cannot run ids: once its controller has reported its programs, admission passes it over;
     // before that, cA refuses the prepare and the scheduler moves on. Either way cB confirms.
     const reasons = scheduled.transitions?.map((t) => t.reason) ?? [];
-    expect(reasons.some((why) => why === 'cA: program "ids" is not installed on cloudlet cA (installed: monitor, forward); trying node cB-n1 of cB' || why.startsWith('admitted: cB is the closest cloudlet that fits')), reasons.join('\n')).toBe(true);
+    expect(reasons.some((why) => why === 'cA: program "ids" is not installed on cloudlet cA (installed: monitor, forward, aes-encrypt, ipsec-tunnel, wan-optimizer, upload); trying node cB-n1 of cB' || why.startsWith('admitted: cB is the closest cloudlet that fits')), reasons.join('\n')).toBe(true);
     const op = await operatorClient(controllers.cB?.url as string);
     const viId = `vi-${r.id}`;
     await expect(op.call('vi.get', { viId })).rejects.toThrow(/no VI/);

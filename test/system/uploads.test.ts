@@ -102,6 +102,8 @@ describe('uploaded bundles run in their VI', () => {
     const audit = await client.call('audit.list', {});
     expect(audit.entries.find((e) => e.action === 'bundle.upload')?.reason).toMatch(/^first version \(\d+ bytes, sha256 [0-9a-f]{64}, command \["run.sh","hello"\]\)$/);
     await client.call('vi.terminate', { viId: 'vi-u1', reason: 'end of the upload test' });
+    // The bundle goes with the reservation's hold.
+    expect(existsSync(join(dir, 'state', 'uploads', 'u1'))).toBe(false);
   });
 
   test('a bad bundle is refused with the member named; an upload for a reservation that does not run bundles is refused', async () => {

@@ -7,12 +7,13 @@
  *
  * A service module is also the program itself. Importing it (the catalog
  * does, in the controller) must not start it, so its body runs only under
- * runsAsProgram(): when it is the script Node was asked to run, or when the
- * controller launched it as that built-in (PCLOUD_SERVICE, which stays true
- * when a bundler moves the body into a shared chunk).
+ * runsAsProgram(): when it is the script Node was asked to run (or, bundled,
+ * that script is the program's entry NAME.js, whose body the bundler moved into
+ * a shared chunk), or when the controller launched it as that built-in
+ * (PCLOUD_SERVICE).
  */
 import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { ViPort } from '../../protocol/domain.ts';
@@ -49,7 +50,9 @@ function realPath(path: string): string {
 export function runsAsProgram(program: string, moduleUrl: string): boolean {
   if (process.env[SERVICE_ENV] !== undefined) return process.env[SERVICE_ENV] === program;
   const script = process.argv[1];
-  return script !== undefined && realPath(script) === realPath(fileURLToPath(moduleUrl));
+  if (script === undefined) return false;
+  // Bundled, the entry dist/main/NAME.js only imports the chunk that holds this module.
+  return realPath(script) === realPath(fileURLToPath(moduleUrl)) || basename(script) === `${program}.js`;
 }
 
 /**
