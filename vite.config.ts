@@ -42,6 +42,8 @@ function mainConfig(): UserConfig {
           'web-cache': 'main/services/web-cache.ts',
           'load-balancer': 'main/services/load-balancer.ts',
           'aes-encrypt': 'main/services/aes-encrypt.ts',
+          'ipsec-tunnel': 'main/services/ipsec-tunnel.ts',
+          'wan-optimizer': 'main/services/wan-optimizer.ts',
         },
         external: nodeExternals,
         output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },

@@ -19,7 +19,7 @@
 // packet whose padding is wrong. Unauthenticated PKCS#7 decryption is a padding
 // oracle by nature; tunnel traffic goes through SecurityAssociation.open,
 // which checks the ICV before decrypting.
-import { loadBinding } from './index.ts';
+import { loadBinding } from './loader.ts';
 
 /** Names of the dispatch paths. Which exist depends on the CPU. */
 export type CryptoPathName = 'vaes512' | 'vaes256' | 'aesni' | 'armv8' | 'portable';

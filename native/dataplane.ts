@@ -15,6 +15,7 @@ interface RawDataPlane {
   closePort(viId: number): boolean;
   setLimits(viId: number, bitsPerSecond: number, packetsPerSecond: number): boolean;
   setEgress(viId: number, egress: EgressPolicy): boolean;
+  setQuarantined(viId: number, quarantined: boolean): boolean;
   viCounters(viId: number, out: Float64Array): boolean;
   totals(out: Float64Array): void;
   drainSamples(out: Uint8Array): number;
@@ -45,7 +46,7 @@ function raw(): RawBinding {
 }
 
 /** Why a VI port dropped a packet. */
-export type ViDropReason = 'ring_full' | 'policed' | 'spoofing' | 'too_big' | 'port_error';
+export type ViDropReason = 'ring_full' | 'policed' | 'spoofing' | 'too_big' | 'port_error' | 'quarantined';
 /** Why the uplink refused a datagram before parsing its inner frame. */
 export type UplinkDropReason = 'short_vxlan' | 'vxlan_flag_not_set' | 'truncated_inner' | 'oversize' | 'unknown_vni' | 'unknown_vtep';
 
@@ -250,6 +251,14 @@ export class DataPlane {
 
   setEgress(viId: number, egress: EgressPolicy): void {
     if (!this.#raw.setEgress(viId, egress)) throw new Error(`VI ${viId} has no data-plane port`);
+  }
+
+  /**
+   * Quarantines a VI's port (or releases it): while quarantined its to_vi traffic goes legacy as
+   * if it had no port, and everything it emits is dropped and counted as `quarantined`.
+   */
+  setQuarantined(viId: number, quarantined: boolean): void {
+    if (!this.#raw.setQuarantined(viId, quarantined)) throw new Error(`VI ${viId} has no data-plane port`);
   }
 
   /** Per-direction counters of a VI's port, or undefined if it has none. */

@@ -1,7 +1,8 @@
 // Typed API of the demux fast path: rules, the flow table, batch
 // classification into caller-owned typed arrays, counters, samples, and the
 // frame parser. One N-API call per batch; nothing here allocates per packet.
-import { loadBinding } from './index.ts';
+import { parsePrefix, type Prefix } from '../main/protocol/prefix.ts';
+import { loadBinding } from './loader.ts';
 
 /** What a matching rule does with a packet. */
 export type DemuxAction = 'to_vi' | 'legacy' | 'drop';
@@ -16,22 +17,25 @@ export interface PortRange {
 }
 
 /** OpenFlow-style match; an absent field is a wildcard. */
-export interface DemuxMatch {
+export interface FlowMatch {
   inPort?: number;
   vni?: number;
   ethType?: number;
   ipProto?: number;
-  /** IPv4 or IPv6 prefix, e.g. '10.1.0.0/16' or '2001:db8::/32'. Both prefixes must be one family. */
+  /**
+   * IPv4 or IPv6 prefix, e.g. '10.1.0.0/16' or '2001:db8::/32' (one host: '10.1.2.3/32').
+   * Both prefixes must be one family. The grammar is main/protocol/prefix.ts's.
+   */
   src?: string;
   dst?: string;
   srcPort?: number | PortRange;
   dstPort?: number | PortRange;
 }
 
-export interface DemuxRule {
+export interface FlowRule {
   /** Higher wins; among equal priorities the rule installed first wins. */
   priority: number;
-  match: DemuxMatch;
+  match: FlowMatch;
   action: DemuxAction;
   /** The VI that receives the packet; required with action 'to_vi'. */
   viId?: number;
@@ -53,22 +57,41 @@ interface RawTable {
   handle(): number;
 }
 
+/** A record layout as the addon exports it: its size and each field's byte offset, by name. */
+type Layout<F extends string> = { readonly size: number } & { readonly [K in F]: number };
+
+type RuleField =
+  | 'priority' | 'action' | 'family' | 'srcLen' | 'dstLen' | 'viId' | 'sampleRate' | 'flags' | 'ipProto' | 'ethType'
+  | 'inPort' | 'vni' | 'srcPortLo' | 'srcPortHi' | 'dstPortLo' | 'dstPortHi' | 'src' | 'dst';
+type SampleField = 'time' | 'ruleId' | 'viId' | 'wireLength' | 'captured' | 'direction' | 'action' | 'bytes';
+
 interface RawDemux {
   DemuxTable: new (options?: object) => RawTable;
+  setDemuxPath(path: DemuxPath): boolean;
+  demuxPath(): DemuxPath;
+  demuxPaths(): DemuxPath[];
+  ruleLayout: Layout<RuleField>;
+  sampleLayout: Layout<SampleField>;
+  /** Names of the numbers stats() writes, in order; parse errors by reason follow them. */
+  statsFields: string[];
+}
+
+interface RawParse {
   parseFrames(
     buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, linkType: number, vxlanPort: number,
     out: Uint32Array,
   ): void;
-  setDemuxPath(path: DemuxPath): boolean;
-  demuxPath(): DemuxPath;
-  demuxPaths(): DemuxPath[];
   parseErrorNames(): string[];
-  ruleRecordSize: number;
-  sampleRecordSize: number;
+  /** Names of the numbers parseFrames() writes per frame, in order. */
+  frameFields: string[];
 }
 
 function raw(): RawDemux {
   return loadBinding<{ demux: RawDemux }>().demux;
+}
+
+function rawParse(): RawParse {
+  return loadBinding<{ parse: RawParse }>().parse;
 }
 
 /** Forces one leaf-scan implementation (tests and benchmarks); false when this CPU lacks it. */
@@ -85,80 +108,21 @@ export function demuxPaths(): DemuxPath[] {
 }
 /** Names of malformed-frame reasons, indexed by the codes in ClassifyResult.reasons (0 is 'none'). */
 export function parseErrorNames(): readonly string[] {
-  return raw().parseErrorNames();
+  return rawParse().parseErrorNames();
 }
 
 // ---------------------------------------------------------------- encoding
 
-const RECORD = 68;
-
-interface Prefix {
-  family: 4 | 6;
-  bytes: Uint8Array;
-  length: number;
-}
-
-function parseIpv4(text: string): Uint8Array | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+/**
+ * A prefix's network as the record carries it: 16 bytes, IPv4 in the first 4.
+ * The text was parsed by the one prefix parser (main/protocol/prefix.ts), so
+ * the flow table speaks the rule book's grammar: address/length, host bits zero.
+ */
+export function prefixBytes(prefix: Prefix): Uint8Array {
+  const width = prefix.family === 4 ? 4 : 16;
   const out = new Uint8Array(16);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] ?? '';
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    out[i] = Number(p);
-  }
+  for (let i = 0; i < width; i++) out[i] = Number((prefix.bits >> BigInt(8 * (width - 1 - i))) & 0xffn);
   return out;
-}
-
-function parseIpv6(text: string): Uint8Array | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (s: string): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const items = s.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] ?? '';
-      if (i === items.length - 1 && item.includes('.')) {
-        const v4 = parseIpv4(item);
-        if (!v4) return undefined;
-        out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(item)) return undefined;
-        out.push(parseInt(item, 16));
-      }
-    }
-    return out;
-  };
-  const head = group(halves[0] ?? '');
-  const tail = halves.length === 2 ? group(halves[1] ?? '') : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const words = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
-}
-
-/** Parses 'a.b.c.d/len' or an IPv6 prefix; a bare address is a full-length prefix. */
-export function parsePrefix(text: string): Prefix {
-  const [addr = '', len, extra] = text.split('/');
-  if (extra !== undefined) throw new Error(`prefix '${text}' has more than one '/'`);
-  const v4 = addr.includes(':') ? undefined : parseIpv4(addr);
-  const v6 = v4 ? undefined : parseIpv6(addr);
-  const bytes = v4 ?? v6;
-  if (!bytes) throw new Error(`'${addr}' is not an IPv4 or IPv6 address`);
-  const family = v4 ? 4 : 6;
-  const max = family === 4 ? 32 : 128;
-  const length = len === undefined ? max : Number(len);
-  if (!Number.isInteger(length) || length < 0 || length > max || (len !== undefined && !/^\d+$/.test(len))) {
-    throw new Error(`prefix length in '${text}' must be an integer 0..${max}`);
-  }
-  return { family, bytes, length };
 }
 
 function portRange(value: number | PortRange | undefined, what: string): [number, number] {
@@ -176,55 +140,68 @@ function u32(value: number, what: string): number {
 }
 
 /** Encodes rules into the binary records the addon decodes (layout: native/src/demux/ruleCodec.h). */
-export function encodeRules(rules: readonly DemuxRule[]): Uint8Array {
-  const out = new Uint8Array(rules.length * RECORD);
+export function encodeRules(rules: readonly FlowRule[]): Uint8Array {
+  const at = raw().ruleLayout;
+  const out = new Uint8Array(rules.length * at.size);
   const view = new DataView(out.buffer);
   rules.forEach((rule, i) => {
-    const o = i * RECORD;
+    const o = i * at.size;
     const where = `rule ${i}`;
     const m = rule.match;
-    view.setUint32(o, u32(rule.priority, `${where}: priority`), true);
-    out[o + 4] = ActionCode[rule.action];
+    view.setUint32(o + at.priority, u32(rule.priority, `${where}: priority`), true);
+    out[o + at.action] = ActionCode[rule.action];
     if (rule.action === 'to_vi' && rule.viId === undefined) throw new Error(`${where}: action to_vi needs a viId`);
-    const src = m.src === undefined ? undefined : parsePrefix(m.src);
-    const dst = m.dst === undefined ? undefined : parsePrefix(m.dst);
+    const prefix = (text: string | undefined, what: string): Prefix | undefined => {
+      if (text === undefined) return undefined;
+      try {
+        return parsePrefix(text);
+      } catch (e) {
+        throw new Error(`${where}: ${what} ${(e as Error).message}`, { cause: e });
+      }
+    };
+    const src = prefix(m.src, 'source');
+    const dst = prefix(m.dst, 'destination');
     if (src && dst && src.family !== dst.family) throw new Error(`${where}: source is IPv${src.family} but destination is IPv${dst.family}`);
-    const family = src?.family ?? dst?.family ?? 0;
-    out[o + 5] = family;
-    out[o + 6] = src?.length ?? 0;
-    out[o + 7] = dst?.length ?? 0;
-    view.setUint32(o + 8, rule.action === 'to_vi' ? u32(rule.viId ?? 0, `${where}: viId`) : 0, true);
-    view.setUint32(o + 12, u32(rule.sampleRate ?? 0, `${where}: sampleRate`), true);
+    out[o + at.family] = src?.family ?? dst?.family ?? 0;
+    out[o + at.srcLen] = src?.length ?? 0;
+    out[o + at.dstLen] = dst?.length ?? 0;
+    view.setUint32(o + at.viId, rule.action === 'to_vi' ? u32(rule.viId ?? 0, `${where}: viId`) : 0, true);
+    view.setUint32(o + at.sampleRate, u32(rule.sampleRate ?? 0, `${where}: sampleRate`), true);
     let flags = 0;
     if (m.inPort !== undefined) {
       flags |= 1;
-      view.setUint32(o + 20, u32(m.inPort, `${where}: inPort`), true);
+      view.setUint32(o + at.inPort, u32(m.inPort, `${where}: inPort`), true);
     }
     if (m.vni !== undefined) {
       flags |= 2;
-      view.setUint32(o + 24, u32(m.vni, `${where}: vni`), true);
+      view.setUint32(o + at.vni, u32(m.vni, `${where}: vni`), true);
     }
     if (m.ethType !== undefined) {
       flags |= 4;
       if (!Number.isInteger(m.ethType) || m.ethType < 0 || m.ethType > 0xffff) throw new Error(`${where}: ethType ${m.ethType} is not 0..0xffff`);
-      view.setUint16(o + 18, m.ethType, true);
+      view.setUint16(o + at.ethType, m.ethType, true);
     }
     if (m.ipProto !== undefined) {
       flags |= 8;
       if (!Number.isInteger(m.ipProto) || m.ipProto < 0 || m.ipProto > 255) throw new Error(`${where}: ipProto ${m.ipProto} is not 0..255`);
-      out[o + 17] = m.ipProto;
+      out[o + at.ipProto] = m.ipProto;
     }
-    out[o + 16] = flags;
+    out[o + at.flags] = flags;
     const [sl, sh] = portRange(m.srcPort, `${where}: srcPort`);
     const [dl, dh] = portRange(m.dstPort, `${where}: dstPort`);
-    view.setUint16(o + 28, sl, true);
-    view.setUint16(o + 30, sh, true);
-    view.setUint16(o + 32, dl, true);
-    view.setUint16(o + 34, dh, true);
-    if (src) out.set(src.bytes, o + 36);
-    if (dst) out.set(dst.bytes, o + 52);
+    view.setUint16(o + at.srcPortLo, sl, true);
+    view.setUint16(o + at.srcPortHi, sh, true);
+    view.setUint16(o + at.dstPortLo, dl, true);
+    view.setUint16(o + at.dstPortHi, dh, true);
+    if (src) out.set(prefixBytes(src), o + at.src);
+    if (dst) out.set(prefixBytes(dst), o + at.dst);
   });
   return out;
+}
+
+/** Byte offsets of the rule record's fields, by name (native/src/demux/ruleCodec.h). */
+export function ruleLayout(): Layout<RuleField> {
+  return raw().ruleLayout;
 }
 
 // ---------------------------------------------------------------- table
@@ -295,9 +272,9 @@ export interface FlowTableOptions {
 }
 
 export interface ChangeSet {
-  add?: readonly DemuxRule[];
+  add?: readonly FlowRule[];
   remove?: ArrayLike<number>;
-  modify?: readonly { id: number; rule: DemuxRule }[];
+  modify?: readonly { id: number; rule: FlowRule }[];
 }
 
 const EMPTY_U8 = new Uint8Array(0);
@@ -316,7 +293,7 @@ export class FlowTable {
   /** A new empty table, or with `{ attach: handle }` another handle on a table made elsewhere in this process. */
   constructor(options: FlowTableOptions | { attach: number } = {}) {
     this.#raw = new (raw().DemuxTable)(options);
-    this.#stats = new Float64Array(32 + parseErrorNames().length);
+    this.#stats = new Float64Array(raw().statsFields.length + parseErrorNames().length);
   }
 
   /** A second handle on a table created elsewhere in this process (e.g. in another worker thread). */
@@ -341,7 +318,7 @@ export class FlowTable {
   }
 
   /** Installs rules (one atomic change); returns their ids in order. */
-  add(rules: readonly DemuxRule[]): Uint32Array {
+  add(rules: readonly FlowRule[]): Uint32Array {
     return this.apply({ add: rules });
   }
 
@@ -355,7 +332,7 @@ export class FlowTable {
   }
 
   /** Replaces a rule's match, priority, action or sampling; it keeps its id, counters and installation order. */
-  modify(id: number, rule: DemuxRule): void {
+  modify(id: number, rule: FlowRule): void {
     this.apply({ modify: [{ id, rule }] });
   }
 
@@ -383,22 +360,22 @@ export class FlowTable {
 
   /** Takes up to `max` queued samples, oldest first. */
   drainSamples(max = 256): Sample[] {
-    const size = raw().sampleRecordSize;
-    const buf = new Uint8Array(size * max);
+    const at = raw().sampleLayout;
+    const buf = new Uint8Array(at.size * max);
     const n = this.#raw.drainSamples(buf);
     const view = new DataView(buf.buffer);
     const samples: Sample[] = [];
     for (let i = 0; i < n; i++) {
-      const o = i * size;
-      const captured = view.getUint16(o + 20, true);
+      const o = i * at.size;
+      const captured = view.getUint16(o + at.captured, true);
       samples.push({
-        time: view.getFloat64(o, true),
-        ruleId: view.getUint32(o + 8, true),
-        viId: view.getUint32(o + 12, true),
-        wireLength: view.getUint32(o + 16, true),
-        direction: buf[o + 22] === 1 ? 'from_vi' : 'to_vi',
-        action: ACTION_NAMES[buf[o + 23] ?? 2] ?? 'legacy',
-        bytes: buf.slice(o + 24, o + 24 + captured),
+        time: view.getFloat64(o + at.time, true),
+        ruleId: view.getUint32(o + at.ruleId, true),
+        viId: view.getUint32(o + at.viId, true),
+        wireLength: view.getUint32(o + at.wireLength, true),
+        direction: buf[o + at.direction] === 1 ? 'from_vi' : 'to_vi',
+        action: ACTION_NAMES[buf[o + at.action] ?? 2] ?? 'legacy',
+        bytes: buf.slice(o + at.bytes, o + at.bytes + captured),
       });
     }
     return samples;
@@ -407,40 +384,62 @@ export class FlowTable {
   stats(): DemuxStats {
     const s = this.#stats;
     this.#raw.stats(s);
+    const fields = raw().statsFields;
+    const f = (name: string): number => s[fields.indexOf(name)] ?? 0;
     const names = parseErrorNames();
     const parseErrors: Record<string, number> = {};
     for (let e = 1; e < names.length; e++) {
-      const n = s[32 + e] ?? 0;
+      const n = s[fields.length + e] ?? 0;
       if (n > 0) parseErrors[names[e] ?? `reason_${e}`] = n;
     }
-    const f = (i: number): number => s[i] ?? 0;
     return {
-      version: f(0), rules: f(1), packets: f(2), matched: f(3), missed: f(4), malformed: f(5), parseErrors, rebuilds: f(6),
-      sampler: { sampled: f(7), skipped: f(8), lost: f(9), queued: f(10), capacity: f(11) },
-      index: { trees: f(12), nodes: f(13), leaves: f(14), leafEntries: f(15), maxLeaf: f(16), maxDepth: f(17), bytes: f(18), overlayRules: f(19) },
+      version: f('version'), rules: f('rules'), packets: f('packets'), matched: f('matched'), missed: f('missed'),
+      malformed: f('malformed'), parseErrors, rebuilds: f('rebuilds'),
+      sampler: {
+        sampled: f('samplerSampled'), skipped: f('samplerSkipped'), lost: f('samplerLost'), queued: f('samplerQueued'),
+        capacity: f('samplerCapacity'),
+      },
+      index: {
+        trees: f('indexTrees'), nodes: f('indexNodes'), leaves: f('indexLeaves'), leafEntries: f('indexLeafEntries'),
+        maxLeaf: f('indexMaxLeaf'), maxDepth: f('indexMaxDepth'), bytes: f('indexBytes'), overlayRules: f('overlayRules'),
+      },
     };
   }
 }
 
 // ---------------------------------------------------------------- parser
 
-/** Field indexes of parseFrames() output, 16 numbers per frame. */
+/** Field indexes of parseFrames() output, checked on first use against the names the addon gives them. */
 export const FrameField = {
   reason: 0, family: 1, ethType: 2, ipProto: 3, srcPort: 4, dstPort: 5, src32: 6, dst32: 7, vni: 8, fragment: 9,
   vlanCount: 10, l3Offset: 11, l4Offset: 12, icmpType: 13, icmpCode: 14, inPort: 15,
 } as const;
-export const FRAME_FIELDS = 16;
+export const FRAME_FIELDS = Object.keys(FrameField).length;
 /** Values the parser uses for absent fields. */
 export const NO_PORT = 0x10000;
 export const NO_PROTO = 0x100;
 export const NO_VNI = 0x1000000;
 
+let frameLayoutChecked = false;
+
+/** Refuses an addon whose frame layout is not the one FrameField names (a stale build). */
+function checkFrameLayout(names: readonly string[]): void {
+  if (frameLayoutChecked) return;
+  const ours = Object.keys(FrameField);
+  if (names.length !== ours.length || names.some((name, i) => FrameField[name as keyof typeof FrameField] !== i)) {
+    throw new Error(`the addon writes frame fields [${names.join(', ')}] but native/demux.ts reads [${ours.join(', ')}]: rebuild the addon (npm run install)`);
+  }
+  frameLayoutChecked = true;
+}
+
 /** Parses frames without classifying them (diagnostics and tests). linkType 1: Ethernet, 12: raw IP. */
 export function parseFrames(
   buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, options: { linkType?: 1 | 12; vxlanPort?: number; count?: number } = {},
 ): Uint32Array {
+  const parse = rawParse();
+  checkFrameLayout(parse.frameFields);
   const count = options.count ?? offsets.length;
   const out = new Uint32Array(count * FRAME_FIELDS);
-  raw().parseFrames(buffer, offsets, lengths, count, options.linkType ?? 1, options.vxlanPort ?? 4789, out);
+  parse.parseFrames(buffer, offsets, lengths, count, options.linkType ?? 1, options.vxlanPort ?? 4789, out);
   return out;
 }

@@ -2,6 +2,7 @@
  * pcctl commands for cloudlet controllers:
  *   controller --config FILE        run the daemon in the foreground until SIGINT/SIGTERM
  *   cloudlet <action> --url --token talk to a running controller as a viewer or operator
+ *   router flows <cloudlet> --url   its front-end router's flows beside the rules they come from
  *   attest keygen|sign              make a trust anchor and sign prefix-ownership attestations
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,16 @@ Runs a cloudlet controller. FILE is JSON:
   nodes [{id, capacity {cpu, memMiB, diskGiB, netMbps}}], stateDir,
   trustAnchors [{name, publicKey}], ispRules [demux rules], programs {id: {command}},
   sandbox {mode: auto|rlimits, graceMs, nofile, maxProcesses, viUids {first, count}},
-  onExit: keep|stop, metrics {host, port}?
+  onExit: keep|stop, metrics {host, port}?,
+  router {kind: ovs, bridge, vxlanPort, ovsdb, openflow?, vni, checkIntervalMs?, commandTimeoutMs?}?
+`;
+
+const routerUsage = `usage: pcctl router flows <cloudlet> --url URL [--token TOKEN] [--json]
+
+Shows the flows the cloudlet's controller installed in its front-end router
+(OpenFlow table 0, the flows carrying its cookie) as the router reports them,
+each beside the rule it comes from, and the flows the rule book asks for that
+the router does not have. The token may also come from $PCLOUD_TOKEN.
 `;
 
 const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] [options]
@@ -30,7 +40,8 @@ const cloudletUsage = `usage: pcctl cloudlet <action> --url URL [--token TOKEN] 
 Actions (viewer): info, services, nodes, vis, rules, alarms, audit
 Actions (operator, each needs --reason TEXT):
   terminate --vi ID
-  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N]
+  quarantine --vi ID | release --vi ID
+  restrict --vi ID [--cpu CORES] [--mem-mib MIB] [--pps N] [--mbps MBIT]
   node-down --node ID | node-up --node ID
 The token may also come from $PCLOUD_TOKEN. Output is JSON.
 `;
@@ -91,6 +102,7 @@ async function runCloudlet(args: string[]): Promise<number> {
       cpu: { type: 'string' },
       'mem-mib': { type: 'string' },
       pps: { type: 'string' },
+      mbps: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -99,9 +111,7 @@ async function runCloudlet(args: string[]): Promise<number> {
     process.stdout.write(cloudletUsage);
     return values.help ? 0 : 2;
   }
-  const token = values.token ?? process.env.PCLOUD_TOKEN;
-  const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
-  if (missing.length || !values.url || !token) throw new UsageError(`pcctl cloudlet: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${cloudletUsage}`);
+  const client = await connectController('pcctl cloudlet', values, cloudletUsage);
   const need = (v: string | undefined, flag: string): string => {
     if (!v) throw new UsageError(`pcctl cloudlet ${action}: ${flag} is required\n\n${cloudletUsage}`);
     return v;
@@ -112,8 +122,6 @@ async function runCloudlet(args: string[]): Promise<number> {
     if (!Number.isFinite(n) || n < 0) throw new UsageError(`pcctl cloudlet ${action}: ${flag} must be a non-negative number, not "${v}"`);
     return n;
   };
-  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
-  await client.connect();
   try {
     let result: unknown;
     switch (action) {
@@ -127,16 +135,22 @@ async function runCloudlet(args: string[]): Promise<number> {
       case 'terminate':
         result = await client.call('vi.terminate', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
         break;
+      case 'quarantine':
+      case 'release':
+        result = await client.call(action === 'quarantine' ? 'vi.quarantine' : 'vi.release', { viId: need(values.vi, '--vi'), reason: need(values.reason, '--reason') });
+        break;
       case 'restrict': {
         const cpu = num(values.cpu, '--cpu');
         const memMiB = num(values['mem-mib'], '--mem-mib');
         const ppsCap = num(values.pps, '--pps');
+        const mbpsCap = num(values.mbps, '--mbps');
         result = await client.call('vi.restrict', {
           viId: need(values.vi, '--vi'),
           reason: need(values.reason, '--reason'),
           ...(cpu !== undefined ? { cpu } : {}),
           ...(memMiB !== undefined ? { memMiB } : {}),
           ...(ppsCap !== undefined ? { ppsCap: Math.round(ppsCap) } : {}),
+          ...(mbpsCap !== undefined ? { mbpsCap } : {}),
         });
         break;
       }
@@ -184,14 +198,93 @@ async function runServices(args: string[]): Promise<number> {
     process.stdout.write(servicesUsage);
     return 0;
   }
-  const token = values.token ?? process.env.PCLOUD_TOKEN;
-  if (!values.url || !token) throw new UsageError(`pcctl services: ${!values.url ? "--url (the controller's ws:// or wss:// address)" : '--token (or $PCLOUD_TOKEN)'} is missing\n\n${servicesUsage}`);
-  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs: 30_000 });
-  await client.connect();
+  const client = await connectController('pcctl services', values, servicesUsage);
   try {
     const { services } = await client.call('service.list', {});
     process.stdout.write(values.json ? `${JSON.stringify(services, null, 2)}\n` : formatServices(services));
     return 0;
+  } finally {
+    client.close();
+  }
+}
+
+const uploadUsage = `usage: pcctl upload RESERVATION BUNDLE.tar --url URL [--token TOKEN] [--reason TEXT]
+
+Stores a program bundle for a reservation held by the controller at URL. The
+bundle is a tar archive with manifest.json at its top naming the command to
+run, a file of the bundle: {"command": ["./run.sh", "--verbose"]}. The
+controller refuses links out of the bundle, "..", device files, set-uid
+files and oversized bundles, saying which member. The reservation's service
+program must be "upload"; its VI runs the command as its own unprivileged
+user. Needs an operator token (or $PCLOUD_TOKEN).
+`;
+
+async function runUpload(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help) {
+    process.stdout.write(uploadUsage);
+    return 0;
+  }
+  const [reservationId, file] = positionals;
+  if (!reservationId || !file || positionals.length > 2) throw new UsageError(`pcctl upload: give the reservation and the bundle file\n\n${uploadUsage}`);
+  const bundle = readFileSync(file).toString('base64');
+  const client = await connectController('pcctl upload', values, uploadUsage, 60_000);
+  try {
+    const stored = await client.call('bundle.upload', { reservationId, bundle, reason: values.reason ?? `uploaded with pcctl from ${file}` });
+    process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
+    return 0;
+  } finally {
+    client.close();
+  }
+}
+
+/** A connected client of the controller at --url, with --token or $PCLOUD_TOKEN. */
+async function connectController(command: string, values: { url?: string | undefined; token?: string | undefined }, usage: string, timeoutMs = 30_000): Promise<RpcClient<typeof controllerApi>> {
+  const token = values.token ?? process.env.PCLOUD_TOKEN;
+  const missing = [!values.url && '--url (the controller\'s ws:// or wss:// address)', !token && '--token (or $PCLOUD_TOKEN)'].filter(Boolean);
+  if (missing.length || !values.url || !token) throw new UsageError(`${command}: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing\n\n${usage}`);
+  const client = new RpcClient(controllerApi, { url: values.url, token, client: 'pcctl', timeoutMs });
+  await client.connect();
+  return client;
+}
+
+async function runRouter(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
+  });
+  const [action, cloudletId] = positionals;
+  if (values.help || !action) {
+    process.stdout.write(routerUsage);
+    return values.help ? 0 : 2;
+  }
+  if (action !== 'flows') throw new UsageError(`pcctl router: unknown action "${action}"\n\n${routerUsage}`);
+  if (!cloudletId) throw new UsageError(`pcctl router flows: name the cloudlet\n\n${routerUsage}`);
+  const client = await connectController('pcctl router flows', values, routerUsage);
+  try {
+    // The URL and the name must agree: flows shown under the wrong cloudlet's name would mislead.
+    const info = await client.call('cloudlet.info', {});
+    if (info.cloudletId !== cloudletId) {
+      process.stderr.write(`pcctl router flows: ${values.url} is the controller of cloudlet ${info.cloudletId}, not ${cloudletId}\n`);
+      return 1;
+    }
+    const table = await client.call('router.flows', {});
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(table, null, 2)}\n`);
+      return table.ok ? 0 : 1;
+    }
+    const rows = [['PRIORITY', 'PACKETS', 'FLOW', 'RULE'], ...table.flows.map((f) => [String(f.priority), String(f.packets), f.flow, f.rule])];
+    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+    const line = (r: string[]): string => `${r.map((c, i) => (i < 3 ? c.padEnd(widths[i] as number) : c)).join('  ')}\n`;
+    process.stdout.write(`cloudlet ${cloudletId}, ${table.router}: ${table.ok ? 'programmed as the rule book says' : table.problem}\n`);
+    process.stdout.write(rows.map(line).join(''));
+    if (table.missing.length) {
+      process.stdout.write(`\nmissing from the router (${table.missing.length}):\n`);
+      for (const m of table.missing) process.stdout.write(`  priority ${m.priority}  ${m.flow}  <- ${m.rule}\n`);
+    }
+    return table.ok ? 0 : 1;
   } finally {
     client.close();
   }
@@ -230,6 +323,8 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
+  upload: { summary: "store a reservation's program bundle on its controller (RESERVATION BUNDLE.tar --url)", run: runUpload },
   services: { summary: 'the service programs a controller offers, their arguments and availability (--url)', run: runServices },
+  router: { summary: "a cloudlet's front-end router: its flows beside the rules they come from", run: runRouter },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },
 };

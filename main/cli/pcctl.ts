@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import pkg from '../../package.json' with { type: 'json' };
 import { UsageError, type Command } from './command.ts';
 import { controllerCommands } from './controllerCommands.ts';
+import { experimentCommands } from './experimentCommands.ts';
 import { labCommands } from './labCommands.ts';
 import { reservationCommands } from './reservationCommands.ts';
 import { schedulerCommands } from './schedulerCommands.ts';
@@ -23,6 +24,7 @@ const commands: Record<string, Command> = {
   ...reservationCommands,
   ...labCommands,
   ...controllerCommands,
+  ...experimentCommands,
 };
 
 function usage(): string {

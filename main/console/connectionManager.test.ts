@@ -42,3 +42,23 @@ test('switching labs says so before the old lab has finished stopping, so nobody
   expect(seen.at(-1)).toMatchObject({ name: 'globalwan', state: 'reconnecting' });
   await manager.close();
 });
+
+test("the lab's mode (and why) is in the status while that lab is the connection, and gone after a switch", async () => {
+  const manager = new ConnectionManager({
+    lab: {
+      start: async (topology) => ({
+        topology,
+        schedulerUrl: 'ws://127.0.0.1:1',
+        operatorToken: 'operator-token-0123456789',
+        ...(topology === 'deterlab' ? { mode: { kind: 'userspace' as const, reason: 'building namespaces, links and routers needs root' } } : {}),
+        stop: () => Promise.resolve(),
+      }),
+    },
+    profiles: new ProfileStore(mkdtempSync(join(tmpdir(), 'pcloud-connections-')), fileModeVault),
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+  });
+  const status = await manager.useLab('deterlab');
+  expect(status.labMode).toEqual({ kind: 'userspace', reason: 'building namespaces, links and routers needs root' });
+  expect((await manager.useLab('globalwan')).labMode).toBeUndefined();
+  await manager.close();
+});

@@ -28,6 +28,8 @@ export interface LabHandle {
   readonly operatorToken: string;
   /** Token of the lab's demo provider, for filing reservations from a terminal. */
   readonly providerToken?: string;
+  /** How its network runs (main/console/labNetwork.ts). */
+  readonly mode?: { kind: 'namespaces' | 'userspace'; reason: string };
   stop(): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export class ConnectionManager {
       return this.status;
     }
     this.target = { kind: 'lab', name: topology, lab };
+    if (lab.mode) this.status = { ...this.status, labMode: lab.mode };
     return this.connect(generation);
   }
 

@@ -10,6 +10,8 @@ import { createDispatcher, type Dispatcher } from '../protocol/dispatcher.ts';
 import { consoleApi, type AppInfo } from '../protocol/consoleApi.ts';
 import type { Contract } from '../protocol/contract.ts';
 import { ConnectionManager, type LabStarter } from './connectionManager.ts';
+import { experiments } from './experiments/catalog.ts';
+import { ExperimentRunner } from './experiments/runner.ts';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
 import { defaultLabTopology, listLabTopologies } from './labTopology.ts';
 import { LayoutStore } from './layoutStore.ts';
@@ -28,6 +30,8 @@ export interface ConsoleBackendOptions {
   lab: LabStarter;
   controllerContract?: Contract;
   terminals?: TerminalSessionsOptions;
+  /** The paper's experiments (default: every one in experiments/catalog.ts, results in the data folder). */
+  experiments?: ExperimentRunner;
 }
 
 /** What a pcctl shell was set up for: the connection's name and scheduler URL. */
@@ -43,6 +47,7 @@ export interface ConsoleBackend {
   readonly dispatcher: Dispatcher;
   readonly terminals: TerminalSessions;
   readonly connections: ConnectionManager;
+  readonly experiments: ExperimentRunner;
   /**
    * Connects where the operator last was, or else starts the embedded lab on
    * the default topology: a newcomer sees a living network at once.
@@ -83,6 +88,7 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
       `the console left ${key.split(' ')[0]}: this pcctl shell was set up for that connection and is closed; open a new pcctl terminal`,
     );
   });
+  const experimentRunner = options.experiments ?? new ExperimentRunner(options.dataDir, experiments);
   const settingsFile = join(options.dataDir, 'connection.json');
   const remember = (last: z.infer<typeof LastConnectionSchema>['last']): void => writeJsonFile(settingsFile, { last }, 0o600);
   const useLab = async (topology: string) => {
@@ -145,6 +151,15 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
         layouts.save(p.topology, p.positions);
         return {};
       },
+      'experiment.list': () => experimentRunner.list(),
+      'experiment.start': (p) => {
+        const { progress, finished } = experimentRunner.start(p.name, { quick: p.quick });
+        // The outcome reaches the console as the last progress item (state done or failed, with the error).
+        finished.catch(() => undefined);
+        return progress;
+      },
+      'experiment.status': () => experimentRunner.current(),
+      'experiment.lastRun': (p) => experimentRunner.lastRun(p.name),
       'scheduler.call': (p, ctx) => connections.callScheduler(ctx, p.method, p.params),
       'controller.call': (p, ctx) => connections.callController(ctx, p.cloudletId, p.method, p.params),
     },
@@ -154,6 +169,11 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
           sink.push(frame);
           if (frame.kind === 'exit') sink.end();
         }),
+      'experiment.progress': (_p, sink) => {
+        const now = experimentRunner.current();
+        if (now) sink.push(now);
+        return experimentRunner.onProgress((p) => sink.push(p));
+      },
       'connection.changes': (_p, sink) => {
         sink.push(connections.current());
         return connections.onChange((status) => sink.push(status));
@@ -166,6 +186,7 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
     dispatcher,
     terminals,
     connections,
+    experiments: experimentRunner,
     connectDefault: async () => {
       const { last } = readJsonFile(settingsFile, LastConnectionSchema, { last: null });
       if (last?.kind === 'remote' && profiles.list().some((p) => p.name === last.profile)) {
@@ -177,7 +198,7 @@ export function createConsoleBackend(options: ConsoleBackendOptions): ConsoleBac
     },
     disconnect: (connectionId) => terminals.closeOwnedBy(connectionId),
     close: async () => {
-      await Promise.all([terminals.closeAll(), connections.close()]);
+      await Promise.all([terminals.closeAll(), connections.close(), experimentRunner.abandon()]);
     },
   };
 }

@@ -3,11 +3,14 @@
  * cloudlet's nodes from the topology, the scheduler's URL and the cloudlet's
  * controller token, a loopback port for consoles that accept the lab's
  * operator and viewer tokens, and state beside the lab's other data. VIs are
- * stopped when the lab stops, since nothing would re-adopt them.
+ * stopped when the lab stops, since nothing would re-adopt them. The data
+ * plane listens on the cloudlet's uplink (in its namespace beside the router,
+ * or on loopback facing the userspace traffic source); with a router, its
+ * Open vSwitch is named for the router driver (contracts.md 4).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ControllerConfigInput } from '../controller/config.ts';
+import { ControllerConfigSchema, type ControllerConfigInput } from '../controller/config.ts';
 import { writeJsonFile } from './jsonFile.ts';
 import type { ControllerConfigWriter } from './labSupervisor.ts';
 
@@ -25,8 +28,19 @@ export const labControllerConfig: ControllerConfigWriter = (input) => {
     nodes: input.cloudlet.nodes,
     stateDir,
     onExit: 'stop',
+    dataPlane: {
+      bind: input.uplink.bind,
+      port: input.uplink.port,
+      routers: [input.uplink.routerAddress],
+      routerPort: input.uplink.routerPort,
+      vnis: [input.uplink.vni],
+      ...(input.uplink.netns ? { netns: input.uplink.netns } : {}),
+    },
+    metrics: { host: '127.0.0.1', port: input.metricsPort },
   };
+  // The router section comes with the router driver; a controller without it would refuse an unknown key.
+  const withRouter = input.uplink.router && 'router' in ControllerConfigSchema.shape ? { ...config, router: input.uplink.router } : config;
   const file = join(input.dir, `controller-${input.cloudlet.id}.json`);
-  writeJsonFile(file, config, 0o600);
+  writeJsonFile(file, withRouter, 0o600);
   return file;
 };

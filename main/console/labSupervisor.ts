@@ -13,6 +13,7 @@
  * not know; `shutdown()` stops every lab this supervisor started or is starting.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -21,6 +22,7 @@ import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import type { LabHandle, LabStarter } from './connectionManager.ts';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
+import { buildLabNetwork, chooseLabMode, cloudletUplink, planLabNetwork, readLabNetwork, removeLabNetwork, writeLabPlan, type LabMode } from './labNetwork.ts';
 import { loadLabTopology, resolveLinks, type LabTopology } from './labTopology.ts';
 import type { LaunchedProcess, ProcessLauncher } from './processLauncher.ts';
 
@@ -45,6 +47,12 @@ export const LabStateSchema = z.object({
   startedAt: z.number(),
   /** False while the lab is still starting (its processes are recorded all the same). */
   ready: z.boolean().default(true),
+  /** Namespaces, links and routers (root with Open vSwitch), or the userspace traffic source; and why. */
+  mode: z.object({ kind: z.enum(['namespaces', 'userspace']), reason: z.string() }).default({ kind: 'userspace', reason: 'recorded before lab modes existed' }),
+  /** Userspace mode: the loopback UDP port the traffic source sends from, where the controllers send back. */
+  sourcePort: z.number().int().optional(),
+  /** Background traffic runners (`pcctl lab traffic`), stopped with the lab. */
+  traffic: z.array(z.object({ profile: z.string(), pid: z.number().int(), startTime: z.string().nullable(), until: z.number() })).default([]),
 });
 export type LabState = z.infer<typeof LabStateSchema>;
 
@@ -79,6 +87,18 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
+/** A loopback UDP port free now (the userspace traffic source's, and each controller's uplink). */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -97,6 +117,18 @@ export interface ControllerLaunch {
   configFile: string;
 }
 
+/** Where a lab controller's data plane listens and whom it answers (contracts.md 4 for `router`). */
+export interface LabUplink {
+  /** The uplink's namespace (namespaces mode); absent: the controller's own, on loopback. */
+  netns?: string;
+  bind: string;
+  port: number;
+  routerAddress: string;
+  routerPort: number;
+  vni: number;
+  router?: { kind: 'ovs'; bridge: string; vxlanPort: string; ovsdb: string; openflow: string; vni: number };
+}
+
 /** How a controller of the lab is configured; kept beside the daemon that reads it. */
 export type ControllerConfigWriter = (input: {
   topology: LabTopology;
@@ -107,6 +139,9 @@ export type ControllerConfigWriter = (input: {
   operatorToken: string;
   viewerToken: string;
   port: number;
+  uplink: LabUplink;
+  /** Loopback port of the controller's Prometheus endpoint (uplink counters among them). */
+  metricsPort: number;
 }) => string;
 
 export interface LabSupervisorOptions {
@@ -117,6 +152,31 @@ export interface LabSupervisorOptions {
   /** pcctl lab up: the daemons outlive the command that started them. */
   detached?: boolean;
   readyTimeoutMs?: number;
+  /** auto (the default): namespaces when root with Open vSwitch, else the userspace traffic source. */
+  mode?: 'auto' | 'namespaces' | 'userspace';
+}
+
+/** The uplink of a cloudlet: in its namespace beside the router, or on loopback facing the userspace source. */
+async function labUplink(plan: ReturnType<typeof planLabNetwork>, cloudletId: string, sourcePort: number | undefined): Promise<LabUplink> {
+  const u = cloudletUplink(plan, cloudletId);
+  if (!u) throw new Error(`cloudlet ${cloudletId} has no uplink in the lab's plan`);
+  if (sourcePort === undefined) return { netns: u.netns, bind: u.bind, port: 4789, routerAddress: u.routerAddress, routerPort: 4789, vni: u.vni, router: u.router };
+  return { bind: '127.0.0.1', port: await freeUdpPort(), routerAddress: '127.0.0.1', routerPort: sourcePort, vni: u.vni };
+}
+
+/** Ends the lab's traffic runners (each leads a process group of its own: its tools go with it). */
+export function stopTraffic(state: LabState | undefined): string[] {
+  const stopped: string[] = [];
+  for (const t of state?.traffic ?? []) {
+    if (processStartTime(t.pid) === null || (t.startTime !== null && processStartTime(t.pid) !== t.startTime)) continue;
+    try {
+      process.kill(-t.pid, 'SIGTERM');
+      stopped.push(`${t.profile} (pid ${t.pid})`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return stopped;
 }
 
 export class LabSupervisor implements LabStarter {
@@ -132,8 +192,14 @@ export class LabSupervisor implements LabStarter {
     const topology = loadLabTopology(topologyName);
     const dir = labDir(this.options.dataDir, topology.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const mode: LabMode = chooseLabMode(this.options.mode ?? 'auto');
+    // A lab killed with SIGKILL left its network behind: it goes before a new one is made.
+    if (readLabNetwork(dir)) await removeLabNetwork(dir);
+    const plan = planLabNetwork(topology, dir);
+    writeLabPlan(dir, plan);
+    const sourcePort = mode.kind === 'userspace' ? await freeUdpPort() : undefined;
     const controllersToo = Boolean(this.options.writeControllerConfig);
-    const total = 1 + (controllersToo ? topology.cloudlets.length : 0);
+    const total = 2 + (controllersToo ? topology.cloudlets.length : 0);
     const tokens = { operator: newToken(), provider: newToken(), viewer: newToken() };
     const controllerTokens = new Map(topology.cloudlets.map((c) => [c.id, newToken()]));
     const schedulerPort = await freePort();
@@ -166,10 +232,12 @@ export class LabSupervisor implements LabStarter {
     const stateFile = join(dir, 'lab-state.json');
     const startedAt = Date.now();
     const record = (ready: boolean): LabState => {
-      const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt, ready };
+      const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt, ready, mode, traffic: [], ...(sourcePort ? { sourcePort } : {}) };
       writeJsonFile(stateFile, state, 0o600);
       return state;
     };
+    // Stopped while the network is still being built: the build finishes (or fails) first, then all of it goes.
+    let network: Promise<unknown> = Promise.resolve();
     const stopAll = async (): Promise<void> => {
       this.stoppers.delete(stopAll);
       // Controllers first, so they do not spend their last breath reconnecting.
@@ -177,6 +245,9 @@ export class LabSupervisor implements LabStarter {
       const grace = new Promise((r) => setTimeout(r, 5000).unref());
       await Promise.race([Promise.all(started.map((p) => p.exited)), grace]);
       for (const p of started) p.kill('SIGKILL');
+      stopTraffic(readLabState(this.options.dataDir, topology.name));
+      await network.catch(() => undefined);
+      await removeLabNetwork(dir);
       writeJsonFile(stateFile, null, 0o600);
     };
     this.stoppers.add(stopAll);
@@ -193,10 +264,11 @@ export class LabSupervisor implements LabStarter {
     try {
       onProgress(0, total, 'starting the scheduler');
       const scheduler = launch('scheduler', ['scheduler', '--config', schedulerConfig], schedulerConfig);
-      const client = await this.waitReady(scheduler, schedulerUrl, tokens.operator);
-      onProgress(1, total, 'scheduler up');
+      if (mode.kind === 'namespaces') network = buildLabNetwork(plan, dir, (what) => onProgress(1, total, `network: ${what}`));
+      const [client] = await Promise.all([this.waitReady(scheduler, schedulerUrl, tokens.operator), network]);
+      onProgress(2, total, mode.kind === 'namespaces' ? 'scheduler and network up' : `scheduler up (userspace traffic source: ${mode.reason})`);
       if (this.options.writeControllerConfig) {
-        let done = 1;
+        let done = 2;
         for (const cloudlet of topology.cloudlets) {
           const port = await freePort();
           const configFile = this.options.writeControllerConfig({
@@ -208,6 +280,8 @@ export class LabSupervisor implements LabStarter {
             operatorToken: tokens.operator,
             viewerToken: tokens.viewer,
             port,
+            uplink: await labUplink(plan, cloudlet.id, sourcePort),
+            metricsPort: await freePort(),
           });
           const controller = launch(`controller-${cloudlet.id}`, ['controller', '--config', configFile], configFile, `ws://127.0.0.1:${port}`);
           await this.waitControllerConnected(controller, client, cloudlet.id);
@@ -228,6 +302,7 @@ export class LabSupervisor implements LabStarter {
       schedulerUrl,
       operatorToken: tokens.operator,
       providerToken: tokens.provider,
+      mode,
       state,
       stop: stopAll,
     };

@@ -20,7 +20,7 @@ export const LabTopologySchema = z
     title: z.string().max(128),
     description: z.string().max(2048),
     pops: z.array(z.strictObject({ id: IdSchema, name: z.string().max(128), kind: z.enum(['host', 'router']), location: LocationSchema.optional() })).min(1),
-    links: z.array(z.strictObject({ a: IdSchema, b: IdSchema, rttMs: z.number().positive().optional(), capacityMbps: z.number().positive() })),
+    links: z.array(z.strictObject({ a: IdSchema, b: IdSchema, rttMs: z.number().positive().optional(), capacityMbps: z.number().positive(), lossPercent: z.number().min(0).max(100).optional() })),
     cloudlets: z.array(z.strictObject({ id: IdSchema, popId: IdSchema, nodes: z.array(z.strictObject({ id: IdSchema, capacity: ResourcesSchema })).min(1) })).min(1),
   })
   .superRefine((t, ctx) => {

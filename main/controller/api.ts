@@ -5,11 +5,13 @@
  * dispatcher maps them to wire codes.
  */
 import type { CallContext, Handlers, TopicHandlers, TopicSink } from '../protocol/contract.ts';
+import { Conflict, NotFound } from '../protocol/errors.ts';
 import type { Alarm, ControllerApi, PacketSampleView, ViEvent, ViState, ViUsage, ViView } from '../protocol/controllerApi.ts';
 import type { EvidenceRings } from './evidenceRing.ts';
 import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
+import { UPLOADED_PROGRAM, type UploadStore } from './uploads.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
 
@@ -96,6 +98,7 @@ export interface ControllerApiDeps {
   schedulerConnected: () => boolean;
   evidence: EvidenceRings;
   supervisor: Pick<ViSupervisor, 'offers'>;
+  uploads: Pick<UploadStore, 'put'>;
   log: (line: string) => void;
 }
 
@@ -110,6 +113,14 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       isolation: hostIsolationSummary(d.host),
     }),
     'service.list': () => ({ services: d.supervisor.offers() }),
+    'bundle.upload': (p, ctx) => {
+      const hold = store.hold(p.reservationId);
+      if (!hold || hold.state === 'ended') throw new NotFound(`reservation ${p.reservationId} is not held on cloudlet ${d.cloudletId}`);
+      if (hold.service.program !== UPLOADED_PROGRAM) throw new Conflict(`reservation ${p.reservationId} runs program "${hold.service.program}", not "${UPLOADED_PROGRAM}": its bundle would never run`);
+      const view = d.uploads.put(p.reservationId, Buffer.from(p.bundle, 'base64'));
+      c.audit.record(actorOf(ctx), 'bundle.upload', `${d.cloudletId}/${p.reservationId}`, `${p.reason} (${view.bytes} bytes, sha256 ${view.sha256}, command ${JSON.stringify(view.command)})`);
+      return view;
+    },
     'node.list': () => ({ nodes: c.views.nodes() }),
     'node.setHealth': (p, ctx) => c.operator.setNodeHealth(actorOf(ctx), p.nodeId, p.health, p.reason),
     'vi.list': (p) => ({
@@ -127,6 +138,8 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       return vi;
     },
     'vi.terminate': (p, ctx) => c.operator.terminate(actorOf(ctx), p.viId, p.reason),
+    'vi.quarantine': (p, ctx) => c.operator.quarantine(actorOf(ctx), p.viId, p.reason),
+    'vi.release': (p, ctx) => c.operator.release(actorOf(ctx), p.viId, p.reason),
     'rule.list': (p) => {
       const tenant = c.rules.tenantRules().filter((r) => !p.viId || r.viId === p.viId);
       const isp = p.viId ? [] : c.rules.ispRules();
@@ -135,6 +148,10 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
           .sort((a, b) => b.priority - a.priority || a.id.localeCompare(b.id))
           .map((r) => ({ id: r.id, owner: r.owner, providerId: r.providerId, viId: r.viId, priority: r.priority, match: r.match, action: r.action, samplingRate: r.samplingRate, provenBy: r.provenBy, installedAt: r.installedAt })),
       };
+    },
+    'router.flows': () => {
+      if (!c.views.router) throw new NotFound(`cloudlet ${d.cloudletId} programs no front-end router (its config has no router)`);
+      return c.views.router.table();
     },
     'alarm.list': (p) => ({ alarms: store.alarms(p.includeAcknowledged, p.limit) }),
     'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason),

@@ -11,6 +11,7 @@ import { Alarms, LocalAudit } from './alarms.ts';
 import { CloudletClock } from './clock.ts';
 import type { CloudletDataPath } from './dataPath.ts';
 import type { EvidenceRings } from './evidenceRing.ts';
+import type { FrontRouter } from './frontRouter.ts';
 import { HoldBook } from './holds.ts';
 import { OperatorActions } from './operatorActions.ts';
 import type { RuleBook } from './ruleBook.ts';
@@ -78,6 +79,12 @@ export class Cloudlet {
     this.vis.dataPath = dataPath;
     this.views.dataPath = dataPath;
     this.rules.attach(dataPath.flowTable());
+  }
+
+  /** Connects the front-end router: its flow table follows the rule book from now on. */
+  attachRouter(router: FrontRouter): void {
+    this.views.router = router;
+    this.rules.attach(router);
   }
 
   /** The supervisor's change callback. */

@@ -77,6 +77,33 @@ export const DataPlaneConfigSchema = z.strictObject({
 });
 export type DataPlaneConfig = z.output<typeof DataPlaneConfigSchema>;
 
+/**
+ * The front-end router this controller programs (contracts.md point 4): an Open vSwitch bridge
+ * reached through its database and its OpenFlow management socket. The controller owns the table-0
+ * flows carrying its cookie; table 1 (forwarding by destination) belongs to whoever built the router.
+ */
+export const RouterConfigSchema = z.strictObject({
+  kind: z.literal('ovs'),
+  bridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a bridge name of 1-15 letters, digits, "_", "." or "-"'),
+  /**
+   * The bridge's VXLAN port towards this cloudlet (its name in the OVS database): an OVS vxlan
+   * port with options:key=flow (the flows set the VNI), or a kernel vxlan device added as a
+   * system port (the device's own VNI applies).
+   */
+  vxlanPort: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a port name of 1-15 letters, digits, "_", "." or "-"'),
+  /** The OVS database, e.g. unix:/run/openvswitch/db.sock. */
+  ovsdb: z.string().regex(/^(unix|tcp|ssl):./, 'an OVS database remote: unix:/path/db.sock, tcp:host:port or ssl:host:port'),
+  /** ovs-ofctl's target; default unix:<the database socket's directory>/<bridge>.mgmt. */
+  openflow: z.string().regex(/^(unix|tcp|ssl):./, 'an OpenFlow target: unix:/path/br.mgmt, tcp:host:port or ssl:host:port').optional(),
+  /** The VNI of this cloudlet on the VXLAN port. */
+  vni: z.number().int().min(0).max(0xff_ffff),
+  /** How often the installed flows are compared with the rule book (a router restart is noticed within this). */
+  checkIntervalMs: z.number().int().min(100).max(600_000).default(2000),
+  /** Longest an ovs-vsctl or ovs-ofctl call may take. */
+  commandTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+});
+export type RouterConfig = z.output<typeof RouterConfigSchema>;
+
 export const EvidenceConfigSchema = z.strictObject({
   /** Each sample takes a 512-byte slot on disk: 16 MiB hold 32767 samples, so the default count bound is the tighter. */
   maxBytesPerVi: z.number().int().min(4096, 'at least 4096 bytes per VI').max(2 ** 32).default(16 * 2 ** 20),
@@ -140,6 +167,8 @@ export const ControllerConfigSchema = z
      * only kept, as a control plane without packets).
      */
     dataPlane: DataPlaneConfigSchema.optional(),
+    /** The front-end router whose flow table follows the rule book; none without it. */
+    router: RouterConfigSchema.optional(),
     /** sFlow v5 export of sampled packets and VI port counters; off without it. */
     sflow: SflowConfigSchema.optional(),
     /** Bounds of each VI's evidence ring (stateDir/evidence). */
@@ -157,6 +186,9 @@ export const ControllerConfigSchema = z
     }
     if (c.sandbox.viUids.first + c.sandbox.viUids.count > 2 ** 31 - 1) {
       ctx.addIssue({ code: 'custom', path: ['sandbox', 'viUids', 'count'], message: `the range ends past uid ${2 ** 31 - 2}` });
+    }
+    if (c.router && !c.router.openflow && !c.router.ovsdb.startsWith('unix:')) {
+      ctx.addIssue({ code: 'custom', path: ['router', 'openflow'], message: `name the OpenFlow target of bridge ${c.router.bridge}: it is derived only from a unix: database socket` });
     }
     if (c.scheduler.maxBackoffMs < c.scheduler.backoffMs) {
       ctx.addIssue({ code: 'custom', path: ['scheduler', 'maxBackoffMs'], message: `must be at least backoffMs (${c.scheduler.backoffMs})` });

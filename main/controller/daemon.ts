@@ -20,6 +20,8 @@ import { Cloudlet } from './cloudlet.ts';
 import { makeStateDir, openStateDirToVis, type ControllerConfig } from './config.ts';
 import { CloudletDataPath } from './dataPath.ts';
 import { EvidenceRings } from './evidenceRing.ts';
+import { FrontRouter } from './frontRouter.ts';
+import { OvsRouter } from './ovsRouter.ts';
 import { ControllerMetrics } from './metrics.ts';
 import type { PacketSample } from './packetSample.ts';
 import { SflowExporter } from './sflowExporter.ts';
@@ -28,6 +30,7 @@ import { RuleBook } from './ruleBook.ts';
 import { detectIsolation, removeBaseCgroups, type HostIsolation } from './sandbox.ts';
 import { SchedulerLink } from './schedulerLink.ts';
 import { ControllerStore } from './store.ts';
+import { UploadStore } from './uploads.ts';
 import { ViSupervisor } from './viSupervisor.ts';
 
 export { SOFTWARE };
@@ -45,11 +48,14 @@ export class ControllerDaemon {
   readonly store: ControllerStore;
   readonly cloudlet: Cloudlet;
   readonly supervisor: ViSupervisor;
+  readonly uploads: UploadStore;
   private readonly link: SchedulerLink;
   private readonly server: RpcServer;
   private readonly topics: ControllerTopics;
   readonly evidence: EvidenceRings;
   dataPath: CloudletDataPath | undefined;
+  /** The front-end router this controller programs, when its config names one. */
+  readonly router: FrontRouter | undefined;
   private sflow: SflowExporter | undefined;
   private readonly metrics: ControllerMetrics | undefined;
   private readonly now: () => number;
@@ -78,7 +84,9 @@ export class ControllerDaemon {
     this.evidence = new EvidenceRings(join(config.stateDir, 'evidence'), { maxBytes: config.evidence.maxBytesPerVi, maxSamples: config.evidence.maxSamplesPerVi });
     const ruleBook = new RuleBook(options.verifier ?? new Ed25519AttestationVerifier(config.trustAnchors), config.ispRules);
     let cloudlet: Cloudlet | undefined;
+    this.uploads = new UploadStore(config.stateDir);
     this.supervisor = new ViSupervisor({
+      uploads: this.uploads,
       host: this.host,
       store: this.store,
       stateDir: config.stateDir,
@@ -108,6 +116,7 @@ export class ControllerDaemon {
             at: this.now(),
             nodes: this.cloudlet.views.nodeReports(),
             programs: this.supervisor.programs(),
+            ...(this.dataPath ? { traffic: this.dataPath.trafficReport((viId) => this.cloudlet.vis.get(viId)?.reservationId) } : {}),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },
@@ -145,6 +154,18 @@ export class ControllerDaemon {
         }
       },
     });
+    if (config.router) {
+      this.router = new FrontRouter({
+        driver: new OvsRouter(config.router),
+        cloudletId: config.cloudletId,
+        vni: config.router.vni,
+        checkIntervalMs: config.router.checkIntervalMs,
+        alarms: this.cloudlet.alarms,
+        now: this.now,
+        log: this.log,
+        onSteeringChanged: (viIds) => viIds.forEach((id) => this.cloudlet.vis.onRouterSteeringChanged(id)),
+      });
+    }
     const tokens = new TokenStore(config.tokens.map((t) => ({ token: t.token, principal: { role: t.role, name: t.name } })));
     const handlers = controllerHandlers({
       cloudletId: config.cloudletId,
@@ -155,6 +176,7 @@ export class ControllerDaemon {
       schedulerConnected: () => this.link.connected,
       evidence: this.evidence,
       supervisor: this.supervisor,
+      uploads: this.uploads,
       log: this.log,
     });
     this.server = new RpcServer({ dispatcher: createDispatcher(controllerApi, handlers, this.topics.handlers()), tokens, log: this.log });
@@ -220,6 +242,8 @@ export class ControllerDaemon {
       });
       this.cloudlet.attachDataPath(this.dataPath);
     }
+    // The router follows the rule book from here on; recovery below drops the rules of VIs that are gone.
+    if (this.router) this.cloudlet.attachRouter(this.router);
     const recovered = await this.cloudlet.clock.recover();
     if (recovered.adopted.length || recovered.lost.length) {
       this.log(`after restart: adopted ${recovered.adopted.length} VI(s) [${recovered.adopted.join(', ')}], lost ${recovered.lost.length} [${recovered.lost.join(', ')}]`);
@@ -232,6 +256,11 @@ export class ControllerDaemon {
     if (this.metrics && this.config.metrics) {
       const m = await this.metrics.listen(this.config.metrics.host, this.config.metrics.port);
       this.metricsUrl = `http://${m.address}:${m.port}/metrics`;
+    }
+    if (this.router) {
+      // A router that cannot be programmed is an alarm, not a reason to stop serving the cloudlet.
+      await this.router.start();
+      if (!this.router.ok) this.log(`the front-end router is not programmed; retrying every ${this.config.router?.checkIntervalMs} ms`);
     }
     this.tickTimer = setInterval(() => void this.tick(), Math.min(1000, this.config.sandbox.usageIntervalMs));
     this.link.start();
@@ -295,6 +324,8 @@ export class ControllerDaemon {
     if (stopVis) {
       for (const vi of this.cloudlet.vis.live()) await this.cloudlet.vis.teardown(vi, 'stopped', 'the controller shut down (onExit: stop)');
     }
+    // Before the data plane closes: the router stops sending it traffic.
+    await this.router?.stop();
     this.dataPath?.close();
     this.sflow?.close();
     this.evidence.close();

@@ -13,10 +13,10 @@
 import { chmodSync, chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DataPlane, type EgressPolicy, type SpoofingAlarm, type ViCounters } from '../../native/dataplane.ts';
+import { DataPlane, type DirectionCounters, type EgressPolicy, type SpoofingAlarm, type UplinkCounters, type ViCounters } from '../../native/dataplane.ts';
 import { FlowTable } from '../../native/demux.ts';
 import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
-import type { ServiceSpec } from '../protocol/domain.ts';
+import type { ServiceSpec, TrafficReport } from '../protocol/domain.ts';
 import { portOf } from '../services/catalog.ts';
 import type { DataPlaneConfig } from './config.ts';
 import { FlowTableLoader, ViNumbers } from './flowRules.ts';
@@ -58,6 +58,8 @@ export class CloudletDataPath {
   private readonly loader: FlowTableLoader;
   private readonly ports = new Map<string, OpenPort>();
   private readonly last = new Map<string, { at: number; counters: ViCounters; traffic: Traffic }>();
+  /** Counters at the previous report to the scheduler (its own period, apart from usage sampling). */
+  private reported: { at: number; vis: Map<string, ViCounters>; uplink: UplinkCounters } | null = null;
   private readonly sinks: DataPathSinks;
   private readonly config: DataPlaneConfig;
   private readonly timer: NodeJS.Timeout;
@@ -182,6 +184,12 @@ export class CloudletDataPath {
     this.plane.setLimits(port.number, { bitsPerSecond: Math.round(limits.netMbps * 1e6), packetsPerSecond: limits.ppsCap ?? 0 });
   }
 
+  /** Quarantines the VI's port (its to_vi traffic goes legacy, what it emits is dropped), or releases it. */
+  setQuarantined(viId: string, quarantined: boolean): void {
+    const port = this.ports.get(viId);
+    if (port) this.plane.setQuarantined(port.number, quarantined);
+  }
+
   /** The traffic of the last sampleTraffic() call. */
   lastTraffic(viId: string): Traffic | undefined {
     return this.last.get(viId)?.traffic;
@@ -208,6 +216,47 @@ export class CloudletDataPath {
     const traffic = { to_vi: direction('to_vi'), from_vi: direction('from_vi') };
     this.last.set(viId, { at: now, counters, traffic });
     return traffic;
+  }
+
+  /**
+   * The traffic for the next report to the scheduler: per VI port and for the uplink, rates since
+   * the previous report, totals and drops by reason. `reservationOf` names each VI's reservation.
+   */
+  trafficReport(reservationOf: (viId: string) => string | undefined, now = Date.now()): TrafficReport {
+    const before = this.reported;
+    const seconds = before ? Math.max(1e-3, (now - before.at) / 1000) : 0;
+    const per = (n: number, was: number | undefined): number => (seconds && was !== undefined ? Math.max(0, (n - was) / seconds) : 0);
+    const direction = (c: DirectionCounters, was: DirectionCounters | undefined): TrafficReport['vis'][number]['in'] => ({
+      pps: per(c.packets, was?.packets),
+      bps: per(c.bytes * 8, was === undefined ? undefined : was.bytes * 8),
+      packets: c.packets,
+      bytes: c.bytes,
+      drops: { ...c.drops },
+    });
+    const counters = new Map(this.portCounters().map((p) => [p.viId, p.counters]));
+    const vis = [...counters].map(([viId, c]) => {
+      const was = before?.vis.get(viId);
+      return { viId, reservationId: reservationOf(viId) ?? '', in: direction(c.to_vi, was?.to_vi), out: direction(c.from_vi, was?.from_vi) };
+    });
+    const u = this.plane.uplinkCounters();
+    const wasU = before?.uplink;
+    this.reported = { at: now, vis: counters, uplink: u };
+    return {
+      periodSeconds: seconds,
+      vis,
+      uplink: {
+        rxPps: per(u.rxPackets, wasU?.rxPackets),
+        rxBps: per(u.rxBytes * 8, wasU === undefined ? undefined : wasU.rxBytes * 8),
+        txPps: per(u.txPackets, wasU?.txPackets),
+        txBps: per(u.txBytes * 8, wasU === undefined ? undefined : wasU.txBytes * 8),
+        rxPackets: u.rxPackets,
+        txPackets: u.txPackets,
+        legacy: u.legacy,
+        ruleDrops: u.ruleDrops,
+        socketDrops: u.socketDrops,
+        malformed: { ...u.malformed },
+      },
+    };
   }
 
   /** Every open port's counters, for the sFlow exporter and metrics. */

@@ -14,7 +14,8 @@
  *    and 0 stays "never".
  *  - Match fields. srcPrefix/dstPrefix become src/dst, srcPorts/dstPorts become
  *    port ranges, everything else keeps its name. The prefixes were checked by
- *    the rule book with the one prefix parser (main/protocol/prefix.ts).
+ *    the rule book with the one prefix parser (main/protocol/prefix.ts), the
+ *    same one the table's encoder reads them with.
  *  - Actions. to_vi needs a VI: an ISP rule has none, so it cannot send to a VI
  *    and forwards as legacy instead.
  *  - Priority keeps its value: ISP and tenant rules share one priority space,
@@ -24,7 +25,7 @@
  * and modifications in one version), so no packet is classified against half
  * of a change, and the data plane keeps running while it happens.
  */
-import type { DemuxRule, FlowTable } from '../../native/demux.ts';
+import type { FlowRule, FlowTable } from '../../native/demux.ts';
 import type { InstalledRule } from './ruleInstaller.ts';
 
 /** Numbers for VIs, as the flow table and the data plane know them. */
@@ -54,7 +55,7 @@ export function oneInN(fraction: number): number {
   return fraction > 0 ? Math.max(1, Math.round(1 / fraction)) : 0;
 }
 
-export function toFlowRule(rule: InstalledRule, vis: ViNumbers): DemuxRule {
+export function toFlowRule(rule: InstalledRule, vis: ViNumbers): FlowRule {
   const m = rule.match;
   const viId = rule.viId ? vis.number(rule.viId) : undefined;
   const action = rule.action === 'to_vi' && viId === undefined ? 'legacy' : rule.action;
@@ -94,11 +95,11 @@ export class FlowTableLoader {
   }
 
   load(tenant: readonly InstalledRule[], isp: readonly InstalledRule[]): void {
-    const wanted = new Map<string, DemuxRule>();
+    const wanted = new Map<string, FlowRule>();
     for (const r of [...isp, ...tenant]) wanted.set(r.id, toFlowRule(r, this.vis));
     const remove: number[] = [];
-    const modify: { id: number; rule: DemuxRule }[] = [];
-    const add: { id: string; rule: DemuxRule }[] = [];
+    const modify: { id: number; rule: FlowRule }[] = [];
+    const add: { id: string; rule: FlowRule }[] = [];
     for (const [id, was] of this.loaded) if (!wanted.has(id)) remove.push(was.nativeId);
     for (const [id, rule] of wanted) {
       const was = this.loaded.get(id);

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Profile, Resources } from '../protocol/domain.ts';
 import { capacityAt, zeroResources } from '../protocol/profile.ts';
+import { redactedArgs } from '../services/catalog.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import type { ControllerStore, Hold } from './store.ts';
 
@@ -61,7 +62,8 @@ export class HoldBook {
   /** Ends the reservation's hold (its capacity is free again); a no-op when there is none or it already ended. */
   end(reservationId: string): void {
     const hold = this.store.hold(reservationId);
-    if (hold && hold.state !== 'ended') this.store.putHold({ ...hold, state: 'ended' });
+    // Secret arguments (keys) leave the books with the hold.
+    if (hold && hold.state !== 'ended') this.store.putHold({ ...hold, state: 'ended', service: { ...hold.service, args: redactedArgs(hold.service.program, hold.service.args) } });
   }
 
   node(nodeId: string): NodeSpec | undefined {

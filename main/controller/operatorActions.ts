@@ -49,23 +49,52 @@ export class OperatorActions {
     this.evidence = o.evidence;
   }
 
-  restrict(actor: Actor, viId: string, caps: { cpu?: number; memMiB?: number; ppsCap?: number }, reason: string): { vi: ViView; problems: string[] } {
+  restrict(actor: Actor, viId: string, caps: { cpu?: number; memMiB?: number; ppsCap?: number; mbpsCap?: number }, reason: string): { vi: ViView; problems: string[] } {
     const vi = this.vis.require(viId);
     if (vi.state !== 'running') throw new Conflict(`VI ${viId} is ${vi.state}: only a running VI can be restricted`);
-    for (const r of ['cpu', 'memMiB'] as const) {
+    const reserved = { cpu: vi.capacity.cpu, memMiB: vi.capacity.memMiB, mbpsCap: vi.capacity.netMbps };
+    for (const r of ['cpu', 'memMiB', 'mbpsCap'] as const) {
       const v = caps[r];
-      if (v !== undefined && v > vi.capacity[r]) {
-        throw new Invalid(`${r} ${v} is above VI ${viId}'s reserved ${vi.capacity[r]}: restrict only lowers caps (at most ${vi.capacity[r]})`);
+      if (v !== undefined && v > reserved[r]) {
+        throw new Invalid(`${r} ${v} is above VI ${viId}'s reserved ${reserved[r]}: restrict only lowers caps (at most ${reserved[r]})`);
       }
     }
-    const limits: ViLimits = { cpu: caps.cpu ?? vi.limits.cpu, memMiB: caps.memMiB ?? vi.limits.memMiB, ppsCap: caps.ppsCap ?? vi.limits.ppsCap };
-    this.audit.record(actor, 'vi.restrict', `${this.cloudletId}/${vi.nodeId}/${viId}`, `${reason} (cpu ${limits.cpu}, memMiB ${limits.memMiB}, ppsCap ${limits.ppsCap ?? 'none'})`);
+    const limits: ViLimits = {
+      cpu: caps.cpu ?? vi.limits.cpu,
+      memMiB: caps.memMiB ?? vi.limits.memMiB,
+      ppsCap: caps.ppsCap ?? vi.limits.ppsCap,
+      mbpsCap: caps.mbpsCap ?? vi.limits.mbpsCap ?? null,
+    };
+    this.audit.record(
+      actor,
+      'vi.restrict',
+      `${this.cloudletId}/${vi.nodeId}/${viId}`,
+      `${reason} (cpu ${limits.cpu}, memMiB ${limits.memMiB}, ppsCap ${limits.ppsCap ?? 'none'}, mbpsCap ${limits.mbpsCap ?? 'none'})`,
+    );
     const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
     // Say in the VI itself what the kernel refused (e.g. a memory cap below current use on cgroup v1).
     const next = { ...set, reason: `restricted by ${actor.name}: ${reason}${problems.length ? `; not enforced: ${problems.join('; ')}` : ''}` };
     this.store.putVi(next);
     this.vis.limitTraffic(next);
     return { vi: this.views.vi(next), problems };
+  }
+
+  /** Quarantines a running VI (audited first): rules removed, it keeps running, what it emits is dropped. */
+  quarantine(actor: Actor, viId: string, reason: string): ViView {
+    const vi = this.vis.require(viId);
+    if (vi.state !== 'running') throw new Conflict(`VI ${viId} is ${vi.state}: only a running VI can be quarantined`);
+    if (vi.quarantined) return this.views.vi(vi);
+    this.audit.record(actor, 'vi.quarantine', `${this.cloudletId}/${vi.nodeId}/${viId}`, reason);
+    return this.views.vi(this.vis.quarantine({ ...vi, reason: `quarantined by ${actor.name}: ${reason}` }));
+  }
+
+  /** Releases a quarantined VI (audited first): its emissions pass the checks again, its rules come back. */
+  release(actor: Actor, viId: string, reason: string): ViView {
+    const vi = this.vis.require(viId);
+    if (!vi.quarantined) throw new Conflict(`VI ${viId} is not quarantined`);
+    if (vi.state !== 'running') throw new Conflict(`VI ${viId} is ${vi.state}: only a running VI can be released`);
+    this.audit.record(actor, 'vi.release', `${this.cloudletId}/${vi.nodeId}/${viId}`, reason);
+    return this.views.vi(this.vis.release({ ...vi, reason: `released by ${actor.name}: ${reason}` }));
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
  * The one door through which demux rules enter and leave this cloudlet's flow
  * table. The rule book decides what a tenant may install (ruleBook.ts); this
- * object makes the decision real: it writes the store and, when a data plane
- * is attached, the native flow table in the same step, so the two never
- * disagree and a restart rebuilds both from the store alone.
+ * object makes the decision real: it writes the store and, in the same step,
+ * every attached flow table (the data plane's native table, the front-end
+ * router's OpenFlow table), so they never disagree with the store and a
+ * restart rebuilds them from the store alone.
  *
  * Rules are checked against the other tenants' rules in force and promised:
  * installed ones, and the rules of holds that overlap in time but have not
@@ -15,7 +16,7 @@ import type { ControllerStore, Hold } from './store.ts';
 
 export type InstalledRule = BookRule & { installedAt: number };
 
-/** Where installed rules take effect; the data plane's flow table implements it. */
+/** Where installed rules take effect: the data plane's flow table, the front-end router (frontRouter.ts). */
 export interface FlowTableTarget {
   /** Replaces the whole rule set in one atomic step (no packet sees half a change). */
   load(tenant: readonly InstalledRule[], isp: readonly InstalledRule[]): void;
@@ -26,7 +27,7 @@ export class RuleInstaller {
   private readonly ruleBook: RuleBook;
   private readonly now: () => number;
   private readonly startedAt: number;
-  private target: FlowTableTarget | undefined;
+  private readonly targets: FlowTableTarget[] = [];
 
   constructor(options: { store: ControllerStore; ruleBook: RuleBook; now: () => number }) {
     this.store = options.store;
@@ -35,10 +36,10 @@ export class RuleInstaller {
     this.startedAt = options.now();
   }
 
-  /** Attaches the flow table and loads it with what the store holds. */
+  /** Attaches a flow table and loads it with what the store holds. */
   attach(target: FlowTableTarget): void {
-    this.target = target;
-    this.sync();
+    this.targets.push(target);
+    target.load(this.store.rules(), this.ispRules());
   }
 
   /** The ISP's own rules (from the config), in force since this controller started. */
@@ -77,7 +78,9 @@ export class RuleInstaller {
   }
 
   private sync(): void {
-    this.target?.load(this.store.rules(), this.ispRules());
+    const tenant = this.store.rules();
+    const isp = this.ispRules();
+    for (const target of this.targets) target.load(tenant, isp);
   }
 
   /** Tenant rules others hold: installed ones, and promised ones of holds overlapping [t0, t1). */

@@ -50,6 +50,8 @@ export interface ViRecord {
   exitCode: number | null;
   exitSignal: string | null;
   reason: string;
+  /** Quarantined by an operator (absent: never was). */
+  quarantined?: boolean;
 }
 
 const schema = `

@@ -8,7 +8,7 @@
 import type { ViLimits, ViState } from '../protocol/controllerApi.ts';
 import type { ViReport } from '../protocol/domain.ts';
 import { endedViStates, resourceNames } from '../protocol/vocabulary.ts';
-import { NotFound } from '../protocol/errors.ts';
+import { Conflict, NotFound } from '../protocol/errors.ts';
 import { portOf } from '../services/catalog.ts';
 import type { Alarms } from './alarms.ts';
 import type { CloudletDataPath } from './dataPath.ts';
@@ -84,6 +84,21 @@ export class ViLifecycle {
     this.unreported.set(vi.reservationId, { reservationId: vi.reservationId, nodeId: vi.nodeId, state: vi.state, reason: vi.reason.slice(0, 1024), at: this.now() });
     if (vi.state === 'failed' && from !== 'failed') this.onFailed(vi);
     this.events.viChanged(this.views.vi(vi), from);
+    this.events.changed();
+  }
+
+  /**
+   * The router started or stopped steering a VI's traffic to it: the VI keeps
+   * its state, but the scheduler and the consoles hear that it does not serve
+   * traffic while its flows are missing.
+   */
+  onRouterSteeringChanged(viId: string): void {
+    const vi = this.store.vi(viId);
+    if (!vi || isEnded(vi)) return;
+    const view = this.views.vi(vi);
+    const reason = view.routerFlows && !view.routerFlows.installed ? `${vi.state}, but not serving traffic: ${view.routerFlows.detail}` : vi.reason;
+    this.unreported.set(vi.reservationId, { reservationId: vi.reservationId, nodeId: vi.nodeId, state: vi.state, reason: reason.slice(0, 1024), at: this.now() });
+    this.events.viChanged(view, vi.state);
     this.events.changed();
   }
 
@@ -191,6 +206,7 @@ export class ViLifecycle {
       cpu: vi.limits.cpu < vi.capacity.cpu ? Math.min(vi.limits.cpu, cap.cpu) : cap.cpu,
       memMiB: vi.limits.memMiB < vi.capacity.memMiB ? Math.min(vi.limits.memMiB, cap.memMiB) : cap.memMiB,
       ppsCap: vi.limits.ppsCap,
+      mbpsCap: vi.limits.mbpsCap ?? null,
     };
     this.store.putVi({ ...vi, capacity: cap });
     const { vi: set, problems } = this.supervisor.setLimits(viId, limits);
@@ -198,15 +214,45 @@ export class ViLifecycle {
     if (problems.length) this.log(`VI ${viId}: resize to ${JSON.stringify(cap)}: ${problems.join('; ')}`);
   }
 
-  /** A running VI's port is its own: the socket for its user, and its token buckets. */
+  /** A running VI's port is its own: the socket for its user, its token buckets, and any quarantine. */
   private portReady(vi: ViRecord): void {
     if (vi.isolation.user) this.dataPath?.grant(vi.id, vi.isolation.user);
     this.limitTraffic(vi);
+    if (vi.quarantined) this.dataPath?.setQuarantined(vi.id, true);
   }
 
-  /** The VI's token buckets in the data plane: its reservation's network share now, and any packet-rate cap. */
+  /**
+   * Quarantine: the VI's rules go first (its traffic falls back to legacy at once), then its port
+   * drops everything it emits; the VI keeps running, e.g. for the operator to look at.
+   */
+  quarantine(vi: ViRecord): ViRecord {
+    this.rules.remove(vi.id);
+    this.dataPath?.setQuarantined(vi.id, true);
+    const next = { ...vi, quarantined: true };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
+  }
+
+  /** Undoes quarantine: the port forwards again, then the VI's rules (checked again) steer its traffic back. */
+  release(vi: ViRecord): ViRecord {
+    const hold = this.holds.get(vi.reservationId);
+    if (!hold) throw new Conflict(`VI ${vi.id} has no hold any more: it cannot get its rules back`);
+    const rules = this.rules.check(hold);
+    if (!rules.ok) throw new Conflict(`VI ${vi.id} cannot get its rules back: ${rules.reason}`);
+    this.dataPath?.setQuarantined(vi.id, false);
+    this.rules.install(rules.rules);
+    const next = { ...vi, quarantined: false };
+    this.store.putVi(next);
+    this.events.viChanged(this.views.vi(next), vi.state);
+    this.events.changed();
+    return next;
+  }
+
+  /** The VI's token buckets in the data plane: its reservation's network share now, lowered by an operator's caps. */
   limitTraffic(vi: ViRecord): void {
-    this.dataPath?.setLimits(vi.id, { netMbps: vi.capacity.netMbps, ppsCap: vi.limits.ppsCap });
+    this.dataPath?.setLimits(vi.id, { netMbps: Math.min(vi.capacity.netMbps, vi.limits.mbpsCap ?? Infinity), ppsCap: vi.limits.ppsCap });
   }
 
   /** After a controller restart: an adopted VI gets its port back (its ring client reconnects). */

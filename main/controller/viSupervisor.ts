@@ -31,6 +31,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, wr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resources, ServiceSpec } from '../protocol/domain.ts';
+import { endedViStates } from '../protocol/vocabulary.ts';
 import { argsSummary, catalog, descriptorOf, secretArgsOf, serviceProblem } from '../services/catalog.ts';
 import { SECRET_ARGS_FILE, SERVICE_ENV, wipeFile } from '../services/sdk/descriptor.ts';
 import { LogFollower } from '../services/sdk/logFollower.ts';
@@ -61,6 +62,7 @@ import {
   type ViCgroup,
 } from './sandbox.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
+import { UPLOADED_PROGRAM, type UploadStore } from './uploads.ts';
 
 /**
  * The built-in services of the catalog (main/services/): beside this module when bundled
@@ -127,6 +129,8 @@ export interface SupervisorOptions {
   maxProcesses: number;
   viUids: UidRange;
   programs: ProgramTable;
+  /** Provider bundles (uploads.ts): with them, program "upload" runs the reservation's bundle. */
+  uploads?: Pick<UploadStore, 'commandFor'>;
   now: () => number;
   onChange: (vi: ViRecord, from: ViState | null) => void;
   log: (line: string) => void;
@@ -142,8 +146,6 @@ interface Live {
   lastCpu: { usec: number; at: number } | null;
   pollTimer: NodeJS.Timeout | null;
 }
-
-const ended: readonly ViState[] = ['stopped', 'failed', 'terminated'];
 
 function cgroupOf(vi: ViRecord): ViCgroup | null {
   return vi.cgroupPaths.length && vi.isolation.cgroup !== 'none' ? { version: vi.isolation.cgroup, dirs: vi.cgroupPaths } : null;
@@ -176,7 +178,13 @@ export class ViSupervisor {
   }
 
   programs(): string[] {
-    return [...builtInServices.keys(), ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
+    const uploaded = this.o.uploads && !this.configured(UPLOADED_PROGRAM) ? [UPLOADED_PROGRAM] : [];
+    return [...builtInServices.keys(), ...uploaded, ...Object.keys(this.o.programs).filter((p) => !builtInServices.has(p))];
+  }
+
+  /** Program "upload" runs the reservation's bundle (unless the configuration names a program so). */
+  private runsBundle(program: string): boolean {
+    return program === UPLOADED_PROGRAM && this.o.uploads !== undefined && !this.configured(program);
   }
 
   /** Null when VIs here can have tap ports, else why not (ring ports only). */
@@ -188,8 +196,15 @@ export class ViSupervisor {
     return Object.hasOwn(this.o.programs, program) ? this.o.programs[program] : undefined;
   }
 
-  /** The command line of a program, or undefined when it is not installed here. Secret args stay off it. */
-  commandFor(program: string, args: Record<string, string>): string[] | undefined {
+  /**
+   * The command line of a program, or undefined when it is not installed here (for "upload": when
+   * the reservation has no bundle). Secret args stay off it.
+   */
+  commandFor(program: string, args: Record<string, string>, reservationId?: string): string[] | undefined {
+    if (this.runsBundle(program)) {
+      const bundle = reservationId === undefined ? undefined : this.o.uploads?.commandFor(reservationId);
+      return bundle && [...bundle.command, ...Object.entries(args).map(([k, v]) => `--${k}=${v}`)];
+    }
     const configured = this.configured(program);
     const secrets = configured ? [] : secretArgsOf(program);
     const argv = Object.entries(args).filter(([k]) => !secrets.includes(k)).map(([k, v]) => `--${k}=${v}`);
@@ -204,6 +219,8 @@ export class ViSupervisor {
    * program) this host cannot run it, the port is of the wrong kind or an argument is wrong. Null when it can.
    */
   serviceProblem(spec: Pick<ServiceSpec, 'program' | 'args' | 'port'>): string | null {
+    // The bundle may be uploaded any time before the VI starts.
+    if (this.runsBundle(spec.program)) return null;
     if (!this.commandFor(spec.program, spec.args)) return `program "${spec.program}" is not installed on cloudlet ${this.o.cloudletId} (installed: ${this.programs().join(', ')})`;
     return this.configured(spec.program) ? null : serviceProblem(spec, { root: this.o.host.root });
   }
@@ -211,6 +228,9 @@ export class ViSupervisor {
   /** What this cloudlet offers (service.list): the catalog's built-ins, then the configured programs. */
   offers(): ServiceOffer[] {
     return this.programs().map((program) => {
+      if (this.runsBundle(program)) {
+        return { program, summary: "the reservation's own bundle (pcctl upload): its manifest's command, run as the VI's user", source: 'uploaded', mode: null, port: null, args: null, available: true, reason: null };
+      }
       const d = this.configured(program) ? undefined : descriptorOf(program);
       if (!d) return { program, summary: 'configured by the operator (arguments are not checked)', source: 'configured', mode: null, port: null, args: null, available: true, reason: null };
       const reason = d.availability({ root: this.o.host.root });
@@ -221,7 +241,7 @@ export class ViSupervisor {
   private update(vi: ViRecord, changes: Partial<ViRecord>): ViRecord {
     const from = vi.state;
     const next = { ...vi, ...changes };
-    if (ended.includes(next.state)) this.wipeSecrets(next.id);
+    if (endedViStates.includes(next.state)) this.wipeSecrets(next.id);
     this.o.store.putVi(next);
     if (next.state !== from) this.o.onChange(next, from);
     return next;
@@ -236,8 +256,9 @@ export class ViSupervisor {
   /** Starts a VI; resolves once it runs (or has failed to start, with the reason). */
   async start(req: StartRequest): Promise<ViRecord> {
     const existing = this.o.store.vi(req.viId);
-    if (existing && !ended.includes(existing.state)) return existing;
-    const command = this.commandFor(req.program, req.args);
+    if (existing && !endedViStates.includes(existing.state)) return existing;
+    const command = this.commandFor(req.program, req.args, req.reservationId);
+    if (!command && this.runsBundle(req.program)) throw new Error(`reservation ${req.reservationId} runs its uploaded bundle, and none was uploaded (pcctl upload ${req.reservationId} BUNDLE.tar)`);
     if (!command) throw new Error(`program "${req.program}" is not installed on this cloudlet (installed: ${this.programs().join(', ')})`);
     const problem = this.serviceProblem({ program: req.program, args: req.args });
     if (problem) throw new Error(problem);
@@ -290,7 +311,7 @@ export class ViSupervisor {
       port: req.port ?? null,
       // A minimal environment: the controller's own (tokens included) never reaches a VI. Under
       // Electron-as-Node, execPath is Electron, which runs scripts only with ELECTRON_RUN_AS_NODE.
-      env: { ...req.env, ...(builtIn ? { [SERVICE_ENV]: req.program } : {}), PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
+      env: { ...req.env, ...(builtIn ? { [SERVICE_ENV]: req.program } : {}), ...(this.runsBundle(req.program) ? { PCLOUD_BUNDLE_DIR: this.o.uploads?.commandFor(req.reservationId)?.dir ?? '' } : {}), PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: dir, PCLOUD_VI_DIR: dir, ...(process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {}) },
     });
     let vi: ViRecord = {
       id: req.viId,
@@ -305,7 +326,7 @@ export class ViSupervisor {
       cgroupPaths: cgroup?.dirs ?? [],
       isolation: { ...plan.isolation, processLimit },
       capacity: req.capacity,
-      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null },
+      limits: { cpu: req.capacity.cpu, memMiB: req.capacity.memMiB, ppsCap: null, mbpsCap: null },
       t1: req.t1,
       startedAt: now,
       endedAt: null,
@@ -362,7 +383,7 @@ export class ViSupervisor {
   private userFor(viId: string): { uid: number; gid: number } | null {
     if (!this.o.host.setpriv) return null;
     const taken = new Set<number>();
-    for (const vi of this.o.store.vis()) if (!ended.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
+    for (const vi of this.o.store.vis()) if (!endedViStates.includes(vi.state) && vi.isolation.user) taken.add(vi.isolation.user.uid);
     const uid = allocateViUid(this.o.viUids, this.o.cloudletId, viId, taken);
     return { uid, gid: uid };
   }
@@ -372,7 +393,7 @@ export class ViSupervisor {
     const vi = this.o.store.vi(viId);
     if (live?.pollTimer) clearInterval(live.pollTimer);
     live?.markExited();
-    if (!vi || ended.includes(vi.state)) return;
+    if (!vi || endedViStates.includes(vi.state)) return;
     const cgroup = cgroupOf(vi);
     if (live?.stopping) {
       // Stop cleans up (stragglers, cgroup) itself once it sees the exit.
@@ -462,7 +483,7 @@ export class ViSupervisor {
   async stop(viId: string, final: 'stopped' | 'terminated' | 'failed', reason: string): Promise<ViRecord> {
     let vi = this.o.store.vi(viId);
     if (!vi) throw new Error(`no VI "${viId}" on this controller`);
-    if (ended.includes(vi.state)) return vi;
+    if (endedViStates.includes(vi.state)) return vi;
     const live = this.live.get(viId);
     if (live?.stopping) {
       await live.exited;
@@ -489,7 +510,7 @@ export class ViSupervisor {
     this.lastUsage.delete(viId);
     this.eventFollowers.delete(viId);
     const now = this.o.store.vi(viId) ?? vi;
-    if (ended.includes(now.state)) return now;
+    if (endedViStates.includes(now.state)) return now;
     return this.update(now, { state: final, endedAt: this.o.now(), reason });
   }
 
@@ -514,7 +535,7 @@ export class ViSupervisor {
     const adopted: string[] = [];
     const lost: string[] = [];
     for (const vi of this.o.store.vis()) {
-      if (ended.includes(vi.state)) continue;
+      if (endedViStates.includes(vi.state)) continue;
       if (vi.pid !== null && vi.startTicks !== null && isSameProcess(vi.pid, vi.startTicks)) {
         const live = this.newLive(null);
         this.live.set(vi.id, live);

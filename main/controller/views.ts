@@ -7,6 +7,7 @@ import type { NodeReport } from '../protocol/domain.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import { NotFound } from '../protocol/errors.ts';
 import type { CloudletDataPath } from './dataPath.ts';
+import type { FrontRouter } from './frontRouter.ts';
 import { zeroResources } from '../protocol/profile.ts';
 import type { HoldBook } from './holds.ts';
 import type { ControllerStore, ViRecord } from './store.ts';
@@ -19,6 +20,7 @@ export class CloudletViews {
   private readonly supervisor: ViSupervisor;
   private readonly holds: HoldBook;
   dataPath: CloudletDataPath | undefined;
+  router: FrontRouter | undefined;
 
   constructor(options: { store: ControllerStore; supervisor: ViSupervisor; holds: HoldBook }) {
     this.store = options.store;
@@ -27,6 +29,7 @@ export class CloudletViews {
   }
 
   vi(vi: ViRecord): ViView {
+    const routerFlows = isEnded(vi) ? undefined : this.router?.steers(vi.id);
     return {
       id: vi.id,
       reservationId: vi.reservationId,
@@ -44,6 +47,8 @@ export class CloudletViews {
       usage: this.usage(vi.id),
       exit: vi.exitCode !== null || vi.exitSignal !== null ? { code: vi.exitCode, signal: vi.exitSignal } : null,
       reason: vi.reason,
+      quarantined: vi.quarantined === true,
+      ...(routerFlows ? { routerFlows } : {}),
     };
   }
 

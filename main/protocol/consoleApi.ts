@@ -55,6 +55,8 @@ export const ConnectionStatusSchema = z.object({
   message: z.string(),
   /** Progress of a long start (lab processes up / total). */
   progress: z.object({ done: z.number().int(), total: z.number().int() }).nullable(),
+  /** An embedded lab's network: real namespaces and routers, or the userspace traffic source; and why. */
+  labMode: z.object({ kind: z.enum(['namespaces', 'userspace']), reason: z.string() }).optional(),
 });
 export type ConnectionStatus = z.infer<typeof ConnectionStatusSchema>;
 
@@ -67,6 +69,60 @@ export type Profile = z.infer<typeof ProfileSchema>;
 const PositionSchema = z.object({ x: z.number().finite(), y: z.number().finite() });
 
 export const LabTopologySummarySchema = z.object({ name: z.string(), title: z.string(), description: z.string(), pops: z.number().int(), nodes: z.number().int() });
+
+/** One experiment of the paper's evaluation (main/console/experiments/), as listed. */
+export const ExperimentSummarySchema = z.object({
+  name: z.string(),
+  title: z.string(),
+  /** What the paper reports, in a line. */
+  paper: z.string(),
+  /** Null when this host can run it, else what it needs ("root (network namespaces)", "service aes-encrypt"). */
+  needs: z.string().nullable(),
+  estimateSeconds: z.object({ quick: z.number(), full: z.number() }),
+});
+export type ExperimentSummary = z.infer<typeof ExperimentSummarySchema>;
+
+export const ExperimentProgressSchema = z.object({
+  name: z.string(),
+  quick: z.boolean(),
+  state: z.enum(['running', 'done', 'failed']),
+  /** What runs now, in words. */
+  step: z.string(),
+  /** Fraction of the work done, 0..1. */
+  fraction: z.number().min(0).max(1),
+  /** Estimate of the time left (s): from the pace so far once there is one, else from the experiment's estimate. */
+  secondsLeft: z.number().nonnegative(),
+  startedAt: z.number(),
+  /** Where the run writes (experiments/<name>/<timestamp>/ in the data folder, or --out). */
+  outDir: z.string(),
+  error: z.string().nullable(),
+});
+export type ExperimentProgress = z.infer<typeof ExperimentProgressSchema>;
+
+/** A quantity of ours beside the paper's (paper null: the paper gives no number for it). */
+export const ComparisonRowSchema = z.object({
+  quantity: z.string(),
+  unit: z.string(),
+  ours: z.number().nullable(),
+  paper: z.number().nullable(),
+  /** ours / paper, when both exist. */
+  ratio: z.number().nullable(),
+});
+export type ComparisonRow = z.infer<typeof ComparisonRowSchema>;
+
+/** A finished run as the console shows it: its table, why it differs, and its figures as SVG text. */
+export const ExperimentRunSchema = z.object({
+  name: z.string(),
+  quick: z.boolean(),
+  dir: z.string(),
+  startedAt: z.number(),
+  seconds: z.number(),
+  table: z.array(ComparisonRowSchema),
+  why: z.string(),
+  notes: z.array(z.string()),
+  figures: z.array(z.object({ id: z.string(), title: z.string(), svg: z.string() })),
+});
+export type ExperimentRun = z.infer<typeof ExperimentRunSchema>;
 
 /** A call relayed to the connected scheduler or a controller: method names and shapes are theirs. */
 const RelayParamsSchema = z.object({ method: z.string().min(1).max(128), params: z.unknown().optional() });
@@ -130,6 +186,20 @@ export const consoleApi = defineContract({
       params: z.object({ topology: z.string().min(1).max(128), positions: z.record(z.string().max(128), PositionSchema) }),
       result: z.object({}),
     }),
+    'experiment.list': method({ summary: "The paper's experiments, each with what it needs on this host", roles: staff, params: z.object({}), result: z.array(ExperimentSummarySchema) }),
+    'experiment.start': method({
+      summary: 'Start one experiment (refused while another runs); follow it on experiment.progress',
+      roles: ['operator'],
+      params: z.object({ name: z.string().min(1).max(64), quick: z.boolean().default(true) }),
+      result: ExperimentProgressSchema,
+    }),
+    'experiment.status': method({ summary: 'The running (or last) experiment, or null', roles: staff, params: z.object({}), result: ExperimentProgressSchema.nullable() }),
+    'experiment.lastRun': method({
+      summary: "An experiment's newest finished run in the data folder, with its table and figures",
+      roles: staff,
+      params: z.object({ name: z.string().min(1).max(64) }),
+      result: ExperimentRunSchema.nullable(),
+    }),
     'scheduler.call': method({
       summary: 'Relay one call to the connected scheduler (its contract: main/protocol/schedulerApi.ts)',
       roles: staff,
@@ -150,6 +220,7 @@ export const consoleApi = defineContract({
       params: z.object({ sessionId: SessionIdSchema, attachToken: z.string().min(1).max(128) }),
       item: TerminalFrameSchema,
     }),
+    'experiment.progress': topic({ summary: 'Progress of the running experiment (step, fraction, time left), then its end', roles: staff, params: z.object({}), item: ExperimentProgressSchema }),
     'connection.changes': topic({ summary: 'Connection status whenever it changes', roles: staff, params: z.object({}), item: ConnectionStatusSchema }),
     'scheduler.subscribe': topic({
       summary: "Relay a topic of the connected scheduler (e.g. scheduler.events); it ends when the connection changes",

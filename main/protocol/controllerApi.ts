@@ -55,6 +55,8 @@ export const ViLimitsSchema = z.object({
   memMiB: z.number().nonnegative(),
   /** Packets per second the data plane lets through to the VI (null: no cap). */
   ppsCap: z.number().int().nonnegative().nullable(),
+  /** Megabits per second the data plane lets through, each direction, below the reservation's netMbps (null or absent: no cap). */
+  mbpsCap: z.number().positive().nullable().optional(),
 });
 export type ViLimits = z.infer<typeof ViLimitsSchema>;
 
@@ -126,6 +128,13 @@ export const ViViewSchema = z.object({
   usage: ViUsageSchema.nullable(),
   exit: z.object({ code: z.number().int().nullable(), signal: z.string().nullable() }).nullable(),
   reason: z.string(),
+  /** Quarantined by an operator: running, its rules removed (its traffic goes legacy), everything it emits dropped. */
+  quarantined: z.boolean(),
+  /**
+   * Whether the front-end router steers the VI's traffic to it (every flow of its rules installed).
+   * Absent when the controller programs no router or the VI has no rules in force.
+   */
+  routerFlows: z.object({ installed: z.boolean(), detail: z.string() }).optional(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 
@@ -133,8 +142,8 @@ export type ViView = z.infer<typeof ViViewSchema>;
 export const ServiceOfferSchema = z.object({
   program: z.string(),
   summary: z.string(),
-  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config. */
-  source: z.enum(['built-in', 'configured']),
+  /** built-in: from the service catalog, its arguments checked; configured: named in the controller's config; uploaded: the reservation's own bundle. */
+  source: z.enum(['built-in', 'configured', 'uploaded']),
   /** Null for configured programs, which do not say. */
   mode: z.enum(['visible', 'transparent']).nullable(),
   port: ViPortSchema.nullable(),
@@ -201,6 +210,33 @@ export const AlarmSchema = z.object({
 });
 export type Alarm = z.infer<typeof AlarmSchema>;
 
+/** The front-end router's table as installed (the flows carrying this controller's cookie), beside the rules. */
+export const RouterTableSchema = z.object({
+  /** Which router, e.g. "ovs bridge br0 at unix:/run/ovs/br0.mgmt". */
+  router: z.string(),
+  /** True when the last check found the router programmed as the rule book says. */
+  ok: z.boolean(),
+  /** Why not ('' when ok). */
+  problem: z.string(),
+  checkedAt: TimeMsSchema.nullable(),
+  flows: z.array(
+    z.object({
+      cookie: z.string(),
+      priority: z.number().int(),
+      /** Match and actions as the router prints them. */
+      flow: z.string(),
+      packets: z.number().nonnegative(),
+      bytes: z.number().nonnegative(),
+      /** The rule the flow comes from; null for the fixed flows (returning and ordinary traffic). */
+      ruleId: z.string().nullable(),
+      rule: z.string(),
+    }),
+  ),
+  /** Flows the rule book asks for that the router does not have. */
+  missing: z.array(z.object({ cookie: z.string(), priority: z.number().int(), flow: z.string(), ruleId: z.string().nullable(), rule: z.string() })),
+});
+export type RouterTable = z.infer<typeof RouterTableSchema>;
+
 export const LocalAuditEntrySchema = z.object({
   seq: z.number().int(),
   at: TimeMsSchema,
@@ -244,6 +280,17 @@ export const controllerApi = defineContract({
       params: z.object({}),
       result: z.object({ services: z.array(ServiceOfferSchema) }),
     }),
+    'bundle.upload': method({
+      summary: "Store a reservation's program bundle (a tar archive with manifest.json naming its command), checked first; program \"upload\" runs it",
+      roles: operators,
+      params: z.object({
+        reservationId: z.string().min(1).max(128),
+        /** The tar archive, base64 (the message limit bounds it; the controller's own limit is smaller). */
+        bundle: z.string().min(1).max(1_000_000),
+        reason: ReasonSchema,
+      }),
+      result: z.object({ reservationId: z.string(), sha256: z.string(), bytes: z.number().int(), files: z.number().int(), command: z.array(z.string()) }),
+    }),
     'node.list': method({
       summary: 'Nodes of this cloudlet with capacity, allocation, health and VI count',
       roles: staff,
@@ -275,13 +322,14 @@ export const controllerApi = defineContract({
       result: ViViewSchema,
     }),
     'vi.restrict': method({
-      summary: 'Lower the CPU, memory or packet-rate caps of a running VI (never above its reservation)',
+      summary: 'Lower the CPU, memory, packet-rate or bit-rate caps of a running VI (never above its reservation)',
       roles: operators,
       params: z.object({
         viId: z.string().min(1).max(128),
         cpu: z.number().positive().max(1e6).optional(),
         memMiB: z.number().positive().max(1e9).optional(),
         ppsCap: z.number().int().nonnegative().max(1e9).optional(),
+        mbpsCap: z.number().positive().max(1e6).optional(),
         reason: ReasonSchema,
       }),
       result: ViViewSchema,
@@ -292,11 +340,29 @@ export const controllerApi = defineContract({
       params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
       result: ViViewSchema,
     }),
+    'vi.quarantine': method({
+      summary: 'Quarantine a running VI: its rules removed (its traffic goes legacy at once), it keeps running, everything it emits is dropped and counted',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
+    'vi.release': method({
+      summary: 'Release a quarantined VI: what it emits is forwarded again and its rules are installed again',
+      roles: operators,
+      params: z.object({ viId: z.string().min(1).max(128), reason: ReasonSchema }),
+      result: ViViewSchema,
+    }),
     'rule.list': method({
       summary: 'Installed demux rules (tenant and ISP), highest priority first',
       roles: staff,
       params: z.object({ viId: z.string().min(1).max(128).optional() }),
       result: z.object({ rules: z.array(RuleViewSchema) }),
+    }),
+    'router.flows': method({
+      summary: "The front-end router's flows of this controller as installed, beside the rules they come from",
+      roles: staff,
+      params: z.object({}),
+      result: RouterTableSchema,
     }),
     'alarm.list': method({
       summary: 'Alarms, most recent first',

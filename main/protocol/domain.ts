@@ -170,6 +170,40 @@ export const NodeViewSchema = z.object({
 });
 export type NodeView = z.infer<typeof NodeViewSchema>;
 
+const rate = z.number().nonnegative();
+/** One direction of a VI's port over a report period: rates, running totals, drops by reason (vocabulary viDropReasons). */
+const PortDirectionReportSchema = z.strictObject({
+  pps: rate,
+  bps: rate,
+  packets: rate,
+  bytes: rate,
+  drops: z.record(z.string().max(32), rate),
+});
+
+/** The data plane's traffic in a controller report: per VI port (in: to the VI, out: what it emitted) and the uplink. */
+export const TrafficReportSchema = z.strictObject({
+  /** Seconds the rates are averaged over (since the previous report; 0 in the first). */
+  periodSeconds: rate,
+  vis: z
+    .array(z.strictObject({ viId: z.string().max(128), reservationId: z.string().max(128), in: PortDirectionReportSchema, out: PortDirectionReportSchema }))
+    .max(10_000),
+  uplink: z.strictObject({
+    rxPps: rate,
+    rxBps: rate,
+    txPps: rate,
+    txBps: rate,
+    rxPackets: rate,
+    txPackets: rate,
+    /** Sent back to the router by destination (no VI). */
+    legacy: rate,
+    ruleDrops: rate,
+    socketDrops: rate,
+    /** Refused datagrams by reason. */
+    malformed: z.record(z.string().max(32), rate),
+  }),
+});
+export type TrafficReport = z.infer<typeof TrafficReportSchema>;
+
 export const CloudletStatusSchema = z.enum(['unknown', 'healthy', 'stale']);
 export type CloudletStatus = z.infer<typeof CloudletStatusSchema>;
 
@@ -184,6 +218,8 @@ export const CloudletViewSchema = z.object({
   /** Share of every node kept for the ISP's own services (0..1). */
   ispShare: z.number().min(0).max(1),
   nodes: z.array(NodeViewSchema),
+  /** Its data plane's traffic as of its last report that carried any (`at`: the report's time); null until then. */
+  traffic: TrafficReportSchema.extend({ at: TimeMsSchema }).nullable().optional(),
 });
 export type CloudletView = z.infer<typeof CloudletViewSchema>;
 
@@ -232,6 +268,8 @@ export const ControllerReportSchema = z.strictObject({
   audit: z.array(ForwardedAuditSchema).max(256).optional(),
   /** The service programs this cloudlet can run (optional: older controllers do not say). */
   programs: z.array(IdSchema).max(256).optional(),
+  /** The data plane's counters (optional: a controller without a data plane, or an older one, sends none). */
+  traffic: TrafficReportSchema.optional(),
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 

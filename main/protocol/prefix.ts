@@ -1,9 +1,16 @@
 /**
- * IPv4/IPv6 prefixes as (family, network bits, length): one parser for every
- * process that judges demux rules. The scheduler checks a rule's destination
- * against the prefixes a provider is registered for and refuses rules that
- * would capture another tenant's traffic; a controller checks ownership
- * attestations and overlaps between installed rules.
+ * IPv4/IPv6 prefixes as (family, network bits, length): the one prefix parser
+ * of the tree, for every process that judges or installs demux rules. The
+ * scheduler checks a rule's destination against the prefixes a provider is
+ * registered for and refuses rules that would capture another tenant's
+ * traffic; a controller checks ownership attestations and overlaps between
+ * installed rules; the native flow table (native/demux.ts) encodes its
+ * records from what this parser returns, so a rule means the same everywhere.
+ *
+ * The grammar is address/length and nothing else. A bare address is refused
+ * rather than read as /32 or /128: in a rule that captures a tenant's traffic,
+ * "10.1.0.0" is as likely to mean the /16 as the host, and writing the length
+ * costs three characters. Host bits must be zero for the same reason.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
@@ -42,7 +49,7 @@ function mask(width: number, length: number): bigint {
 export function parsePrefix(text: string): Prefix {
   const [addr, len, extra] = text.split('/');
   const length = Number(len);
-  if (extra !== undefined || len === undefined || !/^[0-9]{1,3}$/.test(len)) throw new Error(`"${text}" is not a prefix: write address/length, e.g. 10.1.0.0/16`);
+  if (extra !== undefined || len === undefined || !/^[0-9]{1,3}$/.test(len)) throw new Error(`"${text}" is not a prefix: write address/length, e.g. 10.1.0.0/16, or 10.1.2.3/32 for one host`);
   let family: 4 | 6;
   let raw: bigint;
   if (addr && isIPv4(addr)) {

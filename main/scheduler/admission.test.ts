@@ -4,7 +4,8 @@ import { Inventory } from './inventory.ts';
 import { Scheduler } from './scheduler.ts';
 import { NodeTimeline } from './timeline.ts';
 import { systemActor } from './audit.ts';
-import { T0, hour, minute, node, request, testConfig } from '../../test/support/schedulerFixtures.ts';
+import { T0, flat, hour, minute, node, request, testConfig } from '../../test/support/schedulerFixtures.ts';
+import { resolveProfile, table2Profile } from '../cli/reservationTimes.ts';
 import type { SchedulerConfigInput } from './config.ts';
 
 const open: Scheduler[] = [];
@@ -63,6 +64,54 @@ describe('admission over time with sub-slot profiles', () => {
     expect((await s.request('p1', request(h(0), h(1), 8), actor)).state).toBe('pending_approval');
     expect((await s.request('p2', request(h(1), h(2), 8), actor)).state).toBe('pending_approval');
     expect((await s.request('p2', request(h(0) + 59 * minute, h(1) + minute, 1), actor)).state).toBe('declined');
+  });
+});
+
+describe("the paper's Table 2: a request whose capacity grows at tM", () => {
+  // <1 core, 256 MB, 300 GB, 1 Gbps> over [t0, tM], then <2 cores, 1 GB, 900 GB, 5 Gbps> over [tM, t1]:
+  // the profile pcctl reserve --help shows, resolved at the scheduler's clock (t0 = now + 10 min,
+  // tM = now + 40 min, t1 = now + 100 min).
+  const now = T0 - hour;
+  const table2 = resolveProfile(table2Profile, 'Table 2', now, minute);
+  const [first, second] = table2 as [(typeof table2)[0], (typeof table2)[0]];
+  const [t0, tM, t1] = [first.from, first.to, second.to];
+  const table2Request = { ...request(t0, t1, 0), profile: table2 };
+  const oneNode = (capacity: ReturnType<typeof node>) => ({
+    ispShare: 0,
+    topology: { pops: [{ id: 'A' }], links: [], cloudlets: [{ id: 'cA', popId: 'A', nodes: [{ id: 'a1', capacity }] }] },
+  });
+
+  test('resolves to two contiguous sub-slots with the paper\'s capacities', () => {
+    expect([t0, tM, t1]).toEqual([now + 10 * minute, now + 40 * minute, now + 100 * minute]);
+    expect(table2.map((p) => p.capacity)).toEqual([
+      { cpu: 1, memMiB: 256, diskGiB: 300, netMbps: 1000 },
+      { cpu: 2, memMiB: 1024, diskGiB: 900, netMbps: 5000 },
+    ]);
+  });
+
+  test('is admitted on a node that offers exactly its peak', async () => {
+    const s = scheduler(oneNode(node(2, 1024, 900, 5000)));
+    const r = await s.request('p1', table2Request, actor);
+    expect(r.state).toBe('pending_approval');
+    expect(r.nodeId).toBe('a1');
+  });
+
+  test('fits beside a reservation that fills the node before tM, where its flat peak would not', async () => {
+    const s = scheduler(oneNode(node(4, 16384, 1000, 10_000)));
+    expect((await s.request('p2', request(t0, tM, 3), actor)).state).toBe('pending_approval');
+    expect(s.explainRequest('p1', { ...request(t0, t1, 0), profile: flat(t0, t1, second.capacity) }).decision).toBe('declined');
+    expect((await s.request('p1', table2Request, actor)).state).toBe('pending_approval');
+  });
+
+  test('is declined when the node is full after tM, naming cpu and [tM, t1]', async () => {
+    const s = scheduler(oneNode(node(4, 16384, 1000, 10_000)));
+    expect((await s.request('p2', request(tM, t1, 3), actor)).state).toBe('pending_approval');
+    const explanation = s.explainRequest('p1', table2Request);
+    expect(explanation.decision).toBe('declined');
+    expect(explanation.shortfall).toMatchObject({ resource: 'cpu', from: tM, to: t1, needed: 2, free: 1 });
+    const r = await s.request('p1', table2Request, actor);
+    expect(r.state).toBe('declined');
+    expect(r.reason).toContain('cpu');
   });
 });
 

@@ -47,6 +47,27 @@ describe('providers', () => {
     expect((await op.call('audit.verify', {})).ok).toBe(true);
   });
 
+  test("a service's secret arguments (keys) go to the controller and come back redacted in every other answer", async () => {
+    const r = await start();
+    const ctl = await controller(r, tokens.cA, accept);
+    const p1 = await client(r, tokens.p1);
+    const op = await client(r, tokens.operator);
+    const events: SchedulerEvent[] = [];
+    await op.subscribe('scheduler.events', {}, (e) => events.push(e));
+    const key = 'ab'.repeat(32);
+    const args = { local: '198.18.51.1', remote: '198.18.52.1', 'spi-out': '4097', 'key-out': key, 'auth-out': key, 'spi-in': '4098', 'key-in': key, 'auth-in': key };
+    const made = await p1.call('reservation.request', request(slotIn(2), slotIn(3), 1, { service: { mode: 'transparent', program: 'ipsec-tunnel', args, rules: [] } }));
+    expect(made.service.args).toEqual({ ...args, 'key-out': '(redacted)', 'auth-out': '(redacted)', 'key-in': '(redacted)', 'auth-in': '(redacted)' });
+    const approved = await op.call('reservation.approve', { id: made.id });
+    const answers = [approved, await p1.call('reservation.get', { id: made.id }), await op.call('reservation.list', {}), ...events];
+    for (const a of answers) expect(JSON.stringify(a)).not.toContain(key);
+    expect(events.length).toBeGreaterThan(0);
+    const prepare = ctl.seen.find((c) => c.kind === 'prepare');
+    expect(prepare?.kind === 'prepare' && prepare.service.args['key-out']).toBe(key);
+    const assigned = await ctl.client.call('controller.assignments', {});
+    expect(assigned.reservations.find((x) => x.id === made.id)?.service.args['key-in']).toBe(key);
+  });
+
   test('a provider sees and touches only its own reservations', async () => {
     const r = await start();
     const p1 = await client(r, tokens.p1);

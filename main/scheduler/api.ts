@@ -7,9 +7,11 @@
 import type { CallContext, Handlers, TopicHandlers } from '../protocol/contract.ts';
 import type { Reservation, Resources } from '../protocol/domain.ts';
 import { ErrorCode, RpcError } from '../protocol/errors.ts';
+import { assignedStates } from '../protocol/vocabulary.ts';
 import type { Principal } from '../protocol/roles.ts';
 import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
+import { redactedArgs } from '../services/catalog.ts';
 import { AuditVerifier, type Actor } from './audit.ts';
 import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
@@ -35,6 +37,25 @@ function visible(r: Reservation, ctx: CallContext): Reservation {
   return r;
 }
 
+/**
+ * An answer with the secret service arguments (keys) of its reservations replaced by "(redacted)":
+ * only the controller that runs the VI gets them (controller.assignments, and its commands).
+ */
+function withoutSecrets<T>(value: T): T {
+  const redact = (r: unknown): unknown => {
+    if (typeof r !== 'object' || r === null || !('service' in r)) return r;
+    const service = (r as Reservation).service;
+    if (typeof service?.program !== 'string' || typeof service.args !== 'object') return r;
+    const args = redactedArgs(service.program, service.args);
+    return args === service.args ? r : { ...r, service: { ...service, args } };
+  };
+  if (typeof value !== 'object' || value === null) return value;
+  const v = value as Record<string, unknown>;
+  if (Array.isArray(v.reservations)) return { ...v, reservations: v.reservations.map(redact) } as T;
+  if ('reservation' in v) return { ...v, reservation: redact(v.reservation) } as T;
+  return redact(value) as T;
+}
+
 export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerApi>; topics: TopicHandlers<SchedulerApi> } {
   const auditVerifier = new AuditVerifier();
   const handlers: Handlers<SchedulerApi> = {
@@ -46,7 +67,7 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       holdTimeoutMs: s.config.holdTimeoutMs,
       currency: s.config.pricing.currency,
     }),
-    'topology.get': () => ({
+    'topology.get': (_p, ctx) => ({
       pops: [...s.inventory.pops.values()],
       links: s.inventory.links,
       cloudlets: s.inventory.cloudlets.map((c) => {
@@ -60,6 +81,8 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
           lastReportAt: live?.lastReportAt ?? null,
           ispShare: c.ispShare,
           nodes: c.nodes.map((n) => ({ id: n.id, cloudletId: c.id, capacity: n.capacity, reported: live?.nodes.get(n.id) ?? null })),
+          // Per-VI traffic is the ISP's view: a provider would see other tenants' VIs in it.
+          traffic: providerOf(ctx) === undefined ? (live?.traffic ?? null) : null,
         };
       }),
     }),
@@ -163,7 +186,7 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
     'controller.answer': (p, ctx) => ({ accepted: s.hub.answer(cloudletOf(ctx), p) }),
     'controller.assignments': (_p, ctx) => {
       const cloudletId = cloudletOf(ctx);
-      return { reservations: s.liveReservations().filter((r) => r.cloudletId === cloudletId && ['confirming', 'scheduled', 'active'].includes(r.state)) };
+      return { reservations: s.liveReservations().filter((r) => r.cloudletId === cloudletId && assignedStates.includes(r.state)) };
     },
   };
   const topics: TopicHandlers<SchedulerApi> = {
@@ -171,10 +194,19 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       const own = providerOf(ctx);
       return s.subscribe((e) => {
         if (own !== undefined && (e.kind !== 'reservation' || e.reservation.providerId !== own)) return;
-        sink.push(e);
+        sink.push(withoutSecrets(e));
       });
     },
     'controller.commands': (_p, sink, ctx) => s.hub.attach(cloudletOf(ctx), ctx.connectionId, sink),
   };
+  // Every answer but a controller's own assignments goes out without secret service arguments.
+  const answers = handlers as unknown as Record<string, (p: unknown, ctx: CallContext) => unknown>;
+  for (const [name, handler] of Object.entries(answers)) {
+    if (name === 'controller.assignments') continue;
+    answers[name] = (p, ctx) => {
+      const result = handler(p, ctx);
+      return result instanceof Promise ? result.then(withoutSecrets) : withoutSecrets(result);
+    };
+  }
   return { handlers, topics };
 }

@@ -94,3 +94,28 @@ test("admission knows each cloudlet's programs from its reports: a cloudlet with
   expect(explained.candidates.find((c) => c.cloudletId === 'cA')?.skipped).toBe('does not offer program "ids" (offers: monitor, forward)');
   await closeAll();
 });
+
+test("a report's data-plane traffic (per VI and uplink) is kept with the cloudlet and served in the topology; a report without any keeps the last", async () => {
+  const r = await start(testConfig());
+  const cA = await client(r, tokens.cA);
+  await cA.call('controller.hello', {});
+  const op = await client(r, tokens.operator);
+  const cloudletA = async () => (await op.call('topology.get', {})).cloudlets.find((c) => c.id === 'cA');
+  expect((await cloudletA())?.traffic).toBeNull();
+  const direction = (pps: number) => ({ pps, bps: pps * 8000, packets: pps * 10, bytes: pps * 10_000, drops: { policed: 3, quarantined: 0 } });
+  const traffic = {
+    periodSeconds: 10,
+    vis: [{ viId: 'vi-r1', reservationId: 'r1', in: direction(100), out: direction(90) }],
+    uplink: { rxPps: 500, rxBps: 4e6, txPps: 490, txBps: 3.9e6, rxPackets: 5000, txPackets: 4900, legacy: 4000, ruleDrops: 10, socketDrops: 0, malformed: { short_vxlan: 2 } },
+  };
+  const at = Date.now();
+  await cA.call('controller.report', { at, nodes: nodes(8), traffic });
+  expect((await cloudletA())?.traffic).toEqual({ ...traffic, at });
+  const p1 = await client(r, tokens.p1);
+  expect((await p1.call('topology.get', {})).cloudlets.find((c) => c.id === 'cA')?.traffic).toBeNull();
+  await cA.call('controller.report', { at: at + 1, nodes: nodes(8) });
+  expect((await cloudletA())?.traffic?.at).toBe(at);
+  // Reports are checked like any other input.
+  await expect(cA.call('controller.report', { at, nodes: nodes(8), traffic: { ...traffic, vis: [{ viId: 'vi-r1', reservationId: 'r1', in: { ...direction(1), pps: -1 }, out: direction(1) }] } })).rejects.toThrow(/pps/);
+  await closeAll();
+});

@@ -9,7 +9,7 @@
  * next report.
  */
 import type { TopicSink } from '../protocol/contract.ts';
-import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, TrafficReport } from '../protocol/domain.ts';
 
 type Command = ControllerCommand;
 /** A command before the hub gives it an id. */
@@ -47,6 +47,8 @@ export interface CloudletLive {
   nodes: Map<string, NodeReportView>;
   /** The programs its controller last said it can run; null until it says. */
   programs: readonly string[] | null;
+  /** Its data plane's traffic from the last report that carried any; null until one does. */
+  traffic: (TrafficReport & { at: number }) | null;
 }
 
 export class ControllerHub {
@@ -74,7 +76,7 @@ export class ControllerHub {
     this.now = options.now;
     this.onStatus = options.onStatus;
     for (const id of options.cloudletIds) {
-      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null });
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null });
     }
   }
 
@@ -167,6 +169,7 @@ export class ControllerHub {
     }
     c.lastReportAt = at;
     if (report.programs) c.programs = report.programs;
+    if (report.traffic) c.traffic = { ...report.traffic, at: report.at };
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);

@@ -18,6 +18,7 @@
  */
 import type { CloudletStatus, ControllerReport, Profile, Reservation, ReservationRequest, ReservationState, Resources } from '../protocol/domain.ts';
 import { finalStates, holdingStates } from '../protocol/domain.ts';
+import { cancellableStates } from '../protocol/vocabulary.ts';
 import { Conflict, DomainError, ErrorCode, Invalid, NotFound } from '../protocol/errors.ts';
 import type { Explanation, SchedulerEvent } from '../protocol/schedulerApi.ts';
 import { AdmissionIndex, type AdmissionRequest, type Decision, type DecideOptions } from './admission.ts';
@@ -33,8 +34,9 @@ import { ControllerReports } from './controllerReports.ts';
 import { roundMoney } from './pricing.ts';
 import { recordRefusal } from './refusals.ts';
 import { checkProfile, checkRequest, type RequestRules } from './requests.ts';
+import { checkStore, profileOfHolds, restoreFromStore, resumeAfterRestart } from './recovery.ts';
 import { ReservationQueue } from './reservationQueue.ts';
-import { Store, WriteSetRefused, type HoldRow, type WriteSet } from './store.ts';
+import { Store, WriteSetRefused, type WriteSet } from './store.ts';
 
 export interface SchedulerOptions {
   now?: () => number;
@@ -44,18 +46,10 @@ export interface SchedulerOptions {
 
 const conflict = (message: string): Conflict => new Conflict(message);
 
-/** What a reservation holds in the database, as a profile. */
-function profileOfHolds(rows: readonly HoldRow[]): Profile {
-  return [...rows].sort((x, y) => x.from_ms - y.from_ms).map((h) => ({ from: h.from_ms, to: h.to_ms, capacity: { cpu: h.cpu, memMiB: h.mem_mib, diskGiB: h.disk_gib, netMbps: h.net_mbps } }));
-}
-
 /** The index key of the hold a reservation keeps on its old node while its move to another is not yet durable. */
 const leavingKey = (id: string): string => `${id}#leaving`;
 
-/** The store broke an invariant a restart must not build on. */
-export class InconsistentStoreError extends Error {
-  override name = 'InconsistentStoreError';
-}
+export { InconsistentStoreError } from './recovery.ts';
 
 export class Scheduler {
   readonly config: SchedulerConfig;
@@ -109,8 +103,11 @@ export class Scheduler {
     });
     this.lifecycle = new Lifecycle(this.now, (id) => void this.due(id));
     try {
-      this.rebuild();
-      this.checkStore();
+      restoreFromStore({
+        store: this.store, index: this.index, billing: this.billing, lifecycle: this.lifecycle, hub: this.hub,
+        live: this.live, unsettledResizes: this.unsettledResizes, isIsp: (providerId) => this.isIsp(providerId),
+      });
+      checkStore({ store: this.store, index: this.index, inventory: this.inventory, database: config.database });
     } catch (e) {
       this.lifecycle.stop();
       this.store.close();
@@ -118,76 +115,17 @@ export class Scheduler {
     }
   }
 
-  /**
-   * Refuses to serve a store that breaks the invariants (a node over capacity
-   * at some instant, `paid` not the sum of the ledger, holds out of step with
-   * states): admitting on top of it would only spread the damage. Capacity is
-   * checked on the index just rebuilt from the holds table (one pass over
-   * each node's steps, where a naive recomputation would take seconds on a
-   * large store).
-   */
-  private checkStore(): void {
-    const names = ['cpu', 'memMiB', 'diskGiB', 'netMbps'];
-    const always: Profile = [{ from: 0, to: 8.64e15, capacity: { cpu: 0, memMiB: 0, diskGiB: 0, netMbps: 0 } }];
-    const problems = [
-      // Nothing more fits on a node whose holds already exceed its capacity or its tenants' share.
-      ...this.inventory.nodes.flatMap((node) => {
-        const bad = this.index.violationOn(node, always, false);
-        return bad ? [`node ${node.id} from ${new Date(bad.from).toISOString()} to ${new Date(bad.to).toISOString()}: its holds exceed what it offers in ${names[bad.resource]}`] : [];
-      }),
-      ...this.store.paidMismatches(20).map((m) => `reservation ${m.id}: paid ${m.paid} but its ledger sums to ${m.ledger}`),
-      ...this.store.holdsOutOfStep(holdingStates, 20).map((m) => `reservation ${m.id} is ${m.state} but holds ${m.holds} sub-slot(s)`),
-    ];
-    if (problems.length === 0) return;
-    throw new InconsistentStoreError(
-      `scheduler store ${this.config.database} is inconsistent, refusing to serve it (${problems.length} problem(s)): ${problems.slice(0, 10).join('; ')}` +
-        `${problems.length > 10 ? '; ...' : ''}. Restore a backup, or repair the holds and ledger tables, then start again.`,
-    );
-  }
-
-  /** Rebuilds memory from the store: index, holdings, timers (after a restart too). */
-  private rebuild(): void {
-    const held = this.store.holdsByReservation();
-    for (const r of this.store.reservationsInStates(holdingStates)) {
-      this.live.set(r.id, r);
-      const rows = held.get(r.id);
-      // The index holds what the database holds: more than the profile while a resize was waiting on its controller.
-      const holds = rows ? profileOfHolds(rows) : r.profile;
-      if (r.nodeId) this.index.place(r.id, r.nodeId, holds, this.isIsp(r.providerId));
-      if (r.state === 'active' && !sameProfile(holds, r.profile)) this.unsettledResizes.add(r.id);
-      this.billing.hold(r.id, r.providerId, r.profile);
-      this.lifecycle.schedule(r.id, r.state === 'active' ? r.t1 : r.t0);
-    }
-    for (const row of this.store.nodeReports()) {
-      this.hub.restoreNode(row.cloudlet_id, row.node_id, {
-        at: row.at,
-        total: JSON.parse(row.total_json) as Resources,
-        available: JSON.parse(row.available_json) as Resources,
-        health: row.health as 'up',
-      });
-    }
-  }
-
   start(): void {
     this.hub.start();
-    for (const r of this.live.values()) {
-      // Reservations interrupted while confirming are confirmed again once their controller is back (or the wait runs out,
-      // and the next cloudlet is tried); the controller treats a repeated prepare as idempotent.
-      if (r.state === 'confirming' || r.state === 'approved') void this.afterReconnect(r, () => this.reconfirm(r.id));
-      if (this.unsettledResizes.has(r.id)) void this.afterReconnect(r, () => this.settleResize(r.id));
-    }
+    resumeAfterRestart(this.live.values(), this.unsettledResizes, {
+      hub: this.hub,
+      reconnectWaitMs: this.config.reconnectWaitMs,
+      log: this.log,
+      reconfirm: (id) => this.reconfirm(id),
+      settleResize: (id) => this.settleResize(id),
+    });
     this.trimTimer = setInterval(() => this.index.trimBefore(this.now() - this.config.slotMs), 60_000);
     this.trimTimer.unref();
-  }
-
-  /** Runs `then` once the reservation's controller has attached, or after `reconnectWaitMs` either way. */
-  private async afterReconnect(r: Reservation, then: () => Promise<unknown>): Promise<void> {
-    if (r.cloudletId) await this.hub.whenAttached(r.cloudletId, this.config.reconnectWaitMs);
-    try {
-      await then();
-    } catch (e) {
-      this.log(`after restart, ${r.id}: ${(e as Error).message}`);
-    }
   }
 
   private reconfirm(id: string): Promise<Reservation | undefined> {
@@ -609,7 +547,7 @@ export class Scheduler {
   cancel(id: string, actor: Actor, reason: string): Promise<{ reservation: Reservation; refund: number }> {
     return this.queue.run(id, async () => {
       const r = this.mustGet(id);
-      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+      if (!cancellableStates.includes(r.state)) {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
       const refund = this.billing.cancelRefund(r, this.now());
@@ -687,7 +625,7 @@ export class Scheduler {
 
   /** The new profile of a resize from `fromAt` (default: the next slot) to t1, checked to fit on its node. */
   private resizePlan(r: Reservation, capacity: Resources, fromAt: number | undefined): { from: number; profile: Profile; node: { id: string }; isp: boolean } {
-    if (!['pending_approval', 'approved', 'scheduled', 'active'].includes(r.state)) {
+    if (!cancellableStates.includes(r.state)) {
       throw conflict(`reservation ${r.id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be resized`);
     }
     const slot = this.config.slotMs;
@@ -718,7 +656,7 @@ export class Scheduler {
     const r = this.mustGet(id);
     const at = this.now();
     if (q.action === 'cancel') {
-      if (!holdingStates.includes(r.state) || r.state === 'confirming') {
+      if (!cancellableStates.includes(r.state)) {
         throw conflict(`reservation ${id} is ${r.state}: only pending_approval, approved, scheduled or active reservations can be cancelled`);
       }
       return { charge: 0, refund: this.billing.cancelRefund(r, at), fine: 0 };

@@ -12,15 +12,17 @@ import type { ServiceSpec } from '../protocol/domain.ts';
 import { descriptor as aesEncrypt } from './aes-encrypt.ts';
 import { descriptor as forward } from './forward.ts';
 import { descriptor as ids } from './ids.ts';
+import { descriptor as ipsecTunnel } from './ipsec-tunnel.ts';
 import { descriptor as loadBalancer } from './load-balancer.ts';
 import { descriptor as monitor } from './monitor.ts';
 import type { ServiceDescriptor } from './sdk/descriptor.ts';
+import { descriptor as wanOptimizer } from './wan-optimizer.ts';
 import { descriptor as webCache } from './web-cache.ts';
 
 export type { ServiceDescriptor };
 export { argsSummary, type ArgSummary } from './sdk/descriptor.ts';
 
-export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt, ids, webCache, loadBalancer];
+export const catalog: readonly ServiceDescriptor[] = [monitor, forward, aesEncrypt, ipsecTunnel, wanOptimizer, ids, webCache, loadBalancer];
 
 const byProgram = new Map(catalog.map((d) => [d.program, d]));
 

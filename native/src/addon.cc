@@ -5,10 +5,12 @@
 #include "crypto/cryptoBinding.h"
 #include "dataplane/dataPlaneBinding.h"
 #include "demux/demuxBinding.h"
+#include "parse/parseBinding.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pcloud::parse::RegisterBinding(env, exports);
   pcloud::demux::RegisterBinding(env, exports);
   pcloud::crypto::RegisterBinding(env, exports);
   pcloud::dataplane::RegisterBinding(env, exports);

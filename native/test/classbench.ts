@@ -4,7 +4,7 @@
 // that generated the header) is never used as the expected answer.
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { DemuxRule } from '../demux.ts';
+import type { FlowRule } from '../demux.ts';
 import { seededRandom, shuffle } from './frameBuilder.ts';
 
 export const testdataDir = fileURLToPath(new URL('../../../shared/testdata/', import.meta.url));
@@ -34,7 +34,7 @@ export interface NumericRule {
 
 export interface RuleSet {
   name: string;
-  rules: DemuxRule[];
+  rules: FlowRule[];
   numeric: NumericRule[];
 }
 
@@ -50,7 +50,7 @@ export function loadRuleSet(path: string, name = path.split('/').pop() ?? path):
 
 /** Rules from ClassBench filter lines (each starting with '@'), as loadRuleSet reads them. */
 export function rulesFromLines(lines: readonly string[], name: string): RuleSet {
-  const rules: DemuxRule[] = [];
+  const rules: FlowRule[] = [];
   const numeric: NumericRule[] = [];
   lines.forEach((line, index) => {
     const f = line.slice(1).split('\t');

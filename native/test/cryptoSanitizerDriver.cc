@@ -13,7 +13,8 @@
 //   hmac-engines SEED            -> "ok": so do the multi-buffer engines that
 //                                   only CPUs without SHA-NI select (AVX2 8-lane,
 //                                   AVX-512 16-lane with the portable fallback)
-//   sa SEED                      -> "ok": seal/open, tamper, replay and SPI checks
+//   sa SEED                      -> "ok": seal/open, tamper, replay and SPI checks, and the
+//                                   SA's policy (reserved SPIs, key sizes, tag lengths)
 //   sa-exhaust                   -> "ok": the last sequence numbers seal and open,
 //                                   then sealing refuses (RFC 4303 3.3.3) and
 //                                   writes nothing
@@ -180,8 +181,22 @@ std::string Sa(unsigned seed) {
   for (auto& b : enc) b = static_cast<uint8_t>(rng());
   for (auto& b : auth) b = static_cast<uint8_t>(rng());
   SecurityAssociation sender, receiver;
-  sender.Init(0x4242, enc, sizeof(enc), auth, sizeof(auth));
-  receiver.Init(0x4242, enc, sizeof(enc), auth, sizeof(auth));
+  // The policy the binding applies is the SA's own: Init refuses what it refuses.
+  const uint32_t reservedSpi = static_cast<uint32_t>(rng() % 256);
+  if (pcloud::crypto::SpiPolicyError(reservedSpi).empty() || sender.Init(reservedSpi, enc, sizeof(enc), auth, sizeof(auth))) {
+    return "fail: reserved SPI " + std::to_string(reservedSpi) + " accepted";
+  }
+  if (sender.Init(0x4242, enc, 20, auth, sizeof(auth)) || sender.Init(0x4242, enc, sizeof(enc), auth, 16)) {
+    return "fail: a key of the wrong size accepted";
+  }
+  if (pcloud::crypto::TagLengthPolicyError(15).empty() || !pcloud::crypto::TagLengthPolicyError(16).empty() ||
+      !pcloud::crypto::TagLengthPolicyError(32).empty() || pcloud::crypto::TagLengthPolicyError(33).empty()) {
+    return "fail: tag length policy";
+  }
+  if (!sender.Init(0x4242, enc, sizeof(enc), auth, sizeof(auth)) ||
+      !receiver.Init(0x4242, enc, sizeof(enc), auth, sizeof(auth))) {
+    return "fail: valid parameters refused";
+  }
   const size_t count = 1 + rng() % 20;
   std::vector<std::vector<uint8_t>> payloads(count), packets(count);
   std::vector<SecurityAssociation::SealJob> seal(count);

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataPlane, FlowTable } from '../index.ts';
+import { viDropReasons } from '../../main/protocol/vocabulary.ts';
+import { DataPlane, FlowTable, RingClient } from '../index.ts';
 import { buildFrame, ipv4Header, seededRandom } from './frameBuilder.ts';
 
 const VNI = 4242;
@@ -19,8 +20,9 @@ const FORWARD_VI = 7;
 const STALLED_VI = 8;
 const SPOOF_VI = 9;
 const POLICED_VI = 10;
+const QUARANTINED_VI = 11;
 // 198.18.0.0/15 only. Destination /24 per purpose.
-const NET = { forward: 0xc6120100, drop: 0xc6120200, stalled: 0xc6120300, spoof: 0xc6120400, policed: 0xc6120500, legacy: 0xc6120900 };
+const NET = { forward: 0xc6120100, drop: 0xc6120200, stalled: 0xc6120300, spoof: 0xc6120400, policed: 0xc6120500, quarantined: 0xc6120600, legacy: 0xc6120900 };
 
 function vxlan(frame: Uint8Array, vni = VNI, flags = 0x08): Buffer {
   const out = Buffer.alloc(8 + frame.length);
@@ -93,6 +95,7 @@ describe('data plane on a loopback uplink', () => {
       { priority: 10, match: { dst: '198.18.4.0/24' }, action: 'to_vi', viId: SPOOF_VI },
       { priority: 10, match: { dst: '198.18.5.0/24' }, action: 'to_vi', viId: POLICED_VI },
       { priority: 5, match: { dst: '198.18.9.0/24' }, action: 'legacy', sampleRate: 2 },
+      { priority: 10, match: { dst: '198.18.6.0/24' }, action: 'to_vi', viId: QUARANTINED_VI },
     ]);
     router = await bindRouter();
     router.on('message', (m) => received.push(m));
@@ -168,6 +171,40 @@ describe('data plane on a loopback uplink', () => {
       expect(end.malformed.short_vxlan).toBeGreaterThanOrEqual((before.malformed.short_vxlan ?? 0) + 1 + 20_000 - end.socketDrops);
     } finally {
       stranger.close();
+    }
+  });
+
+  it('quarantine: traffic for the VI goes legacy, everything it emits is dropped and counted; release undoes it', async () => {
+    const socketPath = join(dir, 'vi-quarantined.sock');
+    plane.addRingPort(QUARANTINED_VI, { socketPath, slots: 64, egress: { mode: 'unchecked' } });
+    const vi = RingClient.connect(socketPath);
+    try {
+      const batch = vi.newBatch(8);
+      plane.setQuarantined(QUARANTINED_VI, true);
+      received.length = 0;
+      const frame = udpFrame(NET.quarantined);
+      await send(vxlan(frame));
+      await until(() => received.length === 1, 'the frame back at the router as legacy');
+      expect(Buffer.compare(received[0]?.subarray(8) ?? Buffer.alloc(0), frame)).toBe(0);
+      expect(vi.receive(batch, 50)).toBe(0);
+      batch.reset();
+      for (let i = 0; i < 3; i++) batch.emit(frame);
+      expect(vi.send(batch)).toBe(3);
+      await until(() => plane.viCounters(QUARANTINED_VI)?.from_vi.drops.quarantined === 3, 'three emitted frames dropped as quarantined');
+      const c = plane.viCounters(QUARANTINED_VI);
+      expect(c?.to_vi.packets).toBe(0);
+      expect(c?.from_vi.packets).toBe(0);
+      expect(Object.keys(c?.from_vi.drops ?? {})).toEqual([...viDropReasons]);
+      expect(received.length).toBe(1);
+      plane.setQuarantined(QUARANTINED_VI, false);
+      await send(vxlan(frame));
+      expect(vi.receive(batch, 2000)).toBe(1);
+      batch.forwardAll();
+      expect(vi.send(batch)).toBe(1);
+      await until(() => plane.viCounters(QUARANTINED_VI)?.from_vi.packets === 1, 'the released VI forwards again');
+    } finally {
+      vi.close();
+      plane.closePort(QUARANTINED_VI);
     }
   });
 
@@ -279,19 +316,23 @@ describe('data plane on a loopback uplink', () => {
     expect(plane.viCounters(viId)).toBeUndefined();
   });
 
-  it('polices a VI to its packet-rate cap', async () => {
-    // Rates are measured over one interval while sending at twice the cap;
-    // the delivered rate must sit within 5% of the cap.
+  /**
+   * Sends to the policed VI at twice `fps` frames a second for 5 s with `limits` set, and returns
+   * what the port admitted per second (packets and bits). The cap holding is the upper bound; a
+   * loaded sender that stalls longer than the bucket's 50 ms burst offers less, hence a generous
+   * lower bound in the tests.
+   */
+  async function policed(limits: Parameters<DataPlane['setLimits']>[1], fps: number, payload: number): Promise<{ pps: number; bps: number }> {
     const vi = await startVi(POLICED_VI, 'forward', { mode: 'unchecked' });
-    const cap = 1000;
-    plane.setLimits(POLICED_VI, { packetsPerSecond: cap });
-    const frame = vxlan(udpFrame(NET.policed));
+    plane.setLimits(POLICED_VI, limits);
+    const frame = vxlan(udpFrame(NET.policed, payload));
+    const before = plane.viCounters(POLICED_VI);
     const socketDropsBefore = plane.uplinkCounters().socketDrops;
     const start = performance.now();
     const seconds = 5;
     let sent = 0;
     while (performance.now() - start < seconds * 1000) {
-      const due = Math.floor(((performance.now() - start) / 1000) * cap * 2);
+      const due = Math.floor(((performance.now() - start) / 1000) * fps * 2);
       while (sent < due) {
         router.send(frame, plane.port, '127.0.0.1');
         sent++;
@@ -301,9 +342,28 @@ describe('data plane on a loopback uplink', () => {
     const elapsed = (performance.now() - start) / 1000;
     await new Promise((r) => setTimeout(r, 200));
     const c = plane.viCounters(POLICED_VI);
-    const admitted = c?.to_vi.packets ?? 0;
-    expect(admitted + (c?.to_vi.drops.policed ?? 0)).toBe(sent - (plane.uplinkCounters().socketDrops - socketDropsBefore));
-    expect(Math.abs(admitted / elapsed - cap) / cap).toBeLessThan(0.05);
+    const admitted = (c?.to_vi.packets ?? 0) - (before?.to_vi.packets ?? 0);
+    const overCap = (c?.to_vi.drops.policed ?? 0) - (before?.to_vi.drops.policed ?? 0);
+    // Every frame that arrived was either admitted or dropped as over the cap.
+    expect(admitted + overCap).toBe(sent - (plane.uplinkCounters().socketDrops - socketDropsBefore));
+    expect(overCap).toBeGreaterThan(0);
     await stopVi(vi);
+    expect(plane.closePort(POLICED_VI)).toBe(true);
+    return { pps: admitted / elapsed, bps: (((c?.to_vi.bytes ?? 0) - (before?.to_vi.bytes ?? 0)) * 8) / elapsed };
+  }
+
+  it('polices a VI to its packet-rate cap', async () => {
+    const cap = 1000;
+    const { pps } = await policed({ packetsPerSecond: cap }, cap, 64);
+    expect(pps / cap).toBeLessThan(1.05);
+    expect(pps / cap).toBeGreaterThan(0.75);
+  }, 20_000);
+
+  it('polices a VI to its bit-rate cap (inner frame bits)', async () => {
+    const payload = 958; // 1000-byte inner frames
+    const cap = 8_000_000; // 1000 such frames a second
+    const { bps } = await policed({ bitsPerSecond: cap }, cap / 8000, payload);
+    expect(bps / cap).toBeLessThan(1.05);
+    expect(bps / cap).toBeGreaterThan(0.75);
   }, 20_000);
 });

@@ -7,12 +7,12 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { FlowTable } from '../demux.ts';
-import type { DemuxRule } from '../demux.ts';
+import type { FlowRule } from '../demux.ts';
 import { buildFrame, ipv4Header, packFrames } from './frameBuilder.ts';
 
 const PREFIXES = 300;
 
-function generation(g: number): DemuxRule[] {
+function generation(g: number): FlowRule[] {
   return Array.from({ length: PREFIXES }, (_, i) => ({
     priority: 100 + (i % 7),
     match: { dst: `10.${i >> 8}.${i & 255}.0/24`, ...(i % 3 === 0 ? { dstPort: { from: 0, to: 1000 } } : {}) },

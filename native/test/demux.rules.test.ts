@@ -4,8 +4,8 @@
 // / delete sequences interleaved with classification (with and without base
 // rebuilds), on every leaf-scan implementation this CPU has.
 import { afterAll, describe, expect, it } from 'vitest';
-import { ActionCode, ClassifyResult, FlowTable, demuxPath, demuxPaths, setDemuxPath } from '../demux.ts';
-import type { DemuxRule } from '../demux.ts';
+import { ActionCode, ClassifyResult, FlowTable, demuxPath, demuxPaths, encodeRules, ruleLayout, setDemuxPath } from '../demux.ts';
+import type { FlowRule } from '../demux.ts';
 import { NaiveMatcher } from './naiveMatcher.ts';
 import type { PacketHeader } from './naiveMatcher.ts';
 import { buildFrame, ipv4Header, packFrames, seededRandom } from './frameBuilder.ts';
@@ -105,7 +105,7 @@ describe.each(demuxPaths())('flow table semantics (%s)', (path) => {
 
   it('matches VXLAN VNI, ingress port and IPv6 fragments like the oracle', () => {
     expect(setDemuxPath(path)).toBe(true);
-    const rules: DemuxRule[] = [
+    const rules: FlowRule[] = [
       { priority: 9, match: { vni: 3000001, dst: '192.168.0.0/16' }, action: 'to_vi', viId: 7 },
       { priority: 8, match: { inPort: 3, ipProto: 6 }, action: 'drop' },
       { priority: 7, match: { src: '2001:db8::/32', dstPort: 443 }, action: 'to_vi', viId: 8 },
@@ -144,10 +144,10 @@ describe.each(demuxPaths())('flow table semantics (%s)', (path) => {
     const pool = Array.from({ length: 12 }, () => v6([0x2001, 0xdb8, int(4), int(4), int(65536), int(65536), int(65536), int(65536)]));
     const pick = (): Uint8Array => pool[int(pool.length)] ?? pool[0] ?? new Uint8Array(16);
     const lens = [0, 16, 32, 33, 48, 56, 64, 96, 127, 128];
-    const rules: DemuxRule[] = Array.from({ length: 600 }, (_, i) => {
+    const rules: FlowRule[] = Array.from({ length: 600 }, (_, i) => {
       const sl = lens[int(lens.length)] ?? 0, dl = lens[int(lens.length)] ?? 0;
       const lo = int(65536);
-      const match: DemuxRule['match'] = {};
+      const match: FlowRule['match'] = {};
       if (random() < 0.8) match.src = `${v6Text(maskTo(pick(), sl))}/${sl}`;
       if (random() < 0.5) match.dst = `${v6Text(maskTo(pick(), dl))}/${dl}`;
       if (random() < 0.4) match.dstPort = random() < 0.5 ? lo : { from: lo, to: Math.min(65535, lo + int(2000)) };
@@ -187,7 +187,7 @@ describe.each(demuxPaths())('flow table semantics (%s)', (path) => {
     const random = seededRandom(overlayLimit * 7 + 1);
     const int = (n: number): number => Math.floor(random() * n);
     const base = 0x0a000000;
-    const randomRule = (): DemuxRule => {
+    const randomRule = (): FlowRule => {
       const sl = [0, 8, 16, 24, 28, 32][int(6)] ?? 0, dl = [0, 8, 16, 24, 32][int(5)] ?? 0;
       const src = (base + int(1 << 12)) & (sl === 0 ? 0 : ~((2 ** (32 - sl)) - 1));
       const dst = (base + int(1 << 12)) & (dl === 0 ? 0 : ~((2 ** (32 - dl)) - 1));
@@ -230,8 +230,9 @@ describe.each(demuxPaths())('flow table semantics (%s)', (path) => {
 });
 
 describe('rule validation', () => {
-  it.each<[string, DemuxRule, RegExp]>([
-    ['host bits', { priority: 1, match: { src: '10.0.0.1/8' }, action: 'drop' }, /bits set beyond its \/8/],
+  it.each<[string, FlowRule, RegExp]>([
+    ['host bits', { priority: 1, match: { src: '10.0.0.1/8' }, action: 'drop' }, /rule 1: source "10.0.0.1\/8" has host bits set: did you mean 10.0.0.0\/8/],
+    ['a bare address', { priority: 1, match: { dst: '10.0.0.1' }, action: 'drop' }, /rule 1: destination "10.0.0.1" is not a prefix: write address\/length/],
     ['reversed port range', { priority: 1, match: { dstPort: { from: 9, to: 3 } }, action: 'drop' }, /reversed/],
     ['VNI over 24 bits', { priority: 1, match: { vni: 1 << 24 }, action: 'drop' }, /24 bits/],
     ['eth_type against family', { priority: 1, match: { src: '10.0.0.0/8', ethType: 0x86dd }, action: 'drop' }, /contradicts/],
@@ -240,6 +241,15 @@ describe('rule validation', () => {
     t.add([{ priority: 1, match: {}, action: 'legacy' }]);
     expect(() => t.add([{ priority: 2, match: {}, action: 'drop' }, rule])).toThrow(message);
     expect(t.stats().rules).toBe(1);
+  });
+
+  it('refuses encoded records with host bits set, past the TypeScript encoder', () => {
+    // The addon judges records on its own: the fuzz drivers and addEncoded() hand it bytes nobody parsed.
+    const t = new FlowTable();
+    const record = encodeRules([{ priority: 1, match: { src: '10.0.0.0/8' }, action: 'drop' }]);
+    record[ruleLayout().src + 3] = 1;
+    expect(() => t.addEncoded(record)).toThrow(/bits set beyond its \/8/);
+    expect(t.stats().rules).toBe(0);
   });
 
   it('refuses unknown ids and a rule named twice in one change', () => {
@@ -253,7 +263,7 @@ describe('rule validation', () => {
   it('rejects frame descriptors that point outside the buffer', () => {
     const t = new FlowTable();
     const result = new ClassifyResult(4);
-    expect(() => t.classify(new Uint8Array(60), Uint32Array.of(10), Uint32Array.of(60), result)).toThrow(/ends past the buffer/);
+    expect(() => t.classify(new Uint8Array(60), Uint32Array.of(10), Uint32Array.of(60), result)).toThrow('frame 0 at offset 10 needs 60 bytes of buffer (up to byte 70) but buffer has 60');
     expect(() => t.classify(new Uint8Array(60), Uint32Array.of(0, 0), Uint32Array.of(60), result)).toThrow(/exceeds offsets/);
   });
 });

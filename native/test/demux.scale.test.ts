@@ -6,7 +6,7 @@
 // must not fan out into one-rule leaves (issue 18, README.md in src/demux).
 import { describe, expect, it } from 'vitest';
 import { ClassifyResult, FlowTable } from '../demux.ts';
-import type { DemuxRule } from '../demux.ts';
+import type { FlowRule } from '../demux.ts';
 import { NaiveMatcher } from './naiveMatcher.ts';
 import { buildFrame, ipv4Header, packFrames, seededRandom } from './frameBuilder.ts';
 import { classbenchDir, dedupShuffle, loadRuleSet, loadTrace } from './classbench.ts';
@@ -21,7 +21,7 @@ function prefix(x: number, len: number): string {
 
 describe('100,000 rules', () => {
   it('builds a bounded index that matches the linear scan', () => {
-    const rules: DemuxRule[] = [];
+    const rules: FlowRule[] = [];
     for (const s of SETS) rules.push(...loadRuleSet(classbenchDir + s).rules.filter((r) => r.match.src !== '0.0.0.0/0' || r.match.dst !== '0.0.0.0/0'));
     const random = seededRandom(5);
     const int = (n: number): number => Math.floor(random() * n);
@@ -67,7 +67,7 @@ describe('10,000 host-to-host rules', () => {
     // ports (protocols 1-4), so cuts never replicate a rule.
     const random = seededRandom(18);
     const int = (n: number): number => Math.floor(random() * n);
-    const rules: DemuxRule[] = Array.from({ length: 10_000 }, (_, i) => ({
+    const rules: FlowRule[] = Array.from({ length: 10_000 }, (_, i) => ({
       priority: 10_000 - i, action: 'to_vi', viId: 1,
       match: { src: prefix((160 << 24) | int(2 ** 24), 32), dst: prefix((189 << 24) | int(2 ** 24), 32), ipProto: 1 + int(4) },
     }));

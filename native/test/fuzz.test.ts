@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeRules } from '../demux.ts';
-import type { DemuxRule } from '../demux.ts';
+import type { FlowRule } from '../demux.ts';
 import { classbenchDir, loadRuleSet, testdataDir } from './classbench.ts';
 import { CLASSBENCH_FAMILIES, familySet } from './classbenchGenerator.ts';
 import { buildFrame, ipv4Header } from './frameBuilder.ts';
@@ -100,7 +100,7 @@ function seedRules(dir: string): number {
     writeFileSync(join(dir, `${family}-96`), encodeRules(rules.slice(0, 96)));
     n++;
   }
-  const extra: DemuxRule[] = [
+  const extra: FlowRule[] = [
     { priority: 3, match: { src: '2001:db8::/32', dst: '2001:db8:1:2::/64', dstPort: { from: 1, to: 1024 } }, action: 'to_vi', viId: 2, sampleRate: 10 },
     { priority: 2, match: { vni: 42, inPort: 3, ipProto: 6 }, action: 'drop' },
     { priority: 1, match: { ethType: 0x0806 }, action: 'legacy' },

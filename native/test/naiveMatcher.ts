@@ -2,8 +2,9 @@
 // DESIGN.md (OpenFlow priority semantics) (not from the C++), used only to check the addon.
 // A packet matches a rule when every specified field matches; the highest
 // priority wins and, among equal priorities, the rule installed first.
-import type { DemuxRule } from '../demux.ts';
-import { parsePrefix } from '../demux.ts';
+import { parsePrefix } from '../../main/protocol/prefix.ts';
+import type { FlowRule } from '../demux.ts';
+import { prefixBytes } from '../demux.ts';
 
 /** What the oracle knows about a packet: the headers a test built its frame from. */
 export interface PacketHeader {
@@ -24,7 +25,7 @@ interface CompiledRule {
   id: number;
   priority: number;
   installed: number;
-  rule: DemuxRule;
+  rule: FlowRule;
   family: 0 | 4 | 6;
   ethType: number | undefined;
   src: Uint8Array | undefined;
@@ -54,13 +55,13 @@ export class NaiveMatcher {
   #rules: CompiledRule[] = [];
   #installed = 0;
 
-  add(id: number, rule: DemuxRule): void {
+  add(id: number, rule: FlowRule): void {
     this.#rules.push(this.#compile(id, rule, this.#installed++));
     this.#sort();
   }
 
   /** Installs rules in order, as one add() each but sorting once. */
-  addMany(ids: ArrayLike<number>, rules: readonly DemuxRule[]): void {
+  addMany(ids: ArrayLike<number>, rules: readonly FlowRule[]): void {
     rules.forEach((rule, i) => this.#rules.push(this.#compile(ids[i] ?? 0, rule, this.#installed++)));
     this.#sort();
   }
@@ -72,7 +73,7 @@ export class NaiveMatcher {
   }
 
   /** A modified rule keeps its place in installation order. */
-  modify(id: number, rule: DemuxRule): void {
+  modify(id: number, rule: FlowRule): void {
     const i = this.#rules.findIndex((r) => r.id === id);
     const old = this.#rules[i];
     if (!old) throw new Error(`oracle: no rule ${id}`);
@@ -101,18 +102,18 @@ export class NaiveMatcher {
     return 0;
   }
 
-  rule(id: number): DemuxRule | undefined {
+  rule(id: number): FlowRule | undefined {
     return this.#rules.find((r) => r.id === id)?.rule;
   }
 
-  #compile(id: number, rule: DemuxRule, installed: number): CompiledRule {
+  #compile(id: number, rule: FlowRule, installed: number): CompiledRule {
     const src = rule.match.src === undefined ? undefined : parsePrefix(rule.match.src);
     const dst = rule.match.dst === undefined ? undefined : parsePrefix(rule.match.dst);
     const family = (src?.family ?? dst?.family ?? 0) as 0 | 4 | 6;
     const ethType = family === 4 ? 0x0800 : family === 6 ? 0x86dd : rule.match.ethType;
     return {
       id, priority: rule.priority, installed, rule, family, ethType,
-      src: src?.bytes, srcLen: src?.length ?? 0, dst: dst?.bytes, dstLen: dst?.length ?? 0,
+      src: src && prefixBytes(src), srcLen: src?.length ?? 0, dst: dst && prefixBytes(dst), dstLen: dst?.length ?? 0,
       sport: range(rule.match.srcPort), dport: range(rule.match.dstPort),
     };
   }

@@ -25,6 +25,15 @@ export async function controllerCall<K extends MethodName<ControllerApi>>(cloudl
   return (await useApi().controller.call({ cloudletId, method, params })) as ResultOf<ControllerApi, K>;
 }
 
-export function controllerSubscribe<K extends TopicName<ControllerApi>>(cloudletId: string, topic: K, onItem: (item: ItemOf<ControllerApi, K>) => void): Promise<() => Promise<void>> {
-  return useApi().subscribe('controller.subscribe', { cloudletId, topic, params: {} }, (item) => onItem(item as ItemOf<ControllerApi, K>));
+/**
+ * A controller topic; `params` filter at the controller (vi.samples by VI, rule and direction), and
+ * `lost` counts items dropped on the way before this one (the controller's queue or the relay's).
+ */
+export function controllerSubscribe<K extends TopicName<ControllerApi>>(
+  cloudletId: string,
+  topic: K,
+  onItem: (item: ItemOf<ControllerApi, K>, lost: number) => void,
+  params: TopicParamsIn<ControllerApi, K> = {} as TopicParamsIn<ControllerApi, K>,
+): Promise<() => Promise<void>> {
+  return useApi().subscribe('controller.subscribe', { cloudletId, topic, params }, (item, lost) => onItem(item as ItemOf<ControllerApi, K>, lost));
 }

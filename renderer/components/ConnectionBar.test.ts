@@ -57,3 +57,19 @@ test('an empty lab is left without a question; a switch in progress shows a movi
   expect(bar.get('[data-testid=connection-toggle]').text()).toContain('lab globalwan: starting');
   bar.unmount();
 });
+
+test("a lab's mode and its reason are shown; a remote connection shows none", async () => {
+  fakeBackend([]);
+  const connection = useConnectionStore();
+  connection.apply({ ...deterlab, labMode: { kind: 'userspace', reason: 'building namespaces, links and routers needs root' } });
+  const bar = mount(ConnectionBar, { attachTo: document.body });
+  await flushPromises();
+  expect(bar.get('[data-testid=lab-mode]').text()).toBe('userspace traffic source: building namespaces, links and routers needs root');
+  connection.apply({ ...deterlab, labMode: { kind: 'namespaces', reason: 'root, with Open vSwitch and iproute2' } });
+  await flushPromises();
+  expect(bar.get('[data-testid=lab-mode]').text()).toBe('hosts and routers: root, with Open vSwitch and iproute2');
+  connection.apply({ kind: 'remote', name: 'isp', schedulerUrl: 'wss://x', state: 'connected', message: 'connected', progress: null });
+  await flushPromises();
+  expect(bar.find('[data-testid=lab-mode]').exists()).toBe(false);
+  bar.unmount();
+});

@@ -9,13 +9,15 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef, watch } from 'vue';
 import type { Reservation, ReservationState, Resources, Transition } from '../../main/protocol/domain.ts';
 import type { Explanation } from '../../main/protocol/schedulerApi.ts';
+import { finalStates, holdingStates, reservationStates } from '../../main/protocol/vocabulary.ts';
 import { toApiError } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
 import { useConnectionStore } from './connection.ts';
 
 export const pendingStates: readonly ReservationState[] = ['pending_approval'];
-export const activeStates: readonly ReservationState[] = ['requested', 'approved', 'confirming', 'scheduled', 'active'];
-export const pastStates: readonly ReservationState[] = ['expired', 'cancelled', 'terminated', 'declined', 'failed'];
+/** Every state that is neither waiting for approval nor over. */
+export const activeStates: readonly ReservationState[] = reservationStates.filter((s) => !pendingStates.includes(s) && !finalStates.includes(s));
+export const pastStates: readonly ReservationState[] = finalStates;
 
 export interface Quote {
   charge: number;
@@ -33,7 +35,7 @@ export interface NodePlace {
 export type SortKey = 't0' | 't1' | 'createdAt' | 'providerId' | 'state' | 'price' | 'nodeId';
 
 /** States of a reservation an operator has approved and that is not over yet. */
-const approvedStates: readonly Reservation['state'][] = ['approved', 'confirming', 'scheduled', 'active'];
+const approvedStates: readonly ReservationState[] = holdingStates.filter((s) => !pendingStates.includes(s));
 
 export const useReservationsStore = defineStore('reservations', () => {
   const byId = shallowRef(new Map<string, Reservation>());

@@ -20,7 +20,9 @@ import type { SchedulerEvent } from '../../main/protocol/schedulerApi.ts';
 import { toApiError, useApi } from '../api/index.ts';
 import { schedulerCall, schedulerSubscribe } from '../api/relay.ts';
 import { indexTopology } from '../composables/topology/topologyModel.ts';
-import { holdingStates, useHoldingReservations } from './topology/holdingReservations.ts';
+import { finalStates, holdingStates } from '../../main/protocol/vocabulary.ts';
+import { useAlarmsStore } from './alarms.ts';
+import { useHoldingReservations } from './topology/holdingReservations.ts';
 import { useOverlaySettings } from './topology/overlaySettings.ts';
 import { useSavedLayout } from './topology/savedLayout.ts';
 import { useSelection } from './topology/selection.ts';
@@ -30,8 +32,8 @@ export type { Position } from './topology/savedLayout.ts';
 
 export type TopologyPhase = 'disconnected' | 'connecting' | 'loading' | 'ready' | 'error';
 
-/** States in which a reservation's VI stops, freeing what its node reports as used. */
-const finishing = new Set<ReservationState>(['expired', 'cancelled', 'terminated', 'failed']);
+/** States in which a reservation's VI stops, freeing what its node reports as used (a declined one never had a VI). */
+const finishing = new Set<ReservationState>(finalStates.filter((s) => s !== 'declined'));
 const refreshSoonMs = 2000;
 const refreshSoonUpTo = 1000;
 /** Node reports arrive only through topology.get; a big topology is polled less often. */
@@ -55,7 +57,13 @@ export const useTopologyStore = defineStore('topology', () => {
   const viState = useViState();
   const layout = useSavedLayout(topologyKey);
   const index = computed(() => indexTopology(topology.value, viState.vis.value));
-  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode));
+  // Alarms are followed by their own store; the traffic overlay badges what is open.
+  const openAlarms = computed(() => {
+    const bySubject = new Map<string, number>();
+    for (const a of useAlarmsStore().open) bySubject.set(a.subject, (bySubject.get(a.subject) ?? 0) + 1);
+    return bySubject;
+  });
+  const overlaySettings = useOverlaySettings(holding.reservationCounts, holding.reservationsByNode, computed(() => index.value.visByNode), openAlarms);
   const selection = useSelection(index, viState.followCloudlet);
 
   let stopConnection: (() => Promise<void>) | undefined;
@@ -163,7 +171,7 @@ export const useTopologyStore = defineStore('topology', () => {
       performance.mark('topology:fetched');
       const nodes = topo.cloudlets.reduce((n, c) => n + c.nodes.length, 0);
       progress.value = `Loading reservations for ${nodes} nodes…`;
-      const listed = await schedulerCall('reservation.list', { states: holdingStates, limit: 10_000 });
+      const listed = await schedulerCall('reservation.list', { states: [...holdingStates], limit: 10_000 });
       if (mine !== generation) return;
       layout.savedPositions.value = positions;
       holding.replace(listed.reservations);
@@ -234,7 +242,7 @@ export const useTopologyStore = defineStore('topology', () => {
       try {
         const [topo, listed] = await Promise.all([
           schedulerCall('topology.get', {}),
-          what.reservations ? schedulerCall('reservation.list', { states: holdingStates, limit: 10_000 }) : Promise.resolve(undefined),
+          what.reservations ? schedulerCall('reservation.list', { states: [...holdingStates], limit: 10_000 }) : Promise.resolve(undefined),
         ]);
         if (mine !== generation) return;
         topology.value = topo;

@@ -55,8 +55,8 @@ describe('topology view', () => {
     window.dispatchEvent(new KeyboardEvent('keydown', { key: '?' }));
     await flushPromises();
     const help = view.get('[data-testid=keyboard-help]').text();
-    for (const keys of ['Alt+1', 'Alt+2', 'Alt+3', 'Alt+4', 'Ctrl+Shift+T']) expect(help).toContain(keys);
-    expect(help).toContain('Show Topology, Reservations, Audit, Terminals');
+    for (const keys of ['Alt+1', 'Alt+2', 'Alt+3', 'Alt+4', 'Alt+5', 'Alt+6', 'Ctrl+Shift+T']) expect(help).toContain(keys);
+    expect(help).toContain('Show Topology, Reservations, Traffic, Alarms, Audit, Terminals');
     view.unmount();
   });
 });

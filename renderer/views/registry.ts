@@ -6,10 +6,14 @@
  */
 import type { Component } from 'vue';
 import { useReservationsStore } from '../stores/reservations.ts';
+import { useAlarmsStore } from '../stores/alarms.ts';
+import AlarmsView from './AlarmsView.vue';
 import AuditView from './AuditView.vue';
+import ExperimentsView from './ExperimentsView.vue';
 import ReservationsView from './ReservationsView.vue';
 import TerminalsView from './TerminalsView.vue';
 import TopologyView from './TopologyView.vue';
+import TrafficView from './TrafficView.vue';
 
 export interface ViewEntry {
   id: string;
@@ -30,8 +34,20 @@ export const views: ViewEntry[] = [
       return { count, label: `${count} request${count === 1 ? '' : 's'} waiting for approval` };
     },
   },
+  { id: 'traffic', title: 'Traffic', component: TrafficView },
+  {
+    id: 'alarms',
+    title: 'Alarms',
+    component: AlarmsView,
+    badge: () => {
+      const alarms = useAlarmsStore();
+      const count = alarms.open.length;
+      return { count, label: `${count} open alarm${count === 1 ? '' : 's'}${alarms.openCritical ? `, ${alarms.openCritical} critical` : ''}` };
+    },
+  },
   { id: 'audit', title: 'Audit', component: AuditView },
   { id: 'terminals', title: 'Terminals', component: TerminalsView },
+  { id: 'experiments', title: 'Experiments', component: ExperimentsView },
 ];
 
 /**

@@ -78,6 +78,7 @@ export function viView(id: string, nodeId: string, state: ViView['state'], progr
     usage: null,
     exit: null,
     reason: '',
+    quarantined: false,
   };
 }
 

@@ -5,7 +5,8 @@
  * in the UI. Everything is checked through the page (and the scheduler's own
  * answers), never through a screenshot; screenshots of each view are saved.
  * Last, the operator switches to the Global WAN lab: everything of DeterLab
- * must leave the screen and the new graph must be fitted in view.
+ * must leave the screen and the new graph must be fitted in view, its labels
+ * still legible.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
+import { minLabelScreenPx } from '../../renderer/composables/topology/graphStyles.ts';
 import { launchChromium, repoRoot, resultsDir, startHeadlessHost, type RunningHost } from './harness.ts';
 
 const run = promisify(execFile);
@@ -34,10 +36,10 @@ describe('the console on the embedded DeterLab lab', () => {
   let lab: LabState;
 
   /** `pcctl reserve` as the lab's demo provider; returns the new reservation's id. */
-  async function reserve(cpu: number): Promise<string> {
+  async function reserve(cpu: number, extra: string[] = []): Promise<string> {
     const { stdout } = await run(
       process.execPath,
-      ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'reserve', '--pop', 'A', '--from', '+20s', '--to', '+10m', '--cpu', String(cpu), '--mem', '1024', '--disk', '5', '--net', '50', '--program', 'monitor', '--json'],
+      ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', 'reserve', '--pop', 'A', '--from', '+20s', '--to', '+10m', '--cpu', String(cpu), '--mem', '1024', '--disk', '5', '--net', '50', '--program', 'monitor', '--json', ...extra],
       { cwd: repoRoot, env: { ...process.env, PCLOUD_SCHEDULER_URL: lab.schedulerUrl, PCLOUD_TOKEN: lab.tokens.provider } },
     );
     return (JSON.parse(stdout) as { id: string }).id;
@@ -213,6 +215,47 @@ describe('the console on the embedded DeterLab lab', () => {
     await page.screenshot({ path: join(resultsDir, 'view-reservations-calendar.png') });
   });
 
+  test('a reservation that fails after approval is announced by a toast wherever the operator is, with a way to it', async () => {
+    const client = await scheduler();
+    // On a cloudlet where nothing approved runs: the active reservation of the first test must outlive this one
+    // (the lab switch below asks first because of it).
+    const topology = await client.call('topology.get', {});
+    const running = (await client.call('reservation.list', { states: ['approved', 'confirming', 'scheduled', 'active'], limit: 100 })).reservations;
+    const busy = new Set(running.map((r) => r.cloudletId));
+    const spare = topology.cloudlets.find((c) => !busy.has(c.id));
+    expect(spare, `a cloudlet without approved reservations (busy: ${[...busy].join(', ')})`).toBeDefined();
+    const id = await reserve(1, ['--cloudlet', spare?.id as string]);
+    await client.call('reservation.approve', { id, reason: 'e2e: approved, then its node goes down before the start' });
+    await expect.poll(async () => (await client.call('reservation.get', { id })).state, { timeout: 30_000 }).toBe('scheduled');
+    const approved = await client.call('reservation.get', { id });
+    expect(approved.cloudletId).toBe(spare?.id);
+    const url = topology.cloudlets.find((c) => c.id === approved.cloudletId)?.controllerUrl as string;
+    const controller = new RpcClient(controllerApi, { url, token: lab.tokens.operator });
+    await controller.connect();
+    const nodeId = approved.nodeId as string;
+    // Its node goes down before the start time: the controller cannot start the VI.
+    await controller.call('node.setHealth', { nodeId, health: 'down', reason: 'e2e: power lost before the start' });
+    try {
+      await showView('topology');
+      const toast = page.locator('[data-testid="failure-notice"]');
+      await expect.poll(() => toast.innerText().catch(() => ''), { timeout: 150_000, interval: 1000 }).toContain(`Reservation ${id} `);
+      const text = await toast.innerText();
+      expect(text).toContain('failed after approval');
+      expect(text).toContain(`node ${nodeId} is down`);
+      await page.screenshot({ path: join(resultsDir, 'notice-failed-after-approval.png') });
+      await page.locator('[data-testid="failure-show"]').click();
+      await page.locator('[data-view="reservations"]').waitFor({ state: 'visible' });
+      expect(await toast.count()).toBe(0);
+      expect((await client.call('reservation.get', { id })).state).toBe('failed');
+      // Reservations on other cloudlets are untouched.
+      for (const r of running) expect((await client.call('reservation.get', { id: r.id })).state).not.toBe('failed');
+    } finally {
+      await controller.call('node.setHealth', { nodeId, health: 'up', reason: 'e2e: power back' });
+      controller.close();
+      client.close();
+    }
+  });
+
   test('a node marked down reads "down" in the utilization overlay, not full', async () => {
     const client = await scheduler();
     const topology = await client.call('topology.get', {});
@@ -246,6 +289,9 @@ describe('the console on the embedded DeterLab lab', () => {
     for (const id of ['HKG', 'LAX', 'NYC', 'MIA', 'BCN']) await outline.locator(`[data-testid="topology-item-${id}"]`).first().waitFor({ timeout: 30_000 });
     expect(await outline.locator('[data-testid="topology-item-C11"]').count()).toBe(0);
     await expect.poll(() => page.locator('[data-testid="topology-canvas"]').getAttribute('data-offscreen'), { timeout: 10_000 }).toBe('0');
+    // Fitted, the graph is small, but its node and link labels stay legible on screen.
+    await expect.poll(async () => Number(await page.locator('[data-testid="topology-canvas"]').getAttribute('data-label-px')), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(minLabelScreenPx);
     await page.screenshot({ path: join(resultsDir, 'view-topology-globalwan.png') });
   });
 });

@@ -144,6 +144,62 @@ describe.skipIf(!isRoot())('the controller carries traffic through its data plan
     await expect.poll(async () => (await client.call('alarm.list', { includeAcknowledged: true, limit: 50 })).alarms.find((a) => a.kind === 'spoofing' && a.subject === viId), { timeout: 10_000 }).toBeTruthy();
   });
 
+  test('the report to the scheduler carries the data-plane traffic: per VI rates, totals and drops, and the uplink', async () => {
+    const report = (at: number) => daemon.dataPath?.trafficReport((viId) => daemon.cloudlet.vis.get(viId)?.reservationId, at);
+    const start = Date.now();
+    report(start);
+    ping(3);
+    const after = report(start + 2000);
+    const vi = after?.vis.find((v) => v.viId === 'vi-r1');
+    expect(after?.periodSeconds).toBe(2);
+    expect(vi).toMatchObject({ reservationId: 'r1' });
+    expect(vi?.in.pps).toBeGreaterThanOrEqual(3 / 2);
+    expect(vi?.in.bps).toBeGreaterThan(0);
+    expect(vi?.out.packets).toBeGreaterThanOrEqual(vi?.in.packets ?? Infinity);
+    expect(Object.keys(vi?.out.drops ?? {})).toContain('quarantined');
+    expect(after?.vis.find((v) => v.viId === 'vi-r2')?.out.drops.spoofing).toBeGreaterThan(0);
+    expect(after?.uplink.rxPps).toBeGreaterThanOrEqual(6 / 2);
+    expect(after?.uplink.rxPackets).toBeGreaterThan(0);
+  });
+
+  test('quarantine removes the VI rules (its traffic goes legacy at once) and keeps it running; release brings them back; both audited', async () => {
+    const viId = 'vi-r1';
+    const legacy = (): number => daemon.dataPath?.plane.uplinkCounters().legacy ?? 0;
+    const toVi = (): number => daemon.dataPath?.sampleTraffic(viId)?.to_vi.packets ?? 0;
+    const quarantined = await client.call('vi.quarantine', { viId, reason: 'looks odd in the test' });
+    expect(quarantined).toMatchObject({ state: 'running', quarantined: true });
+    expect((await client.call('rule.list', { viId })).rules).toHaveLength(0);
+    const [legacyBefore, toViBefore] = [legacy(), toVi()];
+    ping(3);
+    expect(legacy() - legacyBefore).toBeGreaterThanOrEqual(6);
+    expect(toVi()).toBe(toViBefore);
+    const released = await client.call('vi.release', { viId, reason: 'cleared in the test' });
+    expect(released).toMatchObject({ state: 'running', quarantined: false });
+    expect((await client.call('rule.list', { viId })).rules).toHaveLength(1);
+    ping(3);
+    expect(toVi() - toViBefore).toBeGreaterThanOrEqual(3);
+    const actions = (await client.call('audit.list', { afterSeq: 0, limit: 100 })).entries.filter((e) => e.target.endsWith(viId)).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['vi.quarantine', 'vi.release']));
+  });
+
+  test('restrict with a bit-rate cap polices the VI in the data plane; the drops count as over the cap', async () => {
+    const viId = 'vi-r1';
+    await expect(client.call('vi.restrict', { viId, mbpsCap: 200, reason: 'above the reservation' })).rejects.toThrow(/mbpsCap 200 is above VI vi-r1's reserved 100/);
+    const vi = await client.call('vi.restrict', { viId, mbpsCap: 0.05, reason: 'suspected flood in the test' });
+    expect(vi.limits.mbpsCap).toBe(0.05);
+    const before = daemon.dataPath?.sampleTraffic(viId)?.to_vi.drops.policed ?? 0;
+    // 20 pings of 1400 bytes in a second: 28 KB against a 50 kbit/s cap with a burst of about 6 KB.
+    try {
+      lab.exec(lab.ns.h1, 'ping', '-q', '-c', '20', '-i', '0.05', '-s', '1400', '-W', '1', H2);
+    } catch {
+      // Echoes over the cap are lost, so ping reports failure: that is the point.
+    }
+    const after = daemon.dataPath?.sampleTraffic(viId);
+    expect((after?.to_vi.drops.policed ?? 0) - before).toBeGreaterThan(0);
+    const audit = (await client.call('audit.list', { afterSeq: 0, limit: 100 })).entries.find((e) => e.action === 'vi.restrict' && e.target.endsWith(viId));
+    expect(audit?.reason).toContain('mbpsCap 0.05');
+  });
+
   test('terminate removes the rules first (the flow goes legacy), stops the VI, and seals its evidence into the audit entry', async () => {
     const viId = 'vi-r1';
     const vi = await client.call('vi.terminate', { viId, reason: 'suspected of misuse in the test' });
@@ -172,11 +228,18 @@ describe.skipIf(!isRoot())('the controller carries traffic through its data plan
     const before = daemon.dataPath?.sampleTraffic(viId);
     ping(3);
     expect(await lab.tcpTransfer()).toEqual({ senderExit: 0, received: 2_000_000, intact: true });
-    const after = daemon.dataPath?.sampleTraffic(viId);
-    const through = (after?.to_vi.packets ?? 0) - (before?.to_vi.packets ?? 0);
+    const through = (daemon.dataPath?.sampleTraffic(viId)?.to_vi.packets ?? 0) - (before?.to_vi.packets ?? 0);
     expect(through).toBeGreaterThan(300);
-    expect((after?.from_vi.packets ?? 0) - (before?.from_vi.packets ?? 0)).toBe(through);
-    expect(after?.from_vi.drops.spoofing).toBe(0);
+    // What went in comes back out, but for what the VI's own kernel dropped (a burst can fill
+    // out0's queue before the data plane reads it; TCP recovers, as the intact transfer shows).
+    const droppedInVi = (): number => {
+      const links = JSON.parse(execFileSync('nsenter', [`--net=/proc/${vi.pid}/ns/net`, 'ip', '-s', '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string; stats64: { rx: { dropped: number }; tx: { dropped: number } } }[];
+      return links.filter((l) => l.ifname === 'in0' || l.ifname === 'out0').reduce((sum, l) => sum + l.stats64.rx.dropped + l.stats64.tx.dropped, 0);
+    };
+    // ... or what the data plane dropped on the way out (its 100 Mbit/s share polices a TCP burst).
+    const outOrDropped = (d: typeof before): number => (d?.from_vi.packets ?? 0) + Object.values(d?.from_vi.drops ?? {}).reduce((a, b) => a + b, 0);
+    await expect.poll(() => outOrDropped(daemon.dataPath?.sampleTraffic(viId)) - outOrDropped(before) + droppedInVi(), { timeout: 3000 }).toBe(through);
+    expect(daemon.dataPath?.sampleTraffic(viId)?.from_vi.drops.spoofing).toBe(0);
     await client.call('vi.terminate', { viId, reason: 'tap test done' });
     expect(daemon.dataPath?.hasPort(viId)).toBe(false);
     ping(2);

@@ -51,7 +51,7 @@ describe('the service catalog of a running controller', () => {
     await client.connect();
     try {
       const { services } = await client.call('service.list', {});
-      expect(services.map((s) => s.program)).toEqual([...catalog.map((d) => d.program), 'sleeper']);
+      expect(services.map((s) => s.program)).toEqual([...catalog.map((d) => d.program), 'upload', 'sleeper']);
       expect(services.find((s) => s.program === 'monitor')?.args?.map((a) => a.name)).toEqual(['interval-ms', 'burn-cores', 'alloc-mib', 'crash-after-ms', 'children']);
       expect(services.find((s) => s.program === 'sleeper')).toEqual({ program: 'sleeper', summary: expect.stringContaining('configured'), source: 'configured', mode: null, port: null, args: null, available: true, reason: null });
       expect(services.every((s) => s.available === (s.reason === null))).toBe(true);

@@ -114,6 +114,11 @@ export function hexArg(bytes: readonly number[]): z.ZodString {
   return z.string().regex(/^[0-9a-fA-F]*$/, { message: 'hexadecimal digits only', abort: true }).refine((v) => lengths.includes(v.length), `${lengths.join(' or ')} hexadecimal digits (${bytes.join(' or ')} bytes)`);
 }
 
+/** An argument holding an IPv4 address in dotted-quad form. */
+export function ipv4Arg(): z.ZodString {
+  return z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, { message: 'an IPv4 address such as 198.18.51.1', abort: true }).refine((v) => v.split('.').every((o) => Number(o) <= 255), 'each part of an IPv4 address is 0 to 255');
+}
+
 /** Arguments as the catalog shows them: name, whether required, what it means. */
 export interface ArgSummary {
   name: string;

@@ -124,3 +124,27 @@ export function setTransportChecksum(frame: Uint8Array, l: FrameLayout): void {
   frame[field] = c >> 8;
   frame[field + 1] = c & 0xff;
 }
+
+/** The four bytes of a dotted-quad IPv4 address. */
+export function ipv4Bytes(address: string): Uint8Array {
+  return Uint8Array.from(address.split('.').map(Number));
+}
+
+/**
+ * Writes the 20-byte IPv4 header of an outer packet a service sends itself (a tunnel's or an
+ * optimizer's), checksum included. No DF: a router on the way may fragment it rather than lose it.
+ */
+export function writeOuterIpv4(out: Uint8Array, ip: number, h: { total: number; id: number; tos: number; protocol: number; source: Uint8Array; destination: Uint8Array }): void {
+  out.fill(0, ip, ip + 20);
+  out[ip] = 0x45;
+  out[ip + 1] = h.tos;
+  out[ip + 2] = h.total >> 8;
+  out[ip + 3] = h.total & 0xff;
+  out[ip + 4] = (h.id >> 8) & 0xff;
+  out[ip + 5] = h.id & 0xff;
+  out[ip + 8] = 64;
+  out[ip + 9] = h.protocol;
+  out.set(h.source, ip + 12);
+  out.set(h.destination, ip + 16);
+  setIpv4HeaderChecksum(out, ip);
+}

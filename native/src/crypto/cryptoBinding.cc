@@ -1,4 +1,7 @@
-// N-API layer of the crypto fast path: convert, check bounds, call plain C++.
+// N-API layer of the crypto fast path: convert (with the shared checks of
+// common/bindingArgs.h), check bounds, call plain C++. What an SA accepts
+// (SPI range, key sizes, tag lengths) is the security association's policy
+// (securityAssociation.h), not this file's.
 //
 // Keys never cross into JavaScript: creating a key returns an External whose
 // only content is a pointer to native memory, type-tagged so a handle of one
@@ -23,6 +26,7 @@
 #include "crypto/secureMemory.h"
 #include "crypto/securityAssociation.h"
 #include "crypto/sha256.h"
+#include "common/bindingArgs.h"
 
 namespace pcloud::crypto {
 namespace {
@@ -101,50 +105,11 @@ Napi::Value Release(const Napi::CallbackInfo& info, const napi_type_tag& tag, co
 
 // ---- arguments ----
 
-bool Fail(Napi::Env env, const std::string& message, bool range = true) {
-  if (range) {
-    Napi::RangeError::New(env, message).ThrowAsJavaScriptException();
-  } else {
-    Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  }
-  return false;
-}
-
-struct Bytes {
-  uint8_t* data = nullptr;
-  size_t length = 0;
-};
-
-bool BytesArg(const Napi::CallbackInfo& info, size_t index, const char* name, Bytes* out) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    return Fail(info.Env(), std::string(name) + " must be a Uint8Array or Buffer", false);
-  }
-  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
-  out->data = a.Data();
-  out->length = a.ElementLength();
-  return true;
-}
-
-template <typename A, napi_typedarray_type kType, typename E>
-bool TypedArg(const Napi::CallbackInfo& info, size_t index, const char* name, const char* typeName, size_t count,
-              E** out) {
-  Napi::Value v = info[index];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) {
-    return Fail(info.Env(), std::string(name) + " must be a " + typeName, false);
-  }
-  A a = v.As<A>();
-  if (a.ElementLength() != count) {
-    return Fail(info.Env(), std::string(name) + " has " + std::to_string(a.ElementLength()) + " entries but the batch has " +
-                                std::to_string(count) + " packets");
-  }
-  *out = a.Data();
-  return true;
-}
-
-bool U32Arg(const Napi::CallbackInfo& info, size_t index, const char* name, size_t count, uint32_t** out) {
-  return TypedArg<Napi::Uint32Array, napi_uint32_array>(info, index, name, "Uint32Array", count, out);
-}
+using binding::BatchArrayArg;
+using binding::Fail;
+using binding::FailType;
+using binding::TypedArrayArg;
+using Bytes = binding::View<uint8_t>;
 
 // The packet layout of a batch: offsets and lengths into one buffer.
 struct Batch {
@@ -155,18 +120,17 @@ struct Batch {
 };
 
 bool BatchArgs(const Napi::CallbackInfo& info, size_t index, Batch* b) {
-  if (!BytesArg(info, index, "data", &b->data)) return false;
-  Napi::Value off = info[index + 1];
-  if (!off.IsTypedArray() || off.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
-    return Fail(info.Env(), "offsets must be a Uint32Array", false);
-  }
-  b->count = off.As<Napi::Uint32Array>().ElementLength();
+  binding::View<uint32_t> offsets, lengths;
+  if (!TypedArrayArg(info, index, "data", b->data) || !TypedArrayArg(info, index + 1, "offsets", offsets)) return false;
+  b->count = offsets.length;
   if (b->count > kMaxBatch) {
     return Fail(info.Env(), "batch of " + std::to_string(b->count) + " packets exceeds the limit of " +
                                 std::to_string(kMaxBatch));
   }
-  b->offsets = off.As<Napi::Uint32Array>().Data();
-  return U32Arg(info, index + 2, "lengths", b->count, &b->lengths);
+  if (!BatchArrayArg(info, index + 2, "lengths", b->count, lengths)) return false;
+  b->offsets = offsets.data;
+  b->lengths = lengths.data;
+  return true;
 }
 
 std::string PacketWhere(size_t i, uint64_t offset, uint64_t length) {
@@ -179,14 +143,7 @@ std::string PacketWhere(size_t i, uint64_t offset, uint64_t length) {
 template <typename SizeOf>
 bool CheckRegions(Napi::Env env, const char* buffer, const uint32_t* offsets, size_t count, size_t limit,
                   SizeOf size, bool disjoint) {
-  for (size_t i = 0; i < count; ++i) {
-    const uint64_t end = uint64_t{offsets[i]} + size(i);
-    if (end > limit) {
-      return Fail(env, "packet " + std::to_string(i) + " at offset " + std::to_string(offsets[i]) + " needs " +
-                           std::to_string(size(i)) + " bytes of " + buffer + " (up to byte " + std::to_string(end) +
-                           ") but " + buffer + " has " + std::to_string(limit));
-    }
-  }
+  if (!binding::RegionsInside(env, "packet", buffer, offsets, count, limit, size)) return false;
   if (!disjoint || count < 2) return true;
   // Batches normally come in ascending offset order, which needs no sort.
   bool sorted = true;
@@ -232,11 +189,8 @@ Napi::Value CryptoPathInfo(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetCryptoPath(const Napi::CallbackInfo& info) {
-  if (!info[0].IsString()) {
-    Fail(info.Env(), "path name must be a string", false);
-    return info.Env().Undefined();
-  }
-  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  std::string name;
+  if (!binding::StringArg(info, 0, "path", name)) return info.Env().Undefined();
   if (!SelectPath(name)) {
     std::string known;
     for (const CryptoPath* p : SupportedPaths()) known += (known.empty() ? "" : ", ") + std::string(p->name);
@@ -249,7 +203,7 @@ Napi::Value SetCryptoPath(const Napi::CallbackInfo& info) {
 
 Napi::Value AesKeyCreate(const Napi::CallbackInfo& info) {
   Bytes key;
-  if (!BytesArg(info, 0, "key", &key)) return info.Env().Undefined();
+  if (!TypedArrayArg(info, 0, "key", key)) return info.Env().Undefined();
   if (key.length != 16 && key.length != 24 && key.length != 32) {
     Fail(info.Env(), "AES key must be 16, 24 or 32 bytes, got " + std::to_string(key.length));
     return info.Env().Undefined();
@@ -279,8 +233,8 @@ std::vector<CbcJob>& ThreadJobs() {
 bool CbcArgs(const Napi::CallbackInfo& info, bool encrypt, CbcCall* c) {
   Napi::Env env = info.Env();
   c->key = LiveArg<AesKeyBox>(info, 0, kAesKeyTag, "an AES key");
-  if (c->key == nullptr || !BatchArgs(info, 1, &c->batch) || !BytesArg(info, 4, "ivs", &c->ivs) ||
-      !BytesArg(info, 5, "out", &c->out)) {
+  if (c->key == nullptr || !BatchArgs(info, 1, &c->batch) || !TypedArrayArg(info, 4, "ivs", c->ivs) ||
+      !TypedArrayArg(info, 5, "out", c->out)) {
     return false;
   }
   c->pkcs7 = info[6].ToBoolean();
@@ -338,7 +292,7 @@ Napi::Value AesCbcDecrypt(const Napi::CallbackInfo& info) {
   if (!CbcArgs(info, false, &c)) return info.Env().Undefined();
   const Batch& b = c.batch;
   int32_t* result = nullptr;
-  if (!TypedArg<Napi::Int32Array, napi_int32_array>(info, 7, "results", "Int32Array", b.count, &result)) {
+  if (!BatchArrayArg(info, 7, "results", b.count, result)) {
     return info.Env().Undefined();
   }
   std::vector<CbcJob>& jobs = ThreadJobs();
@@ -380,7 +334,7 @@ Napi::Value AesCbcDecrypt(const Napi::CallbackInfo& info) {
 
 Napi::Value HmacKeyCreate(const Napi::CallbackInfo& info) {
   Bytes key;
-  if (!BytesArg(info, 0, "key", &key)) return info.Env().Undefined();
+  if (!TypedArrayArg(info, 0, "key", key)) return info.Env().Undefined();
   auto* box = new HmacKeyBox;
   InitHmacKey(ActivePath().sha256Blocks, key.data, key.length, &box->key);
   return MakeHandle(info.Env(), box, kHmacKeyTag);
@@ -413,7 +367,7 @@ Napi::Value HmacSha256Batch(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> tags;
   if (!HmacJobs(info, &key, &b, &jobs, &tags)) return info.Env().Undefined();
   Bytes out;
-  if (!BytesArg(info, 4, "tags", &out)) return info.Env().Undefined();
+  if (!TypedArrayArg(info, 4, "tags", out)) return info.Env().Undefined();
   if (out.length != b.count * 32) {
     Fail(info.Env(), "tags has " + std::to_string(out.length) + " bytes; " + std::to_string(b.count) +
                          " packets need 32 each");
@@ -434,11 +388,11 @@ Napi::Value HmacVerifyBatch(const Napi::CallbackInfo& info) {
   if (!HmacJobs(info, &key, &b, &jobs, &tags)) return info.Env().Undefined();
   Bytes expected;
   uint8_t* results = nullptr;
-  if (!BytesArg(info, 4, "tags", &expected)) return info.Env().Undefined();
-  const uint32_t tagLength = info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
-  if (tagLength < 16 || tagLength > 32) {
-    Fail(info.Env(), "tagLength must be 16 to 32 bytes (RFC 2104 section 5: at least half the hash), got " +
-                         std::to_string(tagLength));
+  if (!TypedArrayArg(info, 4, "tags", expected)) return info.Env().Undefined();
+  uint32_t tagLength;
+  if (!binding::UintArg(info, 5, "tagLength", tagLength)) return info.Env().Undefined();
+  if (const std::string refusal = TagLengthPolicyError(tagLength); !refusal.empty()) {
+    Fail(info.Env(), refusal);
     return info.Env().Undefined();
   }
   if (expected.length != b.count * tagLength) {
@@ -447,7 +401,7 @@ Napi::Value HmacVerifyBatch(const Napi::CallbackInfo& info) {
                          std::to_string(b.count * tagLength));
     return info.Env().Undefined();
   }
-  if (!TypedArg<Napi::Uint8Array, napi_uint8_array>(info, 6, "results", "Uint8Array", b.count, &results)) {
+  if (!BatchArrayArg(info, 6, "results", b.count, results)) {
     return info.Env().Undefined();
   }
   ActivePath().hmac(key->key, jobs.data(), jobs.size());
@@ -461,31 +415,21 @@ Napi::Value HmacVerifyBatch(const Napi::CallbackInfo& info) {
 
 Napi::Value SaCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber()) {
-    Fail(env, "spi must be a number", false);
-    return env.Undefined();
-  }
-  const double spi = info[0].As<Napi::Number>().DoubleValue();
+  uint32_t spi;
   Bytes encKey, authKey;
-  if (!BytesArg(info, 1, "encryptionKey", &encKey) || !BytesArg(info, 2, "authenticationKey", &authKey)) {
+  if (!binding::UintArg(info, 0, "spi", spi) || !TypedArrayArg(info, 1, "encryptionKey", encKey) ||
+      !TypedArrayArg(info, 2, "authenticationKey", authKey)) {
     return env.Undefined();
   }
-  // SPIs 1-255 are reserved by IANA and 0 is local-only (RFC 4303 2.1).
-  if (!(spi >= 256 && spi <= 4294967295.0) || spi != static_cast<double>(static_cast<uint32_t>(spi))) {
-    Fail(env, "spi must be an integer from 256 to 2^32-1 (RFC 4303 2.1 reserves 0-255), got " + std::to_string(spi));
-    return env.Undefined();
-  }
-  if (encKey.length != 16 && encKey.length != 24 && encKey.length != 32) {
-    Fail(env, "encryptionKey must be 16, 24 or 32 bytes (AES-128/192/256), got " + std::to_string(encKey.length));
-    return env.Undefined();
-  }
-  if (authKey.length != 32) {
-    Fail(env, "authenticationKey must be 32 bytes (HMAC-SHA-256-128, RFC 4868 2.1.1), got " +
-                  std::to_string(authKey.length));
-    return env.Undefined();
+  for (const std::string& refusal : {SpiPolicyError(spi), EncryptionKeyPolicyError(encKey.length),
+                                     AuthenticationKeyPolicyError(authKey.length)}) {
+    if (!refusal.empty()) {
+      Fail(env, refusal);
+      return env.Undefined();
+    }
   }
   auto* box = new SaBox;
-  box->sa.Init(static_cast<uint32_t>(spi), encKey.data, encKey.length, authKey.data, authKey.length);
+  box->sa.Init(spi, encKey.data, encKey.length, authKey.data, authKey.length);  // accepted: the policy passed
   return MakeHandle(env, box, kSaTag);
 }
 
@@ -510,8 +454,8 @@ Napi::Value SaSeal(const Napi::CallbackInfo& info) {
   uint8_t* nextHeaders = nullptr;
   uint32_t* outOffsets = nullptr;
   if (box == nullptr || !BatchArgs(info, 1, &b) ||
-      !TypedArg<Napi::Uint8Array, napi_uint8_array>(info, 4, "nextHeaders", "Uint8Array", b.count, &nextHeaders) ||
-      !BytesArg(info, 5, "out", &out) || !U32Arg(info, 6, "outOffsets", b.count, &outOffsets)) {
+      !BatchArrayArg(info, 4, "nextHeaders", b.count, nextHeaders) ||
+      !TypedArrayArg(info, 5, "out", out) || !BatchArrayArg(info, 6, "outOffsets", b.count, outOffsets)) {
     return env.Undefined();
   }
   const uint32_t* lengths = b.lengths;
@@ -556,9 +500,9 @@ Napi::Value SaOpen(const Napi::CallbackInfo& info) {
   uint32_t* payloadLengths = nullptr;
   uint8_t* nextHeaders = nullptr;
   if (box == nullptr || !BatchArgs(info, 1, &b) ||
-      !TypedArg<Napi::Uint8Array, napi_uint8_array>(info, 4, "accepted", "Uint8Array", b.count, &accepted) ||
-      !U32Arg(info, 5, "payloadLengths", b.count, &payloadLengths) ||
-      !TypedArg<Napi::Uint8Array, napi_uint8_array>(info, 6, "nextHeaders", "Uint8Array", b.count, &nextHeaders)) {
+      !BatchArrayArg(info, 4, "accepted", b.count, accepted) ||
+      !BatchArrayArg(info, 5, "payloadLengths", b.count, payloadLengths) ||
+      !BatchArrayArg(info, 6, "nextHeaders", b.count, nextHeaders)) {
     return env.Undefined();
   }
   const uint32_t* lengths = b.lengths;

@@ -13,6 +13,7 @@
 #include "crypto/securityAssociation.h"
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "crypto/cryptoPath.h"
@@ -72,8 +73,33 @@ bool TrailerValid(const uint8_t* plain, size_t bytes, size_t* payloadBytes) {
 
 }  // namespace
 
+std::string SpiPolicyError(uint64_t spi) {
+  // SPIs 1-255 are reserved by IANA and 0 is local-only (RFC 4303 2.1).
+  if (spi >= 256 && spi <= 0xFFFFFFFFu) return "";
+  return "spi must be an integer from 256 to 2^32-1 (RFC 4303 2.1 reserves 0-255), got " + std::to_string(spi);
+}
+
+std::string EncryptionKeyPolicyError(size_t bytes) {
+  if (bytes == 16 || bytes == 24 || bytes == 32) return "";
+  return "encryptionKey must be 16, 24 or 32 bytes (AES-128/192/256), got " + std::to_string(bytes);
+}
+
+std::string AuthenticationKeyPolicyError(size_t bytes) {
+  if (bytes == 32) return "";
+  return "authenticationKey must be 32 bytes (HMAC-SHA-256-128, RFC 4868 2.1.1), got " + std::to_string(bytes);
+}
+
+std::string TagLengthPolicyError(size_t bytes) {
+  if (bytes >= 16 && bytes <= 32) return "";
+  return "tagLength must be 16 to 32 bytes (RFC 2104 section 5: at least half the hash), got " + std::to_string(bytes);
+}
+
 bool SecurityAssociation::Init(uint32_t spi, const uint8_t* encKey, size_t encKeyBytes, const uint8_t* authKey,
                                size_t authKeyBytes) {
+  if (!SpiPolicyError(spi).empty() || !EncryptionKeyPolicyError(encKeyBytes).empty() ||
+      !AuthenticationKeyPolicyError(authKeyBytes).empty()) {
+    return false;
+  }
   if (!ExpandAesKey(encKey, encKeyBytes, &aes_)) return false;
   InitHmacKey(Sha256BlocksPortable, authKey, authKeyBytes, &mac_);
   spi_ = spi;

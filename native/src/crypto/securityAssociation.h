@@ -14,6 +14,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "crypto/aes.h"
 #include "crypto/replayWindow.h"
@@ -22,6 +23,15 @@
 namespace pcloud::crypto {
 
 struct CryptoPath;
+
+// What a security association accepts, as plain C++ so that the sanitizer
+// driver exercises the same refusals the binding makes. Each returns "" when
+// the value is accepted, else the reason, naming the parameter and the RFC.
+std::string SpiPolicyError(uint64_t spi);
+std::string EncryptionKeyPolicyError(size_t bytes);
+std::string AuthenticationKeyPolicyError(size_t bytes);
+// The leftmost bytes of an HMAC-SHA-256 that a verifier compares.
+std::string TagLengthPolicyError(size_t bytes);
 
 class SecurityAssociation {
  public:
@@ -37,7 +47,7 @@ class SecurityAssociation {
     return kCiphertextOffset + (payloadBytes + 2 + 15) / 16 * 16 + kIcvBytes;
   }
 
-  // encKey: 16, 24 or 32 bytes; authKey: any length (32 recommended).
+  // Refuses (returns false, changes nothing) parameters the policy above refuses.
   bool Init(uint32_t spi, const uint8_t* encKey, size_t encKeyBytes, const uint8_t* authKey,
             size_t authKeyBytes);
   void Wipe();

@@ -92,6 +92,7 @@ const char* ViDropName(ViDrop d) {
     case ViDrop::kSpoofing: return "spoofing";
     case ViDrop::kTooBig: return "too_big";
     case ViDrop::kPortError: return "port_error";
+    case ViDrop::kQuarantined: return "quarantined";
     case ViDrop::kCount: break;
   }
   return "unknown";
@@ -185,6 +186,7 @@ struct ViPort {
   std::atomic<uint32_t> lastVtep{0}, lastVni{kNoVniSeen};
   std::atomic<uint32_t> alarmsLeft{0};
   std::atomic<int64_t> egressCountdown{0};
+  std::atomic<bool> quarantined{false};
   std::atomic<uint64_t> egressPool{0};
 
   mutable std::mutex egressMutex;
@@ -431,6 +433,13 @@ bool DataPlane::SetEgress(uint32_t viId, const EgressPolicy& egress) {
   return true;
 }
 
+bool DataPlane::SetQuarantined(uint32_t viId, bool quarantined) {
+  auto port = FindPort(viId);
+  if (!port) return false;
+  port->quarantined.store(quarantined, std::memory_order_relaxed);
+  return true;
+}
+
 bool DataPlane::ReadViCounters(uint32_t viId, uint64_t out[2][2 + kViDropCount]) const {
   auto port = FindPort(viId);
   if (!port) return false;
@@ -538,7 +547,7 @@ void DataPlane::FromRouter(Worker& w, const io::RxPacket* packets, size_t n, con
         continue;
       case demux::Action::kToVi: {
         auto it = ports.byVi.find(w.viIds[i]);
-        if (it != ports.byVi.end()) {
+        if (it != ports.byVi.end() && !it->second->quarantined.load(std::memory_order_relaxed)) {
           ViPort* port = it->second.get();
           if (!port->buckets[0].Admit(p.length, now)) {
             Bump(port->counters[0].drops[size_t(ViDrop::kPoliced)]);
@@ -551,7 +560,7 @@ void DataPlane::FromRouter(Worker& w, const io::RxPacket* packets, size_t n, con
           continue;
         }
         ++noPort;
-        break;  // no port (yet, or any more): legacy
+        break;  // no port (yet, or any more), or quarantined: legacy
       }
       case demux::Action::kMiss:
         ++missed;
@@ -681,6 +690,11 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
     }
   }
   if (n == 0) return 0;
+  if (port.quarantined.load(std::memory_order_relaxed)) {
+    if (ring != nullptr) ring->Release(static_cast<uint32_t>(n));
+    Bump(c.drops[size_t(ViDrop::kQuarantined)], n);
+    return n;
+  }
 
   // Egress check: classify what the VI emitted (looking up only; per-rule
   // counters count what the router sent).

@@ -30,6 +30,7 @@ enum class ViDrop : uint8_t {
   kSpoofing,      // from_vi: failed the egress check
   kTooBig,        // larger than a slot or the uplink can carry
   kPortError,     // the tap device refused a write
+  kQuarantined,   // from_vi: the VI is quarantined, everything it emits is dropped
   kCount,
 };
 inline constexpr size_t kViDropCount = static_cast<size_t>(ViDrop::kCount);
@@ -161,6 +162,9 @@ class DataPlane {
   bool ClosePort(uint32_t viId);
   bool SetLimits(uint32_t viId, double bitsPerSecond, double packetsPerSecond);
   bool SetEgress(uint32_t viId, const EgressPolicy& egress);
+  // Quarantine: to_vi traffic goes legacy as if the VI had no port, and
+  // everything it emits is dropped and counted (ViDrop::kQuarantined).
+  bool SetQuarantined(uint32_t viId, bool quarantined);
   // packets, bytes, drops by ViDrop, per direction; false if no such port.
   bool ReadViCounters(uint32_t viId, uint64_t out[2][2 + kViDropCount]) const;
   DataPlaneTotals Totals() const;

@@ -97,6 +97,7 @@ class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
                         InstanceMethod<&DataPlaneWrap::ClosePort>("closePort"),
                         InstanceMethod<&DataPlaneWrap::SetLimits>("setLimits"),
                         InstanceMethod<&DataPlaneWrap::SetEgress>("setEgress"),
+                        InstanceMethod<&DataPlaneWrap::SetQuarantined>("setQuarantined"),
                         InstanceMethod<&DataPlaneWrap::ViCounters>("viCounters"),
                         InstanceMethod<&DataPlaneWrap::Totals>("totals"),
                         InstanceMethod<&DataPlaneWrap::DrainSamples>("drainSamples"),
@@ -219,6 +220,10 @@ class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
     std::string error;
     if (!ParseEgress(info[1], egress, error)) return ThrowType(env, error), env.Undefined();
     return Napi::Boolean::New(env, plane_ && plane_->SetEgress(info[0].ToNumber().Uint32Value(), egress));
+  }
+
+  Napi::Value SetQuarantined(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), plane_ && plane_->SetQuarantined(info[0].ToNumber().Uint32Value(), info[1].ToBoolean().Value()));
   }
 
   // viCounters(viId, out: Float64Array(kViFields)) -> false when no such port

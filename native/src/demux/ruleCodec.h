@@ -30,6 +30,26 @@ namespace pcloud::demux {
 //  52  u8[16] destination address
 //  68  end
 inline constexpr size_t kRuleRecordSize = 68;
+
+// The same layout by name: the decoder reads these offsets, and the binding
+// exports them (demux.ruleLayout) so native/demux.ts writes by name too.
+namespace rule_field {
+inline constexpr size_t kPriority = 0, kAction = 4, kFamily = 5, kSrcLen = 6, kDstLen = 7, kViId = 8,
+                        kSampleRate = 12, kFlags = 16, kIpProto = 17, kEthType = 18, kInPort = 20, kVni = 24,
+                        kSrcPortLo = 28, kSrcPortHi = 30, kDstPortLo = 32, kDstPortHi = 34, kSrc = 36, kDst = 52;
+}  // namespace rule_field
+
+struct FieldOffset {
+  const char* name;
+  size_t offset;
+};
+inline constexpr FieldOffset kRuleFields[] = {
+    {"priority", rule_field::kPriority},   {"action", rule_field::kAction},         {"family", rule_field::kFamily},
+    {"srcLen", rule_field::kSrcLen},       {"dstLen", rule_field::kDstLen},         {"viId", rule_field::kViId},
+    {"sampleRate", rule_field::kSampleRate}, {"flags", rule_field::kFlags},         {"ipProto", rule_field::kIpProto},
+    {"ethType", rule_field::kEthType},     {"inPort", rule_field::kInPort},         {"vni", rule_field::kVni},
+    {"srcPortLo", rule_field::kSrcPortLo}, {"srcPortHi", rule_field::kSrcPortHi},   {"dstPortLo", rule_field::kDstPortLo},
+    {"dstPortHi", rule_field::kDstPortHi}, {"src", rule_field::kSrc},               {"dst", rule_field::kDst}};
 inline constexpr uint32_t kMaxSampleRate = 1u << 30;
 
 // Decodes `len / kRuleRecordSize` records. Returns false and a message naming

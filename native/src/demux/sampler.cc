@@ -54,15 +54,15 @@ void Sampler::Offer(uint32_t ruleId, uint32_t viId, uint8_t direction, uint8_t a
     return;
   }
   uint8_t* r = ring_.data() + ((head_ + count_) % capacity_) * kSampleRecordBytes;
-  std::memcpy(r, &now, 8);
-  PutLe32(r + 8, ruleId);
-  PutLe32(r + 12, viId);
-  PutLe32(r + 16, wireLength);
-  PutLe16(r + 20, captured);
-  r[22] = direction;
-  r[23] = action;
-  std::memset(r + 24, 0, kSampleHeaderBytes);
-  std::memcpy(r + 24, frame, captured);
+  std::memcpy(r + sample_field::kTime, &now, 8);
+  PutLe32(r + sample_field::kRuleId, ruleId);
+  PutLe32(r + sample_field::kViId, viId);
+  PutLe32(r + sample_field::kWireLength, wireLength);
+  PutLe16(r + sample_field::kCaptured, captured);
+  r[sample_field::kDirection] = direction;
+  r[sample_field::kAction] = action;
+  std::memset(r + sample_field::kBytes, 0, kSampleHeaderBytes);
+  std::memcpy(r + sample_field::kBytes, frame, captured);
   ++count_;
   sampled_.fetch_add(1, std::memory_order_relaxed);
 }

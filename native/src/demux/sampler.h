@@ -16,6 +16,13 @@ namespace pcloud::demux {
 inline constexpr size_t kSampleHeaderBytes = 128;
 inline constexpr size_t kSampleRecordBytes = 24 + kSampleHeaderBytes;
 
+// The same layout by name: the sampler writes these offsets, and the binding
+// exports them (demux.sampleLayout) so native/demux.ts reads by name too.
+namespace sample_field {
+inline constexpr size_t kTime = 0, kRuleId = 8, kViId = 12, kWireLength = 16, kCaptured = 20, kDirection = 22,
+                        kAction = 23, kBytes = 24;
+}  // namespace sample_field
+
 struct SamplerStats {
   uint64_t sampled;
   uint64_t skipped;

@@ -13,12 +13,37 @@
  * 1.4-2.2 s / 16.7, 16.8 ms, heap 35 MiB instead of 54 MiB.
  * The experimental WebGL renderer drew nothing in that Chromium (no GPU), so
  * it stays off.
+ *
+ * Label size (small graphs): cytoscape sizes text in model units, so a graph
+ * fitted to the canvas shrinks its labels with everything else (the Global WAN
+ * lab fits at about a third of full size, which drew 12px link labels at 4
+ * screen pixels). `labelScale` grows the labels as the view zooms out, so
+ * that node and link labels stay at least `minLabelScreenPx` on screen, up to
+ * `maxLabelScale` times their size, beyond which a zoomed-out view is an
+ * overview and labels may shrink. Big graphs keep culling labels instead.
  */
 import type { CytoscapeOptions, StylesheetJson } from 'cytoscape';
 import type { GraphPalette } from './topologyOverlay.ts';
 
 /** Above this many elements the large-graph options apply. */
 export const largeGraphElements = 1500;
+
+/** Node and link labels are drawn at least this big on screen (CSS pixels) while the scale allows. */
+export const minLabelScreenPx = 11;
+/** Labels grow at most this much in model units. */
+export const maxLabelScale = 3;
+/** The model-unit size of node and link labels at scale 1 (PoP names are bigger, VI names smaller). */
+export const labelFontPx = 12;
+
+/**
+ * How much to grow labels at this zoom: in quarter steps (so zooming restyles
+ * only now and then), never below 1; always 1 for big graphs.
+ */
+export function labelScale(zoom: number, large: boolean): number {
+  if (large || !(zoom > 0)) return 1;
+  const wanted = Math.ceil((minLabelScreenPx / (labelFontPx * zoom)) * 4) / 4;
+  return Math.min(maxLabelScale, Math.max(1, wanted));
+}
 
 /**
  * For measuring only (bench/topologyRender.ts): localStorage
@@ -63,24 +88,26 @@ export function readPalette(root: Element = document.documentElement): GraphPale
   };
 }
 
-export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
+export function baseStyles(p: GraphPalette, large: boolean, scale = 1): StylesheetJson {
+  /** A label dimension (font size, wrap width, margin) at the current label scale. */
+  const px = (n: number): number => n * scale;
   return [
     {
       selector: 'node',
       style: {
         label: 'data(label)',
         color: p.fg,
-        'font-size': 13,
+        'font-size': px(13),
         'font-family': 'system-ui, sans-serif',
         'text-wrap': 'wrap',
-        'text-max-width': '160px',
+        'text-max-width': `${px(160)}px`,
         // Overlay lines stack under the name: a backdrop keeps them readable over links and boxes.
         'text-background-color': p.bg,
         'text-background-opacity': large ? 0 : 0.85,
-        'text-background-padding': '2px',
+        'text-background-padding': `${px(2)}px`,
         'text-background-shape': 'roundrectangle',
         'text-valign': 'bottom',
-        'text-margin-y': 4,
+        'text-margin-y': px(4),
         // Label culling: below this on-screen size labels are not drawn at all.
         'min-zoomed-font-size': large ? 9 : 5,
         'border-width': 2,
@@ -88,7 +115,7 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'background-color': p.raised,
       },
     },
-    { selector: '.pop', style: { shape: 'ellipse', width: 38, height: 38, 'background-color': p.accent, 'border-color': p.accent, 'font-weight': 'bold', 'font-size': 15 } },
+    { selector: '.pop', style: { shape: 'ellipse', width: 38, height: 38, 'background-color': p.accent, 'border-color': p.accent, 'font-weight': 'bold', 'font-size': px(15) } },
     {
       selector: '.cloudlet',
       style: {
@@ -98,16 +125,16 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'border-color': p.muted,
         'text-valign': 'top',
         'text-halign': 'center',
-        'text-margin-y': -4,
+        'text-margin-y': px(-4),
         padding: '14px',
         'font-weight': 'bold',
       },
     },
-    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': 12 } },
+    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': px(labelFontPx) } },
     // A collapsed cloudlet: one stacked-looking box standing for its nodes.
-    { selector: '.cloudlet.collapsed', style: { width: 64, height: 44, 'background-opacity': 1, 'border-width': 3, 'text-valign': 'bottom', 'text-margin-y': 4 } },
-    { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': -2 } },
-    { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': 10, 'border-width': 1 } },
+    { selector: '.cloudlet.collapsed', style: { width: 64, height: 44, 'background-opacity': 1, 'border-width': 3, 'text-valign': 'bottom', 'text-margin-y': px(4) } },
+    { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': px(-2) } },
+    { selector: '.vi', style: { shape: 'ellipse', width: 14, height: 14, 'font-size': px(10), 'border-width': 1 } },
     {
       selector: 'edge',
       style: {
@@ -115,12 +142,12 @@ export function baseStyles(p: GraphPalette, large: boolean): StylesheetJson {
         'line-color': p.muted,
         width: 'data(width)',
         label: 'data(label)',
-        'font-size': 12,
+        'font-size': px(labelFontPx),
         color: p.fg,
         'text-rotation': 'autorotate',
         'text-background-color': p.bg,
         'text-background-opacity': large ? 0 : 0.85,
-        'text-background-padding': '2px',
+        'text-background-padding': `${px(2)}px`,
         'min-zoomed-font-size': large ? 10 : 5,
       },
     },

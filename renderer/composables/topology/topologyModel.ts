@@ -20,6 +20,17 @@ export interface ViSummary {
   program: string | null;
   /** Last usage sample (CPU cores, memory) from the controller, if any. */
   usage: { cpuCores: number; memMiB: number } | null;
+  /** Rates at its data-plane port from the last usage sample (absent: no port or no sample yet). */
+  traffic?: ViTraffic;
+  /** Network capacity it reserved (the traffic overlay's 100 %). */
+  netMbps?: number;
+}
+
+export interface ViTraffic {
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
 }
 
 export type TopologyItem =

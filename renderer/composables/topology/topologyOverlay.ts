@@ -10,7 +10,7 @@ import type { Component } from 'vue';
 import type { Reservation } from '../../../main/protocol/domain.ts';
 import type { TopologyItem, ViSummary } from './topologyModel.ts';
 
-export type OverlayId = 'health' | 'utilization' | 'reservations';
+export type OverlayId = 'health' | 'utilization' | 'reservations' | 'traffic';
 
 export const resourceKeys = ['cpu', 'memMiB', 'diskGiB', 'netMbps'] as const;
 export type ResourceKey = (typeof resourceKeys)[number];
@@ -29,6 +29,8 @@ export interface OverlayContext {
   utilizationResource: ResourceKey;
   /** VIs per node (with their usage samples), for what is measured beside what is reserved. */
   visByNode: ReadonlyMap<string, ViSummary[]>;
+  /** Open (unacknowledged) alarms by subject: a VI id, a node id. */
+  openAlarms: ReadonlyMap<string, number>;
 }
 
 /** Colours resolved from the theme's CSS variables (the canvas cannot read them itself). */

@@ -21,7 +21,7 @@ import { overlays } from '../../components/topology/overlays/overlayRegistry.ts'
 import type { TopologyOverlay } from './topologyOverlay.ts';
 import { useTopologyStore } from '../../stores/topology.ts';
 import { buildGraphElements } from './graphElements.ts';
-import { baseStyles, collapsesCloudlets, isLargeGraph, readPalette, renderOptions } from './graphStyles.ts';
+import { baseStyles, collapsesCloudlets, isLargeGraph, labelFontPx, labelScale, readPalette, renderOptions } from './graphStyles.ts';
 import { placeElements, type Position } from './placement.ts';
 
 /** Zoom at which cloudlets in view open up, and how many may be open at once. */
@@ -39,15 +39,17 @@ export interface TopologyGraph {
   firstRenderMs: Ref<number | undefined>;
   /** PoPs and cloudlets drawn (partly) outside the canvas; small graphs only (-1 for big ones). */
   offscreen: Ref<number>;
+  /** On-screen size (CSS pixels) of node and link labels at the current zoom and label scale. */
+  labelPx: Ref<number>;
   fit(): void;
   zoomBy(factor: number): void;
   panBy(dx: number, dy: number): void;
   focusSelected(): void;
 }
 
-function styleFor(active: readonly TopologyOverlay[], large: boolean): cytoscape.StylesheetJson {
+function styleFor(active: readonly TopologyOverlay[], large: boolean, scale: number): cytoscape.StylesheetJson {
   const palette = readPalette();
-  return [...baseStyles(palette, large), ...active.flatMap((o) => o.styles(palette))];
+  return [...baseStyles(palette, large, scale), ...active.flatMap((o) => o.styles(palette))];
 }
 
 export function useTopologyGraph(container: Ref<HTMLElement | undefined>, options: { headless?: boolean } = {}): TopologyGraph {
@@ -57,6 +59,9 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
   const large = ref(false);
   const firstRenderMs = ref<number>();
   const offscreen = ref(0);
+  const labelPx = ref(0);
+  /** The label scale the stylesheet was built with (graphStyles.ts, labelScale). */
+  let scale = 1;
   /** A fit asked for while the canvas had no size (its view hidden): done when it gets one. */
   let fitPending = false;
   /** Signature of each element as last applied. */
@@ -72,10 +77,11 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     cy.value?.destroy();
     shown.clear();
     large.value = bigGraph;
+    scale = 1;
     const instance = cytoscape({
       ...(options.headless ? { headless: true, styleEnabled: true } : { container: container.value ?? null }),
       ...renderOptions(bigGraph),
-      style: styleFor(activeOverlays(), bigGraph),
+      style: styleFor(activeOverlays(), bigGraph, scale),
       elements: [],
     });
     instance.on('tap', (event) => {
@@ -94,12 +100,25 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     instance.on('viewport', () => {
       if (viewportTimer) clearTimeout(viewportTimer);
       viewportTimer = setTimeout(() => {
+        rescaleLabels();
         countOffscreen();
         expandInView();
       }, 150);
     });
     cy.value = instance;
     return instance;
+  }
+
+  /** Restyles with bigger or smaller labels when the zoom calls for another label scale. */
+  function rescaleLabels(): void {
+    const instance = cy.value;
+    if (!instance) return;
+    const next = labelScale(instance.zoom(), large.value);
+    if (next !== scale) {
+      scale = next;
+      instance.style(styleFor(activeOverlays(), large.value, scale));
+    }
+    labelPx.value = Math.round(labelFontPx * scale * instance.zoom() * 10) / 10;
   }
 
   /** Opens the collapsed cloudlets in view once zoomed in; closes far-away ones beyond the cap. */
@@ -136,6 +155,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     }
     fitPending = false;
     instance.fit(undefined, 40);
+    rescaleLabels();
     countOffscreen();
   }
 
@@ -271,7 +291,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
   );
   watch(
     () => store.activeOverlays,
-    () => cy.value?.style(styleFor(activeOverlays(), large.value)),
+    () => cy.value?.style(styleFor(activeOverlays(), large.value, scale)),
   );
   watch(
     () => store.selectedId,
@@ -285,7 +305,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
 
   // The canvas cannot read CSS variables: restyle when the OS colour scheme flips.
   const scheme = typeof matchMedia === 'function' ? matchMedia('(prefers-color-scheme: dark)') : undefined;
-  const onScheme = (): void => void cy.value?.style(styleFor(activeOverlays(), large.value));
+  const onScheme = (): void => void cy.value?.style(styleFor(activeOverlays(), large.value, scale));
   scheme?.addEventListener('change', onScheme);
 
   // Opening the detail panel or the outline resizes the canvas; cytoscape only watches the window.
@@ -323,6 +343,7 @@ export function useTopologyGraph(container: Ref<HTMLElement | undefined>, option
     large,
     firstRenderMs,
     offscreen,
+    labelPx,
     fit: fitAll,
     zoomBy(factor) {
       const instance = cy.value;

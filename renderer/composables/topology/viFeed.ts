@@ -10,6 +10,7 @@
  */
 import type { ViView } from '../../../main/protocol/controllerApi.ts';
 import type { CloudletView } from '../../../main/protocol/domain.ts';
+import { shownViStates } from '../../../main/protocol/vocabulary.ts';
 import { toApiError } from '../../api/index.ts';
 import { controllerCall, controllerSubscribe } from '../../api/relay.ts';
 import type { ViSummary } from './topologyModel.ts';
@@ -17,7 +18,7 @@ import type { ViSummary } from './topologyModel.ts';
 /** Following every cloudlet costs one subscription each: beyond this, follow the selected one. */
 export const followAllUpTo = 16;
 /** VIs that are gone are not drawn. */
-const shownStates = new Set(['starting', 'running', 'stopping', 'failed']);
+const shownStates = new Set(shownViStates);
 
 export function viSummary(vi: ViView, cloudletId: string): ViSummary {
   return {
@@ -28,6 +29,10 @@ export function viSummary(vi: ViView, cloudletId: string): ViSummary {
     state: vi.state,
     program: vi.program,
     usage: vi.usage ? { cpuCores: vi.usage.cpuCores, memMiB: vi.usage.memMiB } : null,
+    netMbps: vi.capacity.netMbps,
+    ...(vi.usage?.traffic
+      ? { traffic: { inPps: vi.usage.traffic.to_vi.pps, outPps: vi.usage.traffic.from_vi.pps, inBps: vi.usage.traffic.to_vi.bps, outBps: vi.usage.traffic.from_vi.bps } }
+      : {}),
   };
 }
 
@@ -62,7 +67,7 @@ export function startViFeed(cloudlets: readonly CloudletView[], onVis: (cloudlet
       const end = async (): Promise<void> => {
         await Promise.all([endEvents(), endUsage?.()]);
       };
-      const listed = await controllerCall(cloudletId, 'vi.list', { states: ['starting', 'running', 'stopping', 'failed'], limit: 10_000 });
+      const listed = await controllerCall(cloudletId, 'vi.list', { states: [...shownViStates], limit: 10_000 });
       for (const vi of listed.vis) if (!vis.has(vi.id)) vis.set(vi.id, vi);
       publish();
       onError(undefined);

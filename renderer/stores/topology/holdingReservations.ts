@@ -4,11 +4,9 @@
  * and the counts per node.
  */
 import { computed, shallowRef, triggerRef } from 'vue';
-import type { Reservation, ReservationState } from '../../../main/protocol/domain.ts';
+import type { Reservation } from '../../../main/protocol/domain.ts';
+import { holdingStates } from '../../../main/protocol/vocabulary.ts';
 import { countReservations, reservationsByNode as groupByNode } from '../../composables/topology/reservationCounts.ts';
-
-/** Reservations that hold capacity on a node: the only ones the overlay counts. */
-export const holdingStates: ReservationState[] = ['pending_approval', 'approved', 'confirming', 'scheduled', 'active'];
 
 export function useHoldingReservations() {
   const reservations = shallowRef(new Map<string, Reservation>());

@@ -8,6 +8,7 @@ export function useOverlaySettings(
   counts: Readonly<Ref<ReadonlyMap<string, ReservationCounts>>>,
   byNode: Readonly<Ref<ReadonlyMap<string, Reservation[]>>>,
   visByNode: Readonly<Ref<ReadonlyMap<string, ViSummary[]>>>,
+  openAlarms: Readonly<Ref<ReadonlyMap<string, number>>>,
 ) {
   const activeOverlays = ref<OverlayId[]>(['health']);
   const utilizationResource = ref<ResourceKey>('cpu');
@@ -16,6 +17,7 @@ export function useOverlaySettings(
     reservationsByNode: byNode.value,
     utilizationResource: utilizationResource.value,
     visByNode: visByNode.value,
+    openAlarms: openAlarms.value,
   }));
 
   function toggleOverlay(id: OverlayId): void {

@@ -9,6 +9,7 @@ import { reservationsOverlay } from './reservationsOverlay.ts';
 import type { OverlayContext } from '../../../composables/topology/topologyOverlay.ts';
 import { bandOf, cloudletReading, nodeReading } from '../../../composables/topology/utilization.ts';
 import { utilizationOverlay } from './utilizationOverlay.ts';
+import { trafficOverlay } from './trafficOverlay.ts';
 
 function item(elementId: string, topology = deterlab()): TopologyItem {
   const found = indexTopology(topology, new Map()).items.get(elementId);
@@ -16,7 +17,7 @@ function item(elementId: string, topology = deterlab()): TopologyItem {
   return found;
 }
 
-const ctx = (over: Partial<OverlayContext> = {}): OverlayContext => ({ reservationCounts: new Map(), reservationsByNode: new Map(), utilizationResource: 'cpu', visByNode: new Map(), ...over });
+const ctx = (over: Partial<OverlayContext> = {}): OverlayContext => ({ reservationCounts: new Map(), reservationsByNode: new Map(), utilizationResource: 'cpu', visByNode: new Map(), openAlarms: new Map(), ...over });
 
 describe('health overlay', () => {
   test('a node reports its own health while its cloudlet is fresh', () => {
@@ -115,6 +116,44 @@ describe('reservations overlay', () => {
     expect(reservationsOverlay.decorate(item('node:C11'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-active'], line: '1 active · 2 scheduled' });
     expect(reservationsOverlay.decorate(item('node:C12'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-some'], line: '0 active · 0 scheduled · 1 pending' });
     expect(reservationsOverlay.decorate(item('node:C13'), ctx({ reservationCounts: counts }))).toEqual({ classes: ['resv-none'] });
+  });
+});
+
+describe('traffic overlay', () => {
+  const vi = (id: string, nodeId: string, inBps: number | null, netMbps = 10) => ({
+    id,
+    nodeId,
+    cloudletId: 'C1',
+    reservationId: null,
+    state: 'running',
+    program: 'forward',
+    usage: null,
+    netMbps,
+    ...(inBps === null ? {} : { traffic: { inPps: inBps / 8000, outPps: inBps / 8000, inBps, outBps: inBps } }),
+  });
+
+  test('a VI is coloured by its port rate against its reserved network capacity; alarms add a badge', () => {
+    const busy = vi('vi-a', 'C11', 4e6);
+    const t = deterlab();
+    const visByNode = new Map([['C11', [busy, vi('vi-b', 'C11', 1e5), vi('vi-c', 'C11', null)]]]);
+    const viItem = indexTopology(t, visByNode).items.get('vi:vi-a') as TopologyItem;
+    // 4 Mbit/s in + 4 out of a 10 Mbit/s reservation: 80 %, the top band.
+    expect(trafficOverlay.decorate(viItem, ctx({ visByNode }))).toEqual({ classes: ['traffic-high'], line: '8.00 Mbit/s (80%)' });
+    expect(trafficOverlay.decorate(viItem, ctx({ visByNode, openAlarms: new Map([['vi-a', 2]]) }))).toEqual({ classes: ['traffic-high', 'traffic-alarm'], line: '⚠ 2 · 8.00 Mbit/s (80%)' });
+    const quiet = indexTopology(t, visByNode).items.get('vi:vi-c') as TopologyItem;
+    expect(trafficOverlay.decorate(quiet, ctx({ visByNode }))).toEqual({ classes: ['traffic-idle'], line: 'no port traffic' });
+  });
+
+  test('a node and its cloudlet sum their VIs against installed capacity; links are left alone', () => {
+    const t = deterlab();
+    const visByNode = new Map([['C11', [vi('vi-a', 'C11', 4e6), vi('vi-b', 'C11', 1e6)]]]);
+    const node = t.cloudlets[0]?.nodes[0];
+    const capacityBps = (node?.capacity.netMbps ?? 0) * 1e6;
+    const share = Math.round((10e6 / capacityBps) * 100);
+    expect(trafficOverlay.decorate(item('node:C11', t), ctx({ visByNode, openAlarms: new Map([['C11', 1]]) }))?.line).toBe(`⚠ 1 · 10.0 Mbit/s (${share}%)`);
+    expect(trafficOverlay.decorate(item('cloudlet:C1', t), ctx({ visByNode }))?.line).toMatch(/^10.0 Mbit\/s \(\d+%\)$/);
+    const link = [...indexTopology(t, new Map()).items.values()].find((i) => i.kind === 'link') as TopologyItem;
+    expect(trafficOverlay.decorate(link, ctx({ visByNode }))).toBeUndefined();
   });
 });
 

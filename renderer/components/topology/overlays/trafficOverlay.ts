@@ -1,0 +1,36 @@
+/**
+ * Traffic overlay: per VI, node and cloudlet, the bit rate at the VIs'
+ * data-plane ports and its share of the network capacity (reserved by the VI,
+ * installed on the node or cloudlet), with a fill in three bands and a label
+ * line that says the rate; open alarms add a "⚠ n" badge and a thick border.
+ * Links carry no counters of their own in the controllers' reports, so they
+ * are not decorated.
+ */
+import { formatBps, loadBand, loadShare, trafficReading } from '../../../composables/topology/trafficLoad.ts';
+import type { TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
+import TrafficSection from './TrafficSection.vue';
+
+export const trafficOverlay: TopologyOverlay = {
+  id: 'traffic',
+  title: 'Traffic',
+  key: 't',
+  description: "Bit rates at the VIs' ports (per VI, node, cloudlet) as a share of network capacity, and open alarms",
+  defaultOn: false,
+  decorate(item, ctx) {
+    const r = trafficReading(item, ctx.visByNode, ctx.openAlarms);
+    if (!r) return undefined;
+    const share = loadShare(r);
+    const classes = [`traffic-${loadBand(share)}`, ...(r.alarms ? ['traffic-alarm'] : [])];
+    const badge = r.alarms ? `⚠ ${r.alarms} · ` : '';
+    if (!r.traffic) return { classes, line: `${badge}no port traffic` };
+    const rate = formatBps(r.traffic.inBps + r.traffic.outBps);
+    return { classes, line: `${badge}${rate}${share === null ? '' : ` (${Math.round(share * 100)}%)`}` };
+  },
+  styles: (p) => [
+    { selector: '.node.traffic-low, .vi.traffic-low, .cloudlet.collapsed.traffic-low', style: { 'background-color': p.ok, 'background-opacity': 0.35 } },
+    { selector: '.node.traffic-mid, .vi.traffic-mid, .cloudlet.collapsed.traffic-mid', style: { 'background-color': p.warn, 'background-opacity': 0.5 } },
+    { selector: '.node.traffic-high, .vi.traffic-high, .cloudlet.collapsed.traffic-high', style: { 'background-color': p.bad, 'background-opacity': 0.6 } },
+    { selector: '.traffic-alarm', style: { 'border-color': p.bad, 'border-width': 4, 'border-style': 'double' } },
+  ],
+  section: TrafficSection,
+};

@@ -1,0 +1,78 @@
+/**
+ * A sample as the traffic view holds it: the controller's PacketSampleView
+ * plus the cloudlet it came from, with its bytes (base64 on the wire) and
+ * its decoding made on first need and kept. The list decodes only the rows
+ * it shows; a display filter decodes each held sample once.
+ */
+import type { PacketSampleView } from '../../../main/protocol/controllerApi.ts';
+import type { FilterablePacket, SampleMeta } from './displayFilter.ts';
+import { base64Bytes, decodePacket, type DecodedPacket, type FieldValue } from './packetDecode.ts';
+import type { PcapngSample } from './samplePcapng.ts';
+
+/** What the data plane did with a sampled packet (PacketSampleView's verdict), in the contract's order. */
+export const sampleVerdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const satisfies readonly PacketSampleView['verdict'][];
+export type SampleVerdict = (typeof sampleVerdicts)[number];
+
+export class CapturedSample implements FilterablePacket, PcapngSample {
+  readonly meta: SampleMeta;
+  readonly at: number;
+  readonly ns: number;
+  private readonly base64: string | undefined;
+  private raw: Uint8Array | undefined;
+  private decoded: DecodedPacket | undefined;
+
+  /** From the wire (bytes in base64) or from a pcapng file (bytes as they are). */
+  constructor(view: Omit<PacketSampleView, 'bytes' | 'samplePool' | 'drops'> & { bytes: string | Uint8Array }, cloudletId: string) {
+    this.at = view.at;
+    this.ns = view.ns;
+    if (typeof view.bytes === 'string') this.base64 = view.bytes;
+    else this.raw = view.bytes;
+    this.meta = {
+      viId: view.viId,
+      ruleId: view.ruleId,
+      direction: view.direction,
+      verdict: view.verdict,
+      vni: view.vni,
+      wireLength: view.wireLength,
+      samplingRate: view.samplingRate,
+      cloudletId,
+    };
+  }
+
+  get viId(): string {
+    return this.meta.viId;
+  }
+  get ruleId(): string {
+    return this.meta.ruleId;
+  }
+  get direction(): 'to_vi' | 'from_vi' {
+    return this.meta.direction;
+  }
+  get verdict(): SampleVerdict {
+    return this.meta.verdict;
+  }
+  get vni(): number {
+    return this.meta.vni;
+  }
+  get wireLength(): number {
+    return this.meta.wireLength;
+  }
+  get samplingRate(): number {
+    return this.meta.samplingRate;
+  }
+  get cloudletId(): string | undefined {
+    return this.meta.cloudletId;
+  }
+
+  get bytes(): Uint8Array {
+    return (this.raw ??= base64Bytes(this.base64 ?? ''));
+  }
+
+  decode(): DecodedPacket {
+    return (this.decoded ??= decodePacket(this.bytes));
+  }
+
+  fields(): Map<string, FieldValue[]> {
+    return this.decode().fields;
+  }
+}

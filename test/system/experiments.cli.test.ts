@@ -1,0 +1,59 @@
+/**
+ * `pcctl experiment list | run` as an operator types them: the list says
+ * what each experiment needs on this host and which remain runnable, a run
+ * prints its table and writes results.json, the SVG and report.md where
+ * --out says, and an experiment that cannot run here says what it needs.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, test } from 'vitest';
+import { repoRoot } from './harness.ts';
+
+const run = promisify(execFile);
+const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-experiment-cli-'));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('pcctl experiment', () => {
+  test('list: every experiment, what the missing ones need, what is runnable here', async () => {
+    const r = await pcctl('experiment', 'list');
+    expect(r.code).toBe(0);
+    for (const name of ['fig5a-delay', 'fig5b-mlffr', 'fig5c-mtu', 'ids-flood', 'cache', 'proximity']) expect(r.stdout).toContain(name);
+    expect(r.stdout).toMatch(/cache\s+needs: .*web-cache/);
+    expect(r.stdout).toMatch(/runnable here: .*proximity/);
+  });
+
+  test('run proximity --quick --out DIR: progress on stderr, the table on stdout, the files in DIR', async () => {
+    const out = join(dataDir, 'chosen');
+    const r = await pcctl('experiment', 'run', 'proximity', '--quick', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/\[\d+%\] placing 150 requests, policy \w+, about \d+ s left/);
+    expect(r.stdout).toMatch(/mean RTT, closest\s+ms\s+[\d.]+/);
+    for (const f of ['results.json', 'report.md', 'proximity-rtt-cdf.svg']) expect(existsSync(join(out, f))).toBe(true);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| quantity | unit | ours | paper | ours / paper |');
+  });
+
+  test('an experiment that cannot run here says what it needs (exit 1); an unknown one is named', async () => {
+    const cache = await pcctl('experiment', 'run', 'cache', '--quick');
+    expect(cache.code).toBe(1);
+    expect(cache.stderr).toMatch(/experiment "cache" cannot run on this host: it needs .*web-cache/);
+    const unknown = await pcctl('experiment', 'run', 'fig9');
+    expect(unknown.stderr).toMatch(/no experiment "fig9" \(known: fig5a-delay, /);
+  });
+});
