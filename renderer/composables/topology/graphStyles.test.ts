@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { baseStyles, labelFontPx, labelScale, maxLabelScale, minLabelScreenPx } from './graphStyles.ts';
+import { spacing } from './placement.ts';
 import type { GraphPalette } from './topologyOverlay.ts';
 
 const palette: GraphPalette = {
@@ -34,6 +35,8 @@ describe('label size at the fitted zoom', () => {
     expect(style(2.5, 'edge')['font-size']).toBe(labelFontPx * 2.5);
     expect(style(2.5, '.node')['font-size']).toBe(labelFontPx * 2.5);
     expect(style(2, 'node')['text-max-width']).toBe('320px');
+    // Machines of one cloudlet stand side by side: their labels wrap before they reach the next one.
+    expect(style(2, '.node')['text-max-width']).toBe(`${spacing.node - 20}px`);
     expect(style(2, '.pop')['font-size']).toBe(30);
     expect(style(1, 'edge')['font-size']).toBe(labelFontPx);
   });

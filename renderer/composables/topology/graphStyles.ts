@@ -23,6 +23,7 @@
  * overview and labels may shrink. Big graphs keep culling labels instead.
  */
 import type { CytoscapeOptions, StylesheetJson } from 'cytoscape';
+import { spacing } from './placement.ts';
 import type { GraphPalette } from './topologyOverlay.ts';
 
 /** Above this many elements the large-graph options apply. */
@@ -34,6 +35,8 @@ export const minLabelScreenPx = 11;
 export const maxLabelScale = 3;
 /** The model-unit size of node and link labels at scale 1 (PoP names are bigger, VI names smaller). */
 export const labelFontPx = 12;
+/** Machines sit `spacing.node` apart in their cloudlet: their labels wrap before they reach a neighbour's, at any scale. */
+const nodeLabelWidth = spacing.node - 20;
 
 /**
  * How much to grow labels at this zoom: in quarter steps (so zooming restyles
@@ -130,7 +133,7 @@ export function baseStyles(p: GraphPalette, large: boolean, scale = 1): Styleshe
         'font-weight': 'bold',
       },
     },
-    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': px(labelFontPx) } },
+    { selector: '.node', style: { shape: 'round-rectangle', width: 40, height: 30, 'font-size': px(labelFontPx), 'text-max-width': `${Math.min(px(160), nodeLabelWidth)}px` } },
     // A collapsed cloudlet: one stacked-looking box standing for its nodes.
     { selector: '.cloudlet.collapsed', style: { width: 64, height: 44, 'background-opacity': 1, 'border-width': 3, 'text-valign': 'bottom', 'text-margin-y': px(4) } },
     { selector: '.node:parent', style: { 'background-opacity': 0.3, padding: '6px', 'text-valign': 'top', 'text-margin-y': px(-2) } },
