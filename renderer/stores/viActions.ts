@@ -13,7 +13,7 @@
 import { defineStore } from 'pinia';
 import { ref, watch } from 'vue';
 import type { ViView } from '../../main/protocol/controllerApi.ts';
-import { toApiError, useApi } from '../api/index.ts';
+import { toApiError } from '../api/index.ts';
 import { controllerCall } from '../api/relay.ts';
 import { useConnectionStore } from './connection.ts';
 import { useTopologyStore } from './topology.ts';
@@ -61,7 +61,9 @@ export const useViActionsStore = defineStore('viActions', () => {
     request.value = { kind, cloudletId, viId };
     try {
       const vi = await controllerCall(cloudletId, 'vi.get', { viId });
-      if (mine === generation && request.value) request.value = { ...request.value, vi };
+      // Quarantining a VI that already is means releasing it (and the other way round): the dialog says which.
+      const asked = kind === 'quarantine' && vi.quarantined ? 'release' : kind === 'release' && !vi.quarantined ? 'quarantine' : kind;
+      if (mine === generation && request.value) request.value = { ...request.value, kind: asked, vi };
     } catch (e) {
       if (mine === generation && request.value) request.value = { ...request.value, loadError: `Cannot load ${viId} from cloudlet ${cloudletId}: ${toApiError(e).message}` };
     }
@@ -87,9 +89,9 @@ export const useViActionsStore = defineStore('viActions', () => {
       case 'terminate':
         return controllerCall(r.cloudletId, 'vi.terminate', { viId: r.viId, reason });
       case 'quarantine':
+        return controllerCall(r.cloudletId, 'vi.quarantine', { viId: r.viId, reason });
       case 'release':
-        // vi.quarantine / vi.release (contracts.md point 3): relayed by name until the contract lists them.
-        return (await useApi().controller.call({ cloudletId: r.cloudletId, method: r.kind === 'quarantine' ? 'vi.quarantine' : 'vi.release', params: { viId: r.viId, reason } })) as ViView;
+        return controllerCall(r.cloudletId, 'vi.release', { viId: r.viId, reason });
     }
   }
 

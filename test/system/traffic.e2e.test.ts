@@ -221,6 +221,28 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await page.locator('[data-testid="undo-toast"]', { hasText: `Restricting ${viId}` }).locator('.now').click();
     await page.locator('[data-testid="vi-action-notice"]', { hasText: `Restricted ${viId}` }).waitFor({ timeout: 20_000 });
     expect((await controller.call('vi.get', { viId })).limits).toMatchObject({ ppsCap: 500, mbpsCap: 20 });
+
+    // Quarantine: the VI keeps running, its rules go (its traffic comes straight back as legacy); then release.
+    await page.locator('[data-testid="act-quarantine"]').click();
+    await expect.poll(() => page.locator('[data-testid="confirm-path"]').innerText(), { timeout: 10_000 }).toContain(`reservation ${viId.slice(3)}`);
+    await page.locator('[data-testid="confirm-reason"]').fill('suspected scan, under investigation');
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="undo-toast"]', { hasText: `Quarantining ${viId}` }).locator('.now').click();
+    await page.locator('[data-testid="vi-action-notice"]', { hasText: `Quarantined ${viId}` }).waitFor({ timeout: 20_000 });
+    expect(await controller.call('vi.get', { viId })).toMatchObject({ state: 'running', quarantined: true });
+    expect((await controller.call('rule.list', { viId })).rules).toEqual([]);
+    const before = returned.length;
+    await send(ip(198, 18, 30, 9), 5003, 5);
+    await expect.poll(() => returned.slice(before).filter((m) => m.subarray(8 + 30, 8 + 34).join('.') === '198.18.30.9').length, { timeout: 10_000 }).toBe(5);
+    // Asked again, the same button offers the release.
+    await page.locator('[data-testid="act-quarantine"]').click();
+    await page.locator('[data-testid="confirm-dialog"]', { hasText: `Release VI from quarantine ${viId}` }).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid="confirm-reason"]').fill('cleared');
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="undo-toast"]', { hasText: `Releasing ${viId}` }).locator('.now').click();
+    await page.locator('[data-testid="vi-action-notice"]', { hasText: `Released ${viId}` }).waitFor({ timeout: 20_000 });
+    expect(await controller.call('vi.get', { viId })).toMatchObject({ state: 'running', quarantined: false });
+    expect((await controller.call('rule.list', { viId })).rules).toHaveLength(1);
   });
 
   test('a spoofing VI raises an alarm; the operator follows it to the VI and terminates it after the undo window; rules gone, traffic legacy, evidence hash audited', async () => {

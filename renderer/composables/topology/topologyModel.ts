@@ -24,6 +24,8 @@ export interface ViSummary {
   traffic?: ViTraffic;
   /** Network capacity it reserved (the traffic overlay's 100 %). */
   netMbps?: number;
+  /** Quarantined by an operator: running, its rules removed, what it emits dropped. */
+  quarantined?: boolean;
 }
 
 export interface ViTraffic {

@@ -30,6 +30,7 @@ export function viSummary(vi: ViView, cloudletId: string): ViSummary {
     program: vi.program,
     usage: vi.usage ? { cpuCores: vi.usage.cpuCores, memMiB: vi.usage.memMiB } : null,
     netMbps: vi.capacity.netMbps,
+    quarantined: vi.quarantined,
     ...(vi.usage?.traffic
       ? { traffic: { inPps: vi.usage.traffic.to_vi.pps, outPps: vi.usage.traffic.from_vi.pps, inBps: vi.usage.traffic.to_vi.bps, outBps: vi.usage.traffic.from_vi.bps } }
       : {}),
