@@ -142,7 +142,7 @@ export const fig5bMlffr: Experiment = {
       figures: sizes.map((bytes) => ({
         id: `fig5b-mlffr-${bytes}`,
         chart: {
-          title: `MLFFR at ${bytes} B through ${program} (Fig. 5b)`, xLabel: 'computation nodes (data-plane threads)', xUnit: 'count', yLabel: 'MLFFR', yUnit: 'Gb/s',
+          title: `MLFFR at ${bytes} B through ${program} (Fig. 5b)`, xLabel: 'computation nodes (data-plane threads)', xUnit: 'count', xTicks: counts, yLabel: 'MLFFR', yUnit: 'Gb/s',
           series: [
             { name: `ours (${program})`, source: 'ours' as const, points: counts.map((n) => ({ x: n, y: of(n, bytes)?.gbps ?? NaN })) },
             ...(bytes === 1500 ? [{ name: 'paper, about 1 Gb/s per node', source: 'paper' as const, points: counts.map((n) => ({ x: n, y: n })) }] : []),
