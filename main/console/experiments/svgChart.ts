@@ -31,11 +31,15 @@ export interface ChartSpec {
   yFromZero?: boolean;
   /** The top of the y axis when the quantity has one (a CDF ends at 1). */
   yMax?: number;
+  /** Ticks on the x axis when only some values mean anything (counts of nodes). */
+  xTicks?: number[];
 }
 
 const width = 640;
-const height = 400;
-const margin = { left: 72, right: 180, top: 40, bottom: 56 };
+const plotHeight = 400;
+const margin = { left: 72, right: 24, top: 40, bottom: 56 };
+/** The legend sits under the plot, one line per series, so long names are never cut. */
+const legendLine = 20;
 const palette = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
 export function escapeXml(text: string): string {
@@ -69,20 +73,21 @@ export function renderChart(spec: ChartSpec): string {
   const all = spec.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   const xs = all.map((p) => p.x);
   const ys = all.map((p) => p.y);
-  const xTicks = niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1);
+  const xTicks = spec.xTicks ?? niceTicks(xs.length ? Math.min(...xs) : 0, xs.length ? Math.max(...xs) : 1);
+  const height = plotHeight + legendLine * spec.series.length + 8;
   const yLo = spec.yFromZero === false && ys.length ? Math.min(...ys) : Math.min(0, ...ys);
   const yTicks = niceTicks(yLo, spec.yMax ?? (ys.length ? Math.max(...ys) * 1.05 : 1));
   const [x0, x1] = [xTicks[0] ?? 0, xTicks.at(-1) ?? 1];
   const [y0, y1] = [yTicks[0] ?? 0, yTicks.at(-1) ?? 1];
   const plotW = width - margin.left - margin.right;
-  const plotH = height - margin.top - margin.bottom;
+  const plotH = plotHeight - margin.top - margin.bottom;
   const px = (x: number) => margin.left + ((x - x0) / (x1 - x0 || 1)) * plotW;
   const py = (y: number) => margin.top + plotH - ((y - y0) / (y1 - y0 || 1)) * plotH;
   const f = (n: number) => n.toFixed(1);
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${width / 2 - margin.right / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
+  out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
   for (const t of yTicks) {
     out.push(`<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${f(py(t))}" y2="${f(py(t))}" stroke="#e0e0e0"/>`);
     out.push(`<text x="${margin.left - 6}" y="${f(py(t) + 4)}" text-anchor="end">${formatTick(t)}</text>`);
@@ -92,7 +97,7 @@ export function renderChart(spec: ChartSpec): string {
     out.push(`<text x="${f(px(t))}" y="${margin.top + plotH + 18}" text-anchor="middle">${formatTick(t)}</text>`);
   }
   out.push(`<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#000"/>`);
-  out.push(`<text x="${margin.left + plotW / 2}" y="${height - 14}" text-anchor="middle">${escapeXml(`${spec.xLabel} (${spec.xUnit})`)}</text>`);
+  out.push(`<text x="${margin.left + plotW / 2}" y="${plotHeight - 14}" text-anchor="middle">${escapeXml(`${spec.xLabel} (${spec.xUnit})`)}</text>`);
   out.push(`<text transform="translate(18 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(`${spec.yLabel} (${spec.yUnit})`)}</text>`);
   spec.series.forEach((s, i) => {
     const color = palette[i % palette.length] ?? '#000';
@@ -115,10 +120,10 @@ export function renderChart(spec: ChartSpec): string {
           : `<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="4" fill="${color}"/>`);
       }
     }
-    const ly = margin.top + 10 + i * 20;
-    const lx = margin.left + plotW + 14;
+    const ly = plotHeight + 4 + i * legendLine;
+    const lx = margin.left;
     out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
-    out.push(`<text x="${lx + 30}" y="${ly + 4}">${escapeXml(`${s.name}${s.source === 'paper' ? ' (paper)' : ''}`)}</text>`);
+    out.push(`<text x="${lx + 30}" y="${ly + 4}">${escapeXml(s.source === 'paper' && !/paper/i.test(s.name) ? `${s.name} (paper)` : s.name)}</text>`);
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;
