@@ -3,7 +3,7 @@
 // counters by name, and drained samples and alarms. JavaScript configures and
 // reads; packets never pass through it. The VI side of a ring port is
 // RingClient (a VI process's batch loop).
-import { loadBinding } from './index.ts';
+import { loadBinding } from './loader.ts';
 import { parseErrorNames } from './demux.ts';
 import type { FlowTable } from './demux.ts';
 
