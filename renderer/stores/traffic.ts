@@ -96,14 +96,15 @@ export const useTrafficStore = defineStore('traffic', () => {
   });
   /**
    * Each sample's verdict under the active filter, by sequence number: a refresh evaluates only the
-   * samples that came since (a filter decodes its packet, which costs), a new filter starts over.
+   * samples that came since (a filter decodes its packet, which costs); a new filter or a new ring
+   * (whose sequence numbers start again) starts over.
    */
-  let verdicts: { filter: CompiledFilter; matched: Map<number, boolean> } | undefined;
+  let verdicts: { filter: CompiledFilter; ring: SampleRing<CapturedSample>; matched: Map<number, boolean> } | undefined;
   /** What the list shows, newest first (no scrolling needed to see what just came in). */
   const rows = computed(() => {
     const f = activeFilter.value;
     if (!f.ast) return held.value.slice().reverse();
-    if (verdicts?.filter !== f) verdicts = { filter: f, matched: new Map() };
+    if (verdicts?.filter !== f || verdicts.ring !== ring.value) verdicts = { filter: f, ring: ring.value, matched: new Map() };
     const matched = verdicts.matched;
     const shown = held.value.filter((e) => {
       let m = matched.get(e.seq);
