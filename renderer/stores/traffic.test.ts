@@ -105,4 +105,18 @@ describe('traffic store', () => {
     expect(store.rows).toEqual([]);
     expect(store.received).toBe(0);
   });
+
+  test('a filter kept across captures judges the new ring afresh (its sequence numbers start again)', async () => {
+    const fake = fakeControllers();
+    const store = useTrafficStore();
+    store.filterText = 'udp';
+    await store.start({ cloudletId: 'cT' });
+    fake.push('cT:vi.samples', sample(web(1000)));
+    await refreshed();
+    expect(store.rows).toEqual([]);
+    await store.start({ cloudletId: 'cT' });
+    fake.push('cT:vi.samples', sample(dns));
+    await refreshed();
+    expect(store.rows.map((r) => r.seq)).toEqual([1]);
+  });
 });

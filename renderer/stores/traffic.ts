@@ -94,10 +94,26 @@ export const useTrafficStore = defineStore('traffic', () => {
     void version.value;
     return frozen.value ?? ring.value.entries();
   });
+  /**
+   * Each sample's verdict under the active filter, by sequence number: a refresh evaluates only the
+   * samples that came since (a filter decodes its packet, which costs); a new filter or a new ring
+   * (whose sequence numbers start again) starts over.
+   */
+  let verdicts: { filter: CompiledFilter; ring: SampleRing<CapturedSample>; matched: Map<number, boolean> } | undefined;
   /** What the list shows, newest first (no scrolling needed to see what just came in). */
   const rows = computed(() => {
     const f = activeFilter.value;
-    const shown = f.ast ? held.value.filter((e) => f.matches(e.item)) : held.value.slice();
+    if (!f.ast) return held.value.slice().reverse();
+    if (verdicts?.filter !== f || verdicts.ring !== ring.value) verdicts = { filter: f, ring: ring.value, matched: new Map() };
+    const matched = verdicts.matched;
+    const shown = held.value.filter((e) => {
+      let m = matched.get(e.seq);
+      if (m === undefined) matched.set(e.seq, (m = f.matches(e.item)));
+      return m;
+    });
+    // Forget verdicts of samples the ring pushed out.
+    const first = held.value[0]?.seq ?? 0;
+    if (matched.size > held.value.length * 2) for (const seq of matched.keys()) if (seq < first) matched.delete(seq);
     return shown.reverse();
   });
   const selected = computed(() => (selectedSeq.value === undefined ? undefined : (held.value.find((e) => e.seq === selectedSeq.value) ?? ring.value.get(selectedSeq.value))));
@@ -122,7 +138,7 @@ export const useTrafficStore = defineStore('traffic', () => {
     const newest = rows.value[0]?.item.at ?? 0;
     const since = windowSeconds.value > 0 ? newest - windowSeconds.value * 1000 : -Infinity;
     const inWindow = rows.value.filter((e) => e.item.at >= since).map((e) => e.item);
-    const flowOf = (s: CapturedSample) => s.decode().summary.flow;
+    const flowOf = (s: CapturedSample) => s.summary().flow;
     return {
       total: estimate(inWindow),
       talkers: topN(inWindow, (s) => {
@@ -280,7 +296,7 @@ export const useTrafficStore = defineStore('traffic', () => {
 
   /** Shows one conversation, both directions (its 5-tuple as a display filter). */
   function followSelected(): boolean {
-    const flow = selected.value?.item.decode().summary.flow;
+    const flow = selected.value?.item.summary().flow;
     if (!flow) return false;
     filterText.value = conversationFilter(flow);
     return true;

@@ -1,12 +1,13 @@
 /**
  * A sample as the traffic view holds it: the controller's PacketSampleView
  * plus the cloudlet it came from, with its bytes (base64 on the wire) and
- * its decoding made on first need and kept. The list decodes only the rows
- * it shows; a display filter decodes each held sample once.
+ * its decoding made on first need. The list decodes only the rows it shows;
+ * a display filter decodes each held sample once (the store keeps its
+ * verdict); only the summary is kept here.
  */
 import type { PacketSampleView } from '../../../main/protocol/controllerApi.ts';
 import type { FilterablePacket, SampleMeta } from './displayFilter.ts';
-import { base64Bytes, decodePacket, type DecodedPacket, type FieldValue } from './packetDecode.ts';
+import { base64Bytes, decodePacket, type DecodedPacket, type FieldValue, type PacketSummary } from './packetDecode.ts';
 import type { PcapngSample } from './samplePcapng.ts';
 
 /** What the data plane did with a sampled packet (PacketSampleView's verdict), in the contract's order. */
@@ -19,7 +20,11 @@ export class CapturedSample implements FilterablePacket, PcapngSample {
   readonly ns: number;
   private readonly base64: string | undefined;
   private raw: Uint8Array | undefined;
-  private decoded: DecodedPacket | undefined;
+  /**
+   * The list's summary, kept; the tree and the filter fields are made again when needed: keeping
+   * them for 100,000 samples cost ten times the decoding in garbage collection (measured).
+   */
+  private kept: PacketSummary | undefined;
 
   /** From the wire (bytes in base64) or from a pcapng file (bytes as they are). */
   constructor(view: Omit<PacketSampleView, 'bytes' | 'samplePool' | 'drops'> & { bytes: string | Uint8Array }, cloudletId: string) {
@@ -68,8 +73,15 @@ export class CapturedSample implements FilterablePacket, PcapngSample {
     return (this.raw ??= base64Bytes(this.base64 ?? ''));
   }
 
+  /** The full decoding with its tree, for the opened packet (not kept: 100,000 trees would weigh on memory). */
   decode(): DecodedPacket {
-    return (this.decoded ??= decodePacket(this.bytes));
+    const d = decodePacket(this.bytes);
+    this.kept ??= d.summary;
+    return d;
+  }
+
+  summary(): PacketSummary {
+    return (this.kept ??= decodePacket(this.bytes).summary);
   }
 
   fields(): Map<string, FieldValue[]> {
