@@ -115,7 +115,7 @@ describe('cloudlet controller with real VIs', () => {
     await waitFor('the new capacity', async () => (await op.call('vi.get', { viId: 'vi-r1' })).limits.cpu === 1);
     if (r1.isolation.cgroup === 'v1') expect(readIfExists(quotaFile)).toBe('100000');
     const restricted = await op.call('vi.restrict', { viId: 'vi-r1', cpu: 0.25, memMiB: 128, ppsCap: 1000, reason: 'suspected scan traffic' });
-    expect(restricted.limits).toEqual({ cpu: 0.25, memMiB: 128, ppsCap: 1000 });
+    expect(restricted.limits).toEqual({ cpu: 0.25, memMiB: 128, ppsCap: 1000, mbpsCap: null });
     expect(restricted.reason).toMatch(/^restricted by noc-alice: suspected scan traffic/);
     if (r1.isolation.cgroup === 'v1') {
       expect(readIfExists(quotaFile)).toBe('25000');
