@@ -11,24 +11,21 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CLOUDLET, DataPlaneLab, H2, isRoot, ROUTER_RETURN_PORT, ROUTER_VTEP, run, VNI } from '../../native/test/dataplaneLab.ts';
-import { RpcClient } from '../../main/protocol/client.ts';
-import { controllerApi, type PacketSampleView } from '../../main/protocol/controllerApi.ts';
+import { DataPlaneLab, H2, isRoot, run, VNI } from '../../native/test/dataplaneLab.ts';
+import type { RpcClient } from '../../main/protocol/client.ts';
+import { startLabController } from '../support/labController.ts';
+import type { controllerApi} from '../../main/protocol/controllerApi.ts';
+import { type PacketSampleView } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
-import { parseControllerConfig } from '../../main/controller/config.ts';
-import { ControllerDaemon } from '../../main/controller/daemon.ts';
-import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
+import type { ControllerDaemon } from '../../main/controller/daemon.ts';
 import { repoRoot } from './harness.ts';
 
 /** The visible tap service's address (a prefix the router sends to the cloudlet like any other). */
 const LISTENER = '198.18.50.7';
 const LISTENER_PORT = 5050;
-const operatorToken = 'operator-token-dataplane-0123456789';
-const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
 
 describe.skipIf(!isRoot())('the controller carries traffic through its data plane (root)', () => {
   let lab: DataPlaneLab;
@@ -38,30 +35,12 @@ describe.skipIf(!isRoot())('the controller carries traffic through its data plan
 
   beforeAll(async () => {
     lab = new DataPlaneLab().create();
-    dir = mkdtempSync(join(tmpdir(), 'pcloud-dp-controller-'));
-    // VIs run as users of their own and must reach their directories under the state directory.
-    chmodSync(dir, 0o711);
-    const config = parseControllerConfig({
-      cloudletId: 'dpc',
-      scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789', backoffMs: 1000, maxBackoffMs: 1000 },
-      listen: { host: '127.0.0.1', port: 0 },
-      tokens: [{ token: operatorToken, role: 'operator', name: 'noc-alice' }],
-      nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
-      stateDir: join(dir, 'state'),
-      onExit: 'stop',
-      dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
-      programs: {
-        spoofer: { command: [process.execPath, '--disable-warning=ExperimentalWarning', join(repoRoot, 'test/support/spoofingService.ts')] },
-        // An unmodified Linux program on a tap port: root in its own namespaces, it takes the
-        // address its rule captures (and the MAC the router sends to), then socat listens.
-        'udp-listener': { command: ['/bin/sh', '-c', `ip link set eth0 address ${lab.routerMac} && ip addr add ${LISTENER}/32 dev eth0 && ip route add default dev eth0 && exec socat -u UDP-RECV:${LISTENER_PORT} OPEN:received,creat,append`] },
-      },
-      sandbox: { usageIntervalMs: 200 },
-    });
-    daemon = new ControllerDaemon(config, { verifier, log: () => undefined });
-    const { url } = await daemon.start();
-    client = new RpcClient(controllerApi, { url, token: operatorToken, timeoutMs: 10_000 });
-    await client.connect();
+    ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'dpc', programs: {
+      spoofer: { command: [process.execPath, '--disable-warning=ExperimentalWarning', join(repoRoot, 'test/support/spoofingService.ts')] },
+      // An unmodified Linux program on a tap port: root in its own namespaces, it takes the
+      // address its rule captures (and the MAC the router sends to), then socat listens.
+      'udp-listener': { command: ['/bin/sh', '-c', `ip link set eth0 address ${lab.routerMac} && ip addr add ${LISTENER}/32 dev eth0 && ip route add default dev eth0 && exec socat -u UDP-RECV:${LISTENER_PORT} OPEN:received,creat,append`] },
+    } }));
   });
 
   afterAll(async () => {

@@ -8,22 +8,18 @@
  * the VI's usage as the service's counters and as an 'ids' alarm on the
  * controller that keeps the flow.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readIfExists } from '../support/tapServiceLab.ts';
-import { CLOUDLET, DataPlaneLab, H1, H2, isRoot, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI } from '../../native/test/dataplaneLab.ts';
-import { RpcClient } from '../../main/protocol/client.ts';
-import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import { DataPlaneLab, H1, H2, isRoot } from '../../native/test/dataplaneLab.ts';
+import type { RpcClient } from '../../main/protocol/client.ts';
+import { startLabController } from '../support/labController.ts';
+import type { controllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
-import { parseControllerConfig } from '../../main/controller/config.ts';
-import { ControllerDaemon } from '../../main/controller/daemon.ts';
-import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
+import type { ControllerDaemon } from '../../main/controller/daemon.ts';
 
 const etRules = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'testdata', 'ids');
-const operatorToken = 'operator-token-ids-controller-0123456789';
-const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
 
 describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bump tap VI (root)', () => {
   let lab: DataPlaneLab;
@@ -34,24 +30,7 @@ describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bum
 
   beforeAll(async () => {
     lab = new DataPlaneLab().create();
-    dir = mkdtempSync(join(tmpdir(), 'pcloud-ids-controller-'));
-    // VIs run as users of their own and must reach their directories under the state directory.
-    chmodSync(dir, 0o711);
-    const config = parseControllerConfig({
-      cloudletId: 'idsc',
-      scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789', backoffMs: 1000, maxBackoffMs: 1000 },
-      listen: { host: '127.0.0.1', port: 0 },
-      tokens: [{ token: operatorToken, role: 'operator', name: 'noc-alice' }],
-      nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
-      stateDir: join(dir, 'state'),
-      onExit: 'stop',
-      dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
-      sandbox: { usageIntervalMs: 200 },
-    });
-    daemon = new ControllerDaemon(config, { verifier, log: () => undefined });
-    const { url } = await daemon.start();
-    client = new RpcClient(controllerApi, { url, token: operatorToken, timeoutMs: 10_000 });
-    await client.connect();
+    ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'idsc' }));
 
     const now = Date.now();
     const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 1, memMiB: 1024, diskGiB: 1, netMbps: 100 } }];

@@ -11,20 +11,16 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CLOUDLET, DataPlaneLab, H2, isRoot, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI } from '../../native/test/dataplaneLab.ts';
-import { RpcClient } from '../../main/protocol/client.ts';
-import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import { DataPlaneLab, H2, isRoot } from '../../native/test/dataplaneLab.ts';
+import type { RpcClient } from '../../main/protocol/client.ts';
+import { startLabController } from '../support/labController.ts';
+import type { controllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
-import { parseControllerConfig } from '../../main/controller/config.ts';
-import { ControllerDaemon } from '../../main/controller/daemon.ts';
-import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
+import type { ControllerDaemon } from '../../main/controller/daemon.ts';
 
-const operatorToken = 'operator-token-aes-encrypt-0123456789';
-const verifier: OwnershipVerifier = { verify: (proof, c) => (proof === `owns:${c.providerId}` ? { ok: true, anchor: 'test', notAfter: 0 } : { ok: false, reason: 'not the owner' }) };
 const key = randomBytes(32);
 const iv = randomBytes(16);
 
@@ -37,23 +33,7 @@ describe.skipIf(!isRoot())('aes-encrypt encrypts payloads on the data path (root
 
   beforeAll(async () => {
     lab = new DataPlaneLab().create();
-    dir = mkdtempSync(join(tmpdir(), 'pcloud-svc13-aes-'));
-    chmodSync(dir, 0o711);
-    const config = parseControllerConfig({
-      cloudletId: 'aes',
-      scheduler: { url: 'ws://127.0.0.1:1', token: 'controller-token-0123456789', backoffMs: 1000, maxBackoffMs: 1000 },
-      listen: { host: '127.0.0.1', port: 0 },
-      tokens: [{ token: operatorToken, role: 'operator', name: 'noc-alice' }],
-      nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
-      stateDir: join(dir, 'state'),
-      onExit: 'stop',
-      dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
-      sandbox: { usageIntervalMs: 200 },
-    });
-    daemon = new ControllerDaemon(config, { verifier, log: () => undefined });
-    const { url } = await daemon.start();
-    client = new RpcClient(controllerApi, { url, token: operatorToken, timeoutMs: 10_000 });
-    await client.connect();
+    ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'aes' }));
     const now = Date.now();
     const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 0.5, memMiB: 256, diskGiB: 1, netMbps: 100 } }];
     const service: ServiceSpec = {
