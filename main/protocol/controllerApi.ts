@@ -12,7 +12,7 @@
  *
  * Additive changes only: the console builds on it.
  */
-import { alarmKinds, viStates } from './vocabulary.ts';
+import { alarmKinds, sampleVerdicts, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
@@ -78,7 +78,7 @@ export const PacketSampleViewSchema = z.object({
   viId: z.string(),
   ruleId: z.string(),
   direction: z.enum(['to_vi', 'from_vi']),
-  verdict: z.enum(['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed']),
+  verdict: z.enum(sampleVerdicts),
   vni: z.number().int().nonnegative(),
   wireLength: z.number().int().nonnegative(),
   samplingRate: z.number().int().nonnegative(),

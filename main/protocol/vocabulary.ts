@@ -53,3 +53,7 @@ export type ViState = (typeof viStates)[number];
 export const endedViStates: readonly ViState[] = ['stopped', 'failed', 'terminated'];
 /** VIs the topology draws: every one still there, and a failed one until it is cleared, so its failure is seen. */
 export const shownViStates: readonly ViState[] = viStates.filter((s) => s === 'failed' || !endedViStates.includes(s));
+
+/** What the data plane did with a sampled packet (a sample's verdict). */
+export const sampleVerdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const;
+export type SampleVerdict = (typeof sampleVerdicts)[number];

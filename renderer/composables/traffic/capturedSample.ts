@@ -10,9 +10,9 @@ import type { FilterablePacket, SampleMeta } from './displayFilter.ts';
 import { base64Bytes, decodePacket, type DecodedPacket, type FieldValue, type PacketSummary } from './packetDecode.ts';
 import type { PcapngSample } from './samplePcapng.ts';
 
-/** What the data plane did with a sampled packet (PacketSampleView's verdict), in the contract's order. */
-export const sampleVerdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const satisfies readonly PacketSampleView['verdict'][];
-export type SampleVerdict = (typeof sampleVerdicts)[number];
+import { sampleVerdicts, type SampleVerdict } from '../../../main/protocol/vocabulary.ts';
+
+export { sampleVerdicts, type SampleVerdict };
 
 export class CapturedSample implements FilterablePacket, PcapngSample {
   readonly meta: SampleMeta;
