@@ -83,7 +83,7 @@ struct ViPort {
     if (handoff.joinable()) handoff.join();
     if (listenFd >= 0) {
       close(listenFd);
-      unlink(socketPath.c_str());
+      if (!socketPath.empty()) unlink(socketPath.c_str());
     }
     if (stopFd >= 0) close(stopFd);
     if (tapFd >= 0) close(tapFd);

@@ -35,14 +35,24 @@ bool DataPlane::InstallPort(std::shared_ptr<ViPort> port, std::string& error) {
 
 bool DataPlane::ClosePort(uint32_t viId) {
   std::shared_ptr<const PortMap> old;
+  std::shared_ptr<ViPort> port;
   {
     std::lock_guard lock(portsMutex_);
-    if (!ports_->byVi.contains(viId)) return false;
+    auto it = ports_->byVi.find(viId);
+    if (it == ports_->byVi.end()) return false;
+    port = it->second;
     auto next = std::make_shared<PortMap>(*ports_);
     next->version = ports_->version + 1;
     next->byVi.erase(viId);
     old = std::move(ports_);
     ports_ = std::move(next);
+  }
+  // The port itself goes when the last thread drops the old map, which may be after a new port
+  // for the same VI binds the same path: free the path now, and so that the late destructor
+  // cannot remove the new port's socket. (Holding `port`, no destructor runs meanwhile.)
+  if (!port->socketPath.empty()) {
+    unlink(port->socketPath.c_str());
+    port->socketPath.clear();
   }
   // Wake the threads so they drop the old map (and with it the port) soon.
   WakeAll();
