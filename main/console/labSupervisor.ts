@@ -77,11 +77,17 @@ export function recordedLabs(dataDir: string): LabState[] {
   return names.sort().flatMap((name) => readLabState(dataDir, name) ?? []);
 }
 
-/** Start time of a process in clock ticks since boot (Linux), to tell a reused pid from ours. */
+/**
+ * Start time of a running process in clock ticks since boot (Linux), to tell a reused pid from
+ * ours; null when there is no such process or it has exited and waits to be reaped (a zombie: a
+ * detached runner whose reaper is slow must not count as running traffic).
+ */
 export function processStartTime(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return null;
+    return fields[19] ?? null;
   } catch {
     return null;
   }
