@@ -4,31 +4,16 @@
  * prints its table and writes results.json, the SVG and report.md where
  * --out says, and an experiment that cannot run here says what it needs.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
-import { repoRoot } from './harness.ts';
+import { pcctlWith } from './harness.ts';
 
-const run = promisify(execFile);
 const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-experiment-cli-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const pcctl = pcctlWith(dataDir);
 
 describe('pcctl experiment', () => {
   test('list: every experiment, what the missing ones need, what is runnable here', async () => {

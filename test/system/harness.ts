@@ -1,12 +1,13 @@
 /**
  * Shared pieces of the system tests: the headless host as a real child
- * process, and Debian's Chromium driven by playwright-core.
+ * process, Debian's Chromium driven by playwright-core, and pcctl as a child.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -80,4 +81,28 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-dev-shm-usage',
     ],
   });
+}
+
+export interface PcctlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs pcctl from the source checkout, as a child process, with `dataDir` as its data folder. */
+export function pcctlWith(dataDir: string): (...args: string[]) => Promise<PcctlResult> {
+  const run = promisify(execFile);
+  return async (...args) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
+        timeout: 120_000,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      const err = e as PcctlResult;
+      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+    }
+  };
 }

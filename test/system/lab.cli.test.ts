@@ -3,30 +3,16 @@
  * command that started it, status reports what the scheduler sees, and down
  * ends exactly the processes up started.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
-import { repoRoot } from './harness.ts';
+import { pcctlWith, repoRoot } from './harness.ts';
 
-const run = promisify(execFile);
 const dataDir = mkdtempSync(join(tmpdir(), 'pcloud-lab-cli-'));
 
-async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const pcctl = pcctlWith(dataDir);
 
 const stateFile = join(dataDir, 'lab', 'deterlab', 'lab-state.json');
 let pids: number[] = [];

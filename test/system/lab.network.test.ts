@@ -9,32 +9,18 @@
  * middle of building is removed by the next `down`. Prints how long `lab up`
  * took.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
-import { repoRoot } from './harness.ts';
+import { pcctlWith, repoRoot } from './harness.ts';
 
-const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 // Short: the OVS sockets live under it (108-byte socket paths).
 const dataDir = isRoot ? mkdtempSync('/tmp/pcl14-') : '';
 const labDir = join(dataDir, 'lab', 'deterlab');
 
-async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const pcctl = pcctlWith(dataDir);
 
 interface Plan {
   tag: string;

@@ -6,32 +6,17 @@
  * uplink counters rise; `traffic stop` ends a runner before its time; `exec`
  * is refused with the reason; `down` ends the runners too.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
-import { repoRoot } from './harness.ts';
+import { pcctlWith, repoRoot } from './harness.ts';
 
-const run = promisify(execFile);
 const dataDir = mkdtempSync(join(tmpdir(), 'pcl14u-'));
 const labDir = join(dataDir, 'lab', 'deterlab');
 const capture = join(repoRoot, '..', 'shared', 'testdata', 'pcap', 'sgr_hs-icmpScan.pcap');
 
-async function pcctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--disable-warning=ExperimentalWarning', 'main/cli/pcctl.ts', ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const pcctl = pcctlWith(dataDir);
 
 /** Datagrams a controller's uplink received, from its Prometheus endpoint. */
 async function uplinkRx(cloudletId: string): Promise<number> {
