@@ -28,7 +28,7 @@ export interface LabController {
 
 export async function startLabController(
   lab: DataPlaneLab,
-  o: { cloudletId: string; programs?: Record<string, { command: string[] }> },
+  o: { cloudletId: string; programs?: Record<string, { command: string[] }>; /** VNIs the data plane takes (default the lab's VNI; add REPLAY_VNI for captures replayed into vx2) */ vnis?: number[] },
 ): Promise<LabController> {
   const dir = mkdtempSync(join(tmpdir(), `pcloud-${o.cloudletId}-`));
   // VIs run as users of their own and must reach their directories under the state directory.
@@ -41,7 +41,7 @@ export async function startLabController(
     nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
     stateDir: join(dir, 'state'),
     onExit: 'stop',
-    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
+    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: o.vnis ?? [VNI], drainIntervalMs: 50 },
     ...(o.programs ? { programs: o.programs } : {}),
     sandbox: { usageIntervalMs: 200 },
   });
