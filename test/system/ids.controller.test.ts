@@ -17,9 +17,9 @@ import { readIfExists } from '../support/tapServiceLab.ts';
 import { alertKey, etRules, NMAP_SCANNER, NMAP_TARGET, nmapCapture, offlineNmapAlerts } from '../support/nmapCapture.ts';
 import { DataPlaneLab, H1, H2, isRoot, REPLAY_VNI, VNI } from '../../native/test/dataplaneLab.ts';
 import type { RpcClient } from '../../main/protocol/client.ts';
-import { startLabController } from '../support/labController.ts';
+import { startLabController, startViByScheduler } from '../support/labController.ts';
 import type { controllerApi } from '../../main/protocol/controllerApi.ts';
-import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
+import type { ServiceSpec } from '../../main/protocol/domain.ts';
 import type { ControllerDaemon } from '../../main/controller/daemon.ts';
 import type { Alarm } from '../../main/protocol/controllerApi.ts';
 
@@ -40,17 +40,11 @@ describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bum
     ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'idsc', vnis: [VNI, REPLAY_VNI] }));
     await client.subscribe('alarms', {}, (a) => published.push(a));
 
-    const now = Date.now();
-    const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 1, memMiB: 1024, diskGiB: 1, netMbps: 100 } }];
     // No port in the spec: the catalog gives ids its bump tap port. The VI sees the traffic to h2,
     // and both directions of the capture (to the scanned server and back to the scanner).
     const toVi = (dstPrefix: string) => ({ priority: 10, match: { ethType: 0x0800, dstPrefix }, action: 'to_vi' as const, samplingRate: 0, ownershipProof: 'owns:p1' });
     const service: ServiceSpec = { mode: 'transparent', program: 'ids', args: { rules: etRules, 'home-net': homeNet }, rules: [toVi('198.18.20.0/24'), toVi(`${NMAP_TARGET}/32`), toVi(`${NMAP_SCANNER}/32`)] };
-    const base = { reservationId: 'ids1' };
-    const send = (c: ControllerCommand) => daemon.cloudlet.agent.command(c);
-    expect(await send({ ...base, commandId: 'p', kind: 'prepare', providerId: 'p1', nodeId: 'n1', t0: now - 1000, t1: now + 600_000, profile, service, holdMs: 5000 })).toEqual({ ok: true });
-    expect(await send({ ...base, commandId: 'c', kind: 'commit' })).toEqual({ ok: true });
-    const started = await send({ ...base, commandId: 's', kind: 'start', nodeId: 'n1', profile, service, t1: now + 600_000 });
+    const started = await startViByScheduler(daemon, 'ids1', service);
     expect(started, started.reason).toMatchObject({ ok: true });
   }, 90_000);
 
