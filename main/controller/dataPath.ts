@@ -113,7 +113,7 @@ export class CloudletDataPath {
     if (kind === 'tap') {
       const interfaces = layout === 'bump' ? ['in0', 'out0'] : ['eth0'];
       // A bump in the wire only passes frames on; a single tap VI sends frames of its own, to the router.
-      const router = layout === 'single' ? { [ROUTER_MAC_ENV]: this.config.routerMac } : {};
+      const router: Record<string, string> = layout === 'single' ? { [ROUTER_MAC_ENV]: this.config.routerMac } : {};
       return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(','), ...router } };
     }
     return { port: { kind: 'ring', layout, interfaces: [] }, env: { PCLOUD_VI_RING: join(this.socketDir, `${req.viId}.sock`) } };

@@ -20,6 +20,7 @@
  * itself runs with no capabilities.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -84,7 +85,11 @@ if (runsAsProgram('web-cache', import.meta.url)) {
   counters.flush(true);
   const timer = setInterval(drain, 200);
   // -N: in the foreground, one process (no SMP workers), so the VI's supervision sees squid itself.
-  const squid = ['-N', '-f', configFile];
+  // -n: a service name of this VI's own, which names squid's shared-memory segments in /dev/shm:
+  // with the default ("squid") a second web-cache on the host, or the leftovers of a killed one,
+  // makes squid refuse to start ("shm_open(/squid-cf__metadata.shm): File exists").
+  const serviceName = `pcloud${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
+  const squid = ['-N', '-n', serviceName, '-f', configFile];
   // squid refuses to run as root and, as root, switches to its own user, which a VI's user
   // namespace does not map. Root here is only the VI's user-namespace root (sandbox.ts): squid
   // goes one user namespace further down as an ordinary uid, with no capabilities at all.
