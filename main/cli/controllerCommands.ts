@@ -5,15 +5,20 @@
  *   router flows <cloudlet> --url   its front-end router's flows beside the rules they come from
  *   attest keygen|sign              make a trust anchor and sign prefix-ownership attestations
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { controllerApi, type ServiceOffer } from '../protocol/controllerApi.ts';
+import { BUNDLE_CHUNK_BYTES } from '../protocol/domain.ts';
+import type { SchedulerApi } from '../protocol/schedulerApi.ts';
+import { defaultUploadLimits } from '../controller/uploads.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
 import { ControllerDaemon } from '../controller/daemon.ts';
 import { hostIsolationSummary } from '../controller/sandbox.ts';
 import { newAnchorKeys, signAttestation } from '../controller/ownership.ts';
 import { UsageError, type Command } from './command.ts';
+import { connectScheduler, defaultSchedulerUrl } from './reservationCommands.ts';
 
 const controllerUsage = `usage: pcctl controller --config FILE
 
@@ -208,33 +213,73 @@ async function runServices(args: string[]): Promise<number> {
   }
 }
 
-const uploadUsage = `usage: pcctl upload RESERVATION BUNDLE.tar --url URL [--token TOKEN] [--reason TEXT]
+const uploadUsage = `usage: pcctl upload RESERVATION BUNDLE.tar [--url SCHEDULER] [--token TOKEN | --token-file F] [--reason TEXT]
+       pcctl upload RESERVATION BUNDLE.tar --controller URL [--token TOKEN] [--reason TEXT]
 
-Stores a program bundle for a reservation held by the controller at URL. The
-bundle is a tar archive with manifest.json at its top naming the command to
-run, a file of the bundle: {"command": ["./run.sh", "--verbose"]}. The
-controller refuses links out of the bundle, "..", device files, set-uid
-files and oversized bundles, saying which member. The reservation's service
-program must be "upload"; its VI runs the command as its own unprivileged
-user. Needs an operator token (or $PCLOUD_TOKEN).
+Stores a program bundle for a reservation. The bundle is a tar archive with
+manifest.json at its top naming the command to run, a file of the bundle:
+{"command": ["./run.sh", "--verbose"]}. The reservation's service program
+must be "upload"; its VI runs the command as its own unprivileged user.
+
+By default the bundle goes to the scheduler (--url, PCLOUD_SCHEDULER_URL, default
+${defaultSchedulerUrl}) with a provider token, for the provider's own
+reservation: the scheduler forwards it to the controller of the cloudlet that
+holds the reservation, in chunks of ${BUNDLE_CHUNK_BYTES / 1024} KiB with their offsets, the last with
+the bundle's SHA-256, up to ${defaultUploadLimits.bundleBytes / 1024 / 1024} MiB. With --controller the bundle goes
+straight to that controller in one message (an operator token; as much as
+one message holds). Either way the controller refuses links out of the
+bundle, "..", device files, set-uid files, oversized and corrupt bundles,
+saying which member or what was wrong, and keeps nothing of a refused upload.
 `;
 
 async function runUpload(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { url: { type: 'string' }, token: { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { url: { type: 'string' }, controller: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, reason: { type: 'string' }, help: { type: 'boolean' } },
+  });
   if (values.help) {
     process.stdout.write(uploadUsage);
     return 0;
   }
   const [reservationId, file] = positionals;
   if (!reservationId || !file || positionals.length > 2) throw new UsageError(`pcctl upload: give the reservation and the bundle file\n\n${uploadUsage}`);
-  const bundle = readFileSync(file).toString('base64');
-  const client = await connectController('pcctl upload', values, uploadUsage, 60_000);
+  if (values.controller && values.url) throw new UsageError(`pcctl upload: --url (the scheduler) and --controller exclude each other\n\n${uploadUsage}`);
+  const bundle = readFileSync(file);
+  const reason = values.reason ?? `uploaded with pcctl from ${file}`;
+  if (!values.controller) {
+    const client = await connectScheduler(values);
+    try {
+      const stored = await uploadInChunks(client, reservationId, bundle, reason);
+      process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
+      return 0;
+    } finally {
+      client.close();
+    }
+  }
+  const client = await connectController('pcctl upload', { url: values.controller, token: values.token }, uploadUsage, 60_000);
   try {
-    const stored = await client.call('bundle.upload', { reservationId, bundle, reason: values.reason ?? `uploaded with pcctl from ${file}` });
+    const stored = await client.call('bundle.upload', { reservationId, bundle: bundle.toString('base64'), reason });
     process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
     return 0;
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Sends a bundle through the scheduler in chunks of at most BUNDLE_CHUNK_BYTES, in order, the last
+ * with the SHA-256 of the whole: the controller's answer to the last chunk.
+ */
+async function uploadInChunks(client: RpcClient<SchedulerApi>, id: string, bundle: Buffer, reason: string): Promise<{ id: string; received: number; stored: boolean; detail: string }> {
+  if (bundle.length === 0) throw new UsageError('pcctl upload: the bundle file is empty');
+  const sha256 = createHash('sha256').update(bundle).digest('hex');
+  for (let offset = 0; ; offset += BUNDLE_CHUNK_BYTES) {
+    const chunk = bundle.subarray(offset, offset + BUNDLE_CHUNK_BYTES);
+    const last = offset + chunk.length >= bundle.length;
+    const answer = await client.call('reservation.upload', { id, offset, total: bundle.length, chunk: chunk.toString('base64'), reason, ...(last ? { sha256 } : {}) });
+    if (last) return answer;
   }
 }
 
@@ -323,7 +368,7 @@ async function runAttest(args: string[]): Promise<number> {
 export const controllerCommands: Record<string, Command> = {
   controller: { summary: 'run a cloudlet controller (--config FILE)', run: runController },
   cloudlet: { summary: "a running controller's nodes, VIs, rules, alarms; terminate, restrict, node down/up", run: runCloudlet },
-  upload: { summary: "store a reservation's program bundle on its controller (RESERVATION BUNDLE.tar --url)", run: runUpload },
+  upload: { summary: "store a reservation's program bundle: through the scheduler in chunks (provider), or --controller URL", run: runUpload },
   services: { summary: 'the service programs a controller offers, their arguments and availability (--url)', run: runServices },
   router: { summary: "a cloudlet's front-end router: its flows beside the rules they come from", run: runRouter },
   attest: { summary: 'make a trust-anchor key and sign prefix-ownership attestations', run: runAttest },

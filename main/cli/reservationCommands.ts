@@ -51,9 +51,9 @@ ${profileFileHelp}`;
 
 const connectionHelp = `connection: --url URL (PCLOUD_SCHEDULER_URL), --token T or --token-file F (PCLOUD_TOKEN); --json prints the answer as JSON`;
 
-const defaultSchedulerUrl = 'ws://127.0.0.1:7400';
+export const defaultSchedulerUrl = 'ws://127.0.0.1:7400';
 
-async function connect(values: Values): Promise<RpcClient<SchedulerApi>> {
+export async function connectScheduler(values: Values): Promise<RpcClient<SchedulerApi>> {
   const given = (values.url as string | undefined) ?? process.env.PCLOUD_SCHEDULER_URL;
   const url = given ?? defaultSchedulerUrl;
   const tokenFile = values['token-file'] as string | undefined;
@@ -181,7 +181,7 @@ function command(name: string, summary: string, usage: string, options: Record<s
           process.stdout.write(help);
           return 0;
         }
-        client = await connect(values);
+        client = await connectScheduler(values);
         const out = await handler(client, values, positionals);
         process.stdout.write(values.json ? `${JSON.stringify(out.json, null, 2)}\n` : out.text);
         return out.exit ?? 0;

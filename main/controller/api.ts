@@ -5,13 +5,13 @@
  * dispatcher maps them to wire codes.
  */
 import type { CallContext, Handlers, TopicHandlers, TopicSink } from '../protocol/contract.ts';
-import { Conflict, NotFound } from '../protocol/errors.ts';
+import { NotFound } from '../protocol/errors.ts';
 import type { Alarm, ControllerApi, PacketSampleView, ViEvent, ViState, ViUsage, ViView } from '../protocol/controllerApi.ts';
 import type { EvidenceRings } from './evidenceRing.ts';
 import type { PacketSample } from './packetSample.ts';
 import type { Actor, Cloudlet } from './cloudlet.ts';
 import type { ControllerStore } from './store.ts';
-import { UPLOADED_PROGRAM, type UploadStore } from './uploads.ts';
+import { checkUploadHold, describeBundle, type UploadStore } from './uploads.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
 import { hostIsolationSummary, type HostIsolation } from './sandbox.ts';
 
@@ -114,11 +114,9 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
     }),
     'service.list': () => ({ services: d.supervisor.offers() }),
     'bundle.upload': (p, ctx) => {
-      const hold = store.hold(p.reservationId);
-      if (!hold || hold.state === 'ended') throw new NotFound(`reservation ${p.reservationId} is not held on cloudlet ${d.cloudletId}`);
-      if (hold.service.program !== UPLOADED_PROGRAM) throw new Conflict(`reservation ${p.reservationId} runs program "${hold.service.program}", not "${UPLOADED_PROGRAM}": its bundle would never run`);
+      checkUploadHold(store.hold(p.reservationId), p.reservationId, d.cloudletId);
       const view = d.uploads.put(p.reservationId, Buffer.from(p.bundle, 'base64'));
-      c.audit.record(actorOf(ctx), 'bundle.upload', `${d.cloudletId}/${p.reservationId}`, `${p.reason} (${view.bytes} bytes, sha256 ${view.sha256}, command ${JSON.stringify(view.command)})`);
+      c.audit.record(actorOf(ctx), 'bundle.upload', `${d.cloudletId}/${p.reservationId}`, `${p.reason} (${describeBundle(view)})`);
       return view;
     },
     'node.list': () => ({ nodes: c.views.nodes() }),

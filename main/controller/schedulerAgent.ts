@@ -17,6 +17,7 @@ import type { RuleInstaller } from './ruleInstaller.ts';
 import type { ControllerStore, Hold } from './store.ts';
 import { isEnded, type ViLifecycle } from './viLifecycle.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
+import { checkUploadHold, describeBundle, type UploadStore } from './uploads.ts';
 
 type Answer = { ok: boolean; reason?: string };
 
@@ -31,6 +32,8 @@ export interface SchedulerAgentOptions {
   now: () => number;
   /** Looks a reservation up at the scheduler, for a start that arrives without a local hold. */
   fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
+  /** Where a provider's bundle goes, chunk by chunk, when the scheduler forwards its upload. */
+  uploads?: Pick<UploadStore, 'receive'> | undefined;
 }
 
 export class SchedulerAgent {
@@ -43,6 +46,7 @@ export class SchedulerAgent {
   private readonly events: CloudletEvents;
   private readonly now: () => number;
   private readonly fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
+  private readonly uploads: Pick<UploadStore, 'receive'> | undefined;
 
   constructor(o: SchedulerAgentOptions) {
     this.cloudletId = o.cloudletId;
@@ -54,6 +58,7 @@ export class SchedulerAgent {
     this.events = o.events;
     this.now = o.now;
     this.fetchReservation = o.fetchReservation;
+    this.uploads = o.uploads;
   }
 
   async command(c: ControllerCommand): Promise<Answer> {
@@ -92,6 +97,20 @@ export class SchedulerAgent {
         this.events.changed();
         return { ok: true };
       }
+      case 'upload':
+        return this.upload(c);
+    }
+  }
+
+  /** A chunk of the provider's bundle, forwarded by the scheduler (which checked whose reservation it is). */
+  private upload(c: Extract<ControllerCommand, { kind: 'upload' }>): Answer {
+    if (!this.uploads) return { ok: false, reason: `cloudlet ${this.cloudletId} takes no uploads` };
+    try {
+      checkUploadHold(this.holds.get(c.reservationId), c.reservationId, this.cloudletId);
+      const receipt = this.uploads.receive(c.reservationId, { offset: c.offset, total: c.total, data: Buffer.from(c.chunk, 'base64'), ...(c.sha256 ? { sha256: c.sha256 } : {}) });
+      return { ok: true, reason: receipt.bundle ? `stored: ${describeBundle(receipt.bundle)}`.slice(0, 2000) : `${receipt.received} of ${c.total} bytes received` };
+    } catch (e) {
+      return { ok: false, reason: (e as Error).message.slice(0, 2000) };
     }
   }
 

@@ -9,6 +9,14 @@
  * stateDir/uploads/<reservation>/, replacing an earlier upload at once
  * (unpacked beside, then renamed). Every refusal says which member and why.
  *
+ * A bundle bigger than one message comes in chunks (the scheduler forwards a
+ * provider's upload that way, controller command 'upload'): each chunk names
+ * its offset, the first starts a fresh staging file, each next must start
+ * where the last ended, and the last carries the SHA-256 of the whole, checked
+ * before the bundle is: a chunk out of order, past the stated size or the
+ * limit, or a digest that does not match ends the upload and removes what it
+ * had staged, so a partial or corrupt upload leaves nothing behind.
+ *
  * The reservation's service runs it with program "upload": the supervisor
  * launches the manifest's command, from the bundle, in the VI's sandbox as
  * the VI's own unprivileged user like any program. Files are unpacked owned
@@ -16,9 +24,10 @@
  * writable by none but the controller: a VI cannot change its own code.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { Invalid } from '../protocol/errors.ts';
+import { Conflict, Invalid, NotFound } from '../protocol/errors.ts';
+import type { Hold } from './store.ts';
 
 /** The program of a service spec that runs the reservation's uploaded bundle. */
 export const UPLOADED_PROGRAM = 'upload';
@@ -32,7 +41,23 @@ export interface UploadLimits {
   members: number;
 }
 
-export const defaultUploadLimits: UploadLimits = { bundleBytes: 512 * 1024, unpackedBytes: 4 * 1024 * 1024, members: 1000 };
+/** 64 MiB of archive (in chunks: one message holds far less), 256 MiB unpacked. */
+export const defaultUploadLimits: UploadLimits = { bundleBytes: 64 * 1024 * 1024, unpackedBytes: 256 * 1024 * 1024, members: 10_000 };
+
+/** One chunk of a bundle: its bytes, where they start, the whole bundle's size, and on the last one the whole bundle's SHA-256. */
+export interface BundleChunk {
+  offset: number;
+  total: number;
+  data: Buffer;
+  sha256?: string;
+}
+
+/** What an upload in chunks has so far: bytes staged, and the stored bundle once the last chunk checked out. */
+export interface ChunkReceipt {
+  reservationId: string;
+  received: number;
+  bundle: BundleView | null;
+}
 
 export interface BundleView {
   reservationId: string;
@@ -183,6 +208,17 @@ export function manifestCommand(members: readonly Member[]): string[] {
   return [path, ...command.slice(1)];
 }
 
+/** Refuses an upload for a reservation that is not held here, or whose service would never run a bundle. */
+export function checkUploadHold(hold: Pick<Hold, 'state' | 'service'> | undefined, reservationId: string, cloudletId: string): void {
+  if (!hold || hold.state === 'ended') throw new NotFound(`reservation ${reservationId} is not held on cloudlet ${cloudletId}`);
+  if (hold.service.program !== UPLOADED_PROGRAM) throw new Conflict(`reservation ${reservationId} runs program "${hold.service.program}", not "${UPLOADED_PROGRAM}": its bundle would never run`);
+}
+
+/** What a stored bundle is, in one line (answers and audit). */
+export function describeBundle(view: BundleView): string {
+  return `${view.bytes} bytes, sha256 ${view.sha256}, ${view.files} files, command ${JSON.stringify(view.command)}`;
+}
+
 /** Bundles per reservation, under stateDir/uploads. */
 export class UploadStore {
   private readonly dir: string;
@@ -237,6 +273,39 @@ export class UploadStore {
     }
   }
 
+  private stagingFile(reservationId: string): string {
+    return `${this.bundleDir(reservationId)}.part`;
+  }
+
+  /**
+   * Takes one chunk of a reservation's bundle (the module's header says how); refusals name the
+   * problem and leave nothing staged.
+   */
+  receive(reservationId: string, chunk: BundleChunk): ChunkReceipt {
+    const staging = this.stagingFile(reservationId);
+    const refuse = (message: string): never => {
+      rmSync(staging, { force: true });
+      throw new BundleRefused(`${message}; nothing of this upload is kept (send it again from offset 0)`);
+    };
+    if (chunk.total > this.limits.bundleBytes) refuse(`the bundle is ${chunk.total} bytes, over the limit of ${this.limits.bundleBytes}`);
+    if (chunk.offset === 0) rmSync(staging, { force: true });
+    const staged = existsSync(staging) ? statSync(staging).size : 0;
+    if (chunk.offset !== staged) refuse(`a chunk at offset ${chunk.offset}, but ${staged} bytes had arrived: chunks must come in order`);
+    if (chunk.offset + chunk.data.length > chunk.total) refuse(`the chunk at offset ${chunk.offset} (${chunk.data.length} bytes) runs past the stated size of ${chunk.total} bytes`);
+    appendFileSync(staging, chunk.data, { mode: 0o600 });
+    const received = chunk.offset + chunk.data.length;
+    if (chunk.sha256 === undefined) return { reservationId, received, bundle: null };
+    if (received !== chunk.total) refuse(`the last chunk ends at ${received} bytes, but the bundle was stated as ${chunk.total}: the upload is incomplete`);
+    const archive = readFileSync(staging);
+    const sha256 = createHash('sha256').update(archive).digest('hex');
+    if (sha256 !== chunk.sha256.toLowerCase()) refuse(`the bundle's SHA-256 is ${sha256}, not the ${chunk.sha256} it was sent with: it was corrupted on the way`);
+    try {
+      return { reservationId, received, bundle: this.put(reservationId, archive) };
+    } finally {
+      rmSync(staging, { force: true });
+    }
+  }
+
   /** The command line of a reservation's bundle (absolute paths into it), or undefined without one. */
   commandFor(reservationId: string): { command: string[]; dir: string } | undefined {
     const target = this.bundleDir(reservationId);
@@ -251,5 +320,6 @@ export class UploadStore {
   /** Removes a reservation's bundle (when its reservation is over). */
   remove(reservationId: string): void {
     rmSync(this.bundleDir(reservationId), { recursive: true, force: true });
+    rmSync(this.stagingFile(reservationId), { force: true });
   }
 }

@@ -273,6 +273,21 @@ export const ControllerReportSchema = z.strictObject({
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 
+/** Largest chunk of a bundle in one message (base64 makes it a third bigger on the wire). */
+export const BUNDLE_CHUNK_BYTES = 256 * 1024;
+
+/** One chunk of a program bundle, as a provider sends it to the scheduler and the scheduler to the controller. */
+export const BundleChunkFields = {
+  /** Where the chunk starts in the bundle; 0 starts the upload afresh. */
+  offset: z.number().int().min(0).max(2 ** 40),
+  /** The whole bundle's size in bytes (the controller holds it to its limit). */
+  total: z.number().int().min(1).max(2 ** 40),
+  /** The chunk's bytes, base64, at most BUNDLE_CHUNK_BYTES of them. */
+  chunk: z.string().min(1).max(Math.ceil(BUNDLE_CHUNK_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]+=*$/, 'base64'),
+  /** On the last chunk only: the SHA-256 of the whole bundle, hex. */
+  sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 in hexadecimal (64 digits)').optional(),
+};
+
 const commandBase = {
   /** Unique per scheduler run; the controller echoes it in controller.answer. */
   commandId: z.string().min(1).max(64),
@@ -303,6 +318,8 @@ export const ControllerCommandSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('stop'), ...commandBase, reason: z.enum(['expired', 'cancelled', 'terminated']) }),
   /** The running VI's capacity profile changed (scale up or down). */
   z.object({ kind: z.literal('resize'), ...commandBase, profile: ProfileSchema }),
+  /** A chunk of the provider's program bundle for its reservation (uploads.ts: in order, the last with the SHA-256). */
+  z.object({ kind: z.literal('upload'), ...commandBase, ...BundleChunkFields }),
 ]);
 export type ControllerCommand = z.infer<typeof ControllerCommandSchema>;
 export type ControllerCommandKind = ControllerCommand['kind'];

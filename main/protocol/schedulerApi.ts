@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import {
   AuditEntrySchema,
+  BundleChunkFields,
   CloudletStatusSchema,
   ControllerAnswerSchema,
   ControllerCommandSchema,
@@ -191,6 +192,12 @@ export const schedulerApi = defineContract({
       roles: providers,
       params: z.object({ id: ReservationIdSchema, reason: ReasonSchema }),
       result: z.object({ reservation: ReservationSchema, refund: MoneySchema }),
+    }),
+    'reservation.upload': method({
+      summary: "Send a chunk of the reservation's program bundle (a tar archive with manifest.json) on to its cloudlet's controller; chunks in order, the last with the SHA-256 of the whole",
+      roles: providers,
+      params: z.object({ id: ReservationIdSchema, ...BundleChunkFields, reason: ReasonSchema.default('upload') }),
+      result: z.object({ id: z.string(), received: z.number().int(), stored: z.boolean(), detail: z.string() }),
     }),
     'reservation.resize': method({
       summary: 'Change the capacity from `from` (default: the next slot) to t1; shrinking a running VI costs a fine',

@@ -118,6 +118,10 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       visible(s.get(p.id, false), ctx);
       return s.cancel(p.id, actorOf(ctx.principal), p.reason);
     },
+    'reservation.upload': async (p, ctx) => {
+      visible(s.get(p.id, false), ctx);
+      return s.upload(p.id, p);
+    },
     'reservation.resize': (p, ctx) => {
       visible(s.get(p.id, false), ctx);
       return s.resize(p.id, p.capacity, p.from, actorOf(ctx.principal), p.reason);

@@ -297,6 +297,21 @@ export class Scheduler {
     return r;
   }
 
+  /**
+   * Sends a chunk of a provider's program bundle on to the controller of the cloudlet that holds
+   * its reservation (the controller checks, stages and, on the last chunk, stores it: uploads.ts).
+   * Only a reservation a cloudlet holds and that has not ended can take one.
+   */
+  async upload(id: string, c: { offset: number; total: number; chunk: string; sha256?: string | undefined }): Promise<{ id: string; received: number; stored: boolean; detail: string }> {
+    const r = this.mustGet(id);
+    if (finalStates.includes(r.state)) throw new Conflict(`reservation ${id} is ${r.state}: its bundle would never run`);
+    if (!r.cloudletId || !holdingStates.includes(r.state)) throw new Conflict(`reservation ${id} is ${r.state}: no cloudlet holds it yet, so there is no controller to take its bundle`);
+    const { sha256, ...rest } = c;
+    const outcome = await this.hub.send(r.cloudletId, { kind: 'upload', reservationId: id, ...rest, ...(sha256 ? { sha256 } : {}) }, this.config.holdTimeoutMs);
+    if (!outcome.ok) throw new Invalid(`cloudlet ${r.cloudletId} refused the upload for reservation ${id}: ${outcome.reason}`);
+    return { id, received: c.offset + Buffer.from(c.chunk, 'base64').length, stored: sha256 !== undefined, detail: outcome.reason };
+  }
+
   liveReservations(): Reservation[] {
     return [...this.live.values()];
   }

@@ -66,7 +66,7 @@ describe('uploaded bundles run in their VI', () => {
     expect(await command({ reservationId, commandId: `c${n++}`, kind: 'commit' })).toEqual({ ok: true });
     return command({ reservationId, commandId: `c${n++}`, kind: 'start', nodeId: 'n1', profile, service, t1: now + 600_000 });
   }
-  const pcctl = (...args: string[]) => promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'main/cli/pcctl.ts'), 'upload', ...args, '--url', url], { env: { ...process.env, PCLOUD_TOKEN: operatorToken }, timeout: 30_000 });
+  const pcctl = (...args: string[]) => promisify(execFile)(process.execPath, ['--disable-warning=ExperimentalWarning', join(repoRoot, 'main/cli/pcctl.ts'), 'upload', ...args, '--controller', url], { env: { ...process.env, PCLOUD_TOKEN: operatorToken }, timeout: 30_000 });
 
   test('pcctl upload stores a bundle; the VI runs its command from the bundle as the VI user', async () => {
     const service = await hold('u1', 'upload');
@@ -100,7 +100,7 @@ describe('uploaded bundles run in their VI', () => {
       expect(uid).toBe(process.getuid?.());
     }
     const audit = await client.call('audit.list', {});
-    expect(audit.entries.find((e) => e.action === 'bundle.upload')?.reason).toMatch(/^first version \(\d+ bytes, sha256 [0-9a-f]{64}, command \["run.sh","hello"\]\)$/);
+    expect(audit.entries.find((e) => e.action === 'bundle.upload')?.reason).toMatch(/^first version \(\d+ bytes, sha256 [0-9a-f]{64}, 2 files, command \["run.sh","hello"\]\)$/);
     await client.call('vi.terminate', { viId: 'vi-u1', reason: 'end of the upload test' });
     // The bundle goes with the reservation's hold.
     expect(existsSync(join(dir, 'state', 'uploads', 'u1'))).toBe(false);
