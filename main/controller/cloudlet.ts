@@ -72,7 +72,7 @@ export class Cloudlet {
     this.audit = new LocalAudit({ store, events, now });
     this.alarms = new Alarms({ cloudletId, store, audit: this.audit, events, now, log });
     this.vis = new ViLifecycle({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, alarms: this.alarms, views: this.views, events, now, log });
-    this.agent = new SchedulerAgent({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, events, now, fetchReservation: o.fetchReservation, uploads: o.uploads });
+    this.agent = new SchedulerAgent({ cloudletId, store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, events, now, fetchReservation: o.fetchReservation, uploads: o.uploads, audit: this.audit });
     this.operator = new OperatorActions({ cloudletId, store, supervisor, vis: this.vis, views: this.views, alarms: this.alarms, audit: this.audit, events, evidence: o.evidence });
     this.clock = new CloudletClock({ store, supervisor, holds: this.holds, rules: this.rules, vis: this.vis, alarms: this.alarms, events, now, log });
   }

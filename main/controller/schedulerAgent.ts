@@ -18,6 +18,7 @@ import type { ControllerStore, Hold } from './store.ts';
 import { isEnded, type ViLifecycle } from './viLifecycle.ts';
 import type { ViSupervisor } from './viSupervisor.ts';
 import { checkUploadHold, describeBundle, type UploadStore } from './uploads.ts';
+import type { LocalAudit } from './alarms.ts';
 
 type Answer = { ok: boolean; reason?: string };
 
@@ -34,6 +35,8 @@ export interface SchedulerAgentOptions {
   fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
   /** Where a provider's bundle goes, chunk by chunk, when the scheduler forwards its upload. */
   uploads?: Pick<UploadStore, 'receive'> | undefined;
+  /** The cloudlet's local audit: a bundle stored through the scheduler is recorded like one uploaded here. */
+  audit?: Pick<LocalAudit, 'record'> | undefined;
 }
 
 export class SchedulerAgent {
@@ -47,6 +50,7 @@ export class SchedulerAgent {
   private readonly now: () => number;
   private readonly fetchReservation: (reservationId: string) => Promise<Reservation | undefined>;
   private readonly uploads: Pick<UploadStore, 'receive'> | undefined;
+  private readonly audit: Pick<LocalAudit, 'record'> | undefined;
 
   constructor(o: SchedulerAgentOptions) {
     this.cloudletId = o.cloudletId;
@@ -59,6 +63,7 @@ export class SchedulerAgent {
     this.now = o.now;
     this.fetchReservation = o.fetchReservation;
     this.uploads = o.uploads;
+    this.audit = o.audit;
   }
 
   async command(c: ControllerCommand): Promise<Answer> {
@@ -106,8 +111,13 @@ export class SchedulerAgent {
   private upload(c: Extract<ControllerCommand, { kind: 'upload' }>): Answer {
     if (!this.uploads) return { ok: false, reason: `cloudlet ${this.cloudletId} takes no uploads` };
     try {
-      checkUploadHold(this.holds.get(c.reservationId), c.reservationId, this.cloudletId);
+      const hold = this.holds.get(c.reservationId);
+      checkUploadHold(hold, c.reservationId, this.cloudletId);
       const receipt = this.uploads.receive(c.reservationId, { offset: c.offset, total: c.total, data: Buffer.from(c.chunk, 'base64'), ...(c.sha256 ? { sha256: c.sha256 } : {}) });
+      if (receipt.bundle) {
+        const actor = { name: `${hold.providerId} (through the scheduler)`, role: 'provider' };
+        this.audit?.record(actor, 'bundle.upload', `${this.cloudletId}/${c.reservationId}`, `${c.reason} (${describeBundle(receipt.bundle)})`);
+      }
       return { ok: true, reason: receipt.bundle ? `stored: ${describeBundle(receipt.bundle)}`.slice(0, 2000) : `${receipt.received} of ${c.total} bytes received` };
     } catch (e) {
       return { ok: false, reason: (e as Error).message.slice(0, 2000) };

@@ -209,7 +209,7 @@ export function manifestCommand(members: readonly Member[]): string[] {
 }
 
 /** Refuses an upload for a reservation that is not held here, or whose service would never run a bundle. */
-export function checkUploadHold(hold: Pick<Hold, 'state' | 'service'> | undefined, reservationId: string, cloudletId: string): void {
+export function checkUploadHold<H extends Pick<Hold, 'state' | 'service'>>(hold: H | undefined, reservationId: string, cloudletId: string): asserts hold is H {
   if (!hold || hold.state === 'ended') throw new NotFound(`reservation ${reservationId} is not held on cloudlet ${cloudletId}`);
   if (hold.service.program !== UPLOADED_PROGRAM) throw new Conflict(`reservation ${reservationId} runs program "${hold.service.program}", not "${UPLOADED_PROGRAM}": its bundle would never run`);
 }

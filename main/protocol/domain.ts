@@ -319,7 +319,7 @@ export const ControllerCommandSchema = z.discriminatedUnion('kind', [
   /** The running VI's capacity profile changed (scale up or down). */
   z.object({ kind: z.literal('resize'), ...commandBase, profile: ProfileSchema }),
   /** A chunk of the provider's program bundle for its reservation (uploads.ts: in order, the last with the SHA-256). */
-  z.object({ kind: z.literal('upload'), ...commandBase, ...BundleChunkFields }),
+  z.object({ kind: z.literal('upload'), ...commandBase, ...BundleChunkFields, /** The provider's reason, audited with the stored bundle. */ reason: z.string().max(1024) }),
 ]);
 export type ControllerCommand = z.infer<typeof ControllerCommandSchema>;
 export type ControllerCommandKind = ControllerCommand['kind'];

@@ -302,7 +302,7 @@ export class Scheduler {
    * its reservation (the controller checks, stages and, on the last chunk, stores it: uploads.ts).
    * Only a reservation a cloudlet holds and that has not ended can take one.
    */
-  async upload(id: string, c: { offset: number; total: number; chunk: string; sha256?: string | undefined }): Promise<{ id: string; received: number; stored: boolean; detail: string }> {
+  async upload(id: string, c: { offset: number; total: number; chunk: string; sha256?: string | undefined; reason: string }): Promise<{ id: string; received: number; stored: boolean; detail: string }> {
     const r = this.mustGet(id);
     if (finalStates.includes(r.state)) throw new Conflict(`reservation ${id} is ${r.state}: its bundle would never run`);
     if (!r.cloudletId || !holdingStates.includes(r.state)) throw new Conflict(`reservation ${id} is ${r.state}: no cloudlet holds it yet, so there is no controller to take its bundle`);

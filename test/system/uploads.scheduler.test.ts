@@ -20,7 +20,7 @@ import { BUNDLE_CHUNK_BYTES, type Reservation } from '../../main/protocol/domain
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { spawnScheduler } from '../support/schedulerProcess.ts';
 import { tarArchive } from '../support/tarBundle.ts';
-import { controllerConfig, startController, tempDir, tokens, waitFor, type RunningController } from './controllerHarness.ts';
+import { controllerConfig, operatorClient, startController, tempDir, tokens, waitFor, type RunningController } from './controllerHarness.ts';
 import { repoRoot } from './harness.ts';
 
 const dir = tempDir('svc13-upload-sched');
@@ -131,6 +131,11 @@ describe('uploads by a provider through the scheduler', () => {
     expect(JSON.parse(readFileSync(join(uploadsDir, r.id, 'bundle.json'), 'utf8'))).toMatchObject({ sha256, bytes: bundle.length, command: ['run.sh', 'hello'] });
     expect(readFileSync(join(uploadsDir, r.id, 'files', 'data.bin')).equals(payload)).toBe(true);
     expect(kept(r.id)).toEqual([r.id]);
+    // The controller audits it like an upload made there, naming the provider and its reason.
+    const op = await operatorClient(controller?.url ?? '');
+    const { entries } = await op.call('audit.list', {});
+    op.close();
+    expect(entries.find((e) => e.action === 'bundle.upload' && e.target === `cU/${r.id}`)).toMatchObject({ actor: 'p1 (through the scheduler)', role: 'provider', reason: `uploaded with pcctl from ${file} (${bundle.length} bytes, sha256 ${sha256}, 3 files, command ["run.sh","hello"])` });
 
     // Another provider cannot upload for it: to p2 the reservation does not exist; p1's bundle stays.
     const refused = await pcctlUpload(r.id, file, otherProviderToken);
