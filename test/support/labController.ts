@@ -28,7 +28,8 @@ export interface LabController {
 
 export async function startLabController(
   lab: DataPlaneLab,
-  o: { cloudletId: string; programs?: Record<string, { command: string[] }> },
+  // routerPort: where the data plane returns frames (the kernel router's vx1 by default; the benchmark's load generator instead).
+  o: { cloudletId: string; programs?: Record<string, { command: string[] }>; routerPort?: number },
 ): Promise<LabController> {
   const dir = mkdtempSync(join(tmpdir(), `pcloud-${o.cloudletId}-`));
   // VIs run as users of their own and must reach their directories under the state directory.
@@ -41,7 +42,7 @@ export async function startLabController(
     nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
     stateDir: join(dir, 'state'),
     onExit: 'stop',
-    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
+    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: o.routerPort ?? ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: [VNI], drainIntervalMs: 50 },
     ...(o.programs ? { programs: o.programs } : {}),
     sandbox: { usageIntervalMs: 200 },
   });
