@@ -211,7 +211,7 @@ async function measureServices(): Promise<(TunnelRow | ServiceRow)[]> {
   console.log(`Goals: ipsec-tunnel at least 3x strongswan-libipsec and at least 95% of plain. Medians of ${TUNNEL_REPETITIONS} interleaved repetitions, ${tunnel.length} paths, 5 s each.`);
   console.log('\nservice      through           bytes  MLFFR kpps   Gb/s   p50 us   p99 us  (paper)');
   for (const r of [...aes, ...ids]) {
-    const paper = r.path === 'aes-encrypt' ? (r.mlffrMpps !== null ? (r.bytes === 1500 ? '~1 Gb/s per node' : '-') : `${PAPER_DELAY_US[r.bytes] ?? '-'} us`) : '-';
+    const paper = r.path === 'aes-encrypt' ? (r.mlffrMpps !== null ? (r.bytes === 1500 ? '~1 Gb/s per node' : '-') : (PAPER_DELAY_US[r.bytes] ? `${PAPER_DELAY_US[r.bytes]} us` : '-')) : '-';
     console.log(`${r.path.padEnd(12)} ${(r.through ?? 'ring port').padEnd(16)} ${String(r.bytes).padStart(6)} ${f(r.mlffrMpps === null ? null : r.mlffrMpps * 1000).padStart(11)} ${f(r.mlffrGbps, 3).padStart(6)} ${f(r.delayP50Us, 0).padStart(8)} ${f(r.delayP99Us, 0).padStart(8)}  ${paper}`);
   }
   console.log(`aes-encrypt: one computation node (one data-plane thread, the service on a ring port), measured as fig5a/fig5b do; delay: one packet per second, 5 per size. ids: 2000 packets/s for the delay; "bridge-only" is the same bump tap VI with a Linux bridge in Suricata's place (the data plane's share). Load average ${loadAverage()} at the end.`);

@@ -18,7 +18,7 @@
  * trust its public key), so a reservation of the lab's provider can name a
  * host's prefix with a proof signed by it (`pcctl attest sign --key ...`).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -208,7 +208,10 @@ export class LabSupervisor implements LabStarter {
   async start(topologyName: string, onProgress: (done: number, total: number, what: string) => void = () => undefined): Promise<LabHandle & { state: LabState }> {
     const topology = loadLabTopology(topologyName);
     const dir = labDir(this.options.dataDir, topology.name);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Traversable, not listable: VIs run as users of their own and reach their directories under the
+    // controllers' state directories in here (lab-state.json itself is 0600).
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
     const mode: LabMode = chooseLabMode(this.options.mode ?? 'auto');
     // A lab killed with SIGKILL left its network behind: it goes before a new one is made.
     if (readLabNetwork(dir)) await removeLabNetwork(dir);
