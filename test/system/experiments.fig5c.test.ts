@@ -50,7 +50,8 @@ describe.skipIf(!runnable)('fig5c-mtu --quick, as root', () => {
     }
     const plain = cases.find((c) => c.id === 'plain')?.points ?? [];
     expect(plain[1]?.goodputMbps).toBeGreaterThan((plain[0]?.goodputMbps ?? Infinity) * 0.8);
-    const rtt = (id: string) => cases.find((c) => c.id === id)?.rttMs.avg ?? NaN;
+    // The least RTT of each case: the average carries the machine's scheduling noise (one late wake-up is tens of ms).
+    const rtt = (id: string) => cases.find((c) => c.id === id)?.rttMs.min ?? NaN;
     // Physics, loosely: the tunnel adds a VI (two more router and data-plane crossings) at each cloudlet.
     expect(rtt('ipsec-aes-256-cbc')).toBeGreaterThan(rtt('plain') * 0.8);
     expect(run.table.find((r) => r.quantity === 'goodput at MTU 1500, IPsec tunnel, AES-256-CBC')?.paper).toBe(891);

@@ -22,7 +22,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { LabSession } from '../labSession.ts';
+import type { LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { missingServices } from './pending.ts';
 
@@ -83,17 +83,24 @@ const subnetOf = (s: LabSession, host: string): string => `${s.addressOf(host).r
 /** An unused address of a host's /24 that stands for its cloudlet's tunnel end. */
 const tunnelAddressBeside = (s: LabSession, host: string): string => s.addressOf(host).replace(/\.\d+$/, '.250');
 
+/** Reserves the VIs at once (each waits for its slot and its service's start); if one fails, the others are ended. */
+async function reserveAll(s: LabSession, requests: LabViRequest[]): Promise<string[]> {
+  const settled = await Promise.allSettled(requests.map((r) => s.reserveVi(r)));
+  const made = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.reservationId] : []));
+  const failed = settled.flatMap((r, i) => (r.status === 'rejected' ? [`${requests[i]?.program} at ${requests[i]?.cloudletId}: ${(r.reason as Error).message}`] : []));
+  if (failed.length) {
+    for (const id of made) await s.endVi(id);
+    throw new Error(failed.join('; '));
+  }
+  return made;
+}
+
 /** The VIs of a case, reserved through the scheduler; returns their reservations. */
 async function startCase(s: LabSession, id: CaseId, rulesDir: string): Promise<string[]> {
   const toB = { priority: 10, match: { ethType: 0x0800, dstPrefix: subnetOf(s, 'B') }, action: 'to_vi' as const, samplingRate: 0 };
   if (id === 'plain') return [];
   if (id === 'ids') {
-    const reservations: string[] = [];
-    for (const cloudletId of ['C1', 'C2']) {
-      const r = await s.reserveVi({ cloudletId, program: 'ids', name: `fig5c-ids-${cloudletId}-${randomBytes(3).toString('hex')}`, args: { rules: rulesDir, 'home-net': `[${subnetOf(s, 'B')}]` }, rules: [toB], timeoutMs: 90_000 });
-      reservations.push(r.reservationId);
-    }
-    return reservations;
+    return reserveAll(s, ['C1', 'C2'].map((cloudletId) => ({ cloudletId, program: 'ids', name: `fig5c-ids-${cloudletId}-${randomBytes(3).toString('hex')}`, args: { rules: rulesDir, 'home-net': `[${subnetOf(s, 'B')}]` }, rules: [toB], timeoutMs: 90_000 })));
   }
   const cipher = id === 'ipsec-aes-128-cbc' ? 'aes-128-cbc' : 'aes-256-cbc';
   const keyBytes = cipher === 'aes-128-cbc' ? 16 : 32;
@@ -104,21 +111,16 @@ async function startCase(s: LabSession, id: CaseId, rulesDir: string): Promise<s
     { cloudletId: 'C1', local: tunnelAddressBeside(s, 'A'), remote: tunnelAddressBeside(s, 'B'), far: 'B', out: ab, inbound: ba },
     { cloudletId: 'C2', local: tunnelAddressBeside(s, 'B'), remote: tunnelAddressBeside(s, 'A'), far: 'A', out: ba, inbound: ab },
   ];
-  const reservations: string[] = [];
-  for (const e of ends) {
-    const r = await s.reserveVi({
-      cloudletId: e.cloudletId,
-      program: 'ipsec-tunnel',
-      name: `fig5c-${cipher}-${e.cloudletId}-${randomBytes(3).toString('hex')}`,
-      args: { local: e.local, remote: e.remote, cipher, 'spi-out': e.out.spi, 'key-out': e.out.key, 'auth-out': e.out.auth, 'spi-in': e.inbound.spi, 'key-in': e.inbound.key, 'auth-in': e.inbound.auth },
-      rules: [
-        { priority: 10, match: { ethType: 0x0800, dstPrefix: subnetOf(s, e.far) }, action: 'to_vi', samplingRate: 0 },
-        { priority: 20, match: { ethType: 0x0800, ipProto: 50, dstPrefix: `${e.local}/32` }, action: 'to_vi', samplingRate: 0 },
-      ],
-    });
-    reservations.push(r.reservationId);
-  }
-  return reservations;
+  return reserveAll(s, ends.map((e): LabViRequest => ({
+    cloudletId: e.cloudletId,
+    program: 'ipsec-tunnel',
+    name: `fig5c-${cipher}-${e.cloudletId}-${randomBytes(3).toString('hex')}`,
+    args: { local: e.local, remote: e.remote, cipher, 'spi-out': e.out.spi, 'key-out': e.out.key, 'auth-out': e.out.auth, 'spi-in': e.inbound.spi, 'key-in': e.inbound.key, 'auth-in': e.inbound.auth },
+    rules: [
+      { priority: 10, match: { ethType: 0x0800, dstPrefix: subnetOf(s, e.far) }, action: 'to_vi', samplingRate: 0 },
+      { priority: 20, match: { ethType: 0x0800, ipProto: 50, dstPrefix: `${e.local}/32` }, action: 'to_vi', samplingRate: 0 },
+    ],
+  })));
 }
 
 async function setHostMtu(s: LabSession, mtu: number): Promise<void> {
