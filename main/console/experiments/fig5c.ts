@@ -22,6 +22,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { chooseLabMode } from '../labNetwork.ts';
 import type { LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { missingServices } from './pending.ts';
@@ -55,8 +56,10 @@ export interface CaseResult {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function needs(host: HostFacts): string | null {
+  const lab = host.root ? chooseLabMode('auto') : undefined;
   const missing = [
     ...(host.root ? [] : ["root (the lab's hosts, routers and cloudlets in network namespaces)"]),
+    ...(lab && lab.kind !== 'namespaces' ? [`the lab in network namespaces (${lab.reason})`] : []),
     ...missingServices(['ids', 'ipsec-tunnel'], host),
   ];
   return missing.length ? missing.join(', and ') : null;
