@@ -18,8 +18,12 @@
 // (its work is softirq time). Three repetitions, interleaved (each runs every
 // path once), and the median of the three is printed: these 2-vCPU machines
 // are shared, so expect noise.
-// Prints a table and writes bench/results/dataplane.json.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// Then issue 13's services (bench/tunnelGoodput.ts, bench/serviceRows.ts): the
+// ipsec tunnel end to end against the plain path and strongswan, aes-encrypt
+// and the IDS. `--services` runs only those, keeping the data-plane rows of
+// the last full run.
+// Prints tables and writes bench/results/dataplane.json.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +32,8 @@ import { DataPlane, FlowTable } from '../native/index.ts';
 import type { LoadResult } from '../native/index.ts';
 import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI, isRoot } from '../native/test/dataplaneLab.ts';
 import { GENERATOR_PORT, findMlffr, frameOf, runLoad } from '../native/test/dataplaneMeasure.ts';
+import { measureAesEncrypt, measureIds, type ServiceRow } from './serviceRows.ts';
+import { measureTunnelGoodput, type TunnelRow } from './tunnelGoodput.ts';
 
 const SIZES = [64, 512, 1500];
 const DELAY_SIZES = [100, 1500];
@@ -95,8 +101,8 @@ function median(values: readonly number[]): number | null {
   return sorted.length % 2 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-async function main(): Promise<void> {
-  if (!isRoot()) throw new Error('bench:dataplane needs root (network namespaces, taps)');
+/** The data plane's own paths (kernel, legacy, ring, tap): prints their table and returns their rows. */
+async function measureDataPlane(): Promise<Row[]> {
   const lab = new DataPlaneLab().create();
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -181,9 +187,48 @@ async function main(): Promise<void> {
     const paper = r.delayP50Us !== null ? ` ${PAPER_DELAY_US[r.bytes] ?? '-'} us` : '';
     console.log(`${r.path.padEnd(7)} ${String(r.bytes).padStart(5)} ${r.mode.padEnd(10)} ${f(r.mlffrMpps, 4).padStart(10)} ${f(r.mlffrGbps).padStart(6)} ${f(r.ratioToKernel, 2).padStart(9)} ${f(r.delayP50Us, 1).padStart(9)} ${f(r.delayP99Us, 1).padStart(9)} ${f(r.cyclesPerPacket, 0).padStart(11)}${paper}`);
   }
-  console.log(`Medians of ${REPETITIONS} interleaved repetitions per path, on a shared 2-vCPU machine (load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} at the end).`);
+  console.log(`Medians of ${REPETITIONS} interleaved repetitions per path, on a shared 2-vCPU machine (load average ${loadAverage()} at the end).`);
+  return rows;
+}
+
+const loadAverage = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const TUNNEL_REPETITIONS = 3;
+
+/** Issue 13's services: the tunnel end to end, aes-encrypt and the IDS; prints their table beside the paper's numbers. */
+async function measureServices(): Promise<(TunnelRow | ServiceRow)[]> {
+  const progress = (line: string) => console.error(line);
+  const tunnel = await measureTunnelGoodput(TUNNEL_REPETITIONS, progress);
+  const aes = await measureAesEncrypt(progress);
+  const ids = await measureIds(progress);
+  const f = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(digits));
+  const goodput = (p: TunnelRow['path']) => tunnel.find((t) => t.path === p)?.goodputMbps ?? NaN;
+  const plain = goodput('plain');
+  const paperTunnel: Record<TunnelRow['path'], string> = { 'ipsec-tunnel': '891 Mb/s (94.6% of plain)', plain: '942 Mb/s', 'strongswan-libipsec': '-' };
+  console.log('\ntunnel, iperf3 TCP A->B    MTU  goodput Mb/s  x plain  x strongswan  (paper)');
+  for (const t of tunnel) {
+    console.log(`${t.path.padEnd(26)} ${String(t.mtu).padStart(4)} ${f(t.goodputMbps, 0).padStart(13)} ${f(t.goodputMbps / plain, 3).padStart(8)} ${f(t.goodputMbps / goodput('strongswan-libipsec'), 2).padStart(12)}  ${paperTunnel[t.path]}`);
+  }
+  console.log(`Goals: ipsec-tunnel at least 3x strongswan-libipsec and at least 95% of plain. Medians of ${TUNNEL_REPETITIONS} interleaved repetitions, ${tunnel.length} paths, 5 s each.`);
+  console.log('\nservice      through           bytes  MLFFR kpps   Gb/s   p50 us   p99 us  (paper)');
+  for (const r of [...aes, ...ids]) {
+    const paper = r.path === 'aes-encrypt' ? (r.mlffrMpps !== null ? (r.bytes === 1500 ? '~1 Gb/s per node' : '-') : (PAPER_DELAY_US[r.bytes] ? `${PAPER_DELAY_US[r.bytes]} us` : '-')) : '-';
+    console.log(`${r.path.padEnd(12)} ${(r.through ?? 'ring port').padEnd(16)} ${String(r.bytes).padStart(6)} ${f(r.mlffrMpps === null ? null : r.mlffrMpps * 1000).padStart(11)} ${f(r.mlffrGbps, 3).padStart(6)} ${f(r.delayP50Us, 0).padStart(8)} ${f(r.delayP99Us, 0).padStart(8)}  ${paper}`);
+  }
+  console.log(`aes-encrypt: one computation node (one data-plane thread, the service on a ring port), measured as fig5a/fig5b do; delay: one packet per second, 5 per size. ids: 2000 packets/s for the delay; "bridge-only" is the same bump tap VI with a Linux bridge in Suricata's place (the data plane's share). Load average ${loadAverage()} at the end.`);
+  return [...tunnel, ...aes, ...ids];
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) throw new Error('bench:dataplane needs root (network namespaces, taps)');
+  // --services: only issue 13's rows, keeping the data-plane rows of the last full run.
+  const servicesOnly = process.argv.includes('--services');
+  const file = join(here, 'results', 'dataplane.json');
+  const dataPlaneRows = servicesOnly
+    ? (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { rows: { path: string }[] }).rows.filter((r) => ['kernel', 'legacy', 'ring', 'tap'].includes(r.path)) : [])
+    : await measureDataPlane();
+  const serviceRows = await measureServices();
   mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'dataplane.json'), `${JSON.stringify({ rows }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ rows: [...dataPlaneRows, ...serviceRows] }, null, 2)}\n`);
 }
 
 await main();

@@ -8,7 +8,7 @@
  * or on loopback facing the userspace traffic source); with a router, its
  * Open vSwitch is named for the router driver (contracts.md 4).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControllerConfigSchema, type ControllerConfigInput } from '../controller/config.ts';
 import { writeJsonFile } from './jsonFile.ts';
@@ -16,7 +16,9 @@ import type { ControllerConfigWriter } from './labSupervisor.ts';
 
 export const labControllerConfig: ControllerConfigWriter = (input) => {
   const stateDir = join(input.dir, `controller-${input.cloudlet.id}`);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // Traversable: a VI (its own user) reaches its directory under vis/ (the ids service writes Suricata's there).
+  mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+  chmodSync(stateDir, 0o711);
   const config: ControllerConfigInput = {
     cloudletId: input.cloudlet.id,
     scheduler: { url: input.schedulerUrl, token: input.controllerToken, reportIntervalMs: 2000 },
@@ -26,6 +28,7 @@ export const labControllerConfig: ControllerConfigWriter = (input) => {
       { token: input.viewerToken, role: 'viewer', name: 'lab-viewer' },
     ],
     nodes: input.cloudlet.nodes,
+    trustAnchors: [input.trustAnchor],
     stateDir,
     onExit: 'stop',
     dataPlane: {

@@ -52,6 +52,8 @@ export async function startLabController(
     vnis?: number[];
     /** The router's MAC for VIs on a single tap port (the lab's routerMac: its vx1 accepts only frames to it) */
     routerMac?: string;
+    /** Where the data plane returns frames (the kernel router's vx1 by default; the benchmark's load generator instead). */
+    routerPort?: number;
   },
 ): Promise<LabController> {
   const dir = mkdtempSync(join(tmpdir(), `pcloud-${o.cloudletId}-`));
@@ -65,7 +67,7 @@ export async function startLabController(
     nodes: [{ id: 'n1', capacity: { cpu: 2, memMiB: 2048, diskGiB: 10, netMbps: 1000 } }],
     stateDir: join(dir, 'state'),
     onExit: 'stop',
-    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: o.vnis ?? [VNI], drainIntervalMs: 50, ...(o.routerMac ? { routerMac: o.routerMac } : {}) },
+    dataPlane: { netns: lab.nsPath(lab.ns.c), bind: CLOUDLET, port: 4789, routerPort: o.routerPort ?? ROUTER_RETURN_PORT, routers: [ROUTER_VTEP], vnis: o.vnis ?? [VNI], drainIntervalMs: 50, ...(o.routerMac ? { routerMac: o.routerMac } : {}) },
     ...(o.programs ? { programs: o.programs } : {}),
     sandbox: { usageIntervalMs: 200 },
   });

@@ -11,6 +11,7 @@
  */
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { percentile } from './proximity.ts';
+import type { ExperimentCloudlet } from './dataplaneCloudlet.ts';
 
 const needsRoot = (host: HostFacts): string | null => (host.root ? null : 'root (network namespaces, the data plane in them)');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -31,6 +32,74 @@ async function cloudlet(ctx: ExperimentContext) {
   return c;
 }
 
+export interface SizeDelays {
+  bytes: number;
+  delaysMs: number[];
+  lost: number;
+  meanMs: number;
+  p99Ms: number;
+}
+
+/**
+ * Per-hop delay through the cloudlet's first node, as Fig. 5a measures it
+ * (also bench:dataplane's aes-encrypt rows): after a warm-up, one packet at a
+ * time, one per second, `reps` per size with the repetitions outermost.
+ */
+export async function measureDelays(c: ExperimentCloudlet, sizes: readonly number[], reps: number, onStep: (step: string, done: number) => void): Promise<SizeDelays[]> {
+  // Warm up first (the VI's JIT, caches, the generator's socket): the paper measured a running service, not a cold one.
+  for (const bytes of sizes) await c.offer(bytes, 100, 0.2);
+  const delays = new Map<number, number[]>(sizes.map((b) => [b, []]));
+  const lostBy = new Map<number, number>(sizes.map((b) => [b, 0]));
+  let done = 0;
+  // Repetitions outermost, sizes inside: drift in the machine's load spreads over every size alike.
+  for (let rep = 0; rep < reps; rep++) {
+    for (const bytes of sizes) {
+      onStep(`repetition ${rep + 1} of ${reps}: a ${bytes}-byte packet through ${c.program.program}`, done);
+      const started = Date.now();
+      // One packet per run: its delay is the run's median.
+      const r = await c.offer(bytes, 1, 1);
+      if (r.received === 1 && r.perNode[0]) delays.get(bytes)?.push(r.perNode[0].p50Us / 1000);
+      else lostBy.set(bytes, (lostBy.get(bytes) ?? 0) + 1);
+      done++;
+      await sleep(Math.max(0, 1000 - (Date.now() - started))); // one packet per second, as the paper
+    }
+  }
+  return sizes.map((bytes) => {
+    const delaysMs = delays.get(bytes) ?? [];
+    const sorted = [...delaysMs].sort((a, b) => a - b);
+    return { bytes, delaysMs, lost: lostBy.get(bytes) ?? 0, meanMs: sorted.reduce((sum, v) => sum + v, 0) / Math.max(1, sorted.length), p99Ms: percentile(sorted, 0.99) };
+  });
+}
+
+/**
+ * Zero-loss rate of the cloudlet's nodes together at `bytes`, as Fig. 5b
+ * searches it (also bench:dataplane's aes-encrypt rows): doubling from
+ * 10 kpps until a loss, then bisecting, every node offered the same rate at once.
+ */
+export async function measureMlffr(
+  c: ExperimentCloudlet,
+  bytes: number,
+  o: { trialSeconds: number; maxTrials: number },
+  onTrial: (rate: number, ok: boolean, made: number) => void,
+): Promise<{ pps: number; trials: { rate: number; ok: boolean }[] }> {
+  const { findMlffr } = await import('../../../native/test/dataplaneMeasure.ts');
+  const n = c.nodes.length;
+  const trials: { rate: number; ok: boolean }[] = [];
+  const { pps } = await findMlffr((rate) => c.offer(bytes, Math.max(1, Math.round(rate / n)), o.trialSeconds), {
+    maxTrials: o.maxTrials,
+    start: 10_000,
+    growth: 2,
+    resolution: 500,
+    // Far above what 2 to 3 nodes on a few cores forward (1500 B: 1 Gb/s is 83 kpps).
+    ceiling: bytes <= 100 ? 2_000_000 : 400_000,
+    onTrial: (rate, ok) => {
+      trials.push({ rate, ok });
+      onTrial(rate, ok, trials.length);
+    },
+  });
+  return { pps, trials };
+}
+
 export const fig5aDelay: Experiment = {
   name: 'fig5a-delay',
   title: 'Per-hop delay of the aes-encrypt service for packet sizes 100 to 1500 bytes',
@@ -43,30 +112,8 @@ export const fig5aDelay: Experiment = {
     const c = await cloudlet(ctx);
     await c.addNodes(1, ctx.tmpDir);
     const total = sizes.length * reps;
-    // Warm up first (the VI's JIT, caches, the generator's socket): the paper measured a running service, not a cold one.
     ctx.progress(`warming up ${c.program.program}`, 0, total);
-    for (const bytes of sizes) await c.offer(bytes, 100, 0.2);
-    const delays = new Map<number, number[]>(sizes.map((b) => [b, []]));
-    const lostBy = new Map<number, number>(sizes.map((b) => [b, 0]));
-    let done = 0;
-    // Repetitions outermost, sizes inside: drift in the machine's load spreads over every size alike.
-    for (let rep = 0; rep < reps; rep++) {
-      for (const bytes of sizes) {
-        ctx.progress(`repetition ${rep + 1} of ${reps}: a ${bytes}-byte packet through ${c.program.program}`, done, total);
-        const started = Date.now();
-        // One packet per run: its delay is the run's median.
-        const r = await c.offer(bytes, 1, 1);
-        if (r.received === 1 && r.perNode[0]) delays.get(bytes)?.push(r.perNode[0].p50Us / 1000);
-        else lostBy.set(bytes, (lostBy.get(bytes) ?? 0) + 1);
-        done++;
-        await sleep(Math.max(0, 1000 - (Date.now() - started))); // one packet per second, as the paper
-      }
-    }
-    const bySize = sizes.map((bytes) => {
-      const delaysMs = delays.get(bytes) ?? [];
-      const sorted = [...delaysMs].sort((a, b) => a - b);
-      return { bytes, delaysMs, lost: lostBy.get(bytes) ?? 0, meanMs: sorted.reduce((sum, v) => sum + v, 0) / Math.max(1, sorted.length), p99Ms: percentile(sorted, 0.99) };
-    });
+    const bySize = await measureDelays(c, sizes, reps, (step, done) => ctx.progress(step, done, total));
     const program = c.program.program;
     const at = (b: number) => bySize.find((s) => s.bytes === b);
     return {
@@ -106,7 +153,6 @@ export const fig5bMlffr: Experiment = {
     const sizes = [100, 1500];
     const trialSeconds = ctx.quick ? 0.5 : 2;
     const maxTrials = ctx.quick ? 3 : 8;
-    const { findMlffr } = await import('../../../native/test/dataplaneMeasure.ts');
     const c = await cloudlet(ctx);
     const total = counts.length * sizes.length * maxTrials;
     let done = 0;
@@ -115,21 +161,8 @@ export const fig5bMlffr: Experiment = {
       ctx.progress(`starting ${n} computation node(s) with ${c.program.program}`, done, total);
       await c.addNodes(n, ctx.tmpDir);
       for (const bytes of sizes) {
-        const trials: { rate: number; ok: boolean }[] = [];
-        let made = 0;
-        const { pps } = await findMlffr((rate) => c.offer(bytes, Math.max(1, Math.round(rate / n)), trialSeconds), {
-          maxTrials,
-          start: 10_000,
-          growth: 2,
-          resolution: 500,
-          // Far above what 2 to 3 nodes on a few cores forward (1500 B: 1 Gb/s is 83 kpps).
-          ceiling: bytes <= 100 ? 2_000_000 : 400_000,
-          onTrial: (rate, ok) => {
-            trials.push({ rate, ok });
-            made++;
-            ctx.progress(`${n} node(s), ${bytes} B: trial at ${Math.round(rate / 1000)} kpps ${ok ? 'lossless' : 'lost packets'}`, done + made, total);
-          },
-        });
+        const { pps, trials } = await measureMlffr(c, bytes, { trialSeconds, maxTrials }, (rate, ok, made) =>
+          ctx.progress(`${n} node(s), ${bytes} B: trial at ${Math.round(rate / 1000)} kpps ${ok ? 'lossless' : 'lost packets'}`, done + made, total));
         done += maxTrials;
         found.push({ nodes: n, bytes, pps, gbps: (pps * bytes * 8) / 1e9, trials });
       }

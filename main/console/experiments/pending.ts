@@ -9,7 +9,7 @@ import { descriptorOf } from '../../services/catalog.ts';
 import type { Experiment, HostFacts } from './experiment.ts';
 
 /** The services of `programs` this host cannot run, each with why. */
-function missingServices(programs: readonly string[], host: HostFacts): string[] {
+export function missingServices(programs: readonly string[], host: HostFacts): string[] {
   return programs.flatMap((program) => {
     const d = descriptorOf(program);
     if (!d) return [`the ${program} service (not in this build's catalog)`];
@@ -29,15 +29,6 @@ function pending(name: string, title: string, paper: string, labParts: string, p
     run: (ctx) => Promise.reject(new Error(`experiment ${name} is not runnable in this build: it needs ${needs(ctx.host)}`)),
   };
 }
-
-export const fig5cMtu = pending(
-  'fig5c-mtu',
-  'TCP goodput and RTT A to B for MTU 500 to 1500: default forwarding, the IDS on C1 and C2, the IPsec tunnel (AES-128/256-CBC)',
-  'Fig. 5c: 942, 941, 891 and 891 Mb/s at MTU 1500; RTT 0.70 ms plain, 1.10 ms with the IDS, 1.69 ms with the tunnel.',
-  "the lab's hosts A and B behind front-end routers, driven from this experiment (issue 14)",
-  ['ids', 'ipsec-tunnel'],
-  { quick: 120, full: 600 },
-);
 
 export const idsFlood = pending(
   'ids-flood',
