@@ -72,11 +72,11 @@ describe('the lab network plan', () => {
   test("every link with an RTT runs through the lab's delay line: half the RTT each way, its loss, a queue of twice its bandwidth-delay product", () => {
     const plan = planLabNetwork(loadLabTopology('deterlab'), '/tmp/lab', 'plt05');
     expect(plan.delayLine).toMatchObject({ ns: 'plt05-wire', stats: join('/tmp/lab', 'delayline-plt05.json') });
-    // DeterLab (Fig. 4): 0.2, 0.4 and 0.2 ms at 1 Gb/s; the queue bound never goes under 256 KiB.
+    // DeterLab (Fig. 4): 0.2, 0.4 and 0.2 ms at 1 Gb/s; the queue bound never goes under 1 MiB.
     expect(plan.links.map((l) => l.delay)).toEqual([
-      { wireA: 'd0a', wireB: 'd0b', oneWayUs: 100, lossPpm: 0, queueBytes: 262_144 },
-      { wireA: 'd1a', wireB: 'd1b', oneWayUs: 200, lossPpm: 0, queueBytes: 262_144 },
-      { wireA: 'd2a', wireB: 'd2b', oneWayUs: 100, lossPpm: 0, queueBytes: 262_144 },
+      { wireA: 'd0a', wireB: 'd0b', oneWayUs: 100, lossPpm: 0, queueBytes: 1_048_576 },
+      { wireA: 'd1a', wireB: 'd1b', oneWayUs: 200, lossPpm: 0, queueBytes: 1_048_576 },
+      { wireA: 'd2a', wireB: 'd2b', oneWayUs: 100, lossPpm: 0, queueBytes: 1_048_576 },
     ]);
     const wan = planLabNetwork(loadLabTopology('globalwan'), '/tmp/lab', 'plt06');
     const nycBcn = wan.links.find((l) => [l.a.pop, l.b.pop].sort().join('-') === 'BCN-NYC');

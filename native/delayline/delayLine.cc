@@ -31,6 +31,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,9 +150,13 @@ struct ReceiveBatch {
   mmsghdr msgs[kBatch];
 };
 
-// Reads what `fd` holds into `queue`; false if the device reported an error
-// (it went down or away).
-bool Drain(int fd, DelayQueue& queue, ReceiveBatch& batch) {
+void Flush(int fd, DelayQueue& queue, uint64_t now);
+
+// Reads what `fd` holds into `queue`, sending what is due to `outFd` after
+// each batch (with short delays, a wake-up's batches would otherwise pile up
+// in the queue and overflow a bound sized for the link, not for our loop);
+// false if the device reported an error (it went down or away).
+bool Drain(int fd, DelayQueue& queue, ReceiveBatch& batch, int outFd) {
   for (int round = 0; round < kBatchesPerWake; round++) {
     // recvmmsg writes msg_name and msg_len: the headers are rebuilt for every call (pitfall 2).
     for (size_t i = 0; i < kBatch; i++) {
@@ -172,6 +177,7 @@ bool Drain(int fd, DelayQueue& queue, ReceiveBatch& batch) {
       }
       queue.Arrive(static_cast<const uint8_t*>(batch.iov[i].iov_base), length, now);
     }
+    Flush(outFd, queue, NowNs());
     if (n < static_cast<int>(kBatch)) return true;
   }
   return true;
@@ -292,6 +298,9 @@ int main(int argc, char** argv) {
   sigdelset(&waiting, SIGTERM);
   sigdelset(&waiting, SIGINT);
 
+  // Release times are microseconds apart on a DeterLab link: no 50 us of timer slack on top.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+
   std::vector<pollfd> fds;
   for (auto& l : links) {
     fds.push_back({l->fdA, POLLIN, 0});
@@ -321,7 +330,7 @@ int main(int argc, char** argv) {
       Link& l = *links[i / 2];
       const bool sideA = i % 2 == 0;
       bool ok = true;
-      if (fds[i].revents & POLLIN) ok = Drain(fds[i].fd, sideA ? l.aToB : l.bToA, batch);
+      if (fds[i].revents & POLLIN) ok = Drain(fds[i].fd, sideA ? l.aToB : l.bToA, batch, sideA ? l.fdB : l.fdA);
       if (!ok || (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL))) {
         int err = 0;
         socklen_t len = sizeof err;

@@ -10,72 +10,26 @@
  * without harm, and that the program exits by itself once its devices go.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { delayLinePids, readDelayLineStats, startDelayLine, stopDelayLine, type DelayLineLink, type DelayLineSpec } from '../../main/console/labDelayLine.ts';
 import { findTool } from '../../main/console/labNetwork.ts';
+import { LinkPairLab, run } from '../support/linkPairLab.ts';
 
 const isRoot = process.getuid?.() === 0;
-const tag = `pdl${randomBytes(2).toString('hex')}`;
-const ns = { a: `${tag}-a`, b: `${tag}-b`, wire: `${tag}-wire` };
-const address = { a: '198.18.241.1', b: '198.18.241.2' };
+const lab = new LinkPairLab('wire', 'pdl');
 const dir = isRoot ? mkdtempSync('/tmp/pdl14-') : '';
-const spec: DelayLineSpec = { ns: ns.wire, stats: join(dir, 'delayline.json'), log: join(dir, 'delayline.log'), seed: 14 };
-
-function run(...args: string[]): string {
-  try {
-    return execFileSync(args[0] as string, args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-  } catch (e) {
-    const err = e as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${args.join(' ')} failed: ${err.stderr?.trim() || err.message}\n${err.stdout ?? ''}`, { cause: e });
-  }
-}
-const inNs = (n: string, ...args: string[]): string => run('ip', 'netns', 'exec', n, ...args);
-
-interface PingResult { transmitted: number; received: number; minMs: number }
-function ping(from: 'a' | 'b', ...args: string[]): PingResult {
-  // ping exits 1 when replies are missing: the loss test expects some.
-  let out: string;
-  try {
-    out = execFileSync('ip', ['netns', 'exec', ns[from], 'ping', '-q', ...args, from === 'a' ? address.b : address.a], { encoding: 'utf8', timeout: 60_000 });
-  } catch (e) {
-    out = (e as { stdout?: string }).stdout ?? '';
-  }
-  const counts = /(\d+) packets transmitted, (\d+) received/.exec(out);
-  const rtt = /= ([\d.]+)\//.exec(out);
-  return { transmitted: Number(counts?.[1] ?? 0), received: Number(counts?.[2] ?? 0), minMs: Number(rtt?.[1] ?? NaN) };
-}
+const spec: DelayLineSpec = { ns: lab.ns.wire, stats: join(dir, 'delayline.json'), log: join(dir, 'delayline.log'), seed: 14 };
+const ping = (from: 'a' | 'b', ...args: string[]) => lab.ping(from, ...args);
 
 function link(overrides: Partial<DelayLineLink>): DelayLineLink {
   return { wireA: 'wa', wireB: 'wb', oneWayUs: 1000, lossPpm: 0, queueBytes: 1 << 20, ...overrides };
 }
 
-function setMtu(mtu: number): void {
-  for (const [n, dev] of [[ns.a, 'eth0'], [ns.b, 'eth0'], [ns.wire, 'wa'], [ns.wire, 'wb']] as const) run('ip', '-n', n, 'link', 'set', dev, 'mtu', String(mtu));
-}
-
 describe.skipIf(!isRoot)('pcloud-delayline between two namespaces (root)', () => {
   beforeAll(() => {
-    for (const n of Object.values(ns)) {
-      run('ip', 'netns', 'add', n);
-      inNs(n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-      run('ip', '-n', n, 'link', 'set', 'lo', 'up');
-    }
-    for (const side of ['a', 'b'] as const) {
-      run('ip', '-n', ns[side], 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `w${side}`, 'netns', ns.wire);
-      // Frames cross a userspace copy: complete checksums, no segmentation offloads (NETWORK-NOTES pitfall 1).
-      inNs(ns[side], 'ethtool', '-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off');
-      inNs(ns.wire, 'ethtool', '-K', `w${side}`, 'tx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off');
-      run('ip', '-n', ns[side], 'addr', 'add', `${address[side]}/24`, 'dev', 'eth0');
-      run('ip', '-n', ns[side], 'link', 'set', 'eth0', 'up');
-      run('ip', '-n', ns.wire, 'link', 'set', `w${side}`, 'up');
-    }
-    // Static neighbours: no ARP frames among the ones counted.
-    const mac = (side: 'a' | 'b'): string => (JSON.parse(run('ip', '-n', ns[side], '-j', 'link', 'show', 'eth0')) as { address: string }[])[0]?.address ?? '';
-    run('ip', '-n', ns.a, 'neigh', 'replace', address.b, 'lladdr', mac('b'), 'dev', 'eth0', 'nud', 'permanent');
-    run('ip', '-n', ns.b, 'neigh', 'replace', address.a, 'lladdr', mac('a'), 'dev', 'eth0', 'nud', 'permanent');
+    lab.create();
   });
 
   afterEach(async () => {
@@ -84,9 +38,7 @@ describe.skipIf(!isRoot)('pcloud-delayline between two namespaces (root)', () =>
 
   afterAll(async () => {
     await stopDelayLine(spec);
-    // The last test removed b already: only what exists goes.
-    const existing = run('ip', 'netns', 'list');
-    for (const n of Object.values(ns)) if (existing.includes(n)) run('ip', 'netns', 'del', n);
+    lab.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -124,7 +76,7 @@ describe.skipIf(!isRoot)('pcloud-delayline between two namespaces (root)', () =>
   });
 
   test('a burst past the queue bound is tail-dropped and counted; jumbo and malformed frames pass without harm', async () => {
-    setMtu(9000);
+    lab.setMtu(9000);
     try {
       await startDelayLine(spec, [link({ oneWayUs: 50_000, queueBytes: 10_000 })], { ip: findTool('ip') });
       // 20 echo requests of 1042 bytes at once (preload) into a 10,000-byte queue: at most 9 fit.
@@ -142,13 +94,13 @@ describe.skipIf(!isRoot)('pcloud-delayline between two namespaces (root)', () =>
       // A frame that is nothing but 20 bytes of garbage after a broadcast header: forwarded as it is.
       // The stats file is rewritten every 500 ms: wait until it has the 22 requests so far.
       await expect.poll(() => readDelayLineStats(spec)?.links[0]?.aToB.frames ?? 0, { timeout: 3000 }).toBe(22);
-      execFileSync('ip', ['netns', 'exec', ns.a, 'socat', '-u', 'STDIN', 'INTERFACE:eth0'], { input: Buffer.from('ffffffffffff020000000001dead' + '00'.repeat(20), 'hex'), timeout: 10_000 });
+      execFileSync('ip', ['netns', 'exec', lab.ns.a, 'socat', '-u', 'STDIN', 'INTERFACE:eth0'], { input: Buffer.from('ffffffffffff020000000001dead' + '00'.repeat(20), 'hex'), timeout: 10_000 });
       await expect.poll(() => readDelayLineStats(spec)?.links[0]?.aToB.frames ?? 0, { timeout: 3000 }).toBe(23);
       expect(readDelayLineStats(spec)?.links[0]?.aToB.truncated).toBe(0);
       expect(delayLinePids(spec)).toHaveLength(1);
       expect(ping('a', '-c', '1', '-W', '2').received).toBe(1);
     } finally {
-      setMtu(1500);
+      lab.setMtu(1500);
     }
   });
 
@@ -157,7 +109,7 @@ describe.skipIf(!isRoot)('pcloud-delayline between two namespaces (root)', () =>
     const pid = await startDelayLine(spec, [link({})], { ip: findTool('ip') });
     expect(delayLinePids(spec)).toEqual([pid]);
     // Removing host b's namespace destroys its veth, wire end included: the lab is being removed.
-    run('ip', 'netns', 'del', ns.b);
+    run('ip', 'netns', 'del', lab.ns.b);
     await expect.poll(() => delayLinePids(spec), { timeout: 5000 }).toEqual([]);
     expect(readDelayLineStats(spec)?.final).toBe(true);
   });
