@@ -34,7 +34,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
-import { DelayLineLinkSchema, DelayLineSpecSchema, delayLineLink, startDelayLine, stopDelayLine, type DelayLineLink } from './labDelayLine.ts';
+import { DelayLineLinkSchema, DelayLineSpecSchema, delayLineLink, readDelayLineStats, startDelayLine, stopDelayLine, type DelayLineLink } from './labDelayLine.ts';
 import { resolveLinks, type LabTopology } from './labTopology.ts';
 
 /** VNI of the first cloudlet; the next ones count up. */
@@ -365,6 +365,32 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
     await removeLabNetwork(dir);
     throw e;
   }
+}
+
+/** Each link of a running lab as `pcctl lab status` shows it: the delay applied and what the delay line counted. */
+export interface LabLinkDelay {
+  link: string;
+  rttMs: number;
+  /** Applied each way by the delay line; null on a plain veth (nothing delays it). */
+  oneWayMs: number | null;
+  lossPercent: number;
+  /** Frames forwarded and dropped (loss, queue, device), both ways together; null without counters. */
+  counted: { forwarded: number; lossDrops: number; queueDrops: number; sendErrors: number } | null;
+}
+
+export function labLinkDelays(plan: LabNetworkPlan): LabLinkDelay[] {
+  const stats = plan.delayLine ? readDelayLineStats(plan.delayLine) : undefined;
+  return plan.links.map((l) => {
+    const s = stats?.links.find((x) => x.a === l.delay?.wireA && x.b === l.delay?.wireB);
+    const both = (k: 'forwarded' | 'lossDrops' | 'queueDrops' | 'sendErrors'): number => (s ? s.aToB[k] + s.bToA[k] : 0);
+    return {
+      link: `${l.a.pop}-${l.b.pop}`,
+      rttMs: l.rttMs,
+      oneWayMs: l.delay ? l.delay.oneWayUs / 1000 : null,
+      lossPercent: l.lossPercent,
+      counted: s ? { forwarded: both('forwarded'), lossDrops: both('lossDrops'), queueDrops: both('queueDrops'), sendErrors: both('sendErrors') } : null,
+    };
+  });
 }
 
 function delayedLinks(plan: LabNetworkPlan): DelayLineLink[] {

@@ -99,7 +99,9 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     const udp = execFileSync('ip', ['netns', 'exec', `${tag}-C1`, 'ss', '-Hlun'], { encoding: 'utf8' });
     expect(udp).toContain('198.19.0.2:4789');
     const status = await pcctl('lab', 'status', '--json');
-    expect((JSON.parse(status.stdout) as { mode: { kind: string } }[])[0]?.mode.kind).toBe('namespaces');
+    const report = (JSON.parse(status.stdout) as { mode: { kind: string }; links: { link: string; oneWayMs: number | null }[] }[])[0];
+    expect(report?.mode.kind).toBe('namespaces');
+    expect(report?.links.map((l) => [l.link, l.oneWayMs])).toEqual([['A-R1', 0.1], ['R1-R2', 0.2], ['R2-B', 0.1]]);
   });
 
   test('A pings B by name through R1 and R2; a command past its timeout is ended', async () => {
@@ -115,6 +117,8 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     const minRtt = Number(/= ([\d.]+)\//.exec(ping.stdout)?.[1]);
     expect(minRtt).toBeGreaterThanOrEqual(rttSum);
     expect(minRtt).toBeLessThan(rttSum + 200);
+    // Status shows each link's delay and what the delay line counted (its stats are rewritten every 500 ms).
+    await expect.poll(async () => (await pcctl('lab', 'status')).stdout, { timeout: 30_000, interval: 1000 }).toMatch(/link R1-R2\s+RTT 0\.4 ms \(delay line 0\.2 ms each way, loss 0%; forwarded [1-9]\d*, dropped 0 loss, 0 queue, 0 device\)/);
     const slow = await pcctl('lab', 'exec', 'A', '--timeout', '1', '--', 'sleep', '30');
     expect(slow.code).toBe(124);
     expect(slow.stderr).toContain('ran past 1 s in A');
