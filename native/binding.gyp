@@ -2,6 +2,8 @@
   # One Node-API addon for the controller's fast paths. Sources are listed by
   # native/sources.mjs (every .cc under src/ except fuzz drivers), so adding a
   # file to src/<concern>/ needs no edit here.
+  # pcloud-delayline is a program of its own (delayline/): the lab runs it
+  # detached in its wire namespace, so it outlives no addon and needs no Node.
   "targets": [
     {
       "target_name": "packetcloud_native",
@@ -18,6 +20,14 @@
         "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
         "MACOSX_DEPLOYMENT_TARGET": "11.0"
       }
+    },
+    {
+      "target_name": "pcloud-delayline",
+      "type": "executable",
+      "sources": ["delayline/delayLine.cc"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17"],
+      "cflags_cc": ["-std=c++20", "-O2", "-Wall", "-Wextra"],
+      "conditions": [["OS!='linux'", {"type": "none", "sources": []}]]
     }
   ]
 }

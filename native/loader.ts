@@ -9,20 +9,25 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /**
- * Where node-gyp leaves the addon: beside this file in a source checkout, or,
- * from a bundle (dist/main/, dist/main/chunks/), in native/build/ of the app
- * folder above it. Inside an asar archive it is unpacked beside the archive.
+ * Where node-gyp leaves what it builds (the addon, the pcloud-delayline
+ * program): beside this file in a source checkout, or, from a bundle
+ * (dist/main/, dist/main/chunks/), in native/build/ of the app folder above
+ * it. Inside an asar archive it is unpacked beside the archive.
  */
-export function addonPath(): string {
-  const file = join('build', 'Release', 'packetcloud_native.node');
+export function nativeBuildPath(name: string): string {
+  const file = join('build', 'Release', name);
   const candidates = [join(here, file)];
   for (let dir = here, up = 0; up < 4; up++, dir = dirname(dir)) candidates.push(join(dirname(dir), 'native', file));
   const unpacked = candidates.map((p) => p.replace(`app.asar${'/'}`, 'app.asar.unpacked/'));
   const found = unpacked.find((p) => existsSync(p));
   if (!found) {
-    throw new Error(`native addon not built: looked in ${unpacked.join(', ')}; run \`npm install\` (it builds native/ with node-gyp)`);
+    throw new Error(`native ${name} not built: looked in ${unpacked.join(', ')}; run \`npm install\` (it builds native/ with node-gyp)`);
   }
   return found;
+}
+
+export function addonPath(): string {
+  return nativeBuildPath('packetcloud_native.node');
 }
 
 let binding: unknown;

@@ -5,7 +5,8 @@
  * the topology's network (main/console/labNetwork.ts); `down` stops exactly
  * the processes `up` recorded (pid and start time must both match, so a
  * reused pid is never signalled) and removes the network it recorded;
- * `status` says what runs, in which mode, and what the scheduler sees;
+ * `status` says what runs, in which mode, each link's delay and what the delay
+ * line counted, and what the scheduler sees;
  * `exec` runs a bounded command in a lab host; `traffic` starts or stops a
  * background traffic runner (main/console/labTraffic.ts).
  */
@@ -16,7 +17,7 @@ import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import { defaultDataDir } from '../console/dataDir.ts';
 import { LabSupervisor, labDir, processStartTime, readLabState, recordedLabs, stopTraffic, type LabState } from '../console/labSupervisor.ts';
-import { removeLabNetwork } from '../console/labNetwork.ts';
+import { labLinkDelays, readLabNetwork, removeLabNetwork } from '../console/labNetwork.ts';
 import { defaultLabTopology } from '../console/labTopology.ts';
 import { writeJsonFile } from '../console/jsonFile.ts';
 import { childProcessLauncher, pcctlEntry } from '../console/processLauncher.ts';
@@ -308,13 +309,20 @@ export const labCommands: Record<string, Command> = {
         for (const state of labs) {
           const processes = state.processes.map((p) => ({ name: p.name, pid: p.pid, running: isOurs(p), ...(p.url ? { url: p.url } : {}) }));
           const traffic = state.traffic.filter((t) => processStartTime(t.pid) !== null && (t.startTime === null || processStartTime(t.pid) === t.startTime)).map((t) => ({ profile: t.profile, pid: t.pid, until: t.until }));
-          reports.push({ topology: state.topology, up: true, ready: state.ready, mode: state.mode, schedulerUrl: state.schedulerUrl, processes, traffic, scheduler: await schedulerView(state) });
+          const network = readLabNetwork(state.dir);
+          const links = network ? labLinkDelays(network) : [];
+          reports.push({ topology: state.topology, up: true, ready: state.ready, mode: state.mode, schedulerUrl: state.schedulerUrl, processes, traffic, links, scheduler: await schedulerView(state) });
         }
         if (values.json) process.stdout.write(`${JSON.stringify(values.topology ? reports[0] : reports, null, 2)}\n`);
         else {
           for (const r of reports) {
             process.stdout.write(`lab ${r.topology}${r.ready ? '' : ' (still starting, or its start was interrupted)'}: scheduler ${r.schedulerUrl}\n`);
             process.stdout.write(`  mode ${r.mode.kind}: ${r.mode.reason}\n`);
+            for (const l of r.links) {
+              const applied = l.oneWayMs === null ? 'not delayed' : `delay line ${l.oneWayMs} ms each way, loss ${l.lossPercent}%`;
+              const counted = l.counted ? `; forwarded ${l.counted.forwarded}, dropped ${l.counted.lossDrops} loss, ${l.counted.queueDrops} queue, ${l.counted.sendErrors} device` : '';
+              process.stdout.write(`  link ${l.link.padEnd(11)} RTT ${l.rttMs} ms (${applied}${counted})\n`);
+            }
             for (const t of r.traffic) process.stdout.write(`  traffic ${t.profile.padEnd(8)} pid ${String(t.pid).padEnd(8)} until ${new Date(t.until).toISOString()}\n`);
             for (const p of r.processes) process.stdout.write(`  ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.running ? 'running' : 'NOT RUNNING'}${p.url ? `  ${p.url}` : ''}\n`);
             if (typeof r.scheduler === 'string') process.stdout.write(`  ${r.scheduler}\n`);

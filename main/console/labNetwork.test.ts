@@ -69,6 +69,25 @@ describe('the lab network plan', () => {
     expect(flowTo('BCN', '198.18.1.0/24')).toBe(`table=1,priority=100,ip,nw_dst=198.18.1.0/24,actions=dec_ttl,output:${portTo('BCN', 'NYC')}`);
   });
 
+  test("every link with an RTT runs through the lab's delay line: half the RTT each way, its loss, a queue of twice its bandwidth-delay product", () => {
+    const plan = planLabNetwork(loadLabTopology('deterlab'), '/tmp/lab', 'plt05');
+    expect(plan.delayLine).toMatchObject({ ns: 'plt05-wire', stats: join('/tmp/lab', 'delayline-plt05.json') });
+    // DeterLab (Fig. 4): 0.2, 0.4 and 0.2 ms at 1 Gb/s; the queue bound never goes under 1 MiB.
+    expect(plan.links.map((l) => l.delay)).toEqual([
+      { wireA: 'd0a', wireB: 'd0b', oneWayUs: 100, lossPpm: 0, queueBytes: 1_048_576 },
+      { wireA: 'd1a', wireB: 'd1b', oneWayUs: 200, lossPpm: 0, queueBytes: 1_048_576 },
+      { wireA: 'd2a', wireB: 'd2b', oneWayUs: 100, lossPpm: 0, queueBytes: 1_048_576 },
+    ]);
+    const wan = planLabNetwork(loadLabTopology('globalwan'), '/tmp/lab', 'plt06');
+    const nycBcn = wan.links.find((l) => [l.a.pop, l.b.pop].sort().join('-') === 'BCN-NYC');
+    // About 61 ms of fibre: 30.5 ms each way; 1 Gb/s * 30.5 ms * 2 is about 7.6 MB.
+    expect(nycBcn?.delay?.oneWayUs).toBe(Math.round((nycBcn?.rttMs ?? 0) * 500));
+    expect(nycBcn?.delay?.queueBytes).toBeGreaterThan(7_000_000);
+    expect(wan.links.every((l) => l.delay && l.delay.oneWayUs > 0 && l.delay.queueBytes <= 16 * 1024 * 1024)).toBe(true);
+    expect(wan.links.flatMap((l) => [l.delay?.wireA, l.delay?.wireB]).filter((d) => !d || d.length > 15)).toEqual([]);
+    expect(() => planLabNetwork({ ...loadLabTopology('deterlab'), pops: [...loadLabTopology('deterlab').pops, { id: 'wire', name: 'w', kind: 'router' }] }, '/tmp/lab')).toThrow('named "wire"');
+  });
+
   test('a host with two links, or two hosts joined directly, is refused with the reason', () => {
     const base = loadLabTopology('deterlab');
     expect(() => planLabNetwork({ ...base, links: [...base.links, { a: 'A', b: 'R2', rttMs: 1, capacityMbps: 10 }] }, '/tmp/lab')).toThrow('host A of topology deterlab has 2 links');

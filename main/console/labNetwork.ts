@@ -1,8 +1,10 @@
 /**
  * The lab's network as root on Linux: one network namespace per host and per
- * router of the topology, veth links shaped like the topology's links (HTB for
- * the capacity, an nftables egress rule for the loss, each way; the RTT is
- * not emulated: this kernel has no netem), an Open
+ * router of the topology, links shaped like the topology's links (HTB for the
+ * capacity, each way; the RTT and the loss by pcloud-delayline, a userspace
+ * delay line in a wire namespace of the lab, because this kernel has no netem:
+ * see labDelayLine.ts; a link without an RTT is a plain veth with an nftables
+ * egress rule for its loss), an Open
  * vSwitch bridge (userspace datapath, its own ovsdb-server and ovs-vswitchd in
  * a run dir of the lab, started inside the router's namespace) as each router,
  * and each cloudlet's controller uplink in a namespace of its own beside its
@@ -12,8 +14,9 @@
  * Who calls: the lab supervisor (before it starts the controllers, whose
  * configs name the uplink namespace and the router) and `pcctl lab down`.
  * What it writes: <labDir>/network.json, the whole plan (every name this lab
- * will make, all carrying the lab's random tag) recorded before anything is
- * made, so a lab killed at any point is removed by the next up or down;
+ * will make, all carrying the lab's random tag, and the delay line's stats
+ * file, which names its process) recorded before anything is made, so a lab
+ * killed at any point is removed by the next up or down;
  * <labDir>/ovs-<router>/ for each router's OVS; /etc/netns/<namespace>/hosts
  * so that `ip netns exec` makes the topology's host names resolve.
  *
@@ -27,10 +30,11 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
+import { DelayLineLinkSchema, DelayLineSpecSchema, delayLineLink, readDelayLineStats, startDelayLine, stopDelayLine, type DelayLineLink } from './labDelayLine.ts';
 import { resolveLinks, type LabTopology } from './labTopology.ts';
 
 /** VNI of the first cloudlet; the next ones count up. */
@@ -56,8 +60,12 @@ export const LabNetworkPlanSchema = z.object({
       rttMs: z.number(),
       capacityMbps: z.number(),
       lossPercent: z.number(),
+      /** The delay applied: the link runs through the delay line (absent in plans recorded before it existed). */
+      delay: DelayLineLinkSchema.optional(),
     }),
   ),
+  /** The lab's delay line, when a link has an RTT. */
+  delayLine: DelayLineSpecSchema.optional(),
   uplinks: z.array(
     z.object({
       cloudletId: z.string(),
@@ -96,6 +104,8 @@ export function planLabNetwork(topology: LabTopology, dir: string, tag = `pl${ra
   const links = resolveLinks(topology);
   const lossOf = (i: number): number => topology.links[i]?.lossPercent ?? 0;
   const hostPops = topology.pops.filter((p) => p.kind === 'host');
+  const wireNs = nsOf('wire');
+  if ([...topology.pops, ...topology.cloudlets].some((x) => nsOf(x.id) === wireNs)) throw new Error(`topology ${topology.name} has a PoP or cloudlet named "wire", the name of the lab's delay-line namespace: rename it`);
   const routerPops = topology.pops.filter((p) => p.kind === 'router');
   if (hostPops.length > 250 || topology.cloudlets.length > 250 || links.length > 250) throw new Error(`topology ${topology.name} is too large for a lab (at most 250 hosts, links and cloudlets)`);
 
@@ -105,8 +115,12 @@ export function planLabNetwork(topology: LabTopology, dir: string, tag = `pl${ra
       return { pop, ns: nsOf(pop), dev: kind === 'host' ? `eth-${peer}`.slice(0, 15) : `l${i}`, mac: macOf(1, i, side), ofport: kind === 'router' ? i + 1 : null };
     };
     if (pops.get(l.a)?.kind === 'host' && pops.get(l.b)?.kind === 'host') throw new Error(`link ${l.a}-${l.b} joins two hosts: a lab host connects to a router`);
-    return { a: end(l.a, l.b, 0), b: end(l.b, l.a, 1), rttMs: l.rttMs, capacityMbps: l.capacityMbps, lossPercent: lossOf(i) };
+    const link = { a: end(l.a, l.b, 0), b: end(l.b, l.a, 1), rttMs: l.rttMs, capacityMbps: l.capacityMbps, lossPercent: lossOf(i) };
+    return l.rttMs > 0 ? { ...link, delay: delayLineLink(`d${i}a`, `d${i}b`, link) } : link;
   });
+  const delayLine = planLinks.some((l) => l.delay)
+    ? { ns: wireNs, stats: join(dir, `delayline-${tag}.json`), log: join(dir, `delayline-${tag}.log`), seed: createHash('sha256').update(tag).digest().readUInt32BE(0) }
+    : undefined;
 
   const hosts = hostPops.map((p, k) => {
     const attached = planLinks.filter((l) => l.a.pop === p.id || l.b.pop === p.id);
@@ -177,7 +191,7 @@ export function planLabNetwork(topology: LabTopology, dir: string, tag = `pl${ra
     }
     return [r.id, flows];
   });
-  return { tag, hosts, routers, links: planLinks, uplinks, forwarding };
+  return { tag, hosts, routers, links: planLinks, uplinks, forwarding, ...(delayLine ? { delayLine } : {}) };
 }
 
 /** A host's network (its /24), as routers route to it and as the lab's provider owns it. */
@@ -205,7 +219,7 @@ export function namespaceOf(plan: LabNetworkPlan, id: string): string | undefine
 }
 
 export function allNamespaces(plan: LabNetworkPlan): string[] {
-  return [...plan.hosts.map((h) => h.ns), ...plan.routers.map((r) => r.ns), ...plan.uplinks.map((u) => u.ns)];
+  return [...plan.hosts.map((h) => h.ns), ...plan.routers.map((r) => r.ns), ...plan.uplinks.map((u) => u.ns), ...(plan.delayLine ? [plan.delayLine.ns] : [])];
 }
 
 // ---- Which mode the lab can run in -------------------------------------------------------
@@ -256,8 +270,8 @@ function inNamespace(ns: string, commands: string[]): Promise<string> {
 }
 
 /**
- * Capacity with HTB and loss with an nftables egress rule: this kernel has no netem (NETWORK-NOTES
- * lists what it has), so a link's RTT is recorded in the plan but not emulated.
+ * Capacity with HTB; the loss with an nftables egress rule when the link does not run through the
+ * delay line (which drops it itself, with its own counters).
  */
 function shaping(dev: string, link: LabNetworkPlan['links'][number], withTc: boolean): string[] {
   // A bridge port's qdisc is Open vSwitch's (it deletes any other on each reconfiguration): see routerQos.
@@ -268,7 +282,7 @@ function shaping(dev: string, link: LabNetworkPlan['links'][number], withTc: boo
         `tc class add dev ${dev} parent 1: classid 1:1 htb rate ${link.capacityMbps}mbit ceil ${link.capacityMbps}mbit quantum 60000`,
       ]
     : [];
-  if (link.lossPercent > 0) {
+  if (link.lossPercent > 0 && !link.delay) {
     const perTenThousand = Math.round(link.lossPercent * 100);
     commands.push(
       `nft 'add table netdev lab; add chain netdev lab loss-${dev} { type filter hook egress device "${dev}" priority 0 ; }; add rule netdev lab loss-${dev} numgen random mod 10000 < ${perTenThousand} counter drop'`,
@@ -303,7 +317,14 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
     onStep('namespaces and links');
     const batch = [
       ...allNamespaces(plan).map((ns) => `netns add ${ns}`),
-      ...plan.links.map((l) => `link add ${l.a.dev} netns ${l.a.ns} address ${l.a.mac} type veth peer name ${l.b.dev} address ${l.b.mac} netns ${l.b.ns}`),
+      ...plan.links.flatMap((l) =>
+        l.delay && plan.delayLine
+          ? [
+              `link add ${l.a.dev} netns ${l.a.ns} address ${l.a.mac} type veth peer name ${l.delay.wireA} netns ${plan.delayLine.ns}`,
+              `link add ${l.b.dev} netns ${l.b.ns} address ${l.b.mac} type veth peer name ${l.delay.wireB} netns ${plan.delayLine.ns}`,
+            ]
+          : [`link add ${l.a.dev} netns ${l.a.ns} address ${l.a.mac} type veth peer name ${l.b.dev} address ${l.b.mac} netns ${l.b.ns}`],
+      ),
       ...plan.uplinks.map((u) => `link add ${u.routerDev} netns ${plan.routers.find((r) => r.id === u.routerId)?.ns} type veth peer name uplink netns ${u.ns}`),
     ];
     await run(['ip', '-batch', '-'], { input: `${batch.join('\n')}\n` });
@@ -313,7 +334,12 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
     for (const l of plan.links) {
       for (const end of [l.a, l.b]) {
         // Pitfall 1 of NETWORK-NOTES: OVS's userspace datapath copies frames, so no checksum offload.
-        add(end.ns, `sysctl -qw net.ipv6.conf.${end.dev}.disable_ipv6=1`, `ethtool -K ${end.dev} tx off >/dev/null`, `ip link set ${end.dev} up`, ...shaping(end.dev, l, end.ofport === null));
+        // Through the delay line, frames must also arrive unsegmented: it copies them one by one.
+        const offloads = l.delay ? 'tx off tso off gso off' : 'tx off';
+        add(end.ns, `sysctl -qw net.ipv6.conf.${end.dev}.disable_ipv6=1`, `ethtool -K ${end.dev} ${offloads} >/dev/null`, `ip link set ${end.dev} up`, ...shaping(end.dev, l, end.ofport === null));
+      }
+      if (l.delay && plan.delayLine) {
+        for (const dev of [l.delay.wireA, l.delay.wireB]) add(plan.delayLine.ns, `ethtool -K ${dev} tx off tso off gso off gro off >/dev/null`, `ip link set ${dev} up`);
       }
     }
     for (const h of plan.hosts) {
@@ -333,12 +359,47 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
       writeFileSync(join('/etc/netns', ns, 'hosts'), `${hostsFile}\n`);
     }
 
+    if (plan.delayLine) {
+      onStep('delay line');
+      await startDelayLine(plan.delayLine, delayedLinks(plan), { ip: findTool('ip') });
+    }
+
     onStep('routers');
     await Promise.all(plan.routers.map((r) => startRouter(plan, r)));
   } catch (e) {
     await removeLabNetwork(dir);
     throw e;
   }
+}
+
+/** Each link of a running lab as `pcctl lab status` shows it: the delay applied and what the delay line counted. */
+export interface LabLinkDelay {
+  link: string;
+  rttMs: number;
+  /** Applied each way by the delay line; null on a plain veth (nothing delays it). */
+  oneWayMs: number | null;
+  lossPercent: number;
+  /** Frames forwarded and dropped (loss, queue, device), both ways together; null without counters. */
+  counted: { forwarded: number; lossDrops: number; queueDrops: number; sendErrors: number } | null;
+}
+
+export function labLinkDelays(plan: LabNetworkPlan): LabLinkDelay[] {
+  const stats = plan.delayLine ? readDelayLineStats(plan.delayLine) : undefined;
+  return plan.links.map((l) => {
+    const s = stats?.links.find((x) => x.a === l.delay?.wireA && x.b === l.delay?.wireB);
+    const both = (k: 'forwarded' | 'lossDrops' | 'queueDrops' | 'sendErrors'): number => (s ? s.aToB[k] + s.bToA[k] : 0);
+    return {
+      link: `${l.a.pop}-${l.b.pop}`,
+      rttMs: l.rttMs,
+      oneWayMs: l.delay ? l.delay.oneWayUs / 1000 : null,
+      lossPercent: l.lossPercent,
+      counted: s ? { forwarded: both('forwarded'), lossDrops: both('lossDrops'), queueDrops: both('queueDrops'), sendErrors: both('sendErrors') } : null,
+    };
+  });
+}
+
+function delayedLinks(plan: LabNetworkPlan): DelayLineLink[] {
+  return plan.links.flatMap((l) => (l.delay ? [l.delay] : []));
 }
 
 async function startRouter(plan: LabNetworkPlan, r: LabNetworkPlan['routers'][number]): Promise<void> {
@@ -415,6 +476,10 @@ export async function removeLabNetwork(dir: string): Promise<string[]> {
   const plan = readLabNetwork(dir);
   if (!plan) return [];
   const removed: string[] = [];
+  if (plan.delayLine) {
+    const pids = await stopDelayLine(plan.delayLine);
+    if (pids.length) removed.push(`delay line (pid ${pids.join(', ')})`);
+  }
   for (const r of plan.routers) {
     for (const name of ['ovs-vswitchd', 'ovsdb-server']) {
       const pid = ovsDaemonPid(r.runDir, name);
@@ -435,6 +500,7 @@ export async function removeLabNetwork(dir: string): Promise<string[]> {
   }
   for (const ns of allNamespaces(plan)) rmSync(join('/etc/netns', ns), { recursive: true, force: true });
   for (const r of plan.routers) rmSync(r.runDir, { recursive: true, force: true });
+  if (plan.delayLine) for (const f of [plan.delayLine.stats, plan.delayLine.log]) rmSync(f, { force: true });
   writeJsonFile(networkFile(dir), null, 0o600);
   return removed;
 }

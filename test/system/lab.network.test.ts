@@ -2,9 +2,10 @@
  * The DeterLab lab (Fig. 4) built and removed as root (needs root, Open
  * vSwitch, iproute2, iperf3): `pcctl lab up` makes a namespace per host,
  * router and cloudlet uplink and an Open vSwitch per router; A reaches B
- * (ping, iperf3) through both routers' table 1, and through cloudlet C1's
+ * (ping, iperf3) through both routers' table 1, no faster than the sum of
+ * the links' RTTs (the delay line), and through cloudlet C1's
  * controller when R1's table 0 steers it there; `pcctl lab down` leaves
- * nothing behind (namespaces, links, OVS processes, hosts files, qdiscs go
+ * nothing behind (namespaces, links, OVS and delay-line processes, hosts files, qdiscs go
  * with their namespaces); a lab whose `up` was killed with SIGKILL in the
  * middle of building is removed by the next `down`. Prints how long `lab up`
  * took.
@@ -25,6 +26,7 @@ const pcctl = pcctlWith(dataDir);
 interface Plan {
   tag: string;
   routers: { id: string; runDir: string }[];
+  links: { rttMs: number; delay?: { oneWayUs: number } }[];
 }
 const plan = (): Plan | null => {
   try {
@@ -43,6 +45,11 @@ const ovsDaemons = (): string[] =>
   execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
     .filter((l) => /ovs-vswitchd|ovsdb-server/.test(l) && l.includes(dataDir) && !l.includes('<defunct>'));
+/** Delay lines whose stats file is under this test's data folder. */
+const delayLines = (): string[] =>
+  execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('pcloud-delayline') && l.includes(dataDir) && !l.includes('<defunct>'));
 const rootLinks = (): string[] => (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[]).map((l) => l.ifname).sort();
 
 const tags: string[] = [];
@@ -58,6 +65,7 @@ afterAll(async () => {
 function expectNothingLeft(tag: string): void {
   expect(namespacesTagged(tag)).toEqual([]);
   expect(ovsDaemons()).toEqual([]);
+  expect(delayLines()).toEqual([]);
   expect(existsSync(join('/etc/netns', `${tag}-A`))).toBe(false);
   // No interface was left in (or moved to) the root namespace; qdiscs and flows went with the namespaces.
   expect(rootLinks()).toEqual(linksBefore);
@@ -76,8 +84,11 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     console.log(`pcctl lab up (deterlab, namespaces) took ${(upMs / 1000).toFixed(1)} s`);
     tag = plan()?.tag ?? '';
     tags.push(tag);
-    expect(namespacesTagged(tag).sort()).toEqual(['A', 'B', 'C1', 'C2', 'R1', 'R2'].map((p) => `${tag}-${p}`).sort());
+    expect(namespacesTagged(tag).sort()).toEqual(['A', 'B', 'C1', 'C2', 'R1', 'R2', 'wire'].map((p) => `${tag}-${p}`).sort());
     expect(ovsDaemons()).toHaveLength(4);
+    expect(delayLines()).toHaveLength(1);
+    // The plan says what each link's delay line does: half its RTT each way.
+    expect(plan()?.links.map((l) => l.delay?.oneWayUs)).toEqual([100, 200, 100]);
     // Table 0 holds the driver's default until it takes over; table 1 forwards by destination.
     const flows = execFileSync('ovs-ofctl', ['-O', 'OpenFlow13', 'dump-flows', `unix:${join(labDir, 'ovs-R1', 'br0.mgmt')}`], { encoding: 'utf8' });
     expect(flows).toMatch(/table=0, .*priority=0 actions=goto_table:1/);
@@ -88,7 +99,9 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     const udp = execFileSync('ip', ['netns', 'exec', `${tag}-C1`, 'ss', '-Hlun'], { encoding: 'utf8' });
     expect(udp).toContain('198.19.0.2:4789');
     const status = await pcctl('lab', 'status', '--json');
-    expect((JSON.parse(status.stdout) as { mode: { kind: string } }[])[0]?.mode.kind).toBe('namespaces');
+    const report = (JSON.parse(status.stdout) as { mode: { kind: string }; links: { link: string; oneWayMs: number | null }[] }[])[0];
+    expect(report?.mode.kind).toBe('namespaces');
+    expect(report?.links.map((l) => [l.link, l.oneWayMs])).toEqual([['A-R1', 0.1], ['R1-R2', 0.2], ['R2-B', 0.1]]);
   });
 
   test('A pings B by name through R1 and R2; a command past its timeout is ended', async () => {
@@ -98,6 +111,14 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     expect(ping.stdout).toContain('3 received');
     // Two routers on the way: the TTL went down twice.
     expect(ping.stdout).toContain('ttl=62');
+    // Three links, each delayed by its RTT over the round trip: never faster than their sum (0.8 ms).
+    const rttSum = (plan()?.links ?? []).reduce((sum, l) => sum + l.rttMs, 0);
+    expect(rttSum).toBeCloseTo(0.8);
+    const minRtt = Number(/= ([\d.]+)\//.exec(ping.stdout)?.[1]);
+    expect(minRtt).toBeGreaterThanOrEqual(rttSum);
+    expect(minRtt).toBeLessThan(rttSum + 200);
+    // Status shows each link's delay and what the delay line counted (its stats are rewritten every 500 ms).
+    await expect.poll(async () => (await pcctl('lab', 'status')).stdout, { timeout: 30_000, interval: 1000 }).toMatch(/link R1-R2\s+RTT 0\.4 ms \(delay line 0\.2 ms each way, loss 0%; forwarded [1-9]\d*, dropped 0 loss, 0 queue, 0 device\)/);
     const slow = await pcctl('lab', 'exec', 'A', '--timeout', '1', '--', 'sleep', '30');
     expect(slow.code).toBe(124);
     expect(slow.stderr).toContain('ran past 1 s in A');
@@ -143,6 +164,7 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     expect(down.code).toBe(0);
     expect(down.stdout).toContain(`namespaces ${tag}-A`);
     expect(down.stdout).toContain('ovs-vswitchd of R1');
+    expect(down.stdout).toContain('delay line (pid');
     expectNothingLeft(tag);
     expect(existsSync(join(labDir, 'ovs-R1'))).toBe(false);
   });
@@ -163,6 +185,7 @@ describe.skipIf(!isRoot)('the DeterLab lab built in network namespaces (root)', 
     const down = await pcctl('lab', 'down');
     expect(down.code).toBe(0);
     await expect.poll(() => ovsDaemons(), { timeout: 10_000 }).toEqual([]);
+    await expect.poll(() => delayLines(), { timeout: 10_000 }).toEqual([]);
     expectNothingLeft(killedTag);
   });
 });
