@@ -8,10 +8,13 @@
  * rise) and reach B; traffic to A (not matching) never reaches the cloudlet
  * (C1's uplink counters stay put); terminating the VI removes the flow and
  * ping goes straight through. Then the same through the session's
- * reserveVi/endVi.
+ * reserveVi/endVi. Last, "not serving": R1's ovs-vswitchd killed under a
+ * running VI, the controller raises the router alarm and says the VI's flows
+ * are not installed, the scheduler repeats it with the reservation (pcctl
+ * list, pcctl show); OVS restarted, the same flow is back and it serves again.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLabSession, type LabSession } from '../../main/console/labSession.ts';
@@ -48,6 +51,7 @@ afterAll(async () => {
   for (const ns of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '')) {
     if (tag && ns.startsWith(`${tag}-`)) execFileSync('ip', ['netns', 'del', ns]);
   }
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** Packets C1's data plane received from its router (its uplink), from its metrics endpoint. */
@@ -185,5 +189,45 @@ describe.skipIf(!isRoot)('a VI on the path from A to B in the DeterLab lab (root
     const rxAfter = await uplinkRx();
     expect(await pingAB()).toContain('3 received');
     expect(await uplinkRx()).toBe(rxAfter);
+  });
+  // Last: a restarted ovs-vswitchd comes back without the lab's own forwarding (table 1).
+  test("a VI whose router flows are gone (R1's ovs-vswitchd killed) is not serving: router alarm, its view, the scheduler, pcctl list and show; serving again with the same flow once OVS is back", async () => {
+    const vi = await lab.reserveVi({ cloudletId: 'C1', program: 'forward', rules: [{ priority: 800, match: { dstPrefix: bNet }, action: 'to_vi' }], name: 'lab.vi.test-not-serving' });
+    const before = await viFlows(vi.viId);
+    expect(before).toHaveLength(1);
+    const router = lab.plan.routers.find((r) => r.id === 'R1');
+    if (!router) throw new Error('no router R1 in the plan');
+    const pid = Number(readFileSync(join(router.runDir, 'ovs-vswitchd.pid'), 'utf8').trim());
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    process.kill(pid, 'SIGKILL');
+    await expect.poll(async () => (await controller.call('vi.get', { viId: vi.viId })).routerFlows?.installed, { timeout: 30_000, interval: 250 }).toBe(false);
+    const view = await controller.call('vi.get', { viId: vi.viId });
+    expect(view.state).toBe('running');
+    expect(view.routerFlows?.detail).toMatch(/ovs bridge br0 at .*: flows of vi-r-\d+#0 not installed: router flows missing: /);
+    const alarms = (await controller.call('alarm.list', {})).alarms;
+    expect(alarms.find((a) => a.kind === 'router')?.message).toMatch(/router flows missing/);
+    // The scheduler hears it in the next report (every two seconds in the lab) and says it with the reservation.
+    const scheduler = new RpcClient(schedulerApi, { url: lab.state.schedulerUrl, token: lab.operatorToken, client: 'lab.vi.test' });
+    await scheduler.connect();
+    try {
+      await expect.poll(async () => (await scheduler.call('reservation.get', { id: vi.reservationId })).routerFlows?.installed, { timeout: 30_000, interval: 250 }).toBe(false);
+      const c1 = (await scheduler.call('topology.get', {})).cloudlets.find((c) => c.id === 'C1');
+      expect(c1?.routerFlows).toContainEqual(expect.objectContaining({ reservationId: vi.reservationId, installed: false }));
+      const list = await pcctl('list', '--url', lab.state.schedulerUrl, '--token', lab.operatorToken);
+      expect(list.stdout).toMatch(new RegExp(`^${vi.reservationId} +active .*\\n  not serving: ovs bridge br0 at .* not installed: `, 'm'));
+      const show = await pcctl('show', vi.reservationId, '--url', lab.state.schedulerUrl, '--token', lab.providerToken);
+      expect(show.code, show.stderr).toBe(0);
+      expect(show.stdout).toContain('not serving: ');
+      expect(show.stdout).toMatch(/scheduled +-> active/);
+
+      // OVS back (same database, same bridge): the controller notices and installs the same flow again.
+      execFileSync('ip', ['netns', 'exec', router.ns, ...argv], { env: { ...process.env, OVS_RUNDIR: router.runDir, OVS_LOGDIR: router.runDir, OVS_DBDIR: router.runDir } });
+      await expect.poll(async () => (await controller.call('vi.get', { viId: vi.viId })).routerFlows?.installed, { timeout: 30_000, interval: 250 }).toBe(true);
+      expect((await viFlows(vi.viId)).map((f) => [f.cookie, f.priority, f.flow])).toEqual(before.map((f) => [f.cookie, f.priority, f.flow]));
+      await expect.poll(async () => (await scheduler.call('reservation.get', { id: vi.reservationId })).routerFlows?.installed, { timeout: 30_000, interval: 250 }).toBe(true);
+    } finally {
+      scheduler.close();
+    }
+    await lab.endVi(vi.reservationId);
   });
 });
