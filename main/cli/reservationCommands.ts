@@ -137,14 +137,30 @@ async function moneyOf(client: RpcClient<SchedulerApi>): Promise<Money> {
   return (amount) => `${amount} ${currency}`;
 }
 
+/** An active reservation whose VI's router flows are missing: its VI runs but gets no traffic. */
+function notServing(r: Reservation): string | undefined {
+  return r.routerFlows && !r.routerFlows.installed ? `not serving: ${r.routerFlows.detail}` : undefined;
+}
+
 function line(r: Reservation, money: Money): string {
   const where = r.nodeId ? `${r.cloudletId}/${r.nodeId}` : '-';
-  return `${r.id.padEnd(9)} ${r.state.padEnd(16)} ${r.providerId.padEnd(10)} ${formatTime(r.t0)} .. ${formatTime(r.t1)}  ${where.padEnd(14)} price ${money(r.price)} paid ${money(r.paid)}`;
+  const head = `${r.id.padEnd(9)} ${r.state.padEnd(16)} ${r.providerId.padEnd(10)} ${formatTime(r.t0)} .. ${formatTime(r.t1)}  ${where.padEnd(14)} price ${money(r.price)} paid ${money(r.paid)}`;
+  const problem = notServing(r);
+  return problem ? `${head}\n  ${problem}` : head;
 }
 
 function describe(r: Reservation, money: Money): string {
   const head = line(r, money);
   return r.reason ? `${head}\n  ${r.reason}\n` : `${head}\n`;
+}
+
+/** Everything about one reservation: its line, service, whether it serves traffic, and its transitions. */
+function detail(r: Reservation, money: Money): string {
+  const out = [describe(r, money).trimEnd()];
+  out.push(`  service: ${r.service.program} (${r.service.mode}), ${r.service.rules.length} rule(s)`);
+  if (r.routerFlows?.installed) out.push(`  serving: ${r.routerFlows.detail}`);
+  for (const t of r.transitions ?? []) out.push(`  ${formatTime(t.at)}  ${(t.from ?? '-').padEnd(16)} -> ${t.to.padEnd(16)} ${t.actor}: ${t.reason}`);
+  return `${out.join('\n')}\n`;
 }
 
 function explanationText(e: Explanation, money: Money): string {
@@ -242,6 +258,10 @@ export const reservationCommands: Record<string, Command> = {
     },
     requestDetails,
   ),
+  show: command('show', 'one reservation: its state, whether its VI serves traffic, its transitions (providers see their own)', 'RESERVATION-ID', {}, async (client, _values, positionals) => {
+    const r = await client.call('reservation.get', { id: idOf(positionals, 'show') });
+    return { json: r, text: detail(r, await moneyOf(client)) };
+  }),
   list: command('list', 'list reservations (providers see their own)', '[--state S,S] [--provider P] [--cloudlet C] [--limit N]', listOptions, (client, values) => list(client, values)),
   cancel: command('cancel', 'cancel a reservation; refund F x (tB - tC) / (tB - tA) before its start', 'RESERVATION-ID --reason TEXT', { reason: { type: 'string' } }, async (client, values, positionals) => {
     const out = await client.call('reservation.cancel', { id: idOf(positionals, 'cancel'), reason: reasonOf(values, false, 'cancelled by the provider') });

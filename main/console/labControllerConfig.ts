@@ -8,6 +8,7 @@
  * or on loopback facing the userspace traffic source); with a router, its
  * Open vSwitch is named for the router driver (contracts.md 4).
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControllerConfigSchema, type ControllerConfigInput } from '../controller/config.ts';
@@ -31,6 +32,8 @@ export const labControllerConfig: ControllerConfigWriter = (input) => {
     trustAnchors: [input.trustAnchor],
     stateDir,
     onExit: 'stop',
+    // Unique to this lab's folder: another lab on the host has a cloudlet of the same id, with VIs of the same ids.
+    sandbox: { cgroupName: `packetcloud-lab-${createHash('sha256').update(input.dir).digest('hex').slice(0, 8)}-${input.cloudlet.id}` },
     dataPlane: {
       bind: input.uplink.bind,
       port: input.uplink.port,

@@ -163,6 +163,12 @@ export const ControllerConfigSchema = z
         maxProcesses: z.number().int().min(8).max(65_536).default(128),
         /** The uids VIs get one each of (a root controller only); nothing else on the host may use them. */
         viUids: z.strictObject({ first: z.number().int().min(1000).max(2 ** 31 - 2), count: z.number().int().min(1).max(2 ** 30) }).default({ first: 1_500_000_000, count: 100_000_000 }),
+        /**
+         * The controller's cgroup, parent of its VIs' (default packetcloud-<cloudletId>). Two
+         * controllers of the same cloudlet id on one host (two labs) need different names: a VI's
+         * cgroup is named by its id, and a controller ending its VI kills whatever is in that cgroup.
+         */
+        cgroupName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a cgroup name of letters, digits, ".", "_" or "-"').optional(),
       })
       .default({ mode: 'auto', graceMs: 3000, nofile: 4096, usageIntervalMs: 1000, maxProcesses: 128, viUids: { first: 1_500_000_000, count: 100_000_000 } }),
     /** What a graceful shutdown does with running VIs: keep them (re-adopted on restart) or stop them. */

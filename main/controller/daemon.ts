@@ -72,7 +72,7 @@ export class ControllerDaemon {
     this.log = options.log ?? ((line) => process.stderr.write(`controller ${config.cloudletId}: ${line}\n`));
     // The state directory before the cgroups: a refusal must leave nothing behind.
     makeStateDir(config.stateDir, 'vis');
-    this.host = detectIsolation(config.cloudletId, config.sandbox.mode);
+    this.host = detectIsolation(config.cloudletId, config.sandbox.mode, config.sandbox.cgroupName);
     if (this.host.root && this.host.setpriv) openStateDirToVis(config.stateDir);
     try {
       this.store = new ControllerStore(join(config.stateDir, 'controller.sqlite'));
@@ -111,12 +111,14 @@ export class ControllerDaemon {
       reportIntervalMs: config.scheduler.reportIntervalMs,
       buildReport: () => {
         const pending = this.cloudlet.agent.pendingForReport();
+        const routerFlows = this.cloudlet.views.routerFlows();
         return {
           report: {
             at: this.now(),
             nodes: this.cloudlet.views.nodeReports(),
             programs: this.supervisor.programs(),
             ...(this.dataPath ? { traffic: this.dataPath.trafficReport((viId) => this.cloudlet.vis.get(viId)?.reservationId) } : {}),
+            ...(routerFlows ? { routerFlows } : {}),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },

@@ -26,7 +26,7 @@
  * flows in place.
  */
 import type { RouterTable } from '../protocol/controllerApi.ts';
-import type { DemuxMatch } from '../protocol/domain.ts';
+import type { DemuxMatch, RouterFlows } from '../protocol/domain.ts';
 import { Unavailable } from '../protocol/errors.ts';
 import { parsePrefix } from '../protocol/prefix.ts';
 import type { Alarms } from './alarms.ts';
@@ -274,13 +274,22 @@ export class FrontRouter implements FlowTableTarget {
    * Whether the router steers a VI's traffic to it: every flow of every rule
    * of the VI installed at the last pass. Undefined for a VI without rules.
    */
-  steers(viId: string): { installed: boolean; detail: string } | undefined {
+  steers(viId: string): RouterFlows | undefined {
     const rules = this.tenant.filter((r) => r.viId === viId);
     if (rules.length === 0) return undefined;
     const missing = rules.filter((r) => !this.steered.has(r.id));
-    if (missing.length === 0) return { installed: true, detail: `${this.o.driver.name}: flows of ${rules.length} rule(s) installed` };
+    if (missing.length === 0) return { installed: true, detail: `${this.o.driver.name}: flows of ${rules.length} rule(s) installed`.slice(0, 2048) };
     const why = this.problem || 'not yet checked since the rules changed';
-    return { installed: false, detail: `${this.o.driver.name}: flows of ${missing.map((r) => r.id).join(', ')} not installed: ${why}` };
+    return { installed: false, detail: `${this.o.driver.name}: flows of ${missing.map((r) => r.id).join(', ')} not installed: ${why}`.slice(0, 2048) };
+  }
+
+  /** Every VI with rules in force and whether the router steers its traffic to it (for the scheduler's report). */
+  steering(): { viId: string; flows: RouterFlows }[] {
+    const viIds = [...new Set(this.tenant.flatMap((r) => (r.viId ? [r.viId] : [])))];
+    return viIds.flatMap((viId) => {
+      const flows = this.steers(viId);
+      return flows ? [{ viId, flows }] : [];
+    });
   }
 
   private async pass(): Promise<void> {

@@ -182,8 +182,9 @@ function detectCgroupV1(mounts: Mount[], baseName: string, notes: string[]): Hos
  * (a container may forbid them even to root); cgroups by creating the
  * controller's own directory, v2 first, then v1.
  */
-export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): HostIsolation {
+export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits', cgroupName = `packetcloud-${cloudletId}`): HostIsolation {
   if (!SAFE_NAME.test(cloudletId)) throw new Error(`cloudlet id "${cloudletId}" cannot name a cgroup`);
+  if (!SAFE_NAME.test(cgroupName)) throw new Error(`"${cgroupName}" cannot name a cgroup`);
   const notes: string[] = [];
   const linux = process.platform === 'linux';
   const root = process.getuid?.() === 0;
@@ -230,8 +231,7 @@ export function detectIsolation(cloudletId: string, mode: 'auto' | 'rlimits'): H
     return host;
   }
   const mounts = cgroupMounts(mountinfo);
-  const baseName = `packetcloud-${cloudletId}`;
-  host.cgroup = detectCgroupV2(mounts, baseName, notes) ?? detectCgroupV1(mounts, baseName, notes);
+  host.cgroup = detectCgroupV2(mounts, cgroupName, notes) ?? detectCgroupV1(mounts, cgroupName, notes);
   return host;
 }
 

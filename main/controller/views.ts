@@ -3,7 +3,7 @@
  * usage, and nodes with what is allocated and available now. Read-only.
  */
 import type { NodeDetail, ViView } from '../protocol/controllerApi.ts';
-import type { NodeReport } from '../protocol/domain.ts';
+import type { NodeReport, ReservationRouterFlows } from '../protocol/domain.ts';
 import { resourceNames } from '../protocol/domain.ts';
 import { NotFound } from '../protocol/errors.ts';
 import type { CloudletDataPath } from './dataPath.ts';
@@ -50,6 +50,15 @@ export class CloudletViews {
       quarantined: vi.quarantined === true,
       ...(routerFlows ? { routerFlows } : {}),
     };
+  }
+
+  /** Whether each live VI with rules serves traffic (router flows installed); undefined without a router. */
+  routerFlows(): ReservationRouterFlows[] | undefined {
+    if (!this.router) return undefined;
+    return this.router.steering().flatMap(({ viId, flows }) => {
+      const vi = this.store.vi(viId);
+      return vi && !isEnded(vi) ? [{ reservationId: vi.reservationId, ...flows }] : [];
+    });
   }
 
   /** The last usage sample, with the VI port's traffic when it has one. */

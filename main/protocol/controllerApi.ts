@@ -15,7 +15,7 @@
 import { alarmKinds, sampleVerdicts, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
-import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
+import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, RouterFlowsSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
 import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
@@ -134,7 +134,7 @@ export const ViViewSchema = z.object({
    * Whether the front-end router steers the VI's traffic to it (every flow of its rules installed).
    * Absent when the controller programs no router or the VI has no rules in force.
    */
-  routerFlows: z.object({ installed: z.boolean(), detail: z.string() }).optional(),
+  routerFlows: RouterFlowsSchema.optional(),
 });
 export type ViView = z.infer<typeof ViViewSchema>;
 

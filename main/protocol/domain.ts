@@ -125,6 +125,19 @@ export type Transition = z.infer<typeof TransitionSchema>;
 /** Money in the ISP's currency units, rounded to micro-units. */
 export const MoneySchema = z.number().finite();
 
+/**
+ * Whether the front-end router steers a VI's traffic to it, i.e. whether the VI serves traffic:
+ * every flow of its rules installed. `detail` names the router and, when not installed, why
+ * ("ovs bridge br0 at ...: flows of vi-r-1#0 not installed: ... is ovs-vswitchd running?").
+ * The same name wherever it appears: a VI's view, a controller's report, a reservation, a cloudlet.
+ */
+export const RouterFlowsSchema = z.object({ installed: z.boolean(), detail: z.string().max(2048) });
+export type RouterFlows = z.infer<typeof RouterFlowsSchema>;
+
+/** RouterFlows of one VI, by its reservation (in controller reports and the topology). */
+export const ReservationRouterFlowsSchema = z.strictObject({ reservationId: z.string().max(128), installed: z.boolean(), detail: z.string().max(2048) });
+export type ReservationRouterFlows = z.infer<typeof ReservationRouterFlowsSchema>;
+
 export const ReservationSchema = z.object({
   id: z.string(),
   providerId: IdSchema,
@@ -147,6 +160,11 @@ export const ReservationSchema = z.object({
   /** Why it is in its state (decline reason, failure cause...). */
   reason: z.string(),
   transitions: z.array(TransitionSchema).optional(),
+  /**
+   * While active: whether its VI serves traffic (router flows installed), from its controller's
+   * last report. Absent when unknown or when the cloudlet programs no router.
+   */
+  routerFlows: RouterFlowsSchema.optional(),
 });
 export type Reservation = z.infer<typeof ReservationSchema>;
 
@@ -220,6 +238,8 @@ export const CloudletViewSchema = z.object({
   nodes: z.array(NodeViewSchema),
   /** Its data plane's traffic as of its last report that carried any (`at`: the report's time); null until then. */
   traffic: TrafficReportSchema.extend({ at: TimeMsSchema }).nullable().optional(),
+  /** Its VIs with rules and whether each serves traffic (router flows installed), from its last report; null for providers or when it programs no router. */
+  routerFlows: z.array(ReservationRouterFlowsSchema).nullable().optional(),
 });
 export type CloudletView = z.infer<typeof CloudletViewSchema>;
 
@@ -270,6 +290,8 @@ export const ControllerReportSchema = z.strictObject({
   programs: z.array(IdSchema).max(256).optional(),
   /** The data plane's counters (optional: a controller without a data plane, or an older one, sends none). */
   traffic: TrafficReportSchema.optional(),
+  /** Every live VI with rules in force and whether it serves traffic, in every report (absent: the controller programs no router). */
+  routerFlows: z.array(ReservationRouterFlowsSchema).max(10_000).optional(),
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 

@@ -15,6 +15,7 @@ import { redactedArgs } from '../services/catalog.ts';
 import { AuditVerifier, type Actor } from './audit.ts';
 import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { ControllerHub } from './controllers.ts';
 
 function actorOf(p: Principal): Actor {
   const who = p.role === 'provider' ? `${p.name} (${p.providerId})` : p.role === 'controller' ? `${p.name} (${p.cloudletId})` : p.name;
@@ -37,23 +38,32 @@ function visible(r: Reservation, ctx: CallContext): Reservation {
   return r;
 }
 
-/**
- * An answer with the secret service arguments (keys) of its reservations replaced by "(redacted)":
- * only the controller that runs the VI gets them (controller.assignments, and its commands).
- */
-function withoutSecrets<T>(value: T): T {
-  const redact = (r: unknown): unknown => {
-    if (typeof r !== 'object' || r === null || !('service' in r)) return r;
-    const service = (r as Reservation).service;
-    if (typeof service?.program !== 'string' || typeof service.args !== 'object') return r;
-    const args = redactedArgs(service.program, service.args);
-    return args === service.args ? r : { ...r, service: { ...service, args } };
-  };
+/** `value` with each reservation it carries (itself, `reservation`, or `reservations`) passed through `f`. */
+function mapReservations<T>(value: T, f: (r: Reservation) => Reservation): T {
+  const one = (r: unknown): unknown => (typeof r === 'object' && r !== null && 'service' in r && 'providerId' in r ? f(r as Reservation) : r);
   if (typeof value !== 'object' || value === null) return value;
   const v = value as Record<string, unknown>;
-  if (Array.isArray(v.reservations)) return { ...v, reservations: v.reservations.map(redact) } as T;
-  if ('reservation' in v) return { ...v, reservation: redact(v.reservation) } as T;
-  return redact(value) as T;
+  if (Array.isArray(v.reservations)) return { ...v, reservations: v.reservations.map(one) } as T;
+  if ('reservation' in v) return { ...v, reservation: one(v.reservation) } as T;
+  return one(value) as T;
+}
+
+/**
+ * A reservation with the secret service arguments (keys) replaced by "(redacted)": only the
+ * controller that runs the VI gets them (controller.assignments, and its commands).
+ */
+function withoutSecrets(r: Reservation): Reservation {
+  const service = r.service;
+  if (typeof service?.program !== 'string' || typeof service.args !== 'object') return r;
+  const args = redactedArgs(service.program, service.args);
+  return args === service.args ? r : { ...r, service: { ...service, args } };
+}
+
+/** An active reservation with whether its VI serves traffic (router flows installed), as its controller last reported. */
+function withRouterFlows(r: Reservation, hub: ControllerHub): Reservation {
+  if (r.state !== 'active' || !r.cloudletId) return r;
+  const flows = hub.view(r.cloudletId)?.routerFlows?.get(r.id);
+  return flows ? { ...r, routerFlows: flows } : r;
 }
 
 export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerApi>; topics: TopicHandlers<SchedulerApi> } {
@@ -83,6 +93,8 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
           nodes: c.nodes.map((n) => ({ id: n.id, cloudletId: c.id, capacity: n.capacity, reported: live?.nodes.get(n.id) ?? null })),
           // Per-VI traffic is the ISP's view: a provider would see other tenants' VIs in it.
           traffic: providerOf(ctx) === undefined ? (live?.traffic ?? null) : null,
+          // Likewise which VIs serve traffic: reservation ids of every tenant.
+          routerFlows: providerOf(ctx) === undefined && live?.routerFlows ? [...live.routerFlows].map(([reservationId, f]) => ({ reservationId, ...f })) : null,
         };
       }),
     }),
@@ -198,18 +210,20 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
       const own = providerOf(ctx);
       return s.subscribe((e) => {
         if (own !== undefined && (e.kind !== 'reservation' || e.reservation.providerId !== own)) return;
-        sink.push(withoutSecrets(e));
+        sink.push(mapReservations(e, (r) => withoutSecrets(withRouterFlows(r, s.hub))));
       });
     },
     'controller.commands': (_p, sink, ctx) => s.hub.attach(cloudletOf(ctx), ctx.connectionId, sink),
   };
-  // Every answer but a controller's own assignments goes out without secret service arguments.
+  // Every answer but a controller's own assignments goes out without secret service arguments,
+  // and says of each active reservation whether its VI serves traffic.
   const answers = handlers as unknown as Record<string, (p: unknown, ctx: CallContext) => unknown>;
   for (const [name, handler] of Object.entries(answers)) {
     if (name === 'controller.assignments') continue;
+    const forClients = (result: unknown): unknown => mapReservations(result, (r) => withoutSecrets(withRouterFlows(r, s.hub)));
     answers[name] = (p, ctx) => {
       const result = handler(p, ctx);
-      return result instanceof Promise ? result.then(withoutSecrets) : withoutSecrets(result);
+      return result instanceof Promise ? result.then(forClients) : forClients(result);
     };
   }
   return { handlers, topics };

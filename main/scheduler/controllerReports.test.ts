@@ -20,7 +20,8 @@ async function activeReservation(config: SchedulerConfig) {
   await ctl.subscribe('controller.commands', {}, (cmd) => void ctl.call('controller.answer', { commandId: cmd.commandId, ok: true }).catch(() => undefined));
   const p1 = await client(r, tokens.p1);
   const now = Date.now();
-  const t0 = Math.ceil(now / config.slotMs) * config.slotMs;
+  // Two seconds ahead: a t0 that passes before the approval (a busy machine) declines the request.
+  const t0 = Math.ceil((now + 2000) / config.slotMs) * config.slotMs;
   const made = await p1.call('reservation.request', request(t0, t0 + hour, 2));
   const op = await client(r, tokens.operator);
   await op.call('reservation.approve', { id: made.id });
@@ -117,5 +118,27 @@ test("a report's data-plane traffic (per VI and uplink) is kept with the cloudle
   expect((await cloudletA())?.traffic?.at).toBe(at);
   // Reports are checked like any other input.
   await expect(cA.call('controller.report', { at, nodes: nodes(8), traffic: { ...traffic, vis: [{ viId: 'vi-r1', reservationId: 'r1', in: { ...direction(1), pps: -1 }, out: direction(1) }] } })).rejects.toThrow(/pps/);
+  await closeAll();
+});
+
+test('whether an active VI serves traffic (router flows installed) comes with its reservation and the topology, refreshed by every report', async () => {
+  const config = testConfig({ slotMs: 1000, approval: { autoApprove: [], autoApproveAll: false } });
+  const { r, ctl, op, id } = await activeReservation(config);
+  expect((await op.call('reservation.get', { id })).routerFlows).toBeUndefined();
+  const missing = { installed: false, detail: 'ovs bridge br0 at unix:/x/br0.mgmt: flows of vi-r-1#0 not installed: ovs-ofctl took longer than 5000 ms: is ovs-vswitchd running and answering?' };
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), routerFlows: [{ reservationId: id, ...missing }] });
+  expect((await op.call('reservation.get', { id })).routerFlows).toEqual(missing);
+  expect((await op.call('reservation.list', {})).reservations.find((x) => x.id === id)?.routerFlows).toEqual(missing);
+  const cloudletA = async (token: string) => (await (await client(r, token)).call('topology.get', {})).cloudlets.find((c) => c.id === 'cA');
+  expect((await cloudletA(tokens.operator))?.routerFlows).toEqual([{ reservationId: id, ...missing }]);
+  // Providers see it on their own reservation, not the cloudlet's list of every tenant's.
+  const p1 = await client(r, tokens.p1);
+  expect((await p1.call('reservation.get', { id })).routerFlows).toEqual(missing);
+  expect((await cloudletA(tokens.p1))?.routerFlows).toBeNull();
+  // Restored: the next report says so; a report without the VI (it ended, or lost its rules) drops it.
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), routerFlows: [{ reservationId: id, installed: true, detail: 'ovs bridge br0: flows of 1 rule(s) installed' }] });
+  expect((await op.call('reservation.get', { id })).routerFlows?.installed).toBe(true);
+  await ctl.call('controller.report', { at: Date.now(), nodes: nodes(8), routerFlows: [] });
+  expect((await op.call('reservation.get', { id })).routerFlows).toBeUndefined();
   await closeAll();
 });

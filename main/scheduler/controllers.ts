@@ -9,7 +9,7 @@
  * next report.
  */
 import type { TopicSink } from '../protocol/contract.ts';
-import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, TrafficReport } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, RouterFlows, TrafficReport } from '../protocol/domain.ts';
 
 type Command = ControllerCommand;
 /** A command before the hub gives it an id. */
@@ -49,6 +49,8 @@ export interface CloudletLive {
   programs: readonly string[] | null;
   /** Its data plane's traffic from the last report that carried any; null until one does. */
   traffic: (TrafficReport & { at: number }) | null;
+  /** Per reservation, whether its VI serves traffic (router flows installed), from the last report that said; null until one does. */
+  routerFlows: Map<string, RouterFlows> | null;
 }
 
 export class ControllerHub {
@@ -76,7 +78,7 @@ export class ControllerHub {
     this.now = options.now;
     this.onStatus = options.onStatus;
     for (const id of options.cloudletIds) {
-      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null });
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null, routerFlows: null });
     }
   }
 
@@ -170,6 +172,8 @@ export class ControllerHub {
     c.lastReportAt = at;
     if (report.programs) c.programs = report.programs;
     if (report.traffic) c.traffic = { ...report.traffic, at: report.at };
+    // Every report carries the whole list, so a VI that ended (or lost its rules) drops out of it.
+    if (report.routerFlows) c.routerFlows = new Map(report.routerFlows.map((f) => [f.reservationId, { installed: f.installed, detail: f.detail }]));
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);
