@@ -39,8 +39,14 @@ import { resolveLinks, type LabTopology } from './labTopology.ts';
 
 /** VNI of the first cloudlet; the next ones count up. */
 const firstVni = 1000;
-/** 1600 bytes leave room for the 50 bytes of VXLAN around a full 1500-byte frame. */
-const uplinkMtu = 1600;
+/**
+ * The hosts' MTU is 1500; links between routers have headroom above it, as an
+ * ISP's core does, so that a provider's tunnel VI (ESP adds about 75 bytes to a
+ * full-sized packet) carries full-sized packets whole; the uplinks add room for
+ * the 50 bytes of VXLAN around a frame of the core's size.
+ */
+export const coreLinkMtu = 1600;
+export const uplinkMtu = coreLinkMtu + 100;
 /** The OpenFlow ports of the vxlan devices start here; link ports count from 1. */
 const firstVxlanOfport = 1000;
 /** Unix socket paths are limited to 108 bytes (sun_path); the longest we make is <runDir>/br0.snoop. */
@@ -332,14 +338,16 @@ export async function buildLabNetwork(plan: LabNetworkPlan, dir: string, onStep:
     const scripts = new Map<string, string[]>(allNamespaces(plan).map((ns) => [ns, ['ip link set lo up', 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1']]));
     const add = (ns: string, ...c: string[]): void => void scripts.get(ns)?.push(...c);
     for (const l of plan.links) {
+      const mtu = l.a.ofport !== null && l.b.ofport !== null ? coreLinkMtu : 1500;
       for (const end of [l.a, l.b]) {
         // Pitfall 1 of NETWORK-NOTES: OVS's userspace datapath copies frames, so no checksum offload.
         // Through the delay line, frames must also arrive unsegmented: it copies them one by one.
         const offloads = l.delay ? 'tx off tso off gso off' : 'tx off';
-        add(end.ns, `sysctl -qw net.ipv6.conf.${end.dev}.disable_ipv6=1`, `ethtool -K ${end.dev} ${offloads} >/dev/null`, `ip link set ${end.dev} up`, ...shaping(end.dev, l, end.ofport === null));
+        add(end.ns, `sysctl -qw net.ipv6.conf.${end.dev}.disable_ipv6=1`, `ethtool -K ${end.dev} ${offloads} >/dev/null`, `ip link set ${end.dev} mtu ${mtu} up`, ...shaping(end.dev, l, end.ofport === null));
       }
       if (l.delay && plan.delayLine) {
-        for (const dev of [l.delay.wireA, l.delay.wireB]) add(plan.delayLine.ns, `ethtool -K ${dev} tx off tso off gso off gro off >/dev/null`, `ip link set ${dev} up`);
+        // A veth refuses frames above its peer's MTU: the wire's ends carry what the link's ends do.
+        for (const dev of [l.delay.wireA, l.delay.wireB]) add(plan.delayLine.ns, `ethtool -K ${dev} tx off tso off gso off gro off >/dev/null`, `ip link set ${dev} mtu ${mtu} up`);
       }
     }
     for (const h of plan.hosts) {

@@ -15,14 +15,13 @@
  *                       the reverse. The tunnel addresses are unused addresses
  *                       of A's and B's subnets, so the routers' own
  *                       forwarding carries the ESP between the cloudlets.
- * A sealed full-sized packet is about 75 bytes longer than the host's MTU, so
- * the run first raises the MTU of the links between the routers and of the
- * cloudlets' uplinks (as a provider's tunnel path would need), for every case alike.
+ * A sealed full-sized packet is about 75 bytes longer than the host's MTU: the
+ * lab's links between routers and its uplinks have that room (labNetwork.ts).
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { chooseLabMode } from '../labNetwork.ts';
+import { chooseLabMode, coreLinkMtu, hostSubnet, uplinkMtu } from '../labNetwork.ts';
 import type { LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { missingServices } from './pending.ts';
@@ -36,9 +35,6 @@ const CASES: { id: CaseId; label: string }[] = [
   { id: 'ipsec-aes-128-cbc', label: 'IPsec tunnel, AES-128-CBC' },
   { id: 'ipsec-aes-256-cbc', label: 'IPsec tunnel, AES-256-CBC' },
 ];
-/** Room above the largest host MTU for ESP (about 75 bytes) on the routers' links, and for VXLAN too on the uplinks. */
-const LINK_MTU = 1600;
-const UPLINK_MTU = 1700;
 const IPERF_PORT = 5201;
 
 export interface MtuPoint {
@@ -65,24 +61,8 @@ function needs(host: HostFacts): string | null {
   return missing.length ? missing.join(', and ') : null;
 }
 
-/** The lab's links between routers and its uplinks, with room for a sealed full-sized packet. */
-async function roomForEsp(s: LabSession): Promise<void> {
-  for (const l of s.plan.links) {
-    if (l.a.ofport === null || l.b.ofport === null) continue; // a host's link: the host's MTU is what the run sets
-    for (const end of [l.a, l.b]) await s.exec(end.pop, ['ip', 'link', 'set', end.dev, 'mtu', String(LINK_MTU)]);
-  }
-  for (const u of s.plan.uplinks) {
-    const router = s.plan.routers.find((r) => r.id === u.routerId);
-    if (!router) continue;
-    await s.exec(u.routerId, ['ip', 'link', 'set', u.routerDev, 'mtu', String(UPLINK_MTU)]);
-    await s.exec(u.cloudletId, ['ip', 'link', 'set', 'uplink', 'mtu', String(UPLINK_MTU)]);
-    // The bridge holding the VTEP is Open vSwitch's: it keeps the MTU it was asked for.
-    await s.exec(u.routerId, ['ovs-vsctl', `--db=unix:${join(router.runDir, 'db.sock')}`, '--timeout=10', 'set', 'interface', `bu${u.vxlanPort.slice(2)}`, `mtu_request=${UPLINK_MTU}`]);
-  }
-}
-
 /** The /24 of a host of the lab (hosts sit alone on theirs). */
-const subnetOf = (s: LabSession, host: string): string => `${s.addressOf(host).replace(/\.\d+$/, '.0')}/24`;
+const subnetOf = (s: LabSession, host: string): string => hostSubnet({ address: s.addressOf(host) });
 /** An unused address of a host's /24 that stands for its cloudlet's tunnel end. */
 const tunnelAddressBeside = (s: LabSession, host: string): string => s.addressOf(host).replace(/\.\d+$/, '.250');
 
@@ -200,7 +180,6 @@ export const fig5cMtu: Experiment = {
     ctx.progress('starting the deterlab lab (hosts, routers, scheduler, controllers)', done, total);
     const session = await startLabSession({ topology: 'deterlab', dataDir: join(ctx.tmpDir, 'lab'), onStep: (step) => ctx.progress(`lab: ${step}`, done, total) });
     ctx.cleanup('the deterlab lab', () => session.stop());
-    await roomForEsp(session);
     const rulesDir = lightweightRules(ctx.tmpDir);
     done++;
     const results: CaseResult[] = [];
@@ -261,7 +240,7 @@ export const fig5cMtu: Experiment = {
       notes: [
         `Lab of the deterlab topology (${session.plan.tag}): A and B's host MTU set to ${mtus.join(', ')} bytes in turn; iperf3 TCP A to B for ${seconds} s at each; ping A to B ${pings} times at 0.2 s in each case (MTU 1500).`,
         `VIs reserved through the lab's scheduler as its provider and ended after their case: ids at C1 and C2 (Suricata inline, ${rulesDir} plus the service's flood thresholds, home net B's subnet); ipsec-tunnel at C1 and C2 (tunnel ends ${tunnelAddressBeside(session, 'A')} and ${tunnelAddressBeside(session, 'B')}).`,
-        `The links between routers were raised to MTU ${LINK_MTU} and the cloudlets' uplinks to ${UPLINK_MTU} for every case, so that a sealed 1500-byte packet crosses whole.`,
+        `The lab's links between routers have MTU ${coreLinkMtu} and the cloudlets' uplinks ${uplinkMtu}, so that a sealed 1500-byte packet crosses whole.`,
         ...results.map((r) => `${r.label}: ${r.points.map((p) => `MTU ${p.mtu} ${p.goodputMbps.toFixed(0)} Mb/s (${p.retransmits} retransmits)`).join(', ')}; RTT ${r.rttMs.min}/${r.rttMs.avg}/${r.rttMs.max} ms min/avg/max, ${r.rttMs.lost} lost.`),
       ],
       data: { labTag: session.plan.tag, mtus, seconds, cases: results },
