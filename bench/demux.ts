@@ -327,11 +327,12 @@ const ratioOf = (r: Row): number | null => (r.dpdk_mpps ? r.mpps / r.dpdk_mpps :
 // Worst ratio first: the set an operator should look at.
 const ordered = [...rows].sort((a, b) => (ratioOf(a) ?? Infinity) - (ratioOf(b) ?? Infinity));
 console.log(`\ndemux classification, 1 core, batches of ${BATCH} through the JS API, counters on; path ${startPath}; median of ${RUNS} runs; Mpps in CPU time (see the header of bench/demux.ts); spread = (max - min) / median over repeats\n`);
-console.log('| ruleset   | rules | ours Mpps (spread) | DPDK best Mpps (alg, spread) | ours/DPDK | index MiB | build ms | trees | leaves | depth | naive TS Mpps |');
-console.log('| --------- | ----- | ------------------ | ---------------------------- | --------- | --------- | -------- | ----- | ------ | ----- | ------------- |');
+// unmatchable: rules no packet can match (a port on a protocol without ports), in no tree of the index.
+console.log('| ruleset   | rules | ours Mpps (spread) | DPDK best Mpps (alg, spread) | ours/DPDK | index MiB | build ms | trees | leaves | depth | unmatchable | naive TS Mpps |');
+console.log('| --------- | ----- | ------------------ | ---------------------------- | --------- | --------- | -------- | ----- | ------ | ----- | ----------- | ------------- |');
 for (const r of ordered) {
-  const ix = r.index as { bytes?: number; trees?: number; leaves?: number; maxDepth?: number };
-  console.log(`| ${r.ruleset.padEnd(9)} | ${String(r.rules).padStart(5)} | ${`${f(r.mpps)} (${pct(r.mpps_spread)})`.padEnd(18)} | ${`${f(r.dpdk_mpps)} (${r.dpdk_alg ?? '-'}, ${pct(r.dpdk_spread)})`.padEnd(28)} | ${f(ratioOf(r)).padStart(9)} | ${f((ix.bytes ?? 0) / 2 ** 20, 1).padStart(9)} | ${String(r.build_ms).padStart(8)} | ${String(ix.trees ?? '-').padStart(5)} | ${String(ix.leaves ?? '-').padStart(6)} | ${String(ix.maxDepth ?? '-').padStart(5)} | ${f(r.naive_mpps, 4).padStart(13)} |`);
+  const ix = r.index as { bytes?: number; trees?: number; leaves?: number; maxDepth?: number; unmatchable?: number };
+  console.log(`| ${r.ruleset.padEnd(9)} | ${String(r.rules).padStart(5)} | ${`${f(r.mpps)} (${pct(r.mpps_spread)})`.padEnd(18)} | ${`${f(r.dpdk_mpps)} (${r.dpdk_alg ?? '-'}, ${pct(r.dpdk_spread)})`.padEnd(28)} | ${f(ratioOf(r)).padStart(9)} | ${f((ix.bytes ?? 0) / 2 ** 20, 1).padStart(9)} | ${String(r.build_ms).padStart(8)} | ${String(ix.trees ?? '-').padStart(5)} | ${String(ix.leaves ?? '-').padStart(6)} | ${String(ix.maxDepth ?? '-').padStart(5)} | ${String(ix.unmatchable ?? '-').padStart(11)} | ${f(r.naive_mpps, 4).padStart(13)} |`);
 }
 const ratios = rows.map(ratioOf).filter((x): x is number => x !== null);
 const ourMedian = median(rows.map((r) => r.mpps));

@@ -259,7 +259,8 @@ export interface DemuxStats {
   parseErrors: Record<string, number>;
   rebuilds: number;
   sampler: { sampled: number; skipped: number; lost: number; queued: number; capacity: number };
-  index: { trees: number; nodes: number; leaves: number; leafEntries: number; maxLeaf: number; maxDepth: number; bytes: number; overlayRules: number };
+  /** unmatchable: rules of the base index that no packet can match (a port on a protocol without ports), left out of its trees. */
+  index: { trees: number; nodes: number; leaves: number; leafEntries: number; maxLeaf: number; maxDepth: number; bytes: number; overlayRules: number; unmatchable: number };
 }
 
 export interface FlowTableOptions {
@@ -402,6 +403,7 @@ export class FlowTable {
       index: {
         trees: f('indexTrees'), nodes: f('indexNodes'), leaves: f('indexLeaves'), leafEntries: f('indexLeafEntries'),
         maxLeaf: f('indexMaxLeaf'), maxDepth: f('indexMaxDepth'), bytes: f('indexBytes'), overlayRules: f('overlayRules'),
+        unmatchable: f('indexUnmatchable'),
       },
     };
   }

@@ -52,6 +52,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // Keep the packet self-consistent: a port sentinel on both ports or neither.
       if (k.dims[parse::kSport] > 0xFFFF || k.dims[parse::kDport] > 0xFFFF) k.dims[parse::kSport] = k.dims[parse::kDport] = parse::kNoPort;
       if (k.dims[parse::kProto] > 0xFF) k.dims[parse::kProto] = parse::kNoProto;
+      // Only TCP and UDP packets have ports (the parser gives every other one
+      // kNoPort, and the index relies on it): a probe with ports takes one of
+      // those protocols when the rule allows it, else loses its ports.
+      const uint32_t proto = k.dims[parse::kProto];
+      if (k.dims[parse::kSport] != parse::kNoPort && proto != parse::kProtoTcp && proto != parse::kProtoUdp) {
+        const demux::Range& allowed = in.spec.dims[parse::kProto];
+        if (allowed.Contains(parse::kProtoTcp) || allowed.Contains(parse::kProtoUdp)) {
+          k.dims[parse::kProto] = allowed.Contains(parse::kProtoTcp) ? parse::kProtoTcp : parse::kProtoUdp;
+        } else {
+          k.dims[parse::kSport] = k.dims[parse::kDport] = parse::kNoPort;
+        }
+      }
       k.family = in.spec.family;
       k.ethType = static_cast<uint16_t>(in.spec.ethType.lo);
       k.inPort = in.spec.inPort.lo;

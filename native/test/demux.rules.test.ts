@@ -103,6 +103,39 @@ describe.each(demuxPaths())('flow table semantics (%s)', (path) => {
     expect(Array.from(r.ids)).toEqual([ports, ports, proto, any, arp]);
   });
 
+  it('leaves rules no packet can match (ports on a protocol without ports) out of the index, and still matches the rest', () => {
+    expect(setDemuxPath(path)).toBe(true);
+    const t = new FlowTable();
+    // Enough rules that the base index (not the small overlay) holds them.
+    const filler: FlowRule[] = Array.from({ length: 200 }, (_, i) => ({
+      priority: 1, match: { src: `198.18.${i}.0/24`, ipProto: 6, dstPort: { from: 1000 + i, to: 1000 + i } }, action: 'drop',
+    }));
+    const [icmpPort, greRange, icmpAny, anyProtoPort, udpPort, ...fillerIds] = t.add([
+      { priority: 50, match: { dst: '10.0.0.0/8', ipProto: 1, dstPort: { from: 80, to: 80 } }, action: 'to_vi', viId: 1 },
+      { priority: 40, match: { dst: '10.0.0.0/8', ipProto: 47, srcPort: { from: 0, to: 1023 } }, action: 'to_vi', viId: 2 },
+      { priority: 30, match: { dst: '10.0.0.0/8', ipProto: 1 }, action: 'to_vi', viId: 3 },
+      { priority: 20, match: { dst: '10.0.0.0/8', dstPort: { from: 80, to: 80 } }, action: 'to_vi', viId: 4 },
+      { priority: 10, match: { dst: '10.0.0.0/8', ipProto: 17 }, action: 'legacy' },
+      ...filler,
+    ]);
+    expect(fillerIds).toHaveLength(filler.length);
+    expect(t.stats().index.unmatchable).toBe(2);
+    const r = classifyProbes(t, [
+      { header: ipv4Header(1, 0x0a000001, 0, 0, 1) },     // ICMP: only the ICMP rule without ports
+      { header: ipv4Header(1, 0x0a000001, 0, 0, 47) },    // GRE: nothing but the port-less rules could match; none does
+      { header: ipv4Header(1, 0x0a000001, 5, 80, 6) },    // TCP to port 80: the any-protocol rule
+      { header: ipv4Header(1, 0x0a000001, 5, 80, 17) },   // UDP to port 80: the any-protocol rule
+      { header: ipv4Header(1, 0x0a000001, 5, 81, 17) },   // UDP elsewhere: the UDP rule
+    ]);
+    expect(Array.from(r.ids)).toEqual([icmpAny, 0, anyProtoPort, anyProtoPort, udpPort]);
+    // They stay installed rules: ids, counters (zero), and removable.
+    const counts = new Float64Array(6);
+    t.readCounters(Uint32Array.of(icmpPort ?? 0, greRange ?? 0), counts);
+    expect(Array.from(counts)).toEqual([0, 0, 0, 0, 0, 0]);
+    t.remove([icmpPort ?? 0, greRange ?? 0]);
+    expect(t.stats().rules).toBe(3 + filler.length);
+  });
+
   it('matches VXLAN VNI, ingress port and IPv6 fragments like the oracle', () => {
     expect(setDemuxPath(path)).toBe(true);
     const rules: FlowRule[] = [

@@ -39,7 +39,7 @@ using binding::View;
 constexpr const char* kStatsFields[] = {
     "version", "rules", "packets", "matched", "missed", "malformed", "rebuilds", "samplerSampled", "samplerSkipped",
     "samplerLost", "samplerQueued", "samplerCapacity", "indexTrees", "indexNodes", "indexLeaves", "indexLeafEntries",
-    "indexMaxLeaf", "indexMaxDepth", "indexBytes", "overlayRules"};
+    "indexMaxLeaf", "indexMaxDepth", "indexBytes", "overlayRules", "indexUnmatchable"};
 constexpr size_t kStatsFieldCount = sizeof kStatsFields / sizeof kStatsFields[0];
 
 constexpr FieldOffset kSampleFields[] = {
@@ -242,7 +242,7 @@ class DemuxTable : public Napi::ObjectWrap<DemuxTable> {
         double(s.rebuilds), double(s.sampler.sampled), double(s.sampler.skipped), double(s.sampler.lost),
         double(s.sampler.queued), double(s.sampler.capacity), double(s.baseShape.trees), double(s.baseShape.nodes),
         double(s.baseShape.leaves), double(s.baseShape.leafEntries), double(s.baseShape.maxLeaf),
-        double(s.baseShape.maxDepth), double(s.baseShape.bytes), double(s.overlayRules)};
+        double(s.baseShape.maxDepth), double(s.baseShape.bytes), double(s.overlayRules), double(s.baseShape.unmatchable)};
     std::memcpy(out.data, fields, sizeof fields);
     for (size_t e = 0; e < parse::kParseErrorCount; ++e) out.data[kStatsFieldCount + e] = static_cast<double>(s.parseErrors[e]);
     return env.Undefined();

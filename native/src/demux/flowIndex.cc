@@ -321,8 +321,14 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   if (records_.empty()) return;
 
   // Partition: narrow source first, then narrow destination, then the rest.
+  // Rules that no packet can match go in no tree: they only made leaves
+  // larger (fw4's trees held 114,610 rule copies with them, 8,390 without).
   std::array<std::vector<uint32_t>, 3> groups;
   for (uint32_t p = 0; p < records_.size(); ++p) {
+    if (!CanMatchSomePacket(specs_[p])) {
+      ++shape_.unmatchable;
+      continue;
+    }
     const bool narrowSrc = RangeBits(specs_[p].dims[parse::kSrc]) <= kSmallAddressBits;
     const bool narrowDst = RangeBits(specs_[p].dims[parse::kDst]) <= kSmallAddressBits;
     groups[narrowSrc ? 0 : narrowDst ? 1 : 2].push_back(p);

@@ -24,6 +24,7 @@ struct IndexShape {
   size_t nodes = 0;          // internal nodes
   size_t leaves = 0;
   size_t leafEntries = 0;    // rule copies across leaves (replication)
+  size_t unmatchable = 0;    // rules in no tree: no packet can match them (CanMatchSomePacket)
   size_t maxLeaf = 0;
   size_t maxDepth = 0;
   size_t bytes = 0;

@@ -42,6 +42,18 @@ struct RuleSpec {
   uint8_t dst[16]{};
 };
 
+// False when no packet can match the rule's dims: the parser gives ports to
+// TCP and UDP only (kProtoTcp, kProtoUdp), so a rule whose protocol range
+// holds neither and whose port range leaves out kNoPort (any port that is not
+// a wildcard) matches nothing. ClassBench's firewall families are full of
+// them (fw2: 5,875 of 9,873 rules, fw4: 7,438 of 9,588, for protocols 1-4
+// and 7-8 with ports); the index leaves them out of its trees.
+inline bool CanMatchSomePacket(const RuleSpec& s) {
+  const Range& proto = s.dims[parse::kProto];
+  if (proto.Contains(parse::kProtoTcp) || proto.Contains(parse::kProtoUdp)) return true;
+  return s.dims[parse::kSport].Contains(parse::kNoPort) && s.dims[parse::kDport].Contains(parse::kNoPort);
+}
+
 // Total order between rules: higher priority first, then earlier installation.
 // A smaller key wins.
 inline uint64_t OrderKey(uint32_t priority, uint32_t sequence) {

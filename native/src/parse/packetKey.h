@@ -13,6 +13,12 @@ inline constexpr uint32_t kNoPort = 0x10000;    // ICMP, non-first fragments, ot
 inline constexpr uint32_t kNoProto = 0x100;     // not IPv4/IPv6
 inline constexpr uint32_t kNoVni = 0x1000000;   // not VXLAN-encapsulated
 
+// The only protocols whose packets get ports from the parser; every other
+// packet (and every non-first fragment) has kNoPort in both port dims. The
+// classifier relies on it to leave out rules that no packet can match.
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+
 // Why a frame was dropped as malformed. The order is the wire order of the
 // layers; names (below) are what the TypeScript API reports.
 enum class ParseError : uint8_t {

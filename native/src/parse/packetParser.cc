@@ -34,8 +34,6 @@ constexpr uint8_t kMaxVlanTags = 4;
 constexpr uint8_t kMaxIpv6ExtHeaders = 8;
 
 constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmpv6 = 58;
 
 inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
