@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRoot } from '../../native/test/dataplaneLab.ts';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from '../../main/services/ids/suricata.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { SERVICE_EVENTS_FILE } from '../../main/services/sdk/serviceEvents.ts';
