@@ -62,6 +62,13 @@ export const DataPlaneConfigSchema = z.strictObject({
   /** The routers' VTEP addresses: the only senders accepted, and where traffic goes back. */
   routers: z.array(Ipv4Schema).min(1, 'name at least one router VTEP address').max(64),
   routerPort: z.number().int().min(1).max(65535).default(4789),
+  /**
+   * The MAC address of the router's side of the VXLAN link: a VI on a single tap port (a web cache,
+   * a load balancer) addresses the frames it sends itself to it (PCLOUD_VI_ROUTER_MAC). A kernel
+   * router accepts only frames to its own MAC; an Open vSwitch router whose flows ignore the
+   * destination MAC takes the default, a locally administered address.
+   */
+  routerMac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'a MAC address in lower case, e.g. 02:00:5e:00:00:01').default('02:00:5e:00:00:01'),
   /** VNIs this cloudlet serves; empty: every VNI. */
   vnis: z.array(z.number().int().min(0).max(0xff_ffff)).max(1024).default([]),
   /** Data-plane threads (one uplink socket each). */

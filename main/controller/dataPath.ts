@@ -18,6 +18,7 @@ import { FlowTable } from '../../native/demux.ts';
 import type { TrafficDirection, ViUsage } from '../protocol/controllerApi.ts';
 import type { ServiceSpec, TrafficReport } from '../protocol/domain.ts';
 import { portOf } from '../services/catalog.ts';
+import { ROUTER_MAC_ENV } from '../services/sdk/daemonService.ts';
 import type { DataPlaneConfig } from './config.ts';
 import { FlowTableLoader, ViNumbers } from './flowRules.ts';
 import type { PacketSample } from './packetSample.ts';
@@ -104,13 +105,16 @@ export class CloudletDataPath {
 
   /**
    * The port a VI will get, and the environment that tells the VI where it is: a ring port's
-   * socket, or a tap port's interface names (eth0, or in0 and out0 for a bump in the wire).
+   * socket, or a tap port's interface names (eth0, or in0 and out0 for a bump in the wire) and,
+   * on a single tap, the router's MAC (attachToRouter in the SDK).
    */
   portPlan(req: PortRequest): { port: { kind: 'ring' | 'tap'; layout: 'single' | 'bump'; interfaces: string[] }; env: Record<string, string> } {
     const { layout, kind } = portOf(req.service);
     if (kind === 'tap') {
       const interfaces = layout === 'bump' ? ['in0', 'out0'] : ['eth0'];
-      return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(',') } };
+      // A bump in the wire only passes frames on; a single tap VI sends frames of its own, to the router.
+      const router: Record<string, string> = layout === 'single' ? { [ROUTER_MAC_ENV]: this.config.routerMac } : {};
+      return { port: { kind: 'tap', layout, interfaces }, env: { PCLOUD_VI_TAPS: interfaces.join(','), ...router } };
     }
     return { port: { kind: 'ring', layout, interfaces: [] }, env: { PCLOUD_VI_RING: join(this.socketDir, `${req.viId}.sock`) } };
   }

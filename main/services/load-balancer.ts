@@ -16,8 +16,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { haproxyConfig, parseBackends, parseStats, statsCommand, statsSocket } from './load-balancer/haproxy.ts';
-import { runDaemon, tapDaemonAvailability } from './sdk/daemonService.ts';
-import { integerArg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { attachToRouter, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
+import { integerArg, ipv4Arg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 
 export const descriptor: ServiceDescriptor = {
@@ -26,6 +26,7 @@ export const descriptor: ServiceDescriptor = {
   mode: 'visible',
   port: { kind: 'tap', layout: 'single' },
   args: z.strictObject({
+    address: ipv4Arg().describe("the VI's visible address: clients connect to it and the backends are reached from it (a rule must send traffic to it to the VI)"),
     backends: z
       .string()
       .superRefine((v, ctx) => {
@@ -46,6 +47,13 @@ export const descriptor: ServiceDescriptor = {
 if (runsAsProgram('load-balancer', import.meta.url)) {
   const args = readArgs(descriptor);
   const dir = process.env.PCLOUD_VI_DIR ?? process.cwd();
+  const [dev = 'eth0'] = tapInterfaces(['eth0']);
+  try {
+    attachToRouter(dev, args.address);
+  } catch (e) {
+    process.stderr.write(`load-balancer: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
   const backends = parseBackends(args.backends ?? '');
   const configFile = join(dir, 'haproxy.cfg');
   writeFileSync(configFile, haproxyConfig({ dir, port: Number(args.port ?? 80), backends, balance: args.balance === 'leastconn' ? 'leastconn' : 'roundrobin', checkMs: Number(args['check-ms'] ?? 1000) }));

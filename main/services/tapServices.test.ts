@@ -19,8 +19,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('arguments of the tap services', () => {
   const root = { root: true };
   test('bad values are refused at admission, naming the argument and the part that is wrong', () => {
-    expect(serviceProblem({ program: 'load-balancer', args: { backends: '198.18.63.2:8080,nope' } }, root)).toBe('service "load-balancer": argument "backends": backend "nope": write an IP address and a port, e.g. 198.18.63.2:8080');
-    expect(serviceProblem({ program: 'load-balancer', args: {} }, root)).toMatch(/^service "load-balancer": argument "backends": /);
+    expect(serviceProblem({ program: 'load-balancer', args: { address: '198.18.62.2', backends: '198.18.63.2:8080,nope' } }, root)).toBe('service "load-balancer": argument "backends": backend "nope": write an IP address and a port, e.g. 198.18.63.2:8080');
+    expect(serviceProblem({ program: 'load-balancer', args: { address: '198.18.62.2' } }, root)).toMatch(/^service "load-balancer": argument "backends": /);
+    // A visible service without its address could send nothing (the data plane lets it send from that address alone).
+    expect(serviceProblem({ program: 'load-balancer', args: { backends: '198.18.63.2:8080' } }, root)).toMatch(/^service "load-balancer": argument "address": /);
+    expect(serviceProblem({ program: 'web-cache', args: { address: '198.18.62.300' } }, root)).toBe('service "web-cache": argument "address": each part of an IPv4 address is 0 to 255');
     expect(serviceProblem({ program: 'ids', args: { 'home-net': '[10.0.0.0/8,!10.1.0.0/16]' } }, root)).toBe('service "ids": argument "home-net": home-net "[10.0.0.0/8,!10.1.0.0/16]": "!10.1.0.0/16" is not supported (write any, an address, a prefix, or a [list] of them)');
     expect(serviceProblem({ program: 'ids', args: { rules: 'rules' } }, root)).toBe('service "ids": argument "rules": an absolute directory path');
     expect(serviceProblem({ program: 'web-cache', args: { 'cache-mib': '1' } }, root)).toBe('service "web-cache": argument "cache-mib": from 4 to 4096');

@@ -6,20 +6,25 @@
  * user namespace) whose rule captures the traffic to h2. Checked: ordinary
  * ping and TCP cross it; a ping flood is dropped inline; the alerts show in
  * the VI's usage as the service's counters and as an 'ids' alarm on the
- * controller that keeps the flow.
+ * controller that keeps the flow. The nmap capture, replayed by the router
+ * into the data plane (vx2), raises through the controller's alarms the same
+ * (sid, 5-tuple) alerts as `suricata -r` offline on the same file.
  */
 import { rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readIfExists } from '../support/tapServiceLab.ts';
-import { DataPlaneLab, H1, H2, isRoot } from '../../main/console/dataplaneLab.ts';
+import { alertKey, etRules, NMAP_SCANNER, NMAP_TARGET, nmapCapture, offlineNmapAlerts } from '../support/nmapCapture.ts';
+import { DataPlaneLab, H1, H2, isRoot, REPLAY_VNI, VNI } from '../../main/console/dataplaneLab.ts';
 import type { RpcClient } from '../../main/protocol/client.ts';
-import { startLabController } from '../support/labController.ts';
+import { startLabController, startViByScheduler } from '../support/labController.ts';
 import type { controllerApi } from '../../main/protocol/controllerApi.ts';
-import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
+import type { ServiceSpec } from '../../main/protocol/domain.ts';
 import type { ControllerDaemon } from '../../main/controller/daemon.ts';
+import type { Alarm } from '../../main/protocol/controllerApi.ts';
 
-const etRules = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'testdata', 'ids');
+/** h2's segment, and the web server the capture's nmap probes. */
+const homeNet = `[198.18.20.0/24,${NMAP_TARGET}]`;
 
 describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bump tap VI (root)', () => {
   let lab: DataPlaneLab;
@@ -27,20 +32,19 @@ describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bum
   let daemon: ControllerDaemon;
   let client: RpcClient<typeof controllerApi>;
   const viId = 'vi-ids1';
+  /** Every alarm the controller published since the start (its alarms topic). */
+  const published: Alarm[] = [];
 
   beforeAll(async () => {
     lab = new DataPlaneLab().create();
-    ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'idsc' }));
+    ({ dir, daemon, client } = await startLabController(lab, { cloudletId: 'idsc', vnis: [VNI, REPLAY_VNI] }));
+    await client.subscribe('alarms', {}, (a) => published.push(a));
 
-    const now = Date.now();
-    const profile = [{ from: now - 1000, to: now + 600_000, capacity: { cpu: 1, memMiB: 1024, diskGiB: 1, netMbps: 100 } }];
-    // No port in the spec: the catalog gives ids its bump tap port.
-    const service: ServiceSpec = { mode: 'transparent', program: 'ids', args: { rules: etRules, 'home-net': '[198.18.20.0/24]' }, rules: [{ priority: 10, match: { ethType: 0x0800, dstPrefix: '198.18.20.0/24' }, action: 'to_vi', samplingRate: 0, ownershipProof: 'owns:p1' }] };
-    const base = { reservationId: 'ids1' };
-    const send = (c: ControllerCommand) => daemon.cloudlet.agent.command(c);
-    expect(await send({ ...base, commandId: 'p', kind: 'prepare', providerId: 'p1', nodeId: 'n1', t0: now - 1000, t1: now + 600_000, profile, service, holdMs: 5000 })).toEqual({ ok: true });
-    expect(await send({ ...base, commandId: 'c', kind: 'commit' })).toEqual({ ok: true });
-    const started = await send({ ...base, commandId: 's', kind: 'start', nodeId: 'n1', profile, service, t1: now + 600_000 });
+    // No port in the spec: the catalog gives ids its bump tap port. The VI sees the traffic to h2,
+    // and both directions of the capture (to the scanned server and back to the scanner).
+    const toVi = (dstPrefix: string) => ({ priority: 10, match: { ethType: 0x0800, dstPrefix }, action: 'to_vi' as const, samplingRate: 0, ownershipProof: 'owns:p1' });
+    const service: ServiceSpec = { mode: 'transparent', program: 'ids', args: { rules: etRules, 'home-net': homeNet }, rules: [toVi('198.18.20.0/24'), toVi(`${NMAP_TARGET}/32`), toVi(`${NMAP_SCANNER}/32`)] };
+    const started = await startViByScheduler(daemon, 'ids1', service);
     expect(started, started.reason).toMatchObject({ ok: true });
   }, 90_000);
 
@@ -97,4 +101,25 @@ describe.skipIf(!isRoot())('ids through the controller: Suricata inline in a bum
     // After the flood, ordinary pings cross again.
     await expect.poll(() => pings(2), { timeout: 10_000, interval: 500 }).toBe(true);
   }, 120_000);
+
+  test('the nmap capture replayed through the data plane raises, as controller alarms, the alerts suricata -r raises offline', async () => {
+    const offline = offlineNmapAlerts(homeNet);
+    expect(offline.length, 'the offline run raises alerts at all').toBeGreaterThan(0);
+    const expected = [...new Set(offline.map(alertKey))].sort();
+    /** The alarms about the capture's flows, as (sid, 5-tuple); the flood test's alarms are about h1 and h2. */
+    const inline = (): Alarm[] => published.filter((a) => a.kind === 'ids' && (a.flow?.src === NMAP_SCANNER || a.flow?.src === NMAP_TARGET));
+    const keyOf = (a: Alarm): string => alertKey({ sid: Number(/ sid (\d+)$/.exec(a.subject)?.[1]), src: a.flow?.src ?? '', srcPort: a.flow?.srcPort ?? null, dst: a.flow?.dst ?? '', dstPort: a.flow?.dstPort ?? null });
+
+    // The router sends the capture into vx2 (VNI REPLAY_VNI): the data plane classifies it by the VI's
+    // rules like any traffic, in the capture's order, and the VI's out0 returns it to the router.
+    lab.exec(lab.ns.r, 'tcpreplay', '-q', '-i', 'vx2', '--pps=1000', nmapCapture);
+    // Alerts reach the controller's alarms with its next usage sample.
+    await expect.poll(() => inline().length, { timeout: 20_000, interval: 250 }).toBeGreaterThanOrEqual(offline.length).catch((e: unknown) => {
+      throw new Error(`inline alarms stayed below the offline count ${offline.length}:\noffline: ${expected.join('\n')}\ninline: ${inline().map(keyOf).join('\n')}\n${viLog()}`, { cause: e });
+    });
+    expect([...new Set(inline().map(keyOf))].sort()).toEqual(expected);
+    expect(inline().length).toBe(offline.length);
+    // Each keeps what finds its packets again: the flow id, the VI and the 5-tuple.
+    for (const a of inline()) expect(a.flow).toMatchObject({ viId, proto: 'TCP', flowId: expect.stringMatching(/^[0-9]+$/) });
+  }, 60_000);
 });

@@ -4,26 +4,16 @@
 // it raises the ET alerts Suricata raises offline on the same file with the
 // same configuration; a ping flood is dropped inline while a TCP transfer
 // beside it goes on.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot } from '../../main/console/dataplaneLab.ts';
-import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from '../../main/services/ids/suricata.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { SERVICE_EVENTS_FILE } from '../../main/services/sdk/serviceEvents.ts';
+import { alertKey, etRules, NMAP_TARGET, nmapCapture, offlineNmapAlerts } from '../support/nmapCapture.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
 
-const shared = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'testdata');
-const etRules = join(shared, 'ids');
-const nmapCapture = join(shared, 'pcap', 'esnet_nmap_80_all.pcap');
-/** The protected side: the lab's segment and the web server that the capture's nmap (10.87.1.10) probes. */
-const homeNet = '[198.18.60.0/24,130.211.223.103]';
-
-/** "sid src:port -> dst:port": what identifies an alert across runs (flow ids differ per run). */
-const alertKey = (a: { sid: number | string | null; src: string | number | null; srcPort: number | string | null; dst: string | number | null; dstPort: number | string | null }): string =>
-  `${a.sid} ${a.src}:${a.srcPort} -> ${a.dst}:${a.dstPort}`;
+/** The protected side: the lab's segment and the web server that the capture's nmap probes. */
+const homeNet = `[198.18.60.0/24,${NMAP_TARGET}]`;
 
 interface Event {
   kind: string;
@@ -35,7 +25,6 @@ describe.skipIf(!isRoot())('ids: Suricata inline in a bump VI (root)', () => {
   const lab = new TapServiceLab();
   let net: { a: string; vi: string; b: string };
   let dir = '';
-  let offlineDir = '';
   const events = (): Event[] => readIfExists(join(dir, SERVICE_EVENTS_FILE)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event);
   const counters = (): Record<string, number> => (JSON.parse(readIfExists(join(dir, SERVICE_COUNTERS_FILE)) || '{}') as { counters?: Record<string, number> }).counters ?? {};
 
@@ -48,15 +37,10 @@ describe.skipIf(!isRoot())('ids: Suricata inline in a bump VI (root)', () => {
 
   afterAll(async () => {
     await lab.close();
-    if (offlineDir) rmSync(offlineDir, { recursive: true, force: true });
   });
 
   it('raises on the replayed nmap capture the ET alerts that suricata -r raises offline', async () => {
-    offlineDir = mkdtempSync(join(tmpdir(), `${lab.tag}-offline-`));
-    const config = join(offlineDir, 'suricata.yaml');
-    writeFileSync(config, suricataConfig({ logDir: offlineDir, homeNet, inline: null, ruleFiles: [...ruleFilesIn(etRules), ...ownRuleFiles()] }));
-    execFileSync('suricata', ['-c', config, '-r', nmapCapture, '-l', offlineDir, '-k', 'none'], { stdio: 'ignore', timeout: 60_000 });
-    const offline = readIfExists(join(offlineDir, 'eve.json')).split('\n').map(parseEveAlert).filter((a) => a !== null);
+    const offline = offlineNmapAlerts(homeNet);
     expect(offline.length, 'the offline run raises alerts at all').toBeGreaterThan(0);
     const expected = [...new Set(offline.map(alertKey))].sort();
 

@@ -10,29 +10,11 @@ import { join } from 'node:path';
 import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
+import { backendScript, connectScript, tallyAnswers } from '../support/webServers.ts';
 
 const VISIBLE = '198.18.62.2';
 const PORT = 8000;
 const BACKENDS = ['198.18.63.2', '198.18.63.3', '198.18.63.4'];
-
-/** A backend that answers each connection with its address, and says so on stdout. */
-const backendScript = (addr: string): string => `
-require('node:net').createServer((s) => { process.stdout.write('conn\\n'); s.end('${addr}\\n'); })
-  .listen(8080, '${addr}', () => process.stdout.write('listening\\n'));
-`;
-
-/** `n` connections from the client to the visible address, one after another: the backend that answered each. */
-const connectScript = (n: number): string => `
-const one = () => new Promise((res) => {
-  const s = require('node:net').connect(${PORT}, '${VISIBLE}');
-  let out = '';
-  s.on('data', (d) => (out += d));
-  s.on('end', () => res(out.trim() || 'empty'));
-  s.on('error', (e) => res('error ' + e.code));
-  s.setTimeout(5000, () => { s.destroy(); res('timeout'); });
-});
-(async () => { for (let i = 0; i < ${n}; i++) process.stdout.write((await one()) + '\\n'); })();
-`;
 
 describe.skipIf(!isRoot())('load-balancer: haproxy in a tap VI (root)', () => {
   const lab = new TapServiceLab();
@@ -42,11 +24,7 @@ describe.skipIf(!isRoot())('load-balancer: haproxy in a tap VI (root)', () => {
   const counters = (): Record<string, number> => (JSON.parse(readIfExists(join(dir, SERVICE_COUNTERS_FILE)) || '{}') as { counters?: Record<string, number> }).counters ?? {};
 
   /** `n` connections from the client namespace, each answer tallied. */
-  const connections = (n: number): Map<string, number> => {
-    const tally = new Map<string, number>();
-    for (const answer of lab.exec(client, process.execPath, '-e', connectScript(n)).split('\n').filter(Boolean)) tally.set(answer, (tally.get(answer) ?? 0) + 1);
-    return tally;
-  };
+  const connections = (n: number): Map<string, number> => tallyAnswers(lab.exec(client, process.execPath, '-e', connectScript(VISIBLE, PORT, n)));
 
   beforeAll(async () => {
     client = lab.addNamespace('c');
@@ -65,7 +43,7 @@ describe.skipIf(!isRoot())('load-balancer: haproxy in a tap VI (root)', () => {
       await waitFor(`backend ${addr} to listen`, 10_000, () => out.includes('listening'));
     }
     dir = lab.viDir();
-    const lb = lab.runService(vi, 'load-balancer', { backends: BACKENDS.map((a) => `${a}:8080`).join(','), port: String(PORT), 'check-ms': '300' }, [], dir);
+    const lb = lab.runService(vi, 'load-balancer', { address: VISIBLE, backends: BACKENDS.map((a) => `${a}:8080`).join(','), port: String(PORT), 'check-ms': '300' }, [], dir);
     await waitFor('haproxy to see three backends up', 30_000, () => counters().serversUp === 3, () => outputOf(lb) + JSON.stringify(counters()));
   }, 60_000);
 

@@ -10,23 +10,9 @@ import { join } from 'node:path';
 import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
+import { fetchCommand, originScript, parseFetch } from '../support/webServers.ts';
 
 const ORIGIN = '198.18.72.2';
-
-/**
- * An origin that serves one random body at /file, says its SHA-256 (with a Last-Modified a day old, so
- * squid may keep it) and prints one line per request it receives.
- */
-const originScript = `
-const http = require('node:http');
-const body = require('node:crypto').randomBytes(200000);
-const sha = require('node:crypto').createHash('sha256').update(body).digest('hex');
-http.createServer((req, res) => {
-  process.stdout.write('request ' + req.method + ' ' + req.url + '\\n');
-  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'last-modified': new Date(Date.now() - 86400000).toUTCString() });
-  res.end(body);
-}).listen(80, '${ORIGIN}', () => process.stdout.write('listening ' + sha + '\\n'));
-`;
 
 describe.skipIf(!isRoot())('web-cache: squid intercepting in a tap VI (root)', () => {
   const lab = new TapServiceLab();
@@ -45,7 +31,7 @@ describe.skipIf(!isRoot())('web-cache: squid intercepting in a tap VI (root)', (
     lab.exec(r, 'ip', 'rule', 'add', 'iif', 'r0', 'ipproto', 'tcp', 'dport', '80', 'lookup', '100');
     lab.exec(r, 'ip', 'route', 'add', 'default', 'via', '198.18.73.2', 'table', '100');
 
-    const server = lab.spawnIn(origin, [process.execPath, '-e', originScript]);
+    const server = lab.spawnIn(origin, [process.execPath, '-e', originScript(ORIGIN)]);
     server.stdout?.on('data', (d: Buffer) => (originLog += d.toString()));
     bodySha = await waitFor('the origin to listen', 10_000, () => /listening ([0-9a-f]{64})/.exec(originLog)?.[1]);
 
@@ -56,12 +42,7 @@ describe.skipIf(!isRoot())('web-cache: squid intercepting in a tap VI (root)', (
 
   afterAll(() => lab.close());
 
-  const fetch = (): { status: string; body: Buffer } => {
-    const out = lab.exec(client, 'sh', '-c', `curl -s -m 10 -D - -o /dev/stdout http://${ORIGIN}/file | base64 -w0; echo`);
-    const all = Buffer.from(out.trim(), 'base64');
-    const split = all.indexOf('\r\n\r\n');
-    return { status: all.subarray(0, split).toString(), body: all.subarray(split + 4) };
-  };
+  const fetch = (): { status: string; body: Buffer } => parseFetch(lab.exec(client, 'sh', '-c', fetchCommand(ORIGIN)));
 
   it('serves the second fetch from its cache without asking the origin', async () => {
     const first = fetch();

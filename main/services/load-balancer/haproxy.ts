@@ -44,7 +44,8 @@ export const statsSocket = (dir: string): string => join(dir, 'haproxy.sock');
 export function haproxyConfig(o: HaproxyConfigOptions): string {
   return `${[
     'global',
-    '  maxconn 4096',
+    // No maxconn: haproxy derives it from the open-file limit the VI's sandbox sets (a fixed one
+    // above what that limit allows, two descriptors a connection, makes haproxy refuse to start).
     `  pidfile ${join(o.dir, 'haproxy.pid')}`,
     `  stats socket ${statsSocket(o.dir)} mode 600 level operator`,
     'defaults',

@@ -10,7 +10,7 @@
  * (a daemon that set up its own group would miss it otherwise) and exits
  * with the daemon's status, so a daemon that dies is a crashed VI.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,6 +31,51 @@ export function tapDaemonAvailability(host: { root: boolean }, executables: read
 export function tapInterfaces(fallback: readonly string[]): string[] {
   const taps = (process.env.PCLOUD_VI_TAPS ?? '').split(',').filter(Boolean);
   return taps.length ? taps : [...fallback];
+}
+
+/** Where the controller tells a VI on a single tap port the router's MAC (dataPath.ts portPlan). */
+export const ROUTER_MAC_ENV = 'PCLOUD_VI_ROUTER_MAC';
+
+/**
+ * The next hop a VI on a single tap port routes through: never on the wire (the router sees only
+ * the MAC it is bound to), so an address from the link-local block that no VI or router uses.
+ */
+const ROUTER_NEXT_HOP = '169.254.77.1';
+
+/**
+ * Makes `dev`, a single tap port under a controller, the VI's link to the front-end router, so
+ * that an unmodified daemon (squid, haproxy) can talk from `address` (the VI's own address, /32)
+ * through it: the default route goes to the router's MAC (ROUTER_MAC_ENV). The data plane hands
+ * the VI the frames its rules select as the router addressed them (to the router's own next hop,
+ * not to this device), so an ingress hook marks each as this host's (the packet type the device
+ * gave it), or the kernel would drop them as meant for another host. Needs CAP_NET_ADMIN in the
+ * VI's namespace (its user-namespace root has it under a root controller). Returns false, changing nothing, outside a
+ * controller (no ROUTER_MAC_ENV: whoever made the namespace set its addresses and routes);
+ * throws, naming the step, when a step fails.
+ */
+export function attachToRouter(dev: string, address: string | undefined): boolean {
+  const routerMac = process.env[ROUTER_MAC_ENV];
+  if (!routerMac) return false;
+  const ip = findExecutable('ip') ?? 'ip';
+  const steps: { what: string; argv: string[]; input?: string }[] = [
+    {
+      what: `take the frames arriving on ${dev} as this host's`,
+      argv: [findExecutable('nft') ?? 'nft', '-f', '-'],
+      input: `table netdev pcloud_vi {\n  chain to_vi {\n    type filter hook ingress device "${dev}" priority 0; policy accept;\n    meta pkttype set host\n  }\n}\n`,
+    },
+    ...(address ? [{ what: `give ${dev} the VI's address ${address}`, argv: [ip, 'addr', 'replace', `${address}/32`, 'dev', dev] }] : []),
+    { what: `bind next hop ${ROUTER_NEXT_HOP} to the router's MAC ${routerMac}`, argv: [ip, 'neigh', 'replace', ROUTER_NEXT_HOP, 'lladdr', routerMac, 'dev', dev, 'nud', 'permanent'] },
+    { what: `route everything through the router on ${dev}`, argv: [ip, 'route', 'replace', 'default', 'via', ROUTER_NEXT_HOP, 'dev', dev, 'onlink'] },
+  ];
+  for (const step of steps) {
+    try {
+      execFileSync(step.argv[0] ?? 'false', step.argv.slice(1), { input: step.input ?? '', stdio: ['pipe', 'ignore', 'pipe'] });
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message: string };
+      throw new Error(`cannot ${step.what} (${step.argv.slice(0, 3).join(' ')}...; needs CAP_NET_ADMIN in the VI's namespace): ${err.stderr?.toString().trim() || err.message}`, { cause: e });
+    }
+  }
+  return true;
 }
 
 export interface DaemonOptions {

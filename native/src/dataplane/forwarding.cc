@@ -158,7 +158,9 @@ size_t DataPlane::FromVi(Worker& w, ViPort& port) {
   // Collect up to one batch of frames the VI emitted.
   size_t n = 0;
   io::PacketRing* ring = nullptr;
-  const uint32_t fallbackVni = port.lastVni.load(std::memory_order_relaxed);
+  // A VI that speaks first (nothing reached it yet) sends into the cloudlet's own VNI.
+  const uint32_t lastVni = port.lastVni.load(std::memory_order_relaxed);
+  const uint32_t fallbackVni = lastVni == kNoVniSeen ? uplink_->DefaultVni() : lastVni;
   const uint16_t fallbackVtep = static_cast<uint16_t>(port.lastVtep.load(std::memory_order_relaxed));
   ViDirectionCounters& c = port.counters[1];
   uint64_t tooBig = 0;

@@ -70,6 +70,9 @@ class Uplink {
   virtual uint32_t maxFrame() const = 0;
   // Whether this cloudlet serves `vni` (what a VI may send into).
   virtual bool Serves(uint32_t vni) const = 0;
+  // The VNI of frames a VI sends before any frame reached it (a load balancer's
+  // health checks): the first VNI configured, or 0 when every VNI is served.
+  virtual uint32_t DefaultVni() const = 0;
   virtual UplinkTotals Totals() const = 0;
 };
 

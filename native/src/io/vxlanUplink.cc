@@ -94,6 +94,7 @@ std::unique_ptr<VxlanUplink> VxlanUplink::Open(const VxlanUplinkConfig& config, 
     if (v > 0xFFFFFF) return error = "VNI " + std::to_string(v) + " does not fit in 24 bits", nullptr;
   }
   u->vnis_ = config.vnis;
+  u->defaultVni_ = config.vnis.empty() ? 0 : config.vnis.front();
   std::sort(u->vnis_.begin(), u->vnis_.end());
   sockaddr_in local{};
   local.sin_family = AF_INET;

@@ -53,6 +53,7 @@ class VxlanUplink final : public Uplink {
   UplinkTotals Totals() const override;
   uint16_t boundPort() const { return boundPort_; }
   bool Serves(uint32_t vni) const override;
+  uint32_t DefaultVni() const override { return defaultVni_; }
 
   static constexpr uint32_t kVxlanHeader = 8;
   static constexpr uint32_t kSlotBytes = 9216;  // jumbo frames fit
@@ -80,6 +81,7 @@ class VxlanUplink final : public Uplink {
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<sockaddr_in> routers_;
   std::vector<uint32_t> vnis_;  // sorted
+  uint32_t defaultVni_ = 0;     // the first configured, in the configuration's order
   unsigned batch_ = 64;
   uint16_t boundPort_ = 0;
 };
