@@ -65,5 +65,5 @@ describe.skipIf(!root)('cache experiment, --quick, as root', () => {
     }
     // The lab's namespaces went with the run.
     expect(namespaces().filter((n) => n.startsWith(labTag))).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 });

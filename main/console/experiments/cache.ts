@@ -304,15 +304,15 @@ export const cache: Experiment = {
       });
     });
     // Bounded per phase: every request at most 30 s is far beyond a run's budget, so the whole phase gets one.
-    const phaseTimeoutMs = (ctx.quick ? 60 : 240) * 1000;
+    const phaseTimeoutMs = (ctx.quick ? 90 : 360) * 1000;
     await probe(session, originAddress, 10, 'through the lab without a cache');
 
     ctx.progress(`without the cache: ${scale.requestsPerClient} requests from each of ${clients.map((c) => c.host).join(' and ')}`, 2, steps);
     const without: Phase = await runPhase(ctx, session, originAddress, lists, false, phaseTimeoutMs);
 
     ctx.progress('reserving web-cache at C1 and C2 through the scheduler', 3, steps);
-    const vis: { cloudletId: string; reservationId: string; viId: string }[] = [];
-    for (const c of clients) {
+    // Both at once (each waits until its VI serves); settled both, so that one reserved is ended even when the other failed.
+    const reserved = await Promise.allSettled(clients.map(async (c) => {
       // squid fetches from an address of its own: one in its client's subnet, so that the lab's routers
       // already route the origin's answers towards that ISP, where the VI's second rule takes them.
       const cacheAddress = session.addressOf(c.host).replace(/\.\d+$/, '.100');
@@ -327,9 +327,12 @@ export const cache: Experiment = {
         ],
         name: `experiment-cache-${c.cloudletId}-${Date.now()}`,
       });
-      vis.push({ cloudletId: c.cloudletId, ...vi });
       ctx.cleanup(`the web-cache VI at ${c.cloudletId}`, () => session.endVi(vi.reservationId));
-    }
+      return { cloudletId: c.cloudletId, ...vi };
+    }));
+    const failed = reserved.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    if (failed.length) throw new Error(`web-cache could not be reserved through the scheduler: ${failed.join('; ')}`);
+    const vis = reserved.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     await probe(session, originAddress, 30, 'through web-cache (reserved at C1 and C2, rule TCP 80 towards the origin)');
     await cachesRunning(session, vis, 'after the first fetch through the caches');
 
