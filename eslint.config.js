@@ -3,6 +3,7 @@
 //   - only main/shell/ and preload/ import 'electron';
 //   - renderer/ imports nothing from Node or main/, except types from main/protocol/ and the
 //     shared values of main/protocol/vocabulary.ts;
+//   - product code (main/, native/*.ts) imports nothing from test/ or native/test/;
 //   - inside renderer/: stores import no components, and components and views
 //     reach the backend only through stores (and composables), never api/ itself;
 //   - preload/ imports nothing but 'electron' and the contract (main/protocol/).
@@ -69,6 +70,17 @@ export default tseslint.config(
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // Product code runs from an installed app, where test/ does not exist.
+    files: ['main/**', 'native/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [electronOutsideShell], patterns: [{ regex: '(^|/)test/', message: 'Product code imports nothing from test/ or native/test/: move what it needs into the product.' }] },
+      ],
+    },
   },
   {
     files: ['main/shell/**'],

@@ -1,6 +1,6 @@
 // Data-plane benchmark, as root, in network namespaces on this
-// machine (native/test/dataplaneLab.ts). The front-end router's role is played
-// by a native VXLAN load generator (native/test/dataplaneLoad.ts, a child process,
+// machine (main/console/dataplaneLab.ts). The front-end router's role is played
+// by a native VXLAN load generator (native/dataplaneLoad.ts, a child process,
 // so its CPU time is not counted as ours) in the router namespace; it sends
 // h1 -> h2 frames to the cloudlet and counts what comes back. Paths:
 //   kernel: the anchor, the kernel's own vxlan decapsulate + IP forward +
@@ -30,8 +30,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DataPlane, FlowTable } from '../native/index.ts';
 import type { LoadResult } from '../native/index.ts';
-import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI, isRoot } from '../native/test/dataplaneLab.ts';
-import { GENERATOR_PORT, findMlffr, frameOf, runLoad } from '../native/test/dataplaneMeasure.ts';
+import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI, isRoot } from '../main/console/dataplaneLab.ts';
+import { GENERATOR_PORT, findMlffr, frameOf, runLoad } from '../native/dataplaneMeasure.ts';
 import { measureAesEncrypt, measureIds, type ServiceRow } from './serviceRows.ts';
 import { measureTunnelGoodput, type TunnelRow } from './tunnelGoodput.ts';
 

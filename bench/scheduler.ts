@@ -36,7 +36,7 @@ import { parseSchedulerConfig, type SchedulerConfig } from '../main/scheduler/co
 import type { CloudletInfo } from '../main/scheduler/inventory.ts';
 import { Scheduler } from '../main/scheduler/scheduler.ts';
 import { Store, type HoldRow } from '../main/scheduler/store.ts';
-import { seededRandom } from '../test/support/seededRandom.ts';
+import { seededRandom } from '../main/console/experiments/seededRandom.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const POPS = Number(args.get('pops') ?? 100);

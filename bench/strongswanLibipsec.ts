@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../native/test/dataplaneLab.ts';
+import { run } from '../main/console/dataplaneLab.ts';
 import type { Site, TunnelLab } from '../test/support/tunnelLab.ts';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

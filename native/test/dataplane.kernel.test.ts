@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane, FlowTable } from '../index.ts';
 import { testdataDir } from './classbench.ts';
-import { CLOUDLET, DataPlaneLab, H2, REPLAY_VNI, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI, isRoot, run } from './dataplaneLab.ts';
+import { CLOUDLET, DataPlaneLab, H2, REPLAY_VNI, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI, isRoot, run } from '../../main/console/dataplaneLab.ts';
 
 const root = isRoot();
 

@@ -152,7 +152,7 @@ export function packFrames(frames: readonly Uint8Array[]): FrameBatch {
 }
 
 /** Deterministic PRNG so failures reproduce (shared with the benchmarks). */
-export { seededRandom } from '../../test/support/seededRandom.ts';
+export { seededRandom } from '../../main/console/experiments/seededRandom.ts';
 
 export function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {

@@ -11,7 +11,7 @@ import type { OwnershipVerifier } from '../../main/controller/ownership.ts';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';
-import { CLOUDLET, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI, type DataPlaneLab } from '../../native/test/dataplaneLab.ts';
+import { CLOUDLET, ROUTER_RETURN_PORT, ROUTER_VTEP, VNI, type DataPlaneLab } from '../../main/console/dataplaneLab.ts';
 
 export const labOperatorToken = 'operator-token-lab-controller-0123456789';
 

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../native/test/dataplaneLab.ts';
+import { run } from '../../main/console/dataplaneLab.ts';
 
 export const HOST_A = '198.18.60.1';
 export const HOST_B = '198.18.60.2';

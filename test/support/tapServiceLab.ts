@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { run } from '../../native/test/dataplaneLab.ts';
+import { run } from '../../main/console/dataplaneLab.ts';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 

@@ -1,6 +1,6 @@
 // A lab of two sites joined through two cloudlets, as root, for the
 // ipsec-tunnel and other paired services: the Linux kernel as each site's
-// front-end router (the recipe of native/test/dataplaneLab.ts, once per site).
+// front-end router (the recipe of main/console/dataplaneLab.ts, once per site).
 //
 //   hA (198.18.10.1) ── rA ══ wan 198.18.60.0/24 ══ rB ── hB (198.18.20.1)
 //                        │ vxlan                      │ vxlan
@@ -19,7 +19,7 @@
 // Every name carries a per-lab tag; close() removes all of it.
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { run } from '../../native/test/dataplaneLab.ts';
+import { run } from '../../main/console/dataplaneLab.ts';
 import { parseControllerConfig } from '../../main/controller/config.ts';
 import { ControllerDaemon } from '../../main/controller/daemon.ts';
 import type { OwnershipVerifier } from '../../main/controller/ownership.ts';

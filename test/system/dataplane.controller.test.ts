@@ -1,7 +1,7 @@
 /**
  * The controller carries traffic (needs root): a real controller daemon with
  * its data plane in a cloudlet namespace, the Linux kernel as the front-end
- * router (native/test/dataplaneLab.ts), and VIs run by the controller itself
+ * router (main/console/dataplaneLab.ts), and VIs run by the controller itself
  * (the built-in forward service, and a spoofing program) on ring ports.
  * Checked: traffic matching a VI's rule goes through the VI and continues,
  * the VI's counters and samples say so, the evidence exports as pcapng that
@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DataPlaneLab, H2, isRoot, run, VNI } from '../../native/test/dataplaneLab.ts';
+import { DataPlaneLab, H2, isRoot, run, VNI } from '../../main/console/dataplaneLab.ts';
 import type { RpcClient } from '../../main/protocol/client.ts';
 import { startLabController } from '../support/labController.ts';
 import type { controllerApi} from '../../main/protocol/controllerApi.ts';

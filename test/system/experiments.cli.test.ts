@@ -20,7 +20,7 @@ describe('pcctl experiment', () => {
     const r = await pcctl('experiment', 'list');
     expect(r.code).toBe(0);
     for (const name of ['fig5a-delay', 'fig5b-mlffr', 'fig5c-mtu', 'ids-flood', 'cache', 'proximity']) expect(r.stdout).toContain(name);
-    expect(r.stdout).toMatch(/cache\s+needs: the lab.s origin, client hosts and access routers/);
+    expect(r.stdout).toMatch(/ids-flood\s+needs: the lab.s Fig\. 8 WAN/);
     expect(r.stdout).toMatch(/runnable here: .*proximity/);
   });
 
@@ -35,9 +35,9 @@ describe('pcctl experiment', () => {
   });
 
   test('an experiment that cannot run here says what it needs (exit 1); an unknown one is named', async () => {
-    const cache = await pcctl('experiment', 'run', 'cache', '--quick');
-    expect(cache.code).toBe(1);
-    expect(cache.stderr).toMatch(/experiment "cache" cannot run on this host: it needs the lab.s origin, client hosts and access routers.*Runnable here: .*proximity/);
+    const flood = await pcctl('experiment', 'run', 'ids-flood', '--quick');
+    expect(flood.code).toBe(1);
+    expect(flood.stderr).toMatch(/experiment "ids-flood" cannot run on this host: it needs the lab.s Fig\. 8 WAN.*Runnable here: .*proximity/);
     const unknown = await pcctl('experiment', 'run', 'fig9');
     expect(unknown.stderr).toMatch(/no experiment "fig9" \(known: fig5a-delay, /);
   });

@@ -1,7 +1,7 @@
 /**
  * The ids service run by a real controller (needs root): the controller's
  * data plane in a cloudlet namespace, the Linux kernel as the front-end
- * router (native/test/dataplaneLab.ts), an ids VI on a bump tap port (in0 and
+ * router (main/console/dataplaneLab.ts), an ids VI on a bump tap port (in0 and
  * out0 in the VI's own network namespace, Suricata root only in the VI's own
  * user namespace) whose rule captures the traffic to h2. Checked: ordinary
  * ping and TCP cross it; a ping flood is dropped inline; the alerts show in
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readIfExists } from '../support/tapServiceLab.ts';
 import { alertKey, etRules, NMAP_SCANNER, NMAP_TARGET, nmapCapture, offlineNmapAlerts } from '../support/nmapCapture.ts';
-import { DataPlaneLab, H1, H2, isRoot, REPLAY_VNI, VNI } from '../../native/test/dataplaneLab.ts';
+import { DataPlaneLab, H1, H2, isRoot, REPLAY_VNI, VNI } from '../../main/console/dataplaneLab.ts';
 import type { RpcClient } from '../../main/protocol/client.ts';
 import { startLabController, startViByScheduler } from '../support/labController.ts';
 import type { controllerApi } from '../../main/protocol/controllerApi.ts';

@@ -6,7 +6,7 @@
 // beside it goes on.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRoot } from '../../native/test/dataplaneLab.ts';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { SERVICE_EVENTS_FILE } from '../../main/services/sdk/serviceEvents.ts';
 import { alertKey, etRules, NMAP_TARGET, nmapCapture, offlineNmapAlerts } from '../support/nmapCapture.ts';

@@ -15,7 +15,7 @@ import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { isRoot, run } from '../../native/test/dataplaneLab.ts';
+import { isRoot, run } from '../../main/console/dataplaneLab.ts';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import type { ControllerCommand, ServiceSpec } from '../../main/protocol/domain.ts';

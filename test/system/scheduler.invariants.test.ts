@@ -31,7 +31,7 @@ import { overbookings, recomputeFromHolds } from '../../main/scheduler/recompute
 import type { HoldRow } from '../../main/scheduler/store.ts';
 import { node, testConfig, tokens } from '../support/schedulerFixtures.ts';
 import { exited, spawnScheduler, writeSchedulerConfig, type SchedulerProcess } from '../support/schedulerProcess.ts';
-import { seededRandom } from '../support/seededRandom.ts';
+import { seededRandom } from '../../main/console/experiments/seededRandom.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcloud-sched-inv-'));
 const config = testConfig(

@@ -1,7 +1,7 @@
 /**
  * aes-encrypt through the real data plane (needs root): a controller daemon
  * with its uplink in a cloudlet namespace, the Linux kernel as the front-end
- * router (native/test/dataplaneLab.ts), and the built-in aes-encrypt service
+ * router (main/console/dataplaneLab.ts), and the built-in aes-encrypt service
  * in a VI on a ring port, given its key as a (secret) argument. Checked: a
  * UDP datagram from h1 arrives at h2 with its payload's whole blocks
  * AES-256-CBC encrypted under that key and IV (node:crypto says what they
@@ -14,7 +14,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DataPlaneLab, H2, isRoot } from '../../native/test/dataplaneLab.ts';
+import { DataPlaneLab, H2, isRoot } from '../../main/console/dataplaneLab.ts';
 import type { RpcClient } from '../../main/protocol/client.ts';
 import { startLabController } from '../support/labController.ts';
 import type { controllerApi } from '../../main/protocol/controllerApi.ts';

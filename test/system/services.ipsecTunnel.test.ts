@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { isRoot } from '../../native/test/dataplaneLab.ts';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { sendTcp, serviceCounters, startPairedEnd, stopEnds, TunnelLab, type Site, type SiteCloudlet } from '../support/tunnelLab.ts';
 
 const operatorToken = 'operator-token-ipsec-tunnel-0123456789';

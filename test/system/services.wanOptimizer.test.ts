@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { isRoot } from '../../native/test/dataplaneLab.ts';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { IPPROTO_WAN_OPTIMIZER } from '../../main/services/wan-optimizer.ts';
 import { sendTcp, serviceCounters, startPairedEnd, stopEnds, TunnelLab, type SiteCloudlet } from '../support/tunnelLab.ts';
 

@@ -1,6 +1,6 @@
 /**
  * The single-tap services run by a real controller (needs root): the controller's data plane in a
- * cloudlet namespace, the Linux kernel as the front-end router (native/test/dataplaneLab.ts), each
+ * cloudlet namespace, the Linux kernel as the front-end router (main/console/dataplaneLab.ts), each
  * VI started as the scheduler has the controller start it, its rules sending it real traffic.
  *  - web-cache: its rules capture TCP port 80 towards the origin (h2) and the traffic to the VI's
  *    own address; h1 fetches a file twice: the second fetch is a hit the origin never sees, and
@@ -15,7 +15,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DataPlaneLab, H2, isRoot } from '../../native/test/dataplaneLab.ts';
+import { DataPlaneLab, H2, isRoot } from '../../main/console/dataplaneLab.ts';
 import type { DemuxRuleSpec, ServiceSpec } from '../../main/protocol/domain.ts';
 import { startLabController, startViByScheduler, type LabController } from '../support/labController.ts';
 import { readIfExists } from '../support/tapServiceLab.ts';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { isRoot } from '../../native/test/dataplaneLab.ts';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { SERVICE_COUNTERS_FILE } from '../../main/services/sdk/serviceCounters.ts';
 import { outputOf, readIfExists, TapServiceLab, waitFor } from '../support/tapServiceLab.ts';
 import { fetchCommand, originScript, parseFetch } from '../support/webServers.ts';

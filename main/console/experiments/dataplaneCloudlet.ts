@@ -1,12 +1,12 @@
 /**
  * A cloudlet on the data-plane lab for the experiments of Fig. 5a and 5b, as
  * root: the lab's namespaces with the kernel as the router
- * (native/test/dataplaneLab.ts), and per computation node a data plane of
+ * (main/console/dataplaneLab.ts), and per computation node a data plane of
  * its own (one thread, its own uplink port and router port, as the paper
  * scales a cloudlet by adding nodes) whose ring VI runs the service program
  * as a child process, exactly as a controller starts a built-in (the
  * program's file from main/services/, PCLOUD_VI_RING naming its port). The
- * load generator plays the front-end router (dataplaneMeasure.ts); its
+ * load generator plays the front-end router (native/dataplaneMeasure.ts); its
  * frames carry the send time in IPv4 options, where aes-encrypt, which
  * encrypts the transport payload, does not touch it.
  */
@@ -15,8 +15,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadResult } from '../../../native/index.ts';
-import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI } from '../../../native/test/dataplaneLab.ts';
-import { GENERATOR_PORT, LoadGeneratorProcess, frameOf } from '../../../native/test/dataplaneMeasure.ts';
+import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI } from '../dataplaneLab.ts';
+import { GENERATOR_PORT, LoadGeneratorProcess, frameOf } from '../../../native/dataplaneMeasure.ts';
 
 const servicesDir = fileURLToPath(new URL('../../services/', import.meta.url));
 

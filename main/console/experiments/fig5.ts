@@ -82,7 +82,7 @@ export async function measureMlffr(
   o: { trialSeconds: number; maxTrials: number },
   onTrial: (rate: number, ok: boolean, made: number) => void,
 ): Promise<{ pps: number; trials: { rate: number; ok: boolean }[] }> {
-  const { findMlffr } = await import('../../../native/test/dataplaneMeasure.ts');
+  const { findMlffr } = await import('../../../native/dataplaneMeasure.ts');
   const n = c.nodes.length;
   const trials: { rate: number; ok: boolean }[] = [];
   const { pps } = await findMlffr((rate) => c.offer(bytes, Math.max(1, Math.round(rate / n)), o.trialSeconds), {

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { chooseLabMode, coreLinkMtu, hostSubnet, uplinkMtu } from '../labNetwork.ts';
 import type { LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
-import { missingServices } from './pending.ts';
+import { missingServices } from './serviceNeeds.ts';
 
 const PAPER_GOODPUT_MBPS = { plain: 942, ids: 941, 'ipsec-aes-128-cbc': 891, 'ipsec-aes-256-cbc': 891 } as const;
 const PAPER_RTT_MS = { plain: 0.7, ids: 1.1, 'ipsec-aes-128-cbc': 1.69, 'ipsec-aes-256-cbc': 1.69 } as const;

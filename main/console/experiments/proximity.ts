@@ -10,7 +10,7 @@
  * requestor's PoP to the chosen cloudlet's PoP.
  */
 import { join } from 'node:path';
-import { seededRandom } from '../../../test/support/seededRandom.ts';
+import { seededRandom } from './seededRandom.ts';
 import { parseSchedulerConfig } from '../../scheduler/config.ts';
 import { Scheduler } from '../../scheduler/scheduler.ts';
 import { loadLabTopology, resolveLinks } from '../labTopology.ts';

@@ -1,4 +1,4 @@
-// Measurements on the data-plane lab (dataplaneLab.ts), shared by
+// Measurements on the data-plane lab (main/console/dataplaneLab.ts), shared by
 // bench/dataplane.ts and the paper's experiments (main/console/experiments/):
 // the router's frames, one run of the VXLAN load generator in a child
 // process (its CPU time is not the data plane's, and the caller's event loop
@@ -6,9 +6,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { LoadResult } from '../index.ts';
-import { CLOUDLET, ROUTER_VTEP, VNI, type DataPlaneLab } from './dataplaneLab.ts';
-import { buildFrame, ipv4Header } from './frameBuilder.ts';
+import { CLOUDLET, H1, H2, ROUTER_VTEP, VNI, type DataPlaneLab } from '../main/console/dataplaneLab.ts';
+import { ipv4Frame } from '../main/console/labTrafficSource.ts';
+import type { LoadResult } from './index.ts';
 
 /** Where the generator listens, in the router namespace: the data plane under test sends back here (routerPort). */
 export const GENERATOR_PORT = 4791;
@@ -25,7 +25,12 @@ const loadScript = fileURLToPath(new URL('./dataplaneLoad.ts', import.meta.url))
  */
 export function frameOf(lab: DataPlaneLab, bytes: number, options: { srcPort?: number; stampInIpOptions?: boolean } = {}): Uint8Array {
   const room = options.stampInIpOptions ? 40 : 0;
-  const plain = buildFrame(ipv4Header(0xc6120a01, 0xc6121401, options.srcPort ?? 40000, 5001, 17), { payload: bytes - 42 - room });
+  const udp = Buffer.alloc(bytes - 42 - room);
+  udp.writeUInt16BE(options.srcPort ?? 40000, 0);
+  udp.writeUInt16BE(5001, 2);
+  udp.writeUInt16BE(udp.length, 4); // checksum 0: none, which IPv4 allows (the generator's stamp would make any other wrong)
+  // Any source MAC but the router's own: its vxlan device drops frames coming back with its own (loop protection).
+  const plain = ipv4Frame({ address: H1, mac: '02:00:00:00:00:02' }, { address: H2, mac: lab.routerMac }, 17, udp, null);
   const f = new Uint8Array(plain.length + room);
   f.set(plain.subarray(0, 34));
   f.fill(1, 34, 34 + room); // IPv4 option NOP
@@ -33,7 +38,6 @@ export function frameOf(lab: DataPlaneLab, bytes: number, options: { srcPort?: n
   f[14] = 0x40 | ((20 + room) / 4);
   f[16] = ((f.length - 14) >> 8) & 0xff;
   f[17] = (f.length - 14) & 0xff;
-  lab.routerMac.split(':').forEach((h, i) => (f[i] = parseInt(h, 16)));
   f[14 + 10] = 0;
   f[14 + 11] = 0;
   let sum = 0;

@@ -1,5 +1,7 @@
-// Test and benchmark lab for the data plane, as root: network namespaces
-// with the Linux kernel as the front-end router (NETWORK-NOTES.md recipe).
+// The data-plane lab, as root: network namespaces with the Linux kernel as
+// the front-end router (NETWORK-NOTES.md recipe). Used by the experiments of
+// Fig. 5a/5b (experiments/dataplaneCloudlet.ts), bench:dataplane and the
+// data-plane and service system tests.
 //
 //   h1 (198.18.10.1) ── r ── h2 (198.18.20.1)
 //                       │ vx0: kernel vxlan, VNI 100, 198.18.30.1 -> 198.18.30.2:4789

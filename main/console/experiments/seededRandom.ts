@@ -1,4 +1,4 @@
-/** Deterministic PRNG (mulberry32), so tests and benchmarks decide the same things every run. */
+/** Deterministic PRNG (mulberry32), so experiments, tests and benchmarks decide the same things every run. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -1,12 +1,12 @@
-// Child process of the data-plane measurements (dataplaneMeasure.ts): runs
+// Child process of the data-plane measurements (native/dataplaneMeasure.ts): runs
 // the VXLAN load generator with the options given as JSON (frame as a byte
 // array) and prints the result as JSON, so that its CPU time is not the data
 // plane's and the caller's event loop keeps running. Once with the options
 // in argv[2]; or, with --serve, once per line of stdin, one result line each
 // (a generator kept for many short runs, without a process start per run).
 import { createInterface } from 'node:readline';
-import { runVxlanLoad } from '../index.ts';
-import type { LoadOptions } from '../index.ts';
+import { runVxlanLoad } from './index.ts';
+import type { LoadOptions } from './index.ts';
 
 type WireOptions = Omit<LoadOptions, 'frame'> & { frame: number[] };
 const runOnce = (options: WireOptions) => runVxlanLoad({ ...options, frame: Uint8Array.from(options.frame) });
