@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chooseLabMode, cloudletUplink, namespaceOf, planLabNetwork } from './labNetwork.ts';
-import { loadLabTopology, type LabTopology } from './labTopology.ts';
+import { loadLabTopology } from './labTopology.ts';
 import { TrafficRunSchema } from './labTraffic.ts';
 import { ipv4Frame, readPcapFrames, synthesizedFrame } from './labTrafficSource.ts';
 
@@ -51,14 +51,14 @@ describe('the lab network plan', () => {
     ]);
   });
 
-  test('between routers the path of lowest RTT is taken (Fig. 8 WAN with a host at each end)', () => {
-    const wan = loadLabTopology('globalwan');
-    const t: LabTopology = {
-      ...wan,
-      pops: [...wan.pops, { id: 'H1', name: 'client', kind: 'host' }, { id: 'H2', name: 'server', kind: 'host' }],
-      links: [...wan.links, { a: 'H1', b: 'HKG', rttMs: 1, capacityMbps: 1000 }, { a: 'H2', b: 'BCN', rttMs: 1, capacityMbps: 1000 }],
-    };
-    const plan = planLabNetwork(t, '/tmp/lab', 'plt03');
+  test('between routers the path of lowest RTT is taken (Fig. 8 WAN: user A at Hong Kong, user B at Barcelona)', () => {
+    const plan = planLabNetwork(loadLabTopology('globalwan'), '/tmp/lab', 'plt03');
+    expect(plan.hosts.map((h) => [h.id, h.address, h.routerId])).toEqual([
+      ['A', '198.18.1.2', 'HKG'],
+      ['B', '198.18.2.2', 'BCN'],
+      ['X', '198.18.3.2', 'NYC'],
+      ['Y', '198.18.4.2', 'MIA'],
+    ]);
     const portTo = (router: string, peer: string): number | null => {
       const l = plan.links.find((x) => (x.a.pop === router && x.b.pop === peer) || (x.b.pop === router && x.a.pop === peer));
       return (l?.a.pop === router ? l.a.ofport : l?.b.ofport) ?? null;

@@ -2,7 +2,7 @@
  * Shared pieces of the system tests: the headless host as a real child
  * process, Debian's Chromium driven by playwright-core, and pcctl as a child.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,4 +105,19 @@ export function pcctlWith(dataDir: string): (...args: string[]) => Promise<Pcctl
       return { code: err.code, stdout: err.stdout, stderr: err.stderr };
     }
   };
+}
+
+/** The network namespaces whose names carry a lab's tag (what a lab test made and must remove). */
+export function namespacesTagged(tag: string): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(`${tag}-`));
+}
+
+/** OVS daemons started from a run dir under `dir` (a lab test's data folder) that still run. */
+export function ovsDaemonsUnder(dir: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /ovs-vswitchd|ovsdb-server/.test(l) && l.includes(dir) && !l.includes('<defunct>'));
 }
