@@ -1,9 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chooseLabMode, cloudletUplink, namespaceOf, planLabNetwork } from './labNetwork.ts';
 import { loadLabTopology } from './labTopology.ts';
 import { TrafficRunSchema } from './labTraffic.ts';
-import { ipv4Frame, readPcapFrames, synthesizedFrame } from './labTrafficSource.ts';
+import { icmpEcho, ipv4Frame, readPcapFrames, synthesizedFrame, writePcapFrames } from './labTrafficSource.ts';
 
 const inBenchmarkRange = (a: string): boolean => /^198\.(18|19)\.\d+\.\d+$/.test(a);
 
@@ -115,6 +117,21 @@ describe('the userspace traffic source', () => {
     const request = synthesizedFrame('web', ends, 0);
     expect(request.readUInt16BE(34 + 2)).toBe(80);
     expect(ipv4Frame(ends.client, ends.server, 17, new Uint8Array(8), null).length).toBe(42);
+  });
+
+  test('writes classic pcap captures that read back frame for frame (the ids-flood experiment replays them)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcap-write-'));
+    try {
+      const frames = [0, 1, 2].map((n) => ipv4Frame(ends.client, ends.server, 1, icmpEcho(0x5043, n, 972), 2));
+      writePcapFrames(join(dir, 'flood.pcap'), frames);
+      const back = readPcapFrames(join(dir, 'flood.pcap'));
+      expect(back).toEqual(frames);
+      // A 1,000-byte IP packet: 20 of IPv4, 8 of ICMP, 972 of data.
+      expect(back[0]?.readUInt16BE(16)).toBe(1000);
+      expect(sums(back[2]?.subarray(34) ?? Buffer.alloc(0))).toBe(0xffff);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('reads classic pcap captures and refuses pcapng with a way out', () => {

@@ -3,12 +3,14 @@
  * process, Debian's Chromium driven by playwright-core, and pcctl as a child.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DOMParser } from '@xmldom/xmldom';
 import { chromium, type Browser } from 'playwright-core';
+import { expect } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const resultsDir = join(repoRoot, 'test-results');
@@ -120,4 +122,12 @@ export function ovsDaemonsUnder(dir: string): string[] {
   return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
     .split('\n')
     .filter((l) => /ovs-vswitchd|ovsdb-server/.test(l) && l.includes(dir) && !l.includes('<defunct>'));
+}
+
+/** An experiment's figure parses as SVG with no warning or error. */
+export function expectValidSvg(file: string): void {
+  const problems: string[] = [];
+  const doc = new DOMParser({ errorHandler: { warning: (m) => problems.push(m), error: (m) => problems.push(m), fatalError: (m) => problems.push(m) } }).parseFromString(readFileSync(file, 'utf8'), 'image/svg+xml');
+  expect(problems).toEqual([]);
+  expect(doc.documentElement?.nodeName).toBe('svg');
 }

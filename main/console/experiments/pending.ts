@@ -39,15 +39,6 @@ export const fig5cMtu = pending(
   { quick: 120, full: 600 },
 );
 
-export const idsFlood = pending(
-  'ids-flood',
-  'ICMP flood on the Fig. 8 WAN: iperf3 B to A without and with the IDS at New York and Florida',
-  'Sec. 5: 1.27 Mb/s without the IDS, 9.51 Mb/s with it (7.5x).',
-  "the lab's Fig. 8 WAN of hosts and routers with link RTT and loss, driven from this experiment (issue 14)",
-  ['ids'],
-  { quick: 120, full: 600 },
-);
-
 export const cache = pending(
   'cache',
   'Web cache at the access routers: origin and ISP bytes and download time, Zipf(2) requests',
