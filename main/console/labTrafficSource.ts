@@ -129,7 +129,7 @@ export function readPcapFrames(file: string): Buffer[] {
 }
 
 /** Writes Ethernet frames as a classic pcap capture (microseconds, little-endian), for tcpreplay. */
-export function writePcapFrames(file: string, frames: readonly Buffer[]): void {
+export function writePcapFrames(file: string, frames: readonly Uint8Array[]): void {
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0);
   header.writeUInt16LE(2, 4);
