@@ -1,9 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chooseLabMode, cloudletUplink, namespaceOf, planLabNetwork } from './labNetwork.ts';
-import { loadLabTopology, type LabTopology } from './labTopology.ts';
+import { loadLabTopology } from './labTopology.ts';
 import { TrafficRunSchema } from './labTraffic.ts';
-import { ipv4Frame, readPcapFrames, synthesizedFrame } from './labTrafficSource.ts';
+import { icmpEcho, ipv4Frame, readPcapFrames, synthesizedFrame, writePcapFrames } from './labTrafficSource.ts';
 
 const inBenchmarkRange = (a: string): boolean => /^198\.(18|19)\.\d+\.\d+$/.test(a);
 
@@ -51,14 +53,14 @@ describe('the lab network plan', () => {
     ]);
   });
 
-  test('between routers the path of lowest RTT is taken (Fig. 8 WAN with a host at each end)', () => {
-    const wan = loadLabTopology('globalwan');
-    const t: LabTopology = {
-      ...wan,
-      pops: [...wan.pops, { id: 'H1', name: 'client', kind: 'host' }, { id: 'H2', name: 'server', kind: 'host' }],
-      links: [...wan.links, { a: 'H1', b: 'HKG', rttMs: 1, capacityMbps: 1000 }, { a: 'H2', b: 'BCN', rttMs: 1, capacityMbps: 1000 }],
-    };
-    const plan = planLabNetwork(t, '/tmp/lab', 'plt03');
+  test('between routers the path of lowest RTT is taken (Fig. 8 WAN: user A at Hong Kong, user B at Barcelona)', () => {
+    const plan = planLabNetwork(loadLabTopology('globalwan'), '/tmp/lab', 'plt03');
+    expect(plan.hosts.map((h) => [h.id, h.address, h.routerId])).toEqual([
+      ['A', '198.18.1.2', 'HKG'],
+      ['B', '198.18.2.2', 'BCN'],
+      ['X', '198.18.3.2', 'NYC'],
+      ['Y', '198.18.4.2', 'MIA'],
+    ]);
     const portTo = (router: string, peer: string): number | null => {
       const l = plan.links.find((x) => (x.a.pop === router && x.b.pop === peer) || (x.b.pop === router && x.a.pop === peer));
       return (l?.a.pop === router ? l.a.ofport : l?.b.ofport) ?? null;
@@ -134,6 +136,21 @@ describe('the userspace traffic source', () => {
     const request = synthesizedFrame('web', ends, 0);
     expect(request.readUInt16BE(34 + 2)).toBe(80);
     expect(ipv4Frame(ends.client, ends.server, 17, new Uint8Array(8), null).length).toBe(42);
+  });
+
+  test('writes classic pcap captures that read back frame for frame (the ids-flood experiment replays them)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pcap-write-'));
+    try {
+      const frames = [0, 1, 2].map((n) => ipv4Frame(ends.client, ends.server, 1, icmpEcho(0x5043, n, 972), 2));
+      writePcapFrames(join(dir, 'flood.pcap'), frames);
+      const back = readPcapFrames(join(dir, 'flood.pcap'));
+      expect(back).toEqual(frames);
+      // A 1,000-byte IP packet: 20 of IPv4, 8 of ICMP, 972 of data.
+      expect(back[0]?.readUInt16BE(16)).toBe(1000);
+      expect(sums(back[2]?.subarray(34) ?? Buffer.alloc(0))).toBe(0xffff);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('reads classic pcap captures and refuses pcapng with a way out', () => {

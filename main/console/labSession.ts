@@ -88,8 +88,9 @@ type Closable = { close(): void };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto' }): Promise<LabSession> {
-  const supervisor = new LabSupervisor({ dataDir: opts.dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig, mode: opts.mode ?? 'namespaces' });
+/** readyTimeoutMs: how long each of the lab's daemons may take to come up (the supervisor's default otherwise; a busy machine needs more). */
+export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto'; readyTimeoutMs?: number }): Promise<LabSession> {
+  const supervisor = new LabSupervisor({ dataDir: opts.dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig, mode: opts.mode ?? 'namespaces', ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
   const lab = await supervisor.start(opts.topology, (done, total, what) => opts.onStep?.(`[${done}/${total}] ${what}`));
   const plan = readLabPlan(lab.state.dir);
   if (!plan) {

@@ -21,7 +21,7 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { newToken } from '../protocol/auth.ts';
 import { RpcClient } from '../protocol/client.ts';
@@ -208,10 +208,15 @@ export class LabSupervisor implements LabStarter {
   async start(topologyName: string, onProgress: (done: number, total: number, what: string) => void = () => undefined): Promise<LabHandle & { state: LabState }> {
     const topology = loadLabTopology(topologyName);
     const dir = labDir(this.options.dataDir, topology.name);
-    // Traversable, not listable: VIs run as users of their own and reach their directories under the
-    // controllers' state directories in here (lab-state.json itself is 0600).
+    // Traversable, not listable, from the data folder down: VIs run as users of their own and reach
+    // their directories under the controllers' state directories in here (the files keep their own
+    // modes: lab-state.json and the tokens are 0600).
     mkdirSync(dir, { recursive: true, mode: 0o711 });
-    chmodSync(dir, 0o711);
+    const top = resolve(this.options.dataDir);
+    for (let d = resolve(dir); d.startsWith(top); d = dirname(d)) {
+      chmodSync(d, 0o711);
+      if (d === top) break;
+    }
     const mode: LabMode = chooseLabMode(this.options.mode ?? 'auto');
     // A lab killed with SIGKILL left its network behind: it goes before a new one is made.
     if (readLabNetwork(dir)) await removeLabNetwork(dir);

@@ -14,7 +14,7 @@ describe('lab topologies', () => {
 
   test('the global WAN of Fig. 8 has five PoPs and derives RTTs from great-circle distance', () => {
     const t = loadLabTopology('globalwan');
-    expect(t.pops.map((p) => p.name)).toEqual(['Hong Kong', 'Los Angeles', 'New York', 'Florida (Miami)', 'Barcelona']);
+    expect(t.pops.filter((p) => p.kind === 'router').map((p) => p.name)).toEqual(['Hong Kong', 'Los Angeles', 'New York', 'Florida (Miami)', 'Barcelona']);
     const links = resolveLinks(t);
     const nycBcn = links.find((l) => l.a === 'NYC' && l.b === 'BCN');
     // New York to Barcelona is about 6,160 km: about 61.6 ms of RTT in fibre.
@@ -23,6 +23,15 @@ describe('lab topologies', () => {
     const hkgLax = links.find((l) => l.a === 'HKG' && l.b === 'LAX');
     expect(hkgLax?.rttMs).toBeGreaterThan(115); // ~11,650 km
     expect(hkgLax?.rttMs).toBeLessThan(119);
+  });
+
+  test('the global WAN has the users and attackers of the IDS experiment (sec. 5.3): A at Hong Kong, B at Barcelona, X at New York, Y in Florida, on 1 Gb/s links with 0.01% loss', () => {
+    const t = loadLabTopology('globalwan');
+    const hosts = t.pops.filter((p) => p.kind === 'host').map((p) => p.id);
+    expect(hosts).toEqual(['A', 'B', 'X', 'Y']);
+    const access = t.links.filter((l) => hosts.includes(l.a));
+    expect(access.map((l) => `${l.a}-${l.b}`)).toEqual(['A-HKG', 'B-BCN', 'X-NYC', 'Y-MIA']);
+    expect(access.every((l) => l.capacityMbps === 1000 && l.lossPercent === 0.01 && (l.rttMs ?? Infinity) < 1)).toBe(true);
   });
 
   test('great-circle distance and fibre RTT', () => {

@@ -11,7 +11,7 @@
  * Who calls: the traffic runner of `pcctl lab traffic` in userspace mode.
  */
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface SourceTarget {
   cloudletId: string;
@@ -79,7 +79,8 @@ function tcpSegment(sport: number, dport: number, seq: number, flags: number, pa
   return t;
 }
 
-function icmpEcho(id: number, seq: number, payload: number): Uint8Array {
+/** An ICMP echo request of `payload` zero bytes (its checksum left for ipv4Frame, at offset 2). */
+export function icmpEcho(id: number, seq: number, payload: number): Uint8Array {
   const i = Buffer.alloc(8 + payload);
   i[0] = 8;
   i.writeUInt16BE(id, 4);
@@ -125,6 +126,23 @@ export function readPcapFrames(file: string): Buffer[] {
   }
   if (frames.length === 0) throw new Error(`${file} holds no packets`);
   return frames;
+}
+
+/** Writes Ethernet frames as a classic pcap capture (microseconds, little-endian), for tcpreplay. */
+export function writePcapFrames(file: string, frames: readonly Uint8Array[]): void {
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0);
+  header.writeUInt16LE(2, 4);
+  header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(65535, 16);
+  header.writeUInt32LE(1, 20);
+  const records = frames.flatMap((f) => {
+    const r = Buffer.alloc(16);
+    r.writeUInt32LE(f.length, 8);
+    r.writeUInt32LE(f.length, 12);
+    return [r, f];
+  });
+  writeFileSync(file, Buffer.concat([header, ...records]));
 }
 
 function vxlan(vni: number, frame: Buffer): Buffer {

@@ -6,21 +6,14 @@ import { readFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { experiments } from '../../main/console/experiments/catalog.ts';
 import { ExperimentRunner } from '../../main/console/experiments/runner.ts';
+import { expectValidSvg } from './harness.ts';
 
 const root = process.getuid?.() === 0;
 let dataDir: string;
 const namespaces = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
-
-function svgOk(file: string): void {
-  const problems: string[] = [];
-  const doc = new DOMParser({ errorHandler: { warning: (m) => problems.push(m), error: (m) => problems.push(m), fatalError: (m) => problems.push(m) } }).parseFromString(readFileSync(file, 'utf8'), 'image/svg+xml');
-  expect(problems).toEqual([]);
-  expect(doc.documentElement?.nodeName).toBe('svg');
-}
 
 beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'exp17-dp-'));
@@ -40,7 +33,7 @@ describe.skipIf(!root)('data-plane experiments, --quick, as root', () => {
       expect(s.p99Ms).toBeGreaterThanOrEqual(s.meanMs);
     }
     expect(run.table.find((r) => r.quantity === 'mean delay at 1500 B')?.paper).toBe(6.37);
-    svgOk(join(run.dir, 'fig5a-delay.svg'));
+    expectValidSvg(join(run.dir, 'fig5a-delay.svg'));
     expect(readFileSync(join(run.dir, 'report.md'), 'utf8')).toMatch(/\| mean delay at 100 B \| ms \| [\d.]+ \| 1\.43 \| [\d.]+ \|/);
     // The lab's namespaces went with the run.
     expect(namespaces().filter((n) => n.startsWith(results.data.labTag))).toEqual([]);
@@ -59,8 +52,8 @@ describe.skipIf(!root)('data-plane experiments, --quick, as root', () => {
       expect(large?.gbps).toBeGreaterThan(small?.gbps ?? Infinity);
     }
     expect(existsSync(join(run.dir, 'fig5b-mlffr-1500.svg'))).toBe(true);
-    svgOk(join(run.dir, 'fig5b-mlffr-1500.svg'));
-    svgOk(join(run.dir, 'fig5b-mlffr-100.svg'));
+    expectValidSvg(join(run.dir, 'fig5b-mlffr-1500.svg'));
+    expectValidSvg(join(run.dir, 'fig5b-mlffr-100.svg'));
     expect(readFileSync(join(run.dir, 'report.md'), 'utf8')).toMatch(/growth must stop/);
     expect(namespaces().filter((n) => n.startsWith(results.data.labTag))).toEqual([]);
   });

@@ -2,13 +2,15 @@
  * Shared pieces of the system tests: the headless host as a real child
  * process, Debian's Chromium driven by playwright-core, and pcctl as a child.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DOMParser } from '@xmldom/xmldom';
 import { chromium, type Browser } from 'playwright-core';
+import { expect } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const resultsDir = join(repoRoot, 'test-results');
@@ -90,7 +92,7 @@ export interface PcctlResult {
 }
 
 /** Runs pcctl from the source checkout, as a child process, with `dataDir` as its data folder. */
-export function pcctlWith(dataDir: string): (...args: string[]) => Promise<PcctlResult> {
+export function pcctlWith(dataDir: string, as?: { uid: number; gid: number }): (...args: string[]) => Promise<PcctlResult> {
   const run = promisify(execFile);
   return async (...args) => {
     try {
@@ -98,6 +100,7 @@ export function pcctlWith(dataDir: string): (...args: string[]) => Promise<Pcctl
         cwd: repoRoot,
         env: { ...process.env, PCLOUD_DATA_DIR: dataDir },
         timeout: 120_000,
+        ...as,
       });
       return { code: 0, stdout, stderr };
     } catch (e) {
@@ -105,4 +108,27 @@ export function pcctlWith(dataDir: string): (...args: string[]) => Promise<Pcctl
       return { code: err.code, stdout: err.stdout, stderr: err.stderr };
     }
   };
+}
+
+/** The network namespaces whose names carry a lab's tag (what a lab test made and must remove). */
+export function namespacesTagged(tag: string): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith(`${tag}-`));
+}
+
+/** OVS daemons started from a run dir under `dir` (a lab test's data folder) that still run. */
+export function ovsDaemonsUnder(dir: string): string[] {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /ovs-vswitchd|ovsdb-server/.test(l) && l.includes(dir) && !l.includes('<defunct>'));
+}
+
+/** An experiment's figure parses as SVG with no warning or error. */
+export function expectValidSvg(file: string): void {
+  const problems: string[] = [];
+  const doc = new DOMParser({ errorHandler: { warning: (m) => problems.push(m), error: (m) => problems.push(m), fatalError: (m) => problems.push(m) } }).parseFromString(readFileSync(file, 'utf8'), 'image/svg+xml');
+  expect(problems).toEqual([]);
+  expect(doc.documentElement?.nodeName).toBe('svg');
 }

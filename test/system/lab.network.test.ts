@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { pcctlWith, repoRoot } from './harness.ts';
+import { namespacesTagged, ovsDaemonsUnder, pcctlWith, repoRoot } from './harness.ts';
 
 const isRoot = process.getuid?.() === 0;
 // Short: the OVS sockets live under it (108-byte socket paths).
@@ -35,16 +35,8 @@ const plan = (): Plan | null => {
     return null;
   }
 };
-const namespacesTagged = (tag: string): string[] =>
-  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(`${tag}-`));
 /** OVS daemons started from a run dir under this test's data folder. */
-const ovsDaemons = (): string[] =>
-  execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => /ovs-vswitchd|ovsdb-server/.test(l) && l.includes(dataDir) && !l.includes('<defunct>'));
+const ovsDaemons = (): string[] => ovsDaemonsUnder(dataDir);
 /** Delay lines whose stats file is under this test's data folder. */
 const delayLines = (): string[] =>
   execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })

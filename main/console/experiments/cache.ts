@@ -15,8 +15,8 @@
  * Built on the lab session (labSession.ts): the lab's hosts, Open vSwitch
  * routers, scheduler and controllers, and VIs reserved as the lab's provider.
  */
-import { chmodSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { seededRandom } from './seededRandom.ts';
 import { RpcClient } from '../../protocol/client.ts';
 import { controllerApi } from '../../protocol/controllerApi.ts';
@@ -278,9 +278,6 @@ export const cache: Experiment = {
     const { startLabSession } = await import('../labSession.ts');
     const session = await startLabSession({ topology, dataDir: join(ctx.tmpDir, 'lab'), onStep: (s) => ctx.progress(`lab: ${s}`, 0, steps) });
     ctx.cleanup(`the ${topology} lab`, () => session.stop());
-    // A VI runs as an unprivileged uid of its own user namespace, so it must be able to pass through
-    // every folder above its own (the controllers make theirs 0711; the scratch and lab folders are 0700).
-    for (let dir = session.state.dir; dir.startsWith(ctx.tmpDir); dir = dirname(dir)) chmodSync(dir, 0o711);
     const originAddress = session.addressOf(origin.host);
     const originPrefix = `${originAddress.replace(/\.\d+$/, '.0')}/24`;
 

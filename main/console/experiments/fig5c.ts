@@ -175,8 +175,6 @@ export const fig5cMtu: Experiment = {
     const total = 1 + CASES.length * (mtus.length + 2);
     let done = 0;
     const { startLabSession } = await import('../labSession.ts');
-    // The lab lives in the scratch folder: VIs (users of their own) must traverse it to their directories and the rules.
-    chmodSync(ctx.tmpDir, 0o711);
     ctx.progress('starting the deterlab lab (hosts, routers, scheduler, controllers)', done, total);
     const session = await startLabSession({ topology: 'deterlab', dataDir: join(ctx.tmpDir, 'lab'), onStep: (step) => ctx.progress(`lab: ${step}`, done, total) });
     ctx.cleanup('the deterlab lab', () => session.stop());

@@ -103,7 +103,8 @@ export const proximity: Experiment = {
   estimateSeconds: { quick: 5, full: 30 },
   async run(ctx: ExperimentContext): Promise<ExperimentResult> {
     const count = ctx.quick ? 150 : 1000;
-    const pops = loadLabTopology('globalwan').pops.map((p) => p.id);
+    // Requests come from the PoPs (where an ISP's customers attach), not from the lab's end hosts.
+    const pops = loadLabTopology('globalwan').pops.filter((p) => p.kind === 'router').map((p) => p.id);
     const stream = requestStream(pops, count);
     let done = 0;
     const byPolicy = {} as ProximityData['byPolicy'];

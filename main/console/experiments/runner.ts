@@ -7,7 +7,7 @@
  * reverse order, also on failure, and writes results.json, one SVG per
  * figure and report.md under experiments/<name>/<timestamp>/.
  */
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -171,6 +171,8 @@ export class ExperimentRunner {
     const base = { name: experiment.name, quick, startedAt, outDir };
     this.undo = [];
     const tmp = mkdtempSync(join(tmpdir(), `pcloud-exp-${experiment.name}-`));
+    // Traversable, not listable: a lab in here runs VIs as users of their own, who reach their folders below.
+    chmodSync(tmp, 0o711);
     this.currentTmp = tmp;
     let fraction = 0;
     let step = 'starting';

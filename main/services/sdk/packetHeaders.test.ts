@@ -5,10 +5,11 @@
 // every one good.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { writePcapFrames } from '../../console/labTrafficSource.ts';
 import { toolAvailable } from '../../../test/support/packetSamples.ts';
 import { frameLayout, setIpv4HeaderChecksum, setTransportChecksum } from './packetHeaders.ts';
 
@@ -50,20 +51,8 @@ describe.skipIf(!toolAvailable('tshark'))('checksums after a payload changed', (
     }
     const dir = mkdtempSync(join(tmpdir(), 'pcloud-checksums-'));
     try {
-      const header = Buffer.alloc(24);
-      header.writeUInt32LE(0xa1b2c3d4, 0);
-      header.writeUInt16LE(2, 4);
-      header.writeUInt16LE(4, 6);
-      header.writeUInt32LE(65535, 16);
-      header.writeUInt32LE(1, 20);
-      const records = frames.map((f) => {
-        const r = Buffer.alloc(16);
-        r.writeUInt32LE(f.length, 8);
-        r.writeUInt32LE(f.length, 12);
-        return Buffer.concat([r, f]);
-      });
       const file = join(dir, 'frames.pcap');
-      writeFileSync(file, Buffer.concat([header, ...records]));
+      writePcapFrames(file, frames);
       const out = execFileSync('tshark', ['-r', file, '-o', 'tcp.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-T', 'fields', '-e', 'ip.checksum.status', '-e', 'tcp.checksum.status', '-e', 'udp.checksum.status', '-e', 'icmp.checksum_bad'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       const rows = out.replace(/\n$/, '').split('\n').map((l) => l.split('\t'));
       expect(rows).toHaveLength(frames.length);

@@ -27,7 +27,7 @@ describe('placement', () => {
     expect(Math.abs(c11.x - r1.x)).toBeLessThan(200);
   });
 
-  test('on the Global WAN ring no link runs through a cloudlet: each sits on the side away from its links', () => {
+  test('on the Global WAN ring with its hosts no link runs through a cloudlet and no host sits on one: each cloudlet sits in the widest gap between its links', () => {
     const t: Topology = {
       pops: globalwanLab.pops.map((p) => ({ id: p.id, name: p.name })),
       links: globalwanLab.links.map((l) => ({ a: l.a, b: l.b, rttMs: 10, capacityMbps: l.capacityMbps })),
@@ -44,7 +44,14 @@ describe('placement', () => {
       for (const n of c.nodes) {
         const q = p.get(`node:${n.id}`)!;
         for (const l of t.links) expect(distance(q, p.get(`pop:${l.a}`)!, p.get(`pop:${l.b}`)!), `${n.id} and link ${l.a}-${l.b}`).toBeGreaterThan(60);
+        for (const h of ['A', 'B', 'X', 'Y']) expect(Math.hypot(q.x - p.get(`pop:${h}`)!.x, q.y - p.get(`pop:${h}`)!.y), `${n.id} and host ${h}`).toBeGreaterThan(150);
       }
+    }
+    // The users and attackers hang off their own routers, nearer to them than to any other PoP.
+    for (const [host, router] of [['A', 'HKG'], ['B', 'BCN'], ['X', 'NYC'], ['Y', 'MIA']] as const) {
+      const at = p.get(`pop:${host}`)!;
+      const nearest = t.pops.filter((o) => o.id !== host).sort((u, v) => Math.hypot(p.get(`pop:${u.id}`)!.x - at.x, p.get(`pop:${u.id}`)!.y - at.y) - Math.hypot(p.get(`pop:${v.id}`)!.x - at.x, p.get(`pop:${v.id}`)!.y - at.y))[0];
+      expect(nearest?.id, host).toBe(router);
     }
   });
 

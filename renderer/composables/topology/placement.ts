@@ -3,14 +3,15 @@
  * slow on thousands of nodes, and it moves everything when one thing changes.
  * Instead PoPs take saved positions, or a spot near a placed neighbour, or a
  * cell of a grid walked in breadth-first order of the link graph (so linked
- * PoPs land near each other); each cloudlet sits beside its PoP on the side
- * away from the PoP's links (below it when the links pull both ways), so no
+ * PoPs land near each other), end hosts hanging off their router on the side
+ * away from its other links; each cloudlet sits beside its PoP in the widest
+ * gap between the PoP's links (below it when two gaps are as wide), so no
  * link runs through a cloudlet box, and its nodes in a small grid inside it
  * (a cloudlet drawn collapsed sits where the middle of that grid is). The
  * same inputs always give the same positions.
  */
 import type { Topology } from '../../../main/protocol/domain.ts';
-import { elementIdOf, type ViSummary } from './topologyModel.ts';
+import { elementIdOf, endHostIds, type ViSummary } from './topologyModel.ts';
 
 export interface Position {
   x: number;
@@ -18,7 +19,9 @@ export interface Position {
 }
 
 // Nodes sit far enough apart for their overlay lines ("cpu 25% reserved · 4% used") not to run into each other.
-export const spacing = { cell: 480, cloudletDrop: 160, cloudletGap: 420, node: 170, nodeRow: 100, vi: 22 } as const;
+export const spacing = { cell: 480, cloudletDrop: 160, cloudletGap: 420, host: 300, node: 170, nodeRow: 100, vi: 22 } as const;
+/** Angle between end hosts hanging off the same router. */
+const hostFan = Math.PI / 5;
 
 /** PoP ids in breadth-first order over the links, starting from each unvisited PoP in input order. */
 export function breadthFirstPops(topology: Topology): string[] {
@@ -49,7 +52,76 @@ export function breadthFirstPops(topology: Topology): string[] {
   return order.filter((id) => popIds.has(id));
 }
 
+function neighboursOf(links: Topology['links']): Map<string, string[]> {
+  const neighbours = new Map<string, string[]>();
+  for (const l of links) {
+    neighbours.set(l.a, [...(neighbours.get(l.a) ?? []), l.b]);
+    neighbours.set(l.b, [...(neighbours.get(l.b) ?? []), l.a]);
+  }
+  return neighbours;
+}
+
+/** Unit vector from `at` away from `others` (undefined when they balance out or there are none). */
+function awayFrom(at: Position, others: Position[]): Position | undefined {
+  let x = 0;
+  let y = 0;
+  for (const there of others) {
+    const d = Math.hypot(there.x - at.x, there.y - at.y) || 1;
+    x -= (there.x - at.x) / d;
+    y -= (there.y - at.y) / d;
+  }
+  const len = Math.hypot(x, y);
+  return len < 0.5 ? undefined : { x: x / len, y: y / len };
+}
+
+/** Unit vector into the widest angular gap between the directions to `others` (straight down when there are none, or on a tie). */
+function widestGap(at: Position, others: Position[]): Position {
+  const angles = others.map((p) => Math.atan2(p.y - at.y, p.x - at.x)).sort((a, b) => a - b);
+  if (!angles.length) return { x: 0, y: 1 };
+  const down = Math.PI / 2;
+  let best = { width: -1, mid: down };
+  angles.forEach((a, i) => {
+    const next = i + 1 < angles.length ? (angles[i + 1] as number) : (angles[0] as number) + 2 * Math.PI;
+    const width = next - a;
+    const mid = a + width / 2;
+    const offDown = (m: number): number => Math.abs(Math.atan2(Math.sin(m - down), Math.cos(m - down)));
+    if (width > best.width + 1e-6 || (Math.abs(width - best.width) <= 1e-6 && offDown(mid) < offDown(best.mid))) best = { width, mid };
+  });
+  return { x: Math.cos(best.mid), y: Math.sin(best.mid) };
+}
+
+/**
+ * End hosts (a user's machine on its access router) hang off their router
+ * outwards, so the backbone keeps the line or ring it would have without them.
+ */
 function defaultPopPositions(topology: Topology): Map<string, Position> {
+  const ends = endHostIds(topology);
+  const neighbours = neighboursOf(topology.links);
+  const routerOf = new Map<string, string>();
+  for (const id of ends) {
+    const router = neighbours.get(id)?.[0];
+    if (router !== undefined && !ends.has(router)) routerOf.set(id, router);
+  }
+  const backbone: Topology = routerOf.size
+    ? { ...topology, pops: topology.pops.filter((p) => !routerOf.has(p.id)), links: topology.links.filter((l) => !routerOf.has(l.a) && !routerOf.has(l.b)) }
+    : topology;
+  const out = backbonePositions(backbone);
+  const backboneNeighbours = neighboursOf(backbone.links);
+  const hostsOf = new Map<string, string[]>();
+  for (const [host, router] of routerOf) hostsOf.set(router, [...(hostsOf.get(router) ?? []), host]);
+  for (const [router, hosts] of hostsOf) {
+    const at = out.get(router) ?? { x: 0, y: 0 };
+    // Up when the router's links balance out: its cloudlets go below it.
+    const outwards = awayFrom(at, (backboneNeighbours.get(router) ?? []).flatMap((n) => out.get(n) ?? [])) ?? { x: 0, y: -1 };
+    hosts.forEach((id, k) => {
+      const angle = Math.atan2(outwards.y, outwards.x) + (k - (hosts.length - 1) / 2) * hostFan;
+      out.set(id, { x: at.x + Math.cos(angle) * spacing.host, y: at.y + Math.sin(angle) * spacing.host });
+    });
+  }
+  return out;
+}
+
+function backbonePositions(topology: Topology): Map<string, Position> {
   const order = breadthFirstPops(topology);
   const out = new Map<string, Position>();
   const n = order.length;
@@ -97,11 +169,7 @@ function besidePop(pop: Position, dir: Position, k: number, cols: number, rows: 
 export function placeElements(topology: Topology, visByNode: ReadonlyMap<string, ViSummary[]>, known: (elementId: string) => Position | undefined): Map<string, Position> {
   const out = new Map<string, Position>();
   let defaults: Map<string, Position> | undefined;
-  const neighbours = new Map<string, string[]>();
-  for (const l of topology.links) {
-    neighbours.set(l.a, [...(neighbours.get(l.a) ?? []), l.b]);
-    neighbours.set(l.b, [...(neighbours.get(l.b) ?? []), l.a]);
-  }
+  const neighbours = neighboursOf(topology.links);
   const unplaced: string[] = [];
   for (const pop of topology.pops) {
     const p = known(elementIdOf.pop(pop.id));
@@ -120,20 +188,10 @@ export function placeElements(topology: Topology, visByNode: ReadonlyMap<string,
       out.set(elementIdOf.pop(id), defaults.get(id) ?? { x: 0, y: 0 });
     }
   }
-  /** Unit vector from a PoP away from its linked neighbours (straight down when they balance out). */
+  /** Unit vector from a PoP into the widest gap between its links. */
   const awayFromLinks = (popId: string): Position => {
     const at = out.get(elementIdOf.pop(popId));
-    let x = 0;
-    let y = 0;
-    for (const n of neighbours.get(popId) ?? []) {
-      const there = out.get(elementIdOf.pop(n));
-      if (!at || !there) continue;
-      const d = Math.hypot(there.x - at.x, there.y - at.y) || 1;
-      x -= (there.x - at.x) / d;
-      y -= (there.y - at.y) / d;
-    }
-    const len = Math.hypot(x, y);
-    return len < 0.5 ? { x: 0, y: 1 } : { x: x / len, y: y / len };
+    return at ? widestGap(at, (neighbours.get(popId) ?? []).flatMap((n) => out.get(elementIdOf.pop(n)) ?? [])) : { x: 0, y: 1 };
   };
   const cloudletIndexAtPop = new Map<string, number>();
   for (const cloudlet of topology.cloudlets) {

@@ -59,6 +59,14 @@ export interface TopologyIndex {
   visByNode: Map<string, ViSummary[]>;
 }
 
+/** End hosts: PoPs with no cloudlet and at most one link (a user's or a server's machine, not a router). */
+export function endHostIds(topology: Pick<Topology, 'pops' | 'links' | 'cloudlets'>): Set<string> {
+  const withCloudlet = new Set(topology.cloudlets.map((c) => c.popId));
+  const linkCount = new Map<string, number>();
+  for (const l of topology.links) for (const end of [l.a, l.b]) linkCount.set(end, (linkCount.get(end) ?? 0) + 1);
+  return new Set(topology.pops.filter((p) => !withCloudlet.has(p.id) && (linkCount.get(p.id) ?? 0) <= 1).map((p) => p.id));
+}
+
 export function indexTopology(topology: Topology | undefined, vis: ReadonlyMap<string, ViSummary[]>): TopologyIndex {
   const items = new Map<string, TopologyItem>();
   const visByNode = new Map<string, ViSummary[]>();
@@ -69,11 +77,10 @@ export function indexTopology(topology: Topology | undefined, vis: ReadonlyMap<s
     list.push(c.id);
     cloudletsByPop.set(c.popId, list);
   }
-  const linkCount = new Map<string, number>();
-  for (const l of topology.links) for (const end of [l.a, l.b]) linkCount.set(end, (linkCount.get(end) ?? 0) + 1);
+  const hosts = endHostIds(topology);
   for (const pop of topology.pops) {
     const cloudletIds = cloudletsByPop.get(pop.id) ?? [];
-    const host = cloudletIds.length === 0 && (linkCount.get(pop.id) ?? 0) <= 1;
+    const host = hosts.has(pop.id);
     items.set(elementIdOf.pop(pop.id), { kind: 'pop', elementId: elementIdOf.pop(pop.id), id: pop.id, label: pop.name || pop.id, pop, cloudletIds, host });
   }
   for (const link of topology.links) {

@@ -1,0 +1,328 @@
+/**
+ * ids-flood: the paper's IDS experiment (sec. 5.3) on the Fig. 8 WAN lab
+ * (resources/labs/globalwan.json), as root: user A at Hong Kong, user B at
+ * Barcelona, attackers X at New York and Y in Florida. X and Y flood A with
+ * 1,000-byte ICMP echo requests while iperf3 carries a TCP stream
+ * from B to A, first with no service on the path, then with the `ids`
+ * service (Suricata inline, PacketCloud's flood rules) reserved through the
+ * scheduler at the New York and Florida cloudlets, its rules steering
+ * everything towards A's prefix through it; and once with no attack, for
+ * reference. The lab comes from labSession.ts (contracts.md 1): its links'
+ * RTT and loss are the topology's, as the lab applies them.
+ *
+ * Scale: this machine forwards tens of Mb/s through the lab's userspace
+ * routers, not the paper's 1 Gb/s, so A's access link (Hong Kong's port
+ * towards A, the link the flood fills) is scaled down by `scale`, and so is
+ * the flood: each attacker offers twice A's scaled capacity.
+ *
+ * The flood is tcpreplay of echo requests built here, not hping3: on a busy
+ * 2-core machine hping3's interval mode sleeps per packet and sent about 340
+ * a second, and its --flood mode ignores -c and spins a core; tcpreplay
+ * keeps its --pps by catching up after a late wake-up, and stops at --limit
+ * packets and --duration seconds. What was sent and what reached A are
+ * measured from the hosts' interface counters and reported.
+ */
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RpcClient } from '../../protocol/client.ts';
+import { controllerApi } from '../../protocol/controllerApi.ts';
+import { descriptorOf } from '../../services/catalog.ts';
+import { chooseLabMode, findTool } from '../labNetwork.ts';
+import { startLabSession, type LabSession } from '../labSession.ts';
+import { icmpEcho, ipv4Frame, writePcapFrames } from '../labTrafficSource.ts';
+import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
+import type { ChartSeries } from './svgChart.ts';
+
+const PAPER_MBPS = { withoutIds: 1.27, withIds: 9.51 } as const;
+/** The paper's links are 1 Gb/s; A's access link here is 1 Gb/s divided by this. */
+const scale = 50;
+const accessMbps = 1000 / scale;
+/** IP packet of 1,000 bytes: 20 of IPv4 header, 8 of ICMP header, 972 of data. */
+const floodPacketBytes = 1000;
+/** Each attacker offers twice A's scaled access link: 2 x 20 Mb/s is 5,000 packets of 1,000 bytes a second. */
+const floodPpsPerAttacker = Math.round((2 * accessMbps * 1e6) / (floodPacketBytes * 8));
+/** Echo requests of distinct sequence numbers in each attacker's capture (tcpreplay loops over them). */
+const floodFrames = 100;
+const attackers = [
+  { host: 'X', cloudletId: 'NYC-C' },
+  { host: 'Y', cloudletId: 'MIA-C' },
+] as const;
+const tools = ['tcpreplay', 'iperf3', 'suricata'];
+
+type Condition = 'no attack' | 'attack, no IDS' | 'attack, IDS at NYC and MIA';
+
+interface Measurement {
+  condition: Condition;
+  repetition: number;
+  goodputMbps: number;
+  retransmits: number;
+  /** Per-second goodput as iperf3's sender saw it. */
+  intervals: { t: number; mbps: number }[];
+  /** Echo requests the attackers sent, and the packets A received, over the measurement (0 without attack). */
+  floodSent: number;
+  floodSentPps: number;
+  receivedByA: number;
+  receivedByAPps: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function needs(host: HostFacts): string | null {
+  if (!host.root) return 'root (the lab\'s hosts and routers in network namespaces)';
+  const mode = chooseLabMode('auto');
+  if (mode.kind !== 'namespaces') return `the lab's hosts and routers (${mode.reason})`;
+  const missing = tools.filter((t) => !findTool(t));
+  if (missing.length) return `${missing.join(', ')} (not installed)`;
+  const ids = descriptorOf('ids');
+  const why = ids ? ids.availability({ root: host.root }) : 'not in this build\'s catalog';
+  return why ? `the ids service (${why})` : null;
+}
+
+/** A packet counter of a lab host's only interface. */
+async function counter(lab: LabSession, host: string, which: 'rx_packets' | 'tx_packets'): Promise<number> {
+  return Number((await lab.exec(host, ['cat', `/sys/class/net/eth0/statistics/${which}`])).stdout.trim());
+}
+
+/**
+ * Scales the capacity of a host's access link towards the host: the router's
+ * port is shaped by Open vSwitch's own QoS (linux-htb), so it is changed there
+ * (a qdisc set by hand would be replaced at OVS's next reconfiguration), and
+ * checked in the kernel's qdisc.
+ */
+async function scaleAccessLink(lab: LabSession, host: string, mbps: number): Promise<string> {
+  const link = lab.plan.links.find((l) => l.a.pop === host || l.b.pop === host);
+  const port = link ? (link.a.pop === host ? link.b : link.a) : undefined;
+  const router = lab.plan.routers.find((r) => r.id === port?.pop);
+  if (!port || !router) throw new Error(`host ${host} has no access link to a router in the ${lab.topology} lab`);
+  const db = `--db=unix:${join(router.runDir, 'db.sock')}`;
+  const bps = String(Math.round(mbps * 1e6));
+  const qos = (await lab.exec(router.id, ['ovs-vsctl', db, 'get', 'port', port.dev, 'qos'])).stdout.trim();
+  const queue = (await lab.exec(router.id, ['ovs-vsctl', db, 'get', 'qos', qos, 'queues:0'])).stdout.trim();
+  await lab.exec(router.id, ['ovs-vsctl', db, 'set', 'qos', qos, `other-config:max-rate=${bps}`, '--', 'set', 'queue', queue, `other-config:max-rate=${bps}`]);
+  const classes = (await lab.exec(router.id, ['tc', 'class', 'show', 'dev', port.dev])).stdout;
+  if (!new RegExp(`ceil ${mbps}Mbit`).test(classes)) throw new Error(`the access link ${router.id}-${host} (${port.dev}) was not shaped to ${mbps} Mb/s; its classes:\n${classes}`);
+  return `${router.id} port ${port.dev} towards ${host}`;
+}
+
+/** Waits until A's iperf3 server listens (it is started once and serves every run). */
+async function listening(lab: LabSession, host: string, port: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(100)) {
+    if ((await lab.exec(host, ['ss', '-Hltn', `sport = :${port}`])).stdout.trim()) return;
+  }
+  throw new Error(`iperf3 in ${host} did not listen on port ${port} within 10 s`);
+}
+
+/** Each attacker's capture: echo requests to A, sent to its router's gateway MAC as its own stack would. */
+function writeFloodCaptures(lab: LabSession, dir: string): Map<string, string> {
+  const a = lab.plan.hosts.find((h) => h.id === 'A');
+  if (!a) throw new Error(`the ${lab.topology} lab has no host A`);
+  return new Map(attackers.map((x) => {
+    const host = lab.plan.hosts.find((h) => h.id === x.host);
+    if (!host) throw new Error(`the ${lab.topology} lab has no attacker host ${x.host}`);
+    const frames = Array.from({ length: floodFrames }, (_, n) =>
+      ipv4Frame({ address: host.address, mac: host.mac }, { address: a.address, mac: host.gatewayMac }, 1, icmpEcho(0x5043, n, floodPacketBytes - 28), 2));
+    const file = join(dir, `flood-${x.host}.pcap`);
+    writePcapFrames(file, frames);
+    return [x.host, file];
+  }));
+}
+
+/**
+ * The ids service loads a directory of rule sets (ET Open, fetched by
+ * suricata-update) besides PacketCloud's own flood rules. The experiment
+ * wants the flood rules alone, the same on every machine, so it gives the
+ * service a set that adds nothing, where the VI's own (unprivileged) user can
+ * read it. (The rules Debian's Suricata package ships in /etc/suricata/rules
+ * do not load with the service's configuration: modbus, dnp3 and others are
+ * disabled there.)
+ */
+function emptyRuleSet(ctx: ExperimentContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pcloud-ids-flood-rules-'));
+  ctx.cleanup('the empty rule set', () => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'none.rules'), '# ids-flood: only the flood rules of resources/rules, which the ids service always loads.\n', { mode: 0o644 });
+  return dir;
+}
+
+/** The end of each VI's output at a cloudlet of the lab, to say why a VI did not come up. */
+function viOutputs(lab: LabSession, cloudletId: string): string {
+  const dir = join(lab.state.dir, `controller-${cloudletId}`, 'vis');
+  if (!existsSync(dir)) return '';
+  return readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => `${f}:\n${readFileSync(join(dir, f), 'utf8').trim().split('\n').slice(-15).join('\n')}`).join('\n');
+}
+
+/** One iperf3 run from B to A; the flood, when asked, starts a second before and ends a second after. */
+async function measure(lab: LabSession, captures: Map<string, string>, condition: Condition, repetition: number, seconds: number): Promise<Measurement> {
+  const attack = condition !== 'no attack';
+  const a = lab.addressOf('A');
+  const sentBefore = await Promise.all(attackers.map((x) => counter(lab, x.host, 'tx_packets')));
+  const receivedBefore = await counter(lab, 'A', 'rx_packets');
+  const floodSeconds = seconds + 2;
+  const floods = attack
+    ? attackers.map((x) =>
+        // Bounded in count (--limit) and time (--duration, and the exec's own timeout).
+        lab.exec(x.host, ['tcpreplay', '--quiet', '--intf1=eth0', `--pps=${floodPpsPerAttacker}`, '--loop=0', `--limit=${floodPpsPerAttacker * floodSeconds}`, `--duration=${floodSeconds}`, captures.get(x.host) as string], { timeoutMs: (floodSeconds + 10) * 1000 }))
+    : [];
+  const started = Date.now();
+  const flooded = Promise.all(floods);
+  // Handled below; marked now so a tcpreplay failing during the lead second is not an unhandled rejection.
+  flooded.catch(() => undefined);
+  if (attack) await sleep(1000);
+  const client = await lab.exec('B', ['iperf3', '--client', a, '--time', String(seconds), '--json', '--connect-timeout', '5000'], { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+  await flooded;
+  const elapsedS = (Date.now() - started) / 1000;
+  const sent = (await Promise.all(attackers.map((x) => counter(lab, x.host, 'tx_packets')))).reduce((s, v, i) => s + v - (sentBefore[i] as number), 0);
+  const received = (await counter(lab, 'A', 'rx_packets')) - receivedBefore;
+  let result: { end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } }; intervals?: { sum: { start: number; bits_per_second: number } }[]; error?: string };
+  try {
+    result = JSON.parse(client.stdout) as typeof result;
+  } catch {
+    throw new Error(`iperf3 from B to A (${condition}) printed no JSON (exit ${client.code}): ${client.stderr.trim() || client.stdout.trim().slice(-500)}`);
+  }
+  if (result.error || !result.end?.sum_received) throw new Error(`iperf3 from B to A (${condition}) failed: ${result.error ?? 'no totals in its answer'}`);
+  return {
+    condition,
+    repetition,
+    goodputMbps: result.end.sum_received.bits_per_second / 1e6,
+    retransmits: result.end.sum_sent?.retransmits ?? 0,
+    intervals: (result.intervals ?? []).map((i) => ({ t: i.sum.start, mbps: i.sum.bits_per_second / 1e6 })),
+    floodSent: attack ? sent : 0,
+    floodSentPps: attack ? sent / floodSeconds : 0,
+    receivedByA: received,
+    receivedByAPps: received / elapsedS,
+  };
+}
+
+/**
+ * The ids VI's own counters (alerts, blocked) as its controller last sampled
+ * them, or why they could not be read: a controller still digesting an alarm
+ * per dropped packet may not answer in time, and the goodput measured does not
+ * depend on them.
+ */
+async function idsCounters(lab: LabSession, cloudletId: string, viId: string): Promise<{ service: Record<string, number> | null; unread?: string }> {
+  let unread = '';
+  // Asked again until it answers (or two minutes pass): ending the VI afterwards needs it to answer too.
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const client = new RpcClient(controllerApi, { url: lab.controllerUrl(cloudletId), token: lab.operatorToken, client: 'ids-flood', timeoutMs: 30_000 });
+    try {
+      await client.connect();
+      return { service: (await client.call('vi.get', { viId })).usage?.service ?? {} };
+    } catch (e) {
+      unread = (e as Error).message;
+      await sleep(1000);
+    } finally {
+      client.close();
+    }
+  }
+  return { service: null, unread };
+}
+
+const mean = (xs: number[]): number => xs.reduce((s, v) => s + v, 0) / Math.max(1, xs.length);
+
+export const idsFlood: Experiment = {
+  name: 'ids-flood',
+  title: 'ICMP flood on the Fig. 8 WAN: iperf3 B to A without and with the IDS at New York and Florida',
+  paper: 'Sec. 5: 1.27 Mb/s without the IDS, 9.51 Mb/s with it (7.5x).',
+  needs,
+  estimateSeconds: { quick: 110, full: 420 },
+  async run(ctx: ExperimentContext): Promise<ExperimentResult> {
+    const seconds = ctx.quick ? 6 : 15;
+    const repetitions = ctx.quick ? 1 : 3;
+    const conditions: Condition[] = ['no attack', 'attack, no IDS', 'attack, IDS at NYC and MIA'];
+    const total = 4 + conditions.length * repetitions;
+    let done = 0;
+    const step = (what: string): void => ctx.progress(what, done, total);
+
+    step('starting the globalwan lab (hosts, routers, scheduler, five controllers)');
+    // Five controllers start one after the other; on a busy 2-core machine one took 66 s to connect.
+    const lab = await startLabSession({ topology: 'globalwan', dataDir: ctx.tmpDir, onStep: (s) => step(`lab: ${s}`), readyTimeoutMs: 120_000 });
+    ctx.cleanup('the globalwan lab', () => lab.stop());
+    done++;
+    const shapedAt = await scaleAccessLink(lab, 'A', accessMbps);
+    const captures = writeFloodCaptures(lab, ctx.tmpDir);
+    const a = lab.addressOf('A');
+    lab.spawn('A', ['iperf3', '--server', '--bind', a]);
+    await listening(lab, 'A', 5201);
+    done++;
+
+    const measurements: Measurement[] = [];
+    const run = async (condition: Condition): Promise<void> => {
+      for (let r = 0; r < repetitions; r++) {
+        step(`${condition}: iperf3 B to A for ${seconds} s${repetitions > 1 ? `, repetition ${r + 1} of ${repetitions}` : ''}`);
+        measurements.push(await measure(lab, captures, condition, r, seconds));
+        done++;
+      }
+    };
+    await run('no attack');
+    await run('attack, no IDS');
+
+    step('reserving the ids service at New York and Florida through the scheduler');
+    const prefixA = `${a.replace(/\.\d+$/, '.0')}/24`;
+    const ruleSet = emptyRuleSet(ctx);
+    const vis = await Promise.all(attackers.map(async (x) => {
+      const vi = await lab.reserveVi({
+        cloudletId: x.cloudletId,
+        program: 'ids',
+        args: { rules: ruleSet, 'home-net': prefixA },
+        // Everything towards A crosses the IDS where the attackers' traffic enters the WAN.
+        rules: [{ priority: 100, match: { ethType: 0x0800, dstPrefix: prefixA }, action: 'to_vi' }],
+        name: `ids-flood-${x.cloudletId}`,
+      }).catch((e: Error) => {
+        const output = viOutputs(lab, x.cloudletId);
+        throw new Error(`the ids service at ${x.cloudletId} did not come up: ${e.message}${output ? `\n${output}` : ''}`, { cause: e });
+      });
+      // Not ended one by one: the lab's controllers stop their VIs when the lab stops (onExit "stop"),
+      // and a controller still digesting the flood's alarms may not answer for a while.
+      return { ...x, ...vi };
+    }));
+    done++;
+    await run('attack, IDS at NYC and MIA');
+    // The controllers sample a VI's counters every few seconds: wait for a sample that covers the attack.
+    await sleep(3000);
+    const counters = await Promise.all(vis.map(async (v) => ({ cloudletId: v.cloudletId, viId: v.viId, ...(await idsCounters(lab, v.cloudletId, v.viId)) })));
+    done++;
+
+    const of = (c: Condition): Measurement[] => measurements.filter((m) => m.condition === c);
+    const goodput = (c: Condition): number => mean(of(c).map((m) => m.goodputMbps));
+    const without = goodput('attack, no IDS');
+    const withIds = goodput('attack, IDS at NYC and MIA');
+    const baseline = goodput('no attack');
+    const floodPps = mean([...of('attack, no IDS'), ...of('attack, IDS at NYC and MIA')].map((m) => m.floodSentPps));
+    const floodMbps = (floodPps * floodPacketBytes * 8) / 1e6;
+    const blocked = counters.reduce((s, c) => s + (c.service?.blocked ?? 0), 0);
+    const series = (c: Condition): ChartSeries => ({
+      name: `ours, ${c} (mean ${goodput(c).toFixed(2)} Mb/s)`,
+      source: 'ours',
+      points: (of(c)[0]?.intervals ?? []).map((i) => ({ x: i.t, y: i.mbps })),
+    });
+    const flat = (name: string, y: number): ChartSeries => ({ name, source: 'paper', points: [{ x: 0, y }, { x: seconds, y }] });
+    return {
+      figures: [{
+        id: 'ids-flood-goodput',
+        chart: {
+          title: 'TCP goodput B to A under an ICMP flood on the Fig. 8 WAN (sec. 5.3)',
+          xLabel: 'time into the iperf3 run', xUnit: 's', yLabel: 'goodput B to A', yUnit: 'Mb/s',
+          series: [series('no attack'), series('attack, no IDS'), series('attack, IDS at NYC and MIA'), flat('paper, attack, no IDS (1.27 Mb/s)', PAPER_MBPS.withoutIds), flat('paper, attack, IDS at NYC and Florida (9.51 Mb/s)', PAPER_MBPS.withIds)],
+        },
+      }],
+      table: [
+        { quantity: 'goodput B to A under attack, no IDS', unit: 'Mb/s', ours: without, paper: PAPER_MBPS.withoutIds },
+        { quantity: 'goodput B to A under attack, IDS at NYC and MIA', unit: 'Mb/s', ours: withIds, paper: PAPER_MBPS.withIds },
+        { quantity: 'goodput with IDS / without', unit: 'x', ours: without > 0 ? withIds / without : null, paper: PAPER_MBPS.withIds / PAPER_MBPS.withoutIds },
+        { quantity: 'goodput B to A, no attack', unit: 'Mb/s', ours: baseline, paper: null },
+        { quantity: 'flood offered by X and Y', unit: 'Mb/s', ours: floodMbps, paper: null },
+        { quantity: 'packets reaching A under attack, no IDS', unit: 'pps', ours: mean(of('attack, no IDS').map((m) => m.receivedByAPps)), paper: null },
+        { quantity: 'packets reaching A under attack, with IDS', unit: 'pps', ours: mean(of('attack, IDS at NYC and MIA').map((m) => m.receivedByAPps)), paper: null },
+      ],
+      why: `The flood fills A's access link, so without the IDS B's TCP stream loses most of its packets there and backs off, while the unresponsive flood keeps its share; with the IDS at New York and Florida the flood is dropped where it enters the WAN (beyond 100 echo requests a second towards A) and the stream gets the link back. Our absolute numbers are at 1/${scale} scale (A's access link ${accessMbps} Mb/s instead of 1 Gb/s, the flood scaled with it), and B's stream crosses five userspace routers and, with the IDS, Suricata in a VI on the same cores; the paper does not state its attack rate, so the ratio, not the Mb/s, is what compares.`,
+      notes: [
+        `Scale 1/${scale}: A's access link (${shapedAt}) shaped to ${accessMbps} Mb/s; the other links as the topology gives them (the WAN's 10 Gb/s, the hosts' 1 Gb/s, 0.01% loss), with the RTTs the lab emulates.`,
+        `Flood: X (New York) and Y (Florida) each replay ${floodPacketBytes}-byte ICMP echo requests to A with tcpreplay at ${floodPpsPerAttacker} packets/s (hping3 could not hold a rate on this machine), from 1 s before to 1 s after each iperf3 run; measured ${Math.round(floodPps)} packets/s together (${floodMbps.toFixed(1)} Mb/s, ${(floodMbps / accessMbps).toFixed(1)}x A's link).`,
+        `iperf3 TCP from B (Barcelona) to A (Hong Kong), ${seconds} s per run, ${repetitions} run(s) per condition: ${conditions.map((c) => `${c} ${of(c).map((m) => m.goodputMbps.toFixed(2)).join(', ')} Mb/s (${of(c).map((m) => m.retransmits).join(', ')} retransmits)`).join('; ')}.`,
+        `IDS: the ids service (Suricata inline with PacketCloud's flood rules: ICMP echo beyond 100 a second towards one address is dropped) at NYC-C and MIA-C, reserved through the scheduler with one rule steering ${prefixA} (A's prefix) through it; blocked ${blocked} packets (${counters.map((c) => (c.service ? `${c.cloudletId}: ${c.service.blocked ?? 0} blocked, ${c.service.alerts ?? 0} alerts` : `${c.cloudletId}: counters not read (${c.unread})`)).join('; ')}).`,
+      ],
+      data: { scale, accessMbps, floodPacketBytes, floodPpsPerAttacker, seconds, repetitions, labTag: lab.plan.tag, measurements, ids: counters },
+    };
+  },
+};
