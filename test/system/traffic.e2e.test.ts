@@ -12,8 +12,11 @@
  * read by tshark with the same count. A VI that spoofs raises an alarm; the
  * operator follows it to the VI and terminates it with a reason after the
  * undo window; its rules are gone, its traffic comes back as legacy, and the
- * audit entry carries the sealed evidence's SHA-256. Screenshots go to
- * test-results/.
+ * audit entry carries the sealed evidence's SHA-256. Desktop notifications
+ * (the browser's): none for a critical alarm while the operator has not
+ * allowed them, one for a new critical alarm once allowed; an acknowledgement
+ * records the name the operator typed beside the token's principal.
+ * Screenshots go to test-results/.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -92,6 +95,9 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await page.locator(`[data-view="${id}"]`).waitFor({ state: 'visible' });
   }
 
+  /** Titles of the desktop notifications the page made (counted by the init script of the browser context). */
+  const notificationsShown = (): Promise<string[]> => page.evaluate(() => [...((window as unknown as { __notificationsShown: string[] }).__notificationsShown)]);
+
   /** The "N shown" count of the traffic view's counters. */
   async function shown(): Promise<number> {
     return Number(/(\d+) shown/.exec(await page.locator('[data-testid="capture-counters"]').innerText())?.[1] ?? -1);
@@ -147,7 +153,21 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await waitFor('the controller says where consoles reach it', async () => (await provider.call('topology.get', {})).cloudlets.find((c) => c.id === 'cT')?.controllerUrl ?? undefined, 20_000);
     host = await startHeadlessHost({ PCLOUD_SCHEDULER_TOKEN: operatorToken }, ['--scheduler', started.url]);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    // The system allows notifications (as a desktop would once asked); the console still asks its operator first.
+    // Every `new Notification` the page makes is counted by a wrapper installed before the page's own scripts.
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, permissions: ['notifications'] });
+    await context.addInitScript(() => {
+      const shown: string[] = [];
+      Object.defineProperty(window, '__notificationsShown', { value: shown });
+      const System = window.Notification;
+      window.Notification = class extends System {
+        constructor(title: string, options?: NotificationOptions) {
+          shown.push(title);
+          super(title, options);
+        }
+      };
+    });
+    page = await context.newPage();
     await page.goto(host.url);
     await page.locator('[data-testid="connection-bar"]', { hasText: 'connected' }).waitFor({ timeout: 60_000 });
   }, 120_000);
@@ -245,6 +265,28 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     expect((await controller.call('rule.list', { viId })).rules).toHaveLength(1);
   });
 
+  test("a critical alarm notifies nobody until the operator allows desktop notifications; it is acknowledged under the operator's name", async () => {
+    await showView('alarms');
+    await controller.call('node.setHealth', { nodeId: 'tn1', health: 'down', reason: 'e2e: a critical alarm while notifications are off' });
+    await controller.call('node.setHealth', { nodeId: 'tn1', health: 'up', reason: 'e2e: back' });
+    const row = page.locator('[data-testid="alarm-row"][data-kind="node_down"]', { hasText: 'tn1' });
+    await row.waitFor({ timeout: 20_000 });
+    expect(await notificationsShown()).toEqual([]);
+    await row.locator('[data-testid="alarm-acknowledge"]').click();
+    await page.locator('[data-testid="operator-name"]').fill('Dana Okafor');
+    await page.locator('[data-testid="confirm-reason"]').fill('planned power work on tn1');
+    await page.screenshot({ path: join(resultsDir, 'dialog-acknowledge-alarm.png') });
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="alarms-show-acknowledged"]').check();
+    await expect.poll(() => row.locator('[data-testid="alarm-acknowledged-by"]').innerText(), { timeout: 10_000 }).toBe('Dana Okafor (token noc-alice)');
+    const entry = (await controller.call('audit.list', { afterSeq: 0, limit: 100 })).entries.find((e) => e.action === 'alarm.acknowledge');
+    expect(entry).toMatchObject({ actor: 'noc-alice', reason: 'operator Dana Okafor: planned power work on tn1' });
+    await page.locator('[data-testid="alarms-show-acknowledged"]').uncheck();
+    // The operator allows them: the next new critical alarm (the spoofing VI's, next test) notifies once.
+    await page.locator('[data-testid="alarms-notify"]').check();
+    await expect.poll(() => page.locator('[data-testid="alarms-notify"]').isChecked()).toBe(true);
+  });
+
   test('a spoofing VI raises an alarm; the operator follows it to the VI and terminates it after the undo window; rules gone, traffic legacy, evidence hash audited', async () => {
     const viId = await reserve('spoofer', '198.18.31.0/24');
     await send(ip(198, 18, 31, 7), 6000, 10);
@@ -252,6 +294,9 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     const row = page.locator(`[data-testid="alarm-row"][data-kind="spoofing"]`, { hasText: viId });
     await row.waitFor({ timeout: 30_000 });
     expect(Number(await page.locator('[data-testid="nav-badge-alarms"]').innerText())).toBeGreaterThanOrEqual(1);
+    // One desktop notification for it, however often the spoofing repeats.
+    await send(ip(198, 18, 31, 7), 6000, 10);
+    await expect.poll(notificationsShown, { timeout: 10_000 }).toEqual([`spoofing on cT: ${viId}`]);
     await page.screenshot({ path: join(resultsDir, 'view-alarms.png') });
 
     // From the alarm to its packets: the evidence ring holds the spoofed ones, pre-filtered.
