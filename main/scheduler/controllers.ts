@@ -9,7 +9,7 @@
  * next report.
  */
 import type { TopicSink } from '../protocol/contract.ts';
-import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, TrafficReport } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, LinkLoad, NodeHealth, Resources, TrafficReport } from '../protocol/domain.ts';
 
 type Command = ControllerCommand;
 /** A command before the hub gives it an id. */
@@ -49,6 +49,8 @@ export interface CloudletLive {
   programs: readonly string[] | null;
   /** Its data plane's traffic from the last report that carried any; null until one does. */
   traffic: (TrafficReport & { at: number }) | null;
+  /** The link loads of its last report that carried any (its router's link ports); empty until then. */
+  links: readonly LinkLoad[];
 }
 
 export class ControllerHub {
@@ -76,7 +78,7 @@ export class ControllerHub {
     this.now = options.now;
     this.onStatus = options.onStatus;
     for (const id of options.cloudletIds) {
-      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null });
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null, links: [] });
     }
   }
 
@@ -99,6 +101,11 @@ export class ControllerHub {
 
   get downNodes(): number {
     return this.down.size;
+  }
+
+  /** Every link load the cloudlets last reported (a link between two cloudlets' routers appears twice). */
+  linkLoads(): LinkLoad[] {
+    return [...this.live.values()].flatMap((c) => c.links);
   }
 
   view(cloudletId: string): CloudletLive | undefined {
@@ -170,6 +177,7 @@ export class ControllerHub {
     c.lastReportAt = at;
     if (report.programs) c.programs = report.programs;
     if (report.traffic) c.traffic = { ...report.traffic, at: report.at };
+    if (report.links?.length) c.links = report.links;
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);
