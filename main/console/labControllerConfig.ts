@@ -26,6 +26,7 @@ export const labControllerConfig: ControllerConfigWriter = (input) => {
       { token: input.viewerToken, role: 'viewer', name: 'lab-viewer' },
     ],
     nodes: input.cloudlet.nodes,
+    trustAnchors: [input.trustAnchor],
     stateDir,
     onExit: 'stop',
     dataPlane: {

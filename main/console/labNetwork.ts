@@ -166,7 +166,7 @@ export function planLabNetwork(topology: LabTopology, dir: string, tag = `pl${ra
     const hops = firstHops(r.id);
     const flows: string[] = [];
     for (const h of hosts) {
-      const subnet = `${h.address.replace(/\.2$/, '.0')}/24`;
+      const subnet = hostSubnet(h);
       if (h.routerId === r.id) {
         const port = planLinks.find((l) => (l.a.pop === h.id && l.b.pop === r.id) || (l.b.pop === h.id && l.a.pop === r.id));
         const ofport = port?.a.pop === r.id ? port.a.ofport : port?.b.ofport;
@@ -178,6 +178,11 @@ export function planLabNetwork(topology: LabTopology, dir: string, tag = `pl${ra
     return [r.id, flows];
   });
   return { tag, hosts, routers, links: planLinks, uplinks, forwarding };
+}
+
+/** A host's network (its /24), as routers route to it and as the lab's provider owns it. */
+export function hostSubnet(host: Pick<LabNetworkPlan['hosts'][number], 'address'>): string {
+  return `${host.address.replace(/\.\d+$/, '.0')}/24`;
 }
 
 /** What the controller of `cloudletId` needs to find its uplink and program its router. */

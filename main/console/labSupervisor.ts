@@ -11,8 +11,14 @@
  * process is spawned, before it is waited for, so a start interrupted at any
  * point (Ctrl-C, a crash) leaves nothing running that `pcctl lab down` does
  * not know; `shutdown()` stops every lab this supervisor started or is starting.
+ *
+ * Prefix ownership in the lab: the lab's provider owns the lab's host
+ * networks (the scheduler's registry says so), and the lab makes a trust
+ * anchor key of its own (<labDir>/attestation-key.pem, 0600; the controllers
+ * trust its public key), so a reservation of the lab's provider can name a
+ * host's prefix with a proof signed by it (`pcctl attest sign --key ...`).
  */
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -22,7 +28,8 @@ import { RpcClient } from '../protocol/client.ts';
 import { schedulerApi } from '../protocol/schedulerApi.ts';
 import type { LabHandle, LabStarter } from './connectionManager.ts';
 import { readJsonFile, writeJsonFile } from './jsonFile.ts';
-import { buildLabNetwork, chooseLabMode, cloudletUplink, planLabNetwork, readLabNetwork, removeLabNetwork, writeLabPlan, type LabMode } from './labNetwork.ts';
+import { newAnchorKeys } from '../controller/ownership.ts';
+import { buildLabNetwork, chooseLabMode, cloudletUplink, hostSubnet, planLabNetwork, readLabNetwork, removeLabNetwork, writeLabPlan, type LabMode } from './labNetwork.ts';
 import { loadLabTopology, resolveLinks, type LabTopology } from './labTopology.ts';
 import type { LaunchedProcess, ProcessLauncher } from './processLauncher.ts';
 
@@ -51,6 +58,8 @@ export const LabStateSchema = z.object({
   mode: z.object({ kind: z.enum(['namespaces', 'userspace']), reason: z.string() }).default({ kind: 'userspace', reason: 'recorded before lab modes existed' }),
   /** Userspace mode: the loopback UDP port the traffic source sends from, where the controllers send back. */
   sourcePort: z.number().int().optional(),
+  /** The lab's trust anchor's private key (PEM, 0600): signs the lab provider's prefix-ownership proofs. */
+  attestationKeyFile: z.string().optional(),
   /** Background traffic runners (`pcctl lab traffic`), stopped with the lab. */
   traffic: z.array(z.object({ profile: z.string(), pid: z.number().int(), startTime: z.string().nullable(), until: z.number() })).default([]),
 });
@@ -148,6 +157,8 @@ export type ControllerConfigWriter = (input: {
   uplink: LabUplink;
   /** Loopback port of the controller's Prometheus endpoint (uplink counters among them). */
   metricsPort: number;
+  /** The lab's trust anchor: proofs of prefix ownership signed by it are good. */
+  trustAnchor: { name: string; publicKey: string };
 }) => string;
 
 export interface LabSupervisorOptions {
@@ -211,6 +222,10 @@ export class LabSupervisor implements LabStarter {
     const schedulerPort = await freePort();
     const schedulerUrl = `ws://127.0.0.1:${schedulerPort}`;
     const schedulerConfig = join(dir, 'scheduler.json');
+    const anchor = newAnchorKeys();
+    const attestationKeyFile = join(dir, 'attestation-key.pem');
+    writeFileSync(attestationKeyFile, anchor.privateKeyPem, { mode: 0o600 });
+    const trustAnchor = { name: `lab-${topology.name}`, publicKey: anchor.publicKeyPem };
     writeJsonFile(schedulerConfig, {
       listen: { host: '127.0.0.1', port: schedulerPort },
       database: 'scheduler.sqlite',
@@ -226,6 +241,8 @@ export class LabSupervisor implements LabStarter {
       reportIntervalMs: 2000,
       staleAfterMs: 7000,
       approval: { autoApprove: ['isp'] },
+      // The lab's provider owns the lab's host networks, so its rules may steer traffic to them.
+      providers: [{ id: labProviderId, prefixes: plan.hosts.map(hostSubnet) }],
       topology: {
         pops: topology.pops.map((p) => ({ id: p.id, name: p.name })),
         links: resolveLinks(topology),
@@ -238,7 +255,7 @@ export class LabSupervisor implements LabStarter {
     const stateFile = join(dir, 'lab-state.json');
     const startedAt = Date.now();
     const record = (ready: boolean): LabState => {
-      const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt, ready, mode, traffic: [], ...(sourcePort ? { sourcePort } : {}) };
+      const state: LabState = { topology: topology.name, dir, schedulerUrl, tokens, processes: records, startedAt, ready, mode, attestationKeyFile, traffic: [], ...(sourcePort ? { sourcePort } : {}) };
       writeJsonFile(stateFile, state, 0o600);
       return state;
     };
@@ -288,6 +305,7 @@ export class LabSupervisor implements LabStarter {
             port,
             uplink: await labUplink(plan, cloudlet.id, sourcePort),
             metricsPort: await freePort(),
+            trustAnchor,
           });
           const controller = launch(`controller-${cloudlet.id}`, ['controller', '--config', configFile], configFile, `ws://127.0.0.1:${port}`);
           await this.waitControllerConnected(controller, client, cloudlet.id);

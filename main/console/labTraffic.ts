@@ -80,9 +80,16 @@ export async function runTraffic(state: LabState, run: TrafficRun, stop: AbortSi
   return runInNamespaces(plan, run, stop);
 }
 
+/** The program and arguments that run `argv` inside namespace `ns` (the tool found in sbin too). */
+export function inNamespaceArgv(ns: string, argv: readonly string[]): [string, string[]] {
+  const [cmd, ...rest] = argv;
+  if (!cmd) throw new Error(`nothing to run in ${ns}: the command is empty`);
+  return [findTool('ip') ?? 'ip', ['netns', 'exec', ns, findTool(cmd) ?? cmd, ...rest]];
+}
+
 function inHost(ns: string, args: string[]): ChildProcess {
-  const [cmd, ...rest] = args;
-  return spawn(findTool('ip') ?? 'ip', ['netns', 'exec', ns, findTool(cmd as string) ?? (cmd as string), ...rest], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const [file, argv] = inNamespaceArgv(ns, args);
+  return spawn(file, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 const ended = (p: ChildProcess): Promise<number | null> => new Promise((resolve) => (p.exitCode !== null ? resolve(p.exitCode) : p.once('exit', (code) => resolve(code))));
