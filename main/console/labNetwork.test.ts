@@ -104,7 +104,19 @@ describe('the lab network plan', () => {
       bind: '198.19.1.2',
       routerAddress: '198.19.1.1',
       vni: 1001,
-      router: { kind: 'ovs', bridge: 'br0', vxlanPort: 'vx1', ovsdb: 'unix:/tmp/lab/ovs-R2/db.sock', openflow: 'unix:/tmp/lab/ovs-R2/br0.mgmt', vni: 1001 },
+      router: {
+        kind: 'ovs',
+        bridge: 'br0',
+        vxlanPort: 'vx1',
+        ovsdb: 'unix:/tmp/lab/ovs-R2/db.sock',
+        openflow: 'unix:/tmp/lab/ovs-R2/br0.mgmt',
+        vni: 1001,
+        // Its link ports, for the links' loads: R1-R2 (link 1) and R2-B (link 2), each from R2.
+        links: [
+          { port: 'l1', from: 'R2', to: 'R1' },
+          { port: 'l2', from: 'R2', to: 'B' },
+        ],
+      },
     });
   });
 

@@ -96,7 +96,7 @@ export interface CloudletUplink {
   bind: string;
   routerAddress: string;
   vni: number;
-  router: { kind: 'ovs'; bridge: string; vxlanPort: string; ovsdb: string; openflow: string; vni: number };
+  router: { kind: 'ovs'; bridge: string; vxlanPort: string; ovsdb: string; openflow: string; vni: number; links: { port: string; from: string; to: string }[] };
 }
 
 function macOf(kind: number, index: number, end: number): string {
@@ -215,8 +215,17 @@ export function cloudletUplink(plan: LabNetworkPlan, cloudletId: string): Cloudl
     bind: u.address,
     routerAddress: u.routerAddress,
     vni: u.vni,
-    router: { kind: 'ovs', bridge, vxlanPort: u.vxlanPort, ovsdb: `unix:${join(r.runDir, 'db.sock')}`, openflow: `unix:${join(r.runDir, `${bridge}.mgmt`)}`, vni: u.vni },
+    router: { kind: 'ovs', bridge, vxlanPort: u.vxlanPort, ovsdb: `unix:${join(r.runDir, 'db.sock')}`, openflow: `unix:${join(r.runDir, `${bridge}.mgmt`)}`, vni: u.vni, links: routerLinkPorts(plan, r.id) },
   };
+}
+
+/** The ports of router `routerId` that are links of the topology, for the controller's link loads: each from this router to the other end. */
+export function routerLinkPorts(plan: LabNetworkPlan, routerId: string): { port: string; from: string; to: string }[] {
+  return plan.links.flatMap((l) => {
+    if (l.a.pop === routerId) return [{ port: l.a.dev, from: routerId, to: l.b.pop }];
+    if (l.b.pop === routerId) return [{ port: l.b.dev, from: routerId, to: l.a.pop }];
+    return [];
+  });
 }
 
 /** The namespace a `pcctl lab exec` target runs in: a host, a router or a cloudlet's uplink. */

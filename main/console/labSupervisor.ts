@@ -141,7 +141,7 @@ export interface LabUplink {
   routerAddress: string;
   routerPort: number;
   vni: number;
-  router?: { kind: 'ovs'; bridge: string; vxlanPort: string; ovsdb: string; openflow: string; vni: number };
+  router?: { kind: 'ovs'; bridge: string; vxlanPort: string; ovsdb: string; openflow: string; vni: number; links?: { port: string; from: string; to: string }[] };
 }
 
 /** How a controller of the lab is configured; kept beside the daemon that reads it. */

@@ -49,13 +49,19 @@ export class Alarms {
     return alarm;
   }
 
-  /** Acknowledged once, by name, with the reason audited; acknowledging again changes nothing. */
-  acknowledge(actor: Actor, alarmId: number, reason: string): Alarm {
+  /**
+   * Acknowledged once, by name, with the reason audited; acknowledging again changes nothing.
+   * The name is the operator's as the console sends it (a shift may share one token), else the
+   * token's principal; the principal is kept beside it and is the audit entry's actor, so what
+   * the token proved is never replaced by what the console claims.
+   */
+  acknowledge(actor: Actor, alarmId: number, reason: string, operatorNameAsSent?: string): Alarm {
+    const operatorName = operatorNameAsSent?.trim();
     const alarm = this.store.alarm(alarmId);
     if (!alarm) throw new NotFound(`no alarm ${alarmId} on cloudlet ${this.cloudletId}`);
     if (!alarm.acknowledgedBy) {
-      this.audit.record(actor, 'alarm.acknowledge', `${this.cloudletId}/alarm/${alarmId}`, reason);
-      this.store.acknowledgeAlarm(alarmId, actor.name);
+      this.audit.record(actor, 'alarm.acknowledge', `${this.cloudletId}/alarm/${alarmId}`, operatorName ? `operator ${operatorName}: ${reason}` : reason);
+      this.store.acknowledgeAlarm(alarmId, operatorName ?? actor.name, actor.name);
     }
     return this.store.alarm(alarmId) as Alarm;
   }

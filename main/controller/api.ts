@@ -152,7 +152,7 @@ export function controllerHandlers(d: ControllerApiDeps): Handlers<ControllerApi
       return c.views.router.table();
     },
     'alarm.list': (p) => ({ alarms: store.alarms(p.includeAcknowledged, p.limit) }),
-    'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason),
+    'alarm.acknowledge': (p, ctx) => c.alarms.acknowledge(actorOf(ctx), p.alarmId, p.reason, p.operatorName),
     'vi.evidence': (p) => {
       c.vis.require(p.viId);
       const status = d.evidence.status(p.viId);

@@ -84,6 +84,9 @@ export const DataPlaneConfigSchema = z.strictObject({
 });
 export type DataPlaneConfig = z.output<typeof DataPlaneConfigSchema>;
 
+/** A port's name in the OVS database (a Linux interface name). */
+const OvsPortNameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a port name of 1-15 letters, digits, "_", "." or "-"');
+
 /**
  * The front-end router this controller programs (contracts.md point 4): an Open vSwitch bridge
  * reached through its database and its OpenFlow management socket. The controller owns the table-0
@@ -97,7 +100,7 @@ export const RouterConfigSchema = z.strictObject({
    * port with options:key=flow (the flows set the VNI), or a kernel vxlan device added as a
    * system port (the device's own VNI applies).
    */
-  vxlanPort: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a port name of 1-15 letters, digits, "_", "." or "-"'),
+  vxlanPort: OvsPortNameSchema,
   /** The OVS database, e.g. unix:/run/openvswitch/db.sock. */
   ovsdb: z.string().regex(/^(unix|tcp|ssl):./, 'an OVS database remote: unix:/path/db.sock, tcp:host:port or ssl:host:port'),
   /** ovs-ofctl's target; default unix:<the database socket's directory>/<bridge>.mgmt. */
@@ -108,6 +111,15 @@ export const RouterConfigSchema = z.strictObject({
   checkIntervalMs: z.number().int().min(100).max(600_000).default(2000),
   /** Longest an ovs-vsctl or ovs-ofctl call may take. */
   commandTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  /**
+   * The bridge's ports that are links of the topology: the port's name, this router's PoP (from)
+   * and the PoP at the link's other end (to). Their byte counters give the links' loads in the
+   * reports (routerLinkLoad.ts); none named, none reported.
+   */
+  links: z
+    .array(z.strictObject({ port: OvsPortNameSchema, from: IdSchema, to: IdSchema }))
+    .max(256)
+    .optional(),
 });
 export type RouterConfig = z.output<typeof RouterConfigSchema>;
 

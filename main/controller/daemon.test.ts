@@ -96,12 +96,29 @@ describe('controller console API, per role', () => {
     const alarm = (await op.call('alarm.list', {})).alarms[0];
     expect(alarm).toMatchObject({ kind: 'node_down', subject: 'n1', severity: 'critical', acknowledgedBy: null });
     expect(alarms).toEqual(['node_down:n1']);
-    expect(await op.call('alarm.acknowledge', { alarmId: alarm?.id ?? 0, reason: 'hardware ticket 42' })).toMatchObject({ acknowledgedBy: 'noc-alice' });
+    // The console sends the operator's own name; a name that is not one line is refused before anything is recorded.
+    await expect(op.call('alarm.acknowledge', { alarmId: alarm?.id ?? 0, reason: 'seen', operatorName: 'Dana\nAdmin' })).rejects.toMatchObject({
+      code: ErrorCode.InvalidParams,
+      message: 'params.operatorName: one line, no control characters',
+    });
+    expect(await op.call('alarm.acknowledge', { alarmId: alarm?.id ?? 0, reason: 'hardware ticket 42', operatorName: ' Dana Okafor ' })).toMatchObject({
+      acknowledgedBy: 'Dana Okafor',
+      acknowledgedPrincipal: 'noc-alice',
+    });
+    // Without a name, the token's principal is who acknowledged.
+    await op.call('node.setHealth', { nodeId: 'n1', health: 'down', reason: 'fan failure again' });
+    await op.call('node.setHealth', { nodeId: 'n1', health: 'up', reason: 'fan replaced again' });
+    const second = (await op.call('alarm.list', { includeAcknowledged: false })).alarms[0];
+    expect(await op.call('alarm.acknowledge', { alarmId: second?.id ?? 0, reason: 'same fan' })).toMatchObject({ acknowledgedBy: 'noc-alice', acknowledgedPrincipal: 'noc-alice' });
     const audit = (await op.call('audit.list', {})).entries;
+    // The audit's actor is always what the token proved; the operator's name is in the entry beside the reason.
     expect(audit.map((e) => [e.action, e.actor, e.role, e.target, e.reason, e.forwarded])).toEqual([
       ['node.down', 'noc-alice', 'operator', 'unit1/n1', 'fan failure', false],
       ['node.up', 'noc-alice', 'operator', 'unit1/n1', 'fan replaced', false],
-      ['alarm.acknowledge', 'noc-alice', 'operator', `unit1/alarm/${alarm?.id}`, 'hardware ticket 42', false],
+      ['alarm.acknowledge', 'noc-alice', 'operator', `unit1/alarm/${alarm?.id}`, 'operator Dana Okafor: hardware ticket 42', false],
+      ['node.down', 'noc-alice', 'operator', 'unit1/n1', 'fan failure again', false],
+      ['node.up', 'noc-alice', 'operator', 'unit1/n1', 'fan replaced again', false],
+      ['alarm.acknowledge', 'noc-alice', 'operator', `unit1/alarm/${second?.id}`, 'same fan', false],
     ]);
   });
 

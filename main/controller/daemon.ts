@@ -21,11 +21,12 @@ import { makeStateDir, openStateDirToVis, type ControllerConfig } from './config
 import { CloudletDataPath } from './dataPath.ts';
 import { EvidenceRings } from './evidenceRing.ts';
 import { FrontRouter } from './frontRouter.ts';
-import { OvsRouter } from './ovsRouter.ts';
+import { defaultOpenflowTarget, OvsRouter } from './ovsRouter.ts';
 import { ControllerMetrics } from './metrics.ts';
 import type { PacketSample } from './packetSample.ts';
 import { SflowExporter } from './sflowExporter.ts';
 import { Ed25519AttestationVerifier, type OwnershipVerifier } from './ownership.ts';
+import { RouterLinkLoad } from './routerLinkLoad.ts';
 import { RuleBook } from './ruleBook.ts';
 import { detectIsolation, removeBaseCgroups, type HostIsolation } from './sandbox.ts';
 import { SchedulerLink } from './schedulerLink.ts';
@@ -56,6 +57,8 @@ export class ControllerDaemon {
   dataPath: CloudletDataPath | undefined;
   /** The front-end router this controller programs, when its config names one. */
   readonly router: FrontRouter | undefined;
+  /** The loads of the topology links on the router's ports, when its config names any. */
+  private readonly linkLoad: RouterLinkLoad | undefined;
   private sflow: SflowExporter | undefined;
   private readonly metrics: ControllerMetrics | undefined;
   private readonly now: () => number;
@@ -119,6 +122,7 @@ export class ControllerDaemon {
             programs: this.supervisor.programs(),
             ...(this.dataPath ? { traffic: this.dataPath.trafficReport((viId) => this.cloudlet.vis.get(viId)?.reservationId) } : {}),
             ...(routerFlows ? { routerFlows } : {}),
+            ...(this.linkLoad?.loads().length ? { links: this.linkLoad.loads() } : {}),
             ...(pending.vis.length ? { vis: pending.vis } : {}),
             ...(pending.audit.length ? { audit: pending.audit } : {}),
           },
@@ -158,8 +162,9 @@ export class ControllerDaemon {
       },
     });
     if (config.router) {
+      const ovs = new OvsRouter(config.router);
       this.router = new FrontRouter({
-        driver: new OvsRouter(config.router),
+        driver: ovs,
         cloudletId: config.cloudletId,
         vni: config.router.vni,
         checkIntervalMs: config.router.checkIntervalMs,
@@ -168,6 +173,17 @@ export class ControllerDaemon {
         log: this.log,
         onSteeringChanged: (viIds) => viIds.forEach((id) => this.cloudlet.vis.onRouterSteeringChanged(id)),
       });
+      if (config.router.links?.length) {
+        this.linkLoad = new RouterLinkLoad({
+          config: config.router,
+          ovs,
+          openflow: config.router.openflow ?? defaultOpenflowTarget(config.router),
+          now: this.now,
+          // A rate per report: each report carries what the router counted since the one before.
+          intervalMs: config.scheduler.reportIntervalMs,
+          log: this.log,
+        });
+      }
     }
     const tokens = new TokenStore(config.tokens.map((t) => ({ token: t.token, principal: { role: t.role, name: t.name } })));
     const handlers = controllerHandlers({
@@ -265,6 +281,7 @@ export class ControllerDaemon {
       await this.router.start();
       if (!this.router.ok) this.log(`the front-end router is not programmed; retrying every ${this.config.router?.checkIntervalMs} ms`);
     }
+    this.linkLoad?.start();
     this.tickTimer = setInterval(() => void this.tick(), Math.min(1000, this.config.sandbox.usageIntervalMs));
     this.link.start();
     return { url: this.url, ...(this.metricsUrl ? { metricsUrl: this.metricsUrl } : {}) };
@@ -329,6 +346,7 @@ export class ControllerDaemon {
     }
     // Before the data plane closes: the router stops sending it traffic.
     await this.router?.stop();
+    await this.linkLoad?.stop();
     this.dataPath?.close();
     this.sflow?.close();
     this.evidence.close();

@@ -83,12 +83,14 @@ export class OvsRouter implements RouterDriver {
     if (lines.length) await this.ofctl(['--bundle', 'add-flows', this.openflow, '-'], `${lines.join('\n')}\n`);
   }
 
-  private vsctl(args: string[]): Promise<string> {
+  /** ovs-vsctl on this router's database, bounded in time (also for routerLinkLoad.ts). */
+  vsctl(args: string[]): Promise<string> {
     const seconds = Math.max(1, Math.ceil(this.config.commandTimeoutMs / 1000));
     return this.run('ovs-vsctl', [`--db=${this.config.ovsdb}`, `--timeout=${seconds}`, ...args]);
   }
 
-  private ofctl(args: string[], input?: string): Promise<string> {
+  /** ovs-ofctl (OpenFlow 1.3, ports by number), bounded in time (also for routerLinkLoad.ts). */
+  ofctl(args: string[], input?: string): Promise<string> {
     const seconds = Math.max(1, Math.ceil(this.config.commandTimeoutMs / 1000));
     return this.run('ovs-ofctl', ['-O', 'OpenFlow13', '--no-names', `--timeout=${seconds}`, ...args], input);
   }

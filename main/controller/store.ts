@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, health TEXT NOT NULL, rea
 CREATE TABLE IF NOT EXISTS alarms (
   id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, severity TEXT NOT NULL, subject TEXT NOT NULL,
   message TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, count INTEGER NOT NULL,
-  acknowledged_by TEXT, flow TEXT);
+  acknowledged_by TEXT, acknowledged_principal TEXT, flow TEXT);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, forwarded INTEGER NOT NULL DEFAULT 0);
@@ -83,6 +83,7 @@ interface AlarmRow {
   last_seen: number;
   count: number;
   acknowledged_by: string | null;
+  acknowledged_principal: string | null;
   flow: string | null;
 }
 
@@ -97,6 +98,7 @@ function alarmOf(r: AlarmRow): Alarm {
     lastSeen: r.last_seen,
     count: r.count,
     acknowledgedBy: r.acknowledged_by,
+    acknowledgedPrincipal: r.acknowledged_principal,
     ...(r.flow ? { flow: JSON.parse(r.flow) as AlarmFlow } : {}),
   };
 }
@@ -115,6 +117,7 @@ export class ControllerStore {
     // Stores made before alarms kept a flow get the column (CREATE TABLE IF NOT EXISTS leaves them as they were).
     const alarmColumns = this.db.prepare('PRAGMA table_info(alarms)').all() as { name: string }[];
     if (!alarmColumns.some((c) => c.name === 'flow')) this.db.exec('ALTER TABLE alarms ADD COLUMN flow TEXT');
+    if (!alarmColumns.some((c) => c.name === 'acknowledged_principal')) this.db.exec('ALTER TABLE alarms ADD COLUMN acknowledged_principal TEXT');
   }
 
   close(): void {
@@ -242,8 +245,8 @@ export class ControllerStore {
     return (this.db.prepare(`SELECT * FROM alarms ${where} ORDER BY last_seen DESC, id DESC LIMIT ?`).all(limit) as AlarmRow[]).map(alarmOf);
   }
 
-  acknowledgeAlarm(id: number, by: string): void {
-    this.db.prepare('UPDATE alarms SET acknowledged_by = ? WHERE id = ?').run(by, id);
+  acknowledgeAlarm(id: number, by: string, principal: string): void {
+    this.db.prepare('UPDATE alarms SET acknowledged_by = ?, acknowledged_principal = ? WHERE id = ?').run(by, principal, id);
   }
 
   // ------------------------------------------------------------ audit

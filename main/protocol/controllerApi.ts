@@ -12,7 +12,7 @@
  *
  * Additive changes only: the console builds on it.
  */
-import { alarmKinds, sampleVerdicts, viStates } from './vocabulary.ts';
+import { alarmKinds, operatorNameProblem, sampleVerdicts, viStates } from './vocabulary.ts';
 import { z } from 'zod';
 import { defineContract, method, topic } from './contract.ts';
 import { DemuxActionSchema, DemuxMatchSchema, NodeHealthSchema, ResourcesSchema, RouterFlowsSchema, TimeMsSchema, ViPortSchema } from './domain.ts';
@@ -20,6 +20,11 @@ import { listCost, rowsCost } from './limits.ts';
 import { IdSchema, staff, type Role } from './roles.ts';
 
 const ReasonSchema = z.string().min(1, 'say why').max(1024);
+/** The name an operator gives the console (vocabulary.ts says what makes one; the controller records it trimmed). */
+const OperatorNameSchema = z.string().superRefine((name, ctx) => {
+  const problem = operatorNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const operators: readonly Role[] = ['operator'];
 
 export const ViStateSchema = z.enum(viStates);
@@ -204,7 +209,10 @@ export const AlarmSchema = z.object({
   firstSeen: TimeMsSchema,
   lastSeen: TimeMsSchema,
   count: z.number().int(),
+  /** Who acknowledged it: the operator's name as the console sent it, else the token's principal. */
   acknowledgedBy: z.string().nullable(),
+  /** The principal of the token that acknowledged it (absent on alarms acknowledged before it was kept). */
+  acknowledgedPrincipal: z.string().nullable().optional(),
   /** The flow of the latest occurrence, when the alarm is about one (an IDS alert): where its packets are. */
   flow: AlarmFlowSchema.nullable().optional(),
 });
@@ -373,9 +381,9 @@ export const controllerApi = defineContract({
       resultCost: (r) => rowsCost(r.alarms.length),
     }),
     'alarm.acknowledge': method({
-      summary: 'Acknowledge an alarm, saying why',
+      summary: "Acknowledge an alarm, saying why (and who: the operator's name, beside the token's principal)",
       roles: operators,
-      params: z.object({ alarmId: z.number().int().positive(), reason: ReasonSchema }),
+      params: z.object({ alarmId: z.number().int().positive(), reason: ReasonSchema, operatorName: OperatorNameSchema.optional() }),
       result: AlarmSchema,
     }),
     'vi.evidence': method({

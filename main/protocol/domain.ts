@@ -173,7 +173,35 @@ export type Reservation = z.infer<typeof ReservationSchema>;
 export const PopSchema = z.object({ id: IdSchema, name: z.string().max(128) });
 export type Pop = z.infer<typeof PopSchema>;
 
-export const LinkSchema = z.object({ a: IdSchema, b: IdSchema, rttMs: z.number().finite().positive(), capacityMbps: z.number().finite().positive() });
+/**
+ * A link's load as one end's router counted it (its port's byte counters, two reads apart): bit
+ * rates each way, named by the link's own ends (ab: from a towards b).
+ */
+export const LinkLoadSchema = z.strictObject({
+  a: IdSchema,
+  b: IdSchema,
+  abBps: z.number().nonnegative(),
+  baBps: z.number().nonnegative(),
+  /** Seconds the rates are averaged over. */
+  periodSeconds: z.number().positive(),
+  /** When the later of the two reads was taken. */
+  at: TimeMsSchema,
+  /** The router (PoP) whose port counted it. */
+  measuredAt: IdSchema,
+});
+export type LinkLoad = z.infer<typeof LinkLoadSchema>;
+
+export const LinkSchema = z.object({
+  a: IdSchema,
+  b: IdSchema,
+  rttMs: z.number().finite().positive(),
+  capacityMbps: z.number().finite().positive(),
+  /**
+   * Its load from the last controller report that counted it (topology.get, for the ISP's staff);
+   * null when no router counts it (the lab's userspace traffic source has no routers): no data, not zero.
+   */
+  load: LinkLoadSchema.nullable().optional(),
+});
 export type Link = z.infer<typeof LinkSchema>;
 
 export const NodeHealthSchema = z.enum(['up', 'degraded', 'down', 'unknown']);
@@ -292,6 +320,8 @@ export const ControllerReportSchema = z.strictObject({
   traffic: TrafficReportSchema.optional(),
   /** Every live VI with rules in force and whether it serves traffic, in every report (absent: the controller programs no router). */
   routerFlows: z.array(ReservationRouterFlowsSchema).max(10_000).optional(),
+  /** Loads of the topology links on its front-end router's ports (optional: no router, or no link ports named). */
+  links: z.array(LinkLoadSchema).max(256).optional(),
 });
 export type ControllerReport = z.infer<typeof ControllerReportSchema>;
 

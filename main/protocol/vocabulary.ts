@@ -57,3 +57,17 @@ export const shownViStates: readonly ViState[] = viStates.filter((s) => s === 'f
 /** What the data plane did with a sampled packet (a sample's verdict). */
 export const sampleVerdicts = ['to_vi', 'legacy', 'drop', 'forward', 'spoofing', 'policed'] as const;
 export type SampleVerdict = (typeof sampleVerdicts)[number];
+
+/**
+ * The name an operator gives the console (a person, where a NOC shift may share one token),
+ * sent with acknowledgements: trimmed, one line without control characters, at most this long.
+ * The controller's schema checks it; the console says why before sending.
+ */
+export const operatorNameMaxLength = 64;
+export function operatorNameProblem(name: string): string {
+  const trimmed = name.trim();
+  if (!trimmed) return 'give a name';
+  if (trimmed.length > operatorNameMaxLength) return `at most ${operatorNameMaxLength} characters`;
+  if (/\p{Cc}/u.test(trimmed)) return 'one line, no control characters';
+  return '';
+}

@@ -7,12 +7,14 @@
  * cloudlet, stored with the entries).
  *
  * Reports come from authenticated controllers but are still checked: a node
- * that is not the reporting cloudlet's is refused with the list of its nodes.
+ * that is not the reporting cloudlet's is refused with the list of its nodes,
+ * and a link load that is not of a link ending at the cloudlet's PoP, with why.
  */
 import type { ControllerReport } from '../protocol/domain.ts';
 import { Invalid, NotFound } from '../protocol/errors.ts';
 import type { Actor, AuditChain } from './audit.ts';
 import type { Inventory } from './inventory.ts';
+import { linkLoadProblem } from './linkLoads.ts';
 import type { Store, WriteSet } from './store.ts';
 
 export interface ReportTarget {
@@ -44,6 +46,10 @@ export class ControllerReports {
       if (!node || node.cloudletId !== cloudletId) {
         throw new Invalid(`params.nodes[${i}].nodeId: "${n.nodeId}" is not a node of cloudlet ${cloudletId} (its nodes: ${cloudlet.nodes.map((x) => x.id).slice(0, 12).join(', ')})`);
       }
+    });
+    (report.links ?? []).forEach((l, i) => {
+      const problem = linkLoadProblem(l, cloudlet.popId, inventory.links);
+      if (problem) throw new Invalid(`params.links[${i}]: ${problem}`);
     });
     const ws = store.begin();
     for (const n of report.nodes) ws.nodeReport(n.nodeId, cloudletId, report.at, n.total, n.available, n.health);

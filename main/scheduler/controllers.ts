@@ -9,7 +9,7 @@
  * next report.
  */
 import type { TopicSink } from '../protocol/contract.ts';
-import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, RouterFlows, TrafficReport } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, LinkLoad, NodeHealth, Resources, RouterFlows, TrafficReport } from '../protocol/domain.ts';
 
 type Command = ControllerCommand;
 /** A command before the hub gives it an id. */
@@ -51,6 +51,8 @@ export interface CloudletLive {
   traffic: (TrafficReport & { at: number }) | null;
   /** Per reservation, whether its VI serves traffic (router flows installed), from the last report that said; null until one does. */
   routerFlows: Map<string, RouterFlows> | null;
+  /** The link loads of its last report that carried any (its router's link ports); empty until then. */
+  links: readonly LinkLoad[];
 }
 
 export class ControllerHub {
@@ -78,7 +80,7 @@ export class ControllerHub {
     this.now = options.now;
     this.onStatus = options.onStatus;
     for (const id of options.cloudletIds) {
-      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null, routerFlows: null });
+      this.live.set(id, { controllerUrl: null, link: undefined, helloConnection: undefined, lastReportAt: null, status: 'unknown', nodes: new Map(), programs: null, traffic: null, routerFlows: null, links: [] });
     }
   }
 
@@ -101,6 +103,11 @@ export class ControllerHub {
 
   get downNodes(): number {
     return this.down.size;
+  }
+
+  /** Every link load the cloudlets last reported (a link between two cloudlets' routers appears twice). */
+  linkLoads(): LinkLoad[] {
+    return [...this.live.values()].flatMap((c) => c.links);
   }
 
   view(cloudletId: string): CloudletLive | undefined {
@@ -174,6 +181,7 @@ export class ControllerHub {
     if (report.traffic) c.traffic = { ...report.traffic, at: report.at };
     // Every report carries the whole list, so a VI that ended (or lost its rules) drops out of it.
     if (report.routerFlows) c.routerFlows = new Map(report.routerFlows.map((f) => [f.reservationId, { installed: f.installed, detail: f.detail }]));
+    if (report.links?.length) c.links = report.links;
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);

@@ -3,7 +3,8 @@
  * binding. Everything else lives in main/console/ and is tested without
  * Electron. Security stance (DESIGN.md section 7): contextIsolation, sandbox,
  * no nodeIntegration, app:// with a strict CSP, navigation and new windows
- * denied, permission requests denied, devtools only in development.
+ * denied, permission requests denied (but desktop notifications for the console's
+ * own page: main/console/windowPermissions.ts), devtools only in development.
  */
 import { app, BrowserWindow, Menu, session, shell, type MenuItemConstructorOptions } from 'electron';
 import { mkdirSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { createConsoleBackend, type ConsoleBackend } from '../console/consoleBackend.ts';
 import { labControllerConfig } from '../console/labControllerConfig.ts';
 import { LabSupervisor } from '../console/labSupervisor.ts';
+import { grantPermissionCheck, grantPermissionRequest } from '../console/windowPermissions.ts';
 import { controllerApi } from '../protocol/controllerApi.ts';
 import { appOrigin, registerAppSchemePrivileges, serveRenderer } from './appScheme.ts';
 import { bindConsoleIpc } from './ipcBinding.ts';
@@ -84,8 +86,10 @@ if (!app.requestSingleInstanceLock()) {
   });
 
   void app.whenReady().then(() => {
-    session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-    session.defaultSession.setPermissionCheckHandler(() => false);
+    session.defaultSession.setPermissionRequestHandler((_contents, permission, callback, details) =>
+      callback(grantPermissionRequest({ permission, requestingUrl: details.requestingUrl, isMainFrame: details.isMainFrame }, appOrigin)),
+    );
+    session.defaultSession.setPermissionCheckHandler((_contents, permission, requestingOrigin) => grantPermissionCheck({ permission, requestingOrigin }, appOrigin));
     serveRenderer(join(here, '..', 'renderer'));
     buildMenu();
     const dataDir = app.getPath('userData');

@@ -5,6 +5,7 @@ import type { Alarm } from '../../main/protocol/controllerApi.ts';
 import { setApiForTests, type ConsoleBridge } from '../api/index.ts';
 import { deterlab } from '../../test/support/consoleFakes.ts';
 import { useAlarmsStore } from './alarms.ts';
+import { useOperatorStore } from './operator.ts';
 import { useTopologyStore } from './topology.ts';
 
 const alarm = (id: number, over: Partial<Alarm> = {}): Alarm => ({
@@ -23,9 +24,9 @@ const alarm = (id: number, over: Partial<Alarm> = {}): Alarm => ({
 /** Each cloudlet's controller: `alarm.list` answers what it holds, the `alarms` topic is pushed by the test. */
 function fakeControllers(listed: Record<string, Alarm[]>) {
   const sinks = new Map<string, (item: unknown, lost: number) => void>();
-  const call = vi.fn(async ({ cloudletId, method, params }: { cloudletId: string; method: string; params: { alarmId?: number; reason?: string } }) => {
+  const call = vi.fn(async ({ cloudletId, method, params }: { cloudletId: string; method: string; params: { alarmId?: number; reason?: string; operatorName?: string } }) => {
     if (method === 'alarm.list') return { alarms: listed[cloudletId] ?? [] };
-    if (method === 'alarm.acknowledge') return { ...(listed[cloudletId] ?? []).find((a) => a.id === params.alarmId), acknowledgedBy: 'noc-alice' };
+    if (method === 'alarm.acknowledge') return { ...(listed[cloudletId] ?? []).find((a) => a.id === params.alarmId), acknowledgedBy: params.operatorName ?? 'noc-alice', acknowledgedPrincipal: 'noc-alice' };
     throw new Error(`unexpected ${method}`);
   });
   const subscribe = vi.fn(async (_t: string, p: { cloudletId: string; topic: string }, onItem: (item: unknown, lost: number) => void) => {
@@ -87,6 +88,30 @@ describe('alarms store', () => {
     expect(fake.call).toHaveBeenLastCalledWith({ cloudletId: 'C1', method: 'alarm.acknowledge', params: { alarmId: 3, reason: 'known tenant bug, ticket 42' } });
     expect(done.acknowledgedBy).toBe('noc-alice');
     expect(store.open).toHaveLength(0);
+  });
+
+  test("acknowledging carries the operator's name once one is set; a name that is not one line is kept back, with the reason", async () => {
+    const fake = fakeControllers({ C1: [alarm(5), alarm(6)] });
+    const store = useAlarmsStore();
+    const operator = useOperatorStore();
+    useTopologyStore().topology = deterlab();
+    await settle();
+    await settle();
+    operator.set('Dana\u0007Okafor');
+    expect(operator.problem).toBe('one line, no control characters');
+    expect(operator.sendable).toBeUndefined();
+    expect(localStorage.getItem('pcloud.operatorName')).toBeNull();
+    operator.set('  Dana Okafor ');
+    expect(operator.problem).toBe('');
+    expect(localStorage.getItem('pcloud.operatorName')).toBe('Dana Okafor');
+    const a = store.list.find((x) => x.id === 5);
+    if (!a) throw new Error('no alarm 5');
+    const done = await store.acknowledge(a, 'ticket 43');
+    expect(fake.call).toHaveBeenLastCalledWith({ cloudletId: 'C1', method: 'alarm.acknowledge', params: { alarmId: 5, reason: 'ticket 43', operatorName: 'Dana Okafor' } });
+    expect(done).toMatchObject({ acknowledgedBy: 'Dana Okafor', acknowledgedPrincipal: 'noc-alice' });
+    // A console opened later on this machine knows the name.
+    setActivePinia(createTestingPinia({ stubActions: false, createSpy: vi.fn }));
+    expect(useOperatorStore().name).toBe('Dana Okafor');
   });
 
   test('desktop notifications stay off until the operator turns them on and the system allows; then only new critical alarms notify', async () => {

@@ -3,7 +3,7 @@
  * limits, crashed or lost, a node down, the scheduler unreachable...), one
  * list: each controller's `alarm.list` for what is there, then its `alarms`
  * topic for what is raised or repeats. Acknowledging goes to the controller
- * that raised it, audited there with the operator's reason.
+ * that raised it, audited there with the operator's reason and name.
  *
  * New critical alarms may also be shown as desktop notifications (the
  * browser's Notification, which Electron shows natively), off until the
@@ -15,6 +15,7 @@ import type { Alarm } from '../../main/protocol/controllerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { controllerCall, controllerSubscribe } from '../api/relay.ts';
 import { useConnectionStore } from './connection.ts';
+import { useOperatorStore } from './operator.ts';
 import { useTopologyStore } from './topology.ts';
 
 export interface CloudletAlarm extends Alarm {
@@ -111,8 +112,10 @@ export const useAlarmsStore = defineStore('alarms', () => {
     },
   );
 
+  /** Recorded under the operator's name when one is set (operator store), beside the token's principal. */
   async function acknowledge(a: CloudletAlarm, reason: string): Promise<CloudletAlarm> {
-    const done = await controllerCall(a.cloudletId, 'alarm.acknowledge', { alarmId: a.id, reason });
+    const operatorName = useOperatorStore().sendable;
+    const done = await controllerCall(a.cloudletId, 'alarm.acknowledge', { alarmId: a.id, reason, ...(operatorName ? { operatorName } : {}) });
     put(a.cloudletId, done, false);
     return alarms.value.get(a.key) as CloudletAlarm;
   }

@@ -39,7 +39,8 @@ export async function startHeadlessHost(env: NodeJS.ProcessEnv = {}, args: strin
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`headless host printed no URL in 20 s:\n${out}`)), 20_000);
+    // Generous: on a loaded CI machine (a lab's daemons starting beside it) loading the backend's modules alone took over 20 s.
+    const timer = setTimeout(() => reject(new Error(`headless host printed no URL in 60 s:\n${out}`)), 60_000);
     const check = (): void => {
       const match = /open: (\S+)/.exec(out);
       if (match?.[1]) {

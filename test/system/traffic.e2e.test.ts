@@ -12,10 +12,13 @@
  * read by tshark with the same count. A VI that spoofs raises an alarm; the
  * operator follows it to the VI and terminates it with a reason after the
  * undo window; its rules are gone, its traffic comes back as legacy, and the
- * audit entry carries the sealed evidence's SHA-256. Screenshots go to
- * test-results/.
+ * audit entry carries the sealed evidence's SHA-256. Desktop notifications
+ * (the browser's): none for a critical alarm while the operator has not
+ * allowed them, one for a new critical alarm once allowed; an acknowledgement
+ * records the name the operator typed beside the token's principal.
+ * Screenshots go to test-results/.
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +35,7 @@ import type { ServiceSpec } from '../../main/protocol/domain.ts';
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { spawnScheduler } from '../support/schedulerProcess.ts';
 import { waitFor } from './controllerHarness.ts';
+import { consoleSteps, type ConsoleSteps } from './consoleSteps.ts';
 import { launchChromium, repoRoot, resultsDir, startHeadlessHost, type RunningHost } from './harness.ts';
 
 const VNI = 5115;
@@ -61,6 +65,12 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
   let host: RunningHost | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  let showView: ConsoleSteps['showView'];
+  let shown: ConsoleSteps['shown'];
+  let captureVi: ConsoleSteps['captureVi'];
+  let filter: ConsoleSteps['filter'];
+  let exportView: ConsoleSteps['exportView'];
+  let confirmTerminate: ConsoleSteps['confirmTerminate'];
   let provider: RpcClient<typeof schedulerApi>;
   let controller: RpcClient<typeof controllerApi>;
   /** Frames the controller sent back to the router (legacy hairpin and what VIs forwarded). */
@@ -87,15 +97,9 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     return viId;
   }
 
-  async function showView(id: string): Promise<void> {
-    await page.locator(`[data-testid="nav-${id}"]`).click();
-    await page.locator(`[data-view="${id}"]`).waitFor({ state: 'visible' });
-  }
+  /** Titles of the desktop notifications the page made (counted by the init script of the browser context). */
+  const notificationsShown = (): Promise<string[]> => page.evaluate(() => [...((window as unknown as { __notificationsShown: string[] }).__notificationsShown)]);
 
-  /** The "N shown" count of the traffic view's counters. */
-  async function shown(): Promise<number> {
-    return Number(/(\d+) shown/.exec(await page.locator('[data-testid="capture-counters"]').innerText())?.[1] ?? -1);
-  }
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pcloud-console15-e2e-'));
@@ -147,7 +151,22 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await waitFor('the controller says where consoles reach it', async () => (await provider.call('topology.get', {})).cloudlets.find((c) => c.id === 'cT')?.controllerUrl ?? undefined, 20_000);
     host = await startHeadlessHost({ PCLOUD_SCHEDULER_TOKEN: operatorToken }, ['--scheduler', started.url]);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    // The system allows notifications (as a desktop would once asked); the console still asks its operator first.
+    // Every `new Notification` the page makes is counted by a wrapper installed before the page's own scripts.
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, permissions: ['notifications'] });
+    await context.addInitScript(() => {
+      const shown: string[] = [];
+      Object.defineProperty(window, '__notificationsShown', { value: shown });
+      const System = window.Notification;
+      window.Notification = class extends System {
+        constructor(title: string, options?: NotificationOptions) {
+          shown.push(title);
+          super(title, options);
+        }
+      };
+    });
+    page = await context.newPage();
+    ({ showView, shown, captureVi, filter, exportView, confirmTerminate } = consoleSteps(page));
     await page.goto(host.url);
     await page.locator('[data-testid="connection-bar"]', { hasText: 'connected' }).waitFor({ timeout: 60_000 });
   }, 120_000);
@@ -166,11 +185,7 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
   test('packets of a VI appear; a display filter narrows them; tree and bytes are shown; the exported view reads in tshark with the same count', async () => {
     const viId = await reserve('forward', '198.18.30.0/24');
     await showView('traffic');
-    await page.locator('[data-testid="scope-cloudlet"]').selectOption('cT');
-    await expect.poll(() => page.locator(`[data-testid="scope-vi"] option[value="${viId}"]`).count(), { timeout: 30_000 }).toBe(1);
-    await page.locator('[data-testid="scope-vi"]').selectOption(viId);
-    await page.locator('[data-testid="capture-start"]').click();
-    await page.locator('[data-testid="capture-state"]', { hasText: 'live' }).waitFor({ timeout: 15_000 });
+    await captureVi('cT', viId);
     await send(ip(198, 18, 30, 7), 5001, 30);
     await send(ip(198, 18, 30, 8), 5002, 12);
     await expect.poll(() => page.locator('[data-testid="packet-row"]').count(), { timeout: 20_000 }).toBeGreaterThan(0);
@@ -178,11 +193,9 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await expect.poll(shown, { timeout: 20_000 }).toBeGreaterThanOrEqual(42);
 
     // A filter that is wrong says why, in place, and leaves the list as it was.
-    const filter = page.locator('[data-testid="display-filter"]');
-    await filter.fill('udp.dstport = 5001');
+    await page.locator('[data-testid="display-filter"]').fill('udp.dstport = 5001');
     await expect.poll(() => page.locator('[data-testid="filter-error"]').innerText()).toContain('"=" alone is not an operator: compare with "=="');
-    await filter.fill('dir == "to_vi" && udp.dstport == 5001 && ip.dst == 198.18.30.0/24');
-    await expect.poll(() => page.locator('[data-testid="filter-error"]').count()).toBe(0);
+    await filter('dir == "to_vi" && udp.dstport == 5001 && ip.dst == 198.18.30.0/24');
     await expect.poll(shown, { timeout: 10_000 }).toBe(30);
 
     // One packet: its tree, and the bytes of the field picked in it.
@@ -195,10 +208,7 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await page.screenshot({ path: join(resultsDir, 'view-traffic.png') });
 
     // The filtered view as pcapng: tshark reads as many packets as the view shows.
-    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('[data-testid="export-view"]').click()]);
-    const file = join(dir, 'view.pcapng');
-    await download.saveAs(file);
-    const lines = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.number', '-e', 'udp.dstport', '-e', 'frame.comment'], { encoding: 'utf8' }).trim().split('\n');
+    const lines = await exportView(join(dir, 'view.pcapng'), ['frame.number', 'udp.dstport', 'frame.comment']);
     expect(lines).toHaveLength(30);
     expect(lines.every((l) => l.split('\t')[1] === '5001' && l.includes(`VI ${viId}`))).toBe(true);
 
@@ -245,6 +255,28 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     expect((await controller.call('rule.list', { viId })).rules).toHaveLength(1);
   });
 
+  test("a critical alarm notifies nobody until the operator allows desktop notifications; it is acknowledged under the operator's name", async () => {
+    await showView('alarms');
+    await controller.call('node.setHealth', { nodeId: 'tn1', health: 'down', reason: 'e2e: a critical alarm while notifications are off' });
+    await controller.call('node.setHealth', { nodeId: 'tn1', health: 'up', reason: 'e2e: back' });
+    const row = page.locator('[data-testid="alarm-row"][data-kind="node_down"]', { hasText: 'tn1' });
+    await row.waitFor({ timeout: 20_000 });
+    expect(await notificationsShown()).toEqual([]);
+    await row.locator('[data-testid="alarm-acknowledge"]').click();
+    await page.locator('[data-testid="operator-name"]').fill('Dana Okafor');
+    await page.locator('[data-testid="confirm-reason"]').fill('planned power work on tn1');
+    await page.screenshot({ path: join(resultsDir, 'dialog-acknowledge-alarm.png') });
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await page.locator('[data-testid="alarms-show-acknowledged"]').check();
+    await expect.poll(() => row.locator('[data-testid="alarm-acknowledged-by"]').innerText(), { timeout: 10_000 }).toBe('Dana Okafor (token noc-alice)');
+    const entry = (await controller.call('audit.list', { afterSeq: 0, limit: 100 })).entries.find((e) => e.action === 'alarm.acknowledge');
+    expect(entry).toMatchObject({ actor: 'noc-alice', reason: 'operator Dana Okafor: planned power work on tn1' });
+    await page.locator('[data-testid="alarms-show-acknowledged"]').uncheck();
+    // The operator allows them: the next new critical alarm (the spoofing VI's, next test) notifies once.
+    await page.locator('[data-testid="alarms-notify"]').check();
+    await expect.poll(() => page.locator('[data-testid="alarms-notify"]').isChecked()).toBe(true);
+  });
+
   test('a spoofing VI raises an alarm; the operator follows it to the VI and terminates it after the undo window; rules gone, traffic legacy, evidence hash audited', async () => {
     const viId = await reserve('spoofer', '198.18.31.0/24');
     await send(ip(198, 18, 31, 7), 6000, 10);
@@ -252,6 +284,9 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     const row = page.locator(`[data-testid="alarm-row"][data-kind="spoofing"]`, { hasText: viId });
     await row.waitFor({ timeout: 30_000 });
     expect(Number(await page.locator('[data-testid="nav-badge-alarms"]').innerText())).toBeGreaterThanOrEqual(1);
+    // One desktop notification for it, however often the spoofing repeats.
+    await send(ip(198, 18, 31, 7), 6000, 10);
+    await expect.poll(notificationsShown, { timeout: 10_000 }).toEqual([`spoofing on cT: ${viId}`]);
     await page.screenshot({ path: join(resultsDir, 'view-alarms.png') });
 
     // From the alarm to its packets: the evidence ring holds the spoofed ones, pre-filtered.
@@ -268,20 +303,13 @@ describe('traffic, alarms and VI actions in the console (controller data plane o
     await page.locator('[data-view="topology"]').waitFor({ state: 'visible' });
     await page.locator('[data-testid="topology-detail"]', { hasText: viId }).waitFor({ timeout: 20_000 });
     await page.locator('[data-testid="vi-terminate"]').click();
-    const dialog = page.locator('[data-testid="confirm-dialog"]');
-    await dialog.waitFor();
     await expect.poll(() => page.locator('[data-testid="confirm-path"]').innerText(), { timeout: 10_000 }).toBe(`PoP A › cloudlet cT › node tn1 › VI ${viId} › provider p1 › reservation ${viId.slice(3)}`);
     const reason = 'spoofs 198.19.66.66 from a transparent service';
-    await page.locator('[data-testid="confirm-reason"]').fill(reason);
-    // Terminate needs the VI's name typed.
-    expect(await page.locator('[data-testid="confirm-ok"]').isDisabled()).toBe(true);
-    await page.locator('[data-testid="confirm-typed"]').fill(viId);
-    await page.screenshot({ path: join(resultsDir, 'dialog-terminate-vi.png') });
-    await page.locator('[data-testid="confirm-ok"]').click();
-    await page.locator('[data-testid="undo-toast"]', { hasText: `Terminating ${viId}` }).waitFor();
-    // Nothing is sent during the undo window.
-    expect((await controller.call('vi.get', { viId })).state).toBe('running');
-    await page.locator('[data-testid="vi-action-notice"]', { hasText: `Terminated ${viId}` }).waitFor({ timeout: 30_000 });
+    await confirmTerminate(viId, reason, {
+      screenshot: join(resultsDir, 'dialog-terminate-vi.png'),
+      // Nothing is sent during the undo window.
+      beforeSent: async () => expect((await controller.call('vi.get', { viId })).state).toBe('running'),
+    });
 
     expect((await controller.call('vi.get', { viId })).state).toBe('terminated');
     expect((await controller.call('rule.list', { viId })).rules).toEqual([]);

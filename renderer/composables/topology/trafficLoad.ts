@@ -3,8 +3,12 @@
  * data-plane ports (from the controllers' usage samples), summed per node and
  * cloudlet, as a share of the network capacity reserved (VI) or installed
  * (node, cloudlet), in three bands like the utilization overlay; and the open
- * alarms about the item or what runs on it.
+ * alarms about the item or what runs on it. Links: the load their routers'
+ * ports counted (topology.get), the busier direction against the link's
+ * capacity; a link no router counts (the lab's userspace traffic source) has
+ * no data, which is not the same as idle.
  */
+import type { Link, LinkLoad } from '../../../main/protocol/domain.ts';
 import type { TopologyItem, ViSummary, ViTraffic } from './topologyModel.ts';
 
 export type LoadBand = 'idle' | 'low' | 'mid' | 'high';
@@ -42,6 +46,23 @@ export function trafficReading(item: TopologyItem, visByNode: ReadonlyMap<string
     return { traffic: sum(vis), capacityBps: nodes.reduce((t, n) => t + n.capacity.netMbps, 0) * 1e6, vis, alarms: alarmsOf(vis, nodes.map((n) => n.id)) };
   }
   return undefined;
+}
+
+export interface LinkReading {
+  link: Link;
+  /** null: no router counts this link. */
+  load: LinkLoad | null;
+  capacityBps: number;
+}
+
+export function linkReading(item: TopologyItem): LinkReading | undefined {
+  if (item.kind !== 'link') return undefined;
+  return { link: item.link, load: item.link.load ?? null, capacityBps: item.link.capacityMbps * 1e6 };
+}
+
+/** The busier direction's share of the capacity (a link is full when one way is); null without data. */
+export function linkShare(r: LinkReading): number | null {
+  return r.load ? Math.max(r.load.abBps, r.load.baBps) / r.capacityBps : null;
 }
 
 export function loadShare(r: TrafficReading): number | null {

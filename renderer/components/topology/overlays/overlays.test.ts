@@ -10,6 +10,7 @@ import type { OverlayContext } from '../../../composables/topology/topologyOverl
 import { bandOf, cloudletReading, nodeReading } from '../../../composables/topology/utilization.ts';
 import { utilizationOverlay } from './utilizationOverlay.ts';
 import { trafficOverlay } from './trafficOverlay.ts';
+import { formatBps } from '../../../composables/topology/trafficLoad.ts';
 
 function item(elementId: string, topology = deterlab()): TopologyItem {
   const found = indexTopology(topology, new Map()).items.get(elementId);
@@ -144,7 +145,7 @@ describe('traffic overlay', () => {
     expect(trafficOverlay.decorate(quiet, ctx({ visByNode }))).toEqual({ classes: ['traffic-idle'], line: 'no port traffic' });
   });
 
-  test('a node and its cloudlet sum their VIs against installed capacity; links are left alone', () => {
+  test('a node and its cloudlet sum their VIs against installed capacity', () => {
     const t = deterlab();
     const visByNode = new Map([['C11', [vi('vi-a', 'C11', 4e6), vi('vi-b', 'C11', 1e6)]]]);
     const node = t.cloudlets[0]?.nodes[0];
@@ -152,8 +153,26 @@ describe('traffic overlay', () => {
     const share = Math.round((10e6 / capacityBps) * 100);
     expect(trafficOverlay.decorate(item('node:C11', t), ctx({ visByNode, openAlarms: new Map([['C11', 1]]) }))?.line).toBe(`⚠ 1 · 10.0 Mbit/s (${share}%)`);
     expect(trafficOverlay.decorate(item('cloudlet:C1', t), ctx({ visByNode }))?.line).toMatch(/^10.0 Mbit\/s \(\d+%\)$/);
-    const link = [...indexTopology(t, new Map()).items.values()].find((i) => i.kind === 'link') as TopologyItem;
-    expect(trafficOverlay.decorate(link, ctx({ visByNode }))).toBeUndefined();
+  });
+
+  test("a link is coloured by its busier direction against its capacity; without a router counting it, it says no data (not idle)", () => {
+    const t = deterlab();
+    const linkItem = (topology: typeof t) => [...indexTopology(topology, new Map()).items.values()].find((i) => i.kind === 'link' && i.link.a === 'R1' && i.link.b === 'R2') as TopologyItem;
+    // Userspace lab: no routers, no load.
+    expect(trafficOverlay.decorate(linkItem(t), ctx())).toEqual({ classes: ['traffic-nodata'], line: 'no data' });
+    const capacityMbps = t.links.find((l) => l.a === 'R1' && l.b === 'R2')?.capacityMbps ?? 0;
+    const withLoad = (abBps: number, baBps: number) => ({
+      ...t,
+      links: t.links.map((l) => (l.a === 'R1' && l.b === 'R2' ? { ...l, load: { a: 'R1', b: 'R2', abBps, baBps, periodSeconds: 2, at: 1, measuredAt: 'R1' } } : l)),
+    });
+    // 10% one way, 85% the other: the link is as full as its busier way.
+    expect(trafficOverlay.decorate(linkItem(withLoad(capacityMbps * 1e5, capacityMbps * 0.85e6)), ctx())).toEqual({
+      classes: ['traffic-high'],
+      line: `→ ${formatBps(capacityMbps * 1e5)} · ← ${formatBps(capacityMbps * 0.85e6)} (85%)`,
+    });
+    expect(trafficOverlay.decorate(linkItem(withLoad(capacityMbps * 0.2e6, 0)), ctx())?.classes).toEqual(['traffic-low']);
+    // Counted, and nothing flowed: idle, which is data.
+    expect(trafficOverlay.decorate(linkItem(withLoad(0, 0)), ctx())).toEqual({ classes: ['traffic-idle'], line: '→ 0 bit/s · ← 0 bit/s (0%)' });
   });
 });
 

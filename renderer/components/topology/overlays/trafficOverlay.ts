@@ -3,10 +3,11 @@
  * data-plane ports and its share of the network capacity (reserved by the VI,
  * installed on the node or cloudlet), with a fill in three bands and a label
  * line that says the rate; open alarms add a "⚠ n" badge and a thick border.
- * Links carry no counters of their own in the controllers' reports, so they
- * are not decorated.
+ * Links: the rates each way their routers' ports counted, coloured by the
+ * busier direction's share of the link's capacity; dashed, "no data", where
+ * no router counts them.
  */
-import { formatBps, loadBand, loadShare, trafficReading } from '../../../composables/topology/trafficLoad.ts';
+import { formatBps, linkReading, linkShare, loadBand, loadShare, trafficReading } from '../../../composables/topology/trafficLoad.ts';
 import type { TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
 import TrafficSection from './TrafficSection.vue';
 
@@ -14,9 +15,15 @@ export const trafficOverlay: TopologyOverlay = {
   id: 'traffic',
   title: 'Traffic',
   key: 't',
-  description: "Bit rates at the VIs' ports (per VI, node, cloudlet) as a share of network capacity, and open alarms",
+  description: "Bit rates at the VIs' ports (per VI, node, cloudlet) and on links as a share of network capacity, and open alarms",
   defaultOn: false,
   decorate(item, ctx) {
+    const l = linkReading(item);
+    if (l) {
+      if (!l.load) return { classes: ['traffic-nodata'], line: 'no data' };
+      const share = linkShare(l) ?? 0;
+      return { classes: [`traffic-${loadBand(share)}`], line: `→ ${formatBps(l.load.abBps)} · ← ${formatBps(l.load.baBps)} (${Math.round(share * 100)}%)` };
+    }
     const r = trafficReading(item, ctx.visByNode, ctx.openAlarms);
     if (!r) return undefined;
     const share = loadShare(r);
@@ -30,6 +37,10 @@ export const trafficOverlay: TopologyOverlay = {
     { selector: '.node.traffic-low, .vi.traffic-low, .cloudlet.collapsed.traffic-low', style: { 'background-color': p.ok, 'background-opacity': 0.35 } },
     { selector: '.node.traffic-mid, .vi.traffic-mid, .cloudlet.collapsed.traffic-mid', style: { 'background-color': p.warn, 'background-opacity': 0.5 } },
     { selector: '.node.traffic-high, .vi.traffic-high, .cloudlet.collapsed.traffic-high', style: { 'background-color': p.bad, 'background-opacity': 0.6 } },
+    { selector: 'edge.traffic-low', style: { 'line-color': p.ok } },
+    { selector: 'edge.traffic-mid', style: { 'line-color': p.warn } },
+    { selector: 'edge.traffic-high', style: { 'line-color': p.bad } },
+    { selector: 'edge.traffic-nodata', style: { 'line-style': 'dashed' } },
     { selector: '.traffic-alarm', style: { 'border-color': p.bad, 'border-width': 4, 'border-style': 'double' } },
   ],
   section: TrafficSection,

@@ -1,0 +1,154 @@
+/**
+ * The traffic inspector on the embedded lab with live traffic (root with Open
+ * vSwitch: the lab's namespaces mode, hosts and routers as the paper's
+ * DeterLab testbed): the lab comes up as a lab session (contracts.md 1), the
+ * headless host (the `npm run serve` path) connects Chromium to its scheduler,
+ * a forward VI at cloudlet C1 takes the traffic to host B (reserved through
+ * the scheduler as the lab's provider, serving once its router flows are in),
+ * and `pcctl lab traffic flood` pings B from A.
+ *
+ * Checked through the page: the VI's packets appear; a display filter narrows
+ * them; a packet's tree and highlighted bytes are shown; the exported view is
+ * read by tshark with the same count. The routers count the links: the
+ * topology's links carry loads. The operator terminates the VI from the
+ * traffic view with a reason after the undo window: its rules and router flows
+ * are gone, A's pings still reach B (legacy forwarding), and the audit view
+ * shows the entry with the evidence's SHA-256. Screenshots go to test-results/.
+ * (The spoofing alarm's part of the story runs in traffic.e2e.test.ts: the
+ * lab's controllers run only the catalog's programs, none of which spoofs.)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { isRoot } from '../../main/console/dataplaneLab.ts';
+import { hostSubnet } from '../../main/console/labNetwork.ts';
+import { startLabSession, type LabSession } from '../../main/console/labSession.ts';
+import { RpcClient } from '../../main/protocol/client.ts';
+import { controllerApi } from '../../main/protocol/controllerApi.ts';
+import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
+import { consoleSteps, type ConsoleSteps } from './consoleSteps.ts';
+import { launchChromium, pcctlWith, resultsDir, startHeadlessHost, type RunningHost } from './harness.ts';
+
+describe.skipIf(!isRoot())('the console on the embedded lab with traffic (namespaces mode: root, Open vSwitch)', () => {
+  // Short: Open vSwitch's sockets live under it (108-byte Unix socket paths).
+  const dataDir = mkdtempSync(join(tmpdir(), 'pc15-'));
+  const pcctl = pcctlWith(dataDir);
+  let lab: LabSession | undefined;
+  let host: RunningHost | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  let steps: ConsoleSteps;
+  let controller: RpcClient<typeof controllerApi>;
+  let scheduler: RpcClient<typeof schedulerApi>;
+  let viId: string;
+  let hostB: string;
+
+  beforeAll(async () => {
+    lab = await startLabSession({ topology: 'deterlab', dataDir });
+    hostB = lab.addressOf('B');
+    const b = lab.plan.hosts.find((h) => h.id === 'B');
+    if (!b) throw new Error('the DeterLab lab has no host B');
+    // Everything to B's network passes R1, where cloudlet C1 is: it goes through the VI there.
+    ({ viId } = await lab.reserveVi({
+      cloudletId: 'C1',
+      program: 'forward',
+      name: 'console15-lab-e2e',
+      // Room for the service's Node runtime: with the session's default 256 MiB the VI was killed (SIGKILL) within a minute.
+      capacity: { cpu: 1, memMiB: 1024, diskGiB: 1, netMbps: 100 },
+      rules: [{ priority: 10, match: { ethType: 0x0800, dstPrefix: hostSubnet(b) }, action: 'to_vi', samplingRate: 0.25 }],
+    }));
+    controller = new RpcClient(controllerApi, { url: lab.controllerUrl('C1'), token: lab.operatorToken, timeoutMs: 15_000 });
+    await controller.connect();
+    scheduler = new RpcClient(schedulerApi, { url: lab.state.schedulerUrl, token: lab.operatorToken, timeoutMs: 15_000 });
+    await scheduler.connect();
+    // Pings from A to B, 20 a second for at most 300 s (the lab's traffic runner; stopped with the lab).
+    const traffic = await pcctl('lab', 'traffic', 'flood', '--duration', '300', '--pps', '20');
+    expect(traffic.code, traffic.stderr).toBe(0);
+    host = await startHeadlessHost({ PCLOUD_SCHEDULER_TOKEN: lab.operatorToken }, ['--scheduler', lab.state.schedulerUrl]);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
+    steps = consoleSteps(page);
+    await page.goto(host.url);
+    await page.locator('[data-testid="connection-bar"]', { hasText: 'connected' }).waitFor({ timeout: 60_000 });
+  }, 150_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await host?.stop();
+    controller?.close();
+    scheduler?.close();
+    // A lab that failed to start is taken down from what it recorded: no namespace or daemon stays behind.
+    await (lab ? lab.stop() : pcctl('lab', 'down'));
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  test("the routers count the lab's links: every link carries a load, the pings' first hop a rising one", async () => {
+    await expect
+      .poll(async () => (await scheduler.call('topology.get', {})).links.find((l) => l.a === 'A' && l.b === 'R1')?.load?.abBps ?? 0, { timeout: 20_000, interval: 500 })
+      .toBeGreaterThan(0);
+    const links = (await scheduler.call('topology.get', {})).links;
+    // Every link of DeterLab ends at a router, so every one is counted.
+    expect(links.every((l) => l.load !== null && l.load !== undefined)).toBe(true);
+  });
+
+  test("the VI's packets appear; a filter narrows them; tree and bytes; the exported view reads in tshark with the same count", async () => {
+    await steps.showView('traffic');
+    await steps.captureVi('C1', viId);
+    // Both directions of the forwarding VI, one packet in four: pings to it, and back out of it.
+    await expect.poll(steps.shown, { timeout: 30_000 }).toBeGreaterThan(10);
+    await steps.filter(`dir == "to_vi" && icmp && ip.dst == ${hostB}`);
+    await page.locator('[data-testid="capture-pause"]').click();
+    const all = await steps.shown();
+    expect(all).toBeGreaterThan(0);
+    await page.locator('[data-testid="display-filter"]').fill('');
+    await expect.poll(steps.shown).toBeGreaterThan(all);
+    await steps.filter(`dir == "to_vi" && icmp && ip.dst == ${hostB}`);
+    expect(await steps.shown()).toBe(all);
+
+    await page.locator('[data-testid="packet-row"]').first().click();
+    const tree = page.locator('[data-testid="packet-tree"]');
+    await expect.poll(() => tree.innerText()).toContain(`Internet Protocol Version 4, Src: ${lab?.addressOf('A')}, Dst: ${hostB}`);
+    expect(await tree.innerText()).toContain('Internet Control Message Protocol');
+    await tree.locator('[data-field="ip.dst"]').click();
+    expect(await page.locator('[data-testid="hex-pane"] .hex [data-lit]').allInnerTexts()).toEqual(hostB.split('.').map((x) => Number(x).toString(16).padStart(2, '0')));
+    await page.screenshot({ path: join(resultsDir, 'view-lab-traffic.png') });
+
+    // Paused, the view holds still: tshark reads as many packets as it shows, every one an echo request to B.
+    const lines = await steps.exportView(join(dataDir, 'lab-view.pcapng'), ['icmp.type', 'ip.dst']);
+    expect(lines).toHaveLength(all);
+    expect(lines.every((l) => l === `8\t${hostB}`)).toBe(true);
+    await page.locator('[data-testid="capture-resume"]').click();
+  });
+
+  test('terminated from the topology after the undo window: rules and router flows gone, pings still reach B (legacy), the audit shows the evidence hash', async () => {
+    const ruleIds = new Set((await controller.call('rule.list', { viId })).rules.map((r) => r.id));
+    const vi = await controller.call('vi.get', { viId });
+    expect(ruleIds.size, `VI ${viId} is ${vi.state} (${vi.reason}), quarantined: ${vi.quarantined}`).toBe(1);
+    // From the VI in the topology (its detail panel), as from an alarm.
+    await steps.showView('topology');
+    await page.locator(`[data-testid="topology-item-${viId}"] button.item`).first().click();
+    await page.locator('[data-testid="topology-detail"]', { hasText: viId }).waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="vi-terminate"]').click();
+    await expect.poll(() => page.locator('[data-testid="confirm-path"]').innerText(), { timeout: 10_000 }).toContain(`cloudlet C1`);
+    const reason = 'lab e2e: a forward VI no longer wanted';
+    await steps.confirmTerminate(viId, reason, {
+      screenshot: join(resultsDir, 'dialog-lab-terminate-vi.png'),
+      beforeSent: async () => expect((await controller.call('vi.get', { viId })).state).toBe('running'),
+    });
+    expect((await controller.call('vi.get', { viId })).state).toBe('terminated');
+    expect((await controller.call('rule.list', { viId })).rules).toEqual([]);
+    await expect.poll(async () => (await controller.call('router.flows', {})).flows.filter((f) => f.ruleId !== null && ruleIds.has(f.ruleId)).length, { timeout: 15_000 }).toBe(0);
+    // A still reaches B: straight through the routers now.
+    const ping = await lab?.exec('A', ['ping', '-c', '3', '-i', '0.2', '-W', '2', hostB], { timeoutMs: 15_000 });
+    expect(ping?.stdout).toMatch(/3 received/);
+    const entry = (await controller.call('audit.list', { afterSeq: 0, limit: 100 })).entries.find((e) => e.action === 'vi.terminate' && e.target.endsWith(viId));
+    expect(entry?.reason).toMatch(/sha256 [0-9a-f]{64}/);
+    await steps.showView('audit');
+    await expect.poll(() => page.locator('[data-testid="audit-row"]', { hasText: viId }).allInnerTexts(), { timeout: 30_000, interval: 1000 }).toEqual(
+      expect.arrayContaining([expect.stringMatching(/vi\.terminate[\s\S]*sha256 [0-9a-f]{64}/)]),
+    );
+    await page.screenshot({ path: join(resultsDir, 'view-lab-audit-terminate.png') });
+  });
+});
