@@ -42,8 +42,9 @@ export class Alarms {
     this.log = options.log;
   }
 
-  raise(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }): Alarm {
-    const alarm = this.store.raiseAlarm(a, this.now());
+  /** `count`: occurrences raised at once (coalesced by the caller), stored and told as one. */
+  raise(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }, count = 1): Alarm {
+    const alarm = this.store.raiseAlarm(a, this.now(), count);
     this.log(`alarm ${alarm.kind} ${alarm.subject}: ${alarm.message}`);
     this.events.alarm(alarm);
     return alarm;

@@ -219,19 +219,23 @@ export class ControllerStore {
 
   // ------------------------------------------------------------ alarms
 
-  /** Raises an alarm, or counts a repeat of an unacknowledged one with the same kind and subject. */
-  raiseAlarm(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }, at: number): Alarm {
+  /**
+   * Raises an alarm, or counts a repeat of an unacknowledged one with the same kind and subject.
+   * `count` occurrences at once: a service that aggregated a burst (an IDS under a flood) is one
+   * write, not one per packet.
+   */
+  raiseAlarm(a: { kind: Alarm['kind']; severity: Alarm['severity']; subject: string; message: string; flow?: AlarmFlow }, at: number, count = 1): Alarm {
     const flow = a.flow ? JSON.stringify(a.flow) : null;
     const open = this.db
       .prepare('SELECT id FROM alarms WHERE kind = ? AND subject = ? AND acknowledged_by IS NULL')
       .get(a.kind, a.subject) as { id: number } | undefined;
     if (open) {
-      this.db.prepare('UPDATE alarms SET last_seen = ?, count = count + 1, message = ?, severity = ?, flow = ? WHERE id = ?').run(at, a.message, a.severity, flow, open.id);
+      this.db.prepare('UPDATE alarms SET last_seen = ?, count = count + ?, message = ?, severity = ?, flow = ? WHERE id = ?').run(at, count, a.message, a.severity, flow, open.id);
       return this.alarm(open.id) as Alarm;
     }
     const id = this.db
-      .prepare('INSERT INTO alarms (kind, severity, subject, message, first_seen, last_seen, count, flow) VALUES (?, ?, ?, ?, ?, ?, 1, ?)')
-      .run(a.kind, a.severity, a.subject, a.message, at, at, flow).lastInsertRowid;
+      .prepare('INSERT INTO alarms (kind, severity, subject, message, first_seen, last_seen, count, flow) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(a.kind, a.severity, a.subject, a.message, at, at, count, flow).lastInsertRowid;
     return this.alarm(Number(id)) as Alarm;
   }
 

@@ -589,12 +589,15 @@ export class ViSupervisor {
 
   /**
    * The events a running VI's service raised since the last call (serviceEvents.ts), at most
-   * `max`: the file is the VI's, so each line is schema-checked and what does not pass is skipped.
+   * `max`: the file is the VI's, so each line is schema-checked and what does not pass is skipped,
+   * as are lines over `max` (counted in `skipped`, so a flood of lines costs a bounded time).
    */
-  serviceEvents(viId: string, max = 1000): ServiceEvent[] {
-    if (!this.live.has(viId)) return [];
+  serviceEvents(viId: string, max = 1000): { events: ServiceEvent[]; skipped: number } {
+    if (!this.live.has(viId)) return { events: [], skipped: 0 };
     const follower = this.eventFollowers.get(viId) ?? this.followEvents(viId, false);
-    return follower.read().slice(0, max).flatMap((line) => parseServiceEvent(line) ?? []);
+    const lines = follower.read();
+    const events = lines.slice(0, max).flatMap((line) => parseServiceEvent(line) ?? []);
+    return { events, skipped: lines.length - events.length };
   }
 
   private followEvents(viId: string, fromEnd: boolean): LogFollower {

@@ -4,7 +4,8 @@
  * in0 leaves by out0 and the other way round, unless a rule with action drop
  * stops it (AF_PACKET copy-mode ips; NETWORK-NOTES.md).
  *
- * The launcher writes suricata.yaml into the VI's directory, runs Suricata
+ * The launcher writes suricata.yaml into the VI's directory (rules: the
+ * flood rules of resources/rules, after the `rules` directory if given), runs Suricata
  * as its child and follows eve.json. Each alert is counted (in total, as
  * blocked, and per protected side: against an address of home-net as target,
  * or from one as source) into the service's counters, and raised as an event
@@ -32,16 +33,24 @@ import { LogFollower } from './sdk/logFollower.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 import { raiseServiceEvents, type ServiceEvent } from './sdk/serviceEvents.ts';
 
-/** Where Debian's suricata-update puts the rules it fetched. */
-const defaultRules = '/var/lib/suricata/rules';
+/**
+ * Where Debian's suricata-update puts the rules it fetched: named as the example of `rules`, not
+ * read by default. It does not exist until someone runs suricata-update, and Debian's own
+ * /etc/suricata/rules (protocol-event rules) do not load with this configuration, so the default
+ * is the one rule set that works everywhere: PacketCloud's flood rules (resources/rules) alone.
+ */
+const etOpenRules = '/var/lib/suricata/rules';
+
+/** Distinct flows (sid and 5-tuple) per read of eve.json, every 200 ms: a bound on what one VI sends its controller. */
+const maxEventsPerRead = 200;
 
 export const descriptor: ServiceDescriptor = {
   program: 'ids',
-  summary: 'Suricata inline (IPS) between in0 and out0: ET Open rules plus flood thresholds; alerts counted and raised as alarms',
+  summary: `Suricata inline (IPS) between in0 and out0; rules: PacketCloud's flood rules (resources/rules) only by default, rules=<dir> adds a directory of *.rules (e.g. ET Open in ${etOpenRules} after suricata-update); alerts counted and raised as alarms (one event per flow and rule per interval, with its count)`,
   mode: 'transparent',
   port: { kind: 'tap', layout: 'bump' },
   args: z.strictObject({
-    rules: z.string().refine(isAbsolute, 'an absolute directory path').describe(`directory of *.rules files (e.g. ET Open; default ${defaultRules})`).optional(),
+    rules: z.string().refine(isAbsolute, 'an absolute directory path').describe(`directory of *.rules files loaded before the flood rules (e.g. ET Open, ${etOpenRules}); default none: the flood rules only`).optional(),
     'home-net': z
       .string()
       .superRefine((v, ctx) => {
@@ -65,7 +74,7 @@ if (runsAsProgram('ids', import.meta.url)) {
   const logDir = join(dir, 'suricata');
   mkdirSync(logDir, { recursive: true });
   const configFile = join(dir, 'suricata.yaml');
-  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...ruleFilesIn(args.rules ?? defaultRules), ...ownRuleFiles()] }));
+  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...(args.rules ? ruleFilesIn(args.rules) : []), ...ownRuleFiles()] }));
 
   // Suricata opens only interfaces that are up. Under a controller the VI owns its namespace and
   // may set them up (they can be found down); without CAP_NET_ADMIN they must already be.
@@ -79,12 +88,21 @@ if (runsAsProgram('ids', import.meta.url)) {
 
   const homeNet = new HomeNet(homeNetText);
   const counters = new ServiceCounters(dir, 0);
-  for (const name of ['alerts', 'blocked', 'asTarget', 'asSource']) counters.set(name, 0);
+  for (const name of ['alerts', 'blocked', 'asTarget', 'asSource', 'eventsDropped']) counters.set(name, 0);
   const eve = new LogFollower(join(logDir, 'eve.json'));
 
-  /** Reads what Suricata appended, counts it and passes the alerts on as events. */
+  /**
+   * Reads what Suricata appended, counts every alert and passes them on as events. Alerts of one
+   * flow and rule within one read are one event with their count, first and last time: a dropped
+   * flood alerts on every packet (resources/rules/pcloud-threshold.rules), and one event per packet
+   * made the controller write one alarm update per packet. Distinct flows per read are bounded;
+   * beyond the bound an alert is counted into the event of its (sid, src, dst, proto), so a flood
+   * from ever new ports still adds up, and only an alert with no such event is dropped (counted as
+   * eventsDropped). The counters above count every alert either way.
+   */
   const drain = (): void => {
-    const events: ServiceEvent[] = [];
+    const byFlow = new Map<string, ServiceEvent>();
+    const byPair = new Map<string, ServiceEvent>();
     for (let lines = eve.read(); lines.length > 0; lines = eve.read()) {
       for (const line of lines) {
         const a = parseEveAlert(line);
@@ -93,17 +111,31 @@ if (runsAsProgram('ids', import.meta.url)) {
         if (a.action === 'blocked') counters.add('blocked');
         if (homeNet.contains(a.dst)) counters.add('asTarget');
         if (homeNet.contains(a.src)) counters.add('asSource');
+        const pairKey = `${a.sid} ${a.src} ${a.dst} ${a.proto}`;
+        const flowKey = `${pairKey} ${a.srcPort} ${a.dstPort}`;
+        const seen = byFlow.get(flowKey) ?? (byFlow.size >= maxEventsPerRead ? byPair.get(pairKey) : undefined);
+        if (seen) {
+          seen.detail.count = Number(seen.detail.count) + 1;
+          seen.detail.last = a.at;
+          continue;
+        }
+        if (byFlow.size >= maxEventsPerRead) {
+          counters.add('eventsDropped');
+          continue;
+        }
         const port = (p: number | null): string => (p === null ? '' : `:${p}`);
-        events.push({
+        const event: ServiceEvent = {
           kind: 'ids',
           subject: `${a.src}${port(a.srcPort)} -> ${a.dst}${port(a.dstPort)}`,
           message: `${a.action === 'blocked' ? 'blocked: ' : ''}${a.signature} (sid ${a.sid})`,
           severity: a.severity <= 1 ? 'critical' : a.severity === 2 ? 'warning' : 'info',
-          detail: { sid: a.sid, flowId: a.flowId, proto: a.proto, src: a.src, srcPort: a.srcPort, dst: a.dst, dstPort: a.dstPort, action: a.action, at: a.at },
-        });
+          detail: { sid: a.sid, flowId: a.flowId, proto: a.proto, src: a.src, srcPort: a.srcPort, dst: a.dst, dstPort: a.dstPort, action: a.action, at: a.at, count: 1, first: a.at, last: a.at },
+        };
+        byFlow.set(flowKey, event);
+        byPair.set(pairKey, event);
       }
     }
-    raiseServiceEvents(events, dir);
+    raiseServiceEvents([...byFlow.values()], dir);
     counters.flush(true);
   };
 

@@ -13,7 +13,11 @@ import { serviceAlarmKinds } from '../../protocol/vocabulary.ts';
 
 export const SERVICE_EVENTS_FILE = 'service-events.jsonl';
 
-/** An event for the controller: `kind` is the alarm kind it raises, `detail` is kept with the alarm. */
+/**
+ * An event for the controller: `kind` is the alarm kind it raises, `detail` is kept with the alarm.
+ * A service that saw the same thing many times in one interval (an IDS dropping a flood) raises it
+ * once with `detail.count` (and `detail.first`/`detail.last`), not once per occurrence.
+ */
 export interface ServiceEvent {
   kind: string;
   subject: string;
@@ -30,6 +34,15 @@ export const ServiceEventSchema = z.strictObject({
   severity: z.enum(['info', 'warning', 'critical']),
   detail: z.record(z.string().max(32), z.union([z.string().max(200), z.number(), z.null()])).refine((d) => Object.keys(d).length <= 16, 'at most 16 details'),
 });
+
+/** The most occurrences one event may stand for (a VI's claim is bounded like the rest of its input). */
+export const MAX_EVENT_COUNT = 1_000_000;
+
+/** How many occurrences an event stands for: its `detail.count` when a whole number in 1..MAX_EVENT_COUNT, else 1. */
+export function occurrencesOf(e: ServiceEvent): number {
+  const c = e.detail.count;
+  return typeof c === 'number' && Number.isInteger(c) && c >= 1 && c <= MAX_EVENT_COUNT ? c : 1;
+}
 
 /** One line of the events file, or null when it is not a valid event. */
 export function parseServiceEvent(line: string): ServiceEvent | null {
