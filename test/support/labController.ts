@@ -38,6 +38,8 @@ export async function startViByScheduler(daemon: ControllerDaemon, reservationId
 
 export interface LabController {
   dir: string;
+  /** The controller's API address, for further clients of a test. */
+  url: string;
   daemon: ControllerDaemon;
   client: RpcClient<typeof controllerApi>;
   close(): Promise<void>;
@@ -77,6 +79,7 @@ export async function startLabController(
   await client.connect();
   return {
     dir,
+    url,
     daemon,
     client,
     close: async () => {
