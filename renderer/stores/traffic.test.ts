@@ -1,6 +1,7 @@
 import { createTestingPinia } from '@pinia/testing';
 import { setActivePinia } from 'pinia';
 import { beforeEach, describe, expect, test, vi } from 'vitest';
+import { effect } from 'vue';
 import type { PacketSampleView } from '../../main/protocol/controllerApi.ts';
 import { setApiForTests, type ConsoleBridge } from '../api/index.ts';
 import { base64Of, eth, ipv4, tcp, udp } from '../../test/support/sampleFrames.ts';
@@ -118,5 +119,29 @@ describe('traffic store', () => {
     fake.push('cT:vi.samples', sample(dns));
     await refreshed();
     expect(store.rows.map((r) => r.seq)).toEqual([1]);
+  });
+  test('a stream of samples does not recompute the list per sample: a view reading it is refreshed a few times a second, not per packet', async () => {
+    // The lab e2e with every packet sampled (some 100 samples/s) froze the page: each sample re-ran the
+    // list (a copy and a filter pass over the whole ring) and so re-rendered it, O(ring) per packet.
+    const fake = fakeControllers();
+    const store = useTrafficStore();
+    await store.start({ cloudletId: 'cT' });
+    let listRuns = 0;
+    // What a component's render does: read the list; it runs again whenever the list may have changed.
+    const view = effect(() => {
+      void store.rows.length;
+      listRuns += 1;
+    });
+    const pushed = 2000;
+    for (let i = 0; i < pushed; i++) {
+      fake.push('cT:vi.samples', sample(web(1000 + (i % 50))));
+      // Each sample is a message of its own: the reactive system settles between them.
+      await Promise.resolve();
+    }
+    await refreshed();
+    view.effect.stop();
+    expect(store.rows).toHaveLength(pushed);
+    // Once at first, then once per refresh period that had samples: far fewer than the samples.
+    expect(listRuns).toBeLessThan(10);
   });
 });

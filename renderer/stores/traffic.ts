@@ -18,7 +18,7 @@
  * in `evicted`.
  */
 import { defineStore } from 'pinia';
-import { computed, ref, shallowRef, triggerRef, watch } from 'vue';
+import { computed, ref, shallowRef, watch } from 'vue';
 import type { PacketSampleView, ViUsage } from '../../main/protocol/controllerApi.ts';
 import { toApiError } from '../api/index.ts';
 import { controllerCall, controllerSubscribe } from '../api/relay.ts';
@@ -218,9 +218,10 @@ export const useTrafficStore = defineStore('traffic', () => {
     const params = { ...(next.viId ? { viId: next.viId } : {}), ...(next.ruleId ? { ruleId: next.ruleId } : {}), ...(next.direction ? { direction: next.direction } : {}) };
     // While the evidence loads, live samples wait here (then those the evidence already holds are dropped).
     let waiting: PacketSampleView[] | undefined = options.evidence && next.viId ? [] : undefined;
+    // The ring changes in place and unobserved: what reads it (the list, a re-render) follows `version`,
+    // bumped at most every refreshMs. Triggering per sample re-ran the list (O(ring)) per packet.
     const keep = (item: PacketSampleView): void => {
       ring.value.push(new CapturedSample(item, next.cloudletId));
-      triggerRef(ring);
       scheduleRefresh();
     };
     try {
@@ -259,7 +260,6 @@ export const useTrafficStore = defineStore('traffic', () => {
         const live = waiting;
         waiting = undefined;
         for (const item of live) if (!seen.has(`${item.at}:${item.ns}:${item.direction}`)) keep(item);
-        triggerRef(ring);
         scheduleRefresh();
       }
       state.value = 'live';
