@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { buildLabNetwork, planLabNetwork, removeLabNetwork } from '../../main/console/labNetwork.ts';
+import { allNamespaces, buildLabNetwork, planLabNetwork, removeLabNetwork } from '../../main/console/labNetwork.ts';
 import { loadLabTopology } from '../../main/console/labTopology.ts';
 import { namespacesTagged, ovsDaemonsUnder } from './harness.ts';
 
@@ -34,7 +34,7 @@ describe.skipIf(!isRoot)('the global WAN (Fig. 8) with its hosts, in network nam
   test('A reaches B across the WAN by name, the attackers reach A, and removal leaves nothing behind', async () => {
     const plan = planLabNetwork(loadLabTopology('globalwan'), dir, tag);
     await buildLabNetwork(plan, dir);
-    expect(namespacesTagged(tag).sort()).toEqual(['A', 'B', 'X', 'Y', 'HKG', 'LAX', 'NYC', 'MIA', 'BCN', 'HKG-C', 'LAX-C', 'NYC-C', 'MIA-C', 'BCN-C'].map((p) => `${tag}-${p}`).sort());
+    expect(namespacesTagged(tag).sort()).toEqual(['A', 'B', 'X', 'Y', 'HKG', 'LAX', 'NYC', 'MIA', 'BCN', 'HKG-C', 'LAX-C', 'NYC-C', 'MIA-C', 'BCN-C', 'wire'].map((p) => `${tag}-${p}`).sort());
 
     const aToB = ping('A', 'B');
     expect(aToB).toContain('PING B (198.18.2.2)');
@@ -49,7 +49,7 @@ describe.skipIf(!isRoot)('the global WAN (Fig. 8) with its hosts, in network nam
     }
 
     const removed = await removeLabNetwork(dir);
-    expect(removed).toContain(`namespaces ${plan.hosts.map((h) => h.ns).concat(plan.routers.map((r) => r.ns), plan.uplinks.map((u) => u.ns)).join(', ')}`);
+    expect(removed).toContain(`namespaces ${allNamespaces(plan).join(', ')}`);
     expect(namespacesTagged(tag)).toEqual([]);
     expect(ovsDaemonsUnder(dir)).toEqual([]);
     expect(existsSync(`/etc/netns/${tag}-A`)).toBe(false);

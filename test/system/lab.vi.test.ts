@@ -84,6 +84,18 @@ async function pingAB(): Promise<string> {
   return ping.stdout + ping.stderr;
 }
 
+/** A counter's value once two reads a second apart agree (at most 15 s). */
+async function settled(read: () => Promise<number>): Promise<number> {
+  let last = await read();
+  for (const end = Date.now() + 15_000; Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = await read();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 describe.skipIf(!isRoot)('a VI on the path from A to B in the DeterLab lab (root)', () => {
   let reservationId = '';
   let viId = '';
@@ -152,8 +164,10 @@ describe.skipIf(!isRoot)('a VI on the path from A to B in the DeterLab lab (root
       const t = (await controller.call('vi.get', { viId })).usage?.traffic;
       return { to: t?.to_vi.packets ?? 0, from: t?.from_vi.packets ?? 0 };
     };
-    const flowBefore = (await viFlows(viId))[0]?.packets ?? 0;
-    const backBefore = await returning();
+    // Open vSwitch updates flow statistics a moment after the packets (and the run before may still
+    // be draining): the counts before are taken once they stand still.
+    const flowBefore = await settled(async () => (await viFlows(viId))[0]?.packets ?? 0);
+    const backBefore = await settled(returning);
     const portBefore = await port();
     const ping = await lab.exec('A', ['ping', '-q', '-c', String(n), '-i', '0.005', '-W', '2', lab.addressOf('B')], { timeoutMs: 30_000 });
     expect(ping.stdout).toContain(`${n} received`);
@@ -208,7 +222,7 @@ describe.skipIf(!isRoot)('a VI on the path from A to B in the DeterLab lab (root
     const flowBefore = (await viFlows(vi.viId))[0]?.packets ?? 0;
     const rxBefore = await uplinkRx();
     expect(await pingAB()).toContain('3 received');
-    expect((await viFlows(vi.viId))[0]?.packets).toBeGreaterThanOrEqual(flowBefore + 3);
+    await expect.poll(async () => (await viFlows(vi.viId))[0]?.packets ?? 0, { timeout: 10_000, interval: 250 }).toBeGreaterThanOrEqual(flowBefore + 3);
     expect((await uplinkRx()) - rxBefore).toBeGreaterThanOrEqual(3);
     const rules = (await controller.call('rule.list', { viId: vi.viId })).rules.map((r) => r.id);
     await lab.endVi(vi.reservationId);
