@@ -22,8 +22,7 @@
  * packets and --duration seconds. What was sent and what reached A are
  * measured from the hosts' interface counters and reported.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RpcClient } from '../../protocol/client.ts';
 import { controllerApi } from '../../protocol/controllerApi.ts';
@@ -126,23 +125,6 @@ function writeFloodCaptures(lab: LabSession, dir: string): Map<string, string> {
     writePcapFrames(file, frames);
     return [x.host, file];
   }));
-}
-
-/**
- * The ids service loads a directory of rule sets (ET Open, fetched by
- * suricata-update) besides PacketCloud's own flood rules. The experiment
- * wants the flood rules alone, the same on every machine, so it gives the
- * service a set that adds nothing, where the VI's own (unprivileged) user can
- * read it. (The rules Debian's Suricata package ships in /etc/suricata/rules
- * do not load with the service's configuration: modbus, dnp3 and others are
- * disabled there.)
- */
-function emptyRuleSet(ctx: ExperimentContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'pcloud-ids-flood-rules-'));
-  ctx.cleanup('the empty rule set', () => rmSync(dir, { recursive: true, force: true }));
-  chmodSync(dir, 0o755);
-  writeFileSync(join(dir, 'none.rules'), '# ids-flood: only the flood rules of resources/rules, which the ids service always loads.\n', { mode: 0o644 });
-  return dir;
 }
 
 /** The end of each VI's output at a cloudlet of the lab, to say why a VI did not come up. */
@@ -259,12 +241,12 @@ export const idsFlood: Experiment = {
 
     step('reserving the ids service at New York and Florida through the scheduler');
     const prefixA = `${a.replace(/\.\d+$/, '.0')}/24`;
-    const ruleSet = emptyRuleSet(ctx);
     const vis = await Promise.all(attackers.map(async (x) => {
       const vi = await lab.reserveVi({
         cloudletId: x.cloudletId,
         program: 'ids',
-        args: { rules: ruleSet, 'home-net': prefixA },
+        // No rules argument: the service's default, PacketCloud's flood rules alone, the same on every machine.
+        args: { 'home-net': prefixA },
         // Everything towards A crosses the IDS where the attackers' traffic enters the WAN.
         rules: [{ priority: 100, match: { ethType: 0x0800, dstPrefix: prefixA }, action: 'to_vi' }],
         name: `ids-flood-${x.cloudletId}`,
