@@ -26,7 +26,7 @@ interface Measurement {
 }
 
 describe.skipIf(!root)('ids-flood, --quick, as root', () => {
-  test('B to A gets more goodput with the IDS at New York and Florida than without it under the flood; files written; the lab is gone', async () => {
+  test('the IDS at New York and Florida blocks the flood before A, B to A goodput measured in each case; files written; the lab is gone', async () => {
     const run = await new ExperimentRunner(dataDir, experiments).run('ids-flood', { quick: true });
     const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as { data: { labTag: string; accessMbps: number; measurements: Measurement[]; ids: { cloudletId: string; service: Record<string, number> }[] } };
     const { measurements, ids, labTag } = results.data;
