@@ -26,7 +26,7 @@ import { schedulerApi } from '../protocol/schedulerApi.ts';
 import { endedViStates, finalStates } from '../protocol/vocabulary.ts';
 import { catalog } from '../services/catalog.ts';
 import { labControllerConfig } from './labControllerConfig.ts';
-import { readLabPlan, type LabNetworkPlan } from './labNetwork.ts';
+import { hostSubnet, readLabPlan, type LabNetworkPlan } from './labNetwork.ts';
 import { labProviderId, LabSupervisor, type LabState } from './labSupervisor.ts';
 import { execNamespace, inNamespaceArgv } from './labTraffic.ts';
 import { childProcessLauncher } from './processLauncher.ts';
@@ -67,6 +67,8 @@ export interface LabSession {
   spawn(target: string, argv: string[]): ChildProcess;
   /** The address of a host of the topology (198.18.x.y). */
   addressOf(host: string): string;
+  /** The /24 of a host of the topology (each host sits alone on its own). */
+  subnetOf(host: string): string;
   /** Reserves a VI through the scheduler as the lab's provider and waits until it runs and its router flows are installed. */
   reserveVi(req: LabViRequest): Promise<{ reservationId: string; viId: string }>;
   /** Terminates it and waits until its flows are gone from the router. */
@@ -151,6 +153,10 @@ class RunningLab implements LabSession {
     const h = this.plan.hosts.find((x) => x.id === host);
     if (!h) throw new Error(`no host "${host}" in the ${this.topology} lab (hosts: ${this.plan.hosts.map((x) => x.id).join(', ')})`);
     return h.address;
+  }
+
+  subnetOf(host: string): string {
+    return hostSubnet({ address: this.addressOf(host) });
   }
 
   controllerUrl(cloudletId: string): string {

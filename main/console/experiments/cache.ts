@@ -279,7 +279,7 @@ export const cache: Experiment = {
     const session = await startLabSession({ topology, dataDir: join(ctx.tmpDir, 'lab'), onStep: (s) => ctx.progress(`lab: ${s}`, 0, steps) });
     ctx.cleanup(`the ${topology} lab`, () => session.stop());
     const originAddress = session.addressOf(origin.host);
-    const originPrefix = `${originAddress.replace(/\.\d+$/, '.0')}/24`;
+    const originPrefix = session.subnetOf(origin.host);
 
     ctx.progress(`origin: ${scale.files} files on ${origin.host} (${originAddress})`, 1, steps);
     const server = session.spawn(origin.host, [process.execPath, '-e', originScript, originAddress, sizesFile]);

@@ -21,7 +21,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { chooseLabMode, coreLinkMtu, hostSubnet, uplinkMtu } from '../labNetwork.ts';
+import { chooseLabMode, coreLinkMtu, uplinkMtu } from '../labNetwork.ts';
 import type { LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { missingServices } from './serviceNeeds.ts';
@@ -61,8 +61,6 @@ function needs(host: HostFacts): string | null {
   return missing.length ? missing.join(', and ') : null;
 }
 
-/** The /24 of a host of the lab (hosts sit alone on theirs). */
-const subnetOf = (s: LabSession, host: string): string => hostSubnet({ address: s.addressOf(host) });
 /** An unused address of a host's /24 that stands for its cloudlet's tunnel end. */
 const tunnelAddressBeside = (s: LabSession, host: string): string => s.addressOf(host).replace(/\.\d+$/, '.250');
 
@@ -80,10 +78,10 @@ async function reserveAll(s: LabSession, requests: LabViRequest[]): Promise<stri
 
 /** The VIs of a case, reserved through the scheduler; returns their reservations. */
 async function startCase(s: LabSession, id: CaseId, rulesDir: string): Promise<string[]> {
-  const toB = { priority: 10, match: { ethType: 0x0800, dstPrefix: subnetOf(s, 'B') }, action: 'to_vi' as const, samplingRate: 0 };
+  const toB = { priority: 10, match: { ethType: 0x0800, dstPrefix: s.subnetOf('B') }, action: 'to_vi' as const, samplingRate: 0 };
   if (id === 'plain') return [];
   if (id === 'ids') {
-    return reserveAll(s, ['C1', 'C2'].map((cloudletId) => ({ cloudletId, program: 'ids', name: `fig5c-ids-${cloudletId}-${randomBytes(3).toString('hex')}`, args: { rules: rulesDir, 'home-net': `[${subnetOf(s, 'B')}]` }, rules: [toB], timeoutMs: 90_000 })));
+    return reserveAll(s, ['C1', 'C2'].map((cloudletId) => ({ cloudletId, program: 'ids', name: `fig5c-ids-${cloudletId}-${randomBytes(3).toString('hex')}`, args: { rules: rulesDir, 'home-net': `[${s.subnetOf('B')}]` }, rules: [toB], timeoutMs: 90_000 })));
   }
   const cipher = id === 'ipsec-aes-128-cbc' ? 'aes-128-cbc' : 'aes-256-cbc';
   const keyBytes = cipher === 'aes-128-cbc' ? 16 : 32;
@@ -100,7 +98,7 @@ async function startCase(s: LabSession, id: CaseId, rulesDir: string): Promise<s
     name: `fig5c-${cipher}-${e.cloudletId}-${randomBytes(3).toString('hex')}`,
     args: { local: e.local, remote: e.remote, cipher, 'spi-out': e.out.spi, 'key-out': e.out.key, 'auth-out': e.out.auth, 'spi-in': e.inbound.spi, 'key-in': e.inbound.key, 'auth-in': e.inbound.auth },
     rules: [
-      { priority: 10, match: { ethType: 0x0800, dstPrefix: subnetOf(s, e.far) }, action: 'to_vi', samplingRate: 0 },
+      { priority: 10, match: { ethType: 0x0800, dstPrefix: s.subnetOf(e.far) }, action: 'to_vi', samplingRate: 0 },
       { priority: 20, match: { ethType: 0x0800, ipProto: 50, dstPrefix: `${e.local}/32` }, action: 'to_vi', samplingRate: 0 },
     ],
   })));

@@ -240,7 +240,7 @@ export const idsFlood: Experiment = {
     await run('attack, no IDS');
 
     step('reserving the ids service at New York and Florida through the scheduler');
-    const prefixA = `${a.replace(/\.\d+$/, '.0')}/24`;
+    const prefixA = lab.subnetOf('A');
     const vis = await Promise.all(attackers.map(async (x) => {
       const vi = await lab.reserveVi({
         cloudletId: x.cloudletId,
