@@ -7,10 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { experiments } from '../../main/console/experiments/catalog.ts';
 import { ExperimentRunner } from '../../main/console/experiments/runner.ts';
+import { expectSvgsDrawn } from './harness.ts';
 
 const root = process.getuid?.() === 0;
 let dataDir: string;
@@ -57,12 +57,7 @@ describe.skipIf(!root)('cache experiment, --quick, as root', () => {
 
     expect(run.table.find((r) => r.quantity === 'origin network out, without the cache')?.paper).toBe(348.8);
     expect(readFileSync(join(run.dir, 'report.md'), 'utf8')).toMatch(/\| download time U1, with the cache \| s \| [\d.]+ \| 885 \| [\d.]+ \|/);
-    for (const figure of ['cache-origin-bytes', 'cache-download-time']) {
-      const problems: string[] = [];
-      const doc = new DOMParser({ errorHandler: { warning: (m) => problems.push(m), error: (m) => problems.push(m), fatalError: (m) => problems.push(m) } }).parseFromString(readFileSync(join(run.dir, `${figure}.svg`), 'utf8'), 'image/svg+xml');
-      expect(problems).toEqual([]);
-      expect(doc.documentElement?.nodeName).toBe('svg');
-    }
+    await expectSvgsDrawn(['cache-origin-bytes', 'cache-download-time'].map((figure) => join(run.dir, `${figure}.svg`)));
     // The lab's namespaces went with the run.
     expect(namespaces().filter((n) => n.startsWith(labTag))).toEqual([]);
   }, 300_000);

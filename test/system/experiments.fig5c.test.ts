@@ -6,27 +6,20 @@
 // is not slower than 500 by more than noise (a third of the packets carry the
 // same bytes, and per-packet work bounds this path); the tunnel's RTT is
 // not below the plain path's by more than noise (a VI at each cloudlet adds
-// two hops' work); the SVGs parse; the lab leaves no namespace behind.
+// two hops' work); the SVGs parse and Chromium draws them; the lab leaves no namespace behind.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { experiments } from '../../main/console/experiments/catalog.ts';
 import type { CaseResult } from '../../main/console/experiments/fig5c.ts';
 import { ExperimentRunner, hostFacts } from '../../main/console/experiments/runner.ts';
+import { expectSvgsDrawn } from './harness.ts';
 
 const runnable = experiments.find((e) => e.name === 'fig5c-mtu')?.needs(hostFacts()) === null;
 let dataDir: string;
 const namespaces = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
-
-function svgOk(file: string): void {
-  const problems: string[] = [];
-  const doc = new DOMParser({ errorHandler: { warning: (m) => problems.push(m), error: (m) => problems.push(m), fatalError: (m) => problems.push(m) } }).parseFromString(readFileSync(file, 'utf8'), 'image/svg+xml');
-  expect(problems).toEqual([]);
-  expect(doc.documentElement?.nodeName).toBe('svg');
-}
 
 beforeAll(() => {
   // Short: the lab's Open vSwitch sockets live under it (108-byte Unix socket paths).
@@ -56,8 +49,7 @@ describe.skipIf(!runnable)('fig5c-mtu --quick, as root', () => {
     expect(rtt('ipsec-aes-256-cbc')).toBeGreaterThan(rtt('plain') * 0.8);
     expect(run.table.find((r) => r.quantity === 'goodput at MTU 1500, IPsec tunnel, AES-256-CBC')?.paper).toBe(891);
     expect(run.table.find((r) => r.quantity === 'ping RTT, default forwarding')?.paper).toBe(0.7);
-    svgOk(join(run.dir, 'fig5c-mtu.svg'));
-    svgOk(join(run.dir, 'fig5c-rtt.svg'));
+    await expectSvgsDrawn([join(run.dir, 'fig5c-mtu.svg'), join(run.dir, 'fig5c-rtt.svg')]);
     expect(readFileSync(join(run.dir, 'report.md'), 'utf8')).toMatch(/\| goodput at MTU 1500, default forwarding \| Mb\/s \| [\d.]+ \| 942 \| [\d.]+ \|/);
     expect(namespaces().filter((n) => n.startsWith(labTag))).toEqual([]);
   }, 240_000);

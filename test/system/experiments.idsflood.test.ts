@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { experiments } from '../../main/console/experiments/catalog.ts';
 import { ExperimentRunner } from '../../main/console/experiments/runner.ts';
-import { expectValidSvg, namespacesTagged, ovsDaemonsUnder } from './harness.ts';
+import { expectSvgsDrawn, namespacesTagged, ovsDaemonsUnder } from './harness.ts';
 
 const root = process.getuid?.() === 0;
 const dataDir = mkdtempSync(join(tmpdir(), 'exp17-ids-'));
@@ -52,7 +52,7 @@ describe.skipIf(!root)('ids-flood, --quick, as root', () => {
     const ratio = run.table.find((r) => r.quantity === 'goodput with IDS / without');
     expect(ratio?.ours).toBeGreaterThan(0);
     expect(ratio?.paper).toBeCloseTo(7.49, 1);
-    expectValidSvg(join(run.dir, 'ids-flood-goodput.svg'));
+    await expectSvgsDrawn([join(run.dir, 'ids-flood-goodput.svg')]);
     const report = readFileSync(join(run.dir, 'report.md'), 'utf8');
     expect(report).toMatch(/\| goodput B to A under attack, no IDS \| Mb\/s \| [\d.]+ \| 1\.27 \| [\d.]+ \|/);
     expect(report).toContain('Scale 1/50');
