@@ -57,6 +57,14 @@ export interface LabExecResult {
   stderr: string;
 }
 
+/** Round-trip times of a ping run (ms) and how many echo requests got no reply. */
+export interface LabPingRtt {
+  min: number;
+  avg: number;
+  max: number;
+  lost: number;
+}
+
 export interface LabSession {
   readonly topology: string;
   readonly state: LabState;
@@ -69,6 +77,8 @@ export interface LabSession {
   addressOf(host: string): string;
   /** The /24 of a host of the topology (each host sits alone on its own). */
   subnetOf(host: string): string;
+  /** `count` pings from one host of the topology to another, 0.2 s apart: what the path's RTT is as the lab emulates it. */
+  ping(from: string, to: string, count: number): Promise<LabPingRtt>;
   /** Reserves a VI through the scheduler as the lab's provider and waits until it runs and its router flows are installed. */
   reserveVi(req: LabViRequest): Promise<{ reservationId: string; viId: string }>;
   /** Terminates it and waits until its flows are gone from the router. */
@@ -157,6 +167,14 @@ class RunningLab implements LabSession {
 
   subnetOf(host: string): string {
     return hostSubnet({ address: this.addressOf(host) });
+  }
+
+  async ping(from: string, to: string, count: number): Promise<LabPingRtt> {
+    const r = await this.exec(from, ['ping', '-c', String(count), '-i', '0.2', '-W', '1', '-q', this.addressOf(to)], { allowFailure: true, timeoutMs: (count + 10) * 1000 });
+    const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\//.exec(r.stdout);
+    const counts = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+    if (!rtt || !counts) throw new Error(`ping from ${from} to ${to} in the ${this.topology} lab gave no RTT: ${r.stdout.trim() || r.stderr.trim()}`);
+    return { min: Number(rtt[1]), avg: Number(rtt[2]), max: Number(rtt[3]), lost: Number(counts[1]) - Number(counts[2]) };
   }
 
   controllerUrl(cloudletId: string): string {

@@ -22,7 +22,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { chooseLabMode, coreLinkMtu, uplinkMtu } from '../labNetwork.ts';
-import type { LabSession, LabViRequest } from '../labSession.ts';
+import type { LabPingRtt, LabSession, LabViRequest } from '../labSession.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import { missingServices } from './serviceNeeds.ts';
 
@@ -46,7 +46,7 @@ export interface CaseResult {
   id: CaseId;
   label: string;
   points: MtuPoint[];
-  rttMs: { min: number; avg: number; max: number; lost: number };
+  rttMs: LabPingRtt;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -137,14 +137,6 @@ async function goodput(s: LabSession, seconds: number): Promise<{ goodputMbps: n
   }
 }
 
-async function pingRtt(s: LabSession, count: number): Promise<CaseResult['rttMs']> {
-  const r = await s.exec('A', ['ping', '-c', String(count), '-i', '0.2', '-W', '1', '-q', s.addressOf('B')], { allowFailure: true, timeoutMs: (count + 10) * 1000 });
-  const rtt = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\//.exec(r.stdout);
-  const counts = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
-  if (!rtt || !counts) throw new Error(`ping from A to B gave no RTT: ${r.stdout.trim() || r.stderr.trim()}`);
-  return { min: Number(rtt[1]), avg: Number(rtt[2]), max: Number(rtt[3]), lost: Number(counts[1]) - Number(counts[2]) };
-}
-
 /** The lightweight IDS's rules: a few cheap header rules (the ids service adds its own flood thresholds). Readable by the VI's user. */
 function lightweightRules(tmpDir: string): string {
   const dir = join(tmpDir, 'ids-rules');
@@ -195,7 +187,7 @@ export const fig5cMtu: Experiment = {
         }
         await setHostMtu(session, 1500);
         ctx.progress(`${c.label}: ping A to B`, done, total);
-        results.push({ id: c.id, label: c.label, points, rttMs: await pingRtt(session, pings) });
+        results.push({ id: c.id, label: c.label, points, rttMs: await session.ping('A', 'B', pings) });
         done++;
       } finally {
         for (const r of reservations) await session.endVi(r);
