@@ -101,9 +101,19 @@ type Closable = { close(): void };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** readyTimeoutMs: how long each of the lab's daemons may take to come up (the supervisor's default otherwise; a busy machine needs more). */
-export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto'; readyTimeoutMs?: number }): Promise<LabSession> {
-  const supervisor = new LabSupervisor({ dataDir: opts.dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig, mode: opts.mode ?? 'namespaces', ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
+/**
+ * readyTimeoutMs: how long each of the lab's daemons may take to come up (the supervisor's default otherwise; a busy
+ * machine needs more). labsDir: where the topology file is read (default resources/labs).
+ */
+export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto'; readyTimeoutMs?: number; labsDir?: string }): Promise<LabSession> {
+  const supervisor = new LabSupervisor({
+    dataDir: opts.dataDir,
+    launcher: childProcessLauncher,
+    writeControllerConfig: labControllerConfig,
+    mode: opts.mode ?? 'namespaces',
+    ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.labsDir ? { labsDir: opts.labsDir } : {}),
+  });
   const lab = await supervisor.start(opts.topology, (done, total, what) => opts.onStep?.(`[${done}/${total}] ${what}`));
   const plan = readLabPlan(lab.state.dir);
   if (!plan) {

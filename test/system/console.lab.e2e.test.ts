@@ -19,7 +19,7 @@
  * and the audit view shows the entry with the evidence's SHA-256.
  * Screenshots go to test-results/.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -27,12 +27,27 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isRoot } from '../../main/console/dataplaneLab.ts';
 import { hostSubnet } from '../../main/console/labNetwork.ts';
 import { startLabSession, type LabSession } from '../../main/console/labSession.ts';
+import { loadLabTopology } from '../../main/console/labTopology.ts';
+import { icmpEcho, ipv4Frame, writePcapFrames } from '../../main/console/labTrafficSource.ts';
 import { RpcClient } from '../../main/protocol/client.ts';
 import { controllerApi } from '../../main/protocol/controllerApi.ts';
 import { schedulerApi } from '../../main/protocol/schedulerApi.ts';
 import { spoofingBundle } from '../support/spoofingBundle.ts';
 import { consoleSteps, type ConsoleSteps } from './consoleSteps.ts';
 import { launchChromium, pcctlWith, resultsDir, startHeadlessHost, type RunningHost } from './harness.ts';
+
+/**
+ * DeterLab as the lab's topology, with A's access link at 10 Mb/s (in the topology the scheduler
+ * knows and in the lab's shaping): a load this machine's lab can put on a link fills it.
+ */
+function deterlabWithSlowAccess(dataDir: string): string {
+  const deterlab = loadLabTopology('deterlab');
+  const dir = join(dataDir, 'labs');
+  mkdirSync(dir, { recursive: true });
+  const links = deterlab.links.map((l) => (l.a === 'A' && l.b === 'R1' ? { ...l, capacityMbps: 10 } : l));
+  writeFileSync(join(dir, 'deterlab.json'), JSON.stringify({ ...deterlab, title: `${deterlab.title}, A's access link at 10 Mb/s`, links }));
+  return dir;
+}
 
 describe.skipIf(!isRoot())('the console on the embedded lab with traffic (namespaces mode: root, Open vSwitch)', () => {
   // Short: Open vSwitch's sockets live under it (108-byte Unix socket paths).
@@ -49,7 +64,7 @@ describe.skipIf(!isRoot())('the console on the embedded lab with traffic (namesp
 
   beforeAll(async () => {
     // The daemons' start allowed more than the default: other work on a 2-core machine can slow them.
-    lab = await startLabSession({ topology: 'deterlab', dataDir, readyTimeoutMs: 60_000 });
+    lab = await startLabSession({ topology: 'deterlab', dataDir, readyTimeoutMs: 60_000, labsDir: deterlabWithSlowAccess(dataDir) });
     hostB = lab.addressOf('B');
     const b = lab.plan.hosts.find((h) => h.id === 'B');
     if (!b) throw new Error('the DeterLab lab has no host B');
@@ -91,6 +106,44 @@ describe.skipIf(!isRoot())('the console on the embedded lab with traffic (namesp
     const links = (await scheduler.call('topology.get', {})).links;
     // Every link of DeterLab ends at a router, so every one is counted.
     expect(links.every((l) => l.load !== null && l.load !== undefined)).toBe(true);
+  });
+
+  test("in the browser, a saturated link is drawn in the high-load colour and one with only pings in the low-load colour (the outline's link list, from the canvas's classes)", async () => {
+    await steps.showView('topology');
+    await page.locator('[data-testid="overlay-traffic"]').click();
+    await expect.poll(() => page.locator('[data-testid="overlay-traffic"]').getAttribute('aria-pressed')).toBe('true');
+    // Echo requests from A, above A's 10 Mb/s, to an address no router routes: only A-R1 carries them (R1 drops them).
+    const pcap = join(dataDir, 'saturate-a.pcap');
+    const a = lab?.plan.hosts.find((h) => h.id === 'A');
+    if (!a) throw new Error('the DeterLab lab has no host A');
+    writePcapFrames(pcap, Array.from({ length: 16 }, (_, n) => ipv4Frame({ address: a.address, mac: a.mac }, { address: '198.18.250.9', mac: a.gatewayMac }, 1, icmpEcho(0x1515, n, 1400), 2)));
+    // At most 10 s at 30 Mb/s (tcpreplay stops at the timeout).
+    const saturating = lab?.exec('A', ['timeout', '10', 'tcpreplay', '--intf1=eth0', '--mbps=30', '--loop=0', pcap], { timeoutMs: 20_000, allowFailure: true });
+    try {
+      const classes = (from: string, to: string) => page.locator(`[data-testid="topology-link-${from}-${to}"]`).getAttribute('data-classes');
+      await expect.poll(() => classes('A', 'R1'), { timeout: 20_000, interval: 500 }).toBe('link traffic-high');
+      expect(await classes('R2', 'B')).toBe('link traffic-low');
+      expect(await page.locator('[data-testid="topology-link-A-R1"] [data-testid="overlay-text"]').innerText()).toMatch(/\((8\d|9\d|1\d\d)%\)$/);
+      // The colours the page draws them in: the theme's "bad" and "ok", as the canvas's edge styles use them.
+      const drawn = await page.evaluate(() => {
+        const colourOf = (cssVar: string): string => {
+          const probe = document.createElement('span');
+          probe.style.color = `var(${cssVar})`;
+          document.body.append(probe);
+          const colour = getComputedStyle(probe).color;
+          probe.remove();
+          return colour;
+        };
+        const swatch = (id: string): string => getComputedStyle(document.querySelector(`[data-testid="${id}"] [data-testid="link-swatch"]`) as Element).borderTopColor;
+        return { loaded: swatch('topology-link-A-R1'), idle: swatch('topology-link-R2-B'), bad: colourOf('--bad'), ok: colourOf('--ok') };
+      });
+      expect(drawn.loaded).toBe(drawn.bad);
+      expect(drawn.idle).toBe(drawn.ok);
+      expect(drawn.bad).not.toBe(drawn.ok);
+      await page.screenshot({ path: join(resultsDir, 'view-lab-topology-link-loads.png') });
+    } finally {
+      await saturating;
+    }
   });
 
   test("the VI's packets appear; a filter narrows them; tree and bytes; the exported view reads in tshark with the same count", async () => {
