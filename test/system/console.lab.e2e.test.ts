@@ -10,13 +10,16 @@
  * Checked through the page: the VI's packets appear; a display filter narrows
  * them; a packet's tree and highlighted bytes are shown; the exported view is
  * read by tshark with the same count. The routers count the links: the
- * topology's links carry loads. The lab's provider uploads a bundle of its
- * own through the scheduler (test/support/spoofingBundle: it spoofs) and runs
- * it at cloudlet C2 on B's replies to A: its spoofing alarm appears in the
- * alarm list, the operator follows it to the VI's packets and to the VI, and
- * terminates it with a reason after the undo window: its rules and router
- * flows are gone, A's pings still reach B and come back (legacy forwarding),
- * and the audit view shows the entry with the evidence's SHA-256.
+ * topology's links carry loads, and with the traffic overlay on, A's access
+ * link (10 Mb/s in this lab's variant of DeterLab, so that the lab fills it)
+ * saturated from A is listed and drawn in the high-load colour while R2-B,
+ * with only the pings, is in the low-load colour. The lab's provider uploads
+ * a bundle of its own through the scheduler (test/support/spoofingBundle: it
+ * spoofs) and runs it at cloudlet C2 on B's replies to A: its spoofing alarm
+ * appears in the alarm list, the operator follows it to the VI's packets and
+ * to the VI, and terminates it with a reason after the undo window: its rules
+ * and router flows are gone, A's pings still reach B and come back (legacy
+ * forwarding), and the audit view shows the entry with the evidence's SHA-256.
  * Screenshots go to test-results/.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
