@@ -5,13 +5,12 @@
  *   router flows <cloudlet> --url   its front-end router's flows beside the rules they come from
  *   attest keygen|sign              make a trust anchor and sign prefix-ownership attestations
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { RpcClient } from '../protocol/client.ts';
 import { controllerApi, type ServiceOffer } from '../protocol/controllerApi.ts';
+import { uploadBundleInChunks } from '../protocol/bundleUpload.ts';
 import { BUNDLE_CHUNK_BYTES } from '../protocol/domain.ts';
-import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import { defaultUploadLimits } from '../controller/uploads.ts';
 import { ConfigError, loadControllerConfig } from '../controller/config.ts';
 import { ControllerDaemon } from '../controller/daemon.ts';
@@ -249,9 +248,10 @@ async function runUpload(args: string[]): Promise<number> {
   const bundle = readFileSync(file);
   const reason = values.reason ?? `uploaded with pcctl from ${file}`;
   if (!values.controller) {
+    if (bundle.length === 0) throw new UsageError('pcctl upload: the bundle file is empty');
     const client = await connectScheduler(values);
     try {
-      const stored = await uploadInChunks(client, reservationId, bundle, reason);
+      const stored = await uploadBundleInChunks(client, reservationId, bundle, reason);
       process.stdout.write(`${JSON.stringify(stored, null, 2)}\n`);
       return 0;
     } finally {
@@ -265,21 +265,6 @@ async function runUpload(args: string[]): Promise<number> {
     return 0;
   } finally {
     client.close();
-  }
-}
-
-/**
- * Sends a bundle through the scheduler in chunks of at most BUNDLE_CHUNK_BYTES, in order, the last
- * with the SHA-256 of the whole: the controller's answer to the last chunk.
- */
-async function uploadInChunks(client: RpcClient<SchedulerApi>, id: string, bundle: Buffer, reason: string): Promise<{ id: string; received: number; stored: boolean; detail: string }> {
-  if (bundle.length === 0) throw new UsageError('pcctl upload: the bundle file is empty');
-  const sha256 = createHash('sha256').update(bundle).digest('hex');
-  for (let offset = 0; ; offset += BUNDLE_CHUNK_BYTES) {
-    const chunk = bundle.subarray(offset, offset + BUNDLE_CHUNK_BYTES);
-    const last = offset + chunk.length >= bundle.length;
-    const answer = await client.call('reservation.upload', { id, offset, total: bundle.length, chunk: chunk.toString('base64'), reason, ...(last ? { sha256 } : {}) });
-    if (last) return answer;
   }
 }
 

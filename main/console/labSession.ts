@@ -19,6 +19,8 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { viIdOf } from '../controller/holds.ts';
 import { signAttestation } from '../controller/ownership.ts';
+import { UPLOADED_PROGRAM } from '../controller/uploads.ts';
+import { uploadBundleInChunks } from '../protocol/bundleUpload.ts';
 import { RpcClient } from '../protocol/client.ts';
 import { controllerApi, type ViView } from '../protocol/controllerApi.ts';
 import type { DemuxRuleSpecSchema, Reservation, Resources, ViPort } from '../protocol/domain.ts';
@@ -49,6 +51,11 @@ export interface LabViRequest {
   durationMs?: number;
   /** How long to wait until it serves, default 60 s. */
   timeoutMs?: number;
+  /**
+   * The provider's own program (program "upload"): a bundle (tar with manifest.json, uploads.ts)
+   * sent through the scheduler once the reservation is held, before the VI starts.
+   */
+  bundle?: Buffer;
 }
 
 export interface LabExecResult {
@@ -93,6 +100,10 @@ export interface LabSession {
 
 const defaultCapacity: Resources = { cpu: 1, memMiB: 256, diskGiB: 1, netMbps: 500 };
 const pollMs = 200;
+/** The VI's start at least this far away: a t0 that passes before approval declines it. */
+const startLeadMs = 2000;
+/** With a bundle, more: it is uploaded between the controller's hold and t0. */
+const bundleStartLeadMs = 6000;
 /** Output kept per exec stream; a command printing more is cut (and says so). */
 const maxOutput = 16 * 2 ** 20;
 
@@ -100,9 +111,19 @@ type Closable = { close(): void };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** readyTimeoutMs: how long each of the lab's daemons may take to come up (the supervisor's default otherwise; a busy machine needs more). */
-export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto'; readyTimeoutMs?: number }): Promise<LabSession> {
-  const supervisor = new LabSupervisor({ dataDir: opts.dataDir, launcher: childProcessLauncher, writeControllerConfig: labControllerConfig, mode: opts.mode ?? 'namespaces', ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}) });
+/**
+ * readyTimeoutMs: how long each of the lab's daemons may take to come up (the supervisor's default otherwise; a busy
+ * machine needs more). labsDir: where the topology file is read (default resources/labs).
+ */
+export async function startLabSession(opts: { topology: string; dataDir: string; onStep?: (s: string) => void; mode?: 'namespaces' | 'auto'; readyTimeoutMs?: number; labsDir?: string }): Promise<LabSession> {
+  const supervisor = new LabSupervisor({
+    dataDir: opts.dataDir,
+    launcher: childProcessLauncher,
+    writeControllerConfig: labControllerConfig,
+    mode: opts.mode ?? 'namespaces',
+    ...(opts.readyTimeoutMs ? { readyTimeoutMs: opts.readyTimeoutMs } : {}),
+    ...(opts.labsDir ? { labsDir: opts.labsDir } : {}),
+  });
   const lab = await supervisor.start(opts.topology, (done, total, what) => opts.onStep?.(`[${done}/${total}] ${what}`));
   const plan = readLabPlan(lab.state.dir);
   if (!plan) {
@@ -195,12 +216,12 @@ class RunningLab implements LabSession {
   private async reserveWith(req: LabViRequest, clients: Closable[]): Promise<{ reservationId: string; viId: string }> {
     const cloudletUrl = this.controllerUrl(req.cloudletId);
     const popId = this.plan.uplinks.find((u) => u.cloudletId === req.cloudletId)?.routerId as string;
+    if (req.bundle && req.program !== UPLOADED_PROGRAM) throw new Error(`a bundle runs as program "${UPLOADED_PROGRAM}", not "${req.program}"`);
     const descriptor = catalog.find((d) => d.program === req.program);
     const provider = await this.scheduler(this.providerToken, clients);
     const operator = await this.scheduler(this.operatorToken, clients);
     const info = await provider.call('scheduler.info', {});
-    // The next slot boundary at least two seconds away: a t0 that passes before approval declines it.
-    const t0 = Math.ceil((info.now + 2000) / info.slotMs) * info.slotMs;
+    const t0 = Math.ceil((info.now + (req.bundle ? bundleStartLeadMs : startLeadMs)) / info.slotMs) * info.slotMs;
     const t1 = t0 + Math.ceil((req.durationMs ?? 3_600_000) / info.slotMs) * info.slotMs;
     const reservation = await provider.call('reservation.request', {
       requestorPopId: popId,
@@ -228,6 +249,7 @@ class RunningLab implements LabSession {
           throw new Error(`reservation ${r.id} could not be approved (${e.message}): ${r.state}: ${r.reason}`);
         });
       }
+      if (req.bundle) await this.upload(provider, operator, reservation.id, req.bundle, timeoutMs);
       await this.until(timeoutMs, `reservation ${reservation.id} to become active`, async () => {
         const r = await operator.call('reservation.get', { id: reservation.id });
         if (finalStates.includes(r.state)) throw new Error(`reservation ${r.id} is ${r.state}: ${r.reason}`);
@@ -254,6 +276,18 @@ class RunningLab implements LabSession {
     }
     this.onStep(`VI ${viId} serves at ${req.cloudletId}`);
     return { reservationId: reservation.id, viId };
+  }
+
+  /** Once the controller holds the reservation (scheduled), its bundle goes through the scheduler as `pcctl upload` sends it. */
+  private async upload(provider: RpcClient<typeof schedulerApi>, operator: RpcClient<typeof schedulerApi>, id: string, bundle: Buffer, timeoutMs: number): Promise<void> {
+    await this.until(timeoutMs, `reservation ${id} to be held by its cloudlet for the upload`, async () => {
+      const r = await operator.call('reservation.get', { id });
+      if (finalStates.includes(r.state) || r.state === 'active') throw new Error(`reservation ${id} is ${r.state} before its bundle could be uploaded${r.reason ? `: ${r.reason}` : ''}`);
+      return r.state === 'scheduled' ? true : r.state;
+    });
+    const answer = await uploadBundleInChunks(provider, id, bundle, `lab session (${this.topology}): the provider's bundle`);
+    if (!answer.stored) throw new Error(`the bundle of reservation ${id} was not stored: ${answer.detail}`);
+    this.onStep(`reservation ${id}: bundle ${answer.detail}`);
   }
 
   async endVi(reservationId: string): Promise<void> {

@@ -171,6 +171,8 @@ export interface LabSupervisorOptions {
   readyTimeoutMs?: number;
   /** auto (the default): namespaces when root with Open vSwitch, else the userspace traffic source. */
   mode?: 'auto' | 'namespaces' | 'userspace';
+  /** Where topology files are read (default: resources/labs): a lab's own variant of a topology. */
+  labsDir?: string;
 }
 
 /** The uplink of a cloudlet: in its namespace beside the router, or on loopback facing the userspace source. */
@@ -206,7 +208,7 @@ export class LabSupervisor implements LabStarter {
   }
 
   async start(topologyName: string, onProgress: (done: number, total: number, what: string) => void = () => undefined): Promise<LabHandle & { state: LabState }> {
-    const topology = loadLabTopology(topologyName);
+    const topology = loadLabTopology(topologyName, this.options.labsDir);
     const dir = labDir(this.options.dataDir, topology.name);
     // Traversable, not listable, from the data folder down: VIs run as users of their own and reach
     // their directories under the controllers' state directories in here (the files keep their own

@@ -191,6 +191,14 @@ export const LinkLoadSchema = z.strictObject({
 });
 export type LinkLoad = z.infer<typeof LinkLoadSchema>;
 
+/**
+ * A link's load as topology.get shows it. Stale: no report counting it reached the scheduler for
+ * longer than its staleAfterMs (its controller or router stopped reporting), so the rates are
+ * history, not the present; absent in what older schedulers send, which is read as fresh.
+ */
+export const ShownLinkLoadSchema = LinkLoadSchema.extend({ stale: z.boolean().optional() });
+export type ShownLinkLoad = z.infer<typeof ShownLinkLoadSchema>;
+
 export const LinkSchema = z.object({
   a: IdSchema,
   b: IdSchema,
@@ -200,7 +208,7 @@ export const LinkSchema = z.object({
    * Its load from the last controller report that counted it (topology.get, for the ISP's staff);
    * null when no router counts it (the lab's userspace traffic source has no routers): no data, not zero.
    */
-  load: LinkLoadSchema.nullable().optional(),
+  load: ShownLinkLoadSchema.nullable().optional(),
 });
 export type Link = z.infer<typeof LinkSchema>;
 

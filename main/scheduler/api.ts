@@ -13,7 +13,7 @@ import type { SchedulerApi } from '../protocol/schedulerApi.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { redactedArgs } from '../services/catalog.ts';
 import { AuditVerifier, type Actor } from './audit.ts';
-import { linkLoadOf } from './linkLoads.ts';
+import { shownLinkLoad } from './linkLoads.ts';
 import { refusalFromRow } from './refusals.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { ControllerHub } from './controllers.ts';
@@ -81,7 +81,7 @@ export function schedulerHandlers(s: Scheduler): { handlers: Handlers<SchedulerA
     'topology.get': (_p, ctx) => ({
       pops: [...s.inventory.pops.values()],
       // Link loads are the ISP's view like per-VI traffic; `load` stays null where no router counts the link.
-      links: s.inventory.links.map((l) => ({ ...l, load: providerOf(ctx) === undefined ? linkLoadOf(l, s.hub.linkLoads()) : null })),
+      links: s.inventory.links.map((l) => ({ ...l, load: providerOf(ctx) === undefined ? shownLinkLoad(l, s.hub.linkLoads(), s.now(), s.config.staleAfterMs) : null })),
       cloudlets: s.inventory.cloudlets.map((c) => {
         const live = s.hub.view(c.id);
         return {

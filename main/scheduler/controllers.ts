@@ -9,7 +9,8 @@
  * next report.
  */
 import type { TopicSink } from '../protocol/contract.ts';
-import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, LinkLoad, NodeHealth, Resources, RouterFlows, TrafficReport } from '../protocol/domain.ts';
+import type { CloudletStatus, ControllerAnswer, ControllerCommand, ControllerReport, NodeHealth, Resources, RouterFlows, TrafficReport } from '../protocol/domain.ts';
+import type { ReceivedLinkLoad } from './linkLoads.ts';
 
 type Command = ControllerCommand;
 /** A command before the hub gives it an id. */
@@ -52,7 +53,7 @@ export interface CloudletLive {
   /** Per reservation, whether its VI serves traffic (router flows installed), from the last report that said; null until one does. */
   routerFlows: Map<string, RouterFlows> | null;
   /** The link loads of its last report that carried any (its router's link ports); empty until then. */
-  links: readonly LinkLoad[];
+  links: readonly ReceivedLinkLoad[];
 }
 
 export class ControllerHub {
@@ -105,8 +106,8 @@ export class ControllerHub {
     return this.down.size;
   }
 
-  /** Every link load the cloudlets last reported (a link between two cloudlets' routers appears twice). */
-  linkLoads(): LinkLoad[] {
+  /** Every link load the cloudlets last reported, with when it arrived (a link between two cloudlets' routers appears twice). */
+  linkLoads(): ReceivedLinkLoad[] {
     return [...this.live.values()].flatMap((c) => c.links);
   }
 
@@ -181,7 +182,7 @@ export class ControllerHub {
     if (report.traffic) c.traffic = { ...report.traffic, at: report.at };
     // Every report carries the whole list, so a VI that ended (or lost its rules) drops out of it.
     if (report.routerFlows) c.routerFlows = new Map(report.routerFlows.map((f) => [f.reservationId, { installed: f.installed, detail: f.detail }]));
-    if (report.links?.length) c.links = report.links;
+    if (report.links?.length) c.links = report.links.map((l) => ({ ...l, receivedAt: at }));
     if (c.status !== 'healthy') {
       c.status = 'healthy';
       this.onStatus(cloudletId, 'healthy', c.link !== undefined);

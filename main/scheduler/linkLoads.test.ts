@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { LinkLoad } from '../protocol/domain.ts';
-import { linkLoadOf, linkLoadProblem } from './linkLoads.ts';
+import { linkLoadOf, linkLoadProblem, shownLinkLoad } from './linkLoads.ts';
 
 const links = [
   { a: 'A', b: 'R1' },
@@ -22,5 +22,16 @@ describe('link loads in the topology', () => {
     expect(linkLoadOf({ a: 'R1', b: 'R2' }, [load({}), fromR2])).toEqual({ ...fromR2, a: 'R1', b: 'R2', abBps: 300, baBps: 7 });
     expect(linkLoadOf({ a: 'R1', b: 'R2' }, [fromR2, load({ at: 3000 })])).toEqual(load({ at: 3000 }));
     expect(linkLoadOf({ a: 'A', b: 'R1' }, [load({}), fromR2])).toBeNull();
+  });
+
+  test('a load is stale once no report counting it arrived for longer than staleAfterMs (by the scheduler clock, not the controller\'s)', () => {
+    // The controller's clock is an hour behind: only when the report arrived counts.
+    const received = { ...load({ at: 1000 - 3_600_000 }), receivedAt: 1000 };
+    expect(shownLinkLoad({ a: 'R1', b: 'R2' }, [received], 1000 + 7000, 7000)).toEqual({ ...load({ at: 1000 - 3_600_000 }), stale: false });
+    expect(shownLinkLoad({ a: 'R1', b: 'R2' }, [received], 1000 + 7001, 7000)).toEqual({ ...load({ at: 1000 - 3_600_000 }), stale: true });
+    // Counted at both ends: the end still reporting keeps it fresh.
+    const fromR2 = { ...load({ a: 'R2', b: 'R1', abBps: 7, baBps: 300, at: 2000, measuredAt: 'R2' }), receivedAt: 9000 };
+    expect(shownLinkLoad({ a: 'R1', b: 'R2' }, [received, fromR2], 10_000, 7000)).toMatchObject({ measuredAt: 'R2', abBps: 300, stale: false });
+    expect(shownLinkLoad({ a: 'A', b: 'R1' }, [received], 10_000, 7000)).toBeNull();
   });
 });

@@ -4,9 +4,12 @@
  * topology and that its router is an end of each); a link between two
  * cloudlets' routers is counted at both ends. `topology.get` shows, per link,
  * the newest report of it, turned to the link's own a/b when the controller
- * named the ends the other way round.
+ * named the ends the other way round, and stale once no report counting it
+ * has arrived for longer than the scheduler's staleAfterMs (the threshold
+ * that marks a silent cloudlet stale: about three report intervals), timed by
+ * the scheduler's own clock when the report arrived, not the controller's.
  */
-import type { Link, LinkLoad } from '../protocol/domain.ts';
+import type { Link, LinkLoad, ShownLinkLoad } from '../protocol/domain.ts';
 
 type LinkEnds = Pick<Link, 'a' | 'b'>;
 
@@ -19,9 +22,12 @@ export function linkLoadProblem(load: LinkLoad, popId: string, links: readonly L
   return '';
 }
 
+/** A reported load and when (scheduler's clock) the report carrying it arrived. */
+export type ReceivedLinkLoad = LinkLoad & { receivedAt: number };
+
 /** The newest of `loads` that counts `link`, with its rates named by the link's a and b; null when none does. */
-export function linkLoadOf(link: LinkEnds, loads: Iterable<LinkLoad>): LinkLoad | null {
-  let newest: LinkLoad | null = null;
+export function linkLoadOf<L extends LinkLoad>(link: LinkEnds, loads: Iterable<L>): L | null {
+  let newest: L | null = null;
   for (const l of loads) {
     const same = l.a === link.a && l.b === link.b;
     const reversed = l.a === link.b && l.b === link.a;
@@ -30,4 +36,12 @@ export function linkLoadOf(link: LinkEnds, loads: Iterable<LinkLoad>): LinkLoad 
     newest = same ? l : { ...l, a: link.a, b: link.b, abBps: l.baBps, baBps: l.abBps };
   }
   return newest;
+}
+
+/** The newest load of `link` as topology.get shows it at `now`: stale when it arrived more than `staleAfterMs` ago; null when none counts it. */
+export function shownLinkLoad(link: LinkEnds, loads: Iterable<ReceivedLinkLoad>, now: number, staleAfterMs: number): ShownLinkLoad | null {
+  const newest = linkLoadOf(link, loads);
+  if (!newest) return null;
+  const { receivedAt, ...load } = newest;
+  return { ...load, stale: now - receivedAt > staleAfterMs };
 }

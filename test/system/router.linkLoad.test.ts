@@ -7,7 +7,9 @@
  * bounded rate must show in topology.get as load on both links in the
  * direction it flows (A→R, R→B) and hardly any the other way, with the link
  * named by the topology's own ends whichever way round the controller names
- * it; a link no router counts has no load (null), never zero.
+ * it; a link no router counts has no load (null), never zero. When the
+ * controller stops, its loads go stale (after the scheduler's staleAfterMs)
+ * and stay shown as the history they are, never as the present.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,7 +53,8 @@ describe.skipIf(!isRoot())("link loads from the router's ports reach topology.ge
         ],
         slotMs: 1000,
         reportIntervalMs: 500,
-        staleAfterMs: 60_000,
+        // Short, so that a stopped controller's link loads go stale within the last test.
+        staleAfterMs: 4000,
         topology: {
           pops: [{ id: 'A' }, { id: 'R' }, { id: 'B' }, { id: 'Z' }],
           links: [
@@ -118,5 +121,18 @@ describe.skipIf(!isRoot())("link loads from the router's ports reach topology.ge
     } finally {
       sender.kill('SIGKILL');
     }
+  });
+
+  test("a stopped controller's link loads go stale after staleAfterMs, kept as its last count (not dropped, not current)", async () => {
+    const before = (await links()).get('A-R')?.load;
+    expect(before?.stale).toBe(false);
+    await daemon?.stop();
+    daemon = undefined;
+    await expect.poll(async () => (await links()).get('A-R')?.load?.stale, { timeout: 20_000, interval: 250 }).toBe(true);
+    const after = (await links()).get('A-R')?.load;
+    // The last count, as it was: a stale load is history, not a fresh zero.
+    expect(after?.at).toBeGreaterThanOrEqual(before?.at ?? Infinity);
+    expect(after).toMatchObject({ a: 'A', b: 'R', measuredAt: 'R' });
+    expect((await links()).get('B-Z')?.load).toBeNull();
   });
 });

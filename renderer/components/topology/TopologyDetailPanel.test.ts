@@ -111,4 +111,24 @@ describe('topology detail panel on a down node', () => {
     expect(section).not.toContain('100%');
     await store.stop();
   });
+
+  test("a link's traffic section says since when a stale count is, and gives its last rates as history", async () => {
+    const fake = installFakeConsole();
+    const t = deterlab();
+    const at = new Date(2026, 0, 5, 14, 3, 27).getTime();
+    t.links = t.links.map((l) => (l.a === 'R1' && l.b === 'R2' ? { ...l, load: { a: 'R1', b: 'R2', abBps: 9e8, baBps: 2e6, periodSeconds: 2, at, measuredAt: 'R1', stale: true } } : l));
+    fake.setTopology(t);
+    const store = useTopologyStore();
+    await store.start();
+    fake.pushConnection(connected);
+    await fake.settle();
+    store.toggleOverlay('traffic');
+    const panel = panelFor(store, 'link:R1~R2');
+    const text = panel.get('[data-testid=section-traffic] [data-testid=link-load]').text();
+    expect(text).toContain('Stale since 14:03:27: no report has counted this link since then');
+    expect(text).toContain('Last counted: R1 → R2 900.0 Mbit/s · R2 → R1 2.00 Mbit/s');
+    // No share of the capacity: a stale load says nothing of how full the link is now.
+    expect(panel.get('[data-testid=section-traffic]').text()).not.toContain('%');
+    await store.stop();
+  });
 });

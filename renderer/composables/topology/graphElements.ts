@@ -20,7 +20,8 @@ export interface GraphElement {
 
 const kindOrder: Record<TopologyItem['kind'], number> = { pop: 0, cloudlet: 1, node: 2, vi: 3, link: 4 };
 
-function decorate(item: TopologyItem, overlays: readonly TopologyOverlay[], ctx: OverlayContext): { classes: string; lines: string[] } {
+/** The classes (its kind, then each active overlay's) and label lines an item is drawn with; the outline shows the same. */
+export function overlayDecoration(item: TopologyItem, overlays: readonly TopologyOverlay[], ctx: OverlayContext): { classes: string; lines: string[] } {
   const classes: string[] = [item.kind];
   const lines: string[] = [];
   for (const overlay of overlays) {
@@ -44,7 +45,7 @@ export function buildGraphElements(index: TopologyIndex, overlays: readonly Topo
     const cloudletOf = item.kind === 'node' ? item.cloudlet.id : item.kind === 'vi' ? item.vi.cloudletId : undefined;
     if (cloudletOf !== undefined && collapsed(cloudletOf)) continue;
     const folded = item.kind === 'cloudlet' && collapsed(item.id);
-    const { classes: decorated, lines } = decorate(item, overlays, ctx);
+    const { classes: decorated, lines } = overlayDecoration(item, overlays, ctx);
     const classes = folded ? `${decorated} collapsed` : decorated;
     const label = [folded && item.kind === 'cloudlet' ? `${item.label} · ${item.cloudlet.nodes.length} nodes` : item.label, ...lines].join('\n');
     const signature = `${label}|${classes}`;

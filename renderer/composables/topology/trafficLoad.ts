@@ -6,9 +6,10 @@
  * alarms about the item or what runs on it. Links: the load their routers'
  * ports counted (topology.get), the busier direction against the link's
  * capacity; a link no router counts (the lab's userspace traffic source) has
- * no data, which is not the same as idle.
+ * no data, which is not the same as idle; a link whose count stopped arriving
+ * (the scheduler marks it stale) shows when it was last counted, not a load.
  */
-import type { Link, LinkLoad } from '../../../main/protocol/domain.ts';
+import type { Link, ShownLinkLoad } from '../../../main/protocol/domain.ts';
 import type { TopologyItem, ViSummary, ViTraffic } from './topologyModel.ts';
 
 export type LoadBand = 'idle' | 'low' | 'mid' | 'high';
@@ -51,7 +52,7 @@ export function trafficReading(item: TopologyItem, visByNode: ReadonlyMap<string
 export interface LinkReading {
   link: Link;
   /** null: no router counts this link. */
-  load: LinkLoad | null;
+  load: ShownLinkLoad | null;
   capacityBps: number;
 }
 
@@ -73,6 +74,13 @@ export function loadShare(r: TrafficReading): number | null {
 export function loadBand(share: number | null): LoadBand {
   if (share === null || share === 0) return 'idle';
   return share < 0.5 ? 'low' : share < 0.8 ? 'mid' : 'high';
+}
+
+/** A time of day, local, to the second ("14:03:27"): when a link was last counted. */
+export function formatClock(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 /** "12.3 Mbit/s", "850 bit/s". */

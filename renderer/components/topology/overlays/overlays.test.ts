@@ -174,6 +174,20 @@ describe('traffic overlay', () => {
     // Counted, and nothing flowed: idle, which is data.
     expect(trafficOverlay.decorate(linkItem(withLoad(0, 0)), ctx())).toEqual({ classes: ['traffic-idle'], line: '→ 0 bit/s · ← 0 bit/s (0%)' });
   });
+
+  test('a link whose count went stale says since when it was counted, and is not coloured by its old load', () => {
+    const t = deterlab();
+    const at = new Date(2026, 0, 5, 14, 3, 27).getTime();
+    const stale = {
+      ...t,
+      links: t.links.map((l) => (l.a === 'R1' && l.b === 'R2' ? { ...l, load: { a: 'R1', b: 'R2', abBps: 9.5e8, baBps: 0, periodSeconds: 2, at, measuredAt: 'R1', stale: true } } : l)),
+    };
+    const linkItem = [...indexTopology(stale, new Map()).items.values()].find((i) => i.kind === 'link' && i.link.a === 'R1' && i.link.b === 'R2') as TopologyItem;
+    // 95% when it was last counted, yet no high-load colour: that load is history.
+    expect(trafficOverlay.decorate(linkItem, ctx())).toEqual({ classes: ['traffic-stale'], line: 'stale since 14:03:27' });
+    const palette = { bg: '#000', raised: '#111', sunken: '#222', fg: '#fff', muted: '#888', border: '#333', accent: '#00f', ok: '#0f0', warn: '#ff0', bad: '#f00' };
+    expect(trafficOverlay.styles(palette)).toContainEqual({ selector: 'edge.traffic-stale', style: { 'line-style': 'dotted', 'line-color': '#888' } });
+  });
 });
 
 describe('overlay registry', () => {

@@ -5,9 +5,11 @@
  * line that says the rate; open alarms add a "⚠ n" badge and a thick border.
  * Links: the rates each way their routers' ports counted, coloured by the
  * busier direction's share of the link's capacity; dashed, "no data", where
- * no router counts them.
+ * no router counts them; dotted and grey, "stale since HH:MM:SS", where the
+ * count stopped arriving (scheduler's rule, linkLoads.ts): old rates are not
+ * coloured as if they were the present.
  */
-import { formatBps, linkReading, linkShare, loadBand, loadShare, trafficReading } from '../../../composables/topology/trafficLoad.ts';
+import { formatBps, formatClock, linkReading, linkShare, loadBand, loadShare, trafficReading } from '../../../composables/topology/trafficLoad.ts';
 import type { TopologyOverlay } from '../../../composables/topology/topologyOverlay.ts';
 import TrafficSection from './TrafficSection.vue';
 
@@ -21,6 +23,7 @@ export const trafficOverlay: TopologyOverlay = {
     const l = linkReading(item);
     if (l) {
       if (!l.load) return { classes: ['traffic-nodata'], line: 'no data' };
+      if (l.load.stale) return { classes: ['traffic-stale'], line: `stale since ${formatClock(l.load.at)}` };
       const share = linkShare(l) ?? 0;
       return { classes: [`traffic-${loadBand(share)}`], line: `→ ${formatBps(l.load.abBps)} · ← ${formatBps(l.load.baBps)} (${Math.round(share * 100)}%)` };
     }
@@ -41,6 +44,7 @@ export const trafficOverlay: TopologyOverlay = {
     { selector: 'edge.traffic-mid', style: { 'line-color': p.warn } },
     { selector: 'edge.traffic-high', style: { 'line-color': p.bad } },
     { selector: 'edge.traffic-nodata', style: { 'line-style': 'dashed' } },
+    { selector: 'edge.traffic-stale', style: { 'line-style': 'dotted', 'line-color': p.muted } },
     { selector: '.traffic-alarm', style: { 'border-color': p.bad, 'border-width': 4, 'border-style': 'double' } },
   ],
   section: TrafficSection,
