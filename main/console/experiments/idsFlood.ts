@@ -21,6 +21,18 @@
  * keeps its --pps by catching up after a late wake-up, and stops at --limit
  * packets and --duration seconds. What was sent and what reached A are
  * measured from the hosts' interface counters and reported.
+ *
+ * Each run also records where B's packets and the flood went (pathCounters):
+ * the delay line's drops per link direction, each router's per-port packets
+ * and drops, the HTB of A's link, the lab's CPU by program and iperf3's RTT,
+ * window and retransmits per second. They showed, with the RTTs applied:
+ * the lab's TCP was the machine's BBR, which keeps its rate through the
+ * flood's loss (CUBIC is now set on the socket); at 1/50 the routers carried
+ * only part of a 10,000 packets/s flood, so A's link was not full without the
+ * IDS; with the IDS, B's stream (Barcelona, New York, Los Angeles, Hong
+ * Kong: the lowest-RTT route) shares New York's VI path with X's flood,
+ * whose RTT grew from 240 to 400-850 ms on a loaded machine; and CUBIC at
+ * 240 ms, leaving slow start early, needs more than 6 s to fill even 5 Mb/s.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
