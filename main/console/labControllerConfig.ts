@@ -40,6 +40,9 @@ export const labControllerConfig: ControllerConfigWriter = (input) => {
       routers: [input.uplink.routerAddress],
       routerPort: input.uplink.routerPort,
       vnis: [input.uplink.vni],
+      // Block at once when idle: the lab's routers, delay line, VIs and hosts share this machine's
+      // cores with the data plane, and its empty polls took ~0.3 ms of CPU per wake-up from them.
+      idleSpins: 0,
       ...(input.uplink.netns ? { netns: input.uplink.netns } : {}),
     },
     metrics: { host: '127.0.0.1', port: input.metricsPort },

@@ -75,6 +75,13 @@ export const DataPlaneConfigSchema = z.strictObject({
   threads: z.number().int().min(1).max(64).default(1),
   /** Never block in the data-plane threads: lowest delay, a core per thread. */
   busyPoll: z.boolean().default(false),
+  /**
+   * Empty polls of the uplink and the VI ports before a data-plane thread blocks. Each is a
+   * recvmmsg plus a read per tap port: worth it when the thread has a core of its own and the next
+   * packet is microseconds away; on a machine whose few cores every process shares (the embedded
+   * lab) they are CPU taken from the router and the VI that would make that packet (issue 17).
+   */
+  idleSpins: z.number().int().min(0).max(1_000_000).default(64),
   /** Network namespace of the uplink sockets (/var/run/netns/NAME); default: the controller's. */
   netns: z.string().min(1).max(256).optional(),
   /** Slots per direction of each ring port (a power of two). */

@@ -87,6 +87,7 @@ export class CloudletDataPath {
       routerPort: config.routerPort,
       threads: config.threads,
       busyPoll: config.busyPoll,
+      idleSpins: config.idleSpins,
       ...(config.netns ? { netns: config.netns } : {}),
     });
     this.timer = setInterval(() => this.drain(), config.drainIntervalMs);
