@@ -329,9 +329,7 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
 
 void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                  const ParseOptions& options, PacketKey* keys, ParseError* status) {
-  constexpr size_t kAhead = 8;
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) __builtin_prefetch(buffer + offsets[i + kAhead] + 34);
     const uint8_t* frame = buffer + offsets[i];
     status[i] = ParseCommonIpv4(frame, lengths[i], options, keys[i]) ? ParseError::kNone
                                                                       : ParseFrame(frame, lengths[i], options, keys[i]);
