@@ -69,6 +69,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.linkType = link;
     const parse::ParseError e = parse::ParseFrame(data, size, options, key);
     if (static_cast<size_t>(e) >= parse::kParseErrorCount) __builtin_trap();
+    if (size > 65535) continue;
+    // The batch parser's short path must give exactly ParseFrame's answer.
+    const uint32_t offset = 0, length = static_cast<uint32_t>(size);
+    parse::PacketKey batchKey;
+    parse::ParseError batchError;
+    parse::ParseFrames(data, &offset, &length, 1, options, &batchKey, &batchError);
+    if (batchError != e) __builtin_trap();
+    if (e == parse::ParseError::kNone && std::memcmp(&batchKey, &key, sizeof key) != 0) __builtin_trap();
   }
   if (size > 65535) return 0;
   // The same frame through the batch path, on every leaf-scan implementation.

@@ -167,10 +167,9 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
 
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t count = std::min(kChunk, n - start);
-    for (size_t j = 0; j < count; ++j) {
-      const size_t i = start + j;
-      status[j] = parse::ParseFrame(buffer + offsets[i], lengths[i], parseOptions, keys[j]);
-      if (options.vnis != nullptr) keys[j].vni = options.vnis[i];
+    parse::ParseFrames(buffer, offsets + start, lengths + start, count, parseOptions, keys, status);
+    if (options.vnis != nullptr) {
+      for (size_t j = 0; j < count; ++j) keys[j].vni = options.vnis[start + j];
     }
     // Pass 1: lookups. The base index walks its trees for groups of packets
     // in lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.

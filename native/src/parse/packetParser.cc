@@ -230,6 +230,57 @@ ParseError ParseEthernet(const uint8_t* p, size_t len, const Cursor& c, const Pa
   return ParseError::kNone;
 }
 
+// The common frame of a batch: Ethernet II without tags, IPv4 with a 20-byte
+// header, no fragmentation, at least 8 bytes of payload, and a transport
+// header ParseTransport would accept (no VXLAN to decapsulate). Fills `k` as
+// ParseFrame would and returns true; returns false, with `k` unspecified, for
+// anything else. The checks are combined with & rather than && and the
+// protocol picks its fields by selects, not by a switch: in a mixed trace the
+// protocol branch alone mispredicted on a large share of packets. Every load
+// stays inside the frame: 42 bytes cover the Ethernet and IPv4 headers and 8
+// bytes of payload, and the TCP data offset (frame byte 46) is read only when
+// the frame and the payload hold a whole TCP header, else byte 0 stands in
+// and the TCP check fails.
+inline bool ParseCommonIpv4(const uint8_t* p, size_t len, const ParseOptions& o, PacketKey& k) {
+  if (len < 42 || o.linkType != LinkType::kEthernet) return false;
+  const uint8_t* ip = p + 14;
+  const uint32_t totalLen = Be16(ip + 2);
+  const uint8_t proto = ip[9];
+  const uint8_t* l4 = ip + 20;
+  const uint32_t l4Len = totalLen - 20;  // wraps for totalLen < 20, which the range check below refuses
+  const uint32_t sport = Be16(l4);
+  const uint32_t dport = Be16(l4 + 2);
+  const bool isTcp = proto == kProtoTcp;
+  const bool isUdp = proto == kProtoUdp;
+  const bool isIcmp = (proto == kProtoIcmp) | (proto == kProtoIcmpv6);
+  const bool fullTcp = (len >= 54) & (l4Len >= 20);
+  const uint32_t dataOffset = static_cast<uint32_t>(l4[fullTcp ? 12 : 0] >> 4) * 4;
+  const uint32_t udpLen = Be16(l4 + 4);
+  const bool tcpOk = fullTcp & (dataOffset >= 20) & (dataOffset <= l4Len);
+  const bool udpOk = (udpLen >= 8) & (udpLen <= l4Len) & ((o.vxlanPort == 0) | (dport != o.vxlanPort));
+  const bool common = (Be16(p + 12) == kEthIpv4) & (ip[0] == 0x45) & ((Be16(ip + 6) & 0x3FFF) == 0) & (totalLen >= 28) &
+                      (totalLen <= len - 14) & (!isTcp | tcpOk) & (!isUdp | udpOk);
+  if (!common) return false;
+  const bool hasPorts = isTcp | isUdp;
+  std::memset(&k, 0, sizeof k);
+  k.dims[kSrc] = Be32(ip + 12);
+  k.dims[kDst] = Be32(ip + 16);
+  k.dims[kSport] = hasPorts ? sport : kNoPort;
+  k.dims[kDport] = hasPorts ? dport : kNoPort;
+  k.dims[kProto] = proto;
+  k.inPort = o.inPort;
+  k.vni = kNoVni;
+  k.ethType = kEthIpv4;
+  k.family = 4;
+  k.icmpType = isIcmp ? l4[0] : 0;
+  k.icmpCode = isIcmp ? l4[1] : 0;
+  k.l3Offset = 14;
+  k.l4Offset = (hasPorts | isIcmp) ? 34 : 0;
+  std::memcpy(k.src, ip + 12, 4);
+  std::memcpy(k.dst, ip + 16, 4);
+  return true;
+}
+
 }  // namespace
 
 const char* ParseErrorName(ParseError e) {
@@ -274,6 +325,15 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
     return ParseError::kBadIpVersion;
   }
   return ParseEthernet(data, len, c, options, key);
+}
+
+void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
+                 const ParseOptions& options, PacketKey* keys, ParseError* status) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* frame = buffer + offsets[i];
+    status[i] = ParseCommonIpv4(frame, lengths[i], options, keys[i]) ? ParseError::kNone
+                                                                      : ParseFrame(frame, lengths[i], options, keys[i]);
+  }
 }
 
 }  // namespace pcloud::parse

@@ -12,4 +12,12 @@ namespace pcloud::parse {
 // on error `key` is partially filled and must not be classified.
 ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& options, PacketKey& key);
 
+// ParseFrame for the n frames of a batch (frame i: lengths[i] bytes at
+// buffer + offsets[i], already checked against the buffer): keys[i] and
+// status[i] are exactly what ParseFrame gives. The common frame (Ethernet II
+// without tags, IPv4 without options or fragmentation) takes a short path
+// with few branches; every other frame goes through ParseFrame.
+void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
+                 const ParseOptions& options, PacketKey* keys, ParseError* status);
+
 }  // namespace pcloud::parse
