@@ -264,7 +264,7 @@ export const cache: Experiment = {
   title: 'Web cache at the access routers: origin and ISP bytes and download time, Zipf(2) requests',
   paper: 'Table 4: origin out 348.8 MB without the cache, 96.2 MB with; download 1,888 vs 885 s and 1,105 vs 410 s.',
   needs,
-  estimateSeconds: { quick: 110, full: 300 },
+  estimateSeconds: { quick: 110, full: 200 },
   async run(ctx) {
     const scale = cacheScale(ctx.quick);
     const sizes = fileSizes(scale.files);

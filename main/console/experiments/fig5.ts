@@ -147,7 +147,7 @@ export const fig5bMlffr: Experiment = {
   title: 'MLFFR of a cloudlet running aes-encrypt for 1, 2 and 3 computation nodes',
   paper: 'Fig. 5b: MLFFR grows linearly with the computation nodes, about 1 Gb/s per node at 1500 B.',
   needs: needsRoot,
-  estimateSeconds: { quick: 60, full: 360 },
+  estimateSeconds: { quick: 60, full: 120 },
   async run(ctx) {
     const counts = [1, 2, 3];
     const sizes = [100, 1500];

@@ -157,7 +157,7 @@ export const fig5cMtu: Experiment = {
   title: 'TCP goodput and RTT A to B for MTU 500 to 1500: default forwarding, the IDS on C1 and C2, the IPsec tunnel (AES-128/256-CBC)',
   paper: 'Fig. 5c: 942, 941, 891 and 891 Mb/s at MTU 1500; RTT 0.70 ms plain, 1.10 ms with the IDS, 1.69 ms with the tunnel.',
   needs,
-  estimateSeconds: { quick: 120, full: 600 },
+  estimateSeconds: { quick: 120, full: 320 },
   async run(ctx: ExperimentContext): Promise<ExperimentResult> {
     const mtus = ctx.quick ? [500, 1500] : [500, 700, 900, 1100, 1300, 1500];
     const seconds = ctx.quick ? 2 : 8;

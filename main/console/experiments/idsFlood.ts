@@ -439,7 +439,7 @@ export const idsFlood: Experiment = {
   title: 'ICMP flood on the Fig. 8 WAN: iperf3 B to A without and with the IDS at New York and Florida',
   paper: 'Sec. 5: 1.27 Mb/s without the IDS, 9.51 Mb/s with it (7.5x).',
   needs,
-  estimateSeconds: { quick: 120, full: 420 },
+  estimateSeconds: { quick: 120, full: 350 },
   async run(ctx: ExperimentContext): Promise<ExperimentResult> {
     const seconds = ctx.quick ? 12 : 20;
     const repetitions = ctx.quick ? 1 : 3;
