@@ -320,7 +320,10 @@ async function measure(lab: LabSession, setup: { captures: Map<string, string>; 
   // Handled below; marked now so a tcpreplay failing during the lead second is not an unhandled rejection.
   flooded.catch(() => undefined);
   if (attack) await sleep(1000);
-  const client = await lab.exec('B', ['iperf3', '--client', a, '--time', String(seconds), '--congestion', congestionControl, '--json', '--connect-timeout', '5000'], { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
+  // Generous: under the flood iperf3's control connection loses packets too, and its retransmission
+  // timer doubles each time (1, 2, 4 ... 32 s); its end-of-test exchange once took past 30 s more in a
+  // quiet full run. The flood itself is bounded, so the exchange completes once the flood stops.
+  const client = await lab.exec('B', ['iperf3', '--client', a, '--time', String(seconds), '--congestion', congestionControl, '--json', '--connect-timeout', '5000'], { timeoutMs: (seconds + 120) * 1000, allowFailure: true });
   await flooded;
   // The delay line rewrites its counters every 500 ms: wait for a write that covers the run's last frames.
   await sleep(600);
