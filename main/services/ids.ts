@@ -5,7 +5,8 @@
  * stops it (AF_PACKET copy-mode ips; NETWORK-NOTES.md).
  *
  * The launcher writes suricata.yaml into the VI's directory (rules: the
- * flood rules of resources/rules, after the `rules` directory if given), runs Suricata
+ * flood rules of resources/rules, with the limits echo-limit and syn-limit give,
+ * after the `rules` directory if given), runs Suricata
  * as its child and follows eve.json. Each alert is counted (in total, as
  * blocked, and per protected side: against an address of home-net as target,
  * or from one as source) into the service's counters, and raised as an event
@@ -26,7 +27,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
-import { ownRuleFiles, parseEveAlert, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
+import { ownRuleFilesWith, parseEveAlert, parseFloodLimit, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
 import { findExecutable, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
 import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { LogFollower } from './sdk/logFollower.ts';
@@ -44,9 +45,24 @@ const etOpenRules = '/var/lib/suricata/rules';
 /** Distinct flows (sid and 5-tuple) per read of eve.json, every 200 ms: a bound on what one VI sends its controller. */
 const maxEventsPerRead = 200;
 
+/** A flood rule's limit as an argument: "count/seconds" towards one address, beyond which each packet is dropped. */
+function floodLimitArg(what: string, rule: string): z.ZodOptional<z.ZodString> {
+  return z
+    .string()
+    .superRefine((v, ctx) => {
+      try {
+        parseFloodLimit(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    })
+    .describe(`${what} towards one address allowed per window, as count/seconds; beyond it each is dropped (${rule})`)
+    .optional();
+}
+
 export const descriptor: ServiceDescriptor = {
   program: 'ids',
-  summary: `Suricata inline (IPS) between in0 and out0; rules: PacketCloud's flood rules (resources/rules) only by default, rules=<dir> adds a directory of *.rules (e.g. ET Open in ${etOpenRules} after suricata-update); alerts counted and raised as alarms (one event per flow and rule per interval, with its count)`,
+  summary: `Suricata inline (IPS) between in0 and out0; rules: PacketCloud's flood rules (resources/rules) only by default, rules=<dir> adds a directory of *.rules (e.g. ET Open in ${etOpenRules} after suricata-update), echo-limit and syn-limit set the flood rules' count/seconds; alerts counted and raised as alarms (one event per flow and rule per interval, with its count)`,
   mode: 'transparent',
   port: { kind: 'tap', layout: 'bump' },
   args: z.strictObject({
@@ -62,6 +78,8 @@ export const descriptor: ServiceDescriptor = {
       })
       .describe('the protected addresses: any, an address or prefix, or a [list] (default any)')
       .optional(),
+    'echo-limit': floodLimitArg('ICMP echo requests', 'sid 1300001, default 100/1'),
+    'syn-limit': floodLimitArg('TCP SYNs', 'sid 1300002, default 200/1'),
   }) as z.ZodType<Record<string, string>>,
   availability: (host) => tapDaemonAvailability(host, ['suricata']),
 };
@@ -74,7 +92,11 @@ if (runsAsProgram('ids', import.meta.url)) {
   const logDir = join(dir, 'suricata');
   mkdirSync(logDir, { recursive: true });
   const configFile = join(dir, 'suricata.yaml');
-  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...(args.rules ? ruleFilesIn(args.rules) : []), ...ownRuleFiles()] }));
+  const floodLimits = {
+    echo: args['echo-limit'] === undefined ? undefined : parseFloodLimit(args['echo-limit']),
+    syn: args['syn-limit'] === undefined ? undefined : parseFloodLimit(args['syn-limit']),
+  };
+  writeFileSync(configFile, suricataConfig({ logDir, homeNet: homeNetText, inline: { in: inDev, out: outDev }, ruleFiles: [...(args.rules ? ruleFilesIn(args.rules) : []), ...ownRuleFilesWith(floodLimits, dir)] }));
 
   // Suricata opens only interfaces that are up. Under a controller the VI owns its namespace and
   // may set them up (they can be found down); without CAP_NET_ADMIN they must already be.

@@ -2,15 +2,18 @@
 // arguments (refused with the offending part named), Suricata's eve lines,
 // squid's access log, haproxy's statistics, and the log follower the
 // controller also uses on a VI's (untrusted) events file.
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { serviceProblem } from './catalog.ts';
 import { HomeNet } from './ids/homeNet.ts';
-import { parseEveAlert } from './ids/suricata.ts';
+import { floodRuleSids, ownRuleFiles, ownRuleFilesWith, parseEveAlert, parseFloodLimit, suricataConfig } from './ids/suricata.ts';
 import { haproxyConfig, parseBackends, parseStats } from './load-balancer/haproxy.ts';
+import { findExecutable } from './sdk/daemonService.ts';
 import { LogFollower } from './sdk/logFollower.ts';
+import { icmpEcho, ipv4Frame, writePcapFrames } from '../console/labTrafficSource.ts';
 import { cacheResult } from './web-cache/squid.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcloud-tap-services-'));
@@ -26,6 +29,9 @@ describe('arguments of the tap services', () => {
     expect(serviceProblem({ program: 'web-cache', args: { address: '198.18.62.300' } }, root)).toBe('service "web-cache": argument "address": each part of an IPv4 address is 0 to 255');
     expect(serviceProblem({ program: 'ids', args: { 'home-net': '[10.0.0.0/8,!10.1.0.0/16]' } }, root)).toBe('service "ids": argument "home-net": home-net "[10.0.0.0/8,!10.1.0.0/16]": "!10.1.0.0/16" is not supported (write any, an address, a prefix, or a [list] of them)');
     expect(serviceProblem({ program: 'ids', args: { rules: 'rules' } }, root)).toBe('service "ids": argument "rules": an absolute directory path');
+    expect(serviceProblem({ program: 'ids', args: { 'echo-limit': '0.5/1' } }, root)).toBe('service "ids": argument "echo-limit": "0.5/1" is not a limit of the form count/seconds (e.g. 100/1)');
+    expect(serviceProblem({ program: 'ids', args: { 'syn-limit': '200/0' } }, root)).toBe('service "ids": argument "syn-limit": "200/0": the seconds must be 1 to 3600');
+    expect(serviceProblem({ program: 'ids', args: { 'echo-limit': '5/10', 'syn-limit': '1/3600' } }, root)).toBeNull();
     expect(serviceProblem({ program: 'web-cache', args: { 'cache-mib': '1' } }, root)).toBe('service "web-cache": argument "cache-mib": from 4 to 4096');
     expect(serviceProblem({ program: 'web-cache', args: {} }, { root: false })).toBe('service "web-cache" cannot run on this cloudlet: tap ports need a root controller');
     expect(serviceProblem({ program: 'ids', args: {}, port: { kind: 'ring', layout: 'single' } }, root)).toBe('service "ids" runs on a tap port, not a ring port (leave port out to get its own)');
@@ -45,6 +51,39 @@ describe('arguments of the tap services', () => {
     expect(config).toContain('  server b1 198.18.63.2:8080 check\n  server b2 [2001:db8::2]:80 check\n');
     expect(config).toContain('default-server inter 500 fall 2 rise 2');
     expect(() => parseBackends(Array.from({ length: 17 }, (_, i) => `198.18.63.${i + 1}:80`).join(','))).toThrow('17 backends: at most 16');
+  });
+});
+
+// Real Suricata reading a capture offline, with the rule files the ids VI would get.
+describe.skipIf(!findExecutable('suricata') && !process.env.CI)('the ids flood rules with limits given', () => {
+  const target = { address: '198.18.20.2', mac: '02:00:00:00:00:02' };
+  const attacker = { address: '198.19.30.3', mac: '02:00:00:00:00:03' };
+  const capture = join(dir, 'echo-30.pcap');
+  // 30 echo requests towards one address, all within the first second.
+  writePcapFrames(capture, Array.from({ length: 30 }, (_, n) => ipv4Frame(attacker, target, 1, icmpEcho(7, n, 56), 2)));
+  const alerts = (limits: Parameters<typeof ownRuleFilesWith>[0]): number[] => {
+    const run = mkdtempSync(join(dir, 'suricata-'));
+    const ruleFiles = ownRuleFilesWith(limits, run);
+    writeFileSync(join(run, 'suricata.yaml'), suricataConfig({ logDir: run, homeNet: target.address, inline: null, ruleFiles }));
+    execFileSync('suricata', ['-c', join(run, 'suricata.yaml'), '-r', capture, '-l', run, '-k', 'none'], { stdio: 'ignore', timeout: 60_000 });
+    return readFileSync(join(run, 'eve.json'), 'utf8').split('\n').map(parseEveAlert).filter((a) => a !== null).map((a) => a.sid);
+  };
+
+  test('the default lets 30 echo requests a second through; 5 per 10 s drops the 25 after the fifth; the shipped file is not changed', () => {
+    const shipped = ownRuleFiles().map((f) => readFileSync(f, 'utf8'));
+    expect(alerts({})).toEqual([]);
+    expect(alerts({ echo: { count: 5, seconds: 10 } })).toEqual(Array(25).fill(floodRuleSids.echo));
+    // The SYN rule's limit is its own.
+    expect(alerts({ syn: { count: 1, seconds: 1 } })).toEqual([]);
+    expect(ownRuleFiles().map((f) => readFileSync(f, 'utf8'))).toEqual(shipped);
+  });
+
+  test('limits are count/seconds in whole numbers, refused otherwise with what is wrong', () => {
+    expect(parseFloodLimit('100/1')).toEqual({ count: 100, seconds: 1 });
+    expect(parseFloodLimit(' 5/10 ')).toEqual({ count: 5, seconds: 10 });
+    expect(() => parseFloodLimit('0/1')).toThrow('"0/1": the count must be at least 1');
+    expect(() => parseFloodLimit('5/s')).toThrow('is not a limit of the form count/seconds');
+    expect(() => parseFloodLimit('5/4000')).toThrow('the seconds must be 1 to 3600');
   });
 });
 

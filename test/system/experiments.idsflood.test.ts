@@ -3,8 +3,8 @@
 // scheduler and controllers, attackers flooding user A (tcpreplay), iperf3
 // from B to A, and the ids service reserved through the scheduler at New York
 // and Florida. Checked for shape and sanity (the flood is blocked before A,
-// every stream measured with CUBIC), never for exact values; the goodput
-// ratio is reported (see below why it is not bounded).
+// B gets more with the IDS than without, every stream measured with CUBIC),
+// never for exact values.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ interface Measurement {
 }
 
 describe.skipIf(!root)('ids-flood, --quick, as root', () => {
-  test('the IDS at New York and Florida blocks the flood before A; B to A goodput measured in each case with CUBIC; files written; the lab is gone', async () => {
+  test('the IDS at New York and Florida blocks the flood before A and gives B more goodput than the attack leaves it; CUBIC in each case; files written; the lab is gone', async () => {
     const run = await new ExperimentRunner(dataDir, experiments).run('ids-flood', { quick: true });
     const results = JSON.parse(readFileSync(join(run.dir, 'results.json'), 'utf8')) as { data: { labTag: string; accessMbps: number; seconds: number; measurements: Measurement[]; ids: { cloudletId: string; service: Record<string, number> }[] } };
     const { measurements, ids, labTag } = results.data;
@@ -36,10 +36,13 @@ describe.skipIf(!root)('ids-flood, --quick, as root', () => {
     console.log(`ids-flood --quick:\n${readFileSync(join(run.dir, 'report.md'), 'utf8')}`);
     expect(measurements.map((m) => m.condition)).toEqual(['no attack', 'attack, no IDS', 'attack, IDS at NYC and MIA']);
     const [calm, attacked, defended] = measurements as [Measurement, Measurement, Measurement];
+    // Without the IDS B may get nothing at all through the flooded link.
+    expect(calm.goodputMbps).toBeGreaterThan(0);
+    expect(attacked.goodputMbps).toBeGreaterThanOrEqual(0);
     for (const m of measurements) {
-      expect(m.goodputMbps).toBeGreaterThan(0);
-      // Never above A's (scaled) access link.
-      expect(m.goodputMbps).toBeLessThan(results.data.accessMbps * 1.05);
+      // Never above A's (scaled) access link (with a margin: A's server once counted 5.11 Mb/s of a
+      // 5 Mb/s link in its one-second intervals).
+      expect(m.goodputMbps).toBeLessThan(results.data.accessMbps * 1.1);
       expect(m.intervals.length).toBeGreaterThan(0);
     }
     // The attackers sent, and only under attack.
@@ -52,12 +55,16 @@ describe.skipIf(!root)('ids-flood, --quick, as root', () => {
     expect(defended.receivedByAPps).toBeLessThan(attacked.receivedByAPps);
     // B's stream used the congestion control the experiment states, not whatever the machine defaults to.
     expect(measurements.map((m) => m.congestion)).toEqual(['cubic', 'cubic', 'cubic']);
-    // The goodput ratio and what A's link carried are reported, not bounded: the same build gave
-    // 1.1x-24.8x on a loaded machine and 0.46x in a quiet fresh-clone CI run (there the attack left
-    // B 3.31 of 4.36 Mb/s, while New York's IDS path cost B more than the flood did); issue 17 says so.
+    // The paper's result: the IDS gives B back what the flood took. B's goodput is what A received in
+    // the measured window; the flood fills A's link (B kept 0.0-0.06 Mb/s of 4.7-5.1 in quick runs) and
+    // the IDS, with its echo limit scaled like the links, left B 2.2-3.4 Mb/s on a busy machine.
+    expect(defended.goodputMbps).toBeGreaterThan(attacked.goodputMbps);
     const ratio = run.table.find((r) => r.quantity === 'goodput with IDS / without');
-    expect(ratio?.ours).toBeGreaterThan(0);
+    // Null only when B received nothing at all without the IDS.
+    if (attacked.goodputMbps > 0) expect(ratio?.ours).toBeGreaterThan(1);
     expect(ratio?.paper).toBeCloseTo(7.49, 1);
+    const share = (c: string): number | null | undefined => run.table.find((r) => r.quantity === `share of the no-attack goodput, ${c}`)?.ours;
+    expect(share('attack, IDS at NYC and MIA')).toBeGreaterThan(share('attack, no IDS') ?? 0);
     await expectSvgsDrawn([join(run.dir, 'ids-flood-goodput.svg')]);
     const report = readFileSync(join(run.dir, 'report.md'), 'utf8');
     expect(report).toMatch(/\| goodput B to A under attack, no IDS \| Mb\/s \| [\d.]+ \| 1\.27 \| [\d.]+ \|/);

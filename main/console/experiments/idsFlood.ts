@@ -19,8 +19,15 @@
  * 2-core machine hping3's interval mode sleeps per packet and sent about 340
  * a second, and its --flood mode ignores -c and spins a core; tcpreplay
  * keeps its --pps by catching up after a late wake-up, and stops at --limit
- * packets and --duration seconds. What was sent and what reached A are
+ * packets and --duration seconds; with its nanosleep timer, since its default
+ * spins a core per replay (labTraffic.ts: two of them had starved the lab
+ * they measured, the machine 96% busy). What was sent and what reached A are
  * measured from the hosts' interface counters and reported.
+ *
+ * B's goodput is what A's iperf3 received in a window that starts after slow
+ * start and the flood's first second (see measure()), and the IDS's echo
+ * limit is scaled like the links (echoLimit): with the client's summary and
+ * the unscaled limit, the ratio swung 0.36x-408x between runs of one build.
  *
  * Each run also records where B's packets and the flood went (pathCounters):
  * the delay line's drops per link direction, each router's per-port packets
@@ -42,6 +49,7 @@ import { descriptorOf } from '../../services/catalog.ts';
 import { readDelayLineStats } from '../labDelayLine.ts';
 import { chooseLabMode, findTool } from '../labNetwork.ts';
 import { startLabSession, type LabSession } from '../labSession.ts';
+import { pacedReplay } from '../labTraffic.ts';
 import { icmpEcho, ipv4Frame, writePcapFrames } from '../labTrafficSource.ts';
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
 import type { ChartSeries } from './svgChart.ts';
@@ -69,6 +77,16 @@ const floodPacketBytes = 1000;
  * path itself was flooded and B's stream collapsed with and without the IDS.
  */
 const floodPpsPerAttacker = Math.round((0.8 * accessMbps * 1e6) / (floodPacketBytes * 8));
+/**
+ * The ids service's echo flood limit scaled like the links: by default it
+ * lets 100 echo requests a second towards one address through (0.08% of the
+ * paper's 1 Gb/s); unscaled, that is 1.6 Mb/s of the flood at 1/200, a third
+ * of A's link, arriving as a burst at the start of each second (the first 100
+ * of each window pass), and B's stream lost packets in every burst (2.15 of
+ * 4.94 Mb/s in a quick run, 3.43 with the limit scaled). 100/s at 1/200 is
+ * 0.5/s: 1 per 2 s (Suricata's detection_filter counts whole packets).
+ */
+const echoLimit = { count: 1, seconds: Math.round(scale / 100) };
 /** Echo requests of distinct sequence numbers in each attacker's capture (tcpreplay loops over them). */
 const floodFrames = 100;
 const attackers = [
@@ -111,14 +129,16 @@ const delayLineCounts: DelayLineCount[] = ['forwarded', 'lossDrops', 'queueDrops
 interface Measurement {
   condition: Condition;
   repetition: number;
+  /** What A received of B's stream in the measured window (A's iperf3 server's count), per second of the window. */
   goodputMbps: number;
+  /** The sender's retransmissions in the window. */
   retransmits: number;
   /** The congestion control iperf3 says the sender used. */
   congestion: string;
   /** The sender's smoothed RTT over the run (iperf3's mean and max of its samples). */
   meanRttMs: number;
   maxRttMs: number;
-  /** Per second as iperf3's sender saw it: goodput, retransmits, smoothed RTT and congestion window. */
+  /** Each second of the window: what A received, and the sender's retransmits, smoothed RTT and congestion window then. */
   intervals: { t: number; mbps: number; retransmits: number; rttMs: number; cwndKiB: number }[];
   path: PathCounters;
   /** Seconds between the two reads of the path's counters (the flood's time and the reads' own). */
@@ -300,7 +320,27 @@ function viOutputs(lab: LabSession, cloudletId: string): string {
   return readdirSync(dir).filter((f) => f.endsWith('.log')).map((f) => `${f}:\n${readFileSync(join(dir, f), 'utf8').trim().split('\n').slice(-15).join('\n')}`).join('\n');
 }
 
-/** One iperf3 run from B to A; the flood, when asked, starts a second before and ends a second after. */
+/**
+ * Seconds B's stream runs before the measured window: CUBIC's slow start at
+ * the lab's 230 ms RTT (about 2 s to fill 5 Mb/s), and the flood's first
+ * second, so the window sees a full queue at A's link. The connection is
+ * made before the flood starts: under the flood a SYN is lost like any
+ * packet, and iperf3 gave up connecting (5 s) in a trial.
+ */
+const leadSeconds = 3;
+/** The flood starts this long after B's stream and ends this long after it. */
+const floodLeadSeconds = 2;
+
+/**
+ * One iperf3 run from B to A, `leadSeconds + seconds` long; under attack the
+ * flood runs from `floodLeadSeconds` into it until a second after it. The
+ * goodput is what A's iperf3 received in the window [leadSeconds,
+ * leadSeconds + seconds], from the server's per-second intervals: the
+ * client's own summary counts what B wrote into its socket, and a socket
+ * buffer filled during the attack was delivered after the flood stopped (a
+ * trial's summary said 2.79 Mb/s while A's link carried echo requests only;
+ * the exchange that ends the test took 20 s more under the flood).
+ */
 async function measure(lab: LabSession, setup: { captures: Map<string, string>; access: AccessPort; dir: string }, condition: Condition, repetition: number, seconds: number): Promise<Measurement> {
   const { captures } = setup;
   const attack = condition !== 'no attack';
@@ -309,21 +349,24 @@ async function measure(lab: LabSession, setup: { captures: Map<string, string>; 
   const pathFrom = Date.now();
   const sentBefore = await Promise.all(attackers.map((x) => counter(lab, x.host, 'tx_packets')));
   const receivedBefore = await counter(lab, 'A', 'rx_packets');
-  const floodSeconds = seconds + 2;
-  const floods = attack
-    ? attackers.map((x) =>
-        // Bounded in count (--limit) and time (--duration, and the exec's own timeout).
-        lab.exec(x.host, ['tcpreplay', '--quiet', '--intf1=eth0', `--pps=${floodPpsPerAttacker}`, '--loop=0', `--limit=${floodPpsPerAttacker * floodSeconds}`, `--duration=${floodSeconds}`, captures.get(x.host) as string], { timeoutMs: (floodSeconds + 10) * 1000 }))
-    : [];
+  const runSeconds = leadSeconds + seconds;
+  const floodSeconds = runSeconds - floodLeadSeconds + 1;
   const started = Date.now();
-  const flooded = Promise.all(floods);
-  // Handled below; marked now so a tcpreplay failing during the lead second is not an unhandled rejection.
-  flooded.catch(() => undefined);
-  if (attack) await sleep(1000);
   // Generous: under the flood iperf3's control connection loses packets too, and its retransmission
   // timer doubles each time (1, 2, 4 ... 32 s); its end-of-test exchange once took past 30 s more in a
   // quiet full run. The flood itself is bounded, so the exchange completes once the flood stops.
-  const client = await lab.exec('B', ['iperf3', '--client', a, '--time', String(seconds), '--congestion', congestionControl, '--json', '--connect-timeout', '5000'], { timeoutMs: (seconds + 120) * 1000, allowFailure: true });
+  const running = lab.exec('B', ['iperf3', '--client', a, '--time', String(runSeconds), '--congestion', congestionControl, '--json', '--get-server-output', '--connect-timeout', '5000'], { timeoutMs: (runSeconds + 120) * 1000, allowFailure: true });
+  let floods: Promise<unknown>[] = [];
+  if (attack) {
+    await sleep(floodLeadSeconds * 1000);
+    floods = attackers.map((x) =>
+      // Bounded in count (--limit) and time (--duration, and the exec's own timeout).
+      lab.exec(x.host, pacedReplay(floodPpsPerAttacker, [captures.get(x.host) as string], { limit: floodPpsPerAttacker * floodSeconds, durationS: floodSeconds }), { timeoutMs: (floodSeconds + 10) * 1000 }));
+  }
+  const flooded = Promise.all(floods);
+  // Handled below; marked now so a tcpreplay failing while iperf3 runs is not an unhandled rejection.
+  flooded.catch(() => undefined);
+  const client = await running;
   await flooded;
   // The delay line rewrites its counters every 500 ms: wait for a write that covers the run's last frames.
   await sleep(600);
@@ -333,9 +376,11 @@ async function measure(lab: LabSession, setup: { captures: Map<string, string>; 
   const sent = (await Promise.all(attackers.map((x) => counter(lab, x.host, 'tx_packets')))).reduce((s, v, i) => s + v - (sentBefore[i] as number), 0);
   const received = (await counter(lab, 'A', 'rx_packets')) - receivedBefore;
   type Stream = { rtt?: number; snd_cwnd?: number; retransmits?: number };
+  type Interval = { sum: { start: number; end: number; bytes: number; bits_per_second: number }; streams?: Stream[] };
   let result: {
-    end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number }; streams?: { sender?: { mean_rtt?: number; max_rtt?: number } }[]; sender_tcp_congestion?: string };
-    intervals?: { sum: { start: number; bits_per_second: number }; streams?: Stream[] }[];
+    end?: { sum_sent?: { retransmits?: number }; streams?: { sender?: { mean_rtt?: number; max_rtt?: number } }[]; sender_tcp_congestion?: string };
+    intervals?: Interval[];
+    server_output_json?: { intervals?: Interval[] };
     error?: string;
   };
   try {
@@ -343,18 +388,25 @@ async function measure(lab: LabSession, setup: { captures: Map<string, string>; 
   } catch {
     throw new Error(`iperf3 from B to A (${condition}) printed no JSON (exit ${client.code}): ${client.stderr.trim() || client.stdout.trim().slice(-500)}`);
   }
-  if (result.error || !result.end?.sum_received) throw new Error(`iperf3 from B to A (${condition}) failed: ${result.error ?? 'no totals in its answer'}`);
+  if (result.error) throw new Error(`iperf3 from B to A (${condition}) failed: ${result.error}`);
+  const received1s = result.server_output_json?.intervals;
+  if (!received1s?.length) throw new Error(`iperf3 from B to A (${condition}) returned no intervals from A's server`);
+  // Intervals are about a second; one that straddles the window's start is left out.
+  const window = received1s.filter((i) => i.sum.start >= leadSeconds - 0.25 && i.sum.end <= runSeconds + 0.25);
+  if (window.length < seconds - 1) throw new Error(`iperf3 from B to A (${condition}): A's server reported ${window.length} intervals inside the ${seconds} s window (of ${received1s.length})`);
+  const windowSeconds = window.reduce((s, i) => s + i.sum.end - i.sum.start, 0);
+  const sender = (t: number): Stream => result.intervals?.find((i) => i.sum.start <= t && t < i.sum.end)?.streams?.[0] ?? {};
   return {
     condition,
     repetition,
-    goodputMbps: result.end.sum_received.bits_per_second / 1e6,
-    retransmits: result.end.sum_sent?.retransmits ?? 0,
-    congestion: result.end.sender_tcp_congestion ?? 'not reported',
-    meanRttMs: (result.end.streams?.[0]?.sender?.mean_rtt ?? 0) / 1000,
-    maxRttMs: (result.end.streams?.[0]?.sender?.max_rtt ?? 0) / 1000,
-    intervals: (result.intervals ?? []).map((i) => {
-      const stream = i.streams?.[0] ?? {};
-      return { t: i.sum.start, mbps: i.sum.bits_per_second / 1e6, retransmits: stream.retransmits ?? 0, rttMs: (stream.rtt ?? 0) / 1000, cwndKiB: (stream.snd_cwnd ?? 0) / 1024 };
+    goodputMbps: (window.reduce((s, i) => s + i.sum.bytes, 0) * 8) / windowSeconds / 1e6,
+    retransmits: window.reduce((s, i) => s + (sender(i.sum.start + 0.5).retransmits ?? 0), 0),
+    congestion: result.end?.sender_tcp_congestion ?? 'not reported',
+    meanRttMs: (result.end?.streams?.[0]?.sender?.mean_rtt ?? 0) / 1000,
+    maxRttMs: (result.end?.streams?.[0]?.sender?.max_rtt ?? 0) / 1000,
+    intervals: window.map((i) => {
+      const at = sender(i.sum.start + 0.5);
+      return { t: i.sum.start - leadSeconds, mbps: i.sum.bits_per_second / 1e6, retransmits: at.retransmits ?? 0, rttMs: (at.rtt ?? 0) / 1000, cwndKiB: (at.snd_cwnd ?? 0) / 1024 };
     }),
     path,
     pathSeconds,
@@ -422,22 +474,22 @@ function routerHops(p: PathCounters): { from: string; to: string; sent: number; 
   });
 }
 
-/** What A's access link carried towards A while the flood ran (the flood lasts the run and a second either side). */
+/** What A's access link carried towards A over the run (B's stream throughout and, under attack, the flood from its third second). */
 function accessLinkMbps(m: Measurement): number {
   // Over the time between the counters' reads: dividing by the flood's nominal seconds overstated it.
   return (m.path.access.sentBytes * 8) / m.pathSeconds / 1e6;
 }
 
 /** One measurement's path in a sentence: what reached A's link, where packets were dropped, who used the CPU. */
-function pathSummary(m: Measurement, seconds: number): string {
+function pathSummary(m: Measurement): string {
   const p = m.path;
-  const wall = seconds + 2;
+  const wall = Math.round(m.pathSeconds);
   const linkMbps = accessLinkMbps(m);
   const drops = (k: DelayLineCount): string => Object.entries(p.links).filter(([, v]) => v[k] > 0).map(([l, v]) => `${l} ${v[k]}`).join(', ') || 'none';
   const hops = routerHops(p).filter((h) => h.sent > 0).map((h) => `${h.from}>${h.to} ${h.sent} sent, ${h.sent - h.received} lost`).join(', ');
   const router = Object.entries(p.routerDrops).map(([port, n]) => `${port} ${n}`).join(', ') || 'none';
   const cpu = Object.entries(p.cpuSeconds).sort(([, x], [, y]) => y - x).slice(0, 5).map(([name, sec]) => `${name} ${sec.toFixed(1)}`).join(', ');
-  return `${m.condition} (run ${m.repetition + 1}): A's link sent ${linkMbps.toFixed(2)} Mb/s to A and its HTB dropped ${Math.round(p.access.dropped / wall)} packets/s; `
+  return `${m.condition} (run ${m.repetition + 1}): A's link sent ${linkMbps.toFixed(2)} Mb/s to A (over the ${wall} s of the run) and its HTB dropped ${Math.round(p.access.dropped / wall)} packets/s; `
     + `delay line tail drops ${drops('queueDrops')}, kernel drops before it read ${drops('socketDrops')}, random loss ${drops('lossDrops')}; OVS port drops ${router}; between routers ${hops || 'nothing'}; `
     + `TCP ${m.congestion}, mean RTT ${m.meanRttMs.toFixed(0)} ms (max ${m.maxRttMs.toFixed(0)}), ${m.retransmits} retransmits; `
     + `CPU s over ${wall} s: ${cpu}; machine ${(100 * p.machine.busySeconds / Math.max(1e-9, p.machine.availableSeconds)).toFixed(0)}% busy.`;
@@ -466,7 +518,8 @@ export const idsFlood: Experiment = {
     const shapedAt = `${access.routerId} port ${access.dev} towards A`;
     const captures = writeFloodCaptures(lab, ctx.tmpDir);
     const a = lab.addressOf('A');
-    lab.spawn('A', ['iperf3', '--server', '--bind', a]);
+    // --json: each run's client asks for the server's own per-second report (--get-server-output).
+    lab.spawn('A', ['iperf3', '--server', '--json', '--bind', a]);
     await listening(lab, 'A', 5201);
     done++;
 
@@ -487,8 +540,9 @@ export const idsFlood: Experiment = {
       const vi = await lab.reserveVi({
         cloudletId: x.cloudletId,
         program: 'ids',
-        // No rules argument: the service's default, PacketCloud's flood rules alone, the same on every machine.
-        args: { 'home-net': prefixA },
+        // No rules argument: the service's own flood rules alone, the same on every machine, with
+        // the echo limit scaled like the links.
+        args: { 'home-net': prefixA, 'echo-limit': `${echoLimit.count}/${echoLimit.seconds}` },
         // Everything towards A crosses the IDS where the attackers' traffic enters the WAN.
         rules: [{ priority: 100, match: { ethType: 0x0800, dstPrefix: prefixA }, action: 'to_vi' }],
         name: `ids-flood-${x.cloudletId}`,
@@ -537,20 +591,23 @@ export const idsFlood: Experiment = {
         { quantity: 'goodput B to A under attack, IDS at NYC and MIA', unit: 'Mb/s', ours: withIds, paper: PAPER_MBPS.withIds },
         { quantity: 'goodput with IDS / without', unit: 'x', ours: without > 0 ? withIds / without : null, paper: PAPER_MBPS.withIds / PAPER_MBPS.withoutIds },
         { quantity: 'goodput B to A, no attack', unit: 'Mb/s', ours: baseline, paper: null },
+        // With B's stream all but stopped without the IDS the ratio above says little; these do not divide by it.
+        { quantity: 'share of the no-attack goodput, attack, no IDS', unit: '%', ours: baseline > 0 ? (100 * without) / baseline : null, paper: null },
+        { quantity: 'share of the no-attack goodput, attack, IDS at NYC and MIA', unit: '%', ours: baseline > 0 ? (100 * withIds) / baseline : null, paper: null },
         { quantity: 'flood offered by X and Y', unit: 'Mb/s', ours: floodMbps, paper: null },
         { quantity: 'packets reaching A under attack, no IDS', unit: 'pps', ours: mean(of('attack, no IDS').map((m) => m.receivedByAPps)), paper: null },
         { quantity: 'packets reaching A under attack, with IDS', unit: 'pps', ours: mean(of('attack, IDS at NYC and MIA').map((m) => m.receivedByAPps)), paper: null },
         // The check that the attack does what the paper's does: it fills A's link when nothing stops it.
         { quantity: `A's ${accessMbps} Mb/s link carried under attack, no IDS`, unit: 'Mb/s', ours: median(of('attack, no IDS').map((m) => accessLinkMbps(m))), paper: null },
       ],
-      why: `The flood fills A's access link, so without the IDS B's TCP stream loses most of its packets there and backs off, while the unresponsive flood keeps its share; with the IDS at New York and Florida the flood is dropped where it enters the WAN (beyond 100 echo requests a second towards A) and the stream gets the link back. Our absolute numbers are at 1/${scale} scale (A's access link ${accessMbps} Mb/s instead of 1 Gb/s, the flood scaled with it), and B's stream crosses four userspace routers (Open vSwitch's userspace datapath) and the delay line, and, with the IDS, New York's VI path (the tunnel, the cloudlet's data plane and Suricata) shared with X's flood, all on the same cores as the attackers, so a busy machine delays and drops B's packets there (the notes give each run's path: RTT, drops, CPU); the paper does not state its attack rate, so the ratio, not the Mb/s, is what compares.`,
+      why: `The flood fills A's access link, so without the IDS B's TCP stream loses most of its packets there and backs off, while the unresponsive flood keeps its share; with the IDS at New York and Florida the flood is dropped where it enters the WAN (beyond ${echoLimit.count} echo request per ${echoLimit.seconds} s towards A) and the stream gets the link back. Our absolute numbers are at 1/${scale} scale (A's access link ${accessMbps} Mb/s instead of 1 Gb/s, the flood scaled with it), and B's stream crosses four userspace routers (Open vSwitch's userspace datapath) and the delay line, and, with the IDS, New York's VI path (the tunnel, the cloudlet's data plane and Suricata) shared with X's flood, all on the same cores as the attackers, so a busy machine delays and drops B's packets there (the notes give each run's path: RTT, drops, CPU); the paper does not state its attack rate: ours offers ${(2 * floodPpsPerAttacker * floodPacketBytes * 8 / 1e6 / accessMbps).toFixed(1)} times A's link, which leaves B almost nothing without the IDS where the paper's B kept 1.27 Mb/s, so our ratio is larger and swings with that remainder (it has no value when B received nothing); the shares of the no-attack goodput that B keeps, without the IDS (what the attack costs) and with it (what the defence costs on these cores), say more.`,
       notes: [
         `Scale 1/${scale}: A's access link (${shapedAt}) shaped to ${accessMbps} Mb/s; the other links as the topology gives them (the WAN's 10 Gb/s, the hosts' 1 Gb/s, 0.01% loss), with the RTTs the lab emulates.`,
-        `Flood: X (New York) and Y (Florida) each replay ${floodPacketBytes}-byte ICMP echo requests to A with tcpreplay at ${floodPpsPerAttacker} packets/s (hping3 could not hold a rate on this machine), from 1 s before to 1 s after each iperf3 run; measured ${Math.round(floodPps)} packets/s together (${floodMbps.toFixed(1)} Mb/s, ${(floodMbps / accessMbps).toFixed(1)}x A's link).`,
-        `iperf3 TCP from B (Barcelona) to A (Hong Kong), ${congestionControl} congestion control (set on the socket; the machine's default is ${machineCongestionControl()}), ${seconds} s per run, ${repetitions} run(s) per condition, the median compared: ${conditions.map((c) => `${c} ${of(c).map((m) => m.goodputMbps.toFixed(2)).join(', ')} Mb/s (${of(c).map((m) => m.retransmits).join(', ')} retransmits)`).join('; ')}.`,
-        `IDS: the ids service (Suricata inline with PacketCloud's flood rules: ICMP echo beyond 100 a second towards one address is dropped) at NYC-C and MIA-C, reserved through the scheduler with one rule steering ${prefixA} (A's prefix) through it; blocked ${blocked} packets (${counters.map((c) => (c.service ? `${c.cloudletId}: ${c.service.blocked ?? 0} blocked, ${c.service.alerts ?? 0} alerts` : `${c.cloudletId}: counters not read (${c.unread})`)).join('; ')}).`,
+        `Flood: X (New York) and Y (Florida) each replay ${floodPacketBytes}-byte ICMP echo requests to A with tcpreplay at ${floodPpsPerAttacker} packets/s (hping3 could not hold a rate on this machine), from ${floodLeadSeconds} s into each iperf3 run to 1 s after it; measured ${Math.round(floodPps)} packets/s together (${floodMbps.toFixed(1)} Mb/s, ${(floodMbps / accessMbps).toFixed(1)}x A's link).`,
+        `iperf3 TCP from B (Barcelona) to A (Hong Kong), ${congestionControl} congestion control (set on the socket; the machine's default is ${machineCongestionControl()}), ${leadSeconds + seconds} s per run of which the last ${seconds} s are measured (what A received; the first ${leadSeconds} s are slow start and the flood's first second), ${repetitions} run(s) per condition, the median compared: ${conditions.map((c) => `${c} ${of(c).map((m) => m.goodputMbps.toFixed(2)).join(', ')} Mb/s (${of(c).map((m) => m.retransmits).join(', ')} retransmits)`).join('; ')}.`,
+        `IDS: the ids service (Suricata inline with PacketCloud's flood rules; its echo limit, 100 requests a second towards one address by default, scaled like the links to ${echoLimit.count} per ${echoLimit.seconds} s: beyond it each is dropped) at NYC-C and MIA-C, reserved through the scheduler with one rule steering ${prefixA} (A's prefix) through it; blocked ${blocked} packets (${counters.map((c) => (c.service ? `${c.cloudletId}: ${c.service.blocked ?? 0} blocked, ${c.service.alerts ?? 0} alerts` : `${c.cloudletId}: counters not read (${c.unread})`)).join('; ')}).`,
         `The IDS VIs' data-plane ports over the whole run: ${counters.map((c) => `${c.cloudletId} to the VI ${viTraffic(c.traffic?.to_vi)}, from it ${viTraffic(c.traffic?.from_vi)}`).join('; ')}.`,
-        ...measurements.map((m) => `Path, ${pathSummary(m, seconds)}`),
+        ...measurements.map((m) => `Path, ${pathSummary(m)}`),
       ],
       data: { scale, accessMbps, floodPacketBytes, floodPpsPerAttacker, seconds, repetitions, labTag: lab.plan.tag, measurements, ids: counters },
     };

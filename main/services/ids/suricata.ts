@@ -4,8 +4,8 @@
  * launcher (inline, AF_PACKET between in0 and out0) and by tests that run
  * the same rules offline (`suricata -r`), so both see one configuration.
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The two interfaces of a bump-in-the-wire VI (contracts.md point 2). */
@@ -46,6 +46,61 @@ export function ownRuleFiles(): string[] {
     }
   }
   throw new Error(`ids: the rule directory resources/rules was not found (looked in ${candidates.join(', ')})`);
+}
+
+/** A flood rule's limit: towards one address, the packets beyond `count` within `seconds` are dropped. */
+export interface FloodLimit {
+  count: number;
+  seconds: number;
+}
+
+/** The flood rules of resources/rules by what they count: their sids there. */
+export const floodRuleSids = { echo: 1300001, syn: 1300002 } as const;
+export type FloodKind = keyof typeof floodRuleSids;
+
+/** "100/1": `count` packets per `seconds`, whole numbers (Suricata's detection_filter takes no fractions). */
+export function parseFloodLimit(text: string): FloodLimit {
+  const m = /^(\d{1,9})\/(\d{1,4})$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a limit of the form count/seconds (e.g. 100/1)`);
+  const limit = { count: Number(m[1]), seconds: Number(m[2]) };
+  if (limit.count < 1) throw new Error(`"${text}": the count must be at least 1`);
+  if (limit.seconds < 1 || limit.seconds > 3600) throw new Error(`"${text}": the seconds must be 1 to 3600`);
+  return limit;
+}
+
+/**
+ * Our rule files (ownRuleFiles) with the limits of the flood rules given
+ * replaced: the files that change are written into `dir` (the VI's own
+ * directory: a package's resources are read-only, and another VI may want
+ * other limits), the others stay where they are. An experiment scaled down
+ * from the paper's link rates scales the IDS's rates with them.
+ */
+export function ownRuleFilesWith(limits: Partial<Record<FloodKind, FloodLimit>>, dir: string): string[] {
+  const files = ownRuleFiles();
+  const wanted = Object.entries(limits).filter(([, l]) => l !== undefined) as [FloodKind, FloodLimit][];
+  if (wanted.length === 0) return files;
+  const replaced = new Set<FloodKind>();
+  const result = files.map((file) => {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    let changed = false;
+    for (const [kind, limit] of wanted) {
+      const n = lines.findIndex((l) => !l.startsWith('#') && l.includes(`sid:${floodRuleSids[kind]};`));
+      if (n < 0) continue;
+      const line = lines[n] as string;
+      const rewritten = line.replace(/detection_filter:\s*track by_dst,\s*count \d+,\s*seconds \d+;/, `detection_filter:track by_dst, count ${limit.count}, seconds ${limit.seconds};`);
+      if (rewritten === line && !line.includes(`count ${limit.count}, seconds ${limit.seconds};`)) throw new Error(`ids: the ${kind} flood rule (sid ${floodRuleSids[kind]}) in ${file} has no detection_filter to set`);
+      lines[n] = rewritten;
+      replaced.add(kind);
+      changed = true;
+    }
+    if (!changed) return file;
+    const copy = join(dir, basename(file));
+    writeFileSync(copy, lines.join('\n'));
+    return copy;
+  });
+  const missing = wanted.filter(([k]) => !replaced.has(k)).map(([k]) => `${k} (sid ${floodRuleSids[k]})`);
+  if (missing.length) throw new Error(`ids: no flood rule ${missing.join(', ')} in ${files.join(', ')}`);
+  return result;
 }
 
 /** Every *.rules file of a directory (e.g. the ET Open files), sorted by name. */
