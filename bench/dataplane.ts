@@ -32,6 +32,7 @@ import { DataPlane, FlowTable } from '../native/index.ts';
 import type { LoadResult } from '../native/index.ts';
 import { CLOUDLET, DataPlaneLab, ROUTER_VTEP, VNI, isRoot } from '../main/console/dataplaneLab.ts';
 import { GENERATOR_PORT, findMlffr, frameOf, runLoad } from '../native/dataplaneMeasure.ts';
+import { median } from '../main/console/experiments/sampleStatistics.ts';
 import { measureAesEncrypt, measureIds, type ServiceRow } from './serviceRows.ts';
 import { measureTunnelGoodput, type TunnelRow } from './tunnelGoodput.ts';
 
@@ -93,13 +94,9 @@ function kernelHairpin(lab: DataPlaneLab): () => void {
 }
 
 const REPETITIONS = 3;
+/** A row's median, null (printed '-', JSON null) where a path produced no measurement. */
+const medianOrNull = (values: readonly number[]): number | null => (values.length ? median(values) : null);
 
-function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
 
 /** The data plane's own paths (kernel, legacy, ring, tap): prints their table and returns their rows. */
 async function measureDataPlane(): Promise<Row[]> {
@@ -164,12 +161,12 @@ async function measureDataPlane(): Promise<Row[]> {
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const kernelPps = (b: number) => median((found.kernel?.[b] ?? []).map((m) => m.pps)) ?? 0;
+  const kernelPps = (b: number) => medianOrNull((found.kernel?.[b] ?? []).map((m) => m.pps)) ?? 0;
   for (const path of ['kernel', 'legacy', 'ring', 'tap'] as const) {
     for (const b of SIZES) {
       const runs = found[path]?.[b] ?? [];
-      const pps = median(runs.map((m) => m.pps));
-      const cycles = median(runs.flatMap((m) => (m.cycles === null ? [] : [m.cycles])));
+      const pps = medianOrNull(runs.map((m) => m.pps));
+      const cycles = medianOrNull(runs.flatMap((m) => (m.cycles === null ? [] : [m.cycles])));
       const k = kernelPps(b);
       rows.push({ path, bytes: b, mode: 'blocking', mlffrMpps: pps === null ? null : pps / 1e6, mlffrGbps: pps === null ? null : (pps * b * 8) / 1e9,
         ratioToKernel: pps !== null && k > 0 ? pps / k : null, delayP50Us: null, delayP99Us: null, cyclesPerPacket: cycles });
@@ -177,7 +174,7 @@ async function measureDataPlane(): Promise<Row[]> {
     for (const mode of ['blocking', 'busy-poll'] as const) {
       for (const b of DELAY_SIZES) {
         const d = delays[`${path}/${mode}/${b}`] ?? [];
-        if (d.length) rows.push({ path, bytes: b, mode, mlffrMpps: null, mlffrGbps: null, ratioToKernel: null, delayP50Us: median(d.map((x) => x.p50Us)), delayP99Us: median(d.map((x) => x.p99Us)), cyclesPerPacket: null });
+        if (d.length) rows.push({ path, bytes: b, mode, mlffrMpps: null, mlffrGbps: null, ratioToKernel: null, delayP50Us: medianOrNull(d.map((x) => x.p50Us)), delayP99Us: medianOrNull(d.map((x) => x.p99Us)), cyclesPerPacket: null });
       }
     }
   }

@@ -36,6 +36,7 @@ import type { DemuxPath } from '../native/index.ts';
 import { dedupShuffle, loadRuleSet, loadTrace, synthesizeTrace } from '../native/test/classbench.ts';
 import type { NamedSet, TraceHeader } from '../native/test/classbench.ts';
 import { generatedSetsDir } from './classbenchSets.ts';
+import { median } from '../main/console/experiments/sampleStatistics.ts';
 import { buildFrame, ipv4Header, packFrames } from '../native/test/frameBuilder.ts';
 import { NaiveMatcher } from '../native/test/naiveMatcher.ts';
 
@@ -79,10 +80,6 @@ interface Row {
   index: object;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[s.length >> 1] ?? 0) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-};
 
 interface Rate {
   cpu: number;

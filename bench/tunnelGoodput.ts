@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { DataPlane, FlowTable } from '../native/index.ts';
 import { startPairedEnd, stopEnds, TunnelLab, ROUTER_RETURN_PORT, VNI, type Site, type SiteCloudlet } from '../test/support/tunnelLab.ts';
 import { StrongswanLibipsecPair } from './strongswanLibipsec.ts';
+import { median } from '../main/console/experiments/sampleStatistics.ts';
 
 export type TunnelPath = 'ipsec-tunnel' | 'strongswan-libipsec' | 'plain';
 export interface TunnelRow {
@@ -62,11 +63,6 @@ async function reachable(lab: TunnelLab, tries: number): Promise<boolean> {
   return false;
 }
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
-}
 
 export async function measureTunnelGoodput(repetitions: number, log: (line: string) => void): Promise<TunnelRow[]> {
   const lab = new TunnelLab({ hostMtu: MTU }).create();

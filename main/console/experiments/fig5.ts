@@ -10,7 +10,7 @@
  * offered the same rate at once.
  */
 import type { Experiment, ExperimentContext, ExperimentResult, HostFacts } from './experiment.ts';
-import { percentile } from './proximity.ts';
+import { mean, percentile } from './sampleStatistics.ts';
 import type { ExperimentCloudlet } from './dataplaneCloudlet.ts';
 
 const needsRoot = (host: HostFacts): string | null => (host.root ? null : 'root (network namespaces, the data plane in them)');
@@ -83,7 +83,7 @@ export async function measureDelays(c: ExperimentCloudlet, sizes: readonly numbe
   return sizes.map((bytes) => {
     const delaysMs = delays.get(bytes) ?? [];
     const sorted = [...delaysMs].sort((a, b) => a - b);
-    return { bytes, delaysMs, lost: lostBy.get(bytes) ?? 0, meanMs: sorted.reduce((sum, v) => sum + v, 0) / Math.max(1, sorted.length), p99Ms: percentile(sorted, 0.99) };
+    return { bytes, delaysMs, lost: lostBy.get(bytes) ?? 0, meanMs: mean(sorted), p99Ms: percentile(sorted, 0.99) };
   });
 }
 

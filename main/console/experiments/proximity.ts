@@ -15,6 +15,7 @@ import { parseSchedulerConfig } from '../../scheduler/config.ts';
 import { Scheduler } from '../../scheduler/scheduler.ts';
 import { loadLabTopology, resolveLinks } from '../labTopology.ts';
 import type { Experiment, ExperimentContext, ExperimentResult } from './experiment.ts';
+import { percentile } from './sampleStatistics.ts';
 import type { ChartSeries } from './svgChart.ts';
 
 export type PlacementPolicy = 'closest' | 'random' | 'farthest';
@@ -34,10 +35,6 @@ export interface ProximityData {
   byPolicy: Record<PlacementPolicy, { placements: Placement[]; refused: number; meanMs: number; p50Ms: number; p95Ms: number; honoured: number }>;
 }
 
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
-}
 
 /** The request stream, the same for every policy: requestor PoP, start, length and size drawn from one seed. */
 function requestStream(pops: readonly string[], count: number) {
