@@ -70,7 +70,7 @@ describe('the service catalog at prepare', () => {
     const offers = cloudlet.agent['supervisor'].offers();
     expect(offers.map((o) => o.program)).toEqual(catalog.map((d) => d.program));
     // A tap service says where it runs and why a host cannot run it.
-    expect(offers.find((o) => o.program === 'ids')).toMatchObject({ mode: 'transparent', port: { kind: 'tap', layout: 'bump' }, args: [{ name: 'rules', required: false }, { name: 'home-net', required: false }] });
+    expect(offers.find((o) => o.program === 'ids')).toMatchObject({ mode: 'transparent', port: { kind: 'tap', layout: 'bump' }, args: [{ name: 'rules', required: false }, { name: 'home-net', required: false }, { name: 'echo-limit', required: false }, { name: 'syn-limit', required: false }] });
     if (process.getuid?.() !== 0) expect(offers.find((o) => o.program === 'web-cache')).toMatchObject({ available: false, reason: 'tap ports need a root controller' });
     expect(offers.find((o) => o.program === 'aes-encrypt')).toEqual({
       program: 'aes-encrypt',

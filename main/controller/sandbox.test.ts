@@ -2,10 +2,10 @@ import { describe, expect, test } from 'vitest';
 import { backoffDelay } from './schedulerLink.ts';
 import { ControllerStore } from './store.ts';
 import { ViSupervisor } from './viSupervisor.ts';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocateViUid, applyCgroupLimits, applyCgroupProcessLimit, cgroupMounts, cgroupOomKills, cgroupUsage, hostIsolationSummary, liveUids, parseProcStat, planLaunch, tapRefusal, type HostIsolation } from './sandbox.ts';
+import { allocateViUid, applyCgroupLimits, applyCgroupProcessLimit, cgroupMounts, cgroupOomKills, cgroupUsage, hostIsolationSummary, liveUids, parseProcStat, planLaunch, tapRefusal, unsearchableAncestor, type HostIsolation } from './sandbox.ts';
 
 const request = {
   viId: 'vi-r1',
@@ -181,6 +181,32 @@ describe('sandbox', () => {
     await expect(supervisor.start(start)).rejects.toThrow('VI vi-r1 not started: this controller runs as root and cannot give the VI an unprivileged user (util-linux setpriv not found');
     expect(store.vi('vi-r1')).toBeUndefined();
     store.close();
+  });
+
+  test('a VI whose user could not reach its directory is refused with the directory that stops it, before anything is made for it', async () => {
+    // mkdtemp makes 0700: the state directory below it is out of reach for a VI's user.
+    const parent = mkdtempSync(join(tmpdir(), 'pcloud-closed-'));
+    const dir = join(parent, 'state');
+    mkdirSync(join(dir, 'vis'), { recursive: true });
+    chmodSync(dir, 0o711);
+    chmodSync(join(dir, 'vis'), 0o711);
+    const user = { uid: 1_500_000_007, gid: 1_500_000_007 };
+    expect(unsearchableAncestor(join(dir, 'vis'), user)).toMatch(/ is mode 0700 \(owner uid \d+, group \d+\)$/);
+    const store = new ControllerStore(join(parent, 'c.sqlite'));
+    const supervisor = new ViSupervisor({ host: { ...rootHost, cgroup: null }, store, cloudletId: 'c1', stateDir: dir, graceMs: 100, nofile: 256, maxProcesses: 64, viUids: { first: 1_500_000_000, count: 10 }, programs: { sleeper: { command: ['/bin/sleep', '60'] } }, now: Date.now, onChange: () => undefined, log: () => undefined });
+    const start = { viId: 'vi-r1', reservationId: 'r1', providerId: 'p1', nodeId: 'n1', program: 'sleeper', args: {}, capacity: { cpu: 1, memMiB: 64, diskGiB: 1, netMbps: 10 }, t1: Date.now() + 60_000 };
+    const quoted = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    await expect(supervisor.start(start)).rejects.toThrow(new RegExp(`^VI vi-r1 not started: its user \\(uid \\d+\\) could not reach its directory ${quoted(join(dir, 'vis', 'vi-r1'))}: ${quoted(parent)} is mode 0700 .*the controller's stateDir must lie under directories that other users may search`));
+    expect(store.vi('vi-r1')).toBeUndefined();
+    expect(existsSync(join(dir, 'vis', 'vi-r1'))).toBe(false);
+    store.close();
+    // Searchable by others all the way down (/tmp is 1777): nothing stops it. The owner's and the group's bits count for them.
+    chmodSync(parent, 0o711);
+    expect(unsearchableAncestor(join(dir, 'vis'), user)).toBeNull();
+    chmodSync(parent, 0o770);
+    expect(unsearchableAncestor(join(dir, 'vis'), { uid: 1_500_000_007, gid: statSync(parent).gid })).toBeNull();
+    expect(unsearchableAncestor(join(dir, 'vis'), user)).toMatch(/is mode 0770/);
+    rmSync(parent, { recursive: true, force: true });
   });
 
   test('reconnect backoff doubles up to the cap, with +-30% jitter', () => {

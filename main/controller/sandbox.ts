@@ -33,8 +33,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Isolation } from '../protocol/controllerApi.ts';
 
 export type CgroupVersion = 'v1' | 'v2';
@@ -642,3 +642,29 @@ export function planLaunch(host: HostIsolation, req: LaunchRequest): LaunchPlan 
 
 /** Exit code the launcher uses when the VI could not join its cgroup. */
 export const EXIT_CGROUP_JOIN_FAILED = 97;
+
+/**
+ * The first directory on the way to `path` (itself included) that `user`
+ * may not search, with its mode and owner, or null when every one lets it
+ * through (missing ones are made later, searchable). A VI runs as a user of
+ * its own and reads its files from its directory under the controller's
+ * state directory: a parent of mode 0700 (a mkdtemp folder) stopped an
+ * ipsec-tunnel VI from reading its key, and it crashed, after which its
+ * traffic went on in the clear through legacy forwarding. Checked before a
+ * VI starts, so that it is refused with the reason instead.
+ */
+export function unsearchableAncestor(path: string, user: { uid: number; gid: number }): string | null {
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      st = null;
+    }
+    if (st) {
+      const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+      if ((st.mode & bit) === 0) return `${dir} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')} (owner uid ${st.uid}, group ${st.gid})`;
+    }
+    if (dir === dirname(dir)) return null;
+  }
+}

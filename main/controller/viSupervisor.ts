@@ -56,6 +56,7 @@ import {
   readProcStat,
   removeViCgroup,
   tapRefusal,
+  unsearchableAncestor,
   type HostIsolation,
   type LaunchRequest,
   type UidRange,
@@ -268,8 +269,10 @@ export class ViSupervisor {
       throw new Error(`VI ${req.viId} not started: this controller runs as root and cannot give the VI an unprivileged user (${this.o.host.notes.join('; ')})`);
     }
     const dir = join(this.o.stateDir, 'vis', req.viId);
-    mkdirSync(dir, { recursive: true });
     const user = this.userFor(req.viId);
+    const blocked = user ? unsearchableAncestor(dirname(dir), user) : null;
+    if (blocked) throw new Error(`VI ${req.viId} not started: its user (uid ${user?.uid}) could not reach its directory ${dir}: ${blocked}; the controller's stateDir must lie under directories that other users may search (e.g. mode 0711)`);
+    mkdirSync(dir, { recursive: true });
     // Its own directory is the one place the VI's user may write.
     if (user) chownSync(dir, user.uid, user.gid);
     const builtIn = !this.configured(req.program) && builtInServices.has(req.program);

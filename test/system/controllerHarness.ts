@@ -147,7 +147,8 @@ export function controllerConfig(dir: string, cloudletId: string, schedulerUrl: 
 
 export function tempDir(name: string, worldWritable = false): string {
   const dir = mkdtempSync(join(tmpdir(), `pcloud-${name}-`));
-  if (worldWritable) chmodSync(dir, 0o777);
+  // A root controller refuses a VI whose user could not reach its directory below (mkdtemp makes 0700).
+  chmodSync(dir, worldWritable ? 0o777 : 0o711);
   return dir;
 }
 
