@@ -28,7 +28,7 @@
 //   an 8-bit cut on the leading bits put them all in one child, which the
 //   shrink rule refuses, and 10,000 such host rules became 4 leaves of
 //   2,500 (1 Mpps).
-// - Leaves of up to kBinth rules in 448-byte chunks of 16 (leafScan.h): one
+// - Leaves of up to kBinth rules in 384-byte chunks of 16 (leafScan.h): one
 //   AVX-512 step tests 16 rules on all fields, up to four chunks without a
 //   branch per chunk; a leaf records its best position so a lookup holding a
 //   better match skips it without touching a chunk.
@@ -272,8 +272,8 @@ class FlowIndex::Builder {
       for (size_t i = 0; i < kLeafLanes; ++i) {
         const size_t e = n * kLeafLanes + i;
         if (e >= count) {  // padding: lo > hi everywhere, never matches
-          c.srcLo[i] = c.dstLo[i] = 1;
-          c.srcHi[i] = c.dstHi[i] = 0;
+          c.srcBase[i] = c.dstBase[i] = 0;
+          c.srcShift[i] = c.dstShift[i] = 32;
           c.portLo[i] = c.portLo[kLeafLanes + i] = c.classProtoLo[i] = 1;
           c.portHi[i] = c.portHi[kLeafLanes + i] = c.classProtoHi[i] = 0;
           ix_.positions_.push_back(kNoMatch);
@@ -281,10 +281,8 @@ class FlowIndex::Builder {
         }
         const uint32_t p = entries[e].position;
         const auto lane16 = [](uint32_t v) { return static_cast<uint16_t>(std::min<uint32_t>(v, 0xFFFF)); };
-        c.srcLo[i] = lo_[parse::kSrc][p];
-        c.srcHi[i] = hi_[parse::kSrc][p];
-        c.dstLo[i] = lo_[parse::kDst][p];
-        c.dstHi[i] = hi_[parse::kDst][p];
+        const bool srcPrefix = PrefixLane(lo_[parse::kSrc][p], hi_[parse::kSrc][p], c.srcBase[i], c.srcShift[i]);
+        const bool dstPrefix = PrefixLane(lo_[parse::kDst][p], hi_[parse::kDst][p], c.dstBase[i], c.dstShift[i]);
         c.portLo[i] = lane16(lo_[parse::kSport][p]);
         c.portHi[i] = lane16(hi_[parse::kSport][p]);
         c.portLo[kLeafLanes + i] = lane16(lo_[parse::kDport][p]);
@@ -293,7 +291,7 @@ class FlowIndex::Builder {
         c.classProtoHi[i] = entries[e].classProtoHi;
         const RuleRecord& r = ix_.records_[p];
         const bool lanesDecide = r.inPort.lo == 0 && r.inPort.hi == 0xFFFFFFFFu && r.vni.lo == 0 && r.vni.hi == 0xFFFFFFFFu &&
-                                 !r.fullAddressCheck && EthTypeInLanes(r.ethType);
+                                 !r.fullAddressCheck && EthTypeInLanes(r.ethType) && srcPrefix && dstPrefix;
         // Port lanes that accept 0xFFFF on both ports let a packet without
         // ports through; only a rule wildcarding both ports matches it.
         const bool portlessVerify = c.portHi[i] == 0xFFFF && c.portHi[kLeafLanes + i] == 0xFFFF && !r.portsWildcard;
@@ -305,6 +303,15 @@ class FlowIndex::Builder {
     ix_.shape_.leafEntries += count;
     ix_.shape_.maxLeaf = std::max<size_t>(ix_.shape_.maxLeaf, count);
     return kLeafFlag | leafIndex;
+  }
+
+  // The smallest prefix holding [lo, hi]; false when it holds more (the
+  // entry then needs its record: see Accept in leafScan.cc).
+  static bool PrefixLane(uint32_t lo, uint32_t hi, uint32_t& base, uint8_t& shift) {
+    const unsigned bits = lo == hi ? 0 : 64 - static_cast<unsigned>(__builtin_clzll(uint64_t{lo ^ hi}));
+    shift = static_cast<uint8_t>(bits);
+    base = bits == 32 ? 0 : (lo >> bits) << bits;
+    return uint64_t{hi} - lo + 1 == uint64_t{1} << bits;
   }
 
   // Whether the ClassProto lanes decide a rule's eth_type: IPv4, IPv6 or any.
@@ -396,7 +403,7 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
 }
 
 uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best) const {
-  const ScanContext ctx{records_.data(), deleted};
+  const ScanContext ctx{records_.data(), specs_.data(), deleted};
   const LaneKey lanes = MakeLaneKey(key);
   const Node* nodes = nodes_.data();
   const uint32_t* children = children_.data();
@@ -419,7 +426,7 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
 void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted,
                             LeafScanFn scan, uint32_t* best) const {
   if (trees_.empty()) return;
-  const ScanContext ctx{records_.data(), deleted};
+  const ScanContext ctx{records_.data(), specs_.data(), deleted};
   const Node* nodes = nodes_.data();
   const uint32_t* children = children_.data();
   const size_t treeCount = trees_.size();

@@ -6,7 +6,8 @@
 // set bits in order; only entries flagged kVerifyFlag (or, for a packet
 // without ports, kPortlessVerifyFlag) load their rule record to check the
 // remaining fields.
-// AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
+// AVX-512 (F+BW+VL) tests the address prefixes with variable shifts, the
+// rest with unsigned compares into mask registers, the two port
 // fields of 16 entries in one 32-lane compare, and tests up to four chunks
 // before its first branch on the data (a branch per chunk measured 5-15%
 // slower with leaves of up to 64 rules); AVX2 has no unsigned compare,
@@ -29,7 +30,10 @@ inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key
   const uint32_t position = entry & kPositionMask;
   if (ctx.deleted != nullptr && ((ctx.deleted[position >> 6] >> (position & 63)) & 1)) return false;
   if ((entry & (kVerifyFlag | (v.portless ? kPortlessVerifyFlag : 0))) == 0) return true;
-  return VerifyCandidate(ctx.records[position], key);
+  // A lane's prefix covers an address range that is not one (never from
+  // ruleCodec.cc, whose addresses are prefixes) from outside.
+  const RuleSpec& spec = ctx.specs[position];
+  return VerifyCandidate(ctx.records[position], key) && spec.dims[parse::kSrc].Contains(v.src) && spec.dims[parse::kDst].Contains(v.dst);
 }
 
 // Walks the set bits of a chunk's match mask in order. Returns true when the
@@ -56,7 +60,7 @@ uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::Packe
     for (size_t i = 0; i < kLeafLanes; ++i) {
       const uint32_t entry = positions[i];
       if ((entry & kPositionMask) >= best) return best;
-      if (v.src >= c.srcLo[i] && v.src <= c.srcHi[i] && v.dst >= c.dstLo[i] && v.dst <= c.dstHi[i] &&
+      if (InPrefix(v.src, c.srcBase[i], c.srcShift[i]) && InPrefix(v.dst, c.dstBase[i], c.dstShift[i]) &&
           v.sport >= c.portLo[i] && v.sport <= c.portHi[i] && v.dport >= c.portLo[kLeafLanes + i] &&
           v.dport <= c.portHi[kLeafLanes + i] && v.classProto >= c.classProtoLo[i] && v.classProto <= c.classProtoHi[i] &&
           Accept(entry, v, key, ctx)) {
@@ -67,10 +71,11 @@ uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::Packe
   return best;
 }
 
-__attribute__((target("avx2"))) inline uint32_t Within32x8(__m256i v, const uint32_t* lo, const uint32_t* hi) {
-  const __m256i l = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
-  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
-  const __m256i ok = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(v, l), v), _mm256_cmpeq_epi32(_mm256_min_epu32(v, h), v));
+// Eight lanes' InPrefix (variable shifts of 32 give 0).
+__attribute__((target("avx2"))) inline uint32_t InPrefix32x8(__m256i v, const uint32_t* base, const uint8_t* shift) {
+  const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(base));
+  const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(shift)));
+  const __m256i ok = _mm256_cmpeq_epi32(_mm256_srlv_epi32(_mm256_xor_si256(v, b), s), _mm256_setzero_si256());
   return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(ok)));
 }
 
@@ -91,8 +96,8 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
     const LeafChunk& c = leaf.chunks[n];
     const uint32_t* positions = leaf.positions + n * kLeafLanes;
     if ((positions[0] & kPositionMask) >= best) return best;
-    const uint32_t addr = (Within32x8(src, c.srcLo, c.srcHi) | (Within32x8(src, c.srcLo + 8, c.srcHi + 8) << 8)) &
-                          (Within32x8(dst, c.dstLo, c.dstHi) | (Within32x8(dst, c.dstLo + 8, c.dstHi + 8) << 8));
+    const uint32_t addr = (InPrefix32x8(src, c.srcBase, c.srcShift) | (InPrefix32x8(src, c.srcBase + 8, c.srcShift + 8) << 8)) &
+                          (InPrefix32x8(dst, c.dstBase, c.dstShift) | (InPrefix32x8(dst, c.dstBase + 8, c.dstShift + 8) << 8));
     if (addr == 0) continue;
     const __m256i small = _mm256_and_si256(
         _mm256_and_si256(Within16x16(sport, c.portLo, c.portHi), Within16x16(dport, c.portLo + kLeafLanes, c.portHi + kLeafLanes)),
@@ -125,10 +130,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
     uint64_t all = 0;
     for (uint32_t g = 0; g < group; ++g) {
       const LeafChunk& c = leaf.chunks[n0 + g];
-      __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, dst, _mm512_load_si512(c.dstHi), _MM_CMPINT_LE);
+      const __m512i srcOff = _mm512_srlv_epi32(_mm512_xor_si512(_mm512_load_si512(c.srcBase), src),
+                                               _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(c.srcShift))));
+      const __m512i dstOff = _mm512_srlv_epi32(_mm512_xor_si512(_mm512_load_si512(c.dstBase), dst),
+                                               _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(c.dstShift))));
+      __mmask16 m = _mm512_testn_epi32_mask(srcOff, srcOff);
+      m = _mm512_mask_testn_epi32_mask(m, dstOff, dstOff);
       m = _mm256_mask_cmp_epu16_mask(m, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.classProtoLo)), classProto, _MM_CMPINT_LE);
       m = _mm256_mask_cmp_epu16_mask(m, classProto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.classProtoHi)), _MM_CMPINT_LE);
       __mmask32 p = _mm512_cmp_epu16_mask(_mm512_load_si512(c.portLo), ports, _MM_CMPINT_LE);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "demux/ruleRecord.h"
+#include "demux/ruleSpec.h"
 #include "parse/packetKey.h"
 
 namespace pcloud::demux {
@@ -13,37 +14,42 @@ namespace pcloud::demux {
 inline constexpr uint32_t kNoMatch = 0xFFFFFFFFu;
 inline constexpr size_t kLeafLanes = 16;  // entries are padded to a multiple of this
 
-// Leaves are runs of 448-byte chunks of 16 entries (seven cache lines),
-// contiguous so the hardware prefetcher follows them. Addresses keep 32 bits;
-// ports fit 16-bit lanes (a packet without ports is compared as port 0xFFFF),
-// and eth_type and protocol share one 16-bit lane (ClassProto). The scan is
-// bound by the lines it loads (README.md), so a chunk holds only what the
-// compares read: each entry's position (with its flags) sits in a parallel
-// array, read for the winning lane alone.
+// Leaves are runs of 384-byte chunks of 16 entries (six cache lines),
+// contiguous so the hardware prefetcher follows them. The scan is bound by
+// the lines it loads (README.md), so a chunk holds only what the compares
+// read, as small as it goes: an address is a prefix (its base and a shift,
+// 32 minus its length: the lane matches when (address ^ base) >> shift is
+// 0), ports are 16-bit ranges (a packet without ports is compared as port
+// 0xFFFF), and eth_type and protocol share one 16-bit range (ClassProto).
+// Each entry's position (with its flags) sits in a parallel array, read for
+// the winning lane alone.
 // Entries are in ascending position (best first); a position carries
 // kVerifyFlag when its rule has constraints the lanes do not cover (ingress
 // port, VNI, an eth_type other than IPv4, IPv6 or any, IPv6 prefix beyond 32
-// bits), so most matches never touch the rule record during the scan. A
-// packet without ports passes the port lanes of every rule whose ranges both
-// reach 65535, but matches only rules that wildcard both ports:
-// kPortlessVerifyFlag marks the entries that pass those lanes without
-// wildcarding, the only ones such a packet must verify (verifying every
-// candidate cost fw2, whose protocols carry no ports, 40%). Padding has
-// lo > hi in every lane and position kNoMatch.
+// bits, an address range that is not a prefix), so most matches never touch
+// the rule record during the scan. A packet without ports passes the port
+// lanes of every rule whose ranges both reach 65535, but matches only rules
+// that wildcard both ports: kPortlessVerifyFlag marks the entries that pass
+// those lanes without wildcarding, the only ones such a packet must verify
+// (verifying every candidate cost fw2, whose protocols carry no ports, 40%).
+// Padding has lo > hi in its port and ClassProto lanes and position kNoMatch.
 inline constexpr uint32_t kVerifyFlag = 0x80000000u;
 inline constexpr uint32_t kPortlessVerifyFlag = 0x40000000u;
 inline constexpr uint32_t kPositionMask = 0x3FFFFFFFu;
 struct alignas(64) LeafChunk {
-  uint32_t srcLo[kLeafLanes];
-  uint32_t srcHi[kLeafLanes];
-  uint32_t dstLo[kLeafLanes];
-  uint32_t dstHi[kLeafLanes];
+  uint32_t srcBase[kLeafLanes];
+  uint32_t dstBase[kLeafLanes];
   uint16_t portLo[2 * kLeafLanes];  // source ports in lanes 0..15, destination ports in 16..31
   uint16_t portHi[2 * kLeafLanes];
   uint16_t classProtoLo[kLeafLanes];  // see ClassProto
   uint16_t classProtoHi[kLeafLanes];
+  uint8_t srcShift[kLeafLanes];  // 32 - prefix length, 0..32
+  uint8_t dstShift[kLeafLanes];
 };
-static_assert(sizeof(LeafChunk) == 448);
+static_assert(sizeof(LeafChunk) == 384);
+
+// Whether `address` lies in the prefix of a lane.
+inline bool InPrefix(uint32_t address, uint32_t base, uint8_t shift) { return (uint64_t{address ^ base} >> shift) == 0; }
 
 // eth_type and protocol in one lane: the eth_type's class (IPv4, IPv6, any
 // other) above the 9-bit protocol dim (0..255, or kNoProto on non-IP
@@ -84,6 +90,7 @@ inline LaneKey MakeLaneKey(const parse::PacketKey& k) {
 
 struct ScanContext {
   const RuleRecord* records;   // by position
+  const RuleSpec* specs;       // by position: the address ranges a lane's prefix may widen
   const uint64_t* deleted;     // bit per position, may be null
 };
 
