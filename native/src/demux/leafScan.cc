@@ -3,9 +3,10 @@
 // A leaf holds up to a few dozen candidate rules sorted by priority order, in
 // 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
 // dims and eth_type against all 16 entries of a chunk at once, then walks the
-// set bits in order; only entries flagged kVerifyFlag (or, for a packet
-// without ports, kPortlessVerifyFlag) load their rule record to check the
-// remaining fields.
+// set bits in order (AVX-512 takes the first without a branch on its
+// position, whose load resolves last); only entries flagged kVerifyFlag
+// (or, for a packet without ports, kPortlessVerifyFlag) load their rule
+// record to check the remaining fields.
 // AVX-512 (F+BW+VL) tests the address prefixes with variable shifts, the
 // rest with unsigned compares into mask registers, the two port
 // fields of 16 entries in one 32-lane compare, and tests up to four chunks
