@@ -19,7 +19,7 @@
 //   whose largest child is smallest. The fill bound matters where rules are
 //   exact in the cut dimension (/32 addresses): they replicate nothing, so
 //   spfac never stops a 256-way cut, and without it such trees fanned out
-//   into thousands of one-rule leaves, each padded to a 576-byte chunk, that
+//   into thousands of one-rule leaves, each padded to a 16-lane chunk, that
 //   no cache could hold. A cut must also shrink its largest child by a
 //   sixteenth, else near-identical rules recurse to the depth limit.
 // - Cuts start from the smallest aligned box that holds the node's rules
@@ -28,7 +28,7 @@
 //   an 8-bit cut on the leading bits put them all in one child, which the
 //   shrink rule refuses, and 10,000 such host rules became 4 leaves of
 //   2,500 (1 Mpps).
-// - Leaves of up to kBinth rules in 576-byte chunks of 16 (leafScan.h): one
+// - Leaves of up to kBinth rules in 384-byte chunks of 16 (leafScan.h): one
 //   AVX-512 step tests 16 rules on all fields, up to four chunks without a
 //   branch per chunk; a leaf records its best position so a lookup holding a
 //   better match skips it without touching a chunk.
@@ -74,7 +74,7 @@ constexpr unsigned kSmallAddressBits = 16;  // an address range of at most 2^16 
 // a leaf chunk). Rules that are exact in the cut dimension (/32 addresses)
 // replicate nothing, so spfac alone lets every level take 256 children: fw2
 // and ipc2 then built 5,000-8,000 leaves of one or two rules, each padded to
-// a 576-byte chunk, and every lookup missed the cache (README.md).
+// a 16-lane chunk, and every lookup missed the cache (README.md).
 constexpr size_t kMinFill = kLeafLanes / 2;
 
 // log2 of each dimension's full width (dims are aligned power-of-two boxes).
@@ -251,8 +251,19 @@ class FlowIndex::Builder {
     return self;
   }
 
+  // One leaf entry: a rule and the ClassProto range of its lane (a rule
+  // with any eth_type and a protocol takes one entry per eth_type class).
+  struct Entry {
+    uint32_t position;
+    uint16_t classProtoLo;
+    uint16_t classProtoHi;
+  };
+
   uint32_t MakeLeaf(const std::vector<uint32_t>& positions) {
-    const size_t count = positions.size();
+    std::vector<Entry> entries;
+    entries.reserve(positions.size());
+    for (uint32_t p : positions) AddEntries(p, entries);
+    const size_t count = entries.size();
     const size_t chunkCount = (count + kLeafLanes - 1) / kLeafLanes;
     const uint32_t leafIndex = static_cast<uint32_t>(ix_.leaves_.size());
     ix_.leaves_.push_back({static_cast<uint32_t>(ix_.chunks_.size()), static_cast<uint32_t>(chunkCount), positions.front()});
@@ -261,34 +272,30 @@ class FlowIndex::Builder {
       for (size_t i = 0; i < kLeafLanes; ++i) {
         const size_t e = n * kLeafLanes + i;
         if (e >= count) {  // padding: lo > hi everywhere, never matches
-          c.srcLo[i] = c.dstLo[i] = 1;
-          c.srcHi[i] = c.dstHi[i] = 0;
-          c.portLo[i] = c.portLo[kLeafLanes + i] = c.protoLo[i] = c.ethLo[i] = 1;
-          c.portHi[i] = c.portHi[kLeafLanes + i] = c.protoHi[i] = c.ethHi[i] = 0;
-          c.positions[i] = kNoMatch;
+          c.srcBase[i] = c.dstBase[i] = 0;
+          c.srcShift[i] = c.dstShift[i] = 32;
+          c.portLo[i] = c.portLo[kLeafLanes + i] = c.classProtoLo[i] = 1;
+          c.portHi[i] = c.portHi[kLeafLanes + i] = c.classProtoHi[i] = 0;
+          ix_.positions_.push_back(kNoMatch);
           continue;
         }
-        const uint32_t p = positions[e];
+        const uint32_t p = entries[e].position;
         const auto lane16 = [](uint32_t v) { return static_cast<uint16_t>(std::min<uint32_t>(v, 0xFFFF)); };
-        c.srcLo[i] = lo_[parse::kSrc][p];
-        c.srcHi[i] = hi_[parse::kSrc][p];
-        c.dstLo[i] = lo_[parse::kDst][p];
-        c.dstHi[i] = hi_[parse::kDst][p];
+        const bool srcPrefix = PrefixLane(lo_[parse::kSrc][p], hi_[parse::kSrc][p], c.srcBase[i], c.srcShift[i]);
+        const bool dstPrefix = PrefixLane(lo_[parse::kDst][p], hi_[parse::kDst][p], c.dstBase[i], c.dstShift[i]);
         c.portLo[i] = lane16(lo_[parse::kSport][p]);
         c.portHi[i] = lane16(hi_[parse::kSport][p]);
         c.portLo[kLeafLanes + i] = lane16(lo_[parse::kDport][p]);
         c.portHi[kLeafLanes + i] = lane16(hi_[parse::kDport][p]);
-        c.protoLo[i] = static_cast<uint16_t>(lo_[parse::kProto][p]);
-        c.protoHi[i] = static_cast<uint16_t>(hi_[parse::kProto][p]);
+        c.classProtoLo[i] = entries[e].classProtoLo;
+        c.classProtoHi[i] = entries[e].classProtoHi;
         const RuleRecord& r = ix_.records_[p];
-        c.ethLo[i] = lane16(r.ethType.lo);
-        c.ethHi[i] = lane16(r.ethType.hi);
         const bool lanesDecide = r.inPort.lo == 0 && r.inPort.hi == 0xFFFFFFFFu && r.vni.lo == 0 && r.vni.hi == 0xFFFFFFFFu &&
-                                 !r.fullAddressCheck && (r.ethType.hi <= 0xFFFF || (r.ethType.lo == 0 && r.ethType.hi == 0xFFFFFFFFu));
+                                 !r.fullAddressCheck && EthTypeInLanes(r.ethType) && srcPrefix && dstPrefix;
         // Port lanes that accept 0xFFFF on both ports let a packet without
         // ports through; only a rule wildcarding both ports matches it.
         const bool portlessVerify = c.portHi[i] == 0xFFFF && c.portHi[kLeafLanes + i] == 0xFFFF && !r.portsWildcard;
-        c.positions[i] = p | (lanesDecide ? 0 : kVerifyFlag) | (portlessVerify ? kPortlessVerifyFlag : 0);
+        ix_.positions_.push_back(p | (lanesDecide ? 0 : kVerifyFlag) | (portlessVerify ? kPortlessVerifyFlag : 0));
       }
       ix_.chunks_.push_back(c);
     }
@@ -296,6 +303,39 @@ class FlowIndex::Builder {
     ix_.shape_.leafEntries += count;
     ix_.shape_.maxLeaf = std::max<size_t>(ix_.shape_.maxLeaf, count);
     return kLeafFlag | leafIndex;
+  }
+
+  // The smallest prefix holding [lo, hi]; false when it holds more (the
+  // entry then needs its record: see Accept in leafScan.cc).
+  static bool PrefixLane(uint32_t lo, uint32_t hi, uint32_t& base, uint8_t& shift) {
+    const unsigned bits = lo == hi ? 0 : 64 - static_cast<unsigned>(__builtin_clzll(uint64_t{lo ^ hi}));
+    shift = static_cast<uint8_t>(bits);
+    base = bits == 32 ? 0 : (lo >> bits) << bits;
+    return uint64_t{hi} - lo + 1 == uint64_t{1} << bits;
+  }
+
+  // Whether the ClassProto lanes decide a rule's eth_type: IPv4, IPv6 or any.
+  static bool EthTypeInLanes(const Range& eth) {
+    return (eth.lo == eth.hi && EthClass(eth.lo) != kClassOther) || (eth.lo == 0 && eth.hi >= 0xFFFF);
+  }
+
+  // The entries of rule p: one per eth_type class its lanes must cover.
+  void AddEntries(uint32_t p, std::vector<Entry>& out) const {
+    const Range& eth = ix_.records_[p].ethType;
+    const uint32_t protoLo = lo_[parse::kProto][p], protoHi = std::min<uint32_t>(hi_[parse::kProto][p], kDimMax[parse::kProto]);
+    const bool anyEth = eth.lo == 0 && eth.hi >= 0xFFFF;
+    if (anyEth && protoLo == 0 && protoHi == kDimMax[parse::kProto]) {  // one range over every class
+      out.push_back({p, ClassProto(kClassIpv4, 0), ClassProto(kClassOther, kDimMax[parse::kProto])});
+      return;
+    }
+    if (eth.lo == eth.hi) {  // an exact eth_type is one class (the record decides among other eth_types)
+      const uint16_t c = EthClass(eth.lo);
+      out.push_back({p, ClassProto(c, protoLo), ClassProto(c, protoHi)});
+      return;
+    }
+    // Any eth_type (or a range of them, which the record checks) with a
+    // protocol range: one entry per class.
+    for (uint16_t c : {kClassIpv4, kClassIpv6, kClassOther}) out.push_back({p, ClassProto(c, protoLo), ClassProto(c, protoHi)});
   }
 
   FlowIndex& ix_;
@@ -358,11 +398,12 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   for (size_t c = 0; c < innerChildren; ++c) children_[c] = terminal(children_[c]);
   for (Tree& tree : trees_) tree.root = terminal(tree.root);
   shape_.bytes = nodes_.size() * sizeof(Node) + children_.size() * 4 + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
+                 positions_.size() * 4 +
                  records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
 }
 
 uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best) const {
-  const ScanContext ctx{records_.data(), deleted};
+  const ScanContext ctx{records_.data(), specs_.data(), deleted};
   const LaneKey lanes = MakeLaneKey(key);
   const Node* nodes = nodes_.data();
   const uint32_t* children = children_.data();
@@ -377,7 +418,7 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
     if (leafIndex >= leaves_.size()) continue;  // the empty node
     const Leaf& leaf = leaves_[leafIndex];
     if (leaf.firstPosition >= best) continue;
-    best = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, key, best, ctx);
+    best = scan(View(leaf), lanes, key, best, ctx);
   }
   return best;
 }
@@ -385,7 +426,7 @@ uint32_t FlowIndex::Lookup(const parse::PacketKey& key, const uint64_t* deleted,
 void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted,
                             LeafScanFn scan, uint32_t* best) const {
   if (trees_.empty()) return;
-  const ScanContext ctx{records_.data(), deleted};
+  const ScanContext ctx{records_.data(), specs_.data(), deleted};
   const Node* nodes = nodes_.data();
   const uint32_t* children = children_.data();
   const size_t treeCount = trees_.size();
@@ -423,7 +464,7 @@ void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, siz
         if (leafIndex >= leaves_.size()) continue;  // the empty node
         const Leaf& leaf = leaves_[leafIndex];
         if (leaf.firstPosition >= b) continue;
-        b = scan(LeafView{chunks_.data() + leaf.firstChunk, leaf.chunkCount}, lanes, k[j], b, ctx);
+        b = scan(View(leaf), lanes, k[j], b, ctx);
       }
       best[start + j] = b;
     }

@@ -74,7 +74,11 @@ class FlowIndex {
     uint32_t firstPosition;  // its best entry: a lookup holding a better match skips the leaf
   };
   std::vector<Leaf> leaves_;
+  LeafView View(const Leaf& leaf) const {
+    return LeafView{chunks_.data() + leaf.firstChunk, positions_.data() + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
+  }
   std::vector<LeafChunk> chunks_;
+  std::vector<uint32_t> positions_;   // kLeafLanes per chunk (leafScan.h)
   IndexShape shape_;
   uint32_t firstTerminal_ = 0;  // nodes from here on are terminal (see flowIndex.cc)
 };

@@ -3,10 +3,12 @@
 // A leaf holds up to a few dozen candidate rules sorted by priority order, in
 // 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
 // dims and eth_type against all 16 entries of a chunk at once, then walks the
-// set bits in order; only entries flagged kVerifyFlag (or, for a packet
-// without ports, kPortlessVerifyFlag) load their rule record to check the
-// remaining fields.
-// AVX-512 (F+BW+VL) uses unsigned compares into mask registers, the two port
+// set bits in order (AVX-512 takes the first without a branch on its
+// position, whose load resolves last); only entries flagged kVerifyFlag
+// (or, for a packet without ports, kPortlessVerifyFlag) load their rule
+// record to check the remaining fields.
+// AVX-512 (F+BW+VL) tests the address prefixes with variable shifts, the
+// rest with unsigned compares into mask registers, the two port
 // fields of 16 entries in one 32-lane compare, and tests up to four chunks
 // before its first branch on the data (a branch per chunk measured 5-15%
 // slower with leaves of up to 64 rules); AVX2 has no unsigned compare,
@@ -29,15 +31,18 @@ inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key
   const uint32_t position = entry & kPositionMask;
   if (ctx.deleted != nullptr && ((ctx.deleted[position >> 6] >> (position & 63)) & 1)) return false;
   if ((entry & (kVerifyFlag | (v.portless ? kPortlessVerifyFlag : 0))) == 0) return true;
-  return VerifyCandidate(ctx.records[position], key);
+  // A lane's prefix covers an address range that is not one (never from
+  // ruleCodec.cc, whose addresses are prefixes) from outside.
+  const RuleSpec& spec = ctx.specs[position];
+  return VerifyCandidate(ctx.records[position], key) && spec.dims[parse::kSrc].Contains(v.src) && spec.dims[parse::kDst].Contains(v.dst);
 }
 
 // Walks the set bits of a chunk's match mask in order. Returns true when the
 // scan is over (a verified match, or positions no better than `best`).
-inline bool Resolve(const LeafChunk& c, uint32_t mask, const LaneKey& v, const parse::PacketKey& key,
+inline bool Resolve(const uint32_t* positions, uint32_t mask, const LaneKey& v, const parse::PacketKey& key,
                     const ScanContext& ctx, uint32_t& best) {
   while (mask != 0) {
-    const uint32_t entry = c.positions[__builtin_ctz(mask)];
+    const uint32_t entry = positions[__builtin_ctz(mask)];
     mask &= mask - 1;
     if ((entry & kPositionMask) >= best) return true;
     if (Accept(entry, v, key, ctx)) {
@@ -52,13 +57,14 @@ uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::Packe
                       const ScanContext& ctx) {
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
+    const uint32_t* positions = leaf.positions + n * kLeafLanes;
     for (size_t i = 0; i < kLeafLanes; ++i) {
-      const uint32_t entry = c.positions[i];
+      const uint32_t entry = positions[i];
       if ((entry & kPositionMask) >= best) return best;
-      if (v.src >= c.srcLo[i] && v.src <= c.srcHi[i] && v.dst >= c.dstLo[i] && v.dst <= c.dstHi[i] &&
+      if (InPrefix(v.src, c.srcBase[i], c.srcShift[i]) && InPrefix(v.dst, c.dstBase[i], c.dstShift[i]) &&
           v.sport >= c.portLo[i] && v.sport <= c.portHi[i] && v.dport >= c.portLo[kLeafLanes + i] &&
-          v.dport <= c.portHi[kLeafLanes + i] && v.proto >= c.protoLo[i] && v.proto <= c.protoHi[i] &&
-          v.eth >= c.ethLo[i] && v.eth <= c.ethHi[i] && Accept(entry, v, key, ctx)) {
+          v.dport <= c.portHi[kLeafLanes + i] && v.classProto >= c.classProtoLo[i] && v.classProto <= c.classProtoHi[i] &&
+          Accept(entry, v, key, ctx)) {
         return entry & kPositionMask;
       }
     }
@@ -66,10 +72,11 @@ uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::Packe
   return best;
 }
 
-__attribute__((target("avx2"))) inline uint32_t Within32x8(__m256i v, const uint32_t* lo, const uint32_t* hi) {
-  const __m256i l = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
-  const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
-  const __m256i ok = _mm256_and_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(v, l), v), _mm256_cmpeq_epi32(_mm256_min_epu32(v, h), v));
+// Eight lanes' InPrefix (variable shifts of 32 give 0).
+__attribute__((target("avx2"))) inline uint32_t InPrefix32x8(__m256i v, const uint32_t* base, const uint8_t* shift) {
+  const __m256i b = _mm256_load_si256(reinterpret_cast<const __m256i*>(base));
+  const __m256i s = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(shift)));
+  const __m256i ok = _mm256_cmpeq_epi32(_mm256_srlv_epi32(_mm256_xor_si256(v, b), s), _mm256_setzero_si256());
   return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(ok)));
 }
 
@@ -85,21 +92,21 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
   const __m256i dst = _mm256_set1_epi32(static_cast<int>(v.dst));
   const __m256i sport = _mm256_set1_epi16(static_cast<short>(v.sport));
   const __m256i dport = _mm256_set1_epi16(static_cast<short>(v.dport));
-  const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
-  const __m256i eth = _mm256_set1_epi16(static_cast<short>(v.eth));
+  const __m256i classProto = _mm256_set1_epi16(static_cast<short>(v.classProto));
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
-    if ((c.positions[0] & kPositionMask) >= best) return best;
-    const uint32_t addr = (Within32x8(src, c.srcLo, c.srcHi) | (Within32x8(src, c.srcLo + 8, c.srcHi + 8) << 8)) &
-                          (Within32x8(dst, c.dstLo, c.dstHi) | (Within32x8(dst, c.dstLo + 8, c.dstHi + 8) << 8));
+    const uint32_t* positions = leaf.positions + n * kLeafLanes;
+    if ((positions[0] & kPositionMask) >= best) return best;
+    const uint32_t addr = (InPrefix32x8(src, c.srcBase, c.srcShift) | (InPrefix32x8(src, c.srcBase + 8, c.srcShift + 8) << 8)) &
+                          (InPrefix32x8(dst, c.dstBase, c.dstShift) | (InPrefix32x8(dst, c.dstBase + 8, c.dstShift + 8) << 8));
     if (addr == 0) continue;
     const __m256i small = _mm256_and_si256(
         _mm256_and_si256(Within16x16(sport, c.portLo, c.portHi), Within16x16(dport, c.portLo + kLeafLanes, c.portHi + kLeafLanes)),
-        _mm256_and_si256(Within16x16(proto, c.protoLo, c.protoHi), Within16x16(eth, c.ethLo, c.ethHi)));
+        Within16x16(classProto, c.classProtoLo, c.classProtoHi));
     // 16 lanes of 16 bits -> one bit per lane: pack to bytes (per 128-bit half).
     const uint32_t bytes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(small, small)));
     const uint32_t lanes = (bytes & 0xFF) | ((bytes >> 8) & 0xFF00);
-    if (Resolve(c, addr & lanes, v, key, ctx, best)) return best;
+    if (Resolve(positions, addr & lanes, v, key, ctx, best)) return best;
   }
   return best;
 }
@@ -112,33 +119,43 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
   // Source port in lanes 0..15, destination port in lanes 16..31.
   const __m512i ports = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(v.sport))),
                                            _mm256_set1_epi16(static_cast<short>(v.dport)), 1);
-  const __m256i proto = _mm256_set1_epi16(static_cast<short>(v.proto));
-  const __m256i eth = _mm256_set1_epi16(static_cast<short>(v.eth));
+  const __m256i classProto = _mm256_set1_epi16(static_cast<short>(v.classProto));
+  const uint32_t recordFlags = kVerifyFlag | (v.portless ? kPortlessVerifyFlag : 0);
   // Up to four chunks at a time without a branch per chunk: their match
   // masks go into one 64-bit word whose set bits are walked in order.
   for (uint32_t n0 = 0; n0 < leaf.chunkCount; n0 += 4) {
-    if ((leaf.chunks[n0].positions[0] & kPositionMask) >= best) return best;
+    const uint32_t* positions = leaf.positions + n0 * kLeafLanes;
+    // (The caller skips a leaf whose first position cannot win.)
+    if (n0 > 0 && (positions[0] & kPositionMask) >= best) return best;
     const uint32_t group = leaf.chunkCount - n0 < 4 ? leaf.chunkCount - n0 : 4;
     uint64_t all = 0;
     for (uint32_t g = 0; g < group; ++g) {
       const LeafChunk& c = leaf.chunks[n0 + g];
-      __mmask16 m = _mm512_cmp_epu32_mask(_mm512_load_si512(c.srcLo), src, _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, src, _mm512_load_si512(c.srcHi), _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, _mm512_load_si512(c.dstLo), dst, _MM_CMPINT_LE);
-      m = _mm512_mask_cmp_epu32_mask(m, dst, _mm512_load_si512(c.dstHi), _MM_CMPINT_LE);
+      const __m512i srcOff = _mm512_srlv_epi32(_mm512_xor_si512(_mm512_load_si512(c.srcBase), src),
+                                               _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(c.srcShift))));
+      const __m512i dstOff = _mm512_srlv_epi32(_mm512_xor_si512(_mm512_load_si512(c.dstBase), dst),
+                                               _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(c.dstShift))));
+      __mmask16 m = _mm512_testn_epi32_mask(srcOff, srcOff);
+      m = _mm512_mask_testn_epi32_mask(m, dstOff, dstOff);
+      m = _mm256_mask_cmp_epu16_mask(m, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.classProtoLo)), classProto, _MM_CMPINT_LE);
+      m = _mm256_mask_cmp_epu16_mask(m, classProto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.classProtoHi)), _MM_CMPINT_LE);
       __mmask32 p = _mm512_cmp_epu16_mask(_mm512_load_si512(c.portLo), ports, _MM_CMPINT_LE);
       p = _mm512_mask_cmp_epu16_mask(p, ports, _mm512_load_si512(c.portHi), _MM_CMPINT_LE);
-      __mmask16 q = _mm256_cmp_epu16_mask(_mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoLo)), proto, _MM_CMPINT_LE);
-      q = _mm256_mask_cmp_epu16_mask(q, proto, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.protoHi)), _MM_CMPINT_LE);
-      q = _mm256_mask_cmp_epu16_mask(q, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethLo)), eth, _MM_CMPINT_LE);
-      q = _mm256_mask_cmp_epu16_mask(q, eth, _mm256_load_si256(reinterpret_cast<const __m256i*>(c.ethHi)), _MM_CMPINT_LE);
-      const uint64_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16)) & q;
+      const uint64_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16));
       all |= lanes << (16 * g);
+    }
+    if (all == 0) continue;
+    // The first candidate usually decides: it is taken without a branch on
+    // its position, whose load resolves last.
+    const uint32_t first = positions[__builtin_ctzll(all)];
+    if (__builtin_expect(ctx.deleted == nullptr && (first & recordFlags) == 0, 1)) {
+      const uint32_t position = first & kPositionMask;
+      return position < best ? position : best;
     }
     while (all != 0) {
       const unsigned bit = static_cast<unsigned>(__builtin_ctzll(all));
       all &= all - 1;
-      const uint32_t entry = leaf.chunks[n0 + (bit >> 4)].positions[bit & 15];
+      const uint32_t entry = positions[bit];
       if ((entry & kPositionMask) >= best) return best;
       if (Accept(entry, v, key, ctx)) return entry & kPositionMask;
     }
