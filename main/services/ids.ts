@@ -29,7 +29,7 @@ import { z } from 'zod';
 import { parseHomeNet, HomeNet } from './ids/homeNet.ts';
 import { ownRuleFilesWith, parseEveAlert, parseFloodLimit, ruleFilesIn, suricataConfig } from './ids/suricata.ts';
 import { findExecutable, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
-import { readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { parsedArg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { LogFollower } from './sdk/logFollower.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 import { raiseServiceEvents, type ServiceEvent } from './sdk/serviceEvents.ts';
@@ -47,15 +47,7 @@ const maxEventsPerRead = 200;
 
 /** A flood rule's limit as an argument: "count/seconds" towards one address, beyond which each packet is dropped. */
 function floodLimitArg(what: string, rule: string): z.ZodOptional<z.ZodString> {
-  return z
-    .string()
-    .superRefine((v, ctx) => {
-      try {
-        parseFloodLimit(v);
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      }
-    })
+  return parsedArg(parseFloodLimit)
     .describe(`${what} towards one address allowed per window, as count/seconds; beyond it each is dropped (${rule})`)
     .optional();
 }
@@ -67,17 +59,7 @@ export const descriptor: ServiceDescriptor = {
   port: { kind: 'tap', layout: 'bump' },
   args: z.strictObject({
     rules: z.string().refine(isAbsolute, 'an absolute directory path').describe(`directory of *.rules files loaded before the flood rules (e.g. ET Open, ${etOpenRules}); default none: the flood rules only`).optional(),
-    'home-net': z
-      .string()
-      .superRefine((v, ctx) => {
-        try {
-          parseHomeNet(v);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        }
-      })
-      .describe('the protected addresses: any, an address or prefix, or a [list] (default any)')
-      .optional(),
+    'home-net': parsedArg(parseHomeNet).describe('the protected addresses: any, an address or prefix, or a [list] (default any)').optional(),
     'echo-limit': floodLimitArg('ICMP echo requests', 'sid 1300001, default 100/1'),
     'syn-limit': floodLimitArg('TCP SYNs', 'sid 1300002, default 200/1'),
   }) as z.ZodType<Record<string, string>>,

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { haproxyConfig, parseBackends, parseStats, statsCommand, statsSocket } from './load-balancer/haproxy.ts';
 import { attachToRouter, runDaemon, tapDaemonAvailability, tapInterfaces } from './sdk/daemonService.ts';
-import { integerArg, ipv4Arg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
+import { integerArg, ipv4Arg, parsedArg, readArgs, runsAsProgram, type ServiceDescriptor } from './sdk/descriptor.ts';
 import { ServiceCounters } from './sdk/serviceCounters.ts';
 
 export const descriptor: ServiceDescriptor = {
@@ -27,16 +27,7 @@ export const descriptor: ServiceDescriptor = {
   port: { kind: 'tap', layout: 'single' },
   args: z.strictObject({
     address: ipv4Arg().describe("the VI's visible address: clients connect to it and the backends are reached from it (a rule must send traffic to it to the VI)"),
-    backends: z
-      .string()
-      .superRefine((v, ctx) => {
-        try {
-          parseBackends(v);
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        }
-      })
-      .describe('address:port of each backend, comma-separated (at most 16)'),
+    backends: parsedArg(parseBackends).describe('address:port of each backend, comma-separated (at most 16)'),
     port: integerArg(1, 65535).describe('the TCP port clients connect to (default 80)').optional(),
     balance: z.enum(['roundrobin', 'leastconn']).describe('roundrobin (default) or leastconn').optional(),
     'check-ms': integerArg(100, 60_000).describe('milliseconds between health checks (default 1000)').optional(),

@@ -122,6 +122,21 @@ export function ipv4Arg(): z.ZodString {
   return z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, { message: 'an IPv4 address such as 198.18.51.1', abort: true }).refine((v) => v.split('.').every((o) => Number(o) <= 255), 'each part of an IPv4 address is 0 to 255');
 }
 
+/**
+ * An argument that the service's own parser must accept (the parser the
+ * service later runs on it): its error message is the refusal, so admission
+ * and the running service say the same thing about a value.
+ */
+export function parsedArg(parse: (text: string) => unknown): z.ZodString {
+  return z.string().superRefine((v, ctx) => {
+    try {
+      parse(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });
+}
+
 /** Arguments as the catalog shows them: name, whether required, what it means. */
 export interface ArgSummary {
   name: string;
