@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { readProcStat } from '../../controller/sandbox.ts';
 import { readDelayLineStats } from '../labDelayLine.ts';
 import type { LabSession } from '../labSession.ts';
 
@@ -65,16 +66,10 @@ function labProcesses(dir: string): { pid: string; name: string }[] {
   return found;
 }
 
-/** utime + stime of a process in seconds (0 once it has exited). */
+/** utime + stime of a process in seconds (0 once it has exited); the controller's parser of /proc/PID/stat. */
 function cpuSecondsOf(pid: string): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of proc(5), counted from the state (field 3).
-    return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
-  } catch {
-    return 0;
-  }
+  const stat = readProcStat(Number(pid));
+  return stat ? (stat.utimeTicks + stat.stimeTicks) / clockTicksPerSecond : 0;
 }
 
 /** The kernel's clock tick (USER_HZ), 100 on Linux's every architecture that matters here. */
