@@ -203,7 +203,7 @@ function runDpdk(dir: string, alg: string, headers: number, iter: number): DpdkR
 
 interface DpdkProbe {
   alg: string;
-  cpu: number;           // Mpps of the probe run, CPU time
+  cpu: number;           // Mpps of the probe run, as it reports itself
   iterations: number;    // --iter for the rounds (see the file header)
   buildSeconds: number;  // CPU time of an --iter=1 run: EAL start-up, the ACL build and one pass
 }
@@ -214,7 +214,10 @@ function probeDpdk(dir: string, alg: string, headers: number): DpdkProbe | null 
   const probeIter = Math.max(2, Math.round(TARGET_PACKETS / headers));
   const probe = runDpdk(dir, alg, headers, probeIter);
   if (!once || !probe) return null;
-  const rate = ((probeIter - 1) * headers) / Math.max(1e-3, probe.cpuSeconds - once.cpuSeconds);
+  // Its own report times the loop alone: a CPU-time difference of two short
+  // runs is mostly the build's jitter (acl2's once came out longer than its
+  // probe, and the rate from 1e-3 s sized a run of hours).
+  const rate = probe.wallMpps * 1e6;
   const seconds = Math.min(DPDK_MAX_SECONDS, Math.max(DPDK_MIN_SECONDS, DPDK_BUILD_SHARE * once.cpuSeconds));
   const iterations = Math.max(probeIter, Math.round((seconds * rate) / headers));
   return { alg, cpu: rate / 1e6, iterations, buildSeconds: once.cpuSeconds };

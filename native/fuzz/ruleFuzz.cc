@@ -1,7 +1,11 @@
 // libFuzzer target: rule-record decoding, then the classifier built from
 // whatever decodes. Every accepted rule set is indexed and probed at the
 // corners of every rule's box (and one step outside); the index must agree
-// with a brute-force scan on every leaf-scan implementation.
+// with a brute-force scan on every leaf-scan implementation. Then the same
+// rules again with some address ranges that are not prefixes (the codec only
+// gives prefixes; C++ callers may not): the leaf lanes then hold the smallest
+// prefix around the range and must verify against the range itself, which the
+// probes at the range's ends and one step outside test.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -26,20 +30,14 @@ uint32_t BruteForce(const std::vector<demux::IndexInput>& sorted, const parse::P
   return demux::kNoMatch;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::vector<demux::RuleSpec> specs;
-  std::string error;
-  if (!demux::DecodeRules(data, size, specs, error)) return 0;
-  if (specs.empty() || specs.size() > 200) return 0;
+// Traps unless the index built from `specs` answers like the brute-force scan.
+void CheckIndex(const std::vector<demux::RuleSpec>& specs) {
   std::vector<demux::IndexInput> inputs;
   for (uint32_t i = 0; i < specs.size(); ++i) inputs.push_back({specs[i], demux::MakeRecord(specs[i], i + 1, i, nullptr)});
   std::vector<demux::IndexInput> sorted = inputs;
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const demux::IndexInput& a, const demux::IndexInput& b) { return a.record.order < b.record.order; });
   const demux::FlowIndex index(inputs);
-
   for (const auto& in : inputs) {
     for (int corner = 0; corner < 4; ++corner) {
       parse::PacketKey k{};
@@ -80,5 +78,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
+}
+
+// An address range that is not a prefix, chosen by `how`: one address off
+// either end of a wider range, or a run of three from an exact address.
+demux::Range NotAPrefix(demux::Range r, uint8_t how) {
+  if (r.lo < r.hi) return how & 1 ? demux::Range{r.lo + 1, r.hi} : demux::Range{r.lo, r.hi - 1};
+  return r.lo <= 0xFFFFFFFDu ? demux::Range{r.lo, r.lo + 2} : demux::Range{r.lo - 2, r.lo};
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::vector<demux::RuleSpec> specs;
+  std::string error;
+  if (!demux::DecodeRules(data, size, specs, error)) return 0;
+  if (specs.empty() || specs.size() > 200) return 0;
+  CheckIndex(specs);
+  // The input's bytes choose which rules' source and destination ranges change.
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const uint8_t how = data[(i * 7) % size];
+    if (how & 0x10) specs[i].dims[parse::kSrc] = NotAPrefix(specs[i].dims[parse::kSrc], how);
+    if (how & 0x20) specs[i].dims[parse::kDst] = NotAPrefix(specs[i].dims[parse::kDst], how >> 1);
+  }
+  CheckIndex(specs);
   return 0;
 }
