@@ -51,6 +51,7 @@ interface RawTable {
     buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number, inPort: number, direction: number,
     actions: Uint8Array, ruleIds: Uint32Array, viIds: Uint32Array, reasons: Uint8Array,
   ): number;
+  lookupTuples(tuples: Uint32Array, ruleIds: Uint32Array): number;
   readCounters(ids: Uint32Array, out: Float64Array): void;
   drainSamples(out: Uint8Array): number;
   stats(out: Float64Array): void;
@@ -346,6 +347,16 @@ export class FlowTable {
       buffer, offsets, lengths, options.count ?? offsets.length, options.inPort ?? 0,
       options.direction === 'from_vi' ? 1 : 0, result.actions, result.ruleIds, result.viIds, result.reasons,
     );
+  }
+
+  /**
+   * Which rule each IPv4 5-tuple would match: `tuples` holds source, destination, source port,
+   * destination port and protocol per packet (addresses as 32-bit numbers); writes the rule id, or 0
+   * for none, into `ruleIds` and returns the number of tuples. Answers as classify() would for an
+   * Ethernet frame carrying the tuple (ports count on TCP and UDP only), without counting or sampling.
+   */
+  lookupTuples(tuples: Uint32Array, ruleIds: Uint32Array): number {
+    return this.#raw.lookupTuples(tuples, ruleIds);
   }
 
   /** Fills `out` with packets, bytes, sampled for each id (3 numbers per id), without stopping traffic. */

@@ -165,6 +165,26 @@ describe.each([...sharedCases, ...familyCases])('ClassBench $name', (named) => {
     expectSame('edges', edges, classifyAll(table, framesOf(edges)));
   }, ORACLE_TIMEOUT);
 
+  it.each(paths)('looks up 5-tuples as it classifies frames carrying them, counting nothing (%s)', (path) => {
+    expect(setDemuxPath(path)).toBe(true);
+    const lookups = (headers: readonly TraceHeader[]): Uint32Array => {
+      const tuples = Uint32Array.from(headers.flatMap((h) => [h.src, h.dst, h.sport, h.dport, h.proto]));
+      const got = new Uint32Array(headers.length);
+      expect(table.lookupTuples(tuples, got)).toBe(headers.length);
+      return got;
+    };
+    const packetsBefore = table.stats().packets;
+    const countersBefore = new Float64Array(ids.length * 3);
+    table.readCounters(ids, countersBefore);
+    expectSame('dedup', dedupShuffle(named.trace(set), 11), lookups(dedupShuffle(named.trace(set), 11)));
+    expectSame('random', randomHeaders(5000, 3), lookups(randomHeaders(5000, 3)));
+    expectSame('edges', boundaryHeaders(set, 5, 2500), lookups(boundaryHeaders(set, 5, 2500)));
+    const countersAfter = new Float64Array(ids.length * 3);
+    table.readCounters(ids, countersAfter);
+    expect(table.stats().packets).toBe(packetsBefore);
+    expect(countersAfter).toEqual(countersBefore);
+  }, ORACLE_TIMEOUT);
+
   it('counts packets and bytes per rule exactly over the full trace', () => {
     const trace = named.trace(set);
     const batch = framesOf(trace);

@@ -293,6 +293,17 @@ describe('rule validation', () => {
     expect(() => t.add([{ priority: 1, match: {}, action: 'to_vi' }])).toThrow(/needs a viId/);
   });
 
+  it('refuses 5-tuples it cannot look up, saying which and why', () => {
+    const t = new FlowTable();
+    const ids = new Uint32Array(2);
+    expect(() => t.lookupTuples(Uint32Array.of(1, 2, 3), ids)).toThrow('tuples must hold 5 numbers per packet (source, destination, source port, destination port, protocol); got 3');
+    expect(() => t.lookupTuples(Uint32Array.of(1, 2, 3, 4, 6, 1, 2, 3, 70000, 6), ids)).toThrow('tuple 1: port 70000 is above 65535');
+    expect(() => t.lookupTuples(Uint32Array.of(1, 2, 3, 4, 256), ids)).toThrow('tuple 0: protocol 256 is above 255');
+    expect(() => t.lookupTuples(Uint32Array.of(1, 2, 3, 4, 6, 1, 2, 3, 4, 6), new Uint32Array(1))).toThrow('ruleIds holds fewer than 2 entries');
+    expect(t.lookupTuples(Uint32Array.of(1, 2, 3, 4, 6), ids)).toBe(1);
+    expect(ids[0]).toBe(0);
+  });
+
   it('rejects frame descriptors that point outside the buffer', () => {
     const t = new FlowTable();
     const result = new ClassifyResult(4);

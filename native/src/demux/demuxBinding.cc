@@ -73,6 +73,7 @@ class DemuxTable : public Napi::ObjectWrap<DemuxTable> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "DemuxTable",
                        {InstanceMethod<&DemuxTable::Apply>("apply"), InstanceMethod<&DemuxTable::Classify>("classify"),
+                        InstanceMethod<&DemuxTable::LookupTuples>("lookupTuples"),
                         InstanceMethod<&DemuxTable::ReadCounters>("readCounters"),
                         InstanceMethod<&DemuxTable::DrainSamples>("drainSamples"),
                         InstanceMethod<&DemuxTable::Stats>("stats"), InstanceMethod<&DemuxTable::Handle>("handle")});
@@ -197,6 +198,34 @@ class DemuxTable : public Napi::ObjectWrap<DemuxTable> {
     BatchOutput out{actions.data, ruleIds.data, viIds.data, reasons.data};
     table_->ClassifyBatch(buffer.data, offsets.data, lengths.data, count, BatchOptions{inPort, static_cast<uint8_t>(direction)}, out);
     return Napi::Number::New(env, count);
+  }
+
+  // lookupTuples(tuples: 5 numbers per packet, ruleIds) -> count
+  Napi::Value LookupTuples(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    View<uint32_t> tuples, ruleIds;
+    if (!TypedArrayArg(info, 0, "tuples", tuples) || !TypedArrayArg(info, 1, "ruleIds", ruleIds)) return env.Undefined();
+    if (tuples.length % 5 != 0) {
+      Fail(env, "tuples must hold 5 numbers per packet (source, destination, source port, destination port, protocol); got " +
+                    std::to_string(tuples.length));
+      return env.Undefined();
+    }
+    const size_t count = tuples.length / 5;
+    if (ruleIds.length < count) {
+      Fail(env, "ruleIds holds fewer than " + std::to_string(count) + " entries");
+      return env.Undefined();
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t* t = tuples.data + 5 * i;
+      if (t[2] > 0xFFFF || t[3] > 0xFFFF || t[4] > 0xFF) {
+        Fail(env, "tuple " + std::to_string(i) + ": " +
+                      (t[4] > 0xFF ? "protocol " + std::to_string(t[4]) + " is above 255"
+                                   : "port " + std::to_string(t[2] > 0xFFFF ? t[2] : t[3]) + " is above 65535"));
+        return env.Undefined();
+      }
+    }
+    table_->LookupTuples(tuples.data, count, ruleIds.data);
+    return Napi::Number::New(env, static_cast<double>(count));
   }
 
   // readCounters(ids, out: Float64Array of 3 per id: packets, bytes, sampled)

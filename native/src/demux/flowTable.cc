@@ -149,12 +149,50 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
   return true;
 }
 
+// Pass 1 of a batch: the best rule for each valid key (null for none or an
+// invalid key). The base index walks its trees for groups of packets in
+// lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.
+void FlowTable::LookupChunk(const TableVersion& version, const parse::PacketKey* keys, const bool* valid, size_t count,
+                            LeafScanFn scan, const RuleRecord** rules) {
+  const FlowIndex* base = version.base.get();
+  const FlowIndex* overlay = version.overlay.get();
+  const uint64_t* deleted = version.baseDeleted.empty() ? nullptr : version.baseDeleted.data();
+  uint32_t basePositions[kChunk];
+  for (size_t j = 0; j < count; ++j) basePositions[j] = kNoMatch;
+  if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, scan, basePositions);
+  for (size_t j = 0; j < count; ++j) {
+    const RuleRecord* rule = nullptr;
+    if (valid[j]) {
+      if (basePositions[j] != kNoMatch) rule = &base->record(basePositions[j]);
+      if (overlay != nullptr) {
+        const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
+        if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
+      }
+      // The scan rarely reads the record; start fetching it for what follows.
+      if (rule != nullptr) __builtin_prefetch(rule);
+    }
+    rules[j] = rule;
+  }
+}
+
+void FlowTable::LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds) const {
+  const std::shared_ptr<const TableVersion> version = Snapshot();
+  const LeafScanFn scan = ActiveLeafScan();
+  parse::PacketKey keys[kChunk];
+  bool valid[kChunk];
+  const RuleRecord* rules[kChunk];
+  for (size_t start = 0; start < n; start += kChunk) {
+    const size_t count = std::min(kChunk, n - start);
+    parse::Ipv4TupleKeys(tuples + 5 * start, count, keys);
+    for (size_t j = 0; j < count; ++j) valid[j] = true;
+    LookupChunk(*version, keys, valid, count, scan, rules);
+    for (size_t j = 0; j < count; ++j) ruleIds[start + j] = rules[j] != nullptr ? rules[j]->id : 0;
+  }
+}
+
 void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                               const BatchOptions& options, BatchOutput& out) {
   const std::shared_ptr<const TableVersion> version = Snapshot();
-  const FlowIndex* base = version->base.get();
-  const FlowIndex* overlay = version->overlay.get();
-  const uint64_t* deleted = version->baseDeleted.empty() ? nullptr : version->baseDeleted.data();
   const LeafScanFn scan = ActiveLeafScan();
   const unsigned shard = CounterShard();
   const parse::ParseOptions parseOptions{options.inPort, options.vnis != nullptr ? uint16_t{0} : vxlanPort_,
@@ -171,29 +209,10 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     if (options.vnis != nullptr) {
       for (size_t j = 0; j < count; ++j) keys[j].vni = options.vnis[start + j];
     }
-    // Pass 1: lookups. The base index walks its trees for groups of packets
-    // in lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.
     bool valid[kChunk];
-    uint32_t basePositions[kChunk];
-    for (size_t j = 0; j < count; ++j) {
-      valid[j] = status[j] == parse::ParseError::kNone;
-      basePositions[j] = kNoMatch;
-    }
-    if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, scan, basePositions);
+    for (size_t j = 0; j < count; ++j) valid[j] = status[j] == parse::ParseError::kNone;
     const RuleRecord* rules[kChunk];
-    for (size_t j = 0; j < count; ++j) {
-      const RuleRecord* rule = nullptr;
-      if (valid[j]) {
-        if (basePositions[j] != kNoMatch) rule = &base->record(basePositions[j]);
-        if (overlay != nullptr) {
-          const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
-          if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
-        }
-        // The scan rarely reads the record; start fetching it for pass 2.
-        if (rule != nullptr) __builtin_prefetch(rule);
-      }
-      rules[j] = rule;
-    }
+    LookupChunk(*version, keys, valid, count, scan, rules);
     // Pass 2: with the records arriving, fetch the counter lines for writing.
     for (size_t j = 0; j < count; ++j) {
       if (rules[j] != nullptr) __builtin_prefetch(rules[j]->counters, 1);

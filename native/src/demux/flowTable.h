@@ -93,6 +93,15 @@ class FlowTable {
   void ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                      const BatchOptions& options, BatchOutput& out);
 
+  // The id of the rule each IPv4 5-tuple (source, destination, source port,
+  // destination port, protocol: five numbers per packet, ports at most 65535,
+  // protocol at most 255) would match, 0 for none, as ClassifyBatch would
+  // answer for a frame carrying it (ports count on TCP and UDP only, like the
+  // parser's), without counting or sampling. For asking which rule takes a
+  // header, and for measuring the index against classifiers that take parsed
+  // tuples (bench:demux beside dpdk-test-acl).
+  void LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds) const;
+
   bool ReadCounters(uint32_t id, uint64_t& packets, uint64_t& bytes, uint64_t& sampled) const;
   size_t DrainSamples(uint8_t* out, size_t maxRecords) { return sampler_.Drain(out, maxRecords); }
   TableStats Stats() const;
@@ -104,6 +113,8 @@ class FlowTable {
     uint32_t position;
   };
   void Publish(std::shared_ptr<const TableVersion> next);
+  static void LookupChunk(const TableVersion& version, const parse::PacketKey* keys, const bool* valid, size_t count,
+                          LeafScanFn scan, const RuleRecord** rules);
 
   const uint16_t vxlanPort_;
   const size_t overlayLimit_;

@@ -327,6 +327,30 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
   return ParseEthernet(data, len, c, options, key);
 }
 
+void Ipv4TupleKeys(const uint32_t* tuples, size_t n, PacketKey* keys) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t* tuple = tuples + 5 * i;
+    PacketKey& k = keys[i];
+    std::memset(&k, 0, sizeof k);
+    const uint32_t proto = tuple[4];
+    const bool hasPorts = (proto == kProtoTcp) | (proto == kProtoUdp);
+    k.dims[kSrc] = tuple[0];
+    k.dims[kDst] = tuple[1];
+    k.dims[kSport] = hasPorts ? tuple[2] : kNoPort;
+    k.dims[kDport] = hasPorts ? tuple[3] : kNoPort;
+    k.dims[kProto] = proto;
+    k.vni = kNoVni;
+    k.ethType = kEthIpv4;
+    k.family = 4;
+    k.l3Offset = 14;
+    k.l4Offset = (hasPorts | (proto == kProtoIcmp)) ? 34 : 0;
+    for (int b = 0; b < 4; ++b) {  // network order
+      k.src[b] = static_cast<uint8_t>(tuple[0] >> (24 - 8 * b));
+      k.dst[b] = static_cast<uint8_t>(tuple[1] >> (24 - 8 * b));
+    }
+  }
+}
+
 void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                  const ParseOptions& options, PacketKey* keys, ParseError* status) {
   for (size_t i = 0; i < n; ++i) {

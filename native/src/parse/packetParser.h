@@ -20,4 +20,11 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
 void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                  const ParseOptions& options, PacketKey* keys, ParseError* status);
 
+// The keys of n IPv4 5-tuples (five numbers each: source, destination,
+// source port, destination port, protocol; ports at most 65535, protocol at
+// most 255) as ParseFrame gives them for an untagged Ethernet II frame
+// carrying each that is not VXLAN: ports only on TCP and UDP (kNoPort on
+// every other protocol), ingress port 0.
+void Ipv4TupleKeys(const uint32_t* tuples, size_t n, PacketKey* keys);
+
 }  // namespace pcloud::parse
