@@ -25,7 +25,8 @@
 // that the classifying part is at least DPDK_BUILD_SHARE times the build
 // (which takes up to seconds on firewall sets) and at least DPDK_MIN_SECONDS,
 // so the build's own jitter stays a small part of the difference. Ours: the
-// process's CPU time around classifying the same number of packets.
+// process's CPU time around classifying for about as long as DPDK's
+// classifying part (at most OURS_MAX_SECONDS), frames and 5-tuples each.
 //
 // Both run on one core (--cpu, default 0: dpdk-test-acl's -l, and this
 // process re-runs itself under taskset), in alternating rounds, and the
