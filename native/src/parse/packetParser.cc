@@ -230,6 +230,32 @@ ParseError ParseEthernet(const uint8_t* p, size_t len, const Cursor& c, const Pa
   return ParseError::kNone;
 }
 
+// The key of an untagged Ethernet II frame carrying an unfragmented IPv4
+// packet with a 20-byte header, not VXLAN (addresses in host order): ports
+// only on TCP and UDP. ICMP's type and code are left 0 for the caller. Shared
+// by the parser's short path and the keys of 5-tuples.
+inline void SetIpv4Key(PacketKey& k, uint32_t src, uint32_t dst, uint32_t sport, uint32_t dport, uint8_t proto,
+                       uint32_t inPort) {
+  const bool hasPorts = (proto == kProtoTcp) | (proto == kProtoUdp);
+  const bool isIcmp = (proto == kProtoIcmp) | (proto == kProtoIcmpv6);
+  std::memset(&k, 0, sizeof k);
+  k.dims[kSrc] = src;
+  k.dims[kDst] = dst;
+  k.dims[kSport] = hasPorts ? sport : kNoPort;
+  k.dims[kDport] = hasPorts ? dport : kNoPort;
+  k.dims[kProto] = proto;
+  k.inPort = inPort;
+  k.vni = kNoVni;
+  k.ethType = kEthIpv4;
+  k.family = 4;
+  k.l3Offset = 14;
+  k.l4Offset = (hasPorts | isIcmp) ? 34 : 0;
+  for (int b = 0; b < 4; ++b) {  // network order
+    k.src[b] = static_cast<uint8_t>(src >> (24 - 8 * b));
+    k.dst[b] = static_cast<uint8_t>(dst >> (24 - 8 * b));
+  }
+}
+
 // The common frame of a batch: Ethernet II without tags, IPv4 with a 20-byte
 // header, no fragmentation, at least 8 bytes of payload, and a transport
 // header ParseTransport would accept (no VXLAN to decapsulate). Fills `k` as
@@ -261,23 +287,9 @@ inline bool ParseCommonIpv4(const uint8_t* p, size_t len, const ParseOptions& o,
   const bool common = (Be16(p + 12) == kEthIpv4) & (ip[0] == 0x45) & ((Be16(ip + 6) & 0x3FFF) == 0) & (totalLen >= 28) &
                       (totalLen <= len - 14) & (!isTcp | tcpOk) & (!isUdp | udpOk);
   if (!common) return false;
-  const bool hasPorts = isTcp | isUdp;
-  std::memset(&k, 0, sizeof k);
-  k.dims[kSrc] = Be32(ip + 12);
-  k.dims[kDst] = Be32(ip + 16);
-  k.dims[kSport] = hasPorts ? sport : kNoPort;
-  k.dims[kDport] = hasPorts ? dport : kNoPort;
-  k.dims[kProto] = proto;
-  k.inPort = o.inPort;
-  k.vni = kNoVni;
-  k.ethType = kEthIpv4;
-  k.family = 4;
+  SetIpv4Key(k, Be32(ip + 12), Be32(ip + 16), sport, dport, proto, o.inPort);
   k.icmpType = isIcmp ? l4[0] : 0;
   k.icmpCode = isIcmp ? l4[1] : 0;
-  k.l3Offset = 14;
-  k.l4Offset = (hasPorts | isIcmp) ? 34 : 0;
-  std::memcpy(k.src, ip + 12, 4);
-  std::memcpy(k.dst, ip + 16, 4);
   return true;
 }
 
@@ -329,25 +341,8 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
 
 void Ipv4TupleKeys(const uint32_t* tuples, size_t n, PacketKey* keys) {
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t* tuple = tuples + 5 * i;
-    PacketKey& k = keys[i];
-    std::memset(&k, 0, sizeof k);
-    const uint32_t proto = tuple[4];
-    const bool hasPorts = (proto == kProtoTcp) | (proto == kProtoUdp);
-    k.dims[kSrc] = tuple[0];
-    k.dims[kDst] = tuple[1];
-    k.dims[kSport] = hasPorts ? tuple[2] : kNoPort;
-    k.dims[kDport] = hasPorts ? tuple[3] : kNoPort;
-    k.dims[kProto] = proto;
-    k.vni = kNoVni;
-    k.ethType = kEthIpv4;
-    k.family = 4;
-    k.l3Offset = 14;
-    k.l4Offset = (hasPorts | (proto == kProtoIcmp)) ? 34 : 0;
-    for (int b = 0; b < 4; ++b) {  // network order
-      k.src[b] = static_cast<uint8_t>(tuple[0] >> (24 - 8 * b));
-      k.dst[b] = static_cast<uint8_t>(tuple[1] >> (24 - 8 * b));
-    }
+    const uint32_t* t = tuples + 5 * i;
+    SetIpv4Key(keys[i], t[0], t[1], t[2], t[3], static_cast<uint8_t>(t[4]), 0);
   }
 }
 
