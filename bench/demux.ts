@@ -6,8 +6,10 @@
 // `npm run classbench:sets` into bench/classbench-sets/) with de-duplicated,
 // shuffled traces. In the same run: DPDK's rte_acl through Debian's
 // dpdk-test-acl on the same rules and traces (best of its --alg choices,
-// avx512x32 included), and the naive TypeScript linear scan. Prints a table,
-// worst ratio to DPDK first, and writes bench/results/demux.json.
+// avx512x32 included; on a CPU without AVX-512 its avx512 algs fail to set
+// up and drop out, and the table names the alg that won), and the naive
+// TypeScript linear scan. Prints a table, worst ratio to DPDK first, and
+// writes bench/results/demux.json.
 //
 // Usage: npm run bench:demux [-- --sets DIR] [--runs N] [--cpu N] [--algs sse,avx2,avx512x16,avx512x32]
 //        [--paths portable,avx2,avx512] [--json FILE]
