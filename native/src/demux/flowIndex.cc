@@ -194,8 +194,8 @@ class FlowIndex::Builder {
           ++diff[first];
           --diff[last + 1];
         }
-        const bool replicatesTooMuch = leafSized ? static_cast<double>(sum) > kLeafSpaceFactor * static_cast<double>(n)
-                                                 : static_cast<double>(sum + children) > kSpaceFactor * static_cast<double>(n) && k > 1;
+        const bool replicatesTooMuch = leafSized ? (static_cast<double>(sum) > kLeafSpaceFactor * static_cast<double>(n))
+                                                 : (static_cast<double>(sum + children) > kSpaceFactor * static_cast<double>(n) && k > 1);
         if (replicatesTooMuch) continue;
         size_t maxChild = 0, nonEmpty = 0;
         int64_t running = 0;
