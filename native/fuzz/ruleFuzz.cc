@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ void CheckIndex(const std::vector<demux::RuleSpec>& specs) {
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const demux::IndexInput& a, const demux::IndexInput& b) { return a.record.order < b.record.order; });
   const demux::FlowIndex index(inputs);
+  std::vector<parse::PacketKey> keys;
+  std::vector<uint32_t> want;
   for (const auto& in : inputs) {
     for (int corner = 0; corner < 4; ++corner) {
       parse::PacketKey k{};
@@ -70,12 +73,23 @@ void CheckIndex(const std::vector<demux::RuleSpec>& specs) {
         k.src[b] = in.spec.src[b] ^ static_cast<uint8_t>(corner == 3 ? 1 : 0);
         k.dst[b] = in.spec.dst[b];
       }
-      const uint32_t want = BruteForce(sorted, k);
-      for (auto path : {demux::ScanPath::kPortable, demux::ScanPath::kAvx2, demux::ScanPath::kAvx512}) {
-        if (!demux::SetScanPath(path)) continue;
-        const uint32_t got = index.Lookup(k, nullptr, demux::ActiveLeafScan());
-        if (got != want) __builtin_trap();
-      }
+      keys.push_back(k);
+      want.push_back(BruteForce(sorted, k));
+    }
+  }
+  // All probes in one batch (several walk groups), every fifth marked
+  // invalid: those must keep the value they came with.
+  const size_t n = keys.size();
+  std::unique_ptr<bool[]> valid(new bool[n]);
+  for (size_t i = 0; i < n; ++i) valid[i] = i % 5 != 4;
+  constexpr uint32_t kUntouched = 0xDEADBEEFu;
+  for (auto path : {demux::ScanPath::kPortable, demux::ScanPath::kAvx2, demux::ScanPath::kAvx512}) {
+    if (!demux::ScanPathSupported(path)) continue;
+    std::vector<uint32_t> got(n);
+    for (size_t i = 0; i < n; ++i) got[i] = valid[i] ? demux::kNoMatch : kUntouched;
+    index.LookupBatch(keys.data(), valid.get(), n, nullptr, path, got.data());
+    for (size_t i = 0; i < n; ++i) {
+      if (got[i] != (valid[i] ? want[i] : kUntouched)) __builtin_trap();
     }
   }
 }

@@ -35,14 +35,13 @@ class FlowIndex {
   // Builds from rules in any order; positions are assigned by RuleRecord::order.
   explicit FlowIndex(std::vector<IndexInput> rules);
 
-  // Best position (smallest order) whose rule matches, below `best`, or `best`.
-  uint32_t Lookup(const parse::PacketKey& key, const uint64_t* deleted, LeafScanFn scan, uint32_t best = kNoMatch) const;
-
-  // Lookup for `count` packets at once: best[j] = Lookup(keys[j], ..., best[j])
-  // for every j with valid[j]; the others are left alone. The tree walks of
-  // up to kWalkGroup packets run in lockstep, without branches per level.
-  static constexpr size_t kWalkGroup = 8;
-  void LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted, LeafScanFn scan,
+  // For `count` packets: best[j] becomes the best position (smallest order)
+  // whose rule matches keys[j], when it is below best[j]; packets without
+  // valid[j] are left alone. The tree walks of kWalkGroup packets run in
+  // lockstep, without branches per level; `path` chooses the instructions
+  // of the walks and the leaf scans.
+  static constexpr size_t kWalkGroup = 64;
+  void LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted, ScanPath path,
                    uint32_t* best) const;
 
   size_t size() const { return records_.size(); }
@@ -52,35 +51,37 @@ class FlowIndex {
   const IndexShape& shape() const { return shape_; }
 
  private:
+  // An internal node: dim | shift << 3 | mask << 8 (mask = 2^bits - 1) and
+  // where its 2^bits child slots start; header 0 is a terminal node (see
+  // flowIndex.cc).
+  struct Node {
+    uint32_t header;
+    uint32_t firstChild;  // index into children_
+  };
   struct Tree {
-    uint32_t root;
+    Node root;
     uint32_t firstPosition;  // smallest position in the tree, for early exit
     uint32_t levels;         // internal nodes on the longest root-to-leaf path
   };
   class Builder;
+  // The walks of one group of up to kWalkGroup packets: per tree, the leaf
+  // each packet's walk ends in (leaves_.size() or more: none).
+  void WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*slots)[kWalkGroup]) const;
+  void WalkAvx512(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*slots)[kWalkGroup]) const;
 
   std::vector<RuleRecord> records_;   // by position
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
   std::vector<Tree> trees_;           // ascending firstPosition
-  struct Node {
-    uint32_t header;      // dim | shift << 3 | mask << 8; 0 for terminal nodes
-    uint32_t firstChild;  // index into children_
-  };
-  std::vector<Node> nodes_;           // small and dense: stays in L1/L2
-  std::vector<uint32_t> children_;    // child references, 2^bits per node
-  struct Leaf {
-    uint32_t firstChunk;
-    uint32_t chunkCount;
-    uint32_t firstPosition;  // its best entry: a lookup holding a better match skips the leaf
-  };
+  // Child slots, each holding the node it leads to: a level of the walk is
+  // one load. Terminal nodes start at firstTerminalSlot_ (one per leaf, then
+  // one for an empty child).
+  std::vector<Node> children_;
+  uint32_t firstTerminalSlot_ = 0;
+  uint32_t deepest_ = 0;  // the largest Tree::levels
   std::vector<Leaf> leaves_;
-  LeafView View(const Leaf& leaf) const {
-    return LeafView{chunks_.data() + leaf.firstChunk, positions_.data() + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
-  }
   std::vector<LeafChunk> chunks_;
   std::vector<uint32_t> positions_;   // kLeafLanes per chunk (leafScan.h)
   IndexShape shape_;
-  uint32_t firstTerminal_ = 0;  // nodes from here on are terminal (see flowIndex.cc)
 };
 
 }  // namespace pcloud::demux

@@ -150,34 +150,32 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
 }
 
 // Pass 1 of a batch: the best rule for each valid key (null for none or an
-// invalid key). The base index walks its trees for groups of packets in
-// lockstep (FlowIndex::LookupBatch); the small overlay goes one by one.
+// invalid key), from the base index and the small overlay.
 void FlowTable::LookupChunk(const TableVersion& version, const parse::PacketKey* keys, const bool* valid, size_t count,
-                            LeafScanFn scan, const RuleRecord** rules) {
+                            ScanPath path, const RuleRecord** rules) {
   const FlowIndex* base = version.base.get();
   const FlowIndex* overlay = version.overlay.get();
   const uint64_t* deleted = version.baseDeleted.empty() ? nullptr : version.baseDeleted.data();
   uint32_t basePositions[kChunk];
-  for (size_t j = 0; j < count; ++j) basePositions[j] = kNoMatch;
-  if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, scan, basePositions);
+  uint32_t overlayPositions[kChunk];
+  for (size_t j = 0; j < count; ++j) basePositions[j] = overlayPositions[j] = kNoMatch;
+  if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, path, basePositions);
+  if (overlay != nullptr) overlay->LookupBatch(keys, valid, count, nullptr, path, overlayPositions);
   for (size_t j = 0; j < count; ++j) {
-    const RuleRecord* rule = nullptr;
-    if (valid[j]) {
-      if (basePositions[j] != kNoMatch) rule = &base->record(basePositions[j]);
-      if (overlay != nullptr) {
-        const uint32_t p = overlay->Lookup(keys[j], nullptr, scan);
-        if (p != kNoMatch && (rule == nullptr || overlay->record(p).order < rule->order)) rule = &overlay->record(p);
-      }
-      // The scan rarely reads the record; start fetching it for what follows.
-      if (rule != nullptr) __builtin_prefetch(rule);
+    const RuleRecord* rule = basePositions[j] != kNoMatch ? &base->record(basePositions[j]) : nullptr;
+    if (overlayPositions[j] != kNoMatch) {
+      const RuleRecord* o = &overlay->record(overlayPositions[j]);
+      if (rule == nullptr || o->order < rule->order) rule = o;
     }
-    rules[j] = rule;
+    // The scan rarely reads the record; start fetching it for what follows.
+    if (rule != nullptr) __builtin_prefetch(rule);
+    rules[j] = rule;  // invalid keys keep kNoMatch in both
   }
 }
 
 void FlowTable::LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds) const {
   const std::shared_ptr<const TableVersion> version = Snapshot();
-  const LeafScanFn scan = ActiveLeafScan();
+  const ScanPath path = ActiveScanPath();
   parse::PacketKey keys[kChunk];
   bool valid[kChunk];
   const RuleRecord* rules[kChunk];
@@ -185,7 +183,7 @@ void FlowTable::LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds
     const size_t count = std::min(kChunk, n - start);
     parse::Ipv4TupleKeys(tuples + 5 * start, count, keys);
     for (size_t j = 0; j < count; ++j) valid[j] = true;
-    LookupChunk(*version, keys, valid, count, scan, rules);
+    LookupChunk(*version, keys, valid, count, path, rules);
     for (size_t j = 0; j < count; ++j) ruleIds[start + j] = rules[j] != nullptr ? rules[j]->id : 0;
   }
 }
@@ -193,7 +191,7 @@ void FlowTable::LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds
 void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                               const BatchOptions& options, BatchOutput& out) {
   const std::shared_ptr<const TableVersion> version = Snapshot();
-  const LeafScanFn scan = ActiveLeafScan();
+  const ScanPath path = ActiveScanPath();
   const unsigned shard = CounterShard();
   const parse::ParseOptions parseOptions{options.inPort, options.vnis != nullptr ? uint16_t{0} : vxlanPort_,
                                          parse::LinkType::kEthernet};
@@ -212,7 +210,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     bool valid[kChunk];
     for (size_t j = 0; j < count; ++j) valid[j] = status[j] == parse::ParseError::kNone;
     const RuleRecord* rules[kChunk];
-    LookupChunk(*version, keys, valid, count, scan, rules);
+    LookupChunk(*version, keys, valid, count, path, rules);
     // Pass 2: with the records arriving, fetch the counter lines for writing.
     for (size_t j = 0; j < count; ++j) {
       if (rules[j] != nullptr) __builtin_prefetch(rules[j]->counters, 1);

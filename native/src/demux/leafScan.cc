@@ -28,6 +28,13 @@ namespace pcloud::demux {
 
 namespace {
 
+// One leaf's chunks and their positions.
+struct LeafView {
+  const LeafChunk* chunks;
+  const uint32_t* positions;  // kLeafLanes per chunk: position | the flags saying when the record must be checked
+  uint32_t chunkCount;
+};
+
 // `entry` is a chunk position word: the position, maybe with verify flags.
 inline bool Accept(uint32_t entry, const LaneKey& v, const parse::PacketKey& key, const ScanContext& ctx) {
   const uint32_t position = entry & kPositionMask;
@@ -63,7 +70,7 @@ inline bool Resolve(const uint32_t* positions, uint64_t mask, uint32_t recordFla
   return false;
 }
 
-uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key, uint32_t best,
+inline uint32_t ScanPortable(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key, uint32_t best,
                       const ScanContext& ctx) {
   for (uint32_t n = 0; n < leaf.chunkCount; ++n) {
     const LeafChunk& c = leaf.chunks[n];
@@ -96,7 +103,7 @@ __attribute__((target("avx2"))) inline __m256i Within16x16(__m256i v, const uint
   return _mm256_and_si256(_mm256_cmpeq_epi16(_mm256_max_epu16(v, l), v), _mm256_cmpeq_epi16(_mm256_min_epu16(v, h), v));
 }
 
-__attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key,
+__attribute__((target("avx2"))) inline uint32_t ScanAvx2(const LeafView& leaf, const LaneKey& v, const parse::PacketKey& key,
                                                   uint32_t best, const ScanContext& ctx) {
   const __m256i src = _mm256_set1_epi32(static_cast<int>(v.src));
   const __m256i dst = _mm256_set1_epi32(static_cast<int>(v.dst));
@@ -122,7 +129,7 @@ __attribute__((target("avx2"))) uint32_t ScanAvx2(const LeafView& leaf, const La
   return best;
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const LeafView& leaf, const LaneKey& v,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline uint32_t ScanAvx512(const LeafView& leaf, const LaneKey& v,
                                                                            const parse::PacketKey& key, uint32_t best,
                                                                            const ScanContext& ctx) {
   const __m512i src = _mm512_set1_epi32(static_cast<int>(v.src));
@@ -136,6 +143,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
   // masks go into one 64-bit word whose set bits are walked in order.
   for (uint32_t n0 = 0; n0 < leaf.chunkCount; n0 += 4) {
     const uint32_t* positions = leaf.positions + n0 * kLeafLanes;
+    __builtin_prefetch(positions);
     // (The caller skips a leaf whose first position cannot win.)
     if (n0 > 0 && (positions[0] & kPositionMask) >= best) return best;
     const uint32_t group = leaf.chunkCount - n0 < 4 ? leaf.chunkCount - n0 : 4;
@@ -160,6 +168,37 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint32_t ScanAvx512(const L
   return best;
 }
 
+// A group's scans with one leaf scan. Each path's instance is compiled for
+// its instruction set with everything inlined (flatten): a call per leaf,
+// with its register saves and broadcasts, cost more than a chunk.
+using LeafScanFn = uint32_t (*)(const LeafView& leaf, const LaneKey& lanes, const parse::PacketKey& key, uint32_t best,
+                                const ScanContext& ctx);
+template <LeafScanFn Scan>
+inline void ScanGroup(const GroupScan& group) {
+  const GroupScan s = group;  // a copy: the stores to best[] could alias its fields
+  for (size_t j = 0; j < s.count; ++j) {
+    if (!s.valid[j]) continue;
+    const LaneKey lanes = MakeLaneKey(s.keys[j]);
+    uint32_t best = s.best[j];
+    for (size_t t = 0; t < s.trees; ++t) {
+      if (s.treeFirst[t] >= best) break;
+      const uint32_t leafIndex = s.leafOf[t * s.stride + j];
+      if (leafIndex >= s.leafCount) continue;  // the walk ended in no leaf
+      const Leaf& leaf = s.leaves[leafIndex];
+      if (leaf.firstPosition >= best) continue;
+      const LeafView view{s.chunks + leaf.firstChunk, s.positions + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
+      best = Scan(view, lanes, s.keys[j], best, s.ctx);
+    }
+    s.best[j] = best;
+  }
+}
+
+__attribute__((flatten)) void ScanGroupPortable(const GroupScan& s) { ScanGroup<ScanPortable>(s); }
+__attribute__((target("avx2"), flatten)) void ScanGroupAvx2(const GroupScan& s) { ScanGroup<ScanAvx2>(s); }
+__attribute__((target("avx512f,avx512bw,avx512vl"), flatten)) void ScanGroupAvx512(const GroupScan& s) {
+  ScanGroup<ScanAvx512>(s);
+}
+
 bool CpuHas(ScanPath path) {
   switch (path) {
     case ScanPath::kPortable: return true;
@@ -180,15 +219,6 @@ ScanPath InitialPath() {
   if (CpuHas(ScanPath::kAvx512)) return ScanPath::kAvx512;
   if (CpuHas(ScanPath::kAvx2)) return ScanPath::kAvx2;
   return ScanPath::kPortable;
-}
-
-LeafScanFn FunctionFor(ScanPath path) {
-  switch (path) {
-    case ScanPath::kAvx512: return ScanAvx512;
-    case ScanPath::kAvx2: return ScanAvx2;
-    case ScanPath::kPortable: break;
-  }
-  return ScanPortable;
 }
 
 std::atomic<ScanPath>& Active() {
@@ -216,6 +246,13 @@ const char* ScanPathName(ScanPath path) {
   return "portable";
 }
 
-LeafScanFn ActiveLeafScan() { return FunctionFor(ActiveScanPath()); }
+GroupScanFn GroupScanFor(ScanPath path) {
+  switch (path) {
+    case ScanPath::kAvx512: return ScanGroupAvx512;
+    case ScanPath::kAvx2: return ScanGroupAvx2;
+    case ScanPath::kPortable: break;
+  }
+  return ScanGroupPortable;
+}
 
 }  // namespace pcloud::demux

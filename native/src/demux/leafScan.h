@@ -66,12 +66,6 @@ inline uint16_t ClassProto(uint16_t ethClass, uint32_t proto) {
   return static_cast<uint16_t>((ethClass << kProtoBits) | proto);
 }
 
-struct LeafView {
-  const LeafChunk* chunks;
-  const uint32_t* positions;  // kLeafLanes per chunk: position | the flags saying when the record must be checked
-  uint32_t chunkCount;
-};
-
 // The packet's dims as the leaf lanes see them.
 struct LaneKey {
   uint32_t src;
@@ -94,10 +88,38 @@ struct ScanContext {
   const uint64_t* deleted;     // bit per position, may be null
 };
 
-// Returns the smallest position < `best` whose entry matches `key`, passes the
-// deleted bitmap and, when flagged, VerifyCandidate; `best` when there is none.
-using LeafScanFn = uint32_t (*)(const LeafView& leaf, const LaneKey& lanes, const parse::PacketKey& key, uint32_t best,
-                                const ScanContext& ctx);
+// A leaf of an index: a run of chunks, and its best entry, so that a lookup
+// holding a better match skips it without touching a chunk.
+struct Leaf {
+  uint32_t firstChunk;
+  uint32_t chunkCount;
+  uint32_t firstPosition;
+};
+
+// The leaves a group of packets' walks ended in, to be scanned. For tree t
+// and packet j, leafOf[t * stride + j] is a leaf index (leafCount or more:
+// the walk ended in no leaf). Trees are in ascending firstPosition, so a
+// packet stops at the first tree that cannot beat its match in hand.
+struct GroupScan {
+  const Leaf* leaves;
+  uint32_t leafCount;
+  const LeafChunk* chunks;
+  const uint32_t* positions;   // kLeafLanes per chunk
+  const uint32_t* leafOf;
+  size_t stride;
+  const uint32_t* treeFirst;   // per tree, its smallest position
+  size_t trees;
+  const parse::PacketKey* keys;
+  const bool* valid;           // packets without a valid key are left alone
+  size_t count;
+  uint32_t* best;              // per packet: in, the best position so far (kNoMatch: none); out, the best after its leaves
+  ScanContext ctx;
+};
+
+// Scans the leaves of a group: best[j] becomes the smallest position below
+// it whose entry matches keys[j] in one of its leaves, passes the deleted
+// bitmap and, when flagged, VerifyCandidate.
+using GroupScanFn = void (*)(const GroupScan& group);
 
 enum class ScanPath : uint8_t { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 
@@ -107,6 +129,6 @@ ScanPath ActiveScanPath();
 bool ScanPathSupported(ScanPath path);
 bool SetScanPath(ScanPath path);  // false when the CPU lacks it
 const char* ScanPathName(ScanPath path);
-LeafScanFn ActiveLeafScan();
+GroupScanFn GroupScanFor(ScanPath path);
 
 }  // namespace pcloud::demux
