@@ -394,7 +394,7 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   // Partition: narrow source first, then narrow destination, then the rest.
   // Rules that no packet can match go in no tree: they only made leaves
   // larger (fw4's trees held 114,610 rule copies with them, 8,390 without).
-  std::array<std::vector<uint32_t>, 3> groups;
+  std::array<std::vector<uint32_t>, kMaxTrees> groups;
   for (uint32_t p = 0; p < records_.size(); ++p) {
     if (!CanMatchSomePacket(specs_[p])) {
       ++shape_.unmatchable;
@@ -503,24 +503,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void FlowIndex::WalkAvx512(
 }
 
 void FlowIndex::WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const {
+  // Eight walks in flight: 4 and 16 measured slower (README.md, sixth pass).
+  constexpr size_t kInFlight = 8;
+  static_assert(kWalkGroup % kInFlight == 0);
   const Node* children = children_.data();
   const Node empty{0, firstTerminalSlot_ + static_cast<uint32_t>(leaves_.size())};
-  // Half a group at a time: eight walks in flight measured best here.
-  for (size_t half = 0; half < kWalkGroup; half += kWalkGroup / 2) {
+  for (size_t first = 0; first < g; first += kInFlight) {
     for (size_t t = 0; t < trees_.size(); ++t) {
-      Node r[kWalkGroup / 2];
-      for (size_t j = 0; j < kWalkGroup / 2; ++j) r[j] = half + j < g && valid[half + j] ? trees_[t].root : empty;
+      Node r[kInFlight];
+      for (size_t j = 0; j < kInFlight; ++j) r[j] = first + j < g && valid[first + j] ? trees_[t].root : empty;
       for (uint32_t level = 0; level < trees_[t].levels; ++level) {
         uint32_t walking = 0;
-        for (size_t j = 0; j < kWalkGroup / 2; ++j) walking |= r[j].header;
+        for (size_t j = 0; j < kInFlight; ++j) walking |= r[j].header;
         if (walking == 0) break;
-        for (size_t j = 0; j < kWalkGroup / 2; ++j) {
+        for (size_t j = 0; j < kInFlight; ++j) {
           const Node node = r[j];
-          const uint32_t v = k[half + j < g ? half + j : 0].dims[node.header & 7];
+          const uint32_t v = k[first + j < g ? first + j : 0].dims[node.header & 7];
           r[j] = children[node.firstChild + ((v >> ((node.header >> 3) & 31)) & (node.header >> 8))];
         }
       }
-      for (size_t j = 0; j < kWalkGroup / 2; ++j) leafOf[t][half + j] = r[j].firstChild - firstTerminalSlot_;
+      for (size_t j = 0; j < kInFlight; ++j) leafOf[t][first + j] = r[j].firstChild - firstTerminalSlot_;
     }
   }
 }
@@ -528,9 +530,9 @@ void FlowIndex::WalkScalar(const parse::PacketKey* k, size_t g, const bool* vali
 void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted,
                             ScanPath path, uint32_t* best) const {
   if (trees_.empty()) return;
-  uint32_t treeFirst[3];
+  uint32_t treeFirst[kMaxTrees];
   for (size_t t = 0; t < trees_.size(); ++t) treeFirst[t] = trees_[t].firstPosition;
-  uint32_t leafOf[3][kWalkGroup];
+  uint32_t leafOf[kMaxTrees][kWalkGroup];
   GroupScan group{leaves_.data(), static_cast<uint32_t>(leaves_.size()), chunks_.data(), positions_.data(), &leafOf[0][0],
                   kWalkGroup, treeFirst, trees_.size(), nullptr, nullptr, 0, nullptr,
                   ScanContext{records_.data(), specs_.data(), deleted}};

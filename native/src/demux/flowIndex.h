@@ -64,10 +64,11 @@ class FlowIndex {
     uint32_t levels;         // internal nodes on the longest root-to-leaf path
   };
   class Builder;
+  static constexpr size_t kMaxTrees = 3;  // rules partitioned by which address is narrow (flowIndex.cc)
   // The walks of one group of up to kWalkGroup packets: per tree, the leaf
   // each packet's walk ends in (leaves_.size() or more: none).
-  void WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*slots)[kWalkGroup]) const;
-  void WalkAvx512(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*slots)[kWalkGroup]) const;
+  void WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const;
+  void WalkAvx512(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const;
 
   std::vector<RuleRecord> records_;   // by position
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
