@@ -417,7 +417,7 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   // walks step every packet alike, with no test per level.
   const uint32_t inner = static_cast<uint32_t>(builder.refs.size());
   firstTerminalSlot_ = inner;
-  const uint32_t emptySlot = inner + static_cast<uint32_t>(leaves_.size());
+  const uint32_t emptySlot = EmptyNode().firstChild;
   children_.resize(size_t{emptySlot} + 1);
   const auto node = [&](uint32_t ref) {
     if (ref == kEmpty) return Node{0, emptySlot};
@@ -463,7 +463,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void FlowIndex::WalkAvx512(
   }
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i emptyNode = _mm512_set1_epi64(static_cast<long long>(uint64_t{firstTerminalSlot_ + static_cast<uint32_t>(leaves_.size())} << 32));
+  const __m512i emptyNode = _mm512_set1_epi64(static_cast<long long>(uint64_t{EmptyNode().firstChild} << 32));  // header 0
   const __m512i firstTerminal = _mm512_set1_epi32(static_cast<int>(firstTerminalSlot_));
   const long long* children = reinterpret_cast<const long long*>(children_.data());
   for (size_t t = 0; t < trees_.size(); ++t) {
@@ -507,7 +507,7 @@ void FlowIndex::WalkScalar(const parse::PacketKey* k, size_t g, const bool* vali
   constexpr size_t kInFlight = 8;
   static_assert(kWalkGroup % kInFlight == 0);
   const Node* children = children_.data();
-  const Node empty{0, firstTerminalSlot_ + static_cast<uint32_t>(leaves_.size())};
+  const Node empty = EmptyNode();
   for (size_t first = 0; first < g; first += kInFlight) {
     for (size_t t = 0; t < trees_.size(); ++t) {
       Node r[kInFlight];

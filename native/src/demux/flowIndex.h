@@ -78,6 +78,8 @@ class FlowIndex {
   // one for an empty child).
   std::vector<Node> children_;
   uint32_t firstTerminalSlot_ = 0;
+  // Where a walk ends that meets an empty child (or starts, for an invalid key).
+  Node EmptyNode() const { return Node{0, firstTerminalSlot_ + static_cast<uint32_t>(leaves_.size())}; }
   uint32_t deepest_ = 0;  // the largest Tree::levels
   std::vector<Leaf> leaves_;
   std::vector<LeafChunk> chunks_;
