@@ -19,6 +19,7 @@
 #include "parse/packetParser.h"
 
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace pcloud::parse {
@@ -40,6 +41,16 @@ constexpr uint8_t kProtoIcmpv6 = 58;
 inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 inline uint32_t Be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// A field as the bytes lie in memory: the short path reads frames with
+// little-endian loads (x86, arm64) and swaps what it needs.
+static_assert(std::endian::native == std::endian::little);
+template <typename T>
+inline T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
 struct Cursor {
@@ -244,14 +255,16 @@ constexpr std::array<uint8_t, 256> kProtoTraits = [] {
 
 // The key of an untagged Ethernet II frame carrying an unfragmented IPv4
 // packet with a 20-byte header, not VXLAN (addresses in host order): ports
-// only on TCP and UDP. ICMP's type and code are left 0 for the caller. Shared
-// by the parser's short path and the keys of 5-tuples. Selects by masks, not
-// branches (kProtoTraits).
+// only on TCP and UDP, ICMP's type and code from `icmp` (the first two
+// transport bytes as loaded; ignored for other protocols). Shared by the
+// parser's short path and the keys of 5-tuples. Every field is stored once
+// (no memset of the whole key first), chosen by masks rather than branches
+// on the protocol (kProtoTraits).
 inline void SetIpv4Key(PacketKey& k, uint32_t src, uint32_t dst, uint32_t sport, uint32_t dport, uint8_t proto,
-                       uint32_t inPort) {
+                       uint32_t inPort, uint16_t icmp) {
   const uint32_t traits = kProtoTraits[proto];
   const uint32_t ports = 0u - (traits & kHasPorts);  // all ones when the packet has ports
-  std::memset(&k, 0, sizeof k);
+  const uint32_t icmpMask = 0u - ((traits & kIsIcmp) >> 1);
   k.dims[kSrc] = src;
   k.dims[kDst] = dst;
   k.dims[kSport] = (sport & ports) | (kNoPort & ~ports);
@@ -261,12 +274,18 @@ inline void SetIpv4Key(PacketKey& k, uint32_t src, uint32_t dst, uint32_t sport,
   k.vni = kNoVni;
   k.ethType = kEthIpv4;
   k.family = 4;
+  k.fragment = Fragment::kNone;
+  k.vlanCount = 0;
+  k.icmpType = static_cast<uint8_t>(icmp & icmpMask);
+  k.icmpCode = static_cast<uint8_t>((icmp & icmpMask) >> 8);
+  k.pad = 0;
   k.l3Offset = 14;
   k.l4Offset = static_cast<uint16_t>(34 & (0u - (traits != 0)));
-  for (int b = 0; b < 4; ++b) {  // network order
-    k.src[b] = static_cast<uint8_t>(src >> (24 - 8 * b));
-    k.dst[b] = static_cast<uint8_t>(dst >> (24 - 8 * b));
-  }
+  const uint32_t srcWire = __builtin_bswap32(src), dstWire = __builtin_bswap32(dst);
+  std::memset(k.src, 0, sizeof k.src);
+  std::memset(k.dst, 0, sizeof k.dst);
+  std::memcpy(k.src, &srcWire, 4);
+  std::memcpy(k.dst, &dstWire, 4);
 }
 
 // The common frame of a batch: Ethernet II without tags, IPv4 with a 20-byte
@@ -274,35 +293,36 @@ inline void SetIpv4Key(PacketKey& k, uint32_t src, uint32_t dst, uint32_t sport,
 // header ParseTransport would accept (no VXLAN to decapsulate). Fills `k` as
 // ParseFrame would and returns true; returns false, with `k` unspecified, for
 // anything else. The checks are combined with & rather than && and the
-// protocol picks its fields by selects, not by a switch: in a mixed trace the
+// protocol picks its fields by masks, not by a switch: in a mixed trace the
 // protocol branch alone mispredicted on a large share of packets. Every load
 // stays inside the frame: 42 bytes cover the Ethernet and IPv4 headers and 8
-// bytes of payload, and the TCP data offset (frame byte 46) is read only when
-// the frame and the payload hold a whole TCP header, else byte 0 stands in
-// and the TCP check fails.
+// bytes of payload; the TCP data offset (frame byte 46) is read when the
+// frame is that long, else byte 0 stands in, and a TCP check needs 54 bytes.
+// The loads depend only on the frame's address and length, so a frame's
+// checks do not wait on one another.
 inline bool ParseCommonIpv4(const uint8_t* p, size_t len, const ParseOptions& o, PacketKey& k) {
   if (len < 42 || o.linkType != LinkType::kEthernet) return false;
-  const uint8_t* ip = p + 14;
-  const uint32_t totalLen = Be16(ip + 2);
-  const uint8_t proto = ip[9];
-  const uint8_t* l4 = ip + 20;
+  const uint32_t head = Load<uint32_t>(p + 12);  // eth_type, version and IHL, TOS, as in the frame
+  const uint32_t totalLen = __builtin_bswap16(Load<uint16_t>(p + 16));
+  const uint16_t fragField = Load<uint16_t>(p + 20);
+  const uint8_t proto = p[23];
+  const uint32_t ports = Load<uint32_t>(p + 34);
+  const uint32_t sport = __builtin_bswap16(static_cast<uint16_t>(ports));
+  const uint32_t dport = __builtin_bswap16(static_cast<uint16_t>(ports >> 16));
+  const uint32_t udpLen = __builtin_bswap16(Load<uint16_t>(p + 38));
+  const uint32_t dataOffset = static_cast<uint32_t>(p[len >= 47 ? 46 : 0] >> 4) * 4;
   const uint32_t l4Len = totalLen - 20;  // wraps for totalLen < 20, which the range check below refuses
-  const uint32_t sport = Be16(l4);
-  const uint32_t dport = Be16(l4 + 2);
   const bool isTcp = proto == kProtoTcp;
   const bool isUdp = proto == kProtoUdp;
-  const bool isIcmp = (kProtoTraits[proto] & kIsIcmp) != 0;
-  const bool fullTcp = (len >= 54) & (l4Len >= 20);
-  const uint32_t dataOffset = static_cast<uint32_t>(l4[fullTcp ? 12 : 0] >> 4) * 4;
-  const uint32_t udpLen = Be16(l4 + 4);
-  const bool tcpOk = fullTcp & (dataOffset >= 20) & (dataOffset <= l4Len);
+  const bool tcpOk = (len >= 54) & (l4Len >= 20) & (dataOffset >= 20) & (dataOffset <= l4Len);
   const bool udpOk = (udpLen >= 8) & (udpLen <= l4Len) & ((o.vxlanPort == 0) | (dport != o.vxlanPort));
-  const bool common = (Be16(p + 12) == kEthIpv4) & (ip[0] == 0x45) & ((Be16(ip + 6) & 0x3FFF) == 0) & (totalLen >= 28) &
+  // As loaded: eth_type 0x0800 then version/IHL 0x45 are bytes 08 00 45, and
+  // the fragment field's MF flag and offset (0x3FFF in network order) 0xFF3F.
+  const bool common = ((head & 0xFFFFFF) == 0x450008) & ((fragField & 0xFF3F) == 0) & (totalLen >= 28) &
                       (totalLen <= len - 14) & (!isTcp | tcpOk) & (!isUdp | udpOk);
   if (!common) return false;
-  SetIpv4Key(k, Be32(ip + 12), Be32(ip + 16), sport, dport, proto, o.inPort);
-  k.icmpType = isIcmp ? l4[0] : 0;
-  k.icmpCode = isIcmp ? l4[1] : 0;
+  SetIpv4Key(k, __builtin_bswap32(Load<uint32_t>(p + 26)), __builtin_bswap32(Load<uint32_t>(p + 30)), sport, dport, proto,
+             o.inPort, static_cast<uint16_t>(ports));
   return true;
 }
 
@@ -355,7 +375,7 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
 void Ipv4TupleKeys(const uint32_t* tuples, size_t n, PacketKey* keys) {
   for (size_t i = 0; i < n; ++i) {
     const uint32_t* t = tuples + 5 * i;
-    SetIpv4Key(keys[i], t[0], t[1], t[2], t[3], static_cast<uint8_t>(t[4]), 0);
+    SetIpv4Key(keys[i], t[0], t[1], t[2], t[3], static_cast<uint8_t>(t[4]), 0, 0);
   }
 }
 
