@@ -35,9 +35,10 @@
 //   chunks are cut further where that copies few rules (kLeafCutMin): on
 //   AVX2 a chunk costs about as much as a level of the walk.
 // - Walks were bound by branch mispredictions, not memory: LookupBatch walks
-//   all trees for a group of packets at once without a branch on the data
+//   a tree for a group of packets at once without a branch on the data
 //   (terminal nodes are their own child, so a finished walk stays put), then
-//   scans packet by packet (leafScan.cc). gcc compiles `inner ? a : b` in
+//   scans their leaves packet by packet (leafScan.cc), then the next tree
+//   for only the packets whose match in hand it can beat. gcc compiles `inner ? a : b` in
 //   that loop into jumps; stepping every packet through the same loads is
 //   what keeps it branch-free. Scalar walks go eight packets at a time. On
 //   AVX-512 the walk of 16 packets is one vector: per level, a gather of
@@ -433,97 +434,174 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   std::sort(trees_.begin(), trees_.end(),
             [](const Tree& a, const Tree& b) { return a.firstPosition < b.firstPosition; });
   shape_.trees = trees_.size();
-  for (const Tree& tree : trees_) deepest_ = std::max(deepest_, tree.levels);
   shape_.bytes = children_.size() * sizeof(Node) + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
                  positions_.size() * 4 +
                  records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
 }
 
-// The lockstep walk of one group on AVX-512: chains of 16 packets, one
-// vector each, stepping a level with one gather of their child slots (each
-// an 8-byte node, as two gathers of eight). The chains are independent, so
-// one's gathers run while the others' wait.
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void FlowIndex::WalkAvx512(const parse::PacketKey* k, size_t g,
-                                                                                 const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const {
-  static_assert(sizeof(parse::PacketKey) % 4 == 0 && sizeof(Node) == 8 && kWalkGroup % 16 == 0);
-  constexpr size_t kChains = kWalkGroup / 16;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  uint64_t liveBits = 0;
-  for (size_t j = 0; j < g; ++j) liveBits |= valid[j] ? uint64_t{1} << j : 0;
-  __m512i dims[kChains][parse::kDimCount];
+namespace {
+
+// The vector walk takes lists of at least this many packets: one chain of 16
+// waits on each gather where eight scalar walks overlap theirs (fw5's third
+// tree, which a few packets of a group need, cost as much as the first two).
+constexpr size_t kMinVectorWalk = 17;
+
+// What a vector walk needs of a tree and the index's child slots.
+struct TreeWalk {
+  const long long* children;  // the child slots, 8-byte nodes
+  uint64_t root;              // the tree's root node
+  uint64_t empty;             // the node of an empty child (header 0)
+  uint32_t firstTerminal;     // slot of the first terminal node: leaf 0
+  uint32_t levels;
+};
+
+// The lockstep walk of up to 16 * kChains listed packets on AVX-512: chains
+// of 16 packets, one vector each, stepping a level with one gather of their
+// child slots (each an 8-byte node, as two gathers of eight). The chains
+// are independent, so one's gathers run while the others' wait.
+template <size_t kChains>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void WalkChains(const TreeWalk& w,
+                                                                   const uint32_t (*listDims)[FlowIndex::kWalkGroup],
+                                                                   size_t count, uint32_t* leafOf) {
+  const __m512i root = _mm512_set1_epi64(static_cast<long long>(w.root));
+  const __m512i emptyNode = _mm512_set1_epi64(static_cast<long long>(w.empty));
+  __m512i dims[kChains][parse::kDimCount], lo[kChains], hi[kChains];
   for (size_t c = 0; c < kChains; ++c) {
-    // The chain's dims, one vector per dim; lanes past the group read key 0.
-    const size_t inChain = g > 16 * c ? std::min<size_t>(16, g - 16 * c) : 0;
-    const __mmask16 inGroup = static_cast<__mmask16>((1u << inChain) - 1);
-    const __m512i keyBase = _mm512_mullo_epi32(_mm512_maskz_mov_epi32(inGroup, _mm512_add_epi32(lane, _mm512_set1_epi32(16 * c))),
-                                               _mm512_set1_epi32(sizeof(parse::PacketKey) / 4));
-    for (unsigned d = 0; d < parse::kDimCount; ++d) {
-      dims[c][d] = _mm512_i32gather_epi32(_mm512_add_epi32(keyBase, _mm512_set1_epi32(static_cast<int>(d))), k, 4);
-    }
+    for (unsigned d = 0; d < parse::kDimCount; ++d) dims[c][d] = _mm512_load_si512(listDims[d] + 16 * c);
+    // Lanes past the list start at the empty node, where they stay.
+    const size_t inChain = std::min<size_t>(16, count - 16 * c);
+    const unsigned listed = (1u << inChain) - 1;
+    lo[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(listed), emptyNode, root);
+    hi[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(listed >> 8), emptyNode, root);
   }
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i emptyNode = _mm512_set1_epi64(static_cast<long long>(uint64_t{EmptyNode().firstChild} << 32));  // header 0
-  const __m512i firstTerminal = _mm512_set1_epi32(static_cast<int>(firstTerminalSlot_));
-  const long long* children = reinterpret_cast<const long long*>(children_.data());
-  for (size_t t = 0; t < trees_.size(); ++t) {
-    uint64_t rootBits;
-    std::memcpy(&rootBits, &trees_[t].root, 8);
-    const __m512i root = _mm512_set1_epi64(static_cast<long long>(rootBits));
-    __m512i lo[kChains], hi[kChains];
+  for (uint32_t level = 0; level < w.levels; ++level) {
+    __m512i header[kChains];
+    __mmask16 walking = 0;
     for (size_t c = 0; c < kChains; ++c) {
-      lo[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(liveBits >> (16 * c)), emptyNode, root);
-      hi[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(liveBits >> (16 * c + 8)), emptyNode, root);
+      header[c] = _mm512_permutex2var_epi32(lo[c], even, hi[c]);
+      walking |= _mm512_test_epi32_mask(header[c], header[c]);
     }
-    for (uint32_t level = 0; level < trees_[t].levels; ++level) {
-      __m512i header[kChains];
-      __mmask16 walking = 0;
-      for (size_t c = 0; c < kChains; ++c) {
-        header[c] = _mm512_permutex2var_epi32(lo[c], even, hi[c]);
-        walking |= _mm512_test_epi32_mask(header[c], header[c]);
-      }
-      if (walking == 0) break;
-      for (size_t c = 0; c < kChains; ++c) {
-        const __m512i first = _mm512_permutex2var_epi32(lo[c], odd, hi[c]);
-        const __m512i dim = _mm512_and_si512(header[c], _mm512_set1_epi32(7));
-        __m512i v = dims[c][0];
-        for (unsigned d = 1; d < parse::kDimCount; ++d) {
-          v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(dim, _mm512_set1_epi32(static_cast<int>(d))), dims[c][d]);
-        }
-        const __m512i shift = _mm512_and_si512(_mm512_srli_epi32(header[c], 3), _mm512_set1_epi32(31));
-        const __m512i slot = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(v, shift), _mm512_srli_epi32(header[c], 8)), first);
-        lo[c] = _mm512_i32gather_epi64(_mm512_castsi512_si256(slot), children, 8);
-        hi[c] = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(slot, 1), children, 8);
-      }
-    }
+    if (walking == 0) break;
     for (size_t c = 0; c < kChains; ++c) {
-      _mm512_storeu_si512(leafOf[t] + 16 * c, _mm512_sub_epi32(_mm512_permutex2var_epi32(lo[c], odd, hi[c]), firstTerminal));
+      const __m512i first = _mm512_permutex2var_epi32(lo[c], odd, hi[c]);
+      const __m512i dim = _mm512_and_si512(header[c], _mm512_set1_epi32(7));
+      __m512i v = dims[c][0];
+      for (unsigned d = 1; d < parse::kDimCount; ++d) {
+        v = _mm512_mask_mov_epi32(v, _mm512_cmpeq_epi32_mask(dim, _mm512_set1_epi32(static_cast<int>(d))), dims[c][d]);
+      }
+      const __m512i shift = _mm512_and_si512(_mm512_srli_epi32(header[c], 3), _mm512_set1_epi32(31));
+      const __m512i slot = _mm512_add_epi32(_mm512_and_si512(_mm512_srlv_epi32(v, shift), _mm512_srli_epi32(header[c], 8)), first);
+      lo[c] = _mm512_i32gather_epi64(_mm512_castsi512_si256(slot), w.children, 8);
+      hi[c] = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64(slot, 1), w.children, 8);
+    }
+  }
+  const __m512i firstTerminal = _mm512_set1_epi32(static_cast<int>(w.firstTerminal));
+  for (size_t c = 0; c < kChains; ++c) {
+    _mm512_storeu_si512(leafOf + 16 * c, _mm512_sub_epi32(_mm512_permutex2var_epi32(lo[c], odd, hi[c]), firstTerminal));
+  }
+}
+
+// The listed packets' dims, gathered from their keys, 16 at a time.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void GatherDims(const parse::PacketKey* keys, size_t count,
+                                                                   const uint32_t* packets,
+                                                                   uint32_t (*listDims)[FlowIndex::kWalkGroup]) {
+  static_assert(sizeof(parse::PacketKey) % 4 == 0);
+  for (size_t c = 0; 16 * c < count; ++c) {
+    const __mmask16 listed = static_cast<__mmask16>((1u << std::min<size_t>(16, count - 16 * c)) - 1);
+    const __m512i keyBase = _mm512_mullo_epi32(_mm512_maskz_load_epi32(listed, packets + 16 * c),
+                                               _mm512_set1_epi32(sizeof(parse::PacketKey) / 4));
+    for (unsigned d = 0; d < parse::kDimCount; ++d) {
+      _mm512_store_si512(listDims[d] + 16 * c,
+                         _mm512_i32gather_epi32(_mm512_add_epi32(keyBase, _mm512_set1_epi32(static_cast<int>(d))), keys, 4));
     }
   }
 }
 
-void FlowIndex::WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const {
+// Keeps the entries of `row` (count of them) whose bit is set in `keep`, in
+// order, at its start. In place: the 16 entries written from a chunk end
+// before the next chunk starts.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void CompressRow(uint32_t* row, size_t count, uint64_t keep) {
+  size_t kept = 0;
+  for (size_t c = 0; 16 * c < count; ++c) {
+    const __mmask16 m = static_cast<__mmask16>(keep >> (16 * c));
+    _mm512_storeu_si512(row + kept, _mm512_maskz_compress_epi32(m, _mm512_load_si512(row + 16 * c)));
+    kept += static_cast<size_t>(__builtin_popcount(m));
+  }
+}
+
+// The packets of a group (g of them) that are valid and whose best
+// position is above `firstPosition`, in order; returns how many.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) size_t ListPackets(const bool* valid, const uint32_t* best, size_t g,
+                                                                      uint32_t firstPosition, uint32_t* packets) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t listed = 0;
+  for (size_t c = 0; 16 * c < g; ++c) {
+    const __mmask16 inGroup = static_cast<__mmask16>((1u << std::min<size_t>(16, g - 16 * c)) - 1);
+    const __m128i v = _mm_maskz_loadu_epi8(inGroup, valid + 16 * c);
+    const __mmask16 take = _mm512_mask_cmpgt_epu32_mask(_mm_test_epi8_mask(v, v), _mm512_maskz_loadu_epi32(inGroup, best + 16 * c),
+                                                       _mm512_set1_epi32(static_cast<int>(firstPosition)));
+    _mm512_storeu_si512(packets + listed,
+                        _mm512_maskz_compress_epi32(take, _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(16 * c)))));
+    listed += static_cast<size_t>(__builtin_popcount(take));
+  }
+  return listed;
+}
+
+// Bit i: the best position of listed packet i is above `firstPosition`.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) uint64_t KeepMask(const uint32_t* best, const uint32_t* packets,
+                                                                     size_t count, uint32_t firstPosition) {
+  uint64_t keep = 0;
+  for (size_t c = 0; 16 * c < count; ++c) {
+    const __mmask16 listed = static_cast<__mmask16>((1u << std::min<size_t>(16, count - 16 * c)) - 1);
+    const __m512i b = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), listed, _mm512_load_si512(packets + 16 * c), best, 4);
+    keep |= uint64_t{_mm512_mask_cmpgt_epu32_mask(listed, b, _mm512_set1_epi32(static_cast<int>(firstPosition)))} << (16 * c);
+  }
+  return keep;
+}
+
+}  // namespace
+
+void FlowIndex::WalkAvx512(const Tree& tree, const WalkList& list, uint32_t* leafOf) const {
+  static_assert(sizeof(Node) == 8);
+  TreeWalk w{reinterpret_cast<const long long*>(children_.data()), 0, 0, firstTerminalSlot_, tree.levels};
+  std::memcpy(&w.root, &tree.root, 8);
+  const Node empty = EmptyNode();
+  std::memcpy(&w.empty, &empty, 8);
+  // As many chains as the list needs (more than one: see kMinVectorWalk).
+  switch ((list.count + 15) / 16) {
+    case 2: WalkChains<2>(w, list.dims, list.count, leafOf); break;
+    case 3: WalkChains<3>(w, list.dims, list.count, leafOf); break;
+    default: WalkChains<4>(w, list.dims, list.count, leafOf); break;
+  }
+}
+
+void FlowIndex::WalkScalar(const Tree& tree, const parse::PacketKey* keys, const WalkList& list, uint32_t* leafOf) const {
   // Eight walks in flight: 4 and 16 measured slower (README.md, sixth pass).
   constexpr size_t kInFlight = 8;
   static_assert(kWalkGroup % kInFlight == 0);
   const Node* children = children_.data();
   const Node empty = EmptyNode();
-  for (size_t first = 0; first < g; first += kInFlight) {
-    for (size_t t = 0; t < trees_.size(); ++t) {
-      Node r[kInFlight];
-      for (size_t j = 0; j < kInFlight; ++j) r[j] = first + j < g && valid[first + j] ? trees_[t].root : empty;
-      for (uint32_t level = 0; level < trees_[t].levels; ++level) {
-        uint32_t walking = 0;
-        for (size_t j = 0; j < kInFlight; ++j) walking |= r[j].header;
-        if (walking == 0) break;
-        for (size_t j = 0; j < kInFlight; ++j) {
-          const Node node = r[j];
-          const uint32_t v = k[first + j < g ? first + j : 0].dims[node.header & 7];
-          r[j] = children[node.firstChild + ((v >> ((node.header >> 3) & 31)) & (node.header >> 8))];
-        }
-      }
-      for (size_t j = 0; j < kInFlight; ++j) leafOf[t][first + j] = r[j].firstChild - firstTerminalSlot_;
+  for (size_t first = 0; first < list.count; first += kInFlight) {
+    Node r[kInFlight];
+    const parse::PacketKey* k[kInFlight];
+    for (size_t j = 0; j < kInFlight; ++j) {
+      const bool listed = first + j < list.count;
+      r[j] = listed ? tree.root : empty;
+      k[j] = keys + (listed ? list.packets[first + j] : 0);
     }
+    for (uint32_t level = 0; level < tree.levels; ++level) {
+      uint32_t walking = 0;
+      for (size_t j = 0; j < kInFlight; ++j) walking |= r[j].header;
+      if (walking == 0) break;
+      for (size_t j = 0; j < kInFlight; ++j) {
+        const Node node = r[j];
+        const uint32_t v = k[j]->dims[node.header & 7];
+        r[j] = children[node.firstChild + ((v >> ((node.header >> 3) & 31)) & (node.header >> 8))];
+      }
+    }
+    for (size_t j = 0; j < kInFlight; ++j) leafOf[first + j] = r[j].firstChild - firstTerminalSlot_;
   }
 }
 
@@ -532,24 +610,69 @@ void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, siz
   if (trees_.empty()) return;
   uint32_t treeFirst[kMaxTrees];
   for (size_t t = 0; t < trees_.size(); ++t) treeFirst[t] = trees_[t].firstPosition;
-  uint32_t leafOf[kMaxTrees][kWalkGroup];
-  GroupScan group{leaves_.data(), static_cast<uint32_t>(leaves_.size()), chunks_.data(), positions_.data(), &leafOf[0][0],
-                  kWalkGroup, treeFirst, trees_.size(), nullptr, nullptr, 0, nullptr,
-                  ScanContext{records_.data(), specs_.data(), deleted}};
+  GroupScan group{leaves_.data(), static_cast<uint32_t>(leaves_.size()), chunks_.data(), positions_.data(), nullptr, 0, nullptr,
+                  kWalkGroup, treeFirst, trees_.size(), nullptr, nullptr, ScanContext{records_.data(), specs_.data(), deleted}};
   const GroupScanFn scan = GroupScanFor(path);
   for (size_t start = 0; start < count; start += kWalkGroup) {
     const size_t g = std::min(kWalkGroup, count - start);
-    if (path == ScanPath::kAvx512 && deepest_ > 0) {  // (a leaf for a root: nothing to gather)
-      WalkAvx512(keys + start, g, valid + start, leafOf);
-    } else {
-      WalkScalar(keys + start, g, valid + start, leafOf);
-    }
     group.keys = keys + start;
-    group.valid = valid + start;
-    group.count = g;
     group.best = best + start;
+    if (path == ScanPath::kAvx512) {
+      LookupGroupByTree(valid + start, g, group, scan);
+    } else {
+      LookupGroupByPacket(valid + start, g, group, scan);
+    }
+  }
+}
+
+void FlowIndex::LookupGroupByTree(const bool* valid, size_t g, GroupScan& group, GroupScanFn scan) const {
+  WalkList list;
+  uint32_t leafOf[kWalkGroup];
+  group.packets = list.packets;
+  group.leafOf = leafOf;
+  // Each tree is walked by the packets whose match in hand it can beat: on
+  // acl1 no packet needs its second tree, on acl5 15%. Trees are in
+  // ascending firstPosition, so each list is part of the one before.
+  list.count = ListPackets(valid, group.best, g, trees_[0].firstPosition, list.packets);
+  if (list.count >= kMinVectorWalk) GatherDims(group.keys, list.count, list.packets, list.dims);
+  for (size_t t = 0; t < trees_.size() && list.count > 0; ++t) {
+    const Tree& tree = trees_[t];
+    if (t > 0) {
+      const uint64_t keep = KeepMask(group.best, list.packets, list.count, tree.firstPosition);
+      if (keep == 0) break;
+      CompressList(list, keep, static_cast<size_t>(__builtin_popcountll(keep)) >= kMinVectorWalk);
+    }
+    if (list.count >= kMinVectorWalk && tree.levels > 0) {  // (a leaf for a root: nothing to gather)
+      WalkAvx512(tree, list, leafOf);
+    } else {
+      WalkScalar(tree, group.keys, list, leafOf);
+    }
+    group.count = list.count;
     scan(group);
   }
+}
+
+void FlowIndex::LookupGroupByPacket(const bool* valid, size_t g, GroupScan& group, GroupScanFn scan) const {
+  WalkList list;
+  for (size_t j = 0; j < g; ++j) {
+    list.packets[list.count] = static_cast<uint32_t>(j);
+    list.count += valid[j] & (group.best[j] > trees_[0].firstPosition);
+  }
+  uint32_t leafOf[kMaxTrees][kWalkGroup];
+  for (size_t t = 0; t < trees_.size(); ++t) WalkScalar(trees_[t], group.keys, list, leafOf[t]);
+  group.packets = list.packets;
+  group.count = list.count;
+  group.leafOf = &leafOf[0][0];
+  scan(group);
+}
+
+void FlowIndex::CompressList(WalkList& list, uint64_t keep, bool withDims) {
+  static_assert(kWalkGroup <= 64);  // a bit of `keep` per listed packet
+  CompressRow(list.packets, list.count, keep);
+  if (withDims) {
+    for (unsigned d = 0; d < parse::kDimCount; ++d) CompressRow(list.dims[d], list.count, keep);
+  }
+  list.count = static_cast<size_t>(__builtin_popcountll(keep));
 }
 
 }  // namespace pcloud::demux

@@ -37,9 +37,10 @@ class FlowIndex {
 
   // For `count` packets: best[j] becomes the best position (smallest order)
   // whose rule matches keys[j], when it is below best[j]; packets without
-  // valid[j] are left alone. The tree walks of kWalkGroup packets run in
-  // lockstep, without branches per level; `path` chooses the instructions
-  // of the walks and the leaf scans.
+  // valid[j] are left alone. Per group of kWalkGroup packets, the tree
+  // walks run in lockstep, without branches per level, then the leaves are
+  // scanned; `path` chooses the instructions of the walks and the leaf
+  // scans, and on AVX-512 the order (LookupGroupByTree).
   static constexpr size_t kWalkGroup = 64;
   void LookupBatch(const parse::PacketKey* keys, const bool* valid, size_t count, const uint64_t* deleted, ScanPath path,
                    uint32_t* best) const;
@@ -65,10 +66,30 @@ class FlowIndex {
   };
   class Builder;
   static constexpr size_t kMaxTrees = 3;  // rules partitioned by which address is narrow (flowIndex.cc)
-  // The walks of one group of up to kWalkGroup packets: per tree, the leaf
-  // each packet's walk ends in (leaves_.size() or more: none).
-  void WalkScalar(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const;
-  void WalkAvx512(const parse::PacketKey* k, size_t g, const bool* valid, uint32_t (*leafOf)[kWalkGroup]) const;
+  // The packets of a group that a tree's walk takes, in group order: their
+  // indices into the group's keys and, for the vector walk, their dims (the
+  // gathers from the keys are made once per group, and a later tree's list
+  // is the earlier one compressed).
+  struct WalkList {
+    size_t count = 0;
+    alignas(64) uint32_t packets[kWalkGroup];
+    alignas(64) uint32_t dims[parse::kDimCount][kWalkGroup];
+  };
+  // One tree's walks for the listed packets: list.packets[i] ends in leaf
+  // leafOf[i] (leaves_.size() or more: none).
+  void WalkScalar(const Tree& tree, const parse::PacketKey* keys, const WalkList& list, uint32_t* leafOf) const;
+  void WalkAvx512(const Tree& tree, const WalkList& list, uint32_t* leafOf) const;
+  // Keeps the listed packets whose bit is set in `keep` (and their dims,
+  // when the vector walk will use them). AVX-512 only.
+  static void CompressList(WalkList& list, uint64_t keep, bool withDims);
+  // One group's lookups: g packets of group.keys, valid and group.best as
+  // in LookupBatch. By tree (AVX-512): each tree is walked, in vectors, by
+  // the packets whose match in hand it can beat, and their leaves scanned.
+  // By packet (scalar walks): every packet walks every tree, then each
+  // packet's leaves are scanned in tree order (by tree, AVX2 lost 20-33% on
+  // fw2 and gained at most 15% elsewhere: README.md, eighth pass).
+  void LookupGroupByTree(const bool* valid, size_t g, GroupScan& group, GroupScanFn scan) const;
+  void LookupGroupByPacket(const bool* valid, size_t g, GroupScan& group, GroupScanFn scan) const;
 
   std::vector<RuleRecord> records_;   // by position
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
@@ -80,7 +101,6 @@ class FlowIndex {
   uint32_t firstTerminalSlot_ = 0;
   // Where a walk ends that meets an empty child (or starts, for an invalid key).
   Node EmptyNode() const { return Node{0, firstTerminalSlot_ + static_cast<uint32_t>(leaves_.size())}; }
-  uint32_t deepest_ = 0;  // the largest Tree::levels
   std::vector<Leaf> leaves_;
   std::vector<LeafChunk> chunks_;
   std::vector<uint32_t> positions_;   // kLeafLanes per chunk (leafScan.h)

@@ -96,29 +96,32 @@ struct Leaf {
   uint32_t firstPosition;
 };
 
-// The leaves a group of packets' walks ended in, to be scanned. For tree t
-// and packet j, leafOf[t * stride + j] is a leaf index (leafCount or more:
-// the walk ended in no leaf). Trees are in ascending firstPosition, so a
-// packet stops at the first tree that cannot beat its match in hand.
+// The leaves that some packets of a group reached, to be scanned: listed
+// packet i (packets[i], an index into keys and best) ended in leaf
+// leafOf[t * stride + i] of tree t (leafCount or more: in no leaf). Trees
+// are in ascending treeFirst (their smallest position), so a packet stops
+// at the first tree that cannot beat its match in hand. The AVX-512 scan
+// takes one tree's leaves per call (leafOf[i]; stride, treeFirst and trees
+// unused), the others every tree's.
 struct GroupScan {
   const Leaf* leaves;
   uint32_t leafCount;
   const LeafChunk* chunks;
   const uint32_t* positions;   // kLeafLanes per chunk
+  const uint32_t* packets;
+  size_t count;
   const uint32_t* leafOf;
   size_t stride;
-  const uint32_t* treeFirst;   // per tree, its smallest position
+  const uint32_t* treeFirst;
   size_t trees;
   const parse::PacketKey* keys;
-  const bool* valid;           // packets without a valid key are left alone
-  size_t count;
   uint32_t* best;              // per packet: in, the best position so far (kNoMatch: none); out, the best after its leaves
   ScanContext ctx;
 };
 
-// Scans the leaves of a group: best[j] becomes the smallest position below
-// it whose entry matches keys[j] in one of its leaves, passes the deleted
-// bitmap and, when flagged, VerifyCandidate.
+// Scans the leaves of a group: for each listed packet j, best[j] becomes the
+// smallest position below it whose entry matches keys[j] in one of its
+// leaves, passes the deleted bitmap and, when flagged, VerifyCandidate.
 using GroupScanFn = void (*)(const GroupScan& group);
 
 enum class ScanPath : uint8_t { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
