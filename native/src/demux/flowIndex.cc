@@ -446,6 +446,9 @@ namespace {
 // tree, which a few packets of a group need, cost as much as the first two).
 constexpr size_t kMinVectorWalk = 17;
 
+// The first min(n, 16) lanes of a vector.
+inline __mmask16 FirstLanes(size_t n) { return static_cast<__mmask16>((1u << std::min<size_t>(16, n)) - 1); }
+
 // What a vector walk needs of a tree and the index's child slots.
 struct TreeWalk {
   const long long* children;  // the child slots, 8-byte nodes
@@ -469,8 +472,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void WalkChains(const TreeW
   for (size_t c = 0; c < kChains; ++c) {
     for (unsigned d = 0; d < parse::kDimCount; ++d) dims[c][d] = _mm512_load_si512(listDims[d] + 16 * c);
     // Lanes past the list start at the empty node, where they stay.
-    const size_t inChain = std::min<size_t>(16, count - 16 * c);
-    const unsigned listed = (1u << inChain) - 1;
+    const __mmask16 listed = FirstLanes(count - 16 * c);
     lo[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(listed), emptyNode, root);
     hi[c] = _mm512_mask_blend_epi64(static_cast<__mmask8>(listed >> 8), emptyNode, root);
   }
@@ -509,7 +511,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void GatherDims(const parse
                                                                    uint32_t (*listDims)[FlowIndex::kWalkGroup]) {
   static_assert(sizeof(parse::PacketKey) % 4 == 0);
   for (size_t c = 0; 16 * c < count; ++c) {
-    const __mmask16 listed = static_cast<__mmask16>((1u << std::min<size_t>(16, count - 16 * c)) - 1);
+    const __mmask16 listed = FirstLanes(count - 16 * c);
     const __m512i keyBase = _mm512_mullo_epi32(_mm512_maskz_load_epi32(listed, packets + 16 * c),
                                                _mm512_set1_epi32(sizeof(parse::PacketKey) / 4));
     for (unsigned d = 0; d < parse::kDimCount; ++d) {
@@ -538,7 +540,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) size_t ListPackets(const bo
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   size_t listed = 0;
   for (size_t c = 0; 16 * c < g; ++c) {
-    const __mmask16 inGroup = static_cast<__mmask16>((1u << std::min<size_t>(16, g - 16 * c)) - 1);
+    const __mmask16 inGroup = FirstLanes(g - 16 * c);
     const __m128i v = _mm_maskz_loadu_epi8(inGroup, valid + 16 * c);
     const __mmask16 take = _mm512_mask_cmpgt_epu32_mask(_mm_test_epi8_mask(v, v), _mm512_maskz_loadu_epi32(inGroup, best + 16 * c),
                                                        _mm512_set1_epi32(static_cast<int>(firstPosition)));
@@ -554,7 +556,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) uint64_t KeepMask(const uin
                                                                      size_t count, uint32_t firstPosition) {
   uint64_t keep = 0;
   for (size_t c = 0; 16 * c < count; ++c) {
-    const __mmask16 listed = static_cast<__mmask16>((1u << std::min<size_t>(16, count - 16 * c)) - 1);
+    const __mmask16 listed = FirstLanes(count - 16 * c);
     const __m512i b = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), listed, _mm512_load_si512(packets + 16 * c), best, 4);
     keep |= uint64_t{_mm512_mask_cmpgt_epu32_mask(listed, b, _mm512_set1_epi32(static_cast<int>(firstPosition)))} << (16 * c);
   }
@@ -617,7 +619,7 @@ void FlowIndex::LookupBatch(const parse::PacketKey* keys, const bool* valid, siz
     const size_t g = std::min(kWalkGroup, count - start);
     group.keys = keys + start;
     group.best = best + start;
-    if (path == ScanPath::kAvx512) {
+    if (ScansTreeByTree(path)) {
       LookupGroupByTree(valid + start, g, group, scan);
     } else {
       LookupGroupByPacket(valid + start, g, group, scan);

@@ -177,6 +177,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) inline uint32_t ScanAvx512(
 // pass, README.md: acl5 +4%, fw1 +12%, acl1 +1%).
 using LeafScanFn = uint32_t (*)(const LeafView& leaf, const LaneKey& lanes, const parse::PacketKey& key, uint32_t best,
                                 const ScanContext& ctx);
+inline LeafView ViewOf(const GroupScan& s, const Leaf& leaf) {
+  return LeafView{s.chunks + leaf.firstChunk, s.positions + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
+}
+
+// kOneTree: the group holds one tree's leaves (ScansTreeByTree); else every
+// tree's, scanned packet by packet with the packet's lanes and match kept
+// across its trees (tree by tree, that loop was the slower one: README.md,
+// eighth pass).
 template <LeafScanFn Scan, bool kOneTree>
 inline void ScanGroup(const GroupScan& group) {
   const GroupScan s = group;  // a copy: the stores to best[] could alias its fields
@@ -187,8 +195,7 @@ inline void ScanGroup(const GroupScan& group) {
       if (leafIndex >= s.leafCount) continue;  // the walk ended in no leaf
       const Leaf& leaf = s.leaves[leafIndex];
       if (leaf.firstPosition >= s.best[j]) continue;
-      const LeafView view{s.chunks + leaf.firstChunk, s.positions + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
-      s.best[j] = Scan(view, MakeLaneKey(s.keys[j]), s.keys[j], s.best[j], s.ctx);
+      s.best[j] = Scan(ViewOf(s, leaf), MakeLaneKey(s.keys[j]), s.keys[j], s.best[j], s.ctx);
     } else {
       const LaneKey lanes = MakeLaneKey(s.keys[j]);
       uint32_t best = s.best[j];
@@ -198,20 +205,21 @@ inline void ScanGroup(const GroupScan& group) {
         if (leafIndex >= s.leafCount) continue;
         const Leaf& leaf = s.leaves[leafIndex];
         if (leaf.firstPosition >= best) continue;
-        const LeafView view{s.chunks + leaf.firstChunk, s.positions + size_t{leaf.firstChunk} * kLeafLanes, leaf.chunkCount};
-        best = Scan(view, lanes, s.keys[j], best, s.ctx);
+        best = Scan(ViewOf(s, leaf), lanes, s.keys[j], best, s.ctx);
       }
       s.best[j] = best;
     }
   }
 }
 
-// The AVX-512 lookups go tree by tree (one tree's leaves per call), the
-// others packet by packet across the trees (FlowIndex::LookupBatch).
-__attribute__((flatten)) void ScanGroupPortable(const GroupScan& s) { ScanGroup<ScanPortable, false>(s); }
-__attribute__((target("avx2"), flatten)) void ScanGroupAvx2(const GroupScan& s) { ScanGroup<ScanAvx2, false>(s); }
+__attribute__((flatten)) void ScanGroupPortable(const GroupScan& s) {
+  ScanGroup<ScanPortable, ScansTreeByTree(ScanPath::kPortable)>(s);
+}
+__attribute__((target("avx2"), flatten)) void ScanGroupAvx2(const GroupScan& s) {
+  ScanGroup<ScanAvx2, ScansTreeByTree(ScanPath::kAvx2)>(s);
+}
 __attribute__((target("avx512f,avx512bw,avx512vl"), flatten)) void ScanGroupAvx512(const GroupScan& s) {
-  ScanGroup<ScanAvx512, true>(s);
+  ScanGroup<ScanAvx512, ScansTreeByTree(ScanPath::kAvx512)>(s);
 }
 
 bool CpuHas(ScanPath path) {

@@ -100,9 +100,9 @@ struct Leaf {
 // packet i (packets[i], an index into keys and best) ended in leaf
 // leafOf[t * stride + i] of tree t (leafCount or more: in no leaf). Trees
 // are in ascending treeFirst (their smallest position), so a packet stops
-// at the first tree that cannot beat its match in hand. The AVX-512 scan
-// takes one tree's leaves per call (leafOf[i]; stride, treeFirst and trees
-// unused), the others every tree's.
+// at the first tree that cannot beat its match in hand. A path that
+// ScansTreeByTree takes one tree's leaves per call (leafOf[i]; stride,
+// treeFirst and trees unused), the others every tree's.
 struct GroupScan {
   const Leaf* leaves;
   uint32_t leafCount;
@@ -125,6 +125,10 @@ struct GroupScan {
 using GroupScanFn = void (*)(const GroupScan& group);
 
 enum class ScanPath : uint8_t { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// Whether a path's group scan takes one tree's leaves per call (the AVX-512
+// lookups go tree by tree: FlowIndex::LookupGroupByTree) or every tree's.
+constexpr bool ScansTreeByTree(ScanPath path) { return path == ScanPath::kAvx512; }
 
 // The path chosen at load (the best the CPU supports, unless the environment
 // variable PCLOUD_DEMUX_PATH names another), and a way for tests to force one.

@@ -43,8 +43,8 @@ inline uint32_t Be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// A field as the bytes lie in memory: the short path reads frames with
-// little-endian loads (x86, arm64) and swaps what it needs.
+// The bytes at p as they lie in memory (a little-endian word on x86 and
+// arm64): the short path tests masked header words with one compare.
 static_assert(std::endian::native == std::endian::little);
 template <typename T>
 inline T Load(const uint8_t* p) {
@@ -303,13 +303,12 @@ inline void SetIpv4Key(PacketKey& k, uint32_t src, uint32_t dst, uint32_t sport,
 inline bool ParseCommonIpv4(const uint8_t* p, size_t len, const ParseOptions& o, PacketKey& k) {
   if (len < 42 || o.linkType != LinkType::kEthernet) return false;
   const uint32_t head = Load<uint32_t>(p + 12);  // eth_type, version and IHL, TOS, as in the frame
-  const uint32_t totalLen = __builtin_bswap16(Load<uint16_t>(p + 16));
+  const uint32_t totalLen = Be16(p + 16);
   const uint16_t fragField = Load<uint16_t>(p + 20);
   const uint8_t proto = p[23];
-  const uint32_t ports = Load<uint32_t>(p + 34);
-  const uint32_t sport = __builtin_bswap16(static_cast<uint16_t>(ports));
-  const uint32_t dport = __builtin_bswap16(static_cast<uint16_t>(ports >> 16));
-  const uint32_t udpLen = __builtin_bswap16(Load<uint16_t>(p + 38));
+  const uint32_t sport = Be16(p + 34);
+  const uint32_t dport = Be16(p + 36);
+  const uint32_t udpLen = Be16(p + 38);
   const uint32_t dataOffset = static_cast<uint32_t>(p[len >= 47 ? 46 : 0] >> 4) * 4;
   const uint32_t l4Len = totalLen - 20;  // wraps for totalLen < 20, which the range check below refuses
   const bool isTcp = proto == kProtoTcp;
@@ -321,8 +320,7 @@ inline bool ParseCommonIpv4(const uint8_t* p, size_t len, const ParseOptions& o,
   const bool common = ((head & 0xFFFFFF) == 0x450008) & ((fragField & 0xFF3F) == 0) & (totalLen >= 28) &
                       (totalLen <= len - 14) & (!isTcp | tcpOk) & (!isUdp | udpOk);
   if (!common) return false;
-  SetIpv4Key(k, __builtin_bswap32(Load<uint32_t>(p + 26)), __builtin_bswap32(Load<uint32_t>(p + 30)), sport, dport, proto,
-             o.inPort, static_cast<uint16_t>(ports));
+  SetIpv4Key(k, Be32(p + 26), Be32(p + 30), sport, dport, proto, o.inPort, Load<uint16_t>(p + 34));
   return true;
 }
 
