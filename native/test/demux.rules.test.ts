@@ -310,4 +310,38 @@ describe('rule validation', () => {
     expect(() => t.classify(new Uint8Array(60), Uint32Array.of(10), Uint32Array.of(60), result)).toThrow('frame 0 at offset 10 needs 60 bytes of buffer (up to byte 70) but buffer has 60');
     expect(() => t.classify(new Uint8Array(60), Uint32Array.of(0, 0), Uint32Array.of(60), result)).toThrow(/exceeds offsets/);
   });
+
+  it('reads every batch array at its view offset and names an argument of the wrong type', () => {
+    const t = new FlowTable();
+    const [udp, tcp] = t.add([
+      { priority: 2, action: 'to_vi', viId: 7, match: { ipProto: 17 } },
+      { priority: 1, action: 'drop', match: { ipProto: 6 } },
+    ]);
+    const frames = packFrames([
+      buildFrame(ipv4Header(0xc6120001, 0xc6120002, 1000, 53, 17)),
+      buildFrame(ipv4Header(0xc6120001, 0xc6120002, 1000, 80, 6)),
+    ]);
+    // Every array a view into a larger one, starting past its first element.
+    const buffer = new Uint8Array(frames.buffer.length + 3);
+    buffer.set(frames.buffer, 3);
+    const offsets = Uint32Array.of(99, ...frames.offsets).subarray(1);
+    const lengths = Uint32Array.of(99, ...frames.lengths).subarray(1);
+    const actions = new Uint8Array(4), ruleIds = new Uint32Array(4), viIds = new Uint32Array(4), reasons = new Uint8Array(4);
+    const result = { actions: actions.subarray(1), ruleIds: ruleIds.subarray(1), viIds: viIds.subarray(1), reasons: reasons.subarray(1) };
+    expect(t.classify(buffer.subarray(3), offsets, lengths, result as ClassifyResult)).toBe(2);
+    expect([...actions]).toEqual([0, ActionCode.to_vi, ActionCode.drop, 0]);
+    expect([...ruleIds]).toEqual([0, udp, tcp, 0]);
+    expect([...viIds]).toEqual([0, 7, 0, 0]);
+
+    const good = new ClassifyResult(2);
+    expect(() => t.classify(buffer, Float64Array.from(offsets) as unknown as Uint32Array, lengths, good)).toThrow(
+      new TypeError('argument 2 (offsets) must be a Uint32Array, got another typed array'),
+    );
+    expect(() => t.classify(buffer, offsets, [60, 60] as unknown as Uint32Array, good)).toThrow(
+      new TypeError('argument 3 (lengths) must be a Uint32Array, got an object'),
+    );
+    expect(() => t.classify(7 as unknown as Uint8Array, offsets, lengths, good)).toThrow(
+      new TypeError('argument 1 (buffer) must be a Uint8Array (or Buffer), got a number'),
+    );
+  });
 });

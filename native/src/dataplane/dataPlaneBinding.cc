@@ -16,6 +16,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/bindingArgs.h"
 #include "dataplane/dataPlane.h"
 #include "dataplane/loadGenerator.h"
 #include "demux/demuxBinding.h"
@@ -81,10 +82,8 @@ bool ParseEgress(Napi::Value v, EgressPolicy& out, std::string& error) {
 
 template <typename T>
 T* TypedData(Napi::Value v, napi_typedarray_type type, size_t& length) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) return nullptr;
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  length = a.ElementLength();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
+  T* data = nullptr;
+  return binding::TypedArrayData(v.Env(), v, type, data, length) ? data : nullptr;
 }
 
 class DataPlaneWrap : public Napi::ObjectWrap<DataPlaneWrap> {
