@@ -16,9 +16,14 @@ ParseError ParseFrame(const uint8_t* data, size_t len, const ParseOptions& optio
 // buffer + offsets[i], already checked against the buffer): keys[i] and
 // status[i] are exactly what ParseFrame gives. The common frame (Ethernet II
 // without tags, IPv4 without options or fragmentation) takes a short path
-// with few branches; every other frame goes through ParseFrame.
+// with few branches, whose key is built by byte shuffles on x86-64 (SSSE3);
+// every other frame goes through ParseFrame.
 void ParseFrames(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
                  const ParseOptions& options, PacketKey* keys, ParseError* status);
+// The same with the short path's key stored field by field, as CPUs without
+// the shuffles run it (the fuzz target holds both to ParseFrame).
+void ParseFramesPortable(const uint8_t* buffer, const uint32_t* offsets, const uint32_t* lengths, size_t n,
+                         const ParseOptions& options, PacketKey* keys, ParseError* status);
 
 // The keys of n IPv4 5-tuples (five numbers each: source, destination,
 // source port, destination port, protocol; ports at most 65535, protocol at
