@@ -111,6 +111,7 @@ interface Row {
   dpdk_per_alg_mpps: Record<string, number | null>;
   build_ms: number;
   index: object;
+  call_us: number;  // one classify() call with one frame (measureCallMicros)
 }
 
 
@@ -159,6 +160,22 @@ function oursRunner(table: FlowTable, headers: readonly TraceHeader[]): (seconds
   return timedPasses(() => {
     for (let i = 0; i < offsets.length; i++) table.classify(b.buffer, offsets[i] as Uint32Array, lengths[i] as Uint32Array, result);
   }, n);
+}
+
+/**
+ * CPU time of one classify() call with a one-frame batch, in microseconds: the
+ * per-call cost (argument checks, the snapshot, the N-API crossing) that a
+ * batch of BATCH frames shares.
+ */
+function measureCallMicros(table: FlowTable, headers: readonly TraceHeader[]): number {
+  const b = packFrames(headers.slice(0, BATCH).map((h) => buildFrame(ipv4Header(h.src, h.dst, h.sport, h.dport, h.proto))));
+  const offsets = Array.from(b.offsets, (_, i) => b.offsets.subarray(i, i + 1));
+  const lengths = Array.from(b.lengths, (_, i) => b.lengths.subarray(i, i + 1));
+  const result = new ClassifyResult(1);
+  const run = timedPasses(() => {
+    for (let i = 0; i < offsets.length; i++) table.classify(b.buffer, offsets[i] as Uint32Array, lengths[i] as Uint32Array, result);
+  }, offsets.length);
+  return 1 / median(Array.from({ length: RUNS }, () => run(OURS_SECONDS / 2).cpu));
 }
 
 /** The same headers as parsed 5-tuples through lookupTuples (what dpdk-test-acl classifies), in batches of BATCH. */
@@ -319,6 +336,7 @@ try {
       perPath[p] = measureOurs(run);
     }
     setDemuxPath(startPath);
+    const callUs = measureCallMicros(table, headers);
 
     const oracle = new NaiveMatcher();
     oracle.addMany(ids, set.rules);
@@ -389,7 +407,7 @@ try {
       tuple_ratio: tupleRatios.length > 0 ? median(tupleRatios) : null,
       naive_mpps: naive,
       trace: traceKind, headers: headers.length, path: startPath, per_path_mpps: perPath, dpdk_per_alg_mpps: perAlg,
-      build_ms: Math.round(buildMs), index: s.index, mismatches,
+      build_ms: Math.round(buildMs), index: s.index, mismatches, call_us: callUs,
     });
     const last = rows[rows.length - 1];
     if (last) console.error(`${last.ruleset}: ${last.mpps.toFixed(2)} Mpps (DPDK ${last.dpdk_mpps?.toFixed(2) ?? '-'} ${last.dpdk_alg ?? ''}); wall ${last.wall_mpps.toFixed(2)} vs ${last.dpdk_wall_mpps?.toFixed(2) ?? '-'}; mismatches ${JSON.stringify(mismatches)}`);
@@ -422,6 +440,10 @@ if (ratios.length > 0) {
   console.log(`\nours/DPDK: worst ${f(Math.min(...ratios))}, median ${f(median(ratios))}, ${ratios.filter((x) => x >= 1).length} of ${ratios.length} at 1.0x or better; slowest family at ${f(Math.min(...rows.map((r) => r.mpps)) / ourMedian)}x our median`);
   const tupleRatios = rows.map((r) => r.tuple_ratio).filter((x): x is number => x !== null);
   console.log(`5-tuples/DPDK: worst ${f(Math.min(...tupleRatios))}, median ${f(median(tupleRatios))}, ${tupleRatios.filter((x) => x >= 1).length} of ${tupleRatios.length} at 1.0x or better`);
+}
+if (rows.length > 0) {
+  const callUs = median(rows.map((r) => r.call_us));
+  console.log(`classify() with one frame: ${f(callUs)} us a call (median over the sets), ${f((1000 * callUs) / BATCH, 1)} ns a frame in batches of ${BATCH}`);
 }
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(resultsDir, { recursive: true });

@@ -77,7 +77,7 @@ struct View {
 // at the view's byte offset (null when empty or detached); going through
 // Napi::TypedArray (its type, the object, its ArrayBuffer, that buffer's data
 // and the view's offset) took five such calls per argument, and with the
-// ten arguments of a demux batch that was most of a 1.2 us call: 4-5 ns a
+// seven typed arrays of a demux batch that was most of a 1.2 us call: 4-5 ns a
 // frame in batches of 256.
 template <typename T>
 bool TypedArrayData(napi_env env, napi_value v, napi_typedarray_type type, T*& data, size_t& length) {
