@@ -393,6 +393,10 @@ __attribute__((target("ssse3"))) inline void SetIpv4KeyShuffled(PacketKey& k, co
   _mm_storel_epi64(out + 4, _mm_setzero_si128());
 }
 
+// ParseFramesPortable's loop with the shuffled key. The loop is written out
+// here, not shared through a template taking the key's builder: the
+// shuffles must be inlined into a loop compiled for SSSE3, and gcc does not
+// inline an SSSE3 function into a callback compiled for the baseline.
 __attribute__((target("ssse3"))) void ParseFramesShuffled(const uint8_t* buffer, const uint32_t* offsets,
                                                           const uint32_t* lengths, size_t n, const ParseOptions& options,
                                                           PacketKey* keys, ParseError* status) {
