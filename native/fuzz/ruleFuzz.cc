@@ -34,7 +34,7 @@ uint32_t BruteForce(const std::vector<demux::IndexInput>& sorted, const parse::P
 // Traps unless the index built from `specs` answers like the brute-force scan.
 void CheckIndex(const std::vector<demux::RuleSpec>& specs) {
   std::vector<demux::IndexInput> inputs;
-  for (uint32_t i = 0; i < specs.size(); ++i) inputs.push_back({specs[i], demux::MakeRecord(specs[i], i + 1, i, nullptr)});
+  for (uint32_t i = 0; i < specs.size(); ++i) inputs.push_back({specs[i], demux::MakeRecord(specs[i], i + 1, i)});
   std::vector<demux::IndexInput> sorted = inputs;
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const demux::IndexInput& a, const demux::IndexInput& b) { return a.record.order < b.record.order; });

@@ -384,9 +384,11 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   std::sort(order.begin(), order.end(),
             [&rules](uint32_t a, uint32_t b) { return rules[a].record.order < rules[b].record.order; });
   records_.reserve(rules.size());
+  outcomes_.reserve(rules.size());
   specs_.reserve(rules.size());
   for (uint32_t i : order) {
     records_.push_back(rules[i].record);
+    outcomes_.push_back(rules[i].record.outcome);
     specs_.push_back(rules[i].spec);
   }
   shape_.rules = records_.size();
@@ -436,7 +438,7 @@ FlowIndex::FlowIndex(std::vector<IndexInput> rules) {
   shape_.trees = trees_.size();
   shape_.bytes = children_.size() * sizeof(Node) + leaves_.size() * sizeof(Leaf) + chunks_.size() * sizeof(LeafChunk) +
                  positions_.size() * 4 +
-                 records_.size() * (sizeof(RuleRecord) + sizeof(RuleSpec));
+                 records_.size() * (sizeof(RuleRecord) + sizeof(MatchOutcome) + sizeof(RuleSpec));
 }
 
 namespace {

@@ -47,6 +47,7 @@ class FlowIndex {
 
   size_t size() const { return records_.size(); }
   const RuleRecord& record(uint32_t position) const { return records_[position]; }
+  const MatchOutcome& outcome(uint32_t position) const { return outcomes_[position]; }
   const std::vector<RuleRecord>& records() const { return records_; }
   const RuleSpec& spec(uint32_t position) const { return specs_[position]; }
   const IndexShape& shape() const { return shape_; }
@@ -92,6 +93,7 @@ class FlowIndex {
   void LookupGroupByPacket(const bool* valid, size_t g, GroupScan& group, GroupScanFn scan) const;
 
   std::vector<RuleRecord> records_;   // by position
+  std::vector<MatchOutcome> outcomes_;  // by position: each record's outcome, densely (ruleRecord.h)
   std::vector<RuleSpec> specs_;       // by position, kept for rebuilds
   std::vector<Tree> trees_;           // ascending firstPosition
   // Child slots, each holding the node it leads to: a level of the walk is

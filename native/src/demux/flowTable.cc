@@ -80,7 +80,7 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
   std::vector<Pending> overlay;
   if (cur->overlay) {
     for (uint32_t p = 0; p < cur->overlay->size(); ++p) {
-      if (!touched.contains(cur->overlay->record(p).id)) overlay.push_back({cur->overlay->spec(p), cur->overlay->record(p)});
+      if (!touched.contains(cur->overlay->record(p).outcome.id)) overlay.push_back({cur->overlay->spec(p), cur->overlay->record(p)});
     }
   }
   auto retireFromBase = [&](uint32_t id) {
@@ -97,19 +97,17 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
     const uint32_t id = changes.modifyIds[i];
     const RuleRecord& before = oldRecord(id);
     const uint32_t sequence = static_cast<uint32_t>(before.order & 0xFFFFFFFFu);
-    RuleRecord after = MakeRecord(changes.modify[i], id, sequence, before.counters);
-    if (after.sampleRate != before.sampleRate) {
-      after.counters->countdown.store(Sampler::NextGap(after.sampleRate), std::memory_order_relaxed);
-    }
+    RuleRecord after = MakeRecord(changes.modify[i], id, sequence);
+    if (after.outcome.sampleRate != before.outcome.sampleRate) counters_.Countdown(id).store(Sampler::NextGap(after.outcome.sampleRate), std::memory_order_relaxed);
     retireFromBase(id);
     overlay.push_back({changes.modify[i], after});
   }
   addedIds.clear();
   for (const RuleSpec& spec : changes.add) {
     const uint32_t id = nextId_++;
-    RuleCounters* counters = counters_.Create(id);
-    counters->countdown.store(Sampler::NextGap(spec.sampleRate), std::memory_order_relaxed);
-    overlay.push_back({spec, MakeRecord(spec, id, nextSequence_++, counters)});
+    counters_.Create(id);
+    counters_.Countdown(id).store(Sampler::NextGap(spec.sampleRate), std::memory_order_relaxed);
+    overlay.push_back({spec, MakeRecord(spec, id, nextSequence_++)});
     addedIds.push_back(id);
   }
 
@@ -132,7 +130,7 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
     for (auto& o : overlay) all.push_back({o.spec, o.record});
     next->base = std::make_shared<const FlowIndex>(std::move(all));
     where_.clear();
-    for (uint32_t p = 0; p < next->base->size(); ++p) where_[next->base->record(p).id] = {true, p};
+    for (uint32_t p = 0; p < next->base->size(); ++p) where_[next->base->record(p).outcome.id] = {true, p};
     rebuilds_.fetch_add(1, std::memory_order_relaxed);
   } else {
     next->base = cur->base;
@@ -142,17 +140,17 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
     for (auto& o : overlay) small.push_back({o.spec, o.record});
     if (!small.empty()) {
       next->overlay = std::make_shared<const FlowIndex>(std::move(small));
-      for (uint32_t p = 0; p < next->overlay->size(); ++p) where_[next->overlay->record(p).id] = {false, p};
+      for (uint32_t p = 0; p < next->overlay->size(); ++p) where_[next->overlay->record(p).outcome.id] = {false, p};
     }
   }
   Publish(std::move(next));
   return true;
 }
 
-// Pass 1 of a batch: the best rule for each valid key (null for none or an
-// invalid key), from the base index and the small overlay.
+// Pass 1 of a batch: the outcome of the best rule for each valid key (null
+// for none or an invalid key), from the base index and the small overlay.
 void FlowTable::LookupChunk(const TableVersion& version, const parse::PacketKey* keys, const bool* valid, size_t count,
-                            ScanPath path, const RuleRecord** rules) {
+                            ScanPath path, const MatchOutcome** outcomes) {
   const FlowIndex* base = version.base.get();
   const FlowIndex* overlay = version.overlay.get();
   const uint64_t* deleted = version.baseDeleted.empty() ? nullptr : version.baseDeleted.data();
@@ -162,14 +160,12 @@ void FlowTable::LookupChunk(const TableVersion& version, const parse::PacketKey*
   if (base != nullptr) base->LookupBatch(keys, valid, count, deleted, path, basePositions);
   if (overlay != nullptr) overlay->LookupBatch(keys, valid, count, nullptr, path, overlayPositions);
   for (size_t j = 0; j < count; ++j) {
-    const RuleRecord* rule = basePositions[j] != kNoMatch ? &base->record(basePositions[j]) : nullptr;
-    if (overlayPositions[j] != kNoMatch) {
-      const RuleRecord* o = &overlay->record(overlayPositions[j]);
-      if (rule == nullptr || o->order < rule->order) rule = o;
-    }
-    // The scan rarely reads the record; start fetching it for what follows.
-    if (rule != nullptr) __builtin_prefetch(rule);
-    rules[j] = rule;  // invalid keys keep kNoMatch in both
+    const uint32_t b = basePositions[j], o = overlayPositions[j];  // invalid keys keep kNoMatch in both
+    const bool fromOverlay = o != kNoMatch && (b == kNoMatch || overlay->record(o).order < base->record(b).order);
+    const MatchOutcome* outcome = fromOverlay ? &overlay->outcome(o) : b != kNoMatch ? &base->outcome(b) : nullptr;
+    // Start fetching it for what follows.
+    if (outcome != nullptr) __builtin_prefetch(outcome);
+    outcomes[j] = outcome;
   }
 }
 
@@ -178,13 +174,13 @@ void FlowTable::LookupTuples(const uint32_t* tuples, size_t n, uint32_t* ruleIds
   const ScanPath path = ActiveScanPath();
   parse::PacketKey keys[kChunk];
   bool valid[kChunk];
-  const RuleRecord* rules[kChunk];
+  const MatchOutcome* outcomes[kChunk];
   for (size_t start = 0; start < n; start += kChunk) {
     const size_t count = std::min(kChunk, n - start);
     parse::Ipv4TupleKeys(tuples + 5 * start, count, keys);
     for (size_t j = 0; j < count; ++j) valid[j] = true;
-    LookupChunk(*version, keys, valid, count, path, rules);
-    for (size_t j = 0; j < count; ++j) ruleIds[start + j] = rules[j] != nullptr ? rules[j]->id : 0;
+    LookupChunk(*version, keys, valid, count, path, outcomes);
+    for (size_t j = 0; j < count; ++j) ruleIds[start + j] = outcomes[j] != nullptr ? outcomes[j]->id : 0;
   }
 }
 
@@ -209,11 +205,13 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     }
     bool valid[kChunk];
     for (size_t j = 0; j < count; ++j) valid[j] = status[j] == parse::ParseError::kNone;
-    const RuleRecord* rules[kChunk];
-    LookupChunk(*version, keys, valid, count, path, rules);
-    // Pass 2: with the records arriving, fetch the counter lines for writing.
-    for (size_t j = 0; j < count; ++j) {
-      if (rules[j] != nullptr) __builtin_prefetch(rules[j]->counters, 1);
+    const MatchOutcome* outcomes[kChunk];
+    LookupChunk(*version, keys, valid, count, path, outcomes);
+    // Pass 2: with the outcomes arriving, fetch the counter lines for writing.
+    if (options.countRules) {
+      for (size_t j = 0; j < count; ++j) {
+        if (outcomes[j] != nullptr) counters_.PrefetchCount(outcomes[j]->id, shard);
+      }
     }
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
@@ -226,7 +224,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         out.viIds[i] = 0;
         continue;
       }
-      const RuleRecord* rule = rules[j];
+      const MatchOutcome* rule = outcomes[j];
       if (rule == nullptr) {
         ++missed;
         out.actions[i] = static_cast<uint8_t>(Action::kMiss);
@@ -242,13 +240,13 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         if (out.sampleRates != nullptr) out.sampleRates[i] = rule->sampleRate;
         continue;
       }
-      RuleCounters& c = *rule->counters;
-      c.Count(shard, lengths[i]);
+      counters_.Count(rule->id, shard, lengths[i]);
       if (rule->sampleRate != 0) {
-        const int64_t before = c.countdown.fetch_sub(1, std::memory_order_relaxed);
+        std::atomic<int64_t>& countdown = counters_.Countdown(rule->id);
+        const int64_t before = countdown.fetch_sub(1, std::memory_order_relaxed);
         if (before == 1) {
-          c.countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
-          c.sampled.fetch_add(1, std::memory_order_relaxed);
+          countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
+          counters_.Sampled(rule->id).fetch_add(1, std::memory_order_relaxed);
           if (out.sampleRates != nullptr) {
             out.sampleRates[i] = rule->sampleRate;
             continue;
@@ -258,7 +256,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         } else {
           // before <= 0 only when another thread is between its decrement and
           // its reset; re-arm rather than let the countdown run negative.
-          if (before <= 0) c.countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
+          if (before <= 0) countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
           ++skipped;
         }
       }
@@ -277,13 +275,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
 }
 
 bool FlowTable::ReadCounters(uint32_t id, uint64_t& packets, uint64_t& bytes, uint64_t& sampled) const {
-  if (id == 0) return false;
-  const RuleCounters* c = counters_.Find(id);
-  if (c == nullptr) return false;
-  packets = c->Packets();
-  bytes = c->Bytes();
-  sampled = c->sampled.load(std::memory_order_relaxed);
-  return true;
+  return id != 0 && counters_.Read(id, packets, bytes, sampled);
 }
 
 TableStats FlowTable::Stats() const {

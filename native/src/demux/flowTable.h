@@ -114,7 +114,7 @@ class FlowTable {
   };
   void Publish(std::shared_ptr<const TableVersion> next);
   static void LookupChunk(const TableVersion& version, const parse::PacketKey* keys, const bool* valid, size_t count,
-                          ScanPath path, const RuleRecord** rules);
+                          ScanPath path, const MatchOutcome** outcomes);
 
   const uint16_t vxlanPort_;
   const size_t overlayLimit_;

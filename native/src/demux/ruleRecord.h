@@ -11,21 +11,30 @@
 
 namespace pcloud::demux {
 
-struct RuleCounters;
+// What a match returns and how it is sampled: everything the batch loop
+// reads of a matched rule, in 16 bytes, so an index keeps a dense copy by
+// position (FlowIndex::outcome). Matches all over a large set then touch a
+// quarter of the lines that their records would (acl5: 5,900 matched rules
+// in 95 KB instead of 380 KB of records, frames 2% faster; README.md, tenth
+// pass).
+struct MatchOutcome {
+  uint32_t id;
+  uint32_t viId;
+  uint32_t sampleRate;
+  Action action;
+};
+static_assert(sizeof(MatchOutcome) == 16);
 
-// The first 64 bytes hold everything a lookup and the batch loop read, so a
-// match costs one cache line here; the full IPv6 prefixes sit in the second.
+// The first 64 bytes hold everything a lookup reads, so a candidate that
+// needs its record costs one cache line; the full IPv6 prefixes sit in the
+// second.
 struct alignas(64) RuleRecord {
   Range inPort;
   Range vni;
   Range ethType;
   uint64_t order;          // OrderKey(priority, installation sequence)
-  RuleCounters* counters;  // stable storage owned by the flow table
-  uint32_t id;
-  uint32_t viId;
-  uint32_t sampleRate;
+  MatchOutcome outcome;
   uint32_t priority;
-  Action action;
   uint8_t family;
   uint8_t srcLen;
   uint8_t dstLen;
@@ -56,7 +65,7 @@ inline bool VerifyCandidate(const RuleRecord& r, const parse::PacketKey& k) {
   return true;
 }
 
-inline RuleRecord MakeRecord(const RuleSpec& s, uint32_t id, uint32_t sequence, RuleCounters* counters) {
+inline RuleRecord MakeRecord(const RuleSpec& s, uint32_t id, uint32_t sequence) {
   RuleRecord r{};
   r.inPort = s.inPort;
   r.vni = s.vni;
@@ -69,12 +78,8 @@ inline RuleRecord MakeRecord(const RuleSpec& s, uint32_t id, uint32_t sequence, 
   std::memcpy(r.src, s.src, 16);
   std::memcpy(r.dst, s.dst, 16);
   r.order = OrderKey(s.priority, sequence);
-  r.id = id;
-  r.viId = s.viId;
-  r.sampleRate = s.sampleRate;
+  r.outcome = MatchOutcome{id, s.viId, s.sampleRate, s.action};
   r.priority = s.priority;
-  r.action = s.action;
-  r.counters = counters;
   return r;
 }
 
