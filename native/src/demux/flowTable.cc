@@ -194,6 +194,11 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
 
   std::array<uint64_t, parse::kParseErrorCount> errors{};
   uint64_t matched = 0, missed = 0, skipped = 0;
+  // Copies the loop keeps in registers: its byte stores to the results may
+  // alias anything reached through a pointer, so the compiler reloaded the
+  // caller's structs after each of them.
+  const BatchOutput o = out;
+  const bool countRules = options.countRules;
   parse::PacketKey keys[kChunk];
   parse::ParseError status[kChunk];
 
@@ -208,36 +213,36 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     const MatchOutcome* outcomes[kChunk];
     LookupChunk(*version, keys, valid, count, path, outcomes);
     // Pass 2: with the outcomes arriving, fetch the counter lines for writing.
-    if (options.countRules) {
+    if (countRules) {
       for (size_t j = 0; j < count; ++j) {
         if (outcomes[j] != nullptr) counters_.PrefetchCount(outcomes[j]->id, shard);
       }
     }
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
-      out.reasons[i] = static_cast<uint8_t>(status[j]);
-      if (out.sampleRates != nullptr) out.sampleRates[i] = 0;
+      o.reasons[i] = static_cast<uint8_t>(status[j]);
+      if (o.sampleRates != nullptr) o.sampleRates[i] = 0;
       if (status[j] != parse::ParseError::kNone) {
         ++errors[static_cast<size_t>(status[j])];
-        out.actions[i] = static_cast<uint8_t>(Action::kMalformed);
-        out.ruleIds[i] = 0;
-        out.viIds[i] = 0;
+        o.actions[i] = static_cast<uint8_t>(Action::kMalformed);
+        o.ruleIds[i] = 0;
+        o.viIds[i] = 0;
         continue;
       }
       const MatchOutcome* rule = outcomes[j];
       if (rule == nullptr) {
         ++missed;
-        out.actions[i] = static_cast<uint8_t>(Action::kMiss);
-        out.ruleIds[i] = 0;
-        out.viIds[i] = 0;
+        o.actions[i] = static_cast<uint8_t>(Action::kMiss);
+        o.ruleIds[i] = 0;
+        o.viIds[i] = 0;
         continue;
       }
       ++matched;
-      out.actions[i] = static_cast<uint8_t>(rule->action);
-      out.ruleIds[i] = rule->id;
-      out.viIds[i] = rule->viId;
-      if (!options.countRules) {
-        if (out.sampleRates != nullptr) out.sampleRates[i] = rule->sampleRate;
+      o.actions[i] = static_cast<uint8_t>(rule->action);
+      o.ruleIds[i] = rule->id;
+      o.viIds[i] = rule->viId;
+      if (!countRules) {
+        if (o.sampleRates != nullptr) o.sampleRates[i] = rule->sampleRate;
         continue;
       }
       counters_.Count(rule->id, shard, lengths[i]);
@@ -247,8 +252,8 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
         if (before == 1) {
           countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
           counters_.Sampled(rule->id).fetch_add(1, std::memory_order_relaxed);
-          if (out.sampleRates != nullptr) {
-            out.sampleRates[i] = rule->sampleRate;
+          if (o.sampleRates != nullptr) {
+            o.sampleRates[i] = rule->sampleRate;
             continue;
           }
           sampler_.Offer(rule->id, rule->viId, options.direction, static_cast<uint8_t>(rule->action),
@@ -262,7 +267,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
       }
     }
   }
-  if (!options.countRules) return;
+  if (!countRules) return;
   uint64_t malformed = 0;
   for (size_t e = 1; e < errors.size(); ++e) {
     if (errors[e] != 0) parseErrors_[e].fetch_add(errors[e], std::memory_order_relaxed);

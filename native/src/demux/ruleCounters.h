@@ -21,9 +21,10 @@ namespace pcloud::demux {
 // Each shard is a dense array over the ids of a chunk (16 bytes an id), not
 // part of a 64-byte cell per rule: a batch that matches thousands of
 // different rules writes four ids' counts per cache line, so acl5's 5,900
-// matched rules take 95 KB of one thread's lines instead of 380 KB, which
-// stay in L2 beside the index (frames 4% faster on acl5; README.md, tenth
-// pass). The shards' arrays are apart, so two threads never write one line.
+// matched rules take 95 KB of one thread's lines instead of 380 KB (frames
+// 1-2% faster on acl5, 4-7% on most sets with the dense match outcomes of
+// ruleRecord.h; README.md, tenth pass). The shards' arrays are apart, so
+// two threads never write one line.
 class CounterStore {
  public:
   static constexpr uint32_t kChunkBits = 12;
