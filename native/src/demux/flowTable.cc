@@ -98,7 +98,9 @@ bool FlowTable::Apply(const ChangeSet& changes, std::vector<uint32_t>& addedIds,
     const RuleRecord& before = oldRecord(id);
     const uint32_t sequence = static_cast<uint32_t>(before.order & 0xFFFFFFFFu);
     RuleRecord after = MakeRecord(changes.modify[i], id, sequence);
-    if (after.outcome.sampleRate != before.outcome.sampleRate) counters_.Countdown(id).store(Sampler::NextGap(after.outcome.sampleRate), std::memory_order_relaxed);
+    if (after.outcome.sampleRate != before.outcome.sampleRate) {
+      counters_.Countdown(id).store(Sampler::NextGap(after.outcome.sampleRate), std::memory_order_relaxed);
+    }
     retireFromBase(id);
     overlay.push_back({changes.modify[i], after});
   }
@@ -197,7 +199,7 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
   // Copies the loop keeps in registers: its byte stores to the results may
   // alias anything reached through a pointer, so the compiler reloaded the
   // caller's structs after each of them.
-  const BatchOutput o = out;
+  const BatchOutput results = out;
   const bool countRules = options.countRules;
   parse::PacketKey keys[kChunk];
   parse::ParseError status[kChunk];
@@ -220,48 +222,48 @@ void FlowTable::ClassifyBatch(const uint8_t* buffer, const uint32_t* offsets, co
     }
     for (size_t j = 0; j < count; ++j) {
       const size_t i = start + j;
-      o.reasons[i] = static_cast<uint8_t>(status[j]);
-      if (o.sampleRates != nullptr) o.sampleRates[i] = 0;
+      results.reasons[i] = static_cast<uint8_t>(status[j]);
+      if (results.sampleRates != nullptr) results.sampleRates[i] = 0;
       if (status[j] != parse::ParseError::kNone) {
         ++errors[static_cast<size_t>(status[j])];
-        o.actions[i] = static_cast<uint8_t>(Action::kMalformed);
-        o.ruleIds[i] = 0;
-        o.viIds[i] = 0;
+        results.actions[i] = static_cast<uint8_t>(Action::kMalformed);
+        results.ruleIds[i] = 0;
+        results.viIds[i] = 0;
         continue;
       }
-      const MatchOutcome* rule = outcomes[j];
-      if (rule == nullptr) {
+      const MatchOutcome* outcome = outcomes[j];
+      if (outcome == nullptr) {
         ++missed;
-        o.actions[i] = static_cast<uint8_t>(Action::kMiss);
-        o.ruleIds[i] = 0;
-        o.viIds[i] = 0;
+        results.actions[i] = static_cast<uint8_t>(Action::kMiss);
+        results.ruleIds[i] = 0;
+        results.viIds[i] = 0;
         continue;
       }
       ++matched;
-      o.actions[i] = static_cast<uint8_t>(rule->action);
-      o.ruleIds[i] = rule->id;
-      o.viIds[i] = rule->viId;
+      results.actions[i] = static_cast<uint8_t>(outcome->action);
+      results.ruleIds[i] = outcome->id;
+      results.viIds[i] = outcome->viId;
       if (!countRules) {
-        if (o.sampleRates != nullptr) o.sampleRates[i] = rule->sampleRate;
+        if (results.sampleRates != nullptr) results.sampleRates[i] = outcome->sampleRate;
         continue;
       }
-      counters_.Count(rule->id, shard, lengths[i]);
-      if (rule->sampleRate != 0) {
-        std::atomic<int64_t>& countdown = counters_.Countdown(rule->id);
+      counters_.Count(outcome->id, shard, lengths[i]);
+      if (outcome->sampleRate != 0) {
+        std::atomic<int64_t>& countdown = counters_.Countdown(outcome->id);
         const int64_t before = countdown.fetch_sub(1, std::memory_order_relaxed);
         if (before == 1) {
-          countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
-          counters_.Sampled(rule->id).fetch_add(1, std::memory_order_relaxed);
-          if (o.sampleRates != nullptr) {
-            o.sampleRates[i] = rule->sampleRate;
+          countdown.store(Sampler::NextGap(outcome->sampleRate), std::memory_order_relaxed);
+          counters_.Sampled(outcome->id).fetch_add(1, std::memory_order_relaxed);
+          if (results.sampleRates != nullptr) {
+            results.sampleRates[i] = outcome->sampleRate;
             continue;
           }
-          sampler_.Offer(rule->id, rule->viId, options.direction, static_cast<uint8_t>(rule->action),
+          sampler_.Offer(outcome->id, outcome->viId, options.direction, static_cast<uint8_t>(outcome->action),
                          buffer + offsets[i], lengths[i]);
         } else {
           // before <= 0 only when another thread is between its decrement and
           // its reset; re-arm rather than let the countdown run negative.
-          if (before <= 0) countdown.store(Sampler::NextGap(rule->sampleRate), std::memory_order_relaxed);
+          if (before <= 0) countdown.store(Sampler::NextGap(outcome->sampleRate), std::memory_order_relaxed);
           ++skipped;
         }
       }
