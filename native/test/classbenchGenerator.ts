@@ -16,10 +16,11 @@
 // wildcards, address clustering), which is what the index's construction
 // reacts to, without claiming to be ClassBench's exact output.
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { seededRandom } from './frameBuilder.ts';
 import { classbenchDir, rulesFromLines, type RuleSet } from './classbench.ts';
 
-const PORT_CLASSES = [
+export const PORT_CLASSES = [
   'wc_wc', 'wc_hi', 'hi_wc', 'hi_hi', 'wc_lo', 'lo_wc', 'hi_lo', 'lo_hi', 'lo_lo', 'wc_ar', 'ar_wc', 'hi_ar', 'ar_hi',
   'wc_em', 'em_wc', 'hi_em', 'em_hi', 'lo_ar', 'ar_lo', 'lo_em', 'em_lo', 'ar_ar', 'ar_em', 'em_ar', 'em_em',
 ] as const;
@@ -35,7 +36,7 @@ interface LengthTable {
   src: Weighted<number>[];
 }
 
-interface SkewLevel {
+export interface SkewLevel {
   oneChild: number;  // probability that a trie node at this depth has one child
   skew: number;      // 1 - lighter/heavier weight when it has two
 }
@@ -203,10 +204,29 @@ export function familySeedPath(family: string): string | undefined {
   return candidates.find((p) => existsSync(p));
 }
 
-/** A family's set of about `count` rules from our generator, with a fixed random seed per family and size. */
+function familyRandomSeed(family: string, count: number): number {
+  return 18_000 + 100 * CLASSBENCH_FAMILIES.indexOf(family as (typeof CLASSBENCH_FAMILIES)[number]) + Math.round(count / 1000);
+}
+
+function sizeName(count: number): string {
+  return count >= 1000 ? `${count / 1000}k` : String(count);
+}
+
+/** A family's set of about `count` rules from our generator and its parameter file, with a fixed random seed per family and size. */
 export function familySet(family: string, count: number): RuleSet | undefined {
   const path = familySeedPath(family);
   if (!path) return undefined;
-  const randomSeed = 18_000 + 100 * CLASSBENCH_FAMILIES.indexOf(family as (typeof CLASSBENCH_FAMILIES)[number]) + Math.round(count / 1000);
-  return generateClassbenchSet(`${family}_gen${count >= 1000 ? `${count / 1000}k` : count}`, readSeed(path), count, randomSeed);
+  return generateClassbenchSet(`${family}_gen${sizeName(count)}`, readSeed(path), count, familyRandomSeed(family, count));
+}
+
+/** Where each family's parameters as we measured them on a ClassBench set are (classbenchProfiles.ts writes them). */
+export const profilesDir = fileURLToPath(new URL('./classbenchProfiles/', import.meta.url));
+export const profilePath = (family: string): string => `${profilesDir}${family}_profile`;
+
+/**
+ * A family's set of about `count` rules from our generator and the family's
+ * measured profile (classbenchProfiles.ts): on every machine, parameter files or not.
+ */
+export function profileSet(family: string, count: number): RuleSet {
+  return generateClassbenchSet(`${family}_profile${sizeName(count)}`, readSeed(profilePath(family)), count, familyRandomSeed(family, count));
 }

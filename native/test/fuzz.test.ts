@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encodeRules } from '../demux.ts';
 import type { FlowRule } from '../demux.ts';
 import { classbenchDir, loadRuleSet, testdataDir } from './classbench.ts';
-import { CLASSBENCH_FAMILIES, familySet } from './classbenchGenerator.ts';
+import { CLASSBENCH_FAMILIES, familySet, profileSet } from './classbenchGenerator.ts';
 import { buildFrame, ipv4Header } from './frameBuilder.ts';
 import { readCapture } from './pcapReader.ts';
 
@@ -89,14 +89,14 @@ function seedDatagrams(framesDir: string, dir: string): number {
 
 function seedRules(dir: string): number {
   const sets = ['acl1_1k', 'fw1_1k', 'ipc1_1k'].map((s) => loadRuleSet(`${classbenchDir}lyxocs-ruleSet/${s}`).rules);
-  // Every ClassBench family with a seed file (classbenchGenerator.ts): its
-  // first 96 rules make a tree with real cuts (leaves hold up to 64), few
-  // enough that the target's brute-force check keeps its pace; the 8-rule
-  // slices below make single leaves.
+  // Every ClassBench family (classbenchGenerator.ts), from its parameter file
+  // where one is at hand, else from its measured profile: its first 96
+  // rules make a tree with real cuts (leaves hold up to 64), few enough that
+  // the target's brute-force check keeps its pace; the 8-rule slices below
+  // make single leaves.
   let n = 0;
   for (const family of CLASSBENCH_FAMILIES) {
-    const rules = familySet(family, 1000)?.rules;
-    if (!rules) continue;
+    const rules = (familySet(family, 1000) ?? profileSet(family, 1000)).rules;
     sets.push(rules);
     writeFileSync(join(dir, `${family}-96`), encodeRules(rules.slice(0, 96)));
     n++;
