@@ -4,22 +4,22 @@
 // files: the shared folder holds acl1's, fw1's and ipc1's only, ClassBench's
 // terms keep the others out of this repo, and CI cannot reach GitHub.
 //
-// measureParameters reads a rule set the way classbenchGenerator.ts reads a
-// parameter file, in the same terms (SeedParameters): the protocol mix, the
-// 25 port-pair classes per protocol, the prefix-length pairs per class, the
-// most common exact ports and arbitrary ranges, and per trie level how often
-// the addresses below a node stay together (one child) and how unevenly
-// they split. It does not measure what the generator does not use (flags,
-// source/destination correlation, nesting). They are measured on 1K sets,
-// the size the tests generate: the generator makes a larger set branch more
-// than the one its parameters were measured on (see its `growth`), but not
-// a smaller one less, so 10K figures made 1K sets that spread out into one
-// rule per leaf. formatParameters writes them in
-// the parameter files' own text format (the shared docs folder describes
-// it), so readSeed reads a profile as it reads a parameter file. The
-// profiles in classbenchProfiles/ were measured on the 1K sets of
-// `npm run classbench:sets` (our seeds, ClassBench at 6dce57a); regenerate
-// them with
+// measureParameters reads a rule set in the terms in which
+// classbenchGenerator.ts reads a parameter file (SeedParameters): the
+// protocol mix, the 25 port-pair classes per protocol, the prefix-length
+// pairs per class, the most common exact ports and arbitrary ranges, and per
+// trie level how often the addresses below a node stay together (one child)
+// and how unevenly they split. It leaves out what the generator does not use
+// (flags, source/destination correlation, nesting). formatParameters writes
+// them in the parameter files' own text format (the shared docs folder
+// describes it), so readSeed reads a profile as it reads a parameter file.
+//
+// The profiles in classbenchProfiles/ were measured on the 1K sets of
+// `npm run classbench:sets` (our seeds, ClassBench at 6dce57a), the size the
+// tests generate: the generator makes a set larger than the one its
+// parameters were measured on branch more (its `growth`), but never a
+// smaller one less, so profiles measured at 10K made 1K sets of about one
+// rule per leaf. Regenerate them with
 //   sh scripts/node.sh node native/test/classbenchProfiles.ts <folder with <family>_1k files>
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
