@@ -85,22 +85,16 @@ const sharedCases: Case[] = classbenchSets().map((named) => ({
   trace: (set) => (named.tracePath ? loadTrace(named.tracePath) : synthesizeTrace(set)),
 }));
 // Every family from its measured profile (classbenchProfiles.ts), on every
-// machine; and from its parameter file where one is at hand.
-const profileCases: Case[] = CLASSBENCH_FAMILIES.map((family) => ({
-  name: `${family} (generated from its profile, 1K)`,
-  load: () => profileSet(family, 1000),
-  trace: (set) => synthesizeTrace(set),
-}));
-const missingSeeds = CLASSBENCH_FAMILIES.filter((f) => familySeedPath(f) === undefined);
+// machine; and from its parameter file where one is at hand. Their headers
+// are the rules' corners (synthesizeTrace).
+const generatedCase = (name: string, load: () => RuleSet): Case => ({ name, load, trace: (set) => synthesizeTrace(set) });
+const profileCases = CLASSBENCH_FAMILIES.map((family) => generatedCase(`${family} (generated from its profile, 1K)`, () => profileSet(family, 1000)));
+const withSeeds = CLASSBENCH_FAMILIES.filter((f) => familySeedPath(f) !== undefined);
+const familyCases = withSeeds.map((family) => generatedCase(`${family} (generated, 1K)`, () => familySet(family, 1000) as RuleSet));
+const missingSeeds = CLASSBENCH_FAMILIES.filter((f) => !withSeeds.includes(f));
 if (missingSeeds.length > 0) {
   console.warn(`ClassBench families without a parameter file (in ../shared/testdata/classbench/seeds/ or $CLASSBENCH_SRC/parameter_files/), tested from their profiles only: ${missingSeeds.join(', ')}`);
 }
-
-const familyCases: Case[] = CLASSBENCH_FAMILIES.filter((f) => familySeedPath(f) !== undefined).map((family) => ({
-  name: `${family} (generated, 1K)`,
-  load: () => familySet(family, 1000) as RuleSet,
-  trace: (set) => synthesizeTrace(set),
-}));
 
 describe.each([...sharedCases, ...profileCases, ...familyCases])('ClassBench $name', (named) => {
   let set: RuleSet;
